@@ -1,0 +1,35 @@
+# The two commands of the README contract: `make study` and `make test`.
+# Each creates .venv if absent and installs the pinned dependencies (requirements.lock) and the package.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.v2gtwin-installed
+OUT ?= out
+
+.PHONY: study test lint bench clean lock
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+study: $(STAMP)
+	$(BIN)/v2gtwin study --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^v2gtwin' > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

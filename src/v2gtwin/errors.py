@@ -1,0 +1,40 @@
+"""Exception hierarchy of v2gtwin.
+
+Every error a user can cause derives from :class:`V2GTwinError`; the CLI turns any of them into one line on
+stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConvergenceError",
+    "DataError",
+    "InfeasibleError",
+    "ProtocolError",
+    "ScenarioError",
+    "V2GTwinError",
+]
+
+
+class V2GTwinError(Exception):
+    """Base class of every error raised on purpose by v2gtwin."""
+
+
+class ScenarioError(V2GTwinError, ValueError):
+    """A scenario file or scenario value is invalid (unknown key, value out of range, unreadable file)."""
+
+
+class DataError(V2GTwinError, ValueError):
+    """Input data (a time series, a session file, an array) is missing, malformed or inconsistent."""
+
+
+class ConvergenceError(V2GTwinError, RuntimeError):
+    """An iterative solver did not converge; the message names the step or element."""
+
+
+class InfeasibleError(V2GTwinError, RuntimeError):
+    """An optimisation or a requirement cannot be met; the message names the constraint family."""
+
+
+class ProtocolError(V2GTwinError, RuntimeError):
+    """A communication peer violated the protocol (OCPP, ISO 15118, TLS)."""

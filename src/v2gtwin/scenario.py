@@ -1,0 +1,275 @@
+"""Scenario input models: frozen pydantic models, TOML loading and the built-in default scenario.
+
+A scenario describes one whole study: the random seed, the time grid, the EV fleet and the feeder. Later
+sections (markets, protection, cyber, ...) are added as further sub-models. Unknown keys are errors, every
+numeric field carries its unit in its name and its allowed range in its ``Field``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+
+from v2gtwin.errors import ScenarioError
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "FEEDER_N_BUS",
+    "FeederSpec",
+    "FleetSpec",
+    "Scenario",
+    "TimeGrid",
+    "format_validation_error",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_schema",
+    "scenario_to_toml",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class TimeGrid(_Model):
+    """Fixed-step time grid of the study."""
+
+    dt_s: float = Field(900.0, gt=0.0, le=86_400.0, description="Time step [s].")
+    n_steps: int = Field(96, ge=1, le=1_000_000, description="Number of time steps [-].")
+    start_hour: float = Field(
+        12.0,
+        ge=0.0,
+        lt=24.0,
+        description="Local clock time of the start of step 0 [h]. The default (noon) keeps overnight home "
+        "charging sessions whole inside a 24 h horizon.",
+    )
+
+    @property
+    def dt_h(self) -> float:
+        """Time step [h]."""
+        return self.dt_s / 3600.0
+
+    @property
+    def horizon_h(self) -> float:
+        """Length of the horizon [h]."""
+        return self.dt_s * self.n_steps / 3600.0
+
+
+class FleetSpec(_Model):
+    """The EV fleet: how it is synthesised (or read from real sessions) and its technical parameters."""
+
+    source: Literal["synthetic", "acn"] = Field(
+        "synthetic",
+        description="'synthetic': seeded generator (residential + workplace); 'acn': real ACN-Data sessions "
+        "of one day (needs the optional extra v2gtwin[acn]).",
+    )
+    n_evs: int = Field(1000, ge=1, le=10_000_000, description="Number of EVs (synthetic source) [-].")
+    residential_share: float = Field(
+        0.7, ge=0.0, le=1.0, description="Share of EVs charging at home overnight; the rest at work [-]."
+    )
+    v2g_share: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of EVs able to discharge (bidirectional charger) [-]."
+    )
+    battery_capacity_kwh: tuple[float, ...] = Field(
+        (40.0, 60.0, 75.0, 100.0),
+        min_length=1,
+        max_length=32,
+        description="Usable battery capacities of the fleet's vehicle classes [kWh].",
+    )
+    battery_share: tuple[float, ...] = Field(
+        (0.2, 0.35, 0.3, 0.15),
+        min_length=1,
+        max_length=32,
+        description="Share of each battery class; same length as battery_capacity_kwh, sums to 1 [-].",
+    )
+    p_charge_home_kw: float = Field(7.2, gt=0.0, le=1000.0, description="Home charger power [kW].")
+    p_charge_work_kw: float = Field(6.6, gt=0.0, le=1000.0, description="Workplace charger power [kW].")
+    eta_charge: float = Field(0.95, gt=0.0, le=1.0, description="Grid-to-battery efficiency [-].")
+    eta_discharge: float = Field(0.95, gt=0.0, le=1.0, description="Battery-to-grid efficiency [-].")
+    soc_min_pu: float = Field(
+        0.2, ge=0.0, le=1.0, description="Minimum (mobility) SoC below which V2G may not discharge [pu]."
+    )
+    soc_target_pu: float = Field(0.8, ge=0.0, le=1.0, description="SoC wanted at departure [pu].")
+    soc_max_pu: float = Field(1.0, gt=0.0, le=1.0, description="Maximum SoC [pu].")
+    daily_distance_mean_km: float = Field(
+        48.3, gt=0.0, le=1000.0, description="Mean daily distance of home-charging EVs [km]."
+    )
+    consumption_kwh_per_km: float = Field(
+        0.19, gt=0.0, le=2.0, description="Energy use per distance driven [kWh/km]."
+    )
+    acn_site: Literal["caltech", "jpl", "both"] = Field(
+        "jpl", description="ACN-Data site for source='acn'."
+    )
+    acn_date: str = Field(
+        "2019-07-09",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Day (YYYY-MM-DD, local time) of the ACN-Data sessions for source='acn'.",
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> FleetSpec:
+        if len(self.battery_capacity_kwh) != len(self.battery_share):
+            raise ValueError(
+                f"battery_share has {len(self.battery_share)} entries but battery_capacity_kwh has "
+                f"{len(self.battery_capacity_kwh)}; they must have the same length"
+            )
+        if any(c <= 0 for c in self.battery_capacity_kwh):
+            raise ValueError("battery_capacity_kwh entries must be > 0")
+        if any(s < 0 for s in self.battery_share) or not math.isclose(
+            sum(self.battery_share), 1.0, abs_tol=1e-6
+        ):
+            raise ValueError(f"battery_share entries must be >= 0 and sum to 1 (got {sum(self.battery_share)})")
+        if not self.soc_min_pu <= self.soc_target_pu <= self.soc_max_pu:
+            raise ValueError(
+                "SoC limits must satisfy soc_min_pu <= soc_target_pu <= soc_max_pu "
+                f"(got {self.soc_min_pu} / {self.soc_target_pu} / {self.soc_max_pu})"
+            )
+        return self
+
+
+#: Number of buses of each built-in feeder (bus 0 is the source / slack bus).
+FEEDER_N_BUS: dict[str, int] = {"ieee33": 33}
+
+
+class FeederSpec(_Model):
+    """The distribution feeder the fleet is connected to."""
+
+    name: Literal["ieee33"] = Field(
+        "ieee33", description="Built-in feeder: 'ieee33' is Baran & Wu's 33-bus radial feeder (1989)."
+    )
+
+    @property
+    def n_bus(self) -> int:
+        """Number of buses of the feeder [-]."""
+        return FEEDER_N_BUS[self.name]
+
+
+class Scenario(_Model):
+    """One whole study."""
+
+    name: str = Field("default", min_length=1, max_length=200, description="Name shown in the report.")
+    seed: int = Field(20261125, ge=0, le=2**63 - 1, description="Seed of every random draw [-].")
+    time: TimeGrid = Field(default_factory=TimeGrid)  # type: ignore[arg-type]
+    fleet: FleetSpec = Field(default_factory=FleetSpec)  # type: ignore[arg-type]
+    feeder: FeederSpec = Field(default_factory=FeederSpec)  # type: ignore[arg-type]
+
+
+#: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).
+DEFAULT_SCENARIO = Scenario()
+
+
+def _bounds_of(fi: FieldInfo) -> str:
+    parts = []
+    for m in fi.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            val = getattr(m, attr, None)
+            if val is not None:
+                parts.append(f"{sym} {val}")
+    return " and ".join(parts)
+
+
+def _field_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    current: Any = model
+    fi: FieldInfo | None = None
+    for key in loc:
+        if isinstance(key, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return fi
+        fi = current.model_fields.get(key)
+        if fi is None:
+            return None
+        current = fi.annotation
+    return fi
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    parent = _field_at(model, loc[:-1]) if len(loc) > 1 else None
+    target: Any = parent.annotation if parent is not None else model
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return sorted(target.model_fields)
+    return []
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Turn a pydantic ``ValidationError`` on a :class:`Scenario` into one line.
+
+    The line names the source, the field path, the problem, the bad value and the allowed range or keys.
+    """
+    errors = exc.errors()
+    err = errors[0]
+    loc = tuple(err["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(Scenario, loc)
+        msg = f"unknown key '{loc[-1]}'" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+    else:
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        fi = _field_at(Scenario, loc)
+        bounds = _bounds_of(fi) if fi is not None else ""
+        if not isinstance(value, dict):
+            msg += f"; got {value!r}"
+        if bounds:
+            msg += f"; allowed range: {bounds}"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {path}: {msg}{more}".replace("\n", " ")
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a (TOML-shaped) dict.
+
+    Raises
+    ------
+    ScenarioError
+        With a one-line message naming ``source``, the field path, the bad value and the allowed range.
+    """
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, source)) from None
+
+
+def load_scenario(path: str | Path | None) -> Scenario:
+    """Read and validate a scenario TOML file; ``None`` returns :data:`DEFAULT_SCENARIO`.
+
+    Raises
+    ------
+    ScenarioError
+        The file cannot be read, is not valid TOML, or fails validation.
+    """
+    if path is None:
+        return DEFAULT_SCENARIO
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such scenario file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{p}: is a directory, expected a scenario TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{p}: cannot read scenario file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+    return parse_scenario(data, source=str(p))
+
+
+def scenario_to_toml(scenario: Scenario) -> str:
+    """Render a scenario as TOML text that :func:`load_scenario` reads back to an equal scenario."""
+    return tomli_w.dumps(scenario.model_dump(mode="json"))
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON schema of the scenario file."""
+    return Scenario.model_json_schema()
