@@ -34,6 +34,10 @@ __all__ = [
     "calc_path_request",
     "calc_plugged",
     "calc_plugged_energy_kwh",
+    "draw_home_sessions",
+    "draw_work_sessions",
+    "fleet_from_sessions",
+    "place_sessions",
     "run_uncontrolled",
     "simulate_soc",
     "summarize_fleet",
@@ -277,6 +281,36 @@ def _truncated_normal(
     return np.clip(x, lo, hi)
 
 
+def draw_home_sessions(
+    rng: np.random.Generator, n: int, spec: FleetSpec
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Draw ``n`` home (overnight) charging sessions: (arrival clock time [h], duration [h], need [kWh]).
+
+    Arrival ~ N(18.0 h, 2.0 h) wrapped to a clock time, departure next morning ~ N(7.5 h, 1.0 h) limited
+    to 04:00-11:00 (an assumption; see the module constants), at least 1 h plugged in; energy need = daily
+    distance (lognormal, mean ``spec.daily_distance_mean_km``, CV 0.6) x ``spec.consumption_kwh_per_km``.
+    """
+    arrival = rng.normal(HOME_ARRIVAL_MEAN_H, HOME_ARRIVAL_SD_H, n) % 24.0
+    depart = _truncated_normal(rng, HOME_DEPARTURE_MEAN_H, HOME_DEPARTURE_SD_H, *HOME_DEPARTURE_RANGE_H, n)
+    duration = np.maximum((depart - arrival) % 24.0, 1.0)
+    sigma = np.sqrt(np.log1p(HOME_DISTANCE_CV**2))
+    mu = np.log(spec.daily_distance_mean_km) - 0.5 * sigma**2
+    need = rng.lognormal(mu, sigma, n) * spec.consumption_kwh_per_km
+    return arrival, duration, need
+
+
+def draw_work_sessions(rng: np.random.Generator, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Draw ``n`` workplace charging sessions: (arrival clock time [h], duration [h], need [kWh]).
+
+    Truncated normal arrival and duration and lognormal energy, fitted to ACN-Data morning sessions
+    (constants ``WORK_*`` of this module, Lee, Li & Low 2019).
+    """
+    arrival = _truncated_normal(rng, WORK_ARRIVAL_MEAN_H, WORK_ARRIVAL_SD_H, *WORK_ARRIVAL_RANGE_H, n)
+    duration = _truncated_normal(rng, WORK_DURATION_MEAN_H, WORK_DURATION_SD_H, *WORK_DURATION_RANGE_H, n)
+    need = np.clip(rng.lognormal(WORK_ENERGY_LOGMEAN, WORK_ENERGY_LOGSD, n), *WORK_ENERGY_RANGE_KWH)
+    return arrival, duration, need
+
+
 def synthesize_fleet(spec: FleetSpec, time: TimeGrid, n_bus: int, rng: np.random.Generator) -> Fleet:
     """Draw a synthetic fleet of home- and workplace-charging EVs.
 
@@ -312,18 +346,8 @@ def synthesize_fleet(spec: FleetSpec, time: TimeGrid, n_bus: int, rng: np.random
     arrival_clock_h = np.empty(n)
     duration_h = np.empty(n)
     need_kwh = np.empty(n)
-
-    arrival_clock_h[is_home] = rng.normal(HOME_ARRIVAL_MEAN_H, HOME_ARRIVAL_SD_H, n_home) % 24.0
-    depart_clock_h = _truncated_normal(rng, HOME_DEPARTURE_MEAN_H, HOME_DEPARTURE_SD_H, *HOME_DEPARTURE_RANGE_H, n_home)
-    duration_h[is_home] = np.maximum((depart_clock_h - arrival_clock_h[is_home]) % 24.0, 1.0)
-    sigma = np.sqrt(np.log1p(HOME_DISTANCE_CV**2))
-    mu = np.log(spec.daily_distance_mean_km) - 0.5 * sigma**2
-    need_kwh[is_home] = rng.lognormal(mu, sigma, n_home) * spec.consumption_kwh_per_km
-
-    is_work = ~is_home
-    arrival_clock_h[is_work] = _truncated_normal(rng, WORK_ARRIVAL_MEAN_H, WORK_ARRIVAL_SD_H, *WORK_ARRIVAL_RANGE_H, n_work)
-    duration_h[is_work] = _truncated_normal(rng, WORK_DURATION_MEAN_H, WORK_DURATION_SD_H, *WORK_DURATION_RANGE_H, n_work)
-    need_kwh[is_work] = np.clip(rng.lognormal(WORK_ENERGY_LOGMEAN, WORK_ENERGY_LOGSD, n_work), *WORK_ENERGY_RANGE_KWH)
+    arrival_clock_h[is_home], duration_h[is_home], need_kwh[is_home] = draw_home_sessions(rng, n_home, spec)
+    arrival_clock_h[~is_home], duration_h[~is_home], need_kwh[~is_home] = draw_work_sessions(rng, n_work)
 
     caps = np.asarray(spec.battery_capacity_kwh, dtype=np.float64)
     capacity_kwh = caps[rng.choice(caps.size, size=n, p=np.asarray(spec.battery_share))]
@@ -331,22 +355,55 @@ def synthesize_fleet(spec: FleetSpec, time: TimeGrid, n_bus: int, rng: np.random
     bus = rng.integers(1, n_bus, size=n)
 
     arrival_step, departure_step, need_kwh = place_sessions(arrival_clock_h, duration_h, need_kwh, time)
-    soc0 = np.clip(spec.soc_target_pu - need_kwh / capacity_kwh, min(SOC_ARRIVAL_FLOOR_PU, spec.soc_target_pu), spec.soc_target_pu)
     p_charge = np.where(is_home, spec.p_charge_home_kw, spec.p_charge_work_kw)
+    return fleet_from_sessions(
+        spec,
+        time,
+        arrival_step=arrival_step,
+        departure_step=departure_step,
+        need_kwh=need_kwh,
+        capacity_kwh=capacity_kwh,
+        p_charge_max_kw=p_charge,
+        v2g=v2g,
+        bus=bus,
+        kind=np.where(is_home, KIND_HOME, KIND_WORK),
+    )
+
+
+def fleet_from_sessions(
+    spec: FleetSpec,
+    time: TimeGrid,
+    *,
+    arrival_step: IntArray,
+    departure_step: IntArray,
+    need_kwh: FloatArray,
+    capacity_kwh: FloatArray,
+    p_charge_max_kw: FloatArray,
+    v2g: npt.NDArray[np.bool_],
+    bus: IntArray,
+    kind: IntArray,
+) -> Fleet:
+    """Build a fleet from placed sessions and per-EV hardware, taking SoC limits and efficiencies from spec.
+
+    The arrival SoC is ``soc_target - need / capacity``, not below 0.05 pu (nor above the target).
+    """
+    n = capacity_kwh.shape[0]
+    floor = min(SOC_ARRIVAL_FLOOR_PU, spec.soc_target_pu)
+    soc0 = np.clip(spec.soc_target_pu - need_kwh / capacity_kwh, floor, spec.soc_target_pu)
     return Fleet(
         capacity_kwh=capacity_kwh,
         soc0_pu=soc0,
         soc_target_pu=np.full(n, spec.soc_target_pu),
         soc_min_pu=np.full(n, spec.soc_min_pu),
         soc_max_pu=np.full(n, spec.soc_max_pu),
-        p_charge_max_kw=p_charge,
-        p_discharge_max_kw=np.where(v2g, p_charge, 0.0),
+        p_charge_max_kw=p_charge_max_kw,
+        p_discharge_max_kw=np.where(v2g, p_charge_max_kw, 0.0),
         eta_charge=np.full(n, spec.eta_charge),
         eta_discharge=np.full(n, spec.eta_discharge),
         arrival_step=arrival_step,
         departure_step=departure_step,
         bus=bus,
-        kind=np.where(is_home, KIND_HOME, KIND_WORK),
+        kind=kind,
         dt_s=time.dt_s,
         n_steps=time.n_steps,
     )
@@ -547,7 +604,7 @@ def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, 
         aggregate = p.sum(axis=1)
         out |= {
             "energy_delivered_kwh": delivered_kwh,
-            "energy_discharged_kwh": float(-p.clip(max=0).sum() * fleet.dt_h),
+            "energy_discharged_kwh": float(-p.clip(max=0).sum() * fleet.dt_h) + 0.0,
             "energy_unmet_kwh": float(unmet_kwh.sum()),
             "n_unmet": float(np.sum(unmet_kwh > 1e-6)),
             "p_peak_kw": float(aggregate.max()),

@@ -1,0 +1,232 @@
+"""Command-line interface (typer). Every command has ``--json``; bad input gives one line and exit code 2.
+
+``run()`` is the console entry point; ``main(argv)`` returns the exit code (used by the tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from v2gtwin import __version__
+from v2gtwin.errors import V2GTwinError
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="v2gtwin",
+    help="Digital twin of a V2G / demand-response aggregator and the grid it serves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+scenario_app = typer.Typer(help="Show, validate and describe scenario files.", no_args_is_help=True)
+fleet_app = typer.Typer(help="The EV fleet: summary, real-session comparison.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+app.add_typer(fleet_app, name="fleet")
+
+ScenarioOpt = Annotated[
+    Path | None,
+    typer.Option("--scenario", "-s", help="Scenario TOML file (default: the built-in default scenario)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=1, default=float) + "\n")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logging.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        sys.stdout.write(f"v2gtwin {__version__}\n")
+        raise typer.Exit(0)
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- study ------------------------------------------------------------------------------------------------
+@app.command()
+def study(
+    scenario: ScenarioOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html and results.json.")] = Path(
+        "out"
+    ),
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the whole study on a scenario and write one HTML report and results.json."""
+    from v2gtwin.report import write_report
+    from v2gtwin.scenario import load_scenario
+    from v2gtwin.study import StudyChain
+
+    scen = load_scenario(scenario)
+    show_progress = not json_out and sys.stderr.isatty()
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+        ) as progress:
+            task = progress.add_task("study", total=len(StudyChain.STEPS) + 1)
+
+            def on_step(name: str, i: int, n: int) -> None:
+                progress.update(task, completed=i, description=name.replace("_", " "))
+
+            result = StudyChain(scen, on_step=on_step).run()
+            progress.update(task, completed=len(StudyChain.STEPS), description="report")
+            paths = write_report(result, out)
+    else:
+        result = StudyChain(scen).run()
+        paths = write_report(result, out)
+    if json_out:
+        _print_json(result.to_dict(series=False) | {"files": {k: str(v) for k, v in paths.items()}})
+    else:
+        sys.stdout.write(f"report: {paths['report'].resolve()}\nresults: {paths['results'].resolve()}\n")
+
+
+# --- scenario ---------------------------------------------------------------------------------------------
+@scenario_app.command("show")
+def scenario_show(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+    """Print a scenario (default: the built-in one) as TOML, or as JSON with --json."""
+    from v2gtwin.scenario import load_scenario, scenario_to_toml
+
+    scen = load_scenario(scenario)
+    if json_out:
+        _print_json(scen.model_dump(mode="json"))
+    else:
+        sys.stdout.write(scenario_to_toml(scen))
+
+
+@scenario_app.command("validate")
+def scenario_validate(
+    file: Annotated[Path, typer.Argument(help="Scenario TOML file.")], json_out: JsonOpt = False
+) -> None:
+    """Check a scenario file; prints 'ok' or one line naming the bad field (exit code 2)."""
+    from v2gtwin.scenario import load_scenario
+
+    scen = load_scenario(file)
+    if json_out:
+        _print_json({"file": str(file), "valid": True, "name": scen.name})
+    else:
+        sys.stdout.write(f"{file}: ok ({scen.fleet.n_evs} EVs, {scen.time.n_steps} steps)\n")
+
+
+@scenario_app.command("schema")
+def scenario_schema_cmd(json_out: JsonOpt = False) -> None:
+    """Print the JSON schema of scenario files (always JSON)."""
+    from v2gtwin.scenario import scenario_schema
+
+    _print_json(scenario_schema())
+
+
+# --- fleet ------------------------------------------------------------------------------------------------
+@fleet_app.command("summary")
+def fleet_summary(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+    """Build the scenario's fleet, run uncontrolled charging and print summary statistics."""
+    from v2gtwin.fleet import calc_envelope, run_uncontrolled, summarize_fleet
+    from v2gtwin.scenario import load_scenario
+    from v2gtwin.study import build_fleet
+
+    scen = load_scenario(scenario)
+    fleet = build_fleet(scen)
+    summary = summarize_fleet(fleet, run_uncontrolled(fleet)) | {
+        "n_infeasible": float(calc_envelope(fleet).n_infeasible)
+    }
+    if json_out:
+        _print_json(summary)
+    else:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            sys.stdout.write(f"{key:<{width}}  {value:,.3f}\n")
+
+
+@fleet_app.command("compare-acn")
+def fleet_compare_acn(
+    site: Annotated[str, typer.Option(help="ACN-Data site: caltech, jpl or both.")] = "both",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic draws.")] = 20261125,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare the synthetic workplace sessions with real ACN-Data sessions (needs v2gtwin[acn])."""
+    import numpy as np
+
+    from v2gtwin.acn import compare_acn, read_acn_sessions
+
+    cmp = compare_acn(read_acn_sessions(site), np.random.default_rng(seed))
+    if json_out:
+        _print_json(cmp)
+        return
+    sys.stdout.write(
+        f"real morning sessions: {cmp['n_real']} of {cmp['n_real_all']}; synthetic: {cmp['n_synthetic']}\n"
+    )
+    sys.stdout.write(f"{'quantity':<16} {'':<10} {'mean':>8} {'sd':>8} {'p10':>8} {'p50':>8} {'p90':>8}  KS\n")
+    for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
+        for which in ("real", "synthetic"):
+            s = cmp[name][which]
+            ks = f"  {cmp[name]['ks_distance']:.3f}" if which == "real" else ""
+            sys.stdout.write(
+                f"{name if which == 'real' else '':<16} {which:<10} {s['mean']:8.2f} {s['sd']:8.2f} "
+                f"{s['p10']:8.2f} {s['p50']:8.2f} {s['p90']:8.2f}{ks}\n"
+            )
+
+
+# --- entry points -----------------------------------------------------------------------------------------
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code; errors become one line on stderr (exit code 2)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=args, prog_name="v2gtwin", standalone_mode=False)
+    except V2GTwinError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 2
+    except NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message().rstrip() + "\n")
+        return 0
+    except UsageError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {_one_line(exc.format_message())} (see 'v2gtwin --help')\n")
+        return 2
+    except ClickException as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {_one_line(exc.format_message())}\n")
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except MemoryError:
+        sys.stderr.write("error: out of memory; reduce fleet.n_evs or time.n_steps\n")
+        return 2
+    return int(rv) if isinstance(rv, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

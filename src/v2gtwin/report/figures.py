@@ -1,0 +1,115 @@
+"""Figures of the study report, drawn with matplotlib's object API (no pyplot state, no backend switch)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from v2gtwin.study import FleetSection
+
+__all__ = [
+    "fig_arrivals",
+    "fig_energy_envelope",
+    "fig_power_envelope",
+    "fig_soc",
+    "format_clock",
+    "to_png_base64",
+]
+
+_W, _H = 8.0, 3.4
+
+
+def to_png_base64(fig: Figure) -> str:
+    """The figure as a base64-encoded PNG (for embedding in HTML)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def format_clock(hours: float) -> str:
+    """Clock time hh:mm of ``hours`` [h] (taken modulo 24)."""
+    minutes = round((hours % 24.0) * 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _clock_ticks(ax, fleet: FleetSection) -> None:  # type: ignore[no-untyped-def]
+    t = fleet.time_h
+    if t.size == 0:
+        return
+    horizon = float(t[-1] + (t[1] - t[0] if t.size > 1 else 1.0))
+    step = 3.0 if horizon <= 48 else 12.0
+    ticks = np.arange(0.0, horizon + 1e-9, step)
+    start = float(fleet.clock_h[0])
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([format_clock(start + x) for x in ticks])
+    ax.set_xlim(0, horizon)
+    ax.set_xlabel("local time [h]")
+    ax.grid(alpha=0.3)
+
+
+def fig_arrivals(fleet: FleetSection) -> Figure:
+    """Arrivals and departures per step, and EVs plugged in."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    width = fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1.0
+    ax.bar(fleet.time_h, fleet.arrivals, width=width, align="edge", color="tab:green", alpha=0.7, label="arrivals")
+    ax.bar(fleet.time_h, -fleet.departures, width=width, align="edge", color="tab:red", alpha=0.7, label="departures")
+    ax.set_ylabel("EVs per step")
+    ax2 = ax.twinx()
+    ax2.step(fleet.time_h, fleet.n_plugged, where="post", color="k", lw=1.5, label="plugged in")
+    ax2.set_ylabel("EVs plugged in")
+    _clock_ticks(ax, fleet)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    ax.set_title("Arrivals, departures and EVs plugged in")
+    return fig
+
+
+def fig_power_envelope(fleet: FleetSection) -> Figure:
+    """Uncontrolled aggregate power against the power envelope."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    t = np.append(fleet.time_h, fleet.time_h[-1] + (fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1))
+    ax.fill_between(t[:-1], fleet.p_min_kw / 1e3, fleet.p_max_kw / 1e3, step="post", color="tab:blue", alpha=0.2,
+                    label="feasible aggregate power")
+    ax.step(fleet.time_h, fleet.p_uncontrolled_kw / 1e3, where="post", color="tab:orange", lw=1.8,
+            label="uncontrolled charging")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_ylabel("aggregate power [MW]\n(+ charge, − discharge)")
+    _clock_ticks(ax, fleet)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("Uncontrolled load against the flexibility envelope (power)")
+    return fig
+
+
+def fig_energy_envelope(fleet: FleetSection) -> Figure:
+    """Stored energy of the plugged-in EVs: uncontrolled against the energy band."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    ax.fill_between(fleet.time_h, fleet.e_lower_kwh / 1e3, fleet.e_upper_kwh / 1e3, color="tab:blue", alpha=0.2,
+                    label="energy band (targets still reachable)")
+    ax.plot(fleet.time_h, fleet.e_uncontrolled_kwh / 1e3, color="tab:orange", lw=1.8, label="uncontrolled")
+    ax.set_ylabel("stored energy of plugged EVs [MWh]")
+    _clock_ticks(ax, fleet)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Virtual battery: energy band")
+    return fig
+
+
+def fig_soc(fleet: FleetSection) -> Figure:
+    """Distribution of SoC at arrival and at departure (uncontrolled)."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    bins = np.linspace(0, 1, 41)
+    ax.hist(fleet.soc_arrival_pu, bins=bins, alpha=0.6, label="at arrival", color="tab:gray")
+    ax.hist(fleet.soc_departure_pu, bins=bins, alpha=0.6, label="at departure (uncontrolled)", color="tab:green")
+    ax.set_xlabel("state of charge [pu]")
+    ax.set_ylabel("EVs")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title("State of charge")
+    return fig
