@@ -45,7 +45,21 @@ def _step(p_req, soc, cap, soc_lo, soc_hi, pch, pdis, eta_c, eta_d, dt_h):  # ty
 
 @njit(parallel=True, cache=True)
 def simulate(  # type: ignore[no-untyped-def]
-    p_req, uncontrolled, arr, dep, cap, soc0, soc_lo, soc_hi, pch, pdis, eta_c, eta_d, dt_h, p_out, soc_out,
+    p_req,
+    uncontrolled,
+    arr,
+    dep,
+    cap,
+    soc0,
+    soc_lo,
+    soc_hi,
+    pch,
+    pdis,
+    eta_c,
+    eta_d,
+    dt_h,
+    p_out,
+    soc_out,
     clip_out,
 ):
     """Fill ``p_out`` (realised power), ``soc_out`` and ``clip_out`` (request minus realised) in place.
@@ -66,10 +80,7 @@ def simulate(  # type: ignore[no-untyped-def]
         for t in range(n_steps):
             for i in range(i0, i1):
                 j = i - i0
-                if uncontrolled:
-                    req = pch[i]
-                else:
-                    req = p_req[t, i]
+                req = pch[i] if uncontrolled else p_req[t, i]
                 if t < arr[i] or t >= dep[i]:
                     p = 0.0
                 else:
@@ -172,6 +183,8 @@ def energy_bounds(  # type: ignore[no-untyped-def]
             if d <= a:
                 lo, up = e0, e0
             else:
-                lo, up = _bounds_at(kk, a, d, e0, e_min, e_max, e_tgt, pch[i], pdis[i], eta_c[i], eta_d[i], dt_h)
+                lo, up = _bounds_at(
+                    kk, a, d, e0, e_min, e_max, e_tgt, pch[i], pdis[i], eta_c[i], eta_d[i], dt_h
+                )
             lo_out[k, i] = lo
             up_out[k, i] = up

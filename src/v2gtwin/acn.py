@@ -146,7 +146,9 @@ def _stats(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)), "p10": q[0], "p50": q[1], "p90": q[2]}
 
 
-def compare_acn(sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000) -> dict[str, Any]:
+def compare_acn(
+    sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000
+) -> dict[str, Any]:
     """Compare the synthetic workplace sessions with the real morning (05:00-12:00) ACN-Data sessions.
 
     Returns, for arrival clock time [h], duration [h] and energy [kWh], the mean, sd and 10/50/90 %

@@ -168,7 +168,9 @@ def fleet_compare_acn(
     sys.stdout.write(
         f"real morning sessions: {cmp['n_real']} of {cmp['n_real_all']}; synthetic: {cmp['n_synthetic']}\n"
     )
-    sys.stdout.write(f"{'quantity':<16} {'':<10} {'mean':>8} {'sd':>8} {'p10':>8} {'p50':>8} {'p90':>8}  KS\n")
+    sys.stdout.write(
+        f"{'quantity':<16} {'':<10} {'mean':>8} {'sd':>8} {'p10':>8} {'p50':>8} {'p90':>8}  KS\n"
+    )
     for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
         for which in ("real", "synthetic"):
             s = cmp[name][which]

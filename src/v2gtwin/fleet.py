@@ -343,9 +343,9 @@ def synthesize_fleet(spec: FleetSpec, time: TimeGrid, n_bus: int, rng: np.random
     n_home = int(is_home.sum())
     n_work = n - n_home
 
-    arrival_clock_h = np.empty(n)
-    duration_h = np.empty(n)
-    need_kwh = np.empty(n)
+    arrival_clock_h: FloatArray = np.empty(n)
+    duration_h: FloatArray = np.empty(n)
+    need_kwh: FloatArray = np.empty(n)
     arrival_clock_h[is_home], duration_h[is_home], need_kwh[is_home] = draw_home_sessions(rng, n_home, spec)
     arrival_clock_h[~is_home], duration_h[~is_home], need_kwh[~is_home] = draw_work_sessions(rng, n_work)
 
@@ -464,16 +464,16 @@ def run_uncontrolled(fleet: Fleet, dtype: type = np.float64) -> SocResult:
 
     This is the baseline every flexibility figure is measured against.
     """
-    dummy = np.zeros((1, 1), dtype=dtype)
+    dummy: FloatArray = np.zeros((1, 1), dtype=dtype)
     return _run_kernel(fleet, dummy, uncontrolled=True, soc_hi=fleet.soc_target_pu)
 
 
 def _run_kernel(fleet: Fleet, req: FloatArray, *, uncontrolled: bool, soc_hi: FloatArray) -> SocResult:
     dtype = _float_like(req)
     n_steps, n = fleet.n_steps, fleet.n
-    p_out = np.empty((n_steps, n), dtype=dtype)
-    soc_out = np.empty((n_steps + 1, n), dtype=dtype)
-    clip_out = np.zeros((1, 1), dtype=dtype) if uncontrolled else np.empty((n_steps, n), dtype=dtype)
+    p_out: FloatArray = np.empty((n_steps, n), dtype=dtype)
+    soc_out: FloatArray = np.empty((n_steps + 1, n), dtype=dtype)
+    clip_out: FloatArray = np.zeros((1, 1), dtype=dtype) if uncontrolled else np.empty((n_steps, n), dtype=dtype)
     _kernels.simulate(
         req,
         uncontrolled,
@@ -551,7 +551,7 @@ def calc_energy_bounds(fleet: Fleet) -> tuple[FloatArray, FloatArray]:
     """
     lo = np.empty((fleet.n_steps + 1, fleet.n))
     up = np.empty((fleet.n_steps + 1, fleet.n))
-    _kernels.energy_bounds(*_fleet_args(fleet), lo, up)
+    _kernels.energy_bounds(*_fleet_args(fleet), lo, up)  # type: ignore[call-arg]
     return lo, up
 
 

@@ -103,9 +103,7 @@ class FleetSpec(_Model):
     consumption_kwh_per_km: float = Field(
         0.19, gt=0.0, le=2.0, description="Energy use per distance driven [kWh/km]."
     )
-    acn_site: Literal["caltech", "jpl", "both"] = Field(
-        "jpl", description="ACN-Data site for source='acn'."
-    )
+    acn_site: Literal["caltech", "jpl", "both"] = Field("jpl", description="ACN-Data site for source='acn'.")
     acn_date: str = Field(
         "2019-07-09",
         pattern=r"^\d{4}-\d{2}-\d{2}$",
@@ -124,7 +122,9 @@ class FleetSpec(_Model):
         if any(s < 0 for s in self.battery_share) or not math.isclose(
             sum(self.battery_share), 1.0, abs_tol=1e-6
         ):
-            raise ValueError(f"battery_share entries must be >= 0 and sum to 1 (got {sum(self.battery_share)})")
+            raise ValueError(
+                f"battery_share entries must be >= 0 and sum to 1 (got {sum(self.battery_share)})"
+            )
         if not self.soc_min_pu <= self.soc_target_pu <= self.soc_max_pu:
             raise ValueError(
                 "SoC limits must satisfy soc_min_pu <= soc_target_pu <= soc_max_pu "
@@ -155,9 +155,9 @@ class Scenario(_Model):
 
     name: str = Field("default", min_length=1, max_length=200, description="Name shown in the report.")
     seed: int = Field(20261125, ge=0, le=2**63 - 1, description="Seed of every random draw [-].")
-    time: TimeGrid = Field(default_factory=TimeGrid)  # type: ignore[arg-type]
-    fleet: FleetSpec = Field(default_factory=FleetSpec)  # type: ignore[arg-type]
-    feeder: FeederSpec = Field(default_factory=FeederSpec)  # type: ignore[arg-type]
+    time: TimeGrid = Field(default_factory=TimeGrid)
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
+    feeder: FeederSpec = Field(default_factory=FeederSpec)
 
 
 #: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).

@@ -217,6 +217,8 @@ class StudyChain:
             e_upper_kwh=env.e_upper_kwh,
             n_infeasible=env.n_infeasible,
             soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
-            soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
+            soc_departure_pu=np.asarray(
+                unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float
+            ),
         )
         return StudyResult(scenario=self.scenario, fleet=section, timings_s=dict(self.timings_s))

@@ -55,8 +55,24 @@ def fig_arrivals(fleet: FleetSection) -> Figure:
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     width = fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1.0
-    ax.bar(fleet.time_h, fleet.arrivals, width=width, align="edge", color="tab:green", alpha=0.7, label="arrivals")
-    ax.bar(fleet.time_h, -fleet.departures, width=width, align="edge", color="tab:red", alpha=0.7, label="departures")
+    ax.bar(
+        fleet.time_h,
+        fleet.arrivals,
+        width=width,
+        align="edge",
+        color="tab:green",
+        alpha=0.7,
+        label="arrivals",
+    )
+    ax.bar(
+        fleet.time_h,
+        -fleet.departures,
+        width=width,
+        align="edge",
+        color="tab:red",
+        alpha=0.7,
+        label="departures",
+    )
     ax.set_ylabel("EVs per step")
     ax2 = ax.twinx()
     ax2.step(fleet.time_h, fleet.n_plugged, where="post", color="k", lw=1.5, label="plugged in")
@@ -73,11 +89,26 @@ def fig_power_envelope(fleet: FleetSection) -> Figure:
     """Uncontrolled aggregate power against the power envelope."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    t = np.append(fleet.time_h, fleet.time_h[-1] + (fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1))
-    ax.fill_between(t[:-1], fleet.p_min_kw / 1e3, fleet.p_max_kw / 1e3, step="post", color="tab:blue", alpha=0.2,
-                    label="feasible aggregate power")
-    ax.step(fleet.time_h, fleet.p_uncontrolled_kw / 1e3, where="post", color="tab:orange", lw=1.8,
-            label="uncontrolled charging")
+    t = np.append(
+        fleet.time_h, fleet.time_h[-1] + (fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1)
+    )
+    ax.fill_between(
+        t[:-1],
+        fleet.p_min_kw / 1e3,
+        fleet.p_max_kw / 1e3,
+        step="post",
+        color="tab:blue",
+        alpha=0.2,
+        label="feasible aggregate power",
+    )
+    ax.step(
+        fleet.time_h,
+        fleet.p_uncontrolled_kw / 1e3,
+        where="post",
+        color="tab:orange",
+        lw=1.8,
+        label="uncontrolled charging",
+    )
     ax.axhline(0, color="k", lw=0.6)
     ax.set_ylabel("aggregate power [MW]\n(+ charge, − discharge)")
     _clock_ticks(ax, fleet)
@@ -90,8 +121,14 @@ def fig_energy_envelope(fleet: FleetSection) -> Figure:
     """Stored energy of the plugged-in EVs: uncontrolled against the energy band."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    ax.fill_between(fleet.time_h, fleet.e_lower_kwh / 1e3, fleet.e_upper_kwh / 1e3, color="tab:blue", alpha=0.2,
-                    label="energy band (targets still reachable)")
+    ax.fill_between(
+        fleet.time_h,
+        fleet.e_lower_kwh / 1e3,
+        fleet.e_upper_kwh / 1e3,
+        color="tab:blue",
+        alpha=0.2,
+        label="energy band (targets still reachable)",
+    )
     ax.plot(fleet.time_h, fleet.e_uncontrolled_kwh / 1e3, color="tab:orange", lw=1.8, label="uncontrolled")
     ax.set_ylabel("stored energy of plugged EVs [MWh]")
     _clock_ticks(ax, fleet)
@@ -104,9 +141,11 @@ def fig_soc(fleet: FleetSection) -> Figure:
     """Distribution of SoC at arrival and at departure (uncontrolled)."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    bins = np.linspace(0, 1, 41)
+    bins = [i / 40 for i in range(41)]
     ax.hist(fleet.soc_arrival_pu, bins=bins, alpha=0.6, label="at arrival", color="tab:gray")
-    ax.hist(fleet.soc_departure_pu, bins=bins, alpha=0.6, label="at departure (uncontrolled)", color="tab:green")
+    ax.hist(
+        fleet.soc_departure_pu, bins=bins, alpha=0.6, label="at departure (uncontrolled)", color="tab:green"
+    )
     ax.set_xlabel("state of charge [pu]")
     ax.set_ylabel("EVs")
     ax.legend(fontsize=8)

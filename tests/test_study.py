@@ -1,0 +1,69 @@
+"""Orchestrator and report: wiring, files, and that an earlier report survives a failed write."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from v2gtwin.errors import V2GTwinError
+from v2gtwin.report import write_report
+from v2gtwin.scenario import parse_scenario
+from v2gtwin.study import StudyChain, build_fleet
+
+SMALL = parse_scenario({"fleet": {"n_evs": 300}, "time": {"n_steps": 48, "dt_s": 1800}})
+
+
+def test_chain_runs_steps_in_order_and_reports_progress() -> None:
+    seen: list[str] = []
+    result = StudyChain(SMALL, on_step=lambda name, i, n: seen.append(name)).run()
+    assert seen == list(StudyChain.STEPS)
+    f = result.fleet
+    assert f.p_uncontrolled_kw.shape == (48,)
+    # Wiring: series agree with the fleet they came from.
+    fleet = build_fleet(SMALL)
+    assert f.arrivals.sum() == np.sum(fleet.arrival_step < fleet.departure_step)
+    assert f.summary["n_evs"] == 300
+    assert np.all(f.p_uncontrolled_kw <= f.p_max_kw + 1e-9)
+
+
+def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
+    result = StudyChain(SMALL).run()
+    paths = write_report(result, tmp_path / "out")
+    html = paths["report"].read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
+    # Opens offline: nothing is loaded from elsewhere.
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    data = json.loads(paths["results"].read_text())
+    assert data["scenario"]["fleet"]["n_evs"] == 300
+    assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
+
+
+def test_failed_write_keeps_the_earlier_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    result = StudyChain(SMALL).run()
+    write_report(result, out)
+    before = (out / "report.html").read_text()
+
+    import v2gtwin.report as report
+
+    def boom(_: object) -> str:
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(report, "render_html", boom)
+    with pytest.raises(RuntimeError):
+        write_report(result, out)
+    assert (out / "report.html").read_text() == before
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    with pytest.raises(V2GTwinError, match="--out"):
+        write_report(StudyChain(SMALL).run(), target)
+    assert target.read_text() == "keep me"
