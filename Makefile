@@ -29,7 +29,9 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
 
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^v2gtwin' > requirements.lock
+	@printf '%s\n' '# Fully pinned environment for `make study` / `make test` (runtime + dev + the optional acn extra).' \
+	  '# Regenerate with `make lock` after changing dependencies in pyproject.toml.' > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^v2gtwin' >> requirements.lock
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ from v2gtwin.errors import DataError
 from v2gtwin.fleet import KIND_WORK, Fleet, draw_work_sessions, fleet_from_sessions, place_sessions
 from v2gtwin.scenario import FleetSpec, TimeGrid
 
-__all__ = ["acn_data_dir", "compare_acn", "fleet_from_acn", "read_acn_sessions"]
+__all__ = ["acn_data_dir", "acn_samples", "compare_acn", "fleet_from_acn", "read_acn_sessions"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +146,26 @@ def _stats(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)), "p10": q[0], "p50": q[1], "p90": q[2]}
 
 
-def compare_acn(
+def acn_samples(
     sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000
-) -> dict[str, Any]:
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Samples compared by :func:`compare_acn`: (real morning sessions, synthetic workplace sessions).
+
+    Each is a dict of arrays ``arrival_clock_h`` [h], ``duration_h`` [h] and ``energy_kwh`` [kWh].
+    """
+    real = sessions[(sessions["arrival_clock_h"] >= 5.0) & (sessions["arrival_clock_h"] <= 12.0)]
+    arrival, duration, energy = draw_work_sessions(rng, n_synthetic)
+    return (
+        {
+            "arrival_clock_h": real["arrival_clock_h"].to_numpy(),
+            "duration_h": real["duration_h"].to_numpy(),
+            "energy_kwh": real["energy_delivered_kwh"].to_numpy(),
+        },
+        {"arrival_clock_h": arrival, "duration_h": duration, "energy_kwh": energy},
+    )
+
+
+def compare_acn(sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000) -> dict[str, Any]:
     """Compare the synthetic workplace sessions with the real morning (05:00-12:00) ACN-Data sessions.
 
     Returns, for arrival clock time [h], duration [h] and energy [kWh], the mean, sd and 10/50/90 %
@@ -156,14 +173,14 @@ def compare_acn(
     """
     from scipy.stats import ks_2samp
 
-    real = sessions[(sessions["arrival_clock_h"] >= 5.0) & (sessions["arrival_clock_h"] <= 12.0)]
-    arrival, duration, energy = draw_work_sessions(rng, n_synthetic)
-    out: dict[str, Any] = {"n_real": len(real), "n_real_all": len(sessions), "n_synthetic": n_synthetic}
-    for name, real_x, syn_x in (
-        ("arrival_clock_h", real["arrival_clock_h"].to_numpy(), arrival),
-        ("duration_h", real["duration_h"].to_numpy(), duration),
-        ("energy_kwh", real["energy_delivered_kwh"].to_numpy(), energy),
-    ):
-        ks = ks_2samp(real_x, syn_x)
-        out[name] = {"real": _stats(real_x), "synthetic": _stats(syn_x), "ks_distance": float(ks.statistic)}
+    real, synthetic = acn_samples(sessions, rng, n_synthetic)
+    n_real = len(real["arrival_clock_h"])
+    out: dict[str, Any] = {"n_real": n_real, "n_real_all": len(sessions), "n_synthetic": n_synthetic}
+    for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
+        ks = ks_2samp(real[name], synthetic[name])
+        out[name] = {
+            "real": _stats(real[name]),
+            "synthetic": _stats(synthetic[name]),
+            "ks_distance": float(ks.statistic),
+        }
     return out

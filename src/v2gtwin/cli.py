@@ -154,14 +154,25 @@ def fleet_summary(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> No
 def fleet_compare_acn(
     site: Annotated[str, typer.Option(help="ACN-Data site: caltech, jpl or both.")] = "both",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic draws.")] = 20261125,
+    plot: Annotated[Path | None, typer.Option(help="Also write histograms to this PNG file.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the synthetic workplace sessions with real ACN-Data sessions (needs v2gtwin[acn])."""
     import numpy as np
 
-    from v2gtwin.acn import compare_acn, read_acn_sessions
+    from v2gtwin.acn import acn_samples, compare_acn, read_acn_sessions
 
-    cmp = compare_acn(read_acn_sessions(site), np.random.default_rng(seed))
+    sessions = read_acn_sessions(site)
+    cmp = compare_acn(sessions, np.random.default_rng(seed))
+    if plot is not None:
+        from v2gtwin.report.figures import fig_acn_comparison
+
+        try:
+            fig_acn_comparison(*acn_samples(sessions, np.random.default_rng(seed))).savefig(
+                plot, dpi=110, bbox_inches="tight"
+            )
+        except (OSError, ValueError) as exc:
+            raise V2GTwinError(f"--plot {plot}: cannot write the figure ({exc})") from None
     if json_out:
         _print_json(cmp)
         return

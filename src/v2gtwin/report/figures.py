@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from v2gtwin.study import FleetSection
 
 __all__ = [
+    "fig_acn_comparison",
     "fig_arrivals",
     "fig_energy_envelope",
     "fig_power_envelope",
@@ -151,4 +152,26 @@ def fig_soc(fleet: FleetSection) -> Figure:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     ax.set_title("State of charge")
+    return fig
+
+
+def fig_acn_comparison(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray]) -> Figure:
+    """Histograms of real (ACN-Data) and synthetic workplace sessions: arrival, duration, energy."""
+    fig = Figure(figsize=(11.0, 3.2))
+    panels = (
+        ("arrival_clock_h", "arrival clock time [h]", (5.0, 12.0)),
+        ("duration_h", "time plugged in [h]", (0.0, 16.0)),
+        ("energy_kwh", "energy [kWh]", (0.0, 60.0)),
+    )
+    for k, (key, label, (lo, hi)) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, k + 1)
+        bins = [lo + (hi - lo) * i / 40 for i in range(41)]
+        ax.hist(real[key], bins=bins, density=True, alpha=0.55, color="tab:blue", label="ACN-Data (real)")
+        ax.hist(synthetic[key], bins=bins, density=True, alpha=0.55, color="tab:orange", label="synthetic")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+        if k == 0:
+            ax.set_ylabel("density")
+            ax.legend(fontsize=8)
+    fig.suptitle("Workplace sessions: synthetic generator against ACN-Data morning sessions")
     return fig
