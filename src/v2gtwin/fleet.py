@@ -473,7 +473,9 @@ def _run_kernel(fleet: Fleet, req: FloatArray, *, uncontrolled: bool, soc_hi: Fl
     n_steps, n = fleet.n_steps, fleet.n
     p_out: FloatArray = np.empty((n_steps, n), dtype=dtype)
     soc_out: FloatArray = np.empty((n_steps + 1, n), dtype=dtype)
-    clip_out: FloatArray = np.zeros((1, 1), dtype=dtype) if uncontrolled else np.empty((n_steps, n), dtype=dtype)
+    clip_out: FloatArray = (
+        np.zeros((1, 1), dtype=dtype) if uncontrolled else np.empty((n_steps, n), dtype=dtype)
+    )
     _kernels.simulate(
         req,
         uncontrolled,

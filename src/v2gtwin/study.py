@@ -132,11 +132,12 @@ class StudyResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
-        """JSON-ready dict; ``series=False`` leaves out the per-step and per-EV arrays."""
+        """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
         fleet: dict[str, Any] = {"summary": self.fleet.summary, "n_infeasible": self.fleet.n_infeasible}
         if series:
+            n_steps = self.scenario.time.n_steps
             for key, value in asdict(self.fleet).items():
-                if isinstance(value, np.ndarray):
+                if isinstance(value, np.ndarray) and value.shape == (n_steps,):
                     fleet[key] = value.tolist()
         return {
             "scenario": self.scenario.model_dump(mode="json"),
