@@ -510,6 +510,7 @@ def run_powerflow(
     method: Literal["exact", "lindistflow"] = "exact",
     tol_pu: float = 1e-10,
     max_iter: int = 100,
+    on_nonconvergence: Literal["raise", "nan"] = "raise",
 ) -> PowerFlowResult:
     """Solve the feeder for every step at once.
 
@@ -521,6 +522,8 @@ def run_powerflow(
     method : 'exact' (backward/forward sweep) or 'lindistflow'.
     tol_pu : convergence tolerance of the sweep on the largest voltage update [pu].
     max_iter : iteration limit per step.
+    on_nonconvergence : 'raise' a ConvergenceError, or mark the failed steps with NaN voltages and
+        iterations -1 (used by searches that probe the edge of feasibility).
 
     Raises
     ------
@@ -550,8 +553,11 @@ def run_powerflow(
         pf = np.empty_like(p)
         qf = np.empty_like(p)
         _kernels.lindistflow(feeder.parent, r, x, p, q, v0, v2, pf, qf)
-        if np.any(v2 <= 0):
-            t, b = np.argwhere(v2 <= 0)[0]
+        collapsed = v2 <= 0
+        if collapsed.any() and on_nonconvergence == "nan":
+            v2[collapsed.any(axis=1)] = np.nan
+        elif collapsed.any():
+            t, b = np.argwhere(collapsed)[0]
             raise ConvergenceError(f"LinDistFlow: voltage collapses at step {t}, bus {feeder.bus_label[b]}")
         v = np.sqrt(v2)
         vpar2 = v2[:, np.maximum(feeder.parent, 0)]
@@ -585,8 +591,14 @@ def run_powerflow(
     ji = np.empty_like(p)
     iters = np.empty(n_steps, dtype=np.int64)
     _kernels.sweep(feeder.parent, r, x, p, q, v0, tol_pu, max_iter, vr, vi, jr, ji, iters)
-    if np.any(iters < 0):
-        t = int(np.argmax(iters < 0))
+    failed = iters < 0
+    if failed.any() and on_nonconvergence == "nan":
+        vr[failed] = np.nan
+        vi[failed] = np.nan
+        jr[failed] = np.nan
+        ji[failed] = np.nan
+    elif failed.any():
+        t = int(np.argmax(failed))
         raise ConvergenceError(
             f"exact power flow did not converge at step {t} ({int(np.sum(iters < 0))} steps in all): "
             f"the load exceeds what the feeder can carry (voltage collapse)"
