@@ -32,6 +32,7 @@ __all__ = [
     "calc_energy_bounds",
     "calc_envelope",
     "calc_path_request",
+    "calc_bus_power_kw",
     "calc_plugged",
     "calc_plugged_energy_kwh",
     "draw_home_sessions",
@@ -579,6 +580,19 @@ def calc_plugged_energy_kwh(fleet: Fleet, soc_pu: FloatArray) -> FloatArray:
     Comparable with :attr:`Envelope.e_lower_kwh` and :attr:`Envelope.e_upper_kwh`.
     """
     return np.asarray((np.asarray(soc_pu[1:]) * fleet.capacity_kwh * calc_plugged(fleet)).sum(axis=1))
+
+
+def calc_bus_power_kw(fleet: Fleet, p_kw: npt.ArrayLike, n_bus: int) -> FloatArray:
+    """Sum per-EV power (n_steps, N) [kW] over the EVs at each feeder bus: shape (n_steps, n_bus) [kW]."""
+    import scipy.sparse as sp
+
+    p = np.asarray(p_kw)
+    if p.shape != (fleet.n_steps, fleet.n):
+        raise DataError(f"p_kw: expected shape ({fleet.n_steps}, {fleet.n}), got {p.shape}")
+    if fleet.n and (fleet.bus.max() >= n_bus or fleet.bus.min() < 0):
+        raise DataError(f"fleet.bus: EVs sit on buses up to {fleet.bus.max()}, the feeder has {n_bus} buses")
+    m = sp.csr_matrix((np.ones(fleet.n), (np.arange(fleet.n), fleet.bus)), shape=(fleet.n, n_bus))
+    return np.asarray((m.T @ p.T.astype(np.float64, copy=False)).T)
 
 
 def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, float]:

@@ -133,21 +133,49 @@ class FleetSpec(_Model):
         return self
 
 
-#: Number of buses of each built-in feeder (bus 0 is the source / slack bus).
-FEEDER_N_BUS: dict[str, int] = {"ieee33": 33}
+#: Number of buses of each built-in feeder (bus 0 is the source / slack bus); None: set by the scenario.
+FEEDER_N_BUS: dict[str, int | None] = {"ieee33": 33, "synthetic": None}
 
 
 class FeederSpec(_Model):
-    """The distribution feeder the fleet is connected to."""
+    """The distribution feeder the fleet is connected to, and the limits its studies use."""
 
-    name: Literal["ieee33"] = Field(
-        "ieee33", description="Built-in feeder: 'ieee33' is Baran & Wu's 33-bus radial feeder (1989)."
+    name: Literal["ieee33", "synthetic"] = Field(
+        "ieee33",
+        description="'ieee33': Baran & Wu's 33-bus 12.66 kV radial feeder (1989); 'synthetic': a seeded random "
+        "radial feeder of synthetic_n_bus buses.",
+    )
+    synthetic_n_bus: int = Field(
+        200, ge=2, le=200_000, description="Buses of the synthetic feeder (name='synthetic') [-]."
+    )
+    peak_load_scale: float = Field(
+        0.5,
+        ge=0.0,
+        le=3.0,
+        description="Base-load peak of the day as a multiple of the feeder's nominal loads [-]; the daily "
+        "shape is the IEEE RTS-79 winter-weekday profile.",
+    )
+    ampacity_a: float | None = Field(
+        None, gt=0.0, le=1e5, description="One current rating for every branch [A]; omit for none."
+    )
+    v_min_pu: float = Field(
+        0.95, gt=0.5, lt=1.0, description="Lowest allowed voltage for hosting capacity [pu] (ANSI C84.1 A)."
+    )
+    voltvar_curve: Literal["none", "A", "B"] = Field(
+        "B", description="IEEE 1547-2018 default volt-var curve on the EV inverters: 'A', 'B' or 'none'."
+    )
+    voltvar_priority: Literal["var", "watt"] = Field(
+        "var", description="Inverter priority when P^2 + Q^2 exceeds the rating: 'var' curtails P."
+    )
+    s_over_p: float = Field(
+        1.2, ge=1.0, le=3.0, description="Inverter apparent-power rating per kW of charger power [kVA/kW]."
     )
 
     @property
     def n_bus(self) -> int:
         """Number of buses of the feeder [-]."""
-        return FEEDER_N_BUS[self.name]
+        fixed = FEEDER_N_BUS[self.name]
+        return self.synthetic_n_bus if fixed is None else fixed
 
 
 class Scenario(_Model):
@@ -267,7 +295,7 @@ def load_scenario(path: str | Path | None) -> Scenario:
 
 def scenario_to_toml(scenario: Scenario) -> str:
     """Render a scenario as TOML text that :func:`load_scenario` reads back to an equal scenario."""
-    return tomli_w.dumps(scenario.model_dump(mode="json"))
+    return tomli_w.dumps(scenario.model_dump(mode="json", exclude_none=True))
 
 
 def scenario_schema() -> dict[str, Any]:

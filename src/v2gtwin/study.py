@@ -19,15 +19,36 @@ from v2gtwin.fleet import (
     Envelope,
     Fleet,
     SocResult,
+    calc_bus_power_kw,
     calc_envelope,
+    calc_plugged,
     calc_plugged_energy_kwh,
     run_uncontrolled,
     summarize_fleet,
     synthesize_fleet,
 )
+from v2gtwin.grid.analysis import (
+    DispatchComparison,
+    FeederTimeSeries,
+    build_feeder,
+    calc_base_load,
+    run_dispatch_comparison,
+    run_feeder_timeseries,
+    run_hosting_analysis,
+)
+from v2gtwin.grid.feeder import Feeder
+from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
 from v2gtwin.scenario import Scenario
 
-__all__ = ["FLEET_SOURCES", "FleetSection", "StudyChain", "StudyResult", "build_fleet"]
+__all__ = [
+    "FLEET_SOURCES",
+    "FeederSection",
+    "FleetSection",
+    "StudyChain",
+    "StudyResult",
+    "build_fleet",
+    "calc_ev_energy_need_kwh",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +138,64 @@ class FleetSection:
 
 
 @dataclass(frozen=True)
+class FeederSection:
+    """Feeder results of a study.
+
+    Attributes
+    ----------
+    name : feeder name.
+    n_bus : buses [-].
+    bus_label : label of each bus in feeder order [-].
+    p_base_total_kw : base load of the feeder per step [kW].
+    p_ev_total_kw : uncontrolled EV charging on the feeder per step [kW].
+    timeseries : power flows of the day (base, with fleet, with volt-var).
+    hosting : per-node hosting capacity at the base-load peak.
+    hosting_voltvar : the same with volt-var on the EV inverter (None when volt-var is off).
+    fleet_hosting : the largest scaling of the fleet's uncontrolled charging the feeder carries.
+    dispatch : loss-aware vs uniform vs random charging of the same EV energy.
+    """
+
+    name: str
+    n_bus: int
+    bus_label: np.ndarray
+    p_base_total_kw: FloatArray
+    p_ev_total_kw: FloatArray
+    timeseries: FeederTimeSeries
+    hosting: HostingResult
+    hosting_voltvar: HostingResult | None
+    fleet_hosting: FleetHostingResult
+    dispatch: DispatchComparison
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures (JSON-ready)."""
+        ts = self.timeseries
+        dt = {p: lo for p, lo in zip(self.dispatch.policies, self.dispatch.losses_kwh, strict=True)}
+        out: dict[str, Any] = {
+            "feeder": self.name,
+            "n_bus": self.n_bus,
+            "v_min_base_pu": float(ts.v_min_base_pu.min()),
+            "v_min_fleet_pu": float(ts.v_min_fleet_pu.min()),
+            "v_min_voltvar_pu": float(ts.v_min_voltvar_pu.min()),
+            "worst_step": ts.worst_step,
+            "hosting_min_kw": float(self.hosting.p_host_kw.min()),
+            "hosting_median_kw": float(np.median(self.hosting.p_host_kw)),
+            "fleet_hosting_scale": self.fleet_hosting.scale,
+            "fleet_hosting_binding": self.fleet_hosting.binding,
+            "dispatch_losses_kwh": dt,
+        }
+        if self.hosting_voltvar is not None:
+            out["hosting_voltvar_median_kw"] = float(np.median(self.hosting_voltvar.p_host_kw))
+        return out
+
+
+def calc_ev_energy_need_kwh(fleet: Fleet) -> FloatArray:
+    """Grid-side energy [kWh] each EV needs to reach its target, limited to what its stay allows."""
+    need = np.clip(fleet.soc_target_pu - fleet.soc0_pu, 0.0, None) * fleet.capacity_kwh / fleet.eta_charge
+    most = fleet.p_charge_max_kw * (fleet.departure_step - fleet.arrival_step) * fleet.dt_h
+    return np.asarray(np.minimum(need, most))
+
+
+@dataclass(frozen=True)
 class StudyResult:
     """Everything a study found; the report reads only this.
 
@@ -124,11 +203,13 @@ class StudyResult:
     ----------
     scenario : the scenario studied.
     fleet : fleet section.
+    feeder : feeder section.
     timings_s : wall time of each step [s].
     """
 
     scenario: Scenario
     fleet: FleetSection
+    feeder: FeederSection
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
@@ -139,15 +220,35 @@ class StudyResult:
             for key, value in asdict(self.fleet).items():
                 if isinstance(value, np.ndarray) and value.shape == (n_steps,):
                     fleet[key] = value.tolist()
+        fd = self.feeder
+        feeder: dict[str, Any] = {
+            "summary": fd.summary(),
+            "hosting": fd.hosting.to_frame().to_dict(orient="list"),
+            "dispatch": fd.dispatch.to_dict(),
+        }
+        if fd.hosting_voltvar is not None:
+            feeder["hosting_voltvar"] = fd.hosting_voltvar.to_frame().to_dict(orient="list")
+        if series:
+            ts = fd.timeseries
+            feeder |= {
+                "p_base_total_kw": fd.p_base_total_kw.tolist(),
+                "p_ev_total_kw": fd.p_ev_total_kw.tolist(),
+                "v_min_base_pu": ts.v_min_base_pu.tolist(),
+                "v_min_fleet_pu": ts.v_min_fleet_pu.tolist(),
+                "v_min_voltvar_pu": ts.v_min_voltvar_pu.tolist(),
+                "losses_fleet_kw": ts.losses_fleet_kw.tolist(),
+            }
         return {
             "scenario": self.scenario.model_dump(mode="json"),
             "fleet": fleet,
+            "feeder": feeder,
             "timings_s": self.timings_s,
         }
 
 
 class StudyChain:
-    """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> result.
+    """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
+    flows -> hosting capacity -> loss-aware charging -> result.
 
     Parameters
     ----------
@@ -155,7 +256,7 @@ class StudyChain:
     on_step : called as ``on_step(name, index, total)`` before each step (a progress bar hooks in here).
     """
 
-    STEPS: tuple[str, ...] = ("build_fleet", "envelope", "uncontrolled")
+    STEPS: tuple[str, ...] = ("build_fleet", "envelope", "uncontrolled", "feeder", "hosting", "losses")
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
         self.scenario = scenario
@@ -163,6 +264,12 @@ class StudyChain:
         self.fleet: Fleet | None = None
         self.envelope_: Envelope | None = None
         self.uncontrolled_: SocResult | None = None
+        self.feeder_: Feeder | None = None
+        self.base_load_: tuple[FloatArray, FloatArray] | None = None
+        self.p_ev_bus_kw: FloatArray | None = None
+        self.feeder_ts: FeederTimeSeries | None = None
+        self.hosting_: tuple[HostingResult, HostingResult | None, FleetHostingResult] | None = None
+        self.dispatch_: DispatchComparison | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -186,7 +293,36 @@ class StudyChain:
     def uncontrolled(self) -> None:
         self.uncontrolled_ = run_uncontrolled(self._fleet())
 
+    def feeder(self) -> None:
+        spec, fleet = self.scenario.feeder, self._fleet()
+        self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
+        self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.p_ev_bus_kw = calc_bus_power_kw(fleet, unc.p_kw, feeder.n_bus)
+        s_inv = calc_bus_power_kw(fleet, calc_plugged(fleet) * fleet.p_charge_max_kw, feeder.n_bus) * spec.s_over_p
+        self.feeder_ts = run_feeder_timeseries(feeder, p, q, self.p_ev_bus_kw, s_inv, spec)
+
+    def hosting(self) -> None:
+        p, q = self._require(self.base_load_, "feeder")
+        feeder = self._require(self.feeder_, "feeder")
+        p_ev = self._require(self.p_ev_bus_kw, "feeder")
+        self.hosting_ = run_hosting_analysis(feeder, p, q, p_ev, self.scenario.feeder)
+
+    def losses(self) -> None:
+        fleet = self._fleet()
+        p, q = self._require(self.base_load_, "feeder")
+        self.dispatch_ = run_dispatch_comparison(
+            self._require(self.feeder_, "feeder"), p, q, fleet.bus, fleet.arrival_step, fleet.departure_step,
+            calc_ev_energy_need_kwh(fleet), fleet.p_charge_max_kw, fleet.dt_s, self.scenario.seed,
+        )
+
     # --- assembly ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _require(value: Any, step: str) -> Any:
+        if value is None:
+            raise RuntimeError(f"step {step} must run first")
+        return value
+
     def _fleet(self) -> Fleet:
         if self.fleet is None:
             raise RuntimeError("build_fleet must run first")
@@ -222,4 +358,21 @@ class StudyChain:
                 unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float
             ),
         )
-        return StudyResult(scenario=self.scenario, fleet=section, timings_s=dict(self.timings_s))
+        feeder = self._require(self.feeder_, "feeder")
+        p_base, _ = self._require(self.base_load_, "feeder")
+        plain, vv, fleet_host = self._require(self.hosting_, "hosting")
+        feeder_section = FeederSection(
+            name=feeder.name,
+            n_bus=feeder.n_bus,
+            bus_label=feeder.bus_label,
+            p_base_total_kw=p_base.sum(axis=1),
+            p_ev_total_kw=self._require(self.p_ev_bus_kw, "feeder").sum(axis=1),
+            timeseries=self._require(self.feeder_ts, "feeder"),
+            hosting=plain,
+            hosting_voltvar=vv,
+            fleet_hosting=fleet_host,
+            dispatch=self._require(self.dispatch_, "losses"),
+        )
+        return StudyResult(
+            scenario=self.scenario, fleet=section, feeder=feeder_section, timings_s=dict(self.timings_s)
+        )

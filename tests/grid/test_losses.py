@@ -109,3 +109,44 @@ def test_dispatch_bad_input() -> None:
         run_loss_aware_dispatch(f, p, q, [40], [0], [1], [2.0], [7.2], 3600.0)
     with pytest.raises(DataError, match="policy"):
         run_loss_aware_dispatch(f, p, q, [3], [0], [1], [2.0], [7.2], 3600.0, policy="cheapest")  # type: ignore[arg-type]
+
+
+def test_loss_optimal_dispatch_reaches_the_qp_optimum_of_an_independent_solver() -> None:
+    # The same LinDistFlow-loss QP solved by cvxpy + Clarabel (interior point) on a small case.
+    import cvxpy as cp
+
+    from v2gtwin.grid.losses import run_loss_optimal_dispatch
+
+    f = ieee33()
+    n_steps = 12
+    load = (0.4 + 0.3 * np.sin(np.linspace(0, np.pi, n_steps)))[:, None]
+    p, q = f.p_load_kw * load, f.q_load_kvar * load
+    rng = np.random.default_rng(8)
+    n_ev = 12
+    bus = rng.integers(1, 33, n_ev)
+    arr = rng.integers(0, 4, n_ev)
+    dep = np.minimum(arr + rng.integers(5, 9, n_ev), n_steps)
+    pmax = np.full(n_ev, 50.0)
+    need = rng.uniform(0.3, 0.7, n_ev) * pmax * (dep - arr)
+    ours = run_loss_optimal_dispatch(f, p, q, bus, arr, dep, need, pmax, 3600.0, iterations=3000)
+
+    anc = f.ancestors().astype(float)
+    r = f.r_pu
+    x = cp.Variable((n_steps, n_ev))
+    plugged = (np.arange(n_steps)[:, None] >= arr) & (np.arange(n_steps)[:, None] < dep)
+    place = np.zeros((n_ev, f.n_bus))
+    place[np.arange(n_ev), bus] = 1.0
+    flow_p = (p + x @ place) @ anc / 1000.0
+    flow_q = q @ anc / 1000.0
+    objective = cp.sum(cp.multiply(r, cp.square(flow_p))) + float(np.sum(r * flow_q**2))
+    cons = [x >= 0, x <= pmax * plugged, cp.sum(x, axis=0) == need]
+    cp.Problem(cp.Minimize(objective), cons).solve(solver="CLARABEL")
+
+    def lindistflow_losses(p_ev: np.ndarray) -> float:
+        fp = (p + p_ev @ place) @ anc / 1000.0
+        return float(np.sum(r * fp**2) + np.sum(r * flow_q**2))
+
+    assert lindistflow_losses(ours.p_ev_kw) == pytest.approx(lindistflow_losses(x.value), rel=1e-4)
+    np.testing.assert_allclose(ours.p_ev_kw.sum(axis=0), need, rtol=1e-9)
+    uniform = run_loss_aware_dispatch(f, p, q, bus, arr, dep, need, pmax, 3600.0, "uniform")
+    assert ours.losses_kwh < uniform.losses_kwh
