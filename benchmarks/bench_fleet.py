@@ -37,9 +37,7 @@ def main() -> None:
     fleet = synthesize_fleet(FleetSpec(n_evs=args.n_evs), scenario.time, 33, rng)
     # Requests: a random mix of charging and discharging up to each EV's limits.
     u = rng.random((fleet.n_steps, fleet.n), dtype=np.float32)
-    request = (u * (fleet.p_charge_max_kw + fleet.p_discharge_max_kw) - fleet.p_discharge_max_kw).astype(
-        np.float32
-    )
+    request = (u * (fleet.p_charge_max_kw + fleet.p_discharge_max_kw) - fleet.p_discharge_max_kw).astype(np.float32)
     del u
     times = []
     for _ in range(args.repeats):

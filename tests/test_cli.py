@@ -184,3 +184,38 @@ def test_fuzzed_options_never_trace_back(
     assert "Traceback" not in err
     if code != 0:
         assert_one_line_error(code, err)
+
+
+def test_feeder_powerflow_json_reproduces_baran_wu(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "feeder", "powerflow", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["losses_kw"] == pytest.approx(202.677, abs=0.01)
+    assert data["v_min_pu"] == pytest.approx(0.91309, abs=1e-5) and data["v_min_bus"] == 17
+
+
+def test_feeder_commands_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML)
+    code, out, _ = run_cli(capsys, "feeder", "hosting", "--json", "--voltvar", "B")
+    assert code == 0 and len(json.loads(out)["nodes"]) == 32
+    code, out, _ = run_cli(capsys, "feeder", "losses", "-s", str(scen), "--json")
+    data = json.loads(out)
+    assert code == 0 and set(data["dispatch"]) == {"uniform", "random", "loss_aware", "loss_optimal"}
+    code, out, _ = run_cli(capsys, "feeder", "voltvar", "-s", str(scen), "--curve", "A", "--json")
+    assert code == 0 and json.loads(out)["curve"] == "A"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["feeder", "powerflow", "--method", "newton"],
+        ["feeder", "powerflow", "--load-scale", "-2"],
+        ["feeder", "hosting", "--v-min", "2"],
+        ["feeder", "hosting", "--voltvar", "C"],
+        ["feeder", "voltvar", "--curve", "Z"],
+    ],
+)
+def test_feeder_bad_options(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    code, _, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err)

@@ -149,10 +149,7 @@ def reference_bounds(fleet: Fleet) -> tuple[np.ndarray, np.ndarray]:
                 e_fast_down = e_fast_down - fleet.p_discharge_max_kw[i] / fleet.eta_discharge[i] * dt_h
             floor = min(fleet.soc_min_pu[i] * cap, fleet.soc0_pu[i] * cap)
             steps_left = max(d - max(k, a), 0)
-            latest = (
-                fleet.soc_target_pu[i] * cap
-                - fleet.p_charge_max_kw[i] * fleet.eta_charge[i] * dt_h * steps_left
-            )
+            latest = fleet.soc_target_pu[i] * cap - fleet.p_charge_max_kw[i] * fleet.eta_charge[i] * dt_h * steps_left
             low = max(floor, latest, e_fast_down)
             up[k, i] = e_fast_up
             lo[k, i] = min(low, e_fast_up) if d > a else fleet.soc0_pu[i] * cap

@@ -144,9 +144,7 @@ def envelope(  # type: ignore[no-untyped-def]
             if e0 + pch[i] * eta_c[i] * dt_h * (d - a) < e_tgt - 1e-9 * cap[i]:
                 infeasible_b[b] += 1
             for t in range(a, d):
-                lo, up = _bounds_at(
-                    t + 1, a, d, e0, e_min, e_max, e_tgt, pch[i], pdis[i], eta_c[i], eta_d[i], dt_h
-                )
+                lo, up = _bounds_at(t + 1, a, d, e0, e_min, e_max, e_tgt, pch[i], pdis[i], eta_c[i], eta_d[i], dt_h)
                 elo_b[b, t] += lo
                 eup_b[b, t] += up
                 pmax_b[b, t] += pch[i]
@@ -183,8 +181,6 @@ def energy_bounds(  # type: ignore[no-untyped-def]
             if d <= a:
                 lo, up = e0, e0
             else:
-                lo, up = _bounds_at(
-                    kk, a, d, e0, e_min, e_max, e_tgt, pch[i], pdis[i], eta_c[i], eta_d[i], dt_h
-                )
+                lo, up = _bounds_at(kk, a, d, e0, e_min, e_max, e_tgt, pch[i], pdis[i], eta_c[i], eta_d[i], dt_h)
             lo_out[k, i] = lo
             up_out[k, i] = up

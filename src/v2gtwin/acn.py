@@ -165,9 +165,7 @@ def acn_samples(
     )
 
 
-def compare_acn(
-    sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000
-) -> dict[str, Any]:
+def compare_acn(sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000) -> dict[str, Any]:
     """Compare the synthetic workplace sessions with the real morning (05:00-12:00) ACN-Data sessions.
 
     Returns, for arrival clock time [h], duration [h] and energy [kWh], the mean, sd and 10/50/90 %

@@ -29,10 +29,10 @@ __all__ = [
     "Envelope",
     "Fleet",
     "SocResult",
+    "calc_bus_power_kw",
     "calc_energy_bounds",
     "calc_envelope",
     "calc_path_request",
-    "calc_bus_power_kw",
     "calc_plugged",
     "calc_plugged_energy_kwh",
     "draw_home_sessions",
@@ -180,8 +180,7 @@ class Fleet:
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(
-                f"fleet.{lower}[{i}] = {getattr(self, lower)[i]} exceeds fleet.{upper}[{i}] = "
-                f"{getattr(self, upper)[i]}"
+                f"fleet.{lower}[{i}] = {getattr(self, lower)[i]} exceeds fleet.{upper}[{i}] = {getattr(self, upper)[i]}"
             )
 
     @property
@@ -268,9 +267,7 @@ class Envelope:
         )
 
 
-def _truncated_normal(
-    rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float, size: int
-) -> FloatArray:
+def _truncated_normal(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float, size: int) -> FloatArray:
     """Normal draws limited to [lo, hi] by redrawing the values outside (at most 20 rounds, then clipping)."""
     x = rng.normal(mean, sd, size)
     for _ in range(20):
@@ -282,9 +279,7 @@ def _truncated_normal(
     return np.clip(x, lo, hi)
 
 
-def draw_home_sessions(
-    rng: np.random.Generator, n: int, spec: FleetSpec
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def draw_home_sessions(rng: np.random.Generator, n: int, spec: FleetSpec) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Draw ``n`` home (overnight) charging sessions: (arrival clock time [h], duration [h], need [kWh]).
 
     Arrival ~ N(18.0 h, 2.0 h) wrapped to a clock time, departure next morning ~ N(7.5 h, 1.0 h) limited
@@ -474,9 +469,7 @@ def _run_kernel(fleet: Fleet, req: FloatArray, *, uncontrolled: bool, soc_hi: Fl
     n_steps, n = fleet.n_steps, fleet.n
     p_out: FloatArray = np.empty((n_steps, n), dtype=dtype)
     soc_out: FloatArray = np.empty((n_steps + 1, n), dtype=dtype)
-    clip_out: FloatArray = (
-        np.zeros((1, 1), dtype=dtype) if uncontrolled else np.empty((n_steps, n), dtype=dtype)
-    )
+    clip_out: FloatArray = np.zeros((1, 1), dtype=dtype) if uncontrolled else np.empty((n_steps, n), dtype=dtype)
     _kernels.simulate(
         req,
         uncontrolled,
@@ -582,7 +575,7 @@ def calc_plugged_energy_kwh(fleet: Fleet, soc_pu: FloatArray) -> FloatArray:
     return np.asarray((np.asarray(soc_pu[1:]) * fleet.capacity_kwh * calc_plugged(fleet)).sum(axis=1))
 
 
-def calc_bus_power_kw(fleet: Fleet, p_kw: npt.ArrayLike, n_bus: int) -> FloatArray:
+def calc_bus_power_kw(fleet: Fleet, p_kw: npt.ArrayLike, n_bus: int) -> npt.NDArray[np.float64]:
     """Sum per-EV power (n_steps, N) [kW] over the EVs at each feeder bus: shape (n_steps, n_bus) [kW]."""
     import scipy.sparse as sp
 
@@ -592,7 +585,7 @@ def calc_bus_power_kw(fleet: Fleet, p_kw: npt.ArrayLike, n_bus: int) -> FloatArr
     if fleet.n and (fleet.bus.max() >= n_bus or fleet.bus.min() < 0):
         raise DataError(f"fleet.bus: EVs sit on buses up to {fleet.bus.max()}, the feeder has {n_bus} buses")
     m = sp.csr_matrix((np.ones(fleet.n), (np.arange(fleet.n), fleet.bus)), shape=(fleet.n, n_bus))
-    return np.asarray((m.T @ p.T.astype(np.float64, copy=False)).T)
+    return np.asarray((m.T @ p.T.astype(np.float64, copy=False)).T, dtype=np.float64)
 
 
 def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, float]:

@@ -100,9 +100,7 @@ class FleetSpec(_Model):
     daily_distance_mean_km: float = Field(
         48.3, gt=0.0, le=1000.0, description="Mean daily distance of home-charging EVs [km]."
     )
-    consumption_kwh_per_km: float = Field(
-        0.19, gt=0.0, le=2.0, description="Energy use per distance driven [kWh/km]."
-    )
+    consumption_kwh_per_km: float = Field(0.19, gt=0.0, le=2.0, description="Energy use per distance driven [kWh/km].")
     acn_site: Literal["caltech", "jpl", "both"] = Field("jpl", description="ACN-Data site for source='acn'.")
     acn_date: str = Field(
         "2019-07-09",
@@ -119,12 +117,8 @@ class FleetSpec(_Model):
             )
         if any(c <= 0 for c in self.battery_capacity_kwh):
             raise ValueError("battery_capacity_kwh entries must be > 0")
-        if any(s < 0 for s in self.battery_share) or not math.isclose(
-            sum(self.battery_share), 1.0, abs_tol=1e-6
-        ):
-            raise ValueError(
-                f"battery_share entries must be >= 0 and sum to 1 (got {sum(self.battery_share)})"
-            )
+        if any(s < 0 for s in self.battery_share) or not math.isclose(sum(self.battery_share), 1.0, abs_tol=1e-6):
+            raise ValueError(f"battery_share entries must be >= 0 and sum to 1 (got {sum(self.battery_share)})")
         if not self.soc_min_pu <= self.soc_target_pu <= self.soc_max_pu:
             raise ValueError(
                 "SoC limits must satisfy soc_min_pu <= soc_target_pu <= soc_max_pu "

@@ -63,9 +63,7 @@ def _fleet_acn(scenario: Scenario, rng: np.random.Generator) -> Fleet:
     from v2gtwin.acn import fleet_from_acn, read_acn_sessions
 
     sessions = read_acn_sessions(scenario.fleet.acn_site)
-    return fleet_from_acn(
-        sessions, scenario.fleet.acn_date, scenario.fleet, scenario.time, scenario.feeder.n_bus, rng
-    )
+    return fleet_from_acn(sessions, scenario.fleet.acn_date, scenario.fleet, scenario.time, scenario.feeder.n_bus, rng)
 
 
 #: How a scenario's fleet is built, by ``fleet.source``.
@@ -312,8 +310,16 @@ class StudyChain:
         fleet = self._fleet()
         p, q = self._require(self.base_load_, "feeder")
         self.dispatch_ = run_dispatch_comparison(
-            self._require(self.feeder_, "feeder"), p, q, fleet.bus, fleet.arrival_step, fleet.departure_step,
-            calc_ev_energy_need_kwh(fleet), fleet.p_charge_max_kw, fleet.dt_s, self.scenario.seed,
+            self._require(self.feeder_, "feeder"),
+            p,
+            q,
+            fleet.bus,
+            fleet.arrival_step,
+            fleet.departure_step,
+            calc_ev_energy_need_kwh(fleet),
+            fleet.p_charge_max_kw,
+            fleet.dt_s,
+            self.scenario.seed,
         )
 
     # --- assembly ----------------------------------------------------------------------------------------
@@ -354,9 +360,7 @@ class StudyChain:
             e_upper_kwh=env.e_upper_kwh,
             n_infeasible=env.n_infeasible,
             soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
-            soc_departure_pu=np.asarray(
-                unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float
-            ),
+            soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
         )
         feeder = self._require(self.feeder_, "feeder")
         p_base, _ = self._require(self.base_load_, "feeder")
@@ -373,6 +377,4 @@ class StudyChain:
             fleet_hosting=fleet_host,
             dispatch=self._require(self.dispatch_, "losses"),
         )
-        return StudyResult(
-            scenario=self.scenario, fleet=section, feeder=feeder_section, timings_s=dict(self.timings_s)
-        )
+        return StudyResult(scenario=self.scenario, fleet=section, feeder=feeder_section, timings_s=dict(self.timings_s))

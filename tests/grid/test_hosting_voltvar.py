@@ -18,8 +18,16 @@ from v2gtwin.grid.voltvar import VOLTVAR_CURVES, calc_voltvar_q, run_voltvar
 
 def two_bus(r: float = 0.02, x: float = 0.01) -> Feeder:
     # 1 kV base and 1 MVA: impedances in ohm equal pu.
-    return Feeder("two", np.array([-1, 0]), np.array([0, r]), np.array([0, x]), 1.0, np.zeros(2), np.zeros(2),
-                  np.full(2, np.inf))
+    return Feeder(
+        "two",
+        np.array([-1, 0]),
+        np.array([0, r]),
+        np.array([0, x]),
+        1.0,
+        np.zeros(2),
+        np.zeros(2),
+        np.full(2, np.inf),
+    )
 
 
 def test_node_hosting_closed_form_two_bus() -> None:
@@ -97,8 +105,14 @@ def test_voltvar_matches_pandapower_dercontroller() -> None:
     net = to_pandapower(f, p0 + p_inv, q0)
     sg = [pp.create_sgen(net, b, p_mw=0.0, q_mvar=0.0, sn_mva=0.1) for b in pos]
     curve = VOLTVAR_CURVES["B"]
-    DERController(net, sg, q_model=QModelQVCurve(QVCurve(list(curve.v_pu), list(curve.q_pu))),
-                  damping_coef=2, max_q_error=1e-10, max_p_error=1e-10)
+    DERController(
+        net,
+        sg,
+        q_model=QModelQVCurve(QVCurve(list(curve.v_pu), list(curve.q_pu))),
+        damping_coef=2,
+        max_q_error=1e-10,
+        max_p_error=1e-10,
+    )
     pp.runpp(net, run_control=True, tolerance_mva=1e-11, max_iter=100)
     np.testing.assert_allclose(ours.powerflow.v_pu[0], net.res_bus.vm_pu.values, atol=1e-4)
     np.testing.assert_allclose(ours.q_inv_kvar[0, pos], net.sgen.q_mvar.values * 1e3, atol=0.01)

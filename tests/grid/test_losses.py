@@ -49,8 +49,16 @@ def test_two_bus_closed_form() -> None:
     from v2gtwin.grid.feeder import Feeder
 
     r, x = 0.02, 0.01  # pu on 1 MVA
-    f = Feeder("two", np.array([-1, 0]), np.array([0, r]), np.array([0, x]), 1.0, np.zeros(2), np.zeros(2),
-               np.full(2, np.inf))
+    f = Feeder(
+        "two",
+        np.array([-1, 0]),
+        np.array([0, r]),
+        np.array([0, x]),
+        1.0,
+        np.zeros(2),
+        np.zeros(2),
+        np.full(2, np.inf),
+    )
     # 1 kV base, 1 MVA: z_base = 1 ohm, so r_ohm = r_pu.
 
     def loss_pu(p: float) -> float:
@@ -103,7 +111,7 @@ def test_every_policy_delivers_every_need_and_loss_aware_loses_least() -> None:
 def test_dispatch_bad_input() -> None:
     f = ieee33()
     p, q = f.p_load_kw[None, :], f.q_load_kvar[None, :]
-    with pytest.raises(InfeasibleError, match="EV 0: needs 20.000 kWh"):
+    with pytest.raises(InfeasibleError, match=r"EV 0: needs 20\.000 kWh"):
         run_loss_aware_dispatch(f, p, q, [3], [0], [1], [20.0], [7.2], 3600.0)
     with pytest.raises(DataError, match="ev_bus"):
         run_loss_aware_dispatch(f, p, q, [40], [0], [1], [2.0], [7.2], 3600.0)

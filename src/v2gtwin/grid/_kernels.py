@@ -46,7 +46,7 @@ def _sweep_one(parent, r, x, p, q, v0, tol, max_iter, vr, vi, jr, ji):  # type: 
                 dmax = d
             vr[i] = nr
             vi[i] = ni
-        if not (dmax == dmax) or dmax > 1e6:  # NaN or blown up
+        if dmax != dmax or dmax > 1e6:
             return -1
         if dmax < tol:
             return it + 1

@@ -100,7 +100,12 @@ def run_feeder_timeseries(
         vv_pf, q_inv, iters = fleet, np.zeros_like(p_ev_bus_kw), 0
     else:
         vv = run_voltvar(
-            feeder, p_base_kw, q_base_kvar, p_ev_bus_kw, s_inv_bus_kva, spec.voltvar_curve,
+            feeder,
+            p_base_kw,
+            q_base_kvar,
+            p_ev_bus_kw,
+            s_inv_bus_kva,
+            spec.voltvar_curve,
             priority=spec.voltvar_priority,
         )
         vv_pf, q_inv, iters = vv.powerflow, vv.q_inv_kvar, vv.iterations
@@ -134,8 +139,12 @@ def run_hosting_analysis(
     vv = None
     if spec.voltvar_curve != "none":
         vv = run_node_hosting(
-            feeder, p_base_kw[peak], q_base_kvar[peak], v_min_pu=spec.v_min_pu,
-            voltvar=spec.voltvar_curve, s_over_p=spec.s_over_p,
+            feeder,
+            p_base_kw[peak],
+            q_base_kvar[peak],
+            v_min_pu=spec.v_min_pu,
+            voltvar=spec.voltvar_curve,
+            s_over_p=spec.s_over_p,
         )
     fleet = run_fleet_hosting(feeder, p_base_kw, q_base_kvar, p_ev_bus_kw, v_min_pu=spec.v_min_pu)
     return plain, vv, fleet
@@ -190,8 +199,17 @@ def run_dispatch_comparison(
     """The same EVs charged four ways: uniform, random priority, lowest-sensitivity priority
     (:func:`~v2gtwin.grid.losses.run_loss_aware_dispatch`) and least losses
     (:func:`~v2gtwin.grid.losses.run_loss_optimal_dispatch`)."""
-    args = (feeder, p_base_kw, q_base_kvar, ev_bus, ev_arrival_step, ev_departure_step, ev_energy_kwh,
-            ev_p_max_kw, dt_s)
+    args = (
+        feeder,
+        p_base_kw,
+        q_base_kvar,
+        ev_bus,
+        ev_arrival_step,
+        ev_departure_step,
+        ev_energy_kwh,
+        ev_p_max_kw,
+        dt_s,
+    )
     priority = ("uniform", "random", "loss_aware")
     out = [run_loss_aware_dispatch(*args, pol, np.random.default_rng(seed)) for pol in priority]  # type: ignore[arg-type]
     out.append(run_loss_optimal_dispatch(*args))

@@ -78,9 +78,7 @@ class Feeder:
     def __post_init__(self) -> None:
         n = len(self.parent)
         for name in ("parent", "r_ohm", "x_ohm", "p_load_kw", "q_load_kvar", "ampacity_a"):
-            arr = np.ascontiguousarray(
-                getattr(self, name), dtype=np.int64 if name == "parent" else np.float64
-            )
+            arr = np.ascontiguousarray(getattr(self, name), dtype=np.int64 if name == "parent" else np.float64)
             if arr.shape != (n,):
                 raise DataError(f"feeder.{name}: expected {n} entries (one per bus), got shape {arr.shape}")
             arr.setflags(write=False)
@@ -88,7 +86,7 @@ class Feeder:
         if self.bus_label.size == 0:
             object.__setattr__(self, "bus_label", np.arange(n, dtype=np.int64))
         if not self.branch_label:
-            object.__setattr__(self, "branch_label", ("",) + tuple(f"branch {i}" for i in range(1, n)))
+            object.__setattr__(self, "branch_label", ("", *(f"branch {i}" for i in range(1, n))))
         if n < 2:
             raise DataError("feeder: needs at least 2 buses (the source and one load bus)")
         if self.parent[0] != -1 or np.any(self.parent[1:] < 0) or np.any(self.parent[1:] >= np.arange(1, n)):
@@ -408,7 +406,9 @@ def synthetic_feeder(
     return Feeder(**{**feeder.__dict__, "r_ohm": r * scale, "x_ohm": x * scale})
 
 
-def to_pandapower(feeder: Feeder, p_load_kw: npt.ArrayLike | None = None, q_load_kvar: npt.ArrayLike | None = None) -> Any:
+def to_pandapower(
+    feeder: Feeder, p_load_kw: npt.ArrayLike | None = None, q_load_kvar: npt.ArrayLike | None = None
+) -> Any:
     """The feeder as a pandapower network (one line per branch, one load per bus), e.g. for cross-checks."""
     import pandapower as pp
 
@@ -545,7 +545,7 @@ def run_powerflow(
         raise DataError(f"p_kw and q_kvar shapes differ: {p.shape} vs {q.shape}")
     p[:, 0] = 0.0
     q[:, 0] = 0.0
-    n_steps, n = p.shape
+    n_steps = p.shape[0]
     r, x = feeder.r_pu, feeder.x_pu
     v0 = feeder.v_source_pu
     if method == "lindistflow":

@@ -171,8 +171,12 @@ def run_node_hosting(
     if base_margin[0] < 0:
         zeros = np.zeros(k)
         return HostingResult(
-            feeder.bus_label[nodes], zeros, zeros, tuple(f"base case already violates: {base_what[0]}" for _ in nodes),
-            v_min_pu, "" if voltvar is None else str(voltvar),
+            feeder.bus_label[nodes],
+            zeros,
+            zeros,
+            tuple(f"base case already violates: {base_what[0]}" for _ in nodes),
+            v_min_pu,
+            "" if voltvar is None else str(voltvar),
         )
     est = _lindistflow_node_estimate(feeder, p0, q0, v_min_pu, tan_phi)[nodes]
     lo = np.zeros(k)

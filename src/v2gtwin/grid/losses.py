@@ -94,8 +94,9 @@ def calc_loss_sensitivity(feeder: Feeder, p_kw: npt.ArrayLike, q_kvar: npt.Array
     a = sp.csr_matrix(ds_dva)[pq][:, pq]
     m = sp.csr_matrix(ds_dvm)[pq][:, pq]
     jac = sp.bmat([[a.real, m.real], [a.imag, m.imag]], format="csc")
-    grad = np.concatenate([np.asarray(ds_dva[0, pq].real.todense()).ravel(),
-                           np.asarray(ds_dvm[0, pq].real.todense()).ravel()])
+    grad = np.concatenate(
+        [np.asarray(ds_dva[0, pq].real.todense()).ravel(), np.asarray(ds_dvm[0, pq].real.todense()).ravel()]
+    )
     lam = spla.spsolve(jac.T.tocsc(), grad)
     n1 = len(pq)
     s_p = np.zeros(feeder.n_bus)
@@ -240,7 +241,6 @@ def run_loss_aware_dispatch(
     )
 
 
-
 def run_loss_optimal_dispatch(
     feeder: Feeder,
     p_base_kw: npt.ArrayLike,
@@ -280,9 +280,7 @@ def run_loss_optimal_dispatch(
     need = np.asarray(ev_energy_kwh, dtype=float)
     pmax = np.asarray(ev_p_max_kw, dtype=float)
     # Reuse the priority dispatch's checks and its uniform schedule as the starting point.
-    start = run_loss_aware_dispatch(
-        feeder, pb, qb, bus, arr, dep, need, pmax, dt_s, policy="uniform"
-    )
+    start = run_loss_aware_dispatch(feeder, pb, qb, bus, arr, dep, need, pmax, dt_s, policy="uniform")
     dt_h = dt_s / 3600.0
     dwell = dep - arr
     ev_of = np.repeat(np.arange(bus.size), dwell)
@@ -299,8 +297,8 @@ def run_loss_optimal_dispatch(
         return base_flow + load @ anc / S_PU
 
     start_idx = np.concatenate([[0], np.cumsum(dwell)[:-1]]).astype(np.int64)
-    k = 0
-    for k in range(iterations):
+    used = 0
+    for used in range(1, iterations + 1):  # noqa: B007 - reported after the loop
         f = flows(x)
         marg = 2.0 * (f * r) @ anc.T  # (n_steps, n_bus): marginal loss of load at each bus [pu/pu]
         cost = marg[t_of, bus[ev_of]]
@@ -322,7 +320,7 @@ def run_loss_optimal_dispatch(
     p_bus = np.zeros((n_steps, feeder.n_bus))
     np.add.at(p_bus.T, bus, p_ev.T)
     pf = run_powerflow(feeder, pb + p_bus, qb)
-    logger.debug("loss-optimal dispatch: %d Frank-Wolfe iterations", k + 1)
+    logger.debug("loss-optimal dispatch: %d Frank-Wolfe iterations", used)
     return DispatchResult(
         policy="loss_optimal",
         p_ev_kw=p_ev,

@@ -174,6 +174,5 @@ def run_voltvar(
         p_inv = p_inv + damping * (p_tgt - p_inv)
         pf = run_powerflow(feeder, p + p_inv, qb - q_inv)
     raise ConvergenceError(
-        f"volt-var fixed point did not converge in {max_iter} iterations (residual {residual:.3g} kvar); "
-        "lower damping"
+        f"volt-var fixed point did not converge in {max_iter} iterations (residual {residual:.3g} kvar); lower damping"
     )

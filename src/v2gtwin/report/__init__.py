@@ -8,15 +8,20 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
 from v2gtwin.report.figures import (
     fig_arrivals,
+    fig_dispatch,
     fig_energy_envelope,
+    fig_feeder_vmin,
+    fig_hosting,
     fig_power_envelope,
     fig_soc,
+    fig_voltage_profile,
     format_clock,
     to_png_base64,
 )
@@ -85,6 +90,73 @@ def _fleet_section(result: StudyResult) -> str:
     )
 
 
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _feeder_section(result: StudyResult) -> str:
+    fd, fl = result.feeder, result.fleet
+    spec = result.scenario.feeder
+    s = fd.summary()
+    fh = fd.fleet_hosting
+    ts = fd.timeseries
+    rows = [
+        ("lowest voltage, base load only [pu]", f"{s['v_min_base_pu']:.4f}"),
+        ("lowest voltage with uncontrolled EV charging [pu]", f"{s['v_min_fleet_pu']:.4f}"),
+        (
+            f"... with volt-var (curve {spec.voltvar_curve}) on the EV inverters [pu]",
+            f"{s['v_min_voltvar_pu']:.4f}",
+        ),
+        ("fleet hosting: largest scaling of the uncontrolled charging", f"{fh.scale:.3f}"),
+        ("... binding constraint", f"{fh.binding} (step {fh.binding_step})"),
+        (
+            "node hosting capacity, lowest / median [kW]",
+            f"{s['hosting_min_kw']:,.0f} / {s['hosting_median_kw']:,.0f}",
+        ),
+    ]
+    if "hosting_voltvar_median_kw" in s:
+        rows.append(("node hosting with volt-var, median [kW]", f"{s['hosting_voltvar_median_kw']:,.0f}"))
+    d = fd.dispatch
+    drows = [
+        (p, f"{lo:,.1f}", f"{lo - d.losses_base_kwh:,.2f}", f"{e:,.1f}", f"{v:.4f}")
+        for p, lo, e, v in zip(d.policies, d.losses_kwh, d.energy_kwh, d.v_min_pu, strict=True)
+    ]
+    return (
+        f"<h2>Feeder: {html.escape(fd.name)} ({fd.n_bus} buses)</h2>"
+        + _table(("quantity", "value"), rows)
+        + f'<p class="muted">Base load: the feeder\'s nominal loads x {spec.peak_load_scale:g} x the IEEE RTS-79 '
+        "winter-weekday daily shape. Exact AC power flow (backward/forward sweep, validated against pandapower). "
+        f"Volt-var: IEEE 1547-2018 Category {spec.voltvar_curve} default curve, {spec.voltvar_priority} priority, "
+        f"inverters rated {spec.s_over_p:g} kVA per kW of charger, {ts.voltvar_iterations} fixed-point "
+        "iterations.</p>"
+        + _figure(
+            to_png_base64(fig_feeder_vmin(fl, fd, spec.v_min_pu)),
+            "Lowest bus voltage per step, with the aggregate EV charging shaded.",
+        )
+        + _figure(
+            to_png_base64(fig_voltage_profile(fd)),
+            "Voltage of every bus at the step with the lowest voltage.",
+        )
+        + _figure(
+            to_png_base64(fig_hosting(fd)),
+            "Largest EV charging power each bus can host alone (exact AC, bisection from a LinDistFlow "
+            "estimate), and what volt-var on that EV's inverter adds.",
+        )
+        + "<h3>Loss-aware charging</h3>"
+        + _table(
+            ("policy", "feeder losses [kWh]", "due to EVs [kWh]", "EV energy [kWh]", "lowest voltage [pu]"),
+            drows,
+        )
+        + '<p class="muted">uniform: every EV at its flat rate; random / loss_aware: the same aggregate per step '
+        "given to EVs in random order / lowest loss sensitivity first; loss_optimal: least LinDistFlow losses "
+        '(Frank-Wolfe on the marginal loss sensitivities, free to move charging in time). "Due to EVs" '
+        f"subtracts the base load's own losses ({d.losses_base_kwh:,.1f} kWh).</p>"
+        + _figure(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
+    )
+
+
 def render_html(result: StudyResult) -> str:
     """The whole report as one self-contained HTML string (opens offline)."""
     s = result.scenario
@@ -98,6 +170,7 @@ def render_html(result: StudyResult) -> str:
         f"{t.start_hour:g} h local time · fleet source: {html.escape(s.fleet.source)} · feeder: "
         f"{html.escape(s.feeder.name)}</p>"
         + _fleet_section(result)
+        + _feeder_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
     )

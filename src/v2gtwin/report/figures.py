@@ -8,14 +8,18 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-from v2gtwin.study import FleetSection
+from v2gtwin.study import FeederSection, FleetSection
 
 __all__ = [
     "fig_acn_comparison",
     "fig_arrivals",
+    "fig_dispatch",
     "fig_energy_envelope",
+    "fig_feeder_vmin",
+    "fig_hosting",
     "fig_power_envelope",
     "fig_soc",
+    "fig_voltage_profile",
     "format_clock",
     "to_png_base64",
 ]
@@ -90,9 +94,7 @@ def fig_power_envelope(fleet: FleetSection) -> Figure:
     """Uncontrolled aggregate power against the power envelope."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    t = np.append(
-        fleet.time_h, fleet.time_h[-1] + (fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1)
-    )
+    t = np.append(fleet.time_h, fleet.time_h[-1] + (fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1))
     ax.fill_between(
         t[:-1],
         fleet.p_min_kw / 1e3,
@@ -144,9 +146,7 @@ def fig_soc(fleet: FleetSection) -> Figure:
     ax = fig.add_subplot()
     bins = [i / 40 for i in range(41)]
     ax.hist(fleet.soc_arrival_pu, bins=bins, alpha=0.6, label="at arrival", color="tab:gray")
-    ax.hist(
-        fleet.soc_departure_pu, bins=bins, alpha=0.6, label="at departure (uncontrolled)", color="tab:green"
-    )
+    ax.hist(fleet.soc_departure_pu, bins=bins, alpha=0.6, label="at departure (uncontrolled)", color="tab:green")
     ax.set_xlabel("state of charge [pu]")
     ax.set_ylabel("EVs")
     ax.legend(fontsize=8)
@@ -174,4 +174,95 @@ def fig_acn_comparison(real: dict[str, np.ndarray], synthetic: dict[str, np.ndar
             ax.set_ylabel("density")
             ax.legend(fontsize=8)
     fig.suptitle("Workplace sessions: synthetic generator against ACN-Data morning sessions")
+    return fig
+
+
+def fig_feeder_vmin(fleet: FleetSection, feeder: FeederSection, v_min_limit_pu: float) -> Figure:
+    """Lowest feeder voltage per step: base load, with the fleet, with the fleet and volt-var."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    ts = feeder.timeseries
+    t = fleet.time_h
+    ax.step(t, ts.v_min_base_pu, where="post", color="tab:gray", label="base load only")
+    ax.step(t, ts.v_min_fleet_pu, where="post", color="tab:red", label="with uncontrolled EV charging")
+    if not np.array_equal(ts.v_min_voltvar_pu, ts.v_min_fleet_pu):
+        ax.step(t, ts.v_min_voltvar_pu, where="post", color="tab:green", label="... and volt-var on EV inverters")
+    ax.axhline(v_min_limit_pu, color="k", ls="--", lw=0.8, label=f"limit {v_min_limit_pu:g} pu")
+    ax.set_ylabel("lowest bus voltage [pu]")
+    ax2 = ax.twinx()
+    ax2.fill_between(t, 0, feeder.p_ev_total_kw / 1e3, step="post", color="tab:orange", alpha=0.15)
+    ax2.set_ylabel("EV charging [MW] (shaded)")
+    _clock_ticks(ax, fleet)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(f"Feeder {feeder.name}: lowest voltage over the day")
+    return fig
+
+
+def fig_voltage_profile(feeder: FeederSection) -> Figure:
+    """Voltage of every bus at the worst step."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    ts = feeder.timeseries
+    x = np.arange(feeder.n_bus)
+    ax.plot(x, ts.v_profile_base_pu, ".-", color="tab:gray", label="base load only")
+    ax.plot(x, ts.v_profile_fleet_pu, ".-", color="tab:red", label="with EV charging")
+    if not np.array_equal(ts.v_profile_voltvar_pu, ts.v_profile_fleet_pu):
+        ax.plot(x, ts.v_profile_voltvar_pu, ".-", color="tab:green", label="with EV charging and volt-var")
+    if feeder.n_bus <= 40:
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(b) for b in feeder.bus_label], fontsize=7)
+    ax.set_xlabel("bus (feeder order)")
+    ax.set_ylabel("voltage [pu]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Voltage along the feeder at the worst step ({ts.worst_step})")
+    return fig
+
+
+def fig_hosting(feeder: FeederSection) -> Figure:
+    """Hosting capacity per node, without and with volt-var."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    h = feeder.hosting
+    x = np.arange(h.bus_label.size)
+    ax.bar(x, h.p_host_kw, color="tab:blue", label="hosting capacity")
+    if feeder.hosting_voltvar is not None:
+        gain = np.clip(feeder.hosting_voltvar.p_host_kw - h.p_host_kw, 0, None)
+        ax.bar(x, gain, bottom=h.p_host_kw, color="tab:green", alpha=0.7, label="gain with volt-var")
+    ax.set_yscale("log")
+    if x.size <= 40:
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(b) for b in h.bus_label], fontsize=7)
+    ax.set_xlabel("bus")
+    ax.set_ylabel("EV charging at that bus alone [kW]")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    ax.set_title(f"EV hosting capacity per node (v >= {h.v_min_pu:g} pu, at the base-load peak)")
+    return fig
+
+
+def fig_dispatch(fleet: FleetSection, feeder: FeederSection) -> Figure:
+    """Aggregate EV charging of each dispatch policy."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    d = feeder.dispatch
+    colors = {
+        "uniform": "tab:gray",
+        "random": "tab:purple",
+        "loss_aware": "tab:blue",
+        "loss_optimal": "tab:green",
+    }
+    for name, series, losses in zip(d.policies, d.p_ev_total_kw, d.losses_kwh, strict=True):
+        ax.step(
+            fleet.time_h,
+            series / 1e3,
+            where="post",
+            color=colors.get(name),
+            lw=1.4,
+            label=f"{name}: EV losses {losses - d.losses_base_kwh:,.1f} kWh",
+        )
+    ax.set_ylabel("EV charging [MW]")
+    _clock_ticks(ax, fleet)
+    ax.legend(fontsize=8)
+    ax.set_title("Charging the same EV energy four ways (losses by exact AC power flow)")
     return fig
