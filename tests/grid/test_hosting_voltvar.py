@@ -152,3 +152,21 @@ def test_voltvar_bad_input() -> None:
         run_voltvar(f, f.p_load_kw, f.q_load_kvar, 0.0, 0.0, "C")
     with pytest.raises(DataError, match="damping"):
         run_voltvar(f, f.p_load_kw, f.q_load_kvar, 0.0, 0.0, "B", damping=0.0)
+
+
+def test_fused_kernel_agrees_with_outer_fixed_point_over_a_time_series() -> None:
+    f = ieee33()
+    rng = np.random.default_rng(4)
+    scale = rng.uniform(0.5, 1.3, (40, f.n_bus))
+    pos = [9, 17, 21, 24, 29, 32]
+    p_inv = np.zeros((40, f.n_bus))
+    p_inv[:, pos] = rng.uniform(-60, 80, (40, len(pos)))  # charging and discharging
+    s = np.zeros(f.n_bus)
+    s[pos] = 100.0
+    for priority in ("var", "watt"):
+        fused = run_voltvar(f, f.p_load_kw * scale, f.q_load_kvar * scale, p_inv, s, "A", priority=priority)
+        outer = run_voltvar(
+            f, f.p_load_kw * scale, f.q_load_kvar * scale, p_inv, s, "A", priority=priority, method="outer"
+        )
+        np.testing.assert_allclose(fused.powerflow.v_pu, outer.powerflow.v_pu, atol=1e-8)
+        np.testing.assert_allclose(fused.q_inv_kvar, outer.q_inv_kvar, atol=1e-4)

@@ -119,3 +119,118 @@ def lindistflow(parent, r, x, p, q, v0, v2_out, pf_out, qf_out):  # type: ignore
         for i in range(1, n):
             k = parent[i]
             v2_out[t, i] = v2_out[t, k] - 2.0 * (r[i] * pf_out[t, i] + x[i] * qf_out[t, i])
+
+
+@njit(cache=True, inline="always")
+def _curve_q(v, cv, cq):  # type: ignore[no-untyped-def]
+    """Piecewise-linear Q(V) [pu of rating], flat beyond the end points (cv non-decreasing)."""
+    m = cv.shape[0]
+    if v <= cv[0]:
+        return cq[0]
+    if v >= cv[m - 1]:
+        return cq[m - 1]
+    for k in range(m - 1):
+        if v <= cv[k + 1]:
+            span = cv[k + 1] - cv[k]
+            if span <= 0.0:
+                return cq[k + 1]
+            return cq[k] + (cq[k + 1] - cq[k]) * (v - cv[k]) / span
+    return cq[m - 1]
+
+
+@njit(parallel=True, cache=True)
+def sweep_voltvar(  # type: ignore[no-untyped-def]
+    parent, r, x, p, q, p_inv, s_rated, cv, cq, var_priority, damping, v0, tol, max_iter,
+    vr_out, vi_out, q_inv_out, p_inv_out, iters_out,
+):
+    """Exact radial power flow with volt-var inverters, the Q(V) update fused into the sweep iterations.
+
+    Per step: each iteration updates the inverter set-points from the present voltages (damped), then does
+    one backward/forward sweep; converged when both the voltage update and |Q_target - Q| fall below ``tol``
+    (pu). Steps start from the previous step's voltages and set-points.
+    """
+    n_steps, n = p.shape
+    n_blocks = (n_steps + STEP_BLOCK - 1) // STEP_BLOCK
+    for b in prange(n_blocks):
+        t0 = b * STEP_BLOCK
+        t1 = min(n_steps, t0 + STEP_BLOCK)
+        vr = np.empty(n)
+        vi = np.empty(n)
+        jr = np.empty(n)
+        ji = np.empty(n)
+        qi = np.zeros(n)
+        pi = np.zeros(n)
+        for i in range(n):
+            vr[i] = v0
+            vi[i] = 0.0
+        for t in range(t0, t1):
+            for i in range(n):
+                pi[i] = p_inv[t, i]
+            iters_out[t] = -1
+            for it in range(max_iter):
+                # Set-points from the present voltages.
+                dq = 0.0
+                for i in range(n):
+                    s = s_rated[t, i]
+                    if s <= 0.0:
+                        qi[i] = 0.0
+                        pi[i] = p_inv[t, i]
+                        continue
+                    vm = np.sqrt(vr[i] * vr[i] + vi[i] * vi[i])
+                    qt = _curve_q(vm, cv, cq) * s
+                    pt = p_inv[t, i]
+                    if var_priority:
+                        pc = np.sqrt(max(s * s - qt * qt, 0.0))
+                        if pt > pc:
+                            pt = pc
+                        elif pt < -pc:
+                            pt = -pc
+                    else:
+                        qc = np.sqrt(max(s * s - pt * pt, 0.0))
+                        if qt > qc:
+                            qt = qc
+                        elif qt < -qc:
+                            qt = -qc
+                    d = abs(qt - qi[i])
+                    if d > dq:
+                        dq = d
+                    qi[i] += damping * (qt - qi[i])
+                    pi[i] += damping * (pt - pi[i])
+                # One sweep with the loads and set-points.
+                for i in range(n):
+                    m2 = vr[i] * vr[i] + vi[i] * vi[i]
+                    pl = p[t, i] + pi[i]
+                    ql = q[t, i] - qi[i]
+                    jr[i] = (pl * vr[i] + ql * vi[i]) / m2
+                    ji[i] = (pl * vi[i] - ql * vr[i]) / m2
+                for i in range(n - 1, 0, -1):
+                    k = parent[i]
+                    jr[k] += jr[i]
+                    ji[k] += ji[i]
+                dmax = 0.0
+                vr[0] = v0
+                vi[0] = 0.0
+                for i in range(1, n):
+                    k = parent[i]
+                    nr = vr[k] - (r[i] * jr[i] - x[i] * ji[i])
+                    ni = vi[k] - (r[i] * ji[i] + x[i] * jr[i])
+                    d = abs(nr - vr[i]) + abs(ni - vi[i])
+                    if d > dmax:
+                        dmax = d
+                    vr[i] = nr
+                    vi[i] = ni
+                if dmax != dmax or dmax > 1e6:  # noqa: PLR0124 - NaN or blown up
+                    break
+                if dmax < tol and dq < tol:
+                    iters_out[t] = it + 1
+                    break
+            for i in range(n):
+                vr_out[t, i] = vr[i]
+                vi_out[t, i] = vi[i]
+                q_inv_out[t, i] = qi[i]
+                p_inv_out[t, i] = pi[i]
+            if iters_out[t] < 0:
+                for i in range(n):
+                    vr[i] = v0
+                    vi[i] = 0.0
+                    qi[i] = 0.0

@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from v2gtwin.errors import ConvergenceError, DataError
-from v2gtwin.grid.feeder import Feeder, PowerFlowResult, run_powerflow
+from v2gtwin.grid import _kernels
+from v2gtwin.grid.feeder import S_BASE_KVA, Feeder, PowerFlowResult, run_powerflow
 
 __all__ = ["VOLTVAR_CURVES", "VoltVarCurve", "VoltVarResult", "calc_voltvar_q", "run_voltvar"]
 
@@ -120,6 +121,7 @@ def run_voltvar(
     damping: float = 0.5,
     tol_kvar: float = 1e-7,
     max_iter: int = 500,
+    method: Literal["fused", "outer"] = "fused",
 ) -> VoltVarResult:
     """Solve the feeder with volt-var inverters at every step.
 
@@ -134,6 +136,9 @@ def run_voltvar(
     damping : fixed-point step ``Q <- Q + damping (Q_target(V) - Q)``, in (0, 1].
     tol_kvar : convergence tolerance on the largest |Q_target - Q| [kvar].
     max_iter : iteration limit.
+    method : 'fused' (default): the Q(V) update inside the sweep iterations of a numba kernel, each step
+        started from the previous one; 'outer': a whole power flow per fixed-point iteration (slower, kept as
+        an independent check of the fused kernel).
 
     Raises
     ------
@@ -161,6 +166,10 @@ def run_voltvar(
     s = _broadcast(s_rated_kva, shape, "s_rated_kva")
     if np.any(s < 0):
         raise DataError("s_rated_kva: must be >= 0")
+    if method == "fused":
+        return _run_fused(feeder, p, qb, p_inv_req, s, curve, priority, damping, tol_kvar, max_iter)
+    if method != "outer":
+        raise DataError(f"method: must be 'fused' or 'outer', got {method!r}")
     q_inv = np.zeros(shape)
     p_inv = p_inv_req.copy()
     pf = run_powerflow(feeder, p + p_inv, qb - q_inv)
@@ -176,3 +185,42 @@ def run_voltvar(
     raise ConvergenceError(
         f"volt-var fixed point did not converge in {max_iter} iterations (residual {residual:.3g} kvar); lower damping"
     )
+
+
+def _run_fused(
+    feeder: Feeder,
+    p: FloatArray,
+    qb: FloatArray,
+    p_inv_req: FloatArray,
+    s: FloatArray,
+    curve: VoltVarCurve,
+    priority: str,
+    damping: float,
+    tol_kvar: float,
+    max_iter: int,
+) -> VoltVarResult:
+    base = S_BASE_KVA
+    pu = np.ascontiguousarray(np.broadcast_to(p, p_inv_req.shape)) / base
+    qu = np.ascontiguousarray(np.broadcast_to(qb, p_inv_req.shape)) / base
+    pu[:, 0] = 0.0
+    qu[:, 0] = 0.0
+    n_steps, n = pu.shape
+    vr, vi = np.empty((n_steps, n)), np.empty((n_steps, n))
+    q_inv, p_inv = np.empty((n_steps, n)), np.empty((n_steps, n))
+    iters = np.empty(n_steps, dtype=np.int64)
+    _kernels.sweep_voltvar(
+        feeder.parent, feeder.r_pu, feeder.x_pu, pu, qu, p_inv_req / base, np.ascontiguousarray(s) / base,
+        np.asarray(curve.v_pu, dtype=float), np.asarray(curve.q_pu, dtype=float), priority == "var", damping,
+        feeder.v_source_pu, tol_kvar / base, max_iter * 4, vr, vi, q_inv, p_inv, iters,
+    )
+    if np.any(iters < 0):
+        t = int(np.argmax(iters < 0))
+        raise ConvergenceError(
+            f"volt-var power flow did not converge at step {t} within {max_iter * 4} iterations; lower damping "
+            "or check for voltage collapse"
+        )
+    q_inv *= base
+    p_inv *= base
+    pf = run_powerflow(feeder, p + p_inv, qb - q_inv)
+    q_tgt, _ = _targets(curve, pf.v_pu, s, p_inv_req, priority)
+    return VoltVarResult(pf, q_inv, p_inv, int(iters.max()), float(np.max(np.abs(q_tgt - q_inv), initial=0.0)))
