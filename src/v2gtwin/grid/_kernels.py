@@ -54,12 +54,13 @@ def _sweep_one(parent, r, x, p, q, v0, tol, max_iter, vr, vi, jr, ji):  # type: 
 
 
 @njit(parallel=True, cache=True)
-def sweep(parent, r, x, p, q, v0, tol, max_iter, vr_out, vi_out, jr_out, ji_out, iters_out):  # type: ignore[no-untyped-def]
-    """Exact radial AC power flow for every step; voltages and branch currents (pu) in place.
-
-    ``vr_out``/``vi_out`` hold the starting point on entry (ignored for steps after the first of each
-    block, which start from the previous step's solution).
-    """
+def sweep(  # type: ignore[no-untyped-def]
+    parent, r, x, p, q, v0, tol, max_iter, vm_out, va_out, im_out, ps_out, qs_out, loss_out, qloss_out, iters_out
+):
+    """Exact radial AC power flow for every step, results written in place (all per unit):
+    voltage magnitude and angle [rad], branch current magnitude, power entering each branch at its sending
+    end, and the step's active / reactive losses. Each block of steps starts flat; every later step starts
+    from the previous step's solution."""
     n_steps, n = p.shape
     n_blocks = (n_steps + STEP_BLOCK - 1) // STEP_BLOCK
     for b in prange(n_blocks):
@@ -70,8 +71,8 @@ def sweep(parent, r, x, p, q, v0, tol, max_iter, vr_out, vi_out, jr_out, ji_out,
         jr = np.empty(n)
         ji = np.empty(n)
         for i in range(n):
-            vr[i] = vr_out[t0, i]
-            vi[i] = vi_out[t0, i]
+            vr[i] = v0
+            vi[i] = 0.0
         for t in range(t0, t1):
             iters_out[t] = _sweep_one(parent, r, x, p[t], q[t], v0, tol, max_iter, vr, vi, jr, ji)
             if iters_out[t] < 0:
@@ -80,7 +81,7 @@ def sweep(parent, r, x, p, q, v0, tol, max_iter, vr_out, vi_out, jr_out, ji_out,
                     vr[i] = v0
                     vi[i] = 0.0
                 iters_out[t] = _sweep_one(parent, r, x, p[t], q[t], v0, tol, max_iter, vr, vi, jr, ji)
-            # Branch currents of the converged voltages (one more backward sweep keeps J consistent).
+            # Branch currents of the final voltages (one more backward sweep keeps J consistent with V).
             for i in range(n):
                 m2 = vr[i] * vr[i] + vi[i] * vi[i]
                 jr[i] = (p[t, i] * vr[i] + q[t, i] * vi[i]) / m2
@@ -89,11 +90,26 @@ def sweep(parent, r, x, p, q, v0, tol, max_iter, vr_out, vi_out, jr_out, ji_out,
                 k = parent[i]
                 jr[k] += jr[i]
                 ji[k] += ji[i]
-            for i in range(n):
-                vr_out[t, i] = vr[i]
-                vi_out[t, i] = vi[i]
-                jr_out[t, i] = jr[i]
-                ji_out[t, i] = ji[i]
+            loss = 0.0
+            qloss = 0.0
+            vm_out[t, 0] = np.sqrt(vr[0] * vr[0] + vi[0] * vi[0])
+            va_out[t, 0] = np.arctan2(vi[0], vr[0])
+            im_out[t, 0] = 0.0
+            ps_out[t, 0] = 0.0
+            qs_out[t, 0] = 0.0
+            for i in range(1, n):
+                k = parent[i]
+                j2 = jr[i] * jr[i] + ji[i] * ji[i]
+                loss += r[i] * j2
+                qloss += x[i] * j2
+                vm_out[t, i] = np.sqrt(vr[i] * vr[i] + vi[i] * vi[i])
+                va_out[t, i] = np.arctan2(vi[i], vr[i])
+                im_out[t, i] = np.sqrt(j2)
+                # S_send = V_parent conj(J_i)
+                ps_out[t, i] = vr[k] * jr[i] + vi[k] * ji[i]
+                qs_out[t, i] = vi[k] * jr[i] - vr[k] * ji[i]
+            loss_out[t] = loss
+            qloss_out[t] = qloss
             if iters_out[t] < 0:
                 for i in range(n):
                     vr[i] = v0

@@ -580,45 +580,32 @@ def run_powerflow(
         )
     if method != "exact":
         raise DataError(f"method: must be 'exact' or 'lindistflow', got {method!r}")
-    # Starting point: LinDistFlow magnitudes with zero angles for the first step of each block.
-    v2 = np.empty_like(p)
-    pf = np.empty_like(p)
-    qf = np.empty_like(p)
-    _kernels.lindistflow(feeder.parent, r, x, p, q, v0, v2, pf, qf)
-    vr = np.sqrt(np.clip(v2, 0.25, None))
-    vi = np.zeros_like(p)
-    jr = np.empty_like(p)
-    ji = np.empty_like(p)
+    vm, va, im, ps, qs = (np.empty_like(p) for _ in range(5))
+    loss, qloss = np.empty(n_steps), np.empty(n_steps)
     iters = np.empty(n_steps, dtype=np.int64)
-    _kernels.sweep(feeder.parent, r, x, p, q, v0, tol_pu, max_iter, vr, vi, jr, ji, iters)
+    _kernels.sweep(feeder.parent, r, x, p, q, v0, tol_pu, max_iter, vm, va, im, ps, qs, loss, qloss, iters)
     failed = iters < 0
     if failed.any() and on_nonconvergence == "nan":
-        vr[failed] = np.nan
-        vi[failed] = np.nan
-        jr[failed] = np.nan
-        ji[failed] = np.nan
+        for a in (vm, va, im, ps, qs):
+            a[failed] = np.nan
+        loss[failed] = np.nan
+        qloss[failed] = np.nan
     elif failed.any():
         t = int(np.argmax(failed))
         raise ConvergenceError(
-            f"exact power flow did not converge at step {t} ({int(np.sum(iters < 0))} steps in all): "
+            f"exact power flow did not converge at step {t} ({int(np.sum(failed))} steps in all): "
             f"the load exceeds what the feeder can carry (voltage collapse)"
         )
-    v = np.hypot(vr, vi)
-    j2 = jr**2 + ji**2
-    loss = (r * j2)[:, 1:].sum(axis=1)
-    qloss = (x * j2)[:, 1:].sum(axis=1)
-    # Power entering branch i at its sending end: S = V_parent conj(J_i).
-    par = np.maximum(feeder.parent, 0)
-    s_send = (vr[:, par] + 1j * vi[:, par]) * (jr - 1j * ji)
-    s_send[:, 0] = 0.0
-    i_a = np.sqrt(j2) * feeder.i_base_a
-    i_a[:, 0] = 0.0
+    va *= 180.0 / np.pi
+    im *= feeder.i_base_a
+    ps *= S_BASE_KVA
+    qs *= S_BASE_KVA
     return PowerFlowResult(
-        v_pu=v,
-        v_angle_deg=np.degrees(np.arctan2(vi, vr)),
-        i_branch_a=i_a,
-        p_branch_kw=s_send.real * S_BASE_KVA,
-        q_branch_kvar=s_send.imag * S_BASE_KVA,
+        v_pu=vm,
+        v_angle_deg=va,
+        i_branch_a=im,
+        p_branch_kw=ps,
+        q_branch_kvar=qs,
         p_loss_kw=loss * S_BASE_KVA,
         p_source_kw=(p.sum(axis=1) + loss) * S_BASE_KVA,
         q_source_kvar=(q.sum(axis=1) + qloss) * S_BASE_KVA,
