@@ -126,3 +126,16 @@ def test_bad_load_shapes_and_values(f33) -> None:  # type: ignore[no-untyped-def
     bad[4] = np.nan
     with pytest.raises(DataError, match=r"p_kw\[0, 4\]"):
         run_powerflow(f33, bad, f33.q_load_kvar)
+
+
+def test_common_path_resistance_matches_brute_force() -> None:
+    f = synthetic_feeder(120, np.random.default_rng(3))
+    paths = []
+    for j in range(f.n_bus):
+        p, k = set(), j
+        while k > 0:
+            p.add(k)
+            k = int(f.parent[k])
+        paths.append(p)
+    brute = np.array([[sum(f.r_ohm[b] for b in paths[j] & paths[m]) for m in range(f.n_bus)] for j in range(f.n_bus)])
+    np.testing.assert_allclose(f.path_resistance_ohm(), brute, atol=1e-12)

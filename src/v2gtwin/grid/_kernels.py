@@ -163,7 +163,8 @@ def sweep_voltvar(  # type: ignore[no-untyped-def]
 
     Per step: each iteration updates the inverter set-points from the present voltages (damped), then does
     one backward/forward sweep; converged when both the voltage update and |Q_target - Q| fall below ``tol``
-    (pu). Steps start from the previous step's voltages and set-points.
+    (pu). The damping starts at ``damping`` and is halved whenever the residual stops shrinking. Steps
+    start from the previous step's voltages and set-points.
     """
     n_steps, n = p.shape
     n_blocks = (n_steps + STEP_BLOCK - 1) // STEP_BLOCK
@@ -183,6 +184,8 @@ def sweep_voltvar(  # type: ignore[no-untyped-def]
             for i in range(n):
                 pi[i] = p_inv[t, i]
             iters_out[t] = -1
+            a = damping
+            dq_prev = np.inf
             for it in range(max_iter):
                 # Set-points from the present voltages.
                 dq = 0.0
@@ -210,8 +213,13 @@ def sweep_voltvar(  # type: ignore[no-untyped-def]
                     d = abs(qt - qi[i])
                     if d > dq:
                         dq = d
-                    qi[i] += damping * (qt - qi[i])
-                    pi[i] += damping * (pt - pi[i])
+                    qi[i] += a * (qt - qi[i])
+                    pi[i] += a * (pt - pi[i])
+                # A residual that stops shrinking means the loop gain is too high for this step size:
+                # halve it (a stiff Q(V) curve on a weak bus needs a small step).
+                if dq > 0.95 * dq_prev and a > 1e-4:
+                    a *= 0.5
+                dq_prev = dq
                 # One sweep with the loads and set-points.
                 for i in range(n):
                     m2 = vr[i] * vr[i] + vi[i] * vi[i]

@@ -144,14 +144,23 @@ class Feeder:
         return self._common_path(self.x_ohm)
 
     def _common_path(self, z: FloatArray) -> FloatArray:
-        n = self.n_bus
-        anc = self.ancestors()
-        out = np.zeros((n, n))
-        # R[j, m] = sum over branches b that are ancestors-or-self of both j and m.
-        for b in range(1, n):
-            below = anc[:, b]
-            out[np.ix_(below, below)] += z[b]
-        return out
+        # R = A diag(z) A^T with A[j, b] = 1 when branch b is on the path to bus j (sparse: nnz = sum of depths).
+        a = self.ancestors_sparse()
+        return np.asarray((a @ (a.multiply(z[None, :])).T).toarray())
+
+    def ancestors_sparse(self) -> Any:
+        """:meth:`ancestors` as a scipy.sparse CSR matrix of floats (n_bus x n_bus)."""
+        import scipy.sparse as sp
+
+        rows: list[int] = []
+        cols: list[int] = []
+        paths: list[list[int]] = [[]]
+        for j in range(1, self.n_bus):
+            path = [*paths[self.parent[j]], j]
+            paths.append(path)
+            rows.extend([j] * len(path))
+            cols.extend(path)
+        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(self.n_bus, self.n_bus))
 
     def ancestors(self) -> npt.NDArray[np.bool_]:
         """A[j, b] true when branch b (feeding bus b) lies on the path from the source to bus j."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +31,8 @@ def _margins(feeder: Feeder, pf: PowerFlowResult, v_min_pu: float) -> tuple[Floa
     """Per step: the smallest margin (voltage [pu above v_min] or branch [1 - I / ampacity]) and what it is."""
     v_margin = pf.v_pu[:, 1:] - v_min_pu
     i_margin = 1.0 - pf.i_branch_a[:, 1:] / feeder.ampacity_a[1:]
-    vb = np.argmin(np.nan_to_num(v_margin, nan=-np.inf), axis=1)
-    ib = np.argmin(np.nan_to_num(i_margin, nan=-np.inf), axis=1)
+    vb = np.argmin(np.where(np.isnan(v_margin), -np.inf, v_margin), axis=1)
+    ib = np.argmin(np.where(np.isnan(i_margin), -np.inf, i_margin), axis=1)
     rows = np.arange(v_margin.shape[0])
     vm = v_margin[rows, vb]
     im = i_margin[rows, ib]
@@ -138,8 +139,8 @@ def run_node_hosting(
     LinDistFlow estimate: ``v_j^2(P) = v_j0^2 - 2 (R_jm + X_jm tan phi) P`` with R, X the common-path
     impedance of buses j and m, so ``P_v = min_j (v_j0^2 - v_min^2) / (2 (R_jm + X_jm tan phi))``; the
     ampacity estimate solves ``|S_b0 + P (1 + j tan phi)| = I_max v_parent`` on every branch of the path.
-    Refinement: bisection on ``P`` with the exact sweep on all nodes at once (one batched solve per step),
-    keeping ``[lo, hi]`` with ``lo`` feasible and ``hi`` infeasible.
+    Refinement: Illinois bracketing on ``P`` with the exact sweep on all nodes at once (one batched solve
+    per iteration), keeping ``[lo, hi]`` with ``lo`` feasible and ``hi`` infeasible; the result is ``lo``.
     """
     if not 0.0 < v_min_pu < 1.5:
         raise DataError(f"v_min_pu: allowed range (0, 1.5), got {v_min_pu}")
@@ -179,25 +180,61 @@ def run_node_hosting(
             "" if voltvar is None else str(voltvar),
         )
     est = _lindistflow_node_estimate(feeder, p0, q0, v_min_pu, tan_phi)[nodes]
-    lo = np.zeros(k)
+    lo, f_lo = np.zeros(k), base_margin.copy()
     hi = np.where(np.isfinite(est), est * 1.1 + 1.0, 1000.0)
-    for _ in range(60):
-        m, _ = evaluate(hi)
-        ok = m >= 0
+    f_hi, _ = evaluate(hi)
+    for _ in range(60):  # expand until every node's upper end is infeasible
+        ok = f_hi >= 0
         if not ok.any():
             break
-        lo = np.where(ok, hi, lo)
+        lo, f_lo = np.where(ok, hi, lo), np.where(ok, f_hi, f_lo)
         hi = np.where(ok, hi * 2.0, hi)
-    what: list[str] = ["" for _ in nodes]
-    while np.max(hi - lo) > tol_kw:
-        mid = 0.5 * (lo + hi)
-        m, _ = evaluate(mid)
-        ok = m >= 0
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
-    _, what = evaluate(hi)
+        f_hi, _ = evaluate(hi)
+    lo, hi, what = _illinois(evaluate, lo, hi, f_lo, f_hi, tol_kw)
     curve_name = "" if voltvar is None else (voltvar if isinstance(voltvar, str) else voltvar.name)
     return HostingResult(feeder.bus_label[nodes], lo, est, tuple(what), v_min_pu, curve_name)
+
+
+def _illinois(
+    evaluate: Callable[[FloatArray], tuple[FloatArray, list[str]]],
+    lo: FloatArray,
+    hi: FloatArray,
+    f_lo: FloatArray,
+    f_hi: FloatArray,
+    tol: float,
+    f_tol: float = 1e-9,
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """Vectorised Illinois (modified regula falsi) root bracketing of a decreasing margin.
+
+    Keeps ``f(lo) >= 0 > f(hi)``; stops per entry when ``hi - lo <= tol`` or ``f(lo) <= f_tol``. Entries
+    whose ``f(hi)`` is not finite (no convergence) take bisection steps. Returns (lo, hi, binding at hi).
+    Reference: Dowell & Jarratt, "A modified regula falsi method for computing the root of an equation",
+    BIT 11, 1971.
+    """
+    side = np.zeros(lo.shape, dtype=np.int8)  # +1: lo moved last, -1: hi moved last
+    fl, fh = f_lo.astype(float).copy(), f_hi.astype(float).copy()
+    for _ in range(200):
+        active = (hi - lo > tol) & (fl > f_tol)
+        if not active.any():
+            break
+        finite = np.isfinite(fh)
+        x = np.where(finite, hi - fh * (hi - lo) / np.where(finite, fh - fl, 1.0), 0.5 * (lo + hi))
+        width = hi - lo
+        x = np.clip(x, lo + 0.01 * width, hi - 0.01 * width)
+        x = np.where(active, x, lo)
+        fx, _ = evaluate(x)
+        up = active & (fx >= 0)
+        down = active & (fx < 0)
+        # Illinois: when the same end is kept twice, halve the function value stored at it.
+        fh = np.where(up & (side == 1) & np.isfinite(fh), fh * 0.5, fh)
+        fl = np.where(down & (side == -1), fl * 0.5, fl)
+        lo, fl = np.where(up, x, lo), np.where(up, fx, fl)
+        hi, fh = np.where(down, x, hi), np.where(down, fx, fh)
+        side = np.where(up, 1, np.where(down, -1, side)).astype(np.int8)
+    # Report what binds just above the answer: at lo + tol (or hi if closer).
+    probe = np.minimum(hi, lo + max(tol, 1e-9))
+    _, what = evaluate(probe)
+    return lo, hi, what
 
 
 @dataclass(frozen=True)
@@ -233,8 +270,8 @@ def run_fleet_hosting(
     """Largest uniform scaling of the fleet's charging (per-bus profile (n_steps, n_bus) [kW]) that keeps
     every bus at or above ``v_min_pu`` and every branch within ampacity at every step.
 
-    LinDistFlow estimate: ``v_tj^2(a) = v_tj0^2 - 2 a (R p_ev,t)_j``; then bisection on ``a`` with the exact
-    sweep over the whole time series (one batched solve per bisection step).
+    LinDistFlow estimate: ``v_tj^2(a) = v_tj0^2 - 2 a (R p_ev,t)_j``; then Illinois bracketing on ``a`` with
+    the exact sweep over the whole time series (one batched solve per iteration).
     """
     pb = np.atleast_2d(np.asarray(p_base_kw, dtype=float))
     qb = np.atleast_2d(np.asarray(q_base_kvar, dtype=float))
@@ -263,15 +300,20 @@ def run_fleet_hosting(
     with np.errstate(divide="ignore", invalid="ignore"):
         est = float(np.nanmin(np.where(drop > 0, (base.v_pu**2 - v_min_pu**2) / drop, np.inf)))
     lo, hi = 0.0, min(est * 1.1 + 1e-3, scale_max) if math.isfinite(est) else 1.0
-    while evaluate(hi)[0] >= 0:
-        lo, hi = hi, hi * 2.0
+    f_lo, f_hi = m0, evaluate(hi)[0]
+    while f_hi >= 0:
+        lo, f_lo, hi = hi, f_hi, hi * 2.0
         if hi > scale_max:
             return FleetHostingResult(math.inf, est, f"no limit up to scale {scale_max:g}", -1, peak)
-    while hi - lo > tol_scale * max(hi, 1.0):
-        mid = 0.5 * (lo + hi)
-        if evaluate(mid)[0] >= 0:
-            lo = mid
-        else:
-            hi = mid
-    _, what, t = evaluate(hi)
+        f_hi = evaluate(hi)[0]
+
+    def evaluate_array(a: FloatArray) -> tuple[FloatArray, list[str]]:
+        m, what, _ = evaluate(float(a[0]))
+        return np.array([m]), [what]
+
+    lo_a, _, _ = _illinois(
+        evaluate_array, np.array([lo]), np.array([hi]), np.array([f_lo]), np.array([f_hi]), tol_scale * max(hi, 1.0)
+    )
+    lo = float(lo_a[0])
+    _, what, t = evaluate(min(hi, lo + tol_scale * max(hi, 1.0)))
     return FleetHostingResult(lo, est, what, t, peak)

@@ -213,14 +213,21 @@ def _run_fused(
         np.asarray(curve.v_pu, dtype=float), np.asarray(curve.q_pu, dtype=float), priority == "var", damping,
         feeder.v_source_pu, tol_kvar / base, max_iter * 4, vr, vi, q_inv, p_inv, iters,
     )
-    if np.any(iters < 0):
-        t = int(np.argmax(iters < 0))
-        raise ConvergenceError(
-            f"volt-var power flow did not converge at step {t} within {max_iter * 4} iterations; lower damping "
-            "or check for voltage collapse"
-        )
     q_inv *= base
     p_inv *= base
+    failed = np.flatnonzero(iters < 0)
+    if failed.size:
+        # Stiff steps (a strong Q(V) loop on a weak bus): solve them with the outer fixed point, which
+        # converges where the fused iteration oscillates.
+        logger.info("volt-var: %d steps fall back to the outer fixed point", failed.size)
+        sub = run_voltvar(
+            feeder, p[failed] if p.shape[0] > 1 else p, qb[failed] if qb.shape[0] > 1 else qb,
+            p_inv_req[failed], s[failed], curve, priority=priority, damping=min(damping, 0.25),  # type: ignore[arg-type]
+            tol_kvar=tol_kvar, max_iter=max_iter * 8, method="outer",
+        )
+        q_inv[failed] = sub.q_inv_kvar
+        p_inv[failed] = sub.p_inv_kw
+        iters[failed] = sub.iterations
     pf = run_powerflow(feeder, p + p_inv, qb - q_inv)
     q_tgt, _ = _targets(curve, pf.v_pu, s, p_inv_req, priority)
     return VoltVarResult(pf, q_inv, p_inv, int(iters.max()), float(np.max(np.abs(q_tgt - q_inv), initial=0.0)))
