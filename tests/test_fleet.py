@@ -366,3 +366,16 @@ def test_simulate_rejects_wrong_shape_and_nan() -> None:
     bad[3, 0] = np.nan
     with pytest.raises(DataError, match=r"p_kw\[3, 0\]"):
         simulate_soc(fleet, bad)
+
+
+def test_bus_power_sums_evs_per_bus() -> None:
+    from v2gtwin.fleet import calc_bus_power_kw
+
+    fleet = synthesize_fleet(FleetSpec(n_evs=50), TimeGrid(n_steps=8, dt_s=3600), 5, np.random.default_rng(2))
+    p = np.random.default_rng(3).normal(size=(8, 50))
+    expected = np.zeros((8, 5))
+    for i in range(50):
+        expected[:, fleet.bus[i]] += p[:, i]
+    np.testing.assert_allclose(calc_bus_power_kw(fleet, p, 5), expected, atol=1e-12)
+    with pytest.raises(DataError, match="the feeder has 3 buses"):
+        calc_bus_power_kw(fleet, p, 3)
