@@ -15,38 +15,44 @@ from numba import njit, prange
 STEP_BLOCK = 64
 
 
+@njit(cache=True, inline="always")
+def _sweep_pass(parent, r, x, p, q, v0, vr, vi, jr, ji):  # type: ignore[no-untyped-def]
+    """One backward/forward sweep in place on (vr, vi); returns the largest voltage update (pu)."""
+    n = parent.shape[0]
+    # Backward sweep: load currents I = conj(S / V) = conj(S) V / |V|^2, accumulated towards the source.
+    for i in range(n):
+        m2 = vr[i] * vr[i] + vi[i] * vi[i]
+        jr[i] = (p[i] * vr[i] + q[i] * vi[i]) / m2
+        ji[i] = (p[i] * vi[i] - q[i] * vr[i]) / m2
+    for i in range(n - 1, 0, -1):
+        k = parent[i]
+        jr[k] += jr[i]
+        ji[k] += ji[i]
+    # Forward sweep: V_i = V_parent - Z_i J_i.
+    dmax = 0.0
+    vr[0] = v0
+    vi[0] = 0.0
+    for i in range(1, n):
+        k = parent[i]
+        nr = vr[k] - (r[i] * jr[i] - x[i] * ji[i])
+        ni = vi[k] - (r[i] * ji[i] + x[i] * jr[i])
+        d = abs(nr - vr[i]) + abs(ni - vi[i])
+        if d > dmax:
+            dmax = d
+        vr[i] = nr
+        vi[i] = ni
+    return dmax
+
+
 @njit(cache=True)
 def _sweep_one(parent, r, x, p, q, v0, tol, max_iter, vr, vi, jr, ji):  # type: ignore[no-untyped-def]
     """Backward/forward sweep for one step, in place on (vr, vi) (start values in, solution out).
 
     Returns the number of iterations used, or -1 when not converged within ``max_iter``.
     """
-    n = parent.shape[0]
     for it in range(max_iter):
-        # Backward sweep: load currents I = conj(S / V), accumulated towards the source.
-        for i in range(n):
-            m2 = vr[i] * vr[i] + vi[i] * vi[i]
-            # conj(S/V) = conj(S) * V / |V|^2 ; S = p + jq
-            jr[i] = (p[i] * vr[i] + q[i] * vi[i]) / m2
-            ji[i] = (p[i] * vi[i] - q[i] * vr[i]) / m2
-        for i in range(n - 1, 0, -1):
-            k = parent[i]
-            jr[k] += jr[i]
-            ji[k] += ji[i]
-        # Forward sweep: V_i = V_parent - Z_i J_i.
-        dmax = 0.0
-        vr[0] = v0
-        vi[0] = 0.0
-        for i in range(1, n):
-            k = parent[i]
-            nr = vr[k] - (r[i] * jr[i] - x[i] * ji[i])
-            ni = vi[k] - (r[i] * ji[i] + x[i] * jr[i])
-            d = abs(nr - vr[i]) + abs(ni - vi[i])
-            if d > dmax:
-                dmax = d
-            vr[i] = nr
-            vi[i] = ni
-        if dmax != dmax or dmax > 1e6:
+        dmax = _sweep_pass(parent, r, x, p, q, v0, vr, vi, jr, ji)
+        if dmax != dmax or dmax > 1e6:  # noqa: PLR0124 - NaN or blown up
             return -1
         if dmax < tol:
             return it + 1
@@ -177,6 +183,8 @@ def sweep_voltvar(  # type: ignore[no-untyped-def]
         ji = np.empty(n)
         qi = np.zeros(n)
         pi = np.zeros(n)
+        pl = np.empty(n)
+        ql = np.empty(n)
         for i in range(n):
             vr[i] = v0
             vi[i] = 0.0
@@ -222,27 +230,9 @@ def sweep_voltvar(  # type: ignore[no-untyped-def]
                 dq_prev = dq
                 # One sweep with the loads and set-points.
                 for i in range(n):
-                    m2 = vr[i] * vr[i] + vi[i] * vi[i]
-                    pl = p[t, i] + pi[i]
-                    ql = q[t, i] - qi[i]
-                    jr[i] = (pl * vr[i] + ql * vi[i]) / m2
-                    ji[i] = (pl * vi[i] - ql * vr[i]) / m2
-                for i in range(n - 1, 0, -1):
-                    k = parent[i]
-                    jr[k] += jr[i]
-                    ji[k] += ji[i]
-                dmax = 0.0
-                vr[0] = v0
-                vi[0] = 0.0
-                for i in range(1, n):
-                    k = parent[i]
-                    nr = vr[k] - (r[i] * jr[i] - x[i] * ji[i])
-                    ni = vi[k] - (r[i] * ji[i] + x[i] * jr[i])
-                    d = abs(nr - vr[i]) + abs(ni - vi[i])
-                    if d > dmax:
-                        dmax = d
-                    vr[i] = nr
-                    vi[i] = ni
+                    pl[i] = p[t, i] + pi[i]
+                    ql[i] = q[t, i] - qi[i]
+                dmax = _sweep_pass(parent, r, x, pl, ql, v0, vr, vi, jr, ji)
                 if dmax != dmax or dmax > 1e6:  # noqa: PLR0124 - NaN or blown up
                     break
                 if dmax < tol and dq < tol:
