@@ -52,7 +52,7 @@ def _sweep_one(parent, r, x, p, q, v0, tol, max_iter, vr, vi, jr, ji):  # type: 
     """
     for it in range(max_iter):
         dmax = _sweep_pass(parent, r, x, p, q, v0, vr, vi, jr, ji)
-        if dmax != dmax or dmax > 1e6:  # noqa: PLR0124 - NaN or blown up
+        if dmax != dmax or dmax > 1e6:
             return -1
         if dmax < tol:
             return it + 1
@@ -162,8 +162,25 @@ def _curve_q(v, cv, cq):  # type: ignore[no-untyped-def]
 
 @njit(parallel=True, cache=True)
 def sweep_voltvar(  # type: ignore[no-untyped-def]
-    parent, r, x, p, q, p_inv, s_rated, cv, cq, var_priority, damping, v0, tol, max_iter,
-    vr_out, vi_out, q_inv_out, p_inv_out, iters_out,
+    parent,
+    r,
+    x,
+    p,
+    q,
+    p_inv,
+    s_rated,
+    cv,
+    cq,
+    var_priority,
+    damping,
+    v0,
+    tol,
+    max_iter,
+    vr_out,
+    vi_out,
+    q_inv_out,
+    p_inv_out,
+    iters_out,
 ):
     """Exact radial power flow with volt-var inverters, the Q(V) update fused into the sweep iterations.
 
@@ -233,7 +250,7 @@ def sweep_voltvar(  # type: ignore[no-untyped-def]
                     pl[i] = p[t, i] + pi[i]
                     ql[i] = q[t, i] - qi[i]
                 dmax = _sweep_pass(parent, r, x, pl, ql, v0, vr, vi, jr, ji)
-                if dmax != dmax or dmax > 1e6:  # noqa: PLR0124 - NaN or blown up
+                if dmax != dmax or dmax > 1e6:
                     break
                 if dmax < tol and dq < tol:
                     iters_out[t] = it + 1

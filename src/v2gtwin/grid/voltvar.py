@@ -209,9 +209,25 @@ def _run_fused(
     q_inv, p_inv = np.empty((n_steps, n)), np.empty((n_steps, n))
     iters = np.empty(n_steps, dtype=np.int64)
     _kernels.sweep_voltvar(
-        feeder.parent, feeder.r_pu, feeder.x_pu, pu, qu, p_inv_req / base, np.ascontiguousarray(s) / base,
-        np.asarray(curve.v_pu, dtype=float), np.asarray(curve.q_pu, dtype=float), priority == "var", damping,
-        feeder.v_source_pu, tol_kvar / base, max_iter * 4, vr, vi, q_inv, p_inv, iters,
+        feeder.parent,
+        feeder.r_pu,
+        feeder.x_pu,
+        pu,
+        qu,
+        p_inv_req / base,
+        np.ascontiguousarray(s) / base,
+        np.asarray(curve.v_pu, dtype=float),
+        np.asarray(curve.q_pu, dtype=float),
+        priority == "var",
+        damping,
+        feeder.v_source_pu,
+        tol_kvar / base,
+        max_iter * 4,
+        vr,
+        vi,
+        q_inv,
+        p_inv,
+        iters,
     )
     q_inv *= base
     p_inv *= base
@@ -221,9 +237,17 @@ def _run_fused(
         # converges where the fused iteration oscillates.
         logger.info("volt-var: %d steps fall back to the outer fixed point", failed.size)
         sub = run_voltvar(
-            feeder, p[failed] if p.shape[0] > 1 else p, qb[failed] if qb.shape[0] > 1 else qb,
-            p_inv_req[failed], s[failed], curve, priority=priority, damping=min(damping, 0.25),  # type: ignore[arg-type]
-            tol_kvar=tol_kvar, max_iter=max_iter * 8, method="outer",
+            feeder,
+            p[failed] if p.shape[0] > 1 else p,
+            qb[failed] if qb.shape[0] > 1 else qb,
+            p_inv_req[failed],
+            s[failed],
+            curve,
+            priority=priority,
+            damping=min(damping, 0.25),  # type: ignore[arg-type]
+            tol_kvar=tol_kvar,
+            max_iter=max_iter * 8,
+            method="outer",
         )
         q_inv[failed] = sub.q_inv_kvar
         p_inv[failed] = sub.p_inv_kw
