@@ -1,0 +1,239 @@
+"""Cascading under-frequency disconnection of DERs (EVs among them) against staggered ramp-down, with
+under-frequency load shedding (UFLS), in the single-area model of :mod:`v2gtwin.grid.frequency`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from v2gtwin.errors import DataError
+from v2gtwin.grid.frequency import SystemParams
+
+__all__ = ["CascadeResult", "DerPopulation", "UflsStage", "default_population", "run_cascade"]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: IEEE 1547-2018 default under-frequency trip settings (all categories): UF1 58.5 Hz / 300 s,
+#: UF2 56.5 Hz / 0.16 s (shared/REFERENCES.md); legacy IEEE 1547-2003-era DERs: 59.3 Hz / 0.16 s.
+IEEE1547_UF1 = (58.5, 300.0)
+IEEE1547_UF2 = (56.5, 0.16)
+LEGACY_UF = (59.3, 0.16)
+
+
+@dataclass(frozen=True)
+class DerPopulation:
+    """DER units with under-frequency trip settings, one entry per unit (or per group of identical units).
+
+    Attributes
+    ----------
+    name : group label of each unit.
+    p_kw : pre-event output, + generation (PV, discharging V2G), - consumption (charging EVs) [kW].
+    f_trip_hz : trip frequency [Hz]; t_trip_s : clearing time (frequency below the setting that long) [s].
+    """
+
+    name: tuple[str, ...]
+    p_kw: FloatArray
+    f_trip_hz: FloatArray
+    t_trip_s: FloatArray
+
+    def __post_init__(self) -> None:
+        n = len(self.name)
+        for attr in ("p_kw", "f_trip_hz", "t_trip_s"):
+            a = np.asarray(getattr(self, attr), dtype=float)
+            if a.shape != (n,) or not np.isfinite(a).all():
+                raise DataError(f"DER population.{attr}: need {n} finite values")
+            object.__setattr__(self, attr, a)
+        if np.any((self.f_trip_hz < 40) | (self.f_trip_hz > 70)):
+            raise DataError("DER population.f_trip_hz: allowed range 40 to 70 Hz")
+        if np.any(self.t_trip_s < 0):
+            raise DataError("DER population.t_trip_s: must be >= 0 s")
+
+
+def default_population(
+    pv_legacy_kw: float = 8000.0,
+    pv_1547_kw: float = 8000.0,
+    v2g_discharge_kw: float = 3000.0,
+    ev_charging_kw: float = 4000.0,
+    v2g_legacy_share: float = 0.5,
+    units_per_group: int = 50,
+) -> DerPopulation:
+    """An illustrative DER mix: legacy PV (59.3 Hz / 0.16 s), IEEE 1547-2018 PV (UF1 58.5 Hz / 300 s), V2G
+    EVs discharging (a share on legacy settings, the rest on 1547 defaults) and EVs charging (legacy-style
+    chargers that drop off at 59.3 Hz). Each group is split into ``units_per_group`` equal units."""
+    groups = [
+        ("PV legacy", pv_legacy_kw, *LEGACY_UF),
+        ("PV IEEE 1547", pv_1547_kw, *IEEE1547_UF1),
+        ("V2G legacy", v2g_discharge_kw * v2g_legacy_share, *LEGACY_UF),
+        ("V2G IEEE 1547", v2g_discharge_kw * (1 - v2g_legacy_share), *IEEE1547_UF1),
+        ("EV charging", -ev_charging_kw, *LEGACY_UF),
+    ]
+    names, p, f, t = [], [], [], []
+    for name, total, ft, tt in groups:
+        if total == 0:
+            continue
+        names += [name] * units_per_group
+        p += [total / units_per_group] * units_per_group
+        f += [ft] * units_per_group
+        t += [tt] * units_per_group
+    return DerPopulation(tuple(names), np.array(p), np.array(f), np.array(t))
+
+
+@dataclass(frozen=True)
+class UflsStage:
+    """One under-frequency load-shedding stage: shed ``share`` of the load after ``delay_s`` below ``f_hz``."""
+
+    f_hz: float
+    share: float
+    delay_s: float = 0.1
+
+
+#: An illustrative three-stage scheme (regional schemes under NERC PRC-006 differ; set your own).
+DEFAULT_UFLS: tuple[UflsStage, ...] = (UflsStage(59.0, 0.06), UflsStage(58.7, 0.06), UflsStage(58.4, 0.08))
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    """One cascade simulation.
+
+    Attributes
+    ----------
+    mode : 'simultaneous', 'ramp' or 'random_delay'.
+    t_s, f_hz : time [s] and frequency [Hz].
+    p_der_kw : total DER output [kW, + generation]; p_shed_kw : load shed so far [kW].
+    nadir_hz, nadir_t_s : lowest frequency and when.
+    stages_acted : indices of the UFLS stages that acted; load_shed_kw : total shed [kW].
+    der_lost_kw : DER generation lost (net of charging load dropped) by the end [kW].
+    tripped_by_group : {group: kW of units tripped}.
+    """
+
+    mode: str
+    t_s: FloatArray
+    f_hz: FloatArray
+    p_der_kw: FloatArray
+    p_shed_kw: FloatArray
+    nadir_hz: float
+    nadir_t_s: float
+    stages_acted: tuple[int, ...]
+    load_shed_kw: float
+    der_lost_kw: float
+    tripped_by_group: dict[str, float] = field(default_factory=dict)
+
+
+def run_cascade(
+    system: SystemParams,
+    dp_loss_kw: float,
+    population: DerPopulation,
+    mode: Literal["simultaneous", "ramp", "random_delay"] = "simultaneous",
+    *,
+    ufls: tuple[UflsStage, ...] = DEFAULT_UFLS,
+    load_kw: float | None = None,
+    ramp_pu_per_s: float = 0.1,
+    random_delay_s: tuple[float, float] = (0.16, 2.0),
+    rng: np.random.Generator | None = None,
+    t_end_s: float = 30.0,
+    dt_s: float = 0.01,
+) -> CascadeResult:
+    """Simulate a generation loss of ``dp_loss_kw`` at t = 0 with a DER population and UFLS.
+
+    DER units whose frequency stays below their trip setting for their clearing time leave: at once
+    ('simultaneous'), or ramping their output to zero at ``ramp_pu_per_s`` of it per second ('ramp':
+    staggered ramp-down), or at once but after a clearing time drawn uniformly from ``random_delay_s`` for
+    the units on the legacy 0.16 s setting ('random_delay'). A clearing timer resets when the frequency
+    recovers above the setting. UFLS stages shed their share of ``load_kw`` (default: the system rating)
+    after their delay below their frequency; each acts once.
+
+    Notes
+    -----
+    The swing equation, governor and turbine of :func:`~v2gtwin.grid.frequency.run_dynamics` (Kundur 1994,
+    ch. 11), with the DER output change and the shed load entering the power balance:
+    ``(2 H S / f_nom) d(df)/dt = dP_m - dP_loss + dP_DER + P_shed - D_f df``. RK4 for the continuous states;
+    trips, ramps and sheds advance once per step (explicit events at ``dt_s`` resolution).
+    """
+    if mode not in ("simultaneous", "ramp", "random_delay"):
+        raise DataError(f"mode: must be simultaneous, ramp or random_delay, got {mode!r}")
+    if not (0 < dt_s <= 0.1 and 0 < t_end_s <= 600):
+        raise DataError("cascade: need 0 < dt_s <= 0.1 s and 0 < t_end_s <= 600 s")
+    if not ramp_pu_per_s > 0:
+        raise DataError(f"ramp_pu_per_s: must be > 0, got {ramp_pu_per_s}")
+    for k, st in enumerate(ufls):
+        if not (40 <= st.f_hz <= 70 and 0 <= st.share <= 1 and st.delay_s >= 0):
+            raise DataError(f"ufls[{k}]: need 40 <= f_hz <= 70, 0 <= share <= 1, delay_s >= 0")
+    load = system.s_base_kw if load_kw is None else float(load_kw)
+    n_steps = int(round(t_end_s / dt_s))
+    m = 2.0 * system.h_s * system.s_base_kw / system.f_nom_hz
+    d, kg, tg, tt = system.d_load_kw_per_hz, system.k_gen_kw_per_hz, system.t_gov_s, system.t_turb_s
+    p0 = population.p_kw
+    f_trip = population.f_trip_hz
+    t_trip = population.t_trip_s.copy()
+    if mode == "random_delay":
+        r = rng if rng is not None else np.random.default_rng(0)
+        legacy = t_trip <= 0.2
+        t_trip[legacy] = r.uniform(*random_delay_s, int(legacy.sum()))
+    timer = np.zeros(p0.size)
+    scale = np.ones(p0.size)  # output as a share of pre-event output
+    tripping = np.zeros(p0.size, dtype=bool)
+    stage_timer = np.zeros(len(ufls))
+    stage_done = np.zeros(len(ufls), dtype=bool)
+    shed = 0.0
+    df = pv = pm = 0.0
+    t_out = np.arange(n_steps + 1) * dt_s
+    f_out = np.empty(n_steps + 1)
+    der_out = np.empty(n_steps + 1)
+    shed_out = np.empty(n_steps + 1)
+
+    def rhs(df: float, pv: float, pm: float, extra: float) -> tuple[float, float, float]:
+        return (pm - dp_loss_kw + extra - d * df) / m, (-pv - kg * df) / tg, (pv - pm) / tt
+
+    for s in range(n_steps + 1):
+        f = system.f_nom_hz + df
+        d_der = float(((scale - 1.0) * p0).sum())  # change of DER output (trips lower generation)
+        f_out[s], der_out[s], shed_out[s] = f, float((scale * p0).sum()), shed
+        if s == n_steps:
+            break
+        # Events: DER clearing timers, trips and ramps.
+        below = f < f_trip
+        timer = np.where(below & ~tripping, timer + dt_s, np.where(tripping, timer, 0.0))
+        newly = ~tripping & (timer >= t_trip - 1e-12) & below
+        tripping |= newly
+        if mode == "ramp":
+            scale = np.where(tripping, np.clip(scale - ramp_pu_per_s * dt_s, 0.0, 1.0), scale)
+        else:
+            scale = np.where(tripping, 0.0, scale)
+        for k, st in enumerate(ufls):
+            if stage_done[k]:
+                continue
+            stage_timer[k] = stage_timer[k] + dt_s if f < st.f_hz else 0.0
+            if stage_timer[k] >= st.delay_s - 1e-12 and f < st.f_hz:
+                stage_done[k] = True
+                shed += st.share * load
+        extra = d_der + shed
+        k1 = rhs(df, pv, pm, extra)
+        k2 = rhs(df + 0.5 * dt_s * k1[0], pv + 0.5 * dt_s * k1[1], pm + 0.5 * dt_s * k1[2], extra)
+        k3 = rhs(df + 0.5 * dt_s * k2[0], pv + 0.5 * dt_s * k2[1], pm + 0.5 * dt_s * k2[2], extra)
+        k4 = rhs(df + dt_s * k3[0], pv + dt_s * k3[1], pm + dt_s * k3[2], extra)
+        df += dt_s / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        pv += dt_s / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        pm += dt_s / 6 * (k1[2] + 2 * k2[2] + 2 * k3[2] + k4[2])
+    i = int(np.argmin(f_out))
+    names = np.asarray(population.name)
+    tripped = {g: float(p0[(names == g) & tripping].sum()) for g in dict.fromkeys(population.name)}
+    return CascadeResult(
+        mode=mode,
+        t_s=t_out,
+        f_hz=f_out,
+        p_der_kw=der_out,
+        p_shed_kw=shed_out,
+        nadir_hz=float(f_out[i]),
+        nadir_t_s=float(t_out[i]),
+        stages_acted=tuple(int(k) for k in np.flatnonzero(stage_done)),
+        load_shed_kw=shed,
+        der_lost_kw=float(p0.sum() - (scale * p0).sum()),
+        tripped_by_group=tripped,
+    )
