@@ -219,3 +219,30 @@ def test_feeder_commands_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_feeder_bad_options(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, _, err = run_cli(capsys, *args)
     assert_one_line_error(code, err)
+
+
+@pytest.mark.parametrize("command", ["droop", "dynamics", "agc", "reserve", "dr", "cascade"])
+def test_frequency_commands_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML + "[frequency]\nreg_minutes = 10\ndr_notify_hour = 16\ndr_start_hour = 17\n")
+    code, out, err = run_cli(capsys, "frequency", command, "-s", str(scen), "--json")
+    assert code == 0, err
+    assert isinstance(json.loads(out), dict)
+
+
+def test_frequency_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sig = tmp_path / "sig.csv"
+    sig.write_text("t_s,signal_pu\n0,0.1\n2,0.2\n6,0.3\n")
+    code, _, err = run_cli(capsys, "frequency", "agc", "--signal", str(sig))
+    assert_one_line_error(code, err)
+    assert "gap" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[frequency]\nh_s = 0\n")
+    code, _, err = run_cli(capsys, "frequency", "dynamics", "-s", str(bad))
+    assert_one_line_error(code, err)
+    assert "frequency.h_s" in err
+    bad.write_text("[frequency]\ndr_start_hour = 20\ndr_end_hour = 18\n")
+    code, _, err = run_cli(capsys, "frequency", "dr", "-s", str(bad))
+    assert_one_line_error(code, err)
+    code, _, err = run_cli(capsys, "frequency", "droop", "--step-mw", "nan")
+    assert code == 2 and "Traceback" not in err

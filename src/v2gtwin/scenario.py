@@ -23,6 +23,7 @@ __all__ = [
     "FEEDER_N_BUS",
     "FeederSpec",
     "FleetSpec",
+    "FrequencySpec",
     "Scenario",
     "TimeGrid",
     "format_validation_error",
@@ -172,6 +173,71 @@ class FeederSpec(_Model):
         return self.synthetic_n_bus if fixed is None else fixed
 
 
+class FrequencySpec(_Model):
+    """Bulk-grid services: the system the fleet serves and the events studied."""
+
+    f_nom_hz: Literal[50.0, 60.0] = Field(60.0, description="Nominal frequency [Hz].")
+    system_mw: float = Field(100.0, gt=0.0, le=1e6, description="Rating of the (single-area) system [MW].")
+    h_s: float = Field(5.0, gt=0.0, le=30.0, description="Inertia constant of the system [s].")
+    load_damping_pu: float = Field(
+        1.0, ge=0.0, le=10.0, description="Load damping D: % load change per % frequency change [-]."
+    )
+    gen_mw: float = Field(100.0, ge=0.0, le=1e6, description="Governor-controlled generation [MW].")
+    r_pu: float = Field(0.05, gt=0.0, le=1.0, description="Governor droop R [pu].")
+    t_gov_s: float = Field(0.2, gt=0.0, le=30.0, description="Governor time constant [s].")
+    t_turb_s: float = Field(0.3, gt=0.0, le=30.0, description="Turbine time constant [s].")
+    step_mw: float = Field(5.0, gt=-1e5, lt=1e5, description="Load step of the primary-response event [MW].")
+    event_hour: float = Field(20.0, ge=0.0, lt=24.0, description="Clock time of the frequency events [h].")
+    ev_deadband_hz: float = Field(
+        0.036, ge=0.0, le=1.0, description="EV frequency-droop deadband (IEEE 1547-2018 default 0.036) [Hz]."
+    )
+    ev_droop_pu: float = Field(0.05, gt=0.0, le=1.0, description="EV frequency droop (IEEE 1547 default 5 %) [pu].")
+    ev_t_response_min_s: float = Field(0.2, gt=0.0, le=60.0, description="Fastest EV response time constant [s].")
+    ev_t_response_max_s: float = Field(1.0, gt=0.0, le=60.0, description="Slowest EV response time constant [s].")
+    agc_area_mw: float = Field(1000.0, gt=0.0, le=1e6, description="Rating of each of the two AGC areas [MW].")
+    agc_step_mw: float = Field(20.0, gt=-1e5, lt=1e5, description="Load step in area 1 for the AGC study [MW].")
+    agc_ramp_pct_per_min: float = Field(
+        2.0, gt=0.0, le=100.0, description="Ramp limit of conventional AGC units [% of rating per minute]."
+    )
+    agc_k_i_per_s: float = Field(0.05, ge=0.0, le=10.0, description="Integral gain of the AGC [1/s].")
+    reg_capacity_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="Regulation capacity bid as a share of the fleet's symmetric headroom [-]."
+    )
+    reg_minutes: float = Field(60.0, ge=5.0, le=1440.0, description="Length of the regulation run [min].")
+    reserve_lead_min: float = Field(10.0, ge=0.0, le=120.0, description="Reserve delivery lead time [min].")
+    reserve_duration_min: float = Field(30.0, gt=0.0, le=480.0, description="Reserve sustain duration [min].")
+    dr_notify_hour: float = Field(16.0, ge=0.0, lt=24.0, description="Demand-response notification time [h].")
+    dr_start_hour: float = Field(17.0, ge=0.0, lt=24.0, description="Demand-response event start [h].")
+    dr_end_hour: float = Field(19.0, ge=0.0, lt=24.0, description="Demand-response event end [h].")
+    dr_allow_discharge: bool = Field(True, description="Let V2G EVs discharge during the event.")
+    cascade_loss_mw: float = Field(12.0, gt=0.0, le=1e5, description="Generation lost in the cascade event [MW].")
+    cascade_h_s: float = Field(3.0, gt=0.0, le=30.0, description="Inertia of the low-inertia system for the cascade [s].")
+    cascade_gen_mw: float = Field(60.0, ge=0.0, le=1e6, description="Governor-controlled generation in the cascade [MW].")
+    pv_legacy_mw: float = Field(8.0, ge=0.0, le=1e5, description="Legacy DER (59.3 Hz / 0.16 s) PV output [MW].")
+    pv_1547_mw: float = Field(8.0, ge=0.0, le=1e5, description="IEEE 1547-2018 PV output [MW].")
+    cascade_v2g_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of the plugged V2G EVs discharging at full power at the cascade [-]."
+    )
+    v2g_legacy_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of discharging V2G EVs on legacy trip settings [-]."
+    )
+    ramp_pct_per_s: float = Field(
+        10.0, gt=0.0, le=1000.0, description="Staggered ramp-down rate of tripping DERs [% of output per second]."
+    )
+    random_delay_max_s: float = Field(2.0, ge=0.16, le=60.0, description="Longest randomised trip delay [s].")
+
+    @model_validator(mode="after")
+    def _check(self) -> FrequencySpec:
+        if self.ev_t_response_min_s > self.ev_t_response_max_s:
+            raise ValueError("ev_t_response_min_s must not exceed ev_t_response_max_s")
+        if not self.dr_notify_hour <= self.dr_start_hour < self.dr_end_hour:
+            raise ValueError(
+                "demand response needs dr_notify_hour <= dr_start_hour < dr_end_hour "
+                f"(got {self.dr_notify_hour} / {self.dr_start_hour} / {self.dr_end_hour})"
+            )
+        return self
+
+
 class Scenario(_Model):
     """One whole study."""
 
@@ -180,6 +246,7 @@ class Scenario(_Model):
     time: TimeGrid = Field(default_factory=TimeGrid)
     fleet: FleetSpec = Field(default_factory=FleetSpec)
     feeder: FeederSpec = Field(default_factory=FeederSpec)
+    frequency: FrequencySpec = Field(default_factory=FrequencySpec)
 
 
 #: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).

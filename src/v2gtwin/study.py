@@ -36,7 +36,17 @@ from v2gtwin.grid.analysis import (
     run_feeder_timeseries,
     run_hosting_analysis,
 )
+from v2gtwin.grid.bulk import (
+    AgcAnalysis,
+    FrequencyAnalysis,
+    run_agc_analysis,
+    run_cascade_analysis,
+    run_frequency_analysis,
+    run_reserve_dr_analysis,
+)
+from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
+from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
 from v2gtwin.scenario import Scenario
 
@@ -44,6 +54,7 @@ __all__ = [
     "FLEET_SOURCES",
     "FeederSection",
     "FleetSection",
+    "ServicesSection",
     "StudyChain",
     "StudyResult",
     "build_fleet",
@@ -186,6 +197,83 @@ class FeederSection:
         return out
 
 
+@dataclass(frozen=True)
+class ServicesSection:
+    """Bulk-grid services of the fleet.
+
+    Attributes
+    ----------
+    frequency : primary response to the scenario's load step (steady state and dynamics).
+    agc : the AGC loop and regulation-signal following.
+    reserve : contingency reserve over the day. dr : the demand-response event.
+    cascade : the under-frequency cascade in three modes.
+    """
+
+    frequency: FrequencyAnalysis
+    agc: AgcAnalysis
+    reserve: ReserveResult
+    dr: DemandResponseResult
+    cascade: dict[str, CascadeResult]
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures (JSON-ready)."""
+        fa, ag = self.frequency, self.agc
+        return {
+            "primary": {
+                "n_evs": fa.n_evs,
+                "df_ss_hz": fa.steady.df_hz,
+                "df_ss_without_fleet_hz": fa.steady_without_df_hz,
+                "fleet_response_kw": fa.steady.fleet_response_kw,
+                "k_fleet_kw_per_hz": fa.steady.k_fleet_kw_per_hz,
+                "n_saturated": int(fa.steady.saturated.sum()),
+                "nadir_hz": fa.dynamics.nadir_hz,
+                "nadir_without_fleet_hz": fa.dynamics_without.nadir_hz,
+                "rocof_hz_per_s": fa.dynamics.rocof_hz_per_s,
+                "settling_df_hz": fa.dynamics.settling_df_hz,
+            },
+            "agc": {
+                "restore_s": ag.agc.restore_s,
+                "restore_without_fleet_s": ag.agc_without.restore_s,
+                "fleet_range_kw": ag.fleet_range_kw,
+                "regulation": {
+                    k: {
+                        "capacity_kw": r.capacity_kw,
+                        "score": r.score.composite,
+                        "accuracy": r.score.accuracy,
+                        "delay": r.score.delay,
+                        "precision": r.score.precision,
+                        "throughput_kwh": r.throughput_kwh,
+                    }
+                    for k, r in ag.regulation.items()
+                },
+            },
+            "reserve": {
+                "max_kw": float(self.reserve.reserve_kw.max()),
+                "mean_kw": float(self.reserve.reserve_kw.mean()),
+                "lead_s": self.reserve.lead_s,
+                "duration_s": self.reserve.duration_s,
+            },
+            "dr": {
+                "reduction_mean_kw": self.dr.reduction_mean_kw,
+                "peak_reduction_kw": self.dr.peak_reduction_kw,
+                "rebound_peak_kw": self.dr.rebound_peak_kw,
+                "rebound_baseline_kw": self.dr.rebound_baseline_kw,
+                "energy_shifted_kwh": self.dr.energy_shifted_kwh,
+                "n_unmet": self.dr.n_unmet,
+                "n_unmet_baseline": self.dr.n_unmet_baseline,
+            },
+            "cascade": {
+                m: {
+                    "nadir_hz": c.nadir_hz,
+                    "stages_acted": list(c.stages_acted),
+                    "load_shed_kw": c.load_shed_kw,
+                    "der_lost_kw": c.der_lost_kw,
+                }
+                for m, c in self.cascade.items()
+            },
+        }
+
+
 def calc_ev_energy_need_kwh(fleet: Fleet) -> FloatArray:
     """Grid-side energy [kWh] each EV needs to reach its target, limited to what its stay allows."""
     need = np.clip(fleet.soc_target_pu - fleet.soc0_pu, 0.0, None) * fleet.capacity_kwh / fleet.eta_charge
@@ -202,12 +290,14 @@ class StudyResult:
     scenario : the scenario studied.
     fleet : fleet section.
     feeder : feeder section.
+    services : bulk-grid services section.
     timings_s : wall time of each step [s].
     """
 
     scenario: Scenario
     fleet: FleetSection
     feeder: FeederSection
+    services: ServicesSection
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
@@ -236,17 +326,23 @@ class StudyResult:
                 "v_min_voltvar_pu": ts.v_min_voltvar_pu.tolist(),
                 "losses_fleet_kw": ts.losses_fleet_kw.tolist(),
             }
+        services: dict[str, Any] = {"summary": self.services.summary()}
+        if series:
+            services["reserve_kw"] = self.services.reserve.reserve_kw.tolist()
+            services["dr_p_kw"] = self.services.dr.p_dr_kw.tolist()
         return {
             "scenario": self.scenario.model_dump(mode="json"),
             "fleet": fleet,
             "feeder": feeder,
+            "services": services,
             "timings_s": self.timings_s,
         }
 
 
 class StudyChain:
     """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
-    flows -> hosting capacity -> loss-aware charging -> result.
+    flows -> hosting capacity -> loss-aware charging -> primary frequency response -> AGC and regulation ->
+    reserve and demand response -> cascade -> result.
 
     Parameters
     ----------
@@ -254,7 +350,18 @@ class StudyChain:
     on_step : called as ``on_step(name, index, total)`` before each step (a progress bar hooks in here).
     """
 
-    STEPS: tuple[str, ...] = ("build_fleet", "envelope", "uncontrolled", "feeder", "hosting", "losses")
+    STEPS: tuple[str, ...] = (
+        "build_fleet",
+        "envelope",
+        "uncontrolled",
+        "feeder",
+        "hosting",
+        "losses",
+        "frequency",
+        "agc",
+        "reserve",
+        "cascade",
+    )
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
         self.scenario = scenario
@@ -268,6 +375,10 @@ class StudyChain:
         self.feeder_ts: FeederTimeSeries | None = None
         self.hosting_: tuple[HostingResult, HostingResult | None, FleetHostingResult] | None = None
         self.dispatch_: DispatchComparison | None = None
+        self.frequency_: FrequencyAnalysis | None = None
+        self.agc_: AgcAnalysis | None = None
+        self.reserve_: tuple[ReserveResult, DemandResponseResult] | None = None
+        self.cascade_: dict[str, CascadeResult] | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -321,6 +432,26 @@ class StudyChain:
             fleet.dt_s,
             self.scenario.seed,
         )
+
+    def frequency(self) -> None:
+        sc = self.scenario
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.frequency_ = run_frequency_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
+
+    def agc(self) -> None:
+        sc = self.scenario
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.agc_ = run_agc_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
+
+    def reserve(self) -> None:
+        sc = self.scenario
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.reserve_ = run_reserve_dr_analysis(self._fleet(), unc, sc.frequency, sc.time)
+
+    def cascade(self) -> None:
+        sc = self.scenario
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.cascade_ = run_cascade_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
 
     # --- assembly ----------------------------------------------------------------------------------------
     @staticmethod
@@ -377,4 +508,18 @@ class StudyChain:
             fleet_hosting=fleet_host,
             dispatch=self._require(self.dispatch_, "losses"),
         )
-        return StudyResult(scenario=self.scenario, fleet=section, feeder=feeder_section, timings_s=dict(self.timings_s))
+        reserve, dr = self._require(self.reserve_, "reserve")
+        services = ServicesSection(
+            frequency=self._require(self.frequency_, "frequency"),
+            agc=self._require(self.agc_, "agc"),
+            reserve=reserve,
+            dr=dr,
+            cascade=self._require(self.cascade_, "cascade"),
+        )
+        return StudyResult(
+            scenario=self.scenario,
+            fleet=section,
+            feeder=feeder_section,
+            services=services,
+            timings_s=dict(self.timings_s),
+        )

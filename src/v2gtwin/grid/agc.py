@@ -110,7 +110,7 @@ def run_two_area_agc(
     k_i_per_s: float = 0.05,
     ev_share: float = 1.0,
     t_end_s: float = 600.0,
-    dt_s: float = 0.02,
+    dt_s: float = 0.05,
 ) -> AgcResult:
     """Two-area load-frequency control after load steps ``dp_load_kw`` at t = 0.
 
@@ -243,7 +243,7 @@ def read_regulation_signal(path: str | Path) -> tuple[float, FloatArray]:
     if not np.isfinite(sa).all() or not np.isfinite(ta).all():
         raise DataError(f"{p}: non-finite values")
     dt = np.diff(ta)
-    step = float(np.median(dt))
+    step = float(dt.min())
     if step <= 0:
         raise DataError(f"{p}: t_s must increase")
     bad = np.flatnonzero(np.abs(dt - step) > 1e-6 * max(step, 1.0))
@@ -319,47 +319,58 @@ def calc_pjm_score(
 # --- regulation following by the fleet ------------------------------------------------------------------
 @njit(parallel=True, cache=True)
 def _allocate_step(  # type: ignore[no-untyped-def]
-    target, soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, p_out
+    target, soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, room, weight, p_out
 ):
-    """Split a fleet set-point change ``target`` [kW, + injection] across EVs; returns nothing (p_out)."""
+    """Split a fleet set-point change ``target`` [kW, + injection] across EVs into ``p_out``.
+
+    Each EV's headroom in the requested direction (power and, for this step, energy limits) caps its share;
+    shares are proportional to a weight (the headroom itself for pro-rata; headroom times the energy the EV
+    has to give, or room to take, for SoC-aware) and water-filled: what a capped EV cannot take is
+    re-split among the others.
+    """
     n = soc.shape[0]
-    # Headroom this step, with SoC limits: injection up to discharge limit / energy above soc_min, etc.
-    wsum = 0.0
     for i in prange(n):
         if target >= 0:
-            e_avail = (soc[i] - soc_min[i]) * cap[i] * eta_d[i] / dt_h  # kW of discharge the energy allows
-            if e_avail < 0:
-                e_avail = 0.0
-            room = p0[i] + min(pdis[i], e_avail)  # from p0 (charging) down to -discharge
-            if room < 0:
-                room = 0.0
-            w = room * ((soc[i] - soc_min[i]) if soc_aware else 1.0)
+            e_avail = (soc[i] - soc_min[i]) * cap[i] * eta_d[i] / dt_h
+            r = p0[i] + min(pdis[i], max(e_avail, 0.0))
+            r = max(r, 0.0)
+            w = r * (max(soc[i] - soc_min[i], 0.0) if soc_aware else 1.0)
         else:
             e_room = (soc_max[i] - soc[i]) * cap[i] / (eta_c[i] * dt_h)
-            if e_room < 0:
-                e_room = 0.0
-            room = min(pch[i], e_room) - p0[i]
-            if room < 0:
-                room = 0.0
-            w = room * ((soc_max[i] - soc[i]) if soc_aware else 1.0)
-        if w < 0:
-            w = 0.0
-        p_out[i] = room  # temporarily the headroom
-        wsum += w
-    # Proportional split by weight, capped at headroom (one pass; the cap rarely binds for |target| <= capacity).
-    for i in prange(n):
-        room = p_out[i]
-        if wsum <= 0:
-            share = 0.0
-        else:
-            if target >= 0:
-                w = room * ((soc[i] - soc_min[i]) if soc_aware else 1.0)
-            else:
-                w = room * ((soc_max[i] - soc[i]) if soc_aware else 1.0)
-            share = abs(target) * max(w, 0.0) / wsum
-        if share > room:
-            share = room
-        p_out[i] = share if target >= 0 else -share
+            r = min(pch[i], max(e_room, 0.0)) - p0[i]
+            r = max(r, 0.0)
+            w = r * (max(soc_max[i] - soc[i], 0.0) if soc_aware else 1.0)
+        room[i] = r
+        weight[i] = w
+        p_out[i] = 0.0
+    remaining = abs(target)
+    for _ in range(50):
+        if remaining <= 1e-12:
+            break
+        wsum = 0.0
+        for i in range(n):
+            if weight[i] > 0.0:
+                wsum += weight[i]
+        if wsum <= 0.0:
+            break
+        given = 0.0
+        capped = 0
+        for i in range(n):
+            if weight[i] > 0.0:
+                share = remaining * weight[i] / wsum
+                free = room[i] - p_out[i]
+                if share >= free:
+                    share = free
+                    weight[i] = 0.0
+                    capped += 1
+                p_out[i] += share
+                given += share
+        remaining -= given
+        if capped == 0:
+            break
+    if target < 0:
+        for i in prange(n):
+            p_out[i] = -p_out[i]
 
 
 @njit(cache=True)
@@ -369,9 +380,13 @@ def _run_regulation(  # type: ignore[no-untyped-def]
     n = soc0.shape[0]
     soc = soc0.copy()
     dp = np.empty(n)
+    room = np.empty(n)
+    weight = np.empty(n)
     throughput = 0.0
     for t in range(setpoint.shape[0]):
-        _allocate_step(setpoint[t], soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, dp)
+        _allocate_step(
+            setpoint[t], soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, room, weight, dp
+        )
         total = 0.0
         for i in range(n):
             # Injection dp means the EV's consumption is p0 - dp.

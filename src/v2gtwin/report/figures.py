@@ -8,11 +8,16 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-from v2gtwin.study import FeederSection, FleetSection
+from v2gtwin.study import FeederSection, FleetSection, ServicesSection
 
 __all__ = [
     "fig_acn_comparison",
+    "fig_agc",
     "fig_arrivals",
+    "fig_cascade",
+    "fig_frequency_event",
+    "fig_regulation",
+    "fig_reserve_dr",
     "fig_dispatch",
     "fig_energy_envelope",
     "fig_feeder_vmin",
@@ -265,4 +270,103 @@ def fig_dispatch(fleet: FleetSection, feeder: FeederSection) -> Figure:
     _clock_ticks(ax, fleet)
     ax.legend(fontsize=8)
     ax.set_title("Charging the same EV energy four ways (losses by exact AC power flow)")
+    return fig
+
+
+def fig_frequency_event(services: ServicesSection, step_mw: float) -> Figure:
+    """Frequency after the load step, with and without the fleet, and the fleet's response."""
+    fa = services.frequency
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    ax.plot(fa.dynamics_without.t_s, fa.dynamics_without.df_hz, color="tab:gray", label="without the fleet")
+    ax.plot(fa.dynamics.t_s, fa.dynamics.df_hz, color="tab:blue", label=f"with {fa.n_evs} EVs on droop")
+    ax.axhline(fa.steady.df_hz, color="tab:blue", ls=":", lw=0.8, label="closed-form settling (with fleet)")
+    ax.set_xlabel("time after the step [s]")
+    ax.set_ylabel("frequency deviation [Hz]")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(fa.dynamics.t_s, fa.dynamics.p_fleet_kw, color="tab:orange", lw=1.0)
+    ax2.set_ylabel("fleet response [kW] (orange)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Primary response to a {step_mw:g} MW load step")
+    return fig
+
+
+def fig_agc(services: ServicesSection) -> Figure:
+    """Two-area AGC: area-1 frequency and tie-line flow, with and without the fleet."""
+    ag = services.agc
+    fig = Figure(figsize=(_W, _H * 1.3))
+    ax1 = fig.add_subplot(2, 1, 1)
+    ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
+    for res, label, color in ((ag.agc_without, "without fleet", "tab:gray"), (ag.agc, "with fleet in AGC", "tab:blue")):
+        ax1.plot(res.t_s / 60, res.df_hz[:, 0], color=color, label=label)
+        ax2.plot(res.t_s / 60, res.p_tie_kw / 1e3, color=color, label=label)
+    ax1.set_ylabel("area-1 Δf [Hz]")
+    ax2.set_ylabel("tie flow 1→2 [MW]")
+    ax2.set_xlabel("time [min]")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    ax1.set_title("AGC after a load step in area 1: frequency and interchange back to schedule")
+    return fig
+
+
+def fig_regulation(services: ServicesSection) -> Figure:
+    """Regulation signal and the fleet's response (first 20 minutes), both allocations."""
+    ag = services.agc
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    first = next(iter(ag.regulation.values()))
+    n = min(first.signal_pu.size, int(20 * 60 / ag.dt_s))
+    t = np.arange(n) * ag.dt_s / 60
+    ax.plot(t, first.signal_pu[:n], color="k", lw=1.2, label="regulation signal")
+    for (name, r), color in zip(ag.regulation.items(), ("tab:red", "tab:green"), strict=False):
+        ax.plot(t, r.response_pu[:n], color=color, lw=0.9, ls="--",
+                label=f"{name}: score {r.score.composite:.3f}")
+    ax.set_xlabel("time [min]")
+    ax.set_ylabel("pu of regulation capacity")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Following a RegD-like signal with {first.capacity_kw / 1e3:.2f} MW of capacity")
+    return fig
+
+
+def fig_reserve_dr(fleet: FleetSection, services: ServicesSection) -> Figure:
+    """Contingency reserve over the day, and the demand-response event."""
+    fig = Figure(figsize=(_W, _H * 1.3))
+    ax1 = fig.add_subplot(2, 1, 1)
+    ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
+    r = services.reserve
+    ax1.step(fleet.time_h, r.reserve_kw / 1e3, where="post", color="tab:purple", label="reserve")
+    ax1.step(fleet.time_h, r.from_charging_kw / 1e3, where="post", color="tab:purple", ls=":",
+             label="of which: stopping charging")
+    ax1.set_ylabel("reserve [MW]")
+    ax1.legend(fontsize=8)
+    ax1.set_title(f"Reserve deliverable in {r.lead_s / 60:g} min for {r.duration_s / 60:g} min, and a DR event")
+    d = services.dr
+    ax2.step(fleet.time_h, d.p_baseline_kw / 1e3, where="post", color="tab:gray", label="baseline (uncontrolled)")
+    ax2.step(fleet.time_h, d.p_dr_kw / 1e3, where="post", color="tab:green", label="with the DR event")
+    dt = fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1.0
+    ax2.axvspan(d.start_step * dt, d.end_step * dt, color="tab:red", alpha=0.1, label="event")
+    ax2.axvline(d.notify_step * dt, color="tab:red", ls=":", lw=0.8, label="notification")
+    ax2.set_ylabel("fleet power [MW]")
+    ax2.legend(fontsize=7, loc="upper right")
+    _clock_ticks(ax2, fleet)
+    ax1.grid(alpha=0.3)
+    return fig
+
+
+def fig_cascade(services: ServicesSection) -> Figure:
+    """Frequency in the cascade event for the three disconnection modes."""
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    colors = {"simultaneous": "tab:red", "ramp": "tab:green", "random_delay": "tab:blue"}
+    for mode, c in services.cascade.items():
+        shed = f", UFLS shed {c.load_shed_kw / 1e3:.1f} MW" if c.load_shed_kw else ", no UFLS"
+        ax.plot(c.t_s, c.f_hz, color=colors.get(mode), label=f"{mode}: nadir {c.nadir_hz:.3f} Hz{shed}")
+    ax.set_xlabel("time after the generation loss [s]")
+    ax.set_ylabel("frequency [Hz]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Under-frequency cascade: simultaneous trips vs staggered ramp-down vs random delays")
     return fig

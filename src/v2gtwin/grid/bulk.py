@@ -1,0 +1,255 @@
+"""Bulk-grid service analyses a study runs: primary response, AGC and regulation, reserve and demand
+response, and the under-frequency cascade — each one function from the fleet and the scenario."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from v2gtwin.errors import DataError
+from v2gtwin.fleet import Fleet, SocResult
+from v2gtwin.grid.agc import (
+    AgcArea,
+    AgcResult,
+    RegulationResult,
+    generate_regd_signal,
+    run_regulation,
+    run_two_area_agc,
+)
+from v2gtwin.grid.cascade import DEFAULT_UFLS, CascadeResult, UflsStage, default_population, run_cascade
+from v2gtwin.grid.frequency import (
+    DroopFleet,
+    DynamicsResult,
+    SteadyStateResult,
+    SystemParams,
+    run_dynamics,
+    run_steady_state,
+)
+from v2gtwin.grid.services import DemandResponseResult, ReserveResult, run_demand_response, run_reserve
+from v2gtwin.scenario import FrequencySpec, TimeGrid
+
+__all__ = [
+    "AgcAnalysis",
+    "FrequencyAnalysis",
+    "build_droop_fleet",
+    "clock_to_step",
+    "run_agc_analysis",
+    "run_cascade_analysis",
+    "run_frequency_analysis",
+    "run_reserve_dr_analysis",
+    "system_params",
+]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def clock_to_step(time: TimeGrid, hour: float, name: str = "hour") -> int:
+    """The step that starts at (or just before) the local clock time ``hour``; DataError if outside."""
+    offset_h = (hour - time.start_hour) % 24.0
+    step = int(np.floor(offset_h / time.dt_h + 1e-9))
+    if step >= time.n_steps:
+        raise DataError(
+            f"{name} = {hour:g} h lies outside the horizon ({time.start_hour:g} h + {time.horizon_h:g} h)"
+        )
+    return step
+
+
+def system_params(spec: FrequencySpec) -> SystemParams:
+    """The single-area system of the scenario."""
+    s = spec.system_mw * 1000.0
+    return SystemParams(
+        s_base_kw=s,
+        h_s=spec.h_s,
+        d_load_kw_per_hz=spec.load_damping_pu * s / spec.f_nom_hz,
+        p_gen_kw=spec.gen_mw * 1000.0,
+        r_pu=spec.r_pu,
+        t_gov_s=spec.t_gov_s,
+        t_turb_s=spec.t_turb_s,
+        f_nom_hz=spec.f_nom_hz,
+    )
+
+
+def build_droop_fleet(
+    fleet: Fleet, baseline: SocResult, step: int, spec: FrequencySpec, rng: np.random.Generator
+) -> tuple[DroopFleet, npt.NDArray[np.int64]]:
+    """The EVs plugged in at ``step`` as a droop fleet (and their indices in ``fleet``).
+
+    Headroom up: from the baseline power down to full discharge (no discharge at or below the mobility
+    floor); headroom down: up to full charging (none when full). Response time constants are drawn
+    uniformly between the scenario's bounds (heterogeneous inverters).
+    """
+    idx = np.flatnonzero((fleet.arrival_step <= step) & (step < fleet.departure_step))
+    p0 = np.asarray(baseline.p_kw[step, idx], dtype=float)
+    soc = np.asarray(baseline.soc_pu[step, idx], dtype=float)
+    can_dis = soc > fleet.soc_min_pu[idx] + 1e-9
+    can_ch = soc < fleet.soc_max_pu[idx] - 1e-9
+    up = p0 + np.where(can_dis, fleet.p_discharge_max_kw[idx], 0.0)
+    down = np.where(can_ch, fleet.p_charge_max_kw[idx] - p0, 0.0)
+    tau = rng.uniform(spec.ev_t_response_min_s, spec.ev_t_response_max_s, idx.size)
+    droop = DroopFleet(
+        p_rated_kw=fleet.p_charge_max_kw[idx],
+        headroom_up_kw=np.clip(up, 0.0, None),
+        headroom_down_kw=np.clip(down, 0.0, None),
+        deadband_hz=np.full(idx.size, spec.ev_deadband_hz),
+        droop_pu=np.full(idx.size, spec.ev_droop_pu),
+        t_response_s=tau,
+    )
+    return droop, idx
+
+
+@dataclass(frozen=True)
+class FrequencyAnalysis:
+    """Primary response to the scenario's load step, with and without the fleet.
+
+    Attributes
+    ----------
+    n_evs : EVs taking part [-]. steady : closed-form settled state with the fleet.
+    steady_without_df_hz : settled deviation without the fleet [Hz].
+    dynamics, dynamics_without : trajectories with and without the fleet.
+    """
+
+    n_evs: int
+    steady: SteadyStateResult
+    steady_without_df_hz: float
+    dynamics: DynamicsResult
+    dynamics_without: DynamicsResult
+
+
+def run_frequency_analysis(
+    fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid, seed: int
+) -> FrequencyAnalysis:
+    """Steady state and dynamics of the scenario's load step at ``event_hour``."""
+    step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
+    droop, _ = build_droop_fleet(fleet, baseline, step, spec, np.random.default_rng([seed, 4]))
+    sysp = system_params(spec)
+    dp = spec.step_mw * 1000.0
+    steady = run_steady_state(droop, dp, sysp.d_load_kw_per_hz, sysp.k_gen_kw_per_hz, spec.f_nom_hz)
+    empty = DroopFleet(*(np.zeros(0) for _ in range(3)), np.zeros(0), np.ones(0), np.ones(0))
+    without = run_steady_state(empty, dp, sysp.d_load_kw_per_hz, sysp.k_gen_kw_per_hz, spec.f_nom_hz)
+    return FrequencyAnalysis(
+        n_evs=droop.n,
+        steady=steady,
+        steady_without_df_hz=without.df_hz,
+        dynamics=run_dynamics(droop, sysp, dp),
+        dynamics_without=run_dynamics(empty, sysp, dp),
+    )
+
+
+@dataclass(frozen=True)
+class AgcAnalysis:
+    """Secondary regulation: the AGC loop with and without the fleet, and the fleet following a RegD-like
+    signal with pro-rata and SoC-aware allocation.
+
+    Attributes
+    ----------
+    agc, agc_without : two-area AGC runs. fleet_range_kw : the fleet's AGC range (symmetric) [kW].
+    regulation : {allocation: RegulationResult}. dt_s : signal resolution [s].
+    """
+
+    agc: AgcResult
+    agc_without: AgcResult
+    fleet_range_kw: float
+    regulation: dict[str, RegulationResult]
+    dt_s: float
+
+
+def run_agc_analysis(
+    fleet: Fleet,
+    baseline: SocResult,
+    spec: FrequencySpec,
+    time: TimeGrid,
+    seed: int,
+    signal: tuple[float, FloatArray] | None = None,
+) -> AgcAnalysis:
+    """AGC with/without the fleet, and regulation following over ``reg_minutes`` from ``event_hour``."""
+    step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
+    droop, idx = build_droop_fleet(fleet, baseline, step, spec, np.random.default_rng([seed, 5]))
+    sym = float(np.minimum(droop.headroom_up_kw, droop.headroom_down_kw).sum())
+    area_kw = spec.agc_area_mw * 1000.0
+    ramp = area_kw * spec.agc_ramp_pct_per_min / 100.0 / 60.0
+    base_area = dict(
+        s_base_kw=area_kw, d_load_kw_per_hz=spec.load_damping_pu * area_kw / spec.f_nom_hz, p_gen_kw=area_kw,
+        r_pu=spec.r_pu, h_s=spec.h_s, t_gov_s=spec.t_gov_s, t_turb_s=spec.t_turb_s, ramp_kw_per_s=ramp,
+        f_nom_hz=spec.f_nom_hz,
+    )
+    with_fleet = AgcArea(**base_area, ev_up_kw=float(droop.headroom_up_kw.sum()),  # type: ignore[arg-type]
+                         ev_down_kw=float(droop.headroom_down_kw.sum()))
+    plain = AgcArea(**base_area)  # type: ignore[arg-type]
+    dp = (spec.agc_step_mw * 1000.0, 0.0)
+    tie = 2 * np.pi * 0.1 * area_kw / spec.f_nom_hz
+    agc = run_two_area_agc(with_fleet, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s)
+    agc_without = run_two_area_agc(plain, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s)
+    if signal is None:
+        dt_s = 2.0
+        sig = generate_regd_signal(int(spec.reg_minutes * 60 / dt_s), np.random.default_rng([seed, 6]), dt_s=dt_s)
+    else:
+        dt_s, sig = signal
+    soc = np.asarray(baseline.soc_pu[step, idx], dtype=float)
+    p0 = np.asarray(baseline.p_kw[step, idx], dtype=float)
+    capacity = spec.reg_capacity_share * sym
+    regulation = {
+        alloc: run_regulation(
+            sig, dt_s, capacity, soc, fleet.capacity_kwh[idx], fleet.soc_min_pu[idx], fleet.soc_max_pu[idx], p0,
+            fleet.p_charge_max_kw[idx], fleet.p_discharge_max_kw[idx], fleet.eta_charge[idx],
+            fleet.eta_discharge[idx], alloc,  # type: ignore[arg-type]
+        )
+        for alloc in ("pro_rata", "soc_aware")
+    }
+    return AgcAnalysis(agc, agc_without, sym, regulation, dt_s)
+
+
+def run_reserve_dr_analysis(
+    fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid
+) -> tuple[ReserveResult, DemandResponseResult]:
+    """Contingency reserve over the day and the scenario's demand-response event."""
+    reserve = run_reserve(
+        fleet, baseline, lead_s=spec.reserve_lead_min * 60.0, duration_s=spec.reserve_duration_min * 60.0
+    )
+    notify = clock_to_step(time, spec.dr_notify_hour, "frequency.dr_notify_hour")
+    start = clock_to_step(time, spec.dr_start_hour, "frequency.dr_start_hour")
+    end = clock_to_step(time, spec.dr_end_hour, "frequency.dr_end_hour")
+    if not notify <= start < end:
+        raise DataError("frequency.dr_*_hour: the event must run notify <= start < end inside the horizon")
+    dr = run_demand_response(fleet, notify, start, end, allow_discharge=spec.dr_allow_discharge)
+    return reserve, dr
+
+
+def run_cascade_analysis(
+    fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid, seed: int
+) -> dict[str, CascadeResult]:
+    """The cascade event in the three modes (simultaneous, staggered ramp-down, randomised delays).
+
+    The fleet enters the DER population at ``event_hour``: ``cascade_v2g_share`` of its plugged V2G EVs
+    discharging at full power (generation that may trip) and its charging EVs (load that drops off).
+    """
+    step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
+    plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
+    v2g_discharge_kw = spec.cascade_v2g_share * float(fleet.p_discharge_max_kw[plugged].sum())
+    ev_charging_kw = (1.0 - spec.cascade_v2g_share) * float(np.clip(baseline.p_kw[step], 0, None).sum())
+    s = spec.system_mw * 1000.0
+    sysp = SystemParams(
+        s_base_kw=s, h_s=spec.cascade_h_s, d_load_kw_per_hz=spec.load_damping_pu * s / spec.f_nom_hz,
+        p_gen_kw=spec.cascade_gen_mw * 1000.0, r_pu=spec.r_pu, t_gov_s=spec.t_gov_s, t_turb_s=0.5,
+        f_nom_hz=spec.f_nom_hz,
+    )
+    pop = default_population(
+        pv_legacy_kw=spec.pv_legacy_mw * 1000.0, pv_1547_kw=spec.pv_1547_mw * 1000.0,
+        v2g_discharge_kw=v2g_discharge_kw, ev_charging_kw=ev_charging_kw, v2g_legacy_share=spec.v2g_legacy_share,
+    )
+    ufls = DEFAULT_UFLS
+    if spec.f_nom_hz == 50.0:  # the settings are 60 Hz ones: keep their distances below nominal
+        pop = type(pop)(pop.name, pop.p_kw, pop.f_trip_hz - 10.0, pop.t_trip_s)
+        ufls = tuple(UflsStage(st.f_hz - 10.0, st.share, st.delay_s) for st in DEFAULT_UFLS)
+    return {
+        mode: run_cascade(
+            sysp, spec.cascade_loss_mw * 1000.0, pop, mode, ufls=ufls,  # type: ignore[arg-type]
+            ramp_pu_per_s=spec.ramp_pct_per_s / 100.0, random_delay_s=(0.16, spec.random_delay_max_s),
+            rng=np.random.default_rng([seed, 7]),
+        )
+        for mode in ("simultaneous", "ramp", "random_delay")
+    }

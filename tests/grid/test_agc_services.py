@@ -1,0 +1,163 @@
+"""AGC (closed-form primary interchange), PJM score by hand, regulation allocation, RegD generator and CSV
+reader, reserve and demand response by hand, and the cascade against the single-area dynamics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from v2gtwin.errors import DataError
+from v2gtwin.fleet import Fleet
+from v2gtwin.grid.agc import (
+    AgcArea,
+    calc_pjm_score,
+    generate_regd_signal,
+    read_regulation_signal,
+    run_regulation,
+    run_two_area_agc,
+)
+from v2gtwin.grid.cascade import DerPopulation, UflsStage, run_cascade
+from v2gtwin.grid.frequency import DroopFleet, SystemParams, run_dynamics
+from v2gtwin.grid.services import run_demand_response, run_reserve
+
+
+def test_two_area_primary_only_matches_kundur_closed_form() -> None:
+    # Without AGC (K_I = 0): df = -dP1 / (B1 + B2), tie flow 1->2 = -dP1 B2 / (B1 + B2)  (Kundur 1994, 11.2).
+    a1, a2 = AgcArea(), AgcArea(s_base_kw=2e6, p_gen_kw=2e6, d_load_kw_per_hz=2e6 / 60)
+    res = run_two_area_agc(a1, a2, (20000.0, 0.0), k_i_per_s=0.0, t_end_s=600.0)
+    b1, b2 = a1.bias_kw_per_hz, a2.bias_kw_per_hz
+    assert res.df_hz[-1, 0] == pytest.approx(-20000 / (b1 + b2), rel=1e-4)
+    assert res.df_hz[-1, 1] == pytest.approx(-20000 / (b1 + b2), rel=1e-4)
+    assert res.p_tie_kw[-1] == pytest.approx(-20000 * b2 / (b1 + b2), rel=1e-4)
+
+
+def test_agc_restores_frequency_and_interchange_and_the_fleet_speeds_it_up() -> None:
+    plain = AgcArea()
+    without = run_two_area_agc(plain, plain, (20000.0, 0.0), t_end_s=900.0)
+    with_fleet = run_two_area_agc(AgcArea(ev_up_kw=20000.0, ev_down_kw=20000.0), plain, (20000.0, 0.0), t_end_s=900.0)
+    for r in (without, with_fleet):
+        assert abs(r.df_hz[-1]).max() < 1e-4 and abs(r.p_tie_kw[-1]) < 1.0 and abs(r.ace_kw[-1]).max() < 1.0
+    assert with_fleet.restore_s < without.restore_s
+    # Area 1 ends up covering its own step: conventional AGC plus fleet = 20 MW.
+    assert with_fleet.p_ev_kw[-1, 0] + with_fleet.p_agc_conv_kw[-1, 0] == pytest.approx(20000.0, rel=1e-3)
+
+
+def test_pjm_score_by_hand() -> None:
+    sig = generate_regd_signal(1800, np.random.default_rng(3))
+    perfect = calc_pjm_score(sig, sig, 2.0)
+    assert (perfect.accuracy, perfect.delay, perfect.precision) == pytest.approx((1.0, 1.0, 1.0))
+    # Response delayed by exactly 60 s: delay score |(60 - 300) / 300| = 0.8, accuracy ~1.
+    late = np.concatenate([np.full(30, sig[0]), sig[:-30]])
+    s = calc_pjm_score(sig, late, 2.0)
+    assert s.delay_s == 60.0 and s.delay == pytest.approx(0.8) and s.accuracy > 0.99
+    # Constant offset c: precision = 1 - c / mean|signal| (10-s averages).
+    c = 0.05
+    off = calc_pjm_score(sig, sig + c, 2.0)
+    s10 = sig[: 1800 // 5 * 5].reshape(-1, 5).mean(axis=1)
+    assert off.precision == pytest.approx(1 - c / np.abs(s10).mean(), rel=1e-9)
+    assert off.composite == pytest.approx((off.accuracy + off.delay + off.precision) / 3)
+
+
+def test_regd_signal_statistics_and_seed() -> None:
+    a = generate_regd_signal(3600, np.random.default_rng(1))
+    b = generate_regd_signal(3600, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert abs(a.mean()) < 1e-12 and a.min() >= -1 and a.max() <= 1
+    assert 0.2 < np.abs(a).mean() < 0.6
+
+
+def test_regulation_soc_aware_beats_pro_rata_when_energy_limited() -> None:
+    n = 200
+    # Biased signal (a long net discharge) and 0.9 of the fleet's power as capacity: pro-rata empties the
+    # low-SoC EVs first and loses their headroom; SoC-aware keeps more EVs able to respond.
+    sig = np.clip(generate_regd_signal(1800, np.random.default_rng(4)) + 0.5, -1, 1)
+    soc = np.random.default_rng(5).uniform(0.15, 0.9, n)
+    args = (soc, np.full(n, 8.0), np.full(n, 0.1), np.ones(n), np.zeros(n), np.full(n, 7.2), np.full(n, 7.2),
+            np.full(n, 0.95), np.full(n, 0.95))
+    cap = 0.9 * 7.2 * n
+    pro = run_regulation(sig, 2.0, cap, *args, allocation="pro_rata")
+    soc_aware = run_regulation(sig, 2.0, cap, *args, allocation="soc_aware")
+    assert soc_aware.score.precision > pro.score.precision + 0.01
+    for r in (pro, soc_aware):
+        assert np.all(r.soc_end_pu >= 0.1 - 1e-9) and np.all(r.soc_end_pu <= 1 + 1e-9)
+        assert np.all(r.response_pu * cap <= 7.2 * n * 1.0000001)
+
+
+def test_signal_csv_reader(tmp_path: Path) -> None:
+    ok = tmp_path / "ok.csv"
+    ok.write_text("t_s,signal_pu\n0,0.1\n2,-0.2\n4,0.3\n")
+    dt, s = read_regulation_signal(ok)
+    assert dt == 2.0 and s.tolist() == [0.1, -0.2, 0.3]
+    gap = tmp_path / "gap.csv"
+    gap.write_text("t_s,signal_pu\n0,0.1\n2,0.2\n6,0.3\n")
+    with pytest.raises(DataError, match="line 4: time step 4 s"):
+        read_regulation_signal(gap)
+    pct = tmp_path / "pct.csv"
+    pct.write_text("t_s,signal_pu\n0,10\n2,20\n")
+    with pytest.raises(DataError, match="percent"):
+        read_regulation_signal(pct)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,value\n0,1\n")
+    with pytest.raises(DataError, match="header"):
+        read_regulation_signal(bad)
+
+
+def one_ev_fleet(**kw: float) -> Fleet:
+    base = dict(capacity_kwh=60.0, soc0_pu=0.8, soc_target_pu=0.8, soc_min_pu=0.2, soc_max_pu=1.0,
+                p_charge_max_kw=7.2, p_discharge_max_kw=7.2, eta_charge=0.95, eta_discharge=0.95,
+                arrival_step=0, departure_step=96, bus=1, kind=0)
+    base.update(kw)
+    return Fleet(**{k: np.array([v]) for k, v in base.items()}, dt_s=900.0, n_steps=96)
+
+
+def test_reserve_by_hand() -> None:
+    # Already at target (baseline idle), 36 kWh above the 20 % floor. For 30 min: power-limited, 7.2 kW.
+    f = one_ev_fleet()
+    r = run_reserve(f, lead_s=600.0, duration_s=1800.0)
+    assert r.reserve_kw[0] == pytest.approx(7.2)
+    # For 10 h: energy-limited, 36 kWh * 0.95 / 10 h = 3.42 kW.
+    r10 = run_reserve(f, lead_s=0.0, duration_s=36000.0)
+    assert r10.reserve_kw[0] == pytest.approx(36 * 0.95 / 10)
+    # Not available when the EV leaves inside the window (steps 1-2 after a 15-min lead, gone at step 2).
+    assert run_reserve(one_ev_fleet(departure_step=2), lead_s=600.0, duration_s=1800.0).reserve_kw[0] == 0.0
+    # Leaving one step after the window: it must keep 48 - 7.2 * 0.95 * 0.25 = 46.29 kWh to still reach the
+    # target, so it can give 1.71 kWh over 0.5 h: 1.71 * 0.95 / 0.5 = 3.249 kW.
+    late = run_reserve(one_ev_fleet(departure_step=4), lead_s=600.0, duration_s=1800.0)
+    assert late.reserve_kw[0] == pytest.approx((48 - 46.29) * 0.95 / 0.5)
+
+
+def test_demand_response_keeps_targets_and_rebounds() -> None:
+    from v2gtwin.scenario import DEFAULT_SCENARIO
+    from v2gtwin.study import build_fleet
+
+    fleet = build_fleet(DEFAULT_SCENARIO)
+    dr = run_demand_response(fleet, 16, 20, 28)
+    assert dr.n_unmet == dr.n_unmet_baseline  # only the EVs whose target was out of reach anyway
+    assert np.all(dr.p_dr_kw[20:28] <= dr.p_baseline_kw[20:28] + 1e-9)
+    assert dr.peak_reduction_kw > 0 and dr.rebound_peak_kw > dr.rebound_baseline_kw
+    with pytest.raises(DataError, match="event steps"):
+        run_demand_response(fleet, 20, 16, 28)
+
+
+def test_cascade_without_ders_equals_the_single_area_dynamics() -> None:
+    sysp = SystemParams(s_base_kw=100000.0, p_gen_kw=60000.0, h_s=3.0, t_turb_s=0.5)
+    empty = DerPopulation(("none",), np.zeros(1), np.array([50.0]), np.array([0.16]))
+    c = run_cascade(sysp, 5000.0, empty, ufls=())
+    none = DroopFleet(*(np.zeros(0) for _ in range(4)), np.ones(0), np.ones(0))
+    d = run_dynamics(none, sysp, 5000.0)
+    np.testing.assert_allclose(c.f_hz - 60.0, d.df_hz, atol=1e-9)
+
+
+def test_cascade_modes_trip_logic() -> None:
+    sysp = SystemParams(s_base_kw=100000.0, p_gen_kw=60000.0, h_s=3.0, t_turb_s=0.5)
+    pop = DerPopulation(tuple(["legacy"] * 10), np.full(10, 800.0), np.full(10, 59.3), np.full(10, 0.16))
+    ufls = (UflsStage(59.0, 0.06),)
+    sim = run_cascade(sysp, 12000.0, pop, "simultaneous", ufls=ufls)
+    ramp = run_cascade(sysp, 12000.0, pop, "ramp", ufls=ufls, ramp_pu_per_s=0.1)
+    assert sim.tripped_by_group["legacy"] == pytest.approx(8000.0)
+    assert sim.stages_acted == (0,) and sim.load_shed_kw == pytest.approx(6000.0)
+    assert ramp.nadir_hz > sim.nadir_hz and ramp.stages_acted == ()
+    with pytest.raises(DataError, match="mode"):
+        run_cascade(sysp, 1000.0, pop, "instant")  # type: ignore[arg-type]
