@@ -432,7 +432,8 @@ def frequency_dynamics(scenario: ScenarioOpt = None, step_mw: StepOpt = None, js
 def frequency_agc(
     scenario: ScenarioOpt = None,
     signal: Annotated[
-        Path | None, typer.Option("--signal", help="Regulation signal CSV 't_s,signal_pu' (default: synthetic RegD-like).")
+        Path | None,
+        typer.Option("--signal", help="Regulation signal CSV 't_s,signal_pu' (default: synthetic RegD-like)."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -176,7 +176,7 @@ class FeederSpec(_Model):
 class FrequencySpec(_Model):
     """Bulk-grid services: the system the fleet serves and the events studied."""
 
-    f_nom_hz: Literal[50.0, 60.0] = Field(60.0, description="Nominal frequency [Hz].")
+    f_nom_hz: float = Field(60.0, ge=50.0, le=60.0, description="Nominal frequency: 50 or 60 [Hz].")
     system_mw: float = Field(100.0, gt=0.0, le=1e6, description="Rating of the (single-area) system [MW].")
     h_s: float = Field(5.0, gt=0.0, le=30.0, description="Inertia constant of the system [s].")
     load_damping_pu: float = Field(
@@ -203,7 +203,7 @@ class FrequencySpec(_Model):
     reg_capacity_share: float = Field(
         0.5, gt=0.0, le=1.0, description="Regulation capacity bid as a share of the fleet's symmetric headroom [-]."
     )
-    reg_minutes: float = Field(60.0, ge=5.0, le=1440.0, description="Length of the regulation run [min].")
+    reg_minutes: float = Field(60.0, ge=10.0, le=1440.0, description="Length of the regulation run [min].")
     reserve_lead_min: float = Field(10.0, ge=0.0, le=120.0, description="Reserve delivery lead time [min].")
     reserve_duration_min: float = Field(30.0, gt=0.0, le=480.0, description="Reserve sustain duration [min].")
     dr_notify_hour: float = Field(16.0, ge=0.0, lt=24.0, description="Demand-response notification time [h].")
@@ -211,8 +211,12 @@ class FrequencySpec(_Model):
     dr_end_hour: float = Field(19.0, ge=0.0, lt=24.0, description="Demand-response event end [h].")
     dr_allow_discharge: bool = Field(True, description="Let V2G EVs discharge during the event.")
     cascade_loss_mw: float = Field(12.0, gt=0.0, le=1e5, description="Generation lost in the cascade event [MW].")
-    cascade_h_s: float = Field(3.0, gt=0.0, le=30.0, description="Inertia of the low-inertia system for the cascade [s].")
-    cascade_gen_mw: float = Field(60.0, ge=0.0, le=1e6, description="Governor-controlled generation in the cascade [MW].")
+    cascade_h_s: float = Field(
+        3.0, gt=0.0, le=30.0, description="Inertia of the low-inertia system for the cascade [s]."
+    )
+    cascade_gen_mw: float = Field(
+        60.0, ge=0.0, le=1e6, description="Governor-controlled generation in the cascade [MW]."
+    )
     pv_legacy_mw: float = Field(8.0, ge=0.0, le=1e5, description="Legacy DER (59.3 Hz / 0.16 s) PV output [MW].")
     pv_1547_mw: float = Field(8.0, ge=0.0, le=1e5, description="IEEE 1547-2018 PV output [MW].")
     cascade_v2g_share: float = Field(
@@ -228,6 +232,8 @@ class FrequencySpec(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> FrequencySpec:
+        if self.f_nom_hz not in (50.0, 60.0):
+            raise ValueError(f"f_nom_hz must be 50 or 60, got {self.f_nom_hz}")
         if self.ev_t_response_min_s > self.ev_t_response_max_s:
             raise ValueError("ev_t_response_min_s must not exceed ev_t_response_max_s")
         if not self.dr_notify_hour <= self.dr_start_hour < self.dr_end_hour:

@@ -46,8 +46,8 @@ from v2gtwin.grid.bulk import (
 )
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
-from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
+from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.scenario import Scenario
 
 __all__ = [

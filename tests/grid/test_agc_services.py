@@ -74,8 +74,17 @@ def test_regulation_soc_aware_beats_pro_rata_when_energy_limited() -> None:
     # low-SoC EVs first and loses their headroom; SoC-aware keeps more EVs able to respond.
     sig = np.clip(generate_regd_signal(1800, np.random.default_rng(4)) + 0.5, -1, 1)
     soc = np.random.default_rng(5).uniform(0.15, 0.9, n)
-    args = (soc, np.full(n, 8.0), np.full(n, 0.1), np.ones(n), np.zeros(n), np.full(n, 7.2), np.full(n, 7.2),
-            np.full(n, 0.95), np.full(n, 0.95))
+    args = (
+        soc,
+        np.full(n, 8.0),
+        np.full(n, 0.1),
+        np.ones(n),
+        np.zeros(n),
+        np.full(n, 7.2),
+        np.full(n, 7.2),
+        np.full(n, 0.95),
+        np.full(n, 0.95),
+    )
     cap = 0.9 * 7.2 * n
     pro = run_regulation(sig, 2.0, cap, *args, allocation="pro_rata")
     soc_aware = run_regulation(sig, 2.0, cap, *args, allocation="soc_aware")
@@ -105,9 +114,21 @@ def test_signal_csv_reader(tmp_path: Path) -> None:
 
 
 def one_ev_fleet(**kw: float) -> Fleet:
-    base = dict(capacity_kwh=60.0, soc0_pu=0.8, soc_target_pu=0.8, soc_min_pu=0.2, soc_max_pu=1.0,
-                p_charge_max_kw=7.2, p_discharge_max_kw=7.2, eta_charge=0.95, eta_discharge=0.95,
-                arrival_step=0, departure_step=96, bus=1, kind=0)
+    base = dict(
+        capacity_kwh=60.0,
+        soc0_pu=0.8,
+        soc_target_pu=0.8,
+        soc_min_pu=0.2,
+        soc_max_pu=1.0,
+        p_charge_max_kw=7.2,
+        p_discharge_max_kw=7.2,
+        eta_charge=0.95,
+        eta_discharge=0.95,
+        arrival_step=0,
+        departure_step=96,
+        bus=1,
+        kind=0,
+    )
     base.update(kw)
     return Fleet(**{k: np.array([v]) for k, v in base.items()}, dt_s=900.0, n_steps=96)
 

@@ -20,8 +20,9 @@ SYS = SystemParams()  # Kundur defaults: 100 MW, H 5 s, R 0.05, D 1 %/%
 
 
 def fleet(n: int, up: float = 14.4, down: float = 7.2, db: float = 0.036, tau: float = 0.5) -> DroopFleet:
-    return DroopFleet(np.full(n, 7.2), np.full(n, up), np.full(n, down), np.full(n, db), np.full(n, 0.05),
-                      np.full(n, tau))
+    return DroopFleet(
+        np.full(n, 7.2), np.full(n, up), np.full(n, down), np.full(n, db), np.full(n, 0.05), np.full(n, tau)
+    )
 
 
 def test_steady_state_closed_form_without_deadband() -> None:
@@ -47,8 +48,9 @@ def test_steady_state_with_deadband_by_hand() -> None:
 
 def test_saturation_by_hand() -> None:
     # Two EVs, K = 2400 kW/Hz each (p_rated 7.2 / (60 * 0.00005)); one with 1 kW headroom saturates.
-    f = DroopFleet(np.full(2, 7.2), np.array([1.0, 1000.0]), np.array([1.0, 1000.0]), np.zeros(2),
-                   np.full(2, 0.00005), np.ones(2))
+    f = DroopFleet(
+        np.full(2, 7.2), np.array([1.0, 1000.0]), np.array([1.0, 1000.0]), np.zeros(2), np.full(2, 0.00005), np.ones(2)
+    )
     k = 7.2 / (60 * 0.00005)
     res = run_steady_state(f, 100.0, 10.0, 0.0)
     # Balance: 10 x + 1 + k x = 100 -> x = 99 / (10 + k)
@@ -75,8 +77,14 @@ def test_droop_response_curve_ieee1547_defaults() -> None:
 def test_dynamic_settling_equals_closed_form_with_deadband_and_saturation() -> None:
     rng = np.random.default_rng(1)
     n = 200
-    f = DroopFleet(np.full(n, 7.2), rng.uniform(0, 3, n), rng.uniform(0, 3, n), rng.uniform(0, 0.1, n),
-                   rng.uniform(0.03, 0.08, n), rng.uniform(0.2, 1.0, n))
+    f = DroopFleet(
+        np.full(n, 7.2),
+        rng.uniform(0, 3, n),
+        rng.uniform(0, 3, n),
+        rng.uniform(0, 0.1, n),
+        rng.uniform(0.03, 0.08, n),
+        rng.uniform(0.2, 1.0, n),
+    )
     dyn = run_dynamics(f, SYS, 4000.0, t_end_s=90.0)
     ss = run_steady_state(f, 4000.0, SYS.d_load_kw_per_hz, SYS.k_gen_kw_per_hz)
     assert dyn.settling_df_hz == pytest.approx(ss.df_hz, abs=1e-7)
@@ -92,8 +100,14 @@ def test_initial_rocof_closed_form() -> None:
 def test_integrator_agrees_with_solve_ivp() -> None:
     rng = np.random.default_rng(2)
     n = 20
-    f = DroopFleet(np.full(n, 7.2), rng.uniform(1, 14, n), rng.uniform(1, 7, n), np.full(n, 0.036),
-                   np.full(n, 0.05), rng.uniform(0.2, 1.0, n))
+    f = DroopFleet(
+        np.full(n, 7.2),
+        rng.uniform(1, 14, n),
+        rng.uniform(1, 7, n),
+        np.full(n, 0.036),
+        np.full(n, 0.05),
+        rng.uniform(0.2, 1.0, n),
+    )
     sysp = SystemParams(s_base_kw=5000.0, p_gen_kw=4000.0, d_load_kw_per_hz=5000.0 / 60)
     ours = run_dynamics(f, sysp, 300.0, t_end_s=20.0, dt_s=0.005)
     m = 2 * sysp.h_s * sysp.s_base_kw / sysp.f_nom_hz
@@ -102,15 +116,20 @@ def test_integrator_agrees_with_solve_ivp() -> None:
     def rhs(_t: float, x: np.ndarray) -> np.ndarray:
         df, pv, pm, pev = x[0], x[1], x[2], x[3:]
         target = calc_droop_response_kw(f, df)  # the same droop curve, evaluated with numpy
-        return np.concatenate([
-            [(pm - 300.0 - sysp.d_load_kw_per_hz * df + pev.sum()) / m,
-             (-pv - sysp.k_gen_kw_per_hz * df) / sysp.t_gov_s,
-             (pv - pm) / sysp.t_turb_s],
-            (target - pev) / f.t_response_s,
-        ])
+        return np.concatenate(
+            [
+                [
+                    (pm - 300.0 - sysp.d_load_kw_per_hz * df + pev.sum()) / m,
+                    (-pv - sysp.k_gen_kw_per_hz * df) / sysp.t_gov_s,
+                    (pv - pm) / sysp.t_turb_s,
+                ],
+                (target - pev) / f.t_response_s,
+            ]
+        )
 
-    ref = solve_ivp(rhs, (0, 20.0), np.zeros(3 + n), method="RK45", rtol=1e-10, atol=1e-12, max_step=0.01,
-                    t_eval=ours.t_s[::100])
+    ref = solve_ivp(
+        rhs, (0, 20.0), np.zeros(3 + n), method="RK45", rtol=1e-10, atol=1e-12, max_step=0.01, t_eval=ours.t_s[::100]
+    )
     np.testing.assert_allclose(ours.df_hz[::100], ref.y[0], atol=2e-6)
     np.testing.assert_allclose(ours.p_fleet_kw[::100], ref.y[3:].sum(axis=0), atol=1e-3)
     assert k.shape == (n,)
@@ -118,7 +137,12 @@ def test_integrator_agrees_with_solve_ivp() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"h_s": 0.0}, "h_s"), ({"r_pu": -0.05}, "r_pu"), ({"t_gov_s": 0.0}, "t_gov_s"), ({"s_base_kw": -1.0}, "s_base_kw")],
+    [
+        ({"h_s": 0.0}, "h_s"),
+        ({"r_pu": -0.05}, "r_pu"),
+        ({"t_gov_s": 0.0}, "t_gov_s"),
+        ({"s_base_kw": -1.0}, "s_base_kw"),
+    ],
 )
 def test_non_physical_system_parameters(kwargs: dict, field: str) -> None:
     with pytest.raises(DataError, match=field):

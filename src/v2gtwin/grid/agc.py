@@ -9,7 +9,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 # --- two-area AGC -----------------------------------------------------------------------------------------
@@ -63,8 +63,17 @@ class AgcArea:
     f_nom_hz: float = 60.0
 
     def __post_init__(self) -> None:
-        for name in ("s_base_kw", "h_s", "p_gen_kw", "r_pu", "t_gov_s", "t_turb_s", "ramp_kw_per_s", "t_ev_s",
-                     "f_nom_hz"):
+        for name in (
+            "s_base_kw",
+            "h_s",
+            "p_gen_kw",
+            "r_pu",
+            "t_gov_s",
+            "t_turb_s",
+            "ramp_kw_per_s",
+            "t_ev_s",
+            "f_nom_hz",
+        ):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise DataError(f"area.{name} = {v}: must be a finite number > 0")
@@ -130,7 +139,7 @@ def run_two_area_agc(
     if not t_tie_kw_per_hz_s > 0:
         raise DataError(f"t_tie_kw_per_hz_s: must be > 0, got {t_tie_kw_per_hz_s}")
     areas = (area1, area2)
-    n = int(round(t_end_s / dt_s))
+    n = round(t_end_s / dt_s)
     m = np.array([2 * a.h_s * a.s_base_kw / a.f_nom_hz for a in areas])
     d = np.array([a.d_load_kw_per_hz for a in areas])
     kg = np.array([a.p_gen_kw / (a.f_nom_hz * a.r_pu) for a in areas])
@@ -173,8 +182,13 @@ def run_two_area_agc(
         pc_target = z - ev_target
         pc = pc + np.clip(pc_target - pc, -ramp * dt_s, ramp * dt_s)
         k1 = deriv(df, pv, pm, pev, tie, pc, ev_target)
-        df1, pv1, pm1, pev1, tie1 = (df + dt_s * k1[0], pv + dt_s * k1[1], pm + dt_s * k1[2], pev + dt_s * k1[3],
-                                     tie + dt_s * k1[4])
+        df1, pv1, pm1, pev1, tie1 = (
+            df + dt_s * k1[0],
+            pv + dt_s * k1[1],
+            pm + dt_s * k1[2],
+            pev + dt_s * k1[3],
+            tie + dt_s * k1[4],
+        )
         k2 = deriv(df1, pv1, pm1, pev1, tie1, pc, ev_target)
         df = df + 0.5 * dt_s * (k1[0] + k2[0])
         pv = pv + 0.5 * dt_s * (k1[1] + k2[1])
@@ -292,20 +306,17 @@ def calc_pjm_score(
     res = np.asarray(response_pu, dtype=float)
     if sig.shape != res.shape or sig.ndim != 1:
         raise DataError(f"signal and response: need equal 1-D shapes, got {sig.shape} and {res.shape}")
-    k = max(1, int(round(sample_s / dt_s)))
+    k = max(1, round(sample_s / dt_s))
     m = sig.size // k
     if m < 32:
         raise DataError(f"signal: at least {32 * k} samples ({32 * sample_s:g} s) are needed to score")
     s10 = sig[: m * k].reshape(m, k).mean(axis=1)
     r10 = res[: m * k].reshape(m, k).mean(axis=1)
-    max_shift = min(int(round(300.0 / (k * dt_s))), m - 16)
+    max_shift = min(round(300.0 / (k * dt_s)), m - 16)
     best, best_d = -np.inf, 0
     for dshift in range(max_shift + 1):
         a, b = s10[: m - dshift], r10[dshift:]
-        if a.std() == 0 or b.std() == 0:
-            c = 0.0
-        else:
-            c = float(np.corrcoef(a, b)[0, 1])
+        c = 0.0 if a.std() == 0 or b.std() == 0 else float(np.corrcoef(a, b)[0, 1])
         if c > best + 1e-12:
             best, best_d = c, dshift
     delay_s = best_d * k * dt_s
@@ -454,15 +465,26 @@ def run_regulation(
         raise DataError(f"capacity_kw: must be >= 0, got {capacity_kw}")
     if allocation not in ("pro_rata", "soc_aware"):
         raise DataError(f"allocation: must be pro_rata or soc_aware, got {allocation!r}")
-    arrays = [np.ascontiguousarray(np.asarray(a, dtype=float)) for a in
-              (soc0_pu, capacity_kwh, soc_min_pu, soc_max_pu, p0_kw, p_charge_max_kw, p_discharge_max_kw, eta_charge,
-               eta_discharge)]
+    arrays = [
+        np.ascontiguousarray(np.asarray(a, dtype=float))
+        for a in (
+            soc0_pu,
+            capacity_kwh,
+            soc_min_pu,
+            soc_max_pu,
+            p0_kw,
+            p_charge_max_kw,
+            p_discharge_max_kw,
+            eta_charge,
+            eta_discharge,
+        )
+    ]
     n = arrays[0].size
     if any(a.shape != (n,) for a in arrays):
         raise DataError("EV arrays must all have one entry per EV")
     resp = np.empty(sig.size)
     soc_end = np.empty(n)
-    throughput = _run_regulation(
+    throughput = _run_regulation(  # type: ignore[call-arg]
         np.ascontiguousarray(sig * capacity_kw), *arrays, dt_s / 3600.0, allocation == "soc_aware", resp, soc_end
     )
     resp_pu = resp / capacity_kw if capacity_kw > 0 else np.zeros_like(resp)
@@ -475,5 +497,3 @@ def run_regulation(
         throughput_kwh=float(throughput),
         soc_end_pu=soc_end,
     )
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,7 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 def clock_to_step(time: TimeGrid, hour: float, name: str = "hour") -> int:
@@ -53,9 +54,7 @@ def clock_to_step(time: TimeGrid, hour: float, name: str = "hour") -> int:
     offset_h = (hour - time.start_hour) % 24.0
     step = int(np.floor(offset_h / time.dt_h + 1e-9))
     if step >= time.n_steps:
-        raise DataError(
-            f"{name} = {hour:g} h lies outside the horizon ({time.start_hour:g} h + {time.horizon_h:g} h)"
-        )
+        raise DataError(f"{name} = {hour:g} h lies outside the horizon ({time.start_hour:g} h + {time.horizon_h:g} h)")
     return step
 
 
@@ -92,7 +91,7 @@ def build_droop_fleet(
     down = np.where(can_ch, fleet.p_charge_max_kw[idx] - p0, 0.0)
     tau = rng.uniform(spec.ev_t_response_min_s, spec.ev_t_response_max_s, idx.size)
     droop = DroopFleet(
-        p_rated_kw=fleet.p_charge_max_kw[idx],
+        p_rated_kw=np.asarray(fleet.p_charge_max_kw[idx], dtype=np.float64),
         headroom_up_kw=np.clip(up, 0.0, None),
         headroom_down_kw=np.clip(down, 0.0, None),
         deadband_hz=np.full(idx.size, spec.ev_deadband_hz),
@@ -129,7 +128,7 @@ def run_frequency_analysis(
     sysp = system_params(spec)
     dp = spec.step_mw * 1000.0
     steady = run_steady_state(droop, dp, sysp.d_load_kw_per_hz, sysp.k_gen_kw_per_hz, spec.f_nom_hz)
-    empty = DroopFleet(*(np.zeros(0) for _ in range(3)), np.zeros(0), np.ones(0), np.ones(0))
+    empty = DroopFleet(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.ones(0), np.ones(0))
     without = run_steady_state(empty, dp, sysp.d_load_kw_per_hz, sysp.k_gen_kw_per_hz, spec.f_nom_hz)
     return FrequencyAnalysis(
         n_evs=droop.n,
@@ -173,13 +172,22 @@ def run_agc_analysis(
     area_kw = spec.agc_area_mw * 1000.0
     ramp = area_kw * spec.agc_ramp_pct_per_min / 100.0 / 60.0
     base_area = dict(
-        s_base_kw=area_kw, d_load_kw_per_hz=spec.load_damping_pu * area_kw / spec.f_nom_hz, p_gen_kw=area_kw,
-        r_pu=spec.r_pu, h_s=spec.h_s, t_gov_s=spec.t_gov_s, t_turb_s=spec.t_turb_s, ramp_kw_per_s=ramp,
+        s_base_kw=area_kw,
+        d_load_kw_per_hz=spec.load_damping_pu * area_kw / spec.f_nom_hz,
+        p_gen_kw=area_kw,
+        r_pu=spec.r_pu,
+        h_s=spec.h_s,
+        t_gov_s=spec.t_gov_s,
+        t_turb_s=spec.t_turb_s,
+        ramp_kw_per_s=ramp,
         f_nom_hz=spec.f_nom_hz,
     )
-    with_fleet = AgcArea(**base_area, ev_up_kw=float(droop.headroom_up_kw.sum()),  # type: ignore[arg-type]
-                         ev_down_kw=float(droop.headroom_down_kw.sum()))
-    plain = AgcArea(**base_area)  # type: ignore[arg-type]
+    with_fleet = AgcArea(
+        **base_area,
+        ev_up_kw=float(droop.headroom_up_kw.sum()),
+        ev_down_kw=float(droop.headroom_down_kw.sum()),
+    )
+    plain = AgcArea(**base_area)
     dp = (spec.agc_step_mw * 1000.0, 0.0)
     tie = 2 * np.pi * 0.1 * area_kw / spec.f_nom_hz
     agc = run_two_area_agc(with_fleet, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s)
@@ -194,9 +202,19 @@ def run_agc_analysis(
     capacity = spec.reg_capacity_share * sym
     regulation = {
         alloc: run_regulation(
-            sig, dt_s, capacity, soc, fleet.capacity_kwh[idx], fleet.soc_min_pu[idx], fleet.soc_max_pu[idx], p0,
-            fleet.p_charge_max_kw[idx], fleet.p_discharge_max_kw[idx], fleet.eta_charge[idx],
-            fleet.eta_discharge[idx], alloc,  # type: ignore[arg-type]
+            sig,
+            dt_s,
+            capacity,
+            soc,
+            fleet.capacity_kwh[idx],
+            fleet.soc_min_pu[idx],
+            fleet.soc_max_pu[idx],
+            p0,
+            fleet.p_charge_max_kw[idx],
+            fleet.p_discharge_max_kw[idx],
+            fleet.eta_charge[idx],
+            fleet.eta_discharge[idx],
+            alloc,
         )
         for alloc in ("pro_rata", "soc_aware")
     }
@@ -233,13 +251,21 @@ def run_cascade_analysis(
     ev_charging_kw = (1.0 - spec.cascade_v2g_share) * float(np.clip(baseline.p_kw[step], 0, None).sum())
     s = spec.system_mw * 1000.0
     sysp = SystemParams(
-        s_base_kw=s, h_s=spec.cascade_h_s, d_load_kw_per_hz=spec.load_damping_pu * s / spec.f_nom_hz,
-        p_gen_kw=spec.cascade_gen_mw * 1000.0, r_pu=spec.r_pu, t_gov_s=spec.t_gov_s, t_turb_s=0.5,
+        s_base_kw=s,
+        h_s=spec.cascade_h_s,
+        d_load_kw_per_hz=spec.load_damping_pu * s / spec.f_nom_hz,
+        p_gen_kw=spec.cascade_gen_mw * 1000.0,
+        r_pu=spec.r_pu,
+        t_gov_s=spec.t_gov_s,
+        t_turb_s=0.5,
         f_nom_hz=spec.f_nom_hz,
     )
     pop = default_population(
-        pv_legacy_kw=spec.pv_legacy_mw * 1000.0, pv_1547_kw=spec.pv_1547_mw * 1000.0,
-        v2g_discharge_kw=v2g_discharge_kw, ev_charging_kw=ev_charging_kw, v2g_legacy_share=spec.v2g_legacy_share,
+        pv_legacy_kw=spec.pv_legacy_mw * 1000.0,
+        pv_1547_kw=spec.pv_1547_mw * 1000.0,
+        v2g_discharge_kw=v2g_discharge_kw,
+        ev_charging_kw=ev_charging_kw,
+        v2g_legacy_share=spec.v2g_legacy_share,
     )
     ufls = DEFAULT_UFLS
     if spec.f_nom_hz == 50.0:  # the settings are 60 Hz ones: keep their distances below nominal
@@ -247,8 +273,13 @@ def run_cascade_analysis(
         ufls = tuple(UflsStage(st.f_hz - 10.0, st.share, st.delay_s) for st in DEFAULT_UFLS)
     return {
         mode: run_cascade(
-            sysp, spec.cascade_loss_mw * 1000.0, pop, mode, ufls=ufls,  # type: ignore[arg-type]
-            ramp_pu_per_s=spec.ramp_pct_per_s / 100.0, random_delay_s=(0.16, spec.random_delay_max_s),
+            sysp,
+            spec.cascade_loss_mw * 1000.0,
+            pop,
+            mode,
+            ufls=ufls,
+            ramp_pu_per_s=spec.ramp_pct_per_s / 100.0,
+            random_delay_s=(0.16, spec.random_delay_max_s),
             rng=np.random.default_rng([seed, 7]),
         )
         for mode in ("simultaneous", "ramp", "random_delay")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,7 @@ __all__ = ["CascadeResult", "DerPopulation", "UflsStage", "default_population", 
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 #: IEEE 1547-2018 default under-frequency trip settings (all categories): UF1 58.5 Hz / 300 s,
 #: UF2 56.5 Hz / 0.16 s (shared/REFERENCES.md); legacy IEEE 1547-2003-era DERs: 59.3 Hz / 0.16 s.
@@ -166,7 +166,7 @@ def run_cascade(
         if not (40 <= st.f_hz <= 70 and 0 <= st.share <= 1 and st.delay_s >= 0):
             raise DataError(f"ufls[{k}]: need 40 <= f_hz <= 70, 0 <= share <= 1, delay_s >= 0")
     load = system.s_base_kw if load_kw is None else float(load_kw)
-    n_steps = int(round(t_end_s / dt_s))
+    n_steps = round(t_end_s / dt_s)
     m = 2.0 * system.h_s * system.s_base_kw / system.f_nom_hz
     d, kg, tg, tt = system.d_load_kw_per_hz, system.k_gen_kw_per_hz, system.t_gov_s, system.t_turb_s
     p0 = population.p_kw

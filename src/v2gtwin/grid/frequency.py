@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +35,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,14 @@ class DroopFleet:
     ) -> DroopFleet:
         """EVs with the IEEE 1547-2018 default frequency droop (deadband 0.036 Hz, droop 5 %)."""
         p = np.asarray(p_rated_kw, dtype=float)
-        return cls(p, np.asarray(headroom_up_kw, float), np.asarray(headroom_down_kw, float),
-                   np.full(p.shape, 0.036), np.full(p.shape, 0.05), np.broadcast_to(t_response_s, p.shape))
+        return cls(
+            p,
+            np.asarray(headroom_up_kw, float),
+            np.asarray(headroom_down_kw, float),
+            np.full(p.shape, 0.036),
+            np.full(p.shape, 0.05),
+            np.broadcast_to(t_response_s, p.shape),
+        )
 
 
 def calc_droop_response_kw(fleet: DroopFleet, df_hz: npt.ArrayLike, f_nom_hz: float = 60.0) -> FloatArray:
@@ -374,16 +381,29 @@ def run_dynamics(
     """
     if not (0 < dt_s <= 1.0) or not (0 < t_end_s <= 3600.0):
         raise DataError(f"dt_s must be in (0, 1] s and t_end_s in (0, 3600] s; got {dt_s}, {t_end_s}")
-    n_steps = int(round(t_end_s / dt_s))
+    n_steps = round(t_end_s / dt_s)
     m = 2.0 * system.h_s * system.s_base_kw / system.f_nom_hz
     k = fleet.gain_kw_per_hz(system.f_nom_hz)
     out_df = np.empty(n_steps + 1)
     out_pev = np.empty(n_steps + 1)
     out_pm = np.empty(n_steps + 1)
     _simulate(
-        n_steps, dt_s, float(dp_load_kw), m, system.d_load_kw_per_hz, system.k_gen_kw_per_hz, system.t_gov_s,
-        system.t_turb_s, fleet.deadband_hz, k, fleet.headroom_up_kw, fleet.headroom_down_kw, fleet.t_response_s,
-        out_df, out_pev, out_pm,
+        n_steps,
+        dt_s,
+        float(dp_load_kw),
+        m,
+        system.d_load_kw_per_hz,
+        system.k_gen_kw_per_hz,
+        system.t_gov_s,
+        system.t_turb_s,
+        fleet.deadband_hz,
+        k,
+        fleet.headroom_up_kw,
+        fleet.headroom_down_kw,
+        fleet.t_response_s,
+        out_df,
+        out_pev,
+        out_pm,
     )
     if not np.isfinite(out_df).all():
         raise DataError("dynamics: the trajectory diverged; check the time step against the EV time constants")

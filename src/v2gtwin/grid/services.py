@@ -178,7 +178,9 @@ def run_demand_response(
         # SoC limits, then advance.
         room_up = np.clip((fleet.soc_max_pu * cap - e) / (fleet.eta_charge * dt_h), 0.0, None)
         room_dn = np.clip((e - fleet.soc_min_pu * cap) * fleet.eta_discharge / dt_h, 0.0, None)
-        p = np.where(plugged, np.clip(req, -np.minimum(room_dn, fleet.p_discharge_max_kw), np.minimum(room_up, full)), 0.0)
+        p = np.where(
+            plugged, np.clip(req, -np.minimum(room_dn, fleet.p_discharge_max_kw), np.minimum(room_up, full)), 0.0
+        )
         soc = soc + np.where(p > 0, p * fleet.eta_charge, p / fleet.eta_discharge) * dt_h / cap
         p_out[t] = p
     p_dr = p_out.sum(axis=1)

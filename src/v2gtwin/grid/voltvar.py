@@ -243,8 +243,8 @@ def _run_fused(
             p_inv_req[failed],
             s[failed],
             curve,
-            priority=priority,
-            damping=min(damping, 0.25),  # type: ignore[arg-type]
+            priority="var" if priority == "var" else "watt",
+            damping=min(damping, 0.25),
             tol_kvar=tol_kvar,
             max_iter=max_iter * 8,
             method="outer",

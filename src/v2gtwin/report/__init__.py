@@ -17,14 +17,14 @@ from v2gtwin.report.figures import (
     fig_agc,
     fig_arrivals,
     fig_cascade,
-    fig_frequency_event,
-    fig_regulation,
-    fig_reserve_dr,
     fig_dispatch,
     fig_energy_envelope,
     fig_feeder_vmin,
+    fig_frequency_event,
     fig_hosting,
     fig_power_envelope,
+    fig_regulation,
+    fig_reserve_dr,
     fig_soc,
     fig_voltage_profile,
     format_clock,
@@ -169,28 +169,51 @@ def _services_section(result: StudyResult) -> str:
     rows = [
         ("EVs on frequency droop at the event", f"{pr['n_evs']:,}"),
         ("fleet droop gain, unsaturated [kW/Hz]", f"{pr['k_fleet_kw_per_hz']:,.0f}"),
-        ("settled deviation without / with the fleet [Hz]",
-         f"{pr['df_ss_without_fleet_hz']:.4f} / {pr['df_ss_hz']:.4f}"),
+        (
+            "settled deviation without / with the fleet [Hz]",
+            f"{pr['df_ss_without_fleet_hz']:.4f} / {pr['df_ss_hz']:.4f}",
+        ),
         ("nadir without / with the fleet [Hz]", f"{pr['nadir_without_fleet_hz']:.4f} / {pr['nadir_hz']:.4f}"),
         ("initial RoCoF [Hz/s]", f"{pr['rocof_hz_per_s']:.3f}"),
         ("EVs saturated in steady state", f"{pr['n_saturated']:,}"),
-        ("AGC restoration time without / with the fleet [s]",
-         f"{ag['restore_without_fleet_s']:.0f} / {ag['restore_s']:.0f}"),
-        ("contingency reserve, max / mean over the day [kW]",
-         f"{s['reserve']['max_kw']:,.0f} / {s['reserve']['mean_kw']:,.0f}"),
-        ("DR: mean reduction / peak reduction [kW]", f"{dr['reduction_mean_kw']:,.0f} / {dr['peak_reduction_kw']:,.0f}"),
-        ("DR: rebound peak after the event (baseline at that time) [kW]",
-         f"{dr['rebound_peak_kw']:,.0f} ({dr['rebound_baseline_kw']:,.0f})"),
+        (
+            "AGC restoration time without / with the fleet [s]",
+            f"{ag['restore_without_fleet_s']:.0f} / {ag['restore_s']:.0f}",
+        ),
+        (
+            "contingency reserve, max / mean over the day [kW]",
+            f"{s['reserve']['max_kw']:,.0f} / {s['reserve']['mean_kw']:,.0f}",
+        ),
+        (
+            "DR: mean reduction / peak reduction [kW]",
+            f"{dr['reduction_mean_kw']:,.0f} / {dr['peak_reduction_kw']:,.0f}",
+        ),
+        (
+            "DR: rebound peak after the event (baseline at that time) [kW]",
+            f"{dr['rebound_peak_kw']:,.0f} ({dr['rebound_baseline_kw']:,.0f})",
+        ),
         ("DR: EVs leaving below target with / without the event", f"{dr['n_unmet']} / {dr['n_unmet_baseline']}"),
     ]
     reg_rows = [
-        (k, f"{v['capacity_kw']:,.0f}", f"{v['accuracy']:.3f}", f"{v['delay']:.3f}", f"{v['precision']:.3f}",
-         f"{v['score']:.3f}", f"{v['throughput_kwh']:,.1f}")
+        (
+            k,
+            f"{v['capacity_kw']:,.0f}",
+            f"{v['accuracy']:.3f}",
+            f"{v['delay']:.3f}",
+            f"{v['precision']:.3f}",
+            f"{v['score']:.3f}",
+            f"{v['throughput_kwh']:,.1f}",
+        )
         for k, v in ag["regulation"].items()
     ]
     cas_rows = [
-        (m, f"{c['nadir_hz']:.3f}", ", ".join(str(k + 1) for k in c["stages_acted"]) or "none",
-         f"{c['load_shed_kw'] / 1e3:,.1f}", f"{c['der_lost_kw'] / 1e3:,.1f}")
+        (
+            m,
+            f"{c['nadir_hz']:.3f}",
+            ", ".join(str(k + 1) for k in c["stages_acted"]) or "none",
+            f"{c['load_shed_kw'] / 1e3:,.1f}",
+            f"{c['der_lost_kw'] / 1e3:,.1f}",
+        )
         for m, c in s["cascade"].items()
     ]
     return (
@@ -199,15 +222,20 @@ def _services_section(result: StudyResult) -> str:
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
         f"Hz, {spec.ev_droop_pu * 100:g} %), event at {spec.event_hour:g} h.</p>"
-        + _figure(to_png_base64(fig_frequency_event(sv, spec.step_mw)),
-                  "Frequency after the load step (RK4, every EV modelled), and the fleet's response.")
+        + _figure(
+            to_png_base64(fig_frequency_event(sv, spec.step_mw)),
+            "Frequency after the load step (RK4, every EV modelled), and the fleet's response.",
+        )
         + _figure(to_png_base64(fig_agc(sv)), "Two-area AGC with and without the fleet as a participant.")
         + "<h3>Regulation (PJM performance score)</h3>"
-        + _table(("allocation", "capacity [kW]", "accuracy", "delay", "precision", "score", "throughput [kWh]"),
-                 reg_rows)
+        + _table(
+            ("allocation", "capacity [kW]", "accuracy", "delay", "precision", "score", "throughput [kWh]"), reg_rows
+        )
         + _figure(to_png_base64(fig_regulation(sv)), "Signal and response, first 20 minutes.")
-        + _figure(to_png_base64(fig_reserve_dr(result.fleet, sv)),
-                  "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom).")
+        + _figure(
+            to_png_base64(fig_reserve_dr(result.fleet, sv)),
+            "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom).",
+        )
         + "<h3>Under-frequency cascade</h3>"
         + _table(("mode", "nadir [Hz]", "UFLS stages", "load shed [MW]", "DER lost [MW]"), cas_rows)
         + f'<p class="muted">Generation loss {spec.cascade_loss_mw:g} MW in a {spec.system_mw:g} MW system with '

@@ -15,14 +15,14 @@ __all__ = [
     "fig_agc",
     "fig_arrivals",
     "fig_cascade",
-    "fig_frequency_event",
-    "fig_regulation",
-    "fig_reserve_dr",
     "fig_dispatch",
     "fig_energy_envelope",
     "fig_feeder_vmin",
+    "fig_frequency_event",
     "fig_hosting",
     "fig_power_envelope",
+    "fig_regulation",
+    "fig_reserve_dr",
     "fig_soc",
     "fig_voltage_profile",
     "format_clock",
@@ -321,8 +321,7 @@ def fig_regulation(services: ServicesSection) -> Figure:
     t = np.arange(n) * ag.dt_s / 60
     ax.plot(t, first.signal_pu[:n], color="k", lw=1.2, label="regulation signal")
     for (name, r), color in zip(ag.regulation.items(), ("tab:red", "tab:green"), strict=False):
-        ax.plot(t, r.response_pu[:n], color=color, lw=0.9, ls="--",
-                label=f"{name}: score {r.score.composite:.3f}")
+        ax.plot(t, r.response_pu[:n], color=color, lw=0.9, ls="--", label=f"{name}: score {r.score.composite:.3f}")
     ax.set_xlabel("time [min]")
     ax.set_ylabel("pu of regulation capacity")
     ax.grid(alpha=0.3)
@@ -338,8 +337,14 @@ def fig_reserve_dr(fleet: FleetSection, services: ServicesSection) -> Figure:
     ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
     r = services.reserve
     ax1.step(fleet.time_h, r.reserve_kw / 1e3, where="post", color="tab:purple", label="reserve")
-    ax1.step(fleet.time_h, r.from_charging_kw / 1e3, where="post", color="tab:purple", ls=":",
-             label="of which: stopping charging")
+    ax1.step(
+        fleet.time_h,
+        r.from_charging_kw / 1e3,
+        where="post",
+        color="tab:purple",
+        ls=":",
+        label="of which: stopping charging",
+    )
     ax1.set_ylabel("reserve [MW]")
     ax1.legend(fontsize=8)
     ax1.set_title(f"Reserve deliverable in {r.lead_s / 60:g} min for {r.duration_s / 60:g} min, and a DR event")
