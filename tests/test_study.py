@@ -67,3 +67,16 @@ def test_out_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(V2GTwinError, match="--out"):
         write_report(StudyChain(SMALL).run(), target)
     assert target.read_text() == "keep me"
+
+
+def test_fleet_share_puts_a_sample_of_the_fleet_on_the_feeder() -> None:
+    scen = parse_scenario(
+        {"fleet": {"n_evs": 400}, "time": {"n_steps": 48, "dt_s": 1800}, "feeder": {"fleet_share": 0.25}}
+    )
+    chain = StudyChain(scen)
+    for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+        getattr(chain, step)()
+    assert chain.feeder_fleet is not None and chain.feeder_fleet.n == 100
+    assert chain.p_ev_bus_kw is not None and chain.uncontrolled_ is not None
+    # The feeder's EV load is that of the sampled EVs: their count times ~their mean power.
+    assert 0.1 < chain.p_ev_bus_kw.sum() / chain.uncontrolled_.p_kw.sum() < 0.4

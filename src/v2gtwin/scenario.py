@@ -143,6 +143,13 @@ class FeederSpec(_Model):
     synthetic_n_bus: int = Field(
         200, ge=2, le=200_000, description="Buses of the synthetic feeder (name='synthetic') [-]."
     )
+    fleet_share: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="Share of the fleet charging on this feeder [-]: a large fleet studied for bulk services can "
+        "put a representative part of itself on one feeder (a seeded sample of its EVs).",
+    )
     peak_load_scale: float = Field(
         0.5,
         ge=0.0,

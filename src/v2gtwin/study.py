@@ -372,6 +372,7 @@ class StudyChain:
         self.feeder_: Feeder | None = None
         self.base_load_: tuple[FloatArray, FloatArray] | None = None
         self.p_ev_bus_kw: FloatArray | None = None
+        self.feeder_fleet: Fleet | None = None
         self.feeder_ts: FeederTimeSeries | None = None
         self.hosting_: tuple[HostingResult, HostingResult | None, FleetHostingResult] | None = None
         self.dispatch_: DispatchComparison | None = None
@@ -407,7 +408,14 @@ class StudyChain:
         self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
         self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.p_ev_bus_kw = calc_bus_power_kw(fleet, unc.p_kw, feeder.n_bus)
+        p_ev = unc.p_kw
+        if spec.fleet_share < 1.0:
+            # A representative part of the fleet charges on this feeder: a seeded sample of its EVs.
+            rng = np.random.default_rng([self.scenario.seed, 11])
+            keep = np.sort(rng.choice(fleet.n, size=max(1, round(spec.fleet_share * fleet.n)), replace=False))
+            fleet, p_ev = fleet.subset(keep), unc.p_kw[:, keep]
+        self.feeder_fleet = fleet
+        self.p_ev_bus_kw = calc_bus_power_kw(fleet, p_ev, feeder.n_bus)
         s_inv = calc_bus_power_kw(fleet, calc_plugged(fleet) * fleet.p_charge_max_kw, feeder.n_bus) * spec.s_over_p
         self.feeder_ts = run_feeder_timeseries(feeder, p, q, self.p_ev_bus_kw, s_inv, spec)
 
@@ -418,7 +426,7 @@ class StudyChain:
         self.hosting_ = run_hosting_analysis(feeder, p, q, p_ev, self.scenario.feeder)
 
     def losses(self) -> None:
-        fleet = self._fleet()
+        fleet = self._require(self.feeder_fleet, "feeder")
         p, q = self._require(self.base_load_, "feeder")
         self.dispatch_ = run_dispatch_comparison(
             self._require(self.feeder_, "feeder"),
