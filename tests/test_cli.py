@@ -246,3 +246,26 @@ def test_frequency_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert_one_line_error(code, err)
     code, _, err = run_cli(capsys, "frequency", "droop", "--step-mw", "nan")
     assert code == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["market", "compare"], ["market", "stackelberg"], ["bid", "--price", "20"], ["schedule", "--robust"]],
+)
+def test_market_and_schedule_commands_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML + "[markets]\nbid_days = 5\n")
+    code, out, err = run_cli(capsys, *args, "-s", str(scen), "--json")
+    assert code == 0, err
+    assert isinstance(json.loads(out), dict)
+
+
+def test_market_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[markets]\ngen_capacity_mw = [10.0]\ngen_cost_per_mwh = [1.0, 2.0]\n")
+    code, _, err = run_cli(capsys, "market", "compare", "-s", str(bad))
+    assert_one_line_error(code, err)
+    assert "same length" in err
+    code, _, err = run_cli(capsys, "bid", "--penalty", "0")
+    assert_one_line_error(code, err)
+    assert "reg_penalty_per_mw" in err

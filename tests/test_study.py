@@ -35,7 +35,7 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 13
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 17
     # Opens offline: nothing is loaded from elsewhere.
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     data = json.loads(paths["results"].read_text())

@@ -40,6 +40,8 @@ frequency_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(frequency_app, name="frequency")
+market_app = typer.Typer(help="Markets: TOU vs RTP welfare, Stackelberg aggregator pricing.", no_args_is_help=True)
+app.add_typer(market_app, name="market")
 
 ScenarioOpt = Annotated[
     Path | None,
@@ -526,6 +528,107 @@ def frequency_cascade(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -
         },
         json_out,
     )
+
+
+# --- markets and schedules -------------------------------------------------------------------------------
+@market_app.command("compare")
+def market_compare(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+    """TOU against RTP on the scenario's day: surpluses, welfare and the deadweight loss of TOU."""
+    from v2gtwin.markets.analysis import run_market_analysis
+
+    scen, fleet, base = _fleet_baseline(scenario)
+    m = run_market_analysis(fleet, base, scen.markets, scen.time)
+    out = {"rtp": m["rtp"].to_dict(), "tou": m["tou"].to_dict(), "deadweight_loss": m["deadweight_loss"]}
+    if not json_out:
+        for k in ("rtp", "tou"):
+            out[k] = {kk: vv for kk, vv in out[k].items() if not isinstance(vv, list)}
+    _emit(out, json_out)
+
+
+@market_app.command("stackelberg")
+def market_stackelberg(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+    """The aggregator's profit-maximising charging price for the scenario's EVs (exact breakpoint search)."""
+    from v2gtwin.markets.analysis import run_stackelberg_analysis
+
+    scen, fleet, _ = _fleet_baseline(scenario)
+    r = run_stackelberg_analysis(fleet, scen.markets, scen.seed)
+    _emit(
+        {
+            "price_per_kwh": r.price,
+            "profit": r.profit,
+            "energy_kwh": r.total,
+            "cap_binding": r.cap_binding,
+            "n_followers": int(r.x.size),
+        },
+        json_out,
+    )
+
+
+@app.command("bid")
+def bid(
+    scenario: ScenarioOpt = None,
+    price: Annotated[float | None, typer.Option("--price", min=0.0, help="Payment per MW delivered.")] = None,
+    penalty: Annotated[float | None, typer.Option("--penalty", min=0.0, help="Penalty per MW short.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Newsvendor regulation bid b* = F^-1(p/(p+lambda)) on the fleet's simulated availability."""
+    from v2gtwin.markets.analysis import run_bid_analysis
+
+    changes: dict[str, Any] = {}
+    if price is not None:
+        changes["reg_price_per_mw"] = price
+    if penalty is not None:
+        changes["reg_penalty_per_mw"] = penalty
+    scen = load_scenario_with(scenario, {"markets": changes} if changes else {})
+    b = run_bid_analysis(scen)
+    _emit(
+        {
+            "bid_kw": b.empirical.bid_kw,
+            "bid_normal_fit_kw": b.normal.bid_kw,
+            "fractile": b.empirical.fractile,
+            "expected_profit": b.empirical.expected_profit,
+            "availability_mean_kw": float(b.samples_kw.mean()),
+            "availability_sd_kw": float(b.samples_kw.std(ddof=1)),
+            "n_days": int(b.samples_kw.size),
+        },
+        json_out,
+    )
+
+
+@app.command("schedule")
+def schedule(
+    scenario: ScenarioOpt = None,
+    robust: Annotated[bool, typer.Option("--robust", help="Also the robust SOCP for each radius Omega.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Day-ahead cost-optimal schedule of every EV (HiGHS LP) and the virtual-battery version."""
+    from v2gtwin.grid.analysis import build_feeder, calc_base_load
+    from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
+
+    scen, fleet, base = _fleet_baseline(scenario)
+    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time)
+    out: dict[str, Any] = {
+        "n_evs": sc.n_evs,
+        "n_dropped": sc.n_dropped,
+        "import_cap_kw": sc.import_cap_kw,
+        "uncontrolled_cost": sc.uncontrolled_cost,
+        "individual_cost": sc.individual.cost,
+        "aggregate_cost": sc.aggregate.cost,
+        "disaggregated_cost": sc.disaggregated_cost,
+        "tracking_error_kwh": sc.tracking_error_kwh,
+        "solve_s": sc.individual.solve_s,
+    }
+    if robust:
+        feeder = build_feeder(scen.feeder, scen.seed)
+        p_base, _ = calc_base_load(feeder, scen.feeder, scen.time)
+        rb = run_robust_analysis(fleet, p_base.sum(axis=1), scen.markets, scen.time, scen.seed)
+        out["robust"] = {
+            f"omega_{o:g}": {"cost": r.cost, "violation_rate": v, "solve_s": r.solve_s}
+            for o, r, v in zip(rb.omegas, rb.results, rb.violation_rate, strict=True)
+        }
+    if json_out:
+        out["p_total_kw"] = sc.individual.p_total_kw.tolist()
+    _emit(out, json_out)
 
 
 def load_scenario_with(path: Path | None, changes: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ __all__ = [
     "FeederSpec",
     "FleetSpec",
     "FrequencySpec",
+    "MarketsSpec",
     "Scenario",
     "TimeGrid",
     "format_validation_error",
@@ -251,6 +252,83 @@ class FrequencySpec(_Model):
         return self
 
 
+class MarketsSpec(_Model):
+    """Markets and scheduling: the day's prices, the TOU/RTP market, the aggregator's pricing and bids."""
+
+    price_base_per_mwh: float = Field(40.0, ge=-500.0, le=10_000.0, description="Off-peak energy price [currency/MWh].")
+    price_peak_per_mwh: float = Field(120.0, ge=-500.0, le=10_000.0, description="Peak energy price [currency/MWh].")
+    peak_demand_mw: float = Field(100.0, gt=0.0, le=1e6, description="Peak demand of the market's day [MW].")
+    demand_kind: Literal["linear", "constant_elasticity"] = Field("linear", description="Demand curve form.")
+    elasticity: float = Field(
+        -0.2, gt=-5.0, lt=0.0, description="Price elasticity of demand at the reference point [-]."
+    )
+    p_ref_per_mwh: float = Field(
+        60.0, gt=0.0, le=10_000.0, description="Reference price of the demand curves [currency/MWh]."
+    )
+    gen_capacity_mw: tuple[float, ...] = Field(
+        (60.0, 30.0, 25.0), min_length=1, max_length=50, description="Generator capacities in merit order [MW]."
+    )
+    gen_cost_per_mwh: tuple[float, ...] = Field(
+        (20.0, 50.0, 120.0), min_length=1, max_length=50, description="Generator marginal costs [currency/MWh]."
+    )
+    v2g_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of the fleet's evening discharge capacity offered to the market [-]."
+    )
+    v2g_energy_share: float = Field(
+        0.3, ge=0.0, le=1.0, description="Share of the fleet's energy above its targets offered over the day [-]."
+    )
+    degradation_per_mwh: float = Field(
+        30.0,
+        ge=0.0,
+        le=10_000.0,
+        description="Battery degradation cost per MWh discharged (placeholder) [currency/MWh].",
+    )
+    tou_peak_start_hour: int = Field(16, ge=0, le=23, description="Start of the TOU peak block [h].")
+    tou_peak_end_hour: int = Field(21, ge=1, le=24, description="End of the TOU peak block [h].")
+    charging_cost_per_kwh: float = Field(0.10, ge=0.0, le=10.0, description="Aggregator's energy cost [currency/kWh].")
+    x_cap_share: float = Field(
+        0.8, gt=0.0, le=1.0, description="Aggregator's energy limit as a share of the EVs' unconstrained demand [-]."
+    )
+    reg_price_per_mw: float = Field(
+        30.0, gt=0.0, le=1e5, description="Regulation payment per MW delivered [currency/MW-h]."
+    )
+    reg_penalty_per_mw: float = Field(60.0, gt=0.0, le=1e5, description="Penalty per MW of shortfall [currency/MW-h].")
+    bid_days: int = Field(
+        40, ge=5, le=2000, description="Seeded fleet days simulated for the empirical availability [-]."
+    )
+    import_cap_share: float = Field(
+        0.8, gt=0.0, le=10.0, description="Site import cap for the schedule, share of the uncontrolled peak [-]."
+    )
+    robust_sd_share: float = Field(
+        0.08, ge=0.0, le=1.0, description="Standard deviation of the site's net load, share of its mean [-]."
+    )
+    robust_correlation: float = Field(
+        0.9, ge=0.0, lt=1.0, description="Correlation of net load between adjacent steps [-]."
+    )
+    robust_omegas: tuple[float, ...] = Field(
+        (0.0, 1.0, 2.0), min_length=1, max_length=10, description="Radii of the uncertainty ellipsoid to compare [-]."
+    )
+    robust_memory_steps: int = Field(
+        4, ge=1, le=100_000, description="Past observations the fleet's affine recourse rule may use [steps]."
+    )
+    robust_cap_share: float = Field(
+        1.15,
+        gt=0.0,
+        le=10.0,
+        description="Site import cap in the robust schedule, share of the mean net-load peak [-].",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> MarketsSpec:
+        if len(self.gen_capacity_mw) != len(self.gen_cost_per_mwh):
+            raise ValueError("gen_capacity_mw and gen_cost_per_mwh must have the same length")
+        if self.tou_peak_start_hour >= self.tou_peak_end_hour:
+            raise ValueError("tou_peak_start_hour must be before tou_peak_end_hour")
+        if any(o < 0 for o in self.robust_omegas):
+            raise ValueError("robust_omegas must be >= 0")
+        return self
+
+
 class Scenario(_Model):
     """One whole study."""
 
@@ -260,6 +338,7 @@ class Scenario(_Model):
     fleet: FleetSpec = Field(default_factory=FleetSpec)
     feeder: FeederSpec = Field(default_factory=FeederSpec)
     frequency: FrequencySpec = Field(default_factory=FrequencySpec)
+    markets: MarketsSpec = Field(default_factory=MarketsSpec)
 
 
 #: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).

@@ -48,12 +48,24 @@ from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
+from v2gtwin.markets.analysis import (
+    BidAnalysis,
+    RobustAnalysis,
+    ScheduleAnalysis,
+    run_bid_analysis,
+    run_market_analysis,
+    run_robust_analysis,
+    run_schedule_analysis,
+    run_stackelberg_analysis,
+)
+from v2gtwin.markets.stackelberg import StackelbergResult
 from v2gtwin.scenario import Scenario
 
 __all__ = [
     "FLEET_SOURCES",
     "FeederSection",
     "FleetSection",
+    "MarketsSection",
     "ServicesSection",
     "StudyChain",
     "StudyResult",
@@ -274,6 +286,64 @@ class ServicesSection:
         }
 
 
+@dataclass(frozen=True)
+class MarketsSection:
+    """Markets and scheduling.
+
+    Attributes
+    ----------
+    market : {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply'} of the TOU vs RTP comparison.
+    stackelberg : the aggregator's optimal charging price. bid : the newsvendor regulation bid.
+    schedule : day-ahead schedules (individual, aggregate, disaggregated). robust : robust schedules.
+    """
+
+    market: dict[str, Any]
+    stackelberg: StackelbergResult
+    bid: BidAnalysis
+    schedule: ScheduleAnalysis
+    robust: RobustAnalysis
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures (JSON-ready)."""
+        rtp, tou = self.market["rtp"], self.market["tou"]
+        sc, rb = self.schedule, self.robust
+        return {
+            "market": {
+                "rtp": {k: v for k, v in rtp.to_dict().items() if not isinstance(v, list)},
+                "tou": {k: v for k, v in tou.to_dict().items() if not isinstance(v, list)},
+                "deadweight_loss": self.market["deadweight_loss"],
+            },
+            "stackelberg": {
+                "price_per_kwh": self.stackelberg.price,
+                "profit": self.stackelberg.profit,
+                "energy_kwh": self.stackelberg.total,
+                "cap_binding": self.stackelberg.cap_binding,
+            },
+            "bid": {
+                "empirical_bid_kw": self.bid.empirical.bid_kw,
+                "normal_bid_kw": self.bid.normal.bid_kw,
+                "fractile": self.bid.empirical.fractile,
+                "expected_profit": self.bid.empirical.expected_profit,
+                "n_days": int(self.bid.samples_kw.size),
+            },
+            "schedule": {
+                "n_evs": sc.n_evs,
+                "n_dropped": sc.n_dropped,
+                "import_cap_kw": sc.import_cap_kw,
+                "uncontrolled_cost": sc.uncontrolled_cost,
+                "individual_cost": sc.individual.cost,
+                "aggregate_cost": sc.aggregate.cost,
+                "disaggregated_cost": sc.disaggregated_cost,
+                "tracking_error_kwh": sc.tracking_error_kwh,
+                "solve_s": sc.individual.solve_s,
+            },
+            "robust": {
+                f"omega_{o:g}": {"cost": r.cost, "violation_rate": v}
+                for o, r, v in zip(rb.omegas, rb.results, rb.violation_rate, strict=True)
+            },
+        }
+
+
 def calc_ev_energy_need_kwh(fleet: Fleet) -> FloatArray:
     """Grid-side energy [kWh] each EV needs to reach its target, limited to what its stay allows."""
     need = np.clip(fleet.soc_target_pu - fleet.soc0_pu, 0.0, None) * fleet.capacity_kwh / fleet.eta_charge
@@ -291,6 +361,7 @@ class StudyResult:
     fleet : fleet section.
     feeder : feeder section.
     services : bulk-grid services section.
+    markets : markets and scheduling section.
     timings_s : wall time of each step [s].
     """
 
@@ -298,6 +369,7 @@ class StudyResult:
     fleet: FleetSection
     feeder: FeederSection
     services: ServicesSection
+    markets: MarketsSection
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
@@ -330,11 +402,16 @@ class StudyResult:
         if series:
             services["reserve_kw"] = self.services.reserve.reserve_kw.tolist()
             services["dr_p_kw"] = self.services.dr.p_dr_kw.tolist()
+        markets: dict[str, Any] = {"summary": self.markets.summary()}
+        if series:
+            markets["price_per_mwh"] = self.markets.schedule.price_per_mwh.tolist()
+            markets["schedule_p_kw"] = self.markets.schedule.individual.p_total_kw.tolist()
         return {
             "scenario": self.scenario.model_dump(mode="json"),
             "fleet": fleet,
             "feeder": feeder,
             "services": services,
+            "markets": markets,
             "timings_s": self.timings_s,
         }
 
@@ -342,7 +419,7 @@ class StudyResult:
 class StudyChain:
     """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
     flows -> hosting capacity -> loss-aware charging -> primary frequency response -> AGC and regulation ->
-    reserve and demand response -> cascade -> result.
+    reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg, bid) -> schedules -> result.
 
     Parameters
     ----------
@@ -361,6 +438,8 @@ class StudyChain:
         "agc",
         "reserve",
         "cascade",
+        "markets",
+        "schedule",
     )
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
@@ -380,6 +459,8 @@ class StudyChain:
         self.agc_: AgcAnalysis | None = None
         self.reserve_: tuple[ReserveResult, DemandResponseResult] | None = None
         self.cascade_: dict[str, CascadeResult] | None = None
+        self.markets_: tuple[dict[str, Any], StackelbergResult, BidAnalysis] | None = None
+        self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -461,6 +542,24 @@ class StudyChain:
         unc = self._require(self.uncontrolled_, "uncontrolled")
         self.cascade_ = run_cascade_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
 
+    def markets(self) -> None:
+        sc, fleet = self.scenario, self._fleet()
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.markets_ = (
+            run_market_analysis(fleet, unc, sc.markets, sc.time),
+            run_stackelberg_analysis(fleet, sc.markets, sc.seed),
+            run_bid_analysis(sc),
+        )
+
+    def schedule(self) -> None:
+        sc, fleet = self.scenario, self._fleet()
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        p_base, _ = self._require(self.base_load_, "feeder")
+        self.schedule_ = (
+            run_schedule_analysis(fleet, unc, sc.markets, sc.time),
+            run_robust_analysis(fleet, p_base.sum(axis=1), sc.markets, sc.time, sc.seed),
+        )
+
     # --- assembly ----------------------------------------------------------------------------------------
     @staticmethod
     def _require(value: Any, step: str) -> Any:
@@ -524,10 +623,13 @@ class StudyChain:
             dr=dr,
             cascade=self._require(self.cascade_, "cascade"),
         )
+        market, stackelberg, bid = self._require(self.markets_, "markets")
+        schedule, robust = self._require(self.schedule_, "schedule")
         return StudyResult(
             scenario=self.scenario,
             fleet=section,
             feeder=feeder_section,
             services=services,
+            markets=MarketsSection(market, stackelberg, bid, schedule, robust),
             timings_s=dict(self.timings_s),
         )

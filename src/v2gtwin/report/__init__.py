@@ -16,15 +16,19 @@ from v2gtwin.errors import V2GTwinError
 from v2gtwin.report.figures import (
     fig_agc,
     fig_arrivals,
+    fig_bid,
     fig_cascade,
     fig_dispatch,
     fig_energy_envelope,
     fig_feeder_vmin,
     fig_frequency_event,
     fig_hosting,
+    fig_market,
     fig_power_envelope,
     fig_regulation,
     fig_reserve_dr,
+    fig_robust,
+    fig_schedule,
     fig_soc,
     fig_voltage_profile,
     format_clock,
@@ -246,6 +250,55 @@ def _services_section(result: StudyResult) -> str:
     )
 
 
+def _markets_section(result: StudyResult) -> str:
+    mk, spec = result.markets, result.scenario.markets
+    s = mk.summary()
+    m = s["market"]
+    rows = [
+        (k, f"{m['rtp'][k]:,.0f}", f"{m['tou'][k]:,.0f}")
+        for k in ("consumer_surplus", "producer_surplus", "v2g_surplus", "retailer_surplus", "welfare")
+    ]
+    st, bd, sc = s["stackelberg"], s["bid"], s["schedule"]
+    other = [
+        ("Stackelberg: optimal charging price [currency/kWh]", f"{st['price_per_kwh']:.4f}"),
+        ("... energy sold [kWh] / aggregator profit", f"{st['energy_kwh']:,.0f} / {st['profit']:,.1f}"),
+        (
+            "Regulation bid b* (empirical / normal fit) [kW]",
+            f"{bd['empirical_bid_kw']:,.0f} / {bd['normal_bid_kw']:,.0f}",
+        ),
+        ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
+        ("Schedule: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
+        (
+            "... cost uncontrolled / per-EV LP [currency]",
+            f"{sc['uncontrolled_cost']:,.1f} / {sc['individual_cost']:,.1f}",
+        ),
+        (
+            "... virtual battery: LP bound / disaggregated [currency]",
+            f"{sc['aggregate_cost']:,.1f} / {sc['disaggregated_cost']:,.1f}",
+        ),
+        ("... disaggregation tracking error, largest step [kWh]", f"{sc['tracking_error_kwh']:,.1f}"),
+    ]
+    rob = [
+        (k.replace("omega_", "Ω = "), f"{v['cost']:,.1f}", f"{v['violation_rate']:.1%}") for k, v in s["robust"].items()
+    ]
+    return (
+        "<h2>Markets and scheduling</h2><h3>Time-of-use against real-time pricing</h3>"
+        + _table(("", "RTP", "TOU"), rows)
+        + f'<p class="muted">24 hourly periods, {spec.demand_kind} demand (elasticity {spec.elasticity:g} at '
+        f"{spec.p_ref_per_mwh:g}/MWh, peak {spec.peak_demand_mw:g} MW), merit order {list(spec.gen_capacity_mw)} MW "
+        f"at {list(spec.gen_cost_per_mwh)}/MWh, the fleet's V2G offer at {spec.degradation_per_mwh:g}/MWh. TOU peak "
+        f"block {spec.tou_peak_start_hour}-{spec.tou_peak_end_hour} h at the quantity-weighted RTP price.</p>"
+        + _figure(to_png_base64(fig_market(mk)), "Supply and demand in the peak hour; prices and V2G over the day.")
+        + "<h3>Aggregator pricing, bids and schedules</h3>"
+        + _table(("quantity", "value"), other)
+        + _figure(to_png_base64(fig_bid(mk)), "Expected profit of regulation bids; the critical-fractile bid.")
+        + _figure(to_png_base64(fig_schedule(result.fleet, mk)), "Cost-optimal day-ahead schedules (HiGHS LP).")
+        + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
+        + _table(("radius", "expected cost", "days with the cap exceeded"), rob)
+        + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
+    )
+
+
 def render_html(result: StudyResult) -> str:
     """The whole report as one self-contained HTML string (opens offline)."""
     s = result.scenario
@@ -261,6 +314,7 @@ def render_html(result: StudyResult) -> str:
         + _fleet_section(result)
         + _feeder_section(result)
         + _services_section(result)
+        + _markets_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
     )

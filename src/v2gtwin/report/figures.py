@@ -8,21 +8,25 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-from v2gtwin.study import FeederSection, FleetSection, ServicesSection
+from v2gtwin.study import FeederSection, FleetSection, MarketsSection, ServicesSection
 
 __all__ = [
     "fig_acn_comparison",
     "fig_agc",
     "fig_arrivals",
+    "fig_bid",
     "fig_cascade",
     "fig_dispatch",
     "fig_energy_envelope",
     "fig_feeder_vmin",
     "fig_frequency_event",
     "fig_hosting",
+    "fig_market",
     "fig_power_envelope",
     "fig_regulation",
     "fig_reserve_dr",
+    "fig_robust",
+    "fig_schedule",
     "fig_soc",
     "fig_voltage_profile",
     "format_clock",
@@ -374,4 +378,118 @@ def fig_cascade(services: ServicesSection) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Under-frequency cascade: simultaneous trips vs staggered ramp-down vs random delays")
+    return fig
+
+
+def fig_market(markets: MarketsSection) -> Figure:
+    """Left: supply and demand in the peak period; right: RTP and TOU prices over the day with V2G dispatch."""
+    m = markets.market
+    rtp, tou, demand, supply = m["rtp"], m["tou"], m["demand"], m["supply"]
+    fig = Figure(figsize=(11.0, 3.6))
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    t = int(np.argmax(rtp.q_kw))
+    caps = np.asarray(supply.capacity_kw, float) / 1e3
+    costs = np.asarray(supply.cost_per_mwh, float)
+    v2g = float(np.broadcast_to(supply.v2g_p_max_kw, (rtp.q_kw.size,))[t]) / 1e3
+    steps = sorted([*zip(costs, caps, strict=True), (supply.v2g_cost_per_mwh, v2g)])
+    x, y = [0.0], [steps[0][0]]
+    for c, k in steps:
+        x += [x[-1], x[-1] + k]
+        y += [c, c]
+    ax1.plot(x[1:], y[1:], color="tab:blue", label="supply (merit order, V2G at its degradation cost)")
+    q = np.linspace(0.01, max(x) * 1.1, 200)
+    d_t = type(demand)(
+        **{
+            **demand.__dict__,
+            **(
+                {"a_per_mwh": demand.a_per_mwh[t : t + 1], "b_per_mwh_per_kw": demand.b_per_mwh_per_kw[t : t + 1]}
+                if demand.kind == "linear"
+                else {"scale_kw": demand.scale_kw[t : t + 1]}
+            ),
+        }
+    )
+    ax1.plot(q, d_t.price_per_mwh(q * 1e3), color="tab:orange", label=f"demand, hour {t}")
+    ax1.plot(rtp.q_kw[t] / 1e3, rtp.price_per_mwh[t], "o", color="k", label="RTP")
+    ax1.plot(tou.q_kw[t] / 1e3, tou.price_per_mwh[t], "s", color="tab:red", label="TOU")
+    ax1.set_ylim(0, max(y) * 1.6)
+    ax1.set_xlabel("MW")
+    ax1.set_ylabel("currency/MWh")
+    ax1.legend(fontsize=7)
+    ax1.grid(alpha=0.3)
+    ax1.set_title("Peak hour")
+    h = np.arange(rtp.q_kw.size)
+    ax2.step(h, rtp.price_per_mwh, where="post", color="k", label="RTP price")
+    ax2.step(h, tou.price_per_mwh, where="post", color="tab:red", label="TOU price")
+    ax2.set_xlabel("hour")
+    ax2.set_ylabel("currency/MWh")
+    ax2b = ax2.twinx()
+    ax2b.bar(h, rtp.v2g_kw / 1e3, color="tab:green", alpha=0.3, align="edge", width=1.0)
+    ax2b.set_ylabel("V2G discharge under RTP [MW] (bars)")
+    ax2.legend(fontsize=7, loc="upper left")
+    ax2.grid(alpha=0.3)
+    ax2.set_title(f"Deadweight loss of TOU: {m['deadweight_loss']:,.0f}")
+    return fig
+
+
+def fig_bid(markets: MarketsSection) -> Figure:
+    """Expected profit of regulation bids under the empirical availability, exact and Monte Carlo."""
+    b = markets.bid
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    ax.plot(b.bids_kw / 1e3, b.profit_exact, color="tab:blue", label="expected profit (exact, empirical F)")
+    ax.plot(b.bids_kw / 1e3, b.profit_mc, color="tab:orange", ls="--", label="Monte Carlo estimate")
+    ax.axvline(
+        b.empirical.bid_kw / 1e3, color="k", ls=":", label=f"b* = F⁻¹(p/(p+λ)) = {b.empirical.bid_kw / 1e3:.2f} MW"
+    )
+    ax.set_xlabel("bid [MW]")
+    ax.set_ylabel("expected profit per hour")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Newsvendor regulation bid ({b.samples_kw.size} seeded fleet days)")
+    return fig
+
+
+def fig_schedule(fleet: FleetSection, markets: MarketsSection) -> Figure:
+    """Prices, uncontrolled charging and the cost-optimal schedules under the import cap."""
+    sc = markets.schedule
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    ax.step(fleet.time_h, fleet.p_uncontrolled_kw / 1e3, where="post", color="tab:gray", label="uncontrolled (all EVs)")
+    ax.step(fleet.time_h, sc.individual.p_total_kw / 1e3, where="post", color="tab:blue", label="per-EV LP")
+    ax.step(
+        fleet.time_h,
+        sc.disaggregated_kw / 1e3,
+        where="post",
+        color="tab:green",
+        ls="--",
+        label="virtual battery, disaggregated",
+    )
+    ax.axhline(sc.import_cap_kw / 1e3, color="tab:red", ls=":", label="import cap")
+    ax.set_ylabel("fleet power [MW]")
+    ax2 = ax.twinx()
+    ax2.step(fleet.time_h, sc.price_per_mwh, where="post", color="tab:orange", lw=0.8)
+    ax2.set_ylabel("price [currency/MWh] (orange)")
+    _clock_ticks(ax, fleet)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Day-ahead schedule against prices")
+    return fig
+
+
+def fig_robust(markets: MarketsSection) -> Figure:
+    """Cost of robustness and Monte Carlo violation rate against the ellipsoid radius."""
+    rb = markets.robust
+    fig = Figure(figsize=(_W, _H))
+    ax = fig.add_subplot()
+    om = np.asarray(rb.omegas)
+    ax.plot(om, [r.cost for r in rb.results], "o-", color="tab:blue", label="expected cost")
+    ax.set_xlabel("radius Ω of the uncertainty ellipsoid")
+    ax.set_ylabel("expected cost of the day")
+    ax2 = ax.twinx()
+    ax2.plot(om, np.asarray(rb.violation_rate) * 100, "s--", color="tab:red", label="days with the cap exceeded")
+    ax2.set_ylabel("cap exceeded on [% of sampled days]")
+    ax.grid(alpha=0.3)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
+    ax.set_title("Robust schedule: cost of robustness against violations")
     return fig

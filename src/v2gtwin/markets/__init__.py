@@ -1,0 +1,1 @@
+"""Markets: TOU vs RTP welfare, Stackelberg aggregator pricing, newsvendor regulation bids."""

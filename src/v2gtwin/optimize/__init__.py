@@ -1,0 +1,1 @@
+"""Fleet schedules: deterministic (LP) and robust under ellipsoidal uncertainty (SOCP)."""
