@@ -606,7 +606,7 @@ def schedule(
     from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
 
     scen, fleet, base = _fleet_baseline(scenario)
-    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time)
+    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed)
     out: dict[str, Any] = {
         "n_evs": sc.n_evs,
         "n_dropped": sc.n_dropped,

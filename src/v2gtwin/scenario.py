@@ -296,6 +296,13 @@ class MarketsSpec(_Model):
     bid_days: int = Field(
         40, ge=5, le=2000, description="Seeded fleet days simulated for the empirical availability [-]."
     )
+    schedule_max_evs: int = Field(
+        2000,
+        ge=1,
+        le=10_000_000,
+        description="Largest fleet scheduled EV by EV in the study; larger fleets "
+        "schedule a seeded sample of this size (the LP grows faster than linearly) [-].",
+    )
     import_cap_share: float = Field(
         0.8, gt=0.0, le=10.0, description="Site import cap for the schedule, share of the uncontrolled peak [-]."
     )

@@ -29,6 +29,7 @@ __all__ = [
     "RobustAnalysis",
     "ScheduleAnalysis",
     "calc_price_curve",
+    "feasible_drop",
     "feasible_part",
     "run_bid_analysis",
     "run_market_analysis",
@@ -150,6 +151,11 @@ def run_bid_analysis(scenario: Scenario) -> BidAnalysis:
     return BidAnalysis(s, emp, nrm, bids, exact, mc)
 
 
+def feasible_drop(fleet: Fleet) -> int:
+    """EVs whose target is out of reach at full power [-]."""
+    return fleet.n - feasible_part(fleet).n
+
+
 def feasible_part(fleet: Fleet) -> Fleet:
     """The EVs whose target is reachable at full power (a schedule can only promise those)."""
     dwell = fleet.departure_step - fleet.arrival_step
@@ -189,11 +195,17 @@ def _cost(p_kw: npt.ArrayLike, price: FloatArray, dt_h: float, deg: float) -> fl
     return float((total * price).sum() * dt_h / 1000 + deg * dis.sum() * dt_h / 1000)
 
 
-def run_schedule_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid) -> ScheduleAnalysis:
-    """Individual and aggregate schedules of the EVs with reachable targets, under the site import cap."""
+def run_schedule_analysis(
+    fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid, seed: int = 0
+) -> ScheduleAnalysis:
+    """Individual and aggregate schedules of the EVs with reachable targets, under the site import cap (a
+    seeded sample of ``schedule_max_evs`` of them for larger fleets)."""
     from v2gtwin.fleet import run_uncontrolled, simulate_soc
 
     part = feasible_part(fleet)
+    if part.n > spec.schedule_max_evs:
+        keep = np.random.default_rng([seed, 51]).choice(part.n, size=spec.schedule_max_evs, replace=False)
+        part = part.subset(np.sort(keep))
     price = calc_price_curve(spec, time)
     unc = run_uncontrolled(part)
     cap = spec.import_cap_share * float(unc.p_kw.sum(axis=1).max())
@@ -211,7 +223,7 @@ def run_schedule_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, 
         uncontrolled_cost=_cost(unc.p_kw, price, time.dt_h, spec.degradation_per_mwh),
         disaggregated_cost=_cost(real.p_kw, price, time.dt_h, spec.degradation_per_mwh),
         n_evs=part.n,
-        n_dropped=fleet.n - part.n,
+        n_dropped=feasible_drop(fleet),
     )
 
 

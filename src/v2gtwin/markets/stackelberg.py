@@ -98,35 +98,46 @@ def solve_stackelberg(
     lo = max(float(price_min), 0.0)
     if hi <= lo:
         raise InfeasibleError(f"price range: price_max {hi} must exceed price_min {lo} (no follower buys)")
-    breaks = np.unique(np.clip(np.concatenate([a, a - b * xm, [lo, hi]]), lo, hi))
+    # D(pi) = s0(pi) - s1(pi) pi, with (s0, s1) stepping at each follower's two breakpoints: at
+    # pi = alpha - beta x_max it leaves its limit (s0 += alpha/beta - x_max, s1 += 1/beta), at pi = alpha it
+    # stops buying (s0 -= alpha/beta, s1 -= 1/beta). Sorting the events gives every interval in O(n log n).
+    lower_bp = a - b * xm
+    ev_p = np.concatenate([lower_bp, a])
+    ev_s0 = np.concatenate([a / b - xm, -a / b])
+    ev_s1 = np.concatenate([1.0 / b, -1.0 / b])
+    order = np.argsort(ev_p, kind="stable")
+    ev_p, ev_s0, ev_s1 = ev_p[order], ev_s0[order], ev_s1[order]
+    # Coefficients valid on [knots[k], knots[k+1]): after all events with price <= knots[k].
+    knots = np.unique(np.clip(np.concatenate([ev_p, [lo, hi]]), lo, hi))
+    idx = np.searchsorted(ev_p, knots, side="right")
+    s0 = xm.sum() + np.concatenate([[0.0], np.cumsum(ev_s0)])[idx]
+    s1 = np.concatenate([[0.0], np.cumsum(ev_s1)])[idx]
 
-    def demand(p: float) -> float:
-        return float(calc_best_response(p, a, b, xm).sum())
+    def demand_at(p: FloatArray) -> FloatArray:
+        k = np.clip(np.searchsorted(knots, p, side="right") - 1, 0, knots.size - 1)
+        return np.asarray(np.clip(s0[k] - s1[k] * p, 0.0, None))
 
     # Capacity: the smallest price at which D(pi) <= x_cap (D is non-increasing, piecewise linear).
-    if demand(lo) > x_cap:
-        vals = np.array([demand(p) for p in breaks])
-        k = int(np.argmax(vals <= x_cap))
-        if vals[k] > x_cap:
+    if float(demand_at(np.array([lo]))[0]) > x_cap:
+        vals = demand_at(knots)
+        if vals[-1] > x_cap:
             raise InfeasibleError(f"x_cap: even at price_max {hi} demand {vals[-1]:.3f} exceeds the cap {x_cap}")
-        p0, p1, d0, d1 = breaks[k - 1], breaks[k], vals[k - 1], vals[k]
+        k = int(np.argmax(vals <= x_cap))
+        p0, p1, d0, d1 = knots[k - 1], knots[k], vals[k - 1], vals[k]
         lo = float(p0 + (d0 - x_cap) * (p1 - p0) / (d0 - d1)) if d0 != d1 else float(p1)
-        breaks = np.unique(np.concatenate([[lo], breaks[breaks > lo]]))
-    best_p, best_v = lo, (lo - cost) * demand(lo)
-    for p0, p1 in itertools.pairwise(breaks):
-        mid = 0.5 * (p0 + p1)
-        active = ((a - mid) / b > 0) & ((a - mid) / b < xm)  # followers on their linear piece
-        sat = (a - mid) / b >= xm
-        s1 = float((1.0 / b[active]).sum())
-        s0 = float((a[active] / b[active]).sum() + xm[sat].sum())
-        # D(pi) = s0 - s1 pi on (p0, p1); profit (pi - c)(s0 - s1 pi) peaks at (s0 + c s1) / (2 s1).
-        cand = [p0, p1]
-        if s1 > 0:
-            cand.append(min(max((s0 + cost * s1) / (2 * s1), p0), p1))
-        for p in cand:
-            v = (p - cost) * demand(p)
-            if v > best_v + 1e-12:
-                best_p, best_v = float(p), float(v)
+        knots = np.unique(np.concatenate([[lo], knots[knots > lo]]))
+        idx = np.searchsorted(ev_p, knots, side="right")
+        s0 = xm.sum() + np.concatenate([[0.0], np.cumsum(ev_s0)])[idx]
+        s1 = np.concatenate([[0.0], np.cumsum(ev_s1)])[idx]
+    # On each interval profit (pi - c)(s0 - s1 pi) peaks at (s0 + c s1) / (2 s1); also try the ends.
+    p0, p1 = knots[:-1], knots[1:]
+    c0, c1 = s0[:-1], s1[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        peak = np.where(c1 > 0, (c0 + cost * c1) / (2 * c1), p0)
+    cand = np.concatenate([knots, np.clip(peak, p0, p1)])
+    prof = (cand - cost) * demand_at(cand)
+    j = int(np.argmax(prof))
+    best_p, best_v = float(cand[j]), float(prof[j])
     x = calc_best_response(best_p, a, b, xm)
     return StackelbergResult(
         price=best_p,
