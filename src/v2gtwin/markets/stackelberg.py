@@ -10,7 +10,6 @@ Reference: the leader-follower game of von Stackelberg (1934); for EV charging e
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 
