@@ -602,30 +602,21 @@ def schedule(
     json_out: JsonOpt = False,
 ) -> None:
     """Day-ahead cost-optimal schedule of every EV (HiGHS LP) and the virtual-battery version."""
-    from v2gtwin.grid.analysis import build_feeder, calc_base_load
     from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
 
     scen, fleet, base = _fleet_baseline(scenario)
     sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed)
-    out: dict[str, Any] = {
-        "n_evs": sc.n_evs,
-        "n_dropped": sc.n_dropped,
-        "import_cap_kw": sc.import_cap_kw,
-        "uncontrolled_cost": sc.uncontrolled_cost,
-        "individual_cost": sc.individual.cost,
-        "aggregate_cost": sc.aggregate.cost,
-        "disaggregated_cost": sc.disaggregated_cost,
-        "tracking_error_kwh": sc.tracking_error_kwh,
-        "solve_s": sc.individual.solve_s,
-    }
+    out: dict[str, Any] = sc.summary()
     if robust:
-        feeder = build_feeder(scen.feeder, scen.seed)
-        p_base, _ = calc_base_load(feeder, scen.feeder, scen.time)
-        rb = run_robust_analysis(fleet, p_base.sum(axis=1), scen.markets, scen.time, scen.seed)
-        out["robust"] = {
-            f"omega_{o:g}": {"cost": r.cost, "violation_rate": v, "solve_s": r.solve_s}
-            for o, r, v in zip(rb.omegas, rb.results, rb.violation_rate, strict=True)
-        }
+        # The site is the feeder with the EVs charging on it, as in the study.
+        from v2gtwin.study import StudyChain
+
+        chain = StudyChain(scen)
+        for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+            getattr(chain, step)()
+        assert chain.feeder_fleet is not None and chain.base_load_ is not None
+        site_load = chain.base_load_[0].sum(axis=1)
+        out["robust"] = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed).summary()
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
     _emit(out, json_out)

@@ -326,21 +326,8 @@ class MarketsSection:
                 "expected_profit": self.bid.empirical.expected_profit,
                 "n_days": int(self.bid.samples_kw.size),
             },
-            "schedule": {
-                "n_evs": sc.n_evs,
-                "n_dropped": sc.n_dropped,
-                "import_cap_kw": sc.import_cap_kw,
-                "uncontrolled_cost": sc.uncontrolled_cost,
-                "individual_cost": sc.individual.cost,
-                "aggregate_cost": sc.aggregate.cost,
-                "disaggregated_cost": sc.disaggregated_cost,
-                "tracking_error_kwh": sc.tracking_error_kwh,
-                "solve_s": sc.individual.solve_s,
-            },
-            "robust": {
-                f"omega_{o:g}": {"cost": r.cost, "violation_rate": v}
-                for o, r, v in zip(rb.omegas, rb.results, rb.violation_rate, strict=True)
-            },
+            "schedule": sc.summary(),
+            "robust": rb.summary(),
         }
 
 

@@ -187,6 +187,20 @@ class ScheduleAnalysis:
     n_evs: int
     n_dropped: int
 
+    def summary(self) -> dict[str, Any]:
+        """Headline figures (JSON-ready)."""
+        return {
+            "n_evs": self.n_evs,
+            "n_dropped": self.n_dropped,
+            "import_cap_kw": self.import_cap_kw,
+            "uncontrolled_cost": self.uncontrolled_cost,
+            "individual_cost": self.individual.cost,
+            "aggregate_cost": self.aggregate.cost,
+            "disaggregated_cost": self.disaggregated_cost,
+            "tracking_error_kwh": self.tracking_error_kwh,
+            "solve_s": self.individual.solve_s,
+        }
+
 
 def _cost(p_kw: npt.ArrayLike, price: FloatArray, dt_h: float, deg: float) -> float:
     p = np.asarray(p_kw, dtype=float)
@@ -243,6 +257,13 @@ class RobustAnalysis:
     mu_kw: FloatArray
     sd_kw: FloatArray
     cap_kw: float
+
+    def summary(self) -> dict[str, Any]:
+        """Cost, violation rate and solve time per radius (JSON-ready)."""
+        return {
+            f"omega_{o:g}": {"cost": r.cost, "violation_rate": v, "solve_s": r.solve_s}
+            for o, r, v in zip(self.omegas, self.results, self.violation_rate, strict=True)
+        }
 
 
 def run_robust_analysis(
