@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from v2gtwin.errors import DataError
+from v2gtwin.errors import ConvergenceError, DataError
 from v2gtwin.grid.feeder import S_BASE_KVA, Feeder, PowerFlowResult, run_powerflow
 from v2gtwin.grid.voltvar import VoltVarCurve, run_voltvar
 
@@ -164,7 +164,7 @@ def run_node_hosting(
         else:
             try:
                 pf = run_voltvar(feeder, pb, qb, p_add, p_add * s_over_p, voltvar).powerflow
-            except Exception:  # a collapsing candidate: fall back to plain power flow to mark it
+            except (ConvergenceError, DataError):  # a collapsing candidate: plain power flow marks it NaN
                 pf = run_powerflow(feeder, pb + p_add, qb, on_nonconvergence="nan")
         return _margins(feeder, pf, v_min_pu)
 

@@ -188,7 +188,7 @@ def _dispatch(
         prob = cp.Problem(cp.Maximize(util * dt_h / 1000.0 - gen_cost), [*cons, balance])
     try:
         prob.solve(solver="CLARABEL")
-    except Exception as exc:  # solver failure is reported as infeasible with its reason
+    except cp.error.SolverError as exc:  # solver failure is reported as infeasible with its reason
         raise InfeasibleError(f"market clearing failed: {exc}") from None
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise InfeasibleError(f"market clearing is {prob.status}: demand exceeds the supply stack's capacity")
