@@ -24,28 +24,9 @@ from v2gtwin.fleet import (
 )
 from v2gtwin.scenario import FleetSpec, TimeGrid
 
+from .fleets import one_ev
+
 TOL = 1e-9
-
-
-def one_ev(**kw: float) -> Fleet:
-    base = dict(
-        capacity_kwh=60.0,
-        soc0_pu=0.2,
-        soc_target_pu=0.8,
-        soc_min_pu=0.2,
-        soc_max_pu=1.0,
-        p_charge_max_kw=7.2,
-        p_discharge_max_kw=7.2,
-        eta_charge=0.95,
-        eta_discharge=0.95,
-        arrival_step=0,
-        departure_step=96,
-        bus=1,
-        kind=0,
-    )
-    base.update(kw)
-    cols = {k: np.array([v]) for k, v in base.items()}
-    return Fleet(**cols, dt_s=900.0, n_steps=96)
 
 
 # --- hand-computed cases ----------------------------------------------------------------------------------

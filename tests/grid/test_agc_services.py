@@ -22,6 +22,8 @@ from v2gtwin.grid.cascade import DerPopulation, UflsStage, run_cascade
 from v2gtwin.grid.frequency import DroopFleet, SystemParams, run_dynamics
 from v2gtwin.grid.services import run_demand_response, run_reserve
 
+from ..fleets import one_ev
+
 
 def test_two_area_primary_only_matches_kundur_closed_form() -> None:
     # Without AGC (K_I = 0): df = -dP1 / (B1 + B2), tie flow 1->2 = -dP1 B2 / (B1 + B2)  (Kundur 1994, 11.2).
@@ -114,23 +116,7 @@ def test_signal_csv_reader(tmp_path: Path) -> None:
 
 
 def one_ev_fleet(**kw: float) -> Fleet:
-    base = dict(
-        capacity_kwh=60.0,
-        soc0_pu=0.8,
-        soc_target_pu=0.8,
-        soc_min_pu=0.2,
-        soc_max_pu=1.0,
-        p_charge_max_kw=7.2,
-        p_discharge_max_kw=7.2,
-        eta_charge=0.95,
-        eta_discharge=0.95,
-        arrival_step=0,
-        departure_step=96,
-        bus=1,
-        kind=0,
-    )
-    base.update(kw)
-    return Fleet(**{k: np.array([v]) for k, v in base.items()}, dt_s=900.0, n_steps=96)
+    return one_ev(**{"soc0_pu": 0.8, **kw})
 
 
 def test_reserve_by_hand() -> None:

@@ -12,25 +12,14 @@ from v2gtwin.optimize.robust import calc_violation_rate, solve_robust_schedule
 from v2gtwin.optimize.schedule import disaggregate, solve_aggregate_schedule, solve_fleet_schedule
 from v2gtwin.scenario import FleetSpec, TimeGrid
 
+from ..fleets import one_ev
+
 
 def ev(**kw: float) -> Fleet:
     base = dict(
-        capacity_kwh=60.0,
-        soc0_pu=0.5,
-        soc_target_pu=0.8,
-        soc_min_pu=0.2,
-        soc_max_pu=1.0,
-        p_charge_max_kw=10.0,
-        p_discharge_max_kw=0.0,
-        eta_charge=1.0,
-        eta_discharge=1.0,
-        arrival_step=0,
-        departure_step=8,
-        bus=1,
-        kind=0,
+        soc0_pu=0.5, p_charge_max_kw=10.0, p_discharge_max_kw=0.0, eta_charge=1.0, eta_discharge=1.0, departure_step=8
     )
-    base.update(kw)
-    return Fleet(**{k: np.array([v]) for k, v in base.items()}, dt_s=3600.0, n_steps=8)
+    return one_ev(dt_s=3600.0, n_steps=8, **{**base, **kw})
 
 
 def test_single_ev_fills_the_cheapest_hours() -> None:
