@@ -270,3 +270,10 @@ def test_market_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     code, _, err = run_cli(capsys, "bid", "--penalty", "0")
     assert_one_line_error(code, err)
     assert "reg_penalty_per_mw" in err
+
+
+def test_version_and_bare_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.startswith("v2gtwin ")
+    code, out, _ = run_cli(capsys)
+    assert code == 0 and "Usage" in out
