@@ -42,6 +42,8 @@ frequency_app = typer.Typer(
 app.add_typer(frequency_app, name="frequency")
 market_app = typer.Typer(help="Markets: TOU vs RTP welfare, Stackelberg aggregator pricing.", no_args_is_help=True)
 app.add_typer(market_app, name="market")
+csms_app = typer.Typer(help="The OCPP 2.0.1 central system (work in progress: serve).", no_args_is_help=True)
+app.add_typer(csms_app, name="csms")
 
 ScenarioOpt = Annotated[
     Path | None,
@@ -624,6 +626,33 @@ def schedule(
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
     _emit(out, json_out)
+
+
+# --- central system ---------------------------------------------------------------------------------------
+@csms_app.command("serve")
+def csms_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 9000,
+    db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+) -> None:
+    """Run the OCPP 2.0.1 central system until interrupted (stations connect at ws://HOST:PORT/<station_id>)."""
+    import asyncio
+
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from v2gtwin.cyber.csms.server import Csms
+    from v2gtwin.cyber.csms.store import Store
+
+    try:
+        store = Store(db)
+    except (ArgumentError, OperationalError) as exc:
+        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+    csms = Csms(store, host=host, port=port)
+    sys.stderr.write(f"csms: listening on ws://{host}:{port}/<station_id> (subprotocol ocpp2.0.1), db {db}\n")
+    try:
+        asyncio.run(csms.serve_forever())
+    except OSError as exc:
+        raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
 
 
 def load_scenario_with(path: Path | None, changes: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]

@@ -1,0 +1,1 @@
+"""Cyber-physical side: the OCPP central system (csms) and, later, command-path latency and TLS studies."""

@@ -1,0 +1,157 @@
+"""OCPP 2.0.1 central system server: the `ocpp` package's message layer (routing and JSON-schema validation
+of every incoming frame) on the `websockets` asyncio server.
+
+Stations connect at ``ws://HOST:PORT/<station_id>`` with subprotocol ``ocpp2.0.1``; connections without it, or
+with a station id outside ``[A-Za-z0-9._:-]{1,48}``, are refused. A newer connection of the same station
+replaces the older one (which is closed). MeterValues and TransactionEvent are answered only after their
+values are committed to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call_result
+from ocpp.v201.enums import Action, RegistrationStatusEnumType
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Subprotocol
+
+from v2gtwin.cyber.csms.store import Store
+
+__all__ = ["SUBPROTOCOL", "Csms", "StationHandler"]
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp2.0.1"
+STATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,48}$")
+HEARTBEAT_INTERVAL_S = 300
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StationHandler(ChargePoint):
+    """One connected station: the handlers of the messages it sends."""
+
+    def __init__(self, station_id: str, connection: Any, store: Store) -> None:
+        super().__init__(station_id, connection)
+        self.store = store
+
+    @on(Action.boot_notification)  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
+        await asyncio.to_thread(
+            self.store.upsert_station,
+            self.id,
+            charging_station.get("vendor_name", ""),
+            charging_station.get("model", ""),
+        )
+        return call_result.BootNotification(
+            current_time=_now(), interval=HEARTBEAT_INTERVAL_S, status=RegistrationStatusEnumType.accepted
+        )
+
+    @on(Action.heartbeat)  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_heartbeat(self, **_: Any) -> Any:
+        return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.status_notification)  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_status(self, connector_status: str, **_: Any) -> Any:
+        await asyncio.to_thread(self.store.upsert_station, self.id, status=str(connector_status))
+        return call_result.StatusNotification()
+
+    @on(Action.meter_values)  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
+        await asyncio.to_thread(self.store.add_meter_values, self.id, int(evse_id), _rows(meter_value))
+        return call_result.MeterValues()
+
+    @on(Action.transaction_event)  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_transaction_event(
+        self, evse: dict[str, Any] | None = None, meter_value: list[dict[str, Any]] | None = None, **_: Any
+    ) -> Any:
+        if meter_value:
+            evse_id = int((evse or {}).get("id", 0))
+            await asyncio.to_thread(self.store.add_meter_values, self.id, evse_id, _rows(meter_value))
+        return call_result.TransactionEvent()
+
+
+def _rows(meter_value: list[dict[str, Any]]) -> list[tuple[str, str, float, str]]:
+    rows = []
+    for mv in meter_value:
+        ts = str(mv.get("timestamp", ""))
+        for sv in mv.get("sampled_value", []):
+            unit = (sv.get("unit_of_measure") or {}).get("unit", "Wh")
+            rows.append((ts, str(sv.get("measurand", "Energy.Active.Import.Register")), float(sv["value"]), unit))
+    return rows
+
+
+class Csms:
+    """The central system: accepts stations, routes their messages, keeps the latest connection per station.
+
+    Parameters
+    ----------
+    store : the durable store. host, port : where to listen (127.0.0.1 by default; port 0 picks a free one).
+    max_message_bytes : largest accepted frame; larger ones close that connection (1009).
+    """
+
+    def __init__(self, store: Store, host: str = "127.0.0.1", port: int = 9000, max_message_bytes: int = 65536):
+        self.store = store
+        self.host = host
+        self.port = port
+        self.max_message_bytes = max_message_bytes
+        self.stations: dict[str, StationHandler] = {}
+        self._connections: dict[str, ServerConnection] = {}
+        self._server: Any = None
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        path = connection.request.path if connection.request is not None else "/"
+        station_id = path.strip("/")
+        if connection.subprotocol != SUBPROTOCOL:
+            await connection.close(1002, f"subprotocol {SUBPROTOCOL} required")
+            return
+        if not STATION_ID.match(station_id):
+            await connection.close(1008, "invalid station id")
+            return
+        older = self._connections.get(station_id)
+        if older is not None:
+            await older.close(1000, "replaced by a newer connection")
+        handler = StationHandler(station_id, connection, self.store)
+        self._connections[station_id] = connection
+        self.stations[station_id] = handler
+        try:
+            await handler.start()
+        except Exception as exc:  # the connection ended (closed, reset, oversize frame): keep serving others
+            logger.info("station %s disconnected: %s", station_id, exc)
+        finally:
+            if self._connections.get(station_id) is connection:
+                del self._connections[station_id]
+                del self.stations[station_id]
+
+    async def start(self) -> None:
+        """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
+        self._server = await serve(
+            self._handler,
+            self.host,
+            self.port,
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            max_size=self.max_message_bytes,
+        )
+        self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.port
+
+    async def stop(self) -> None:
+        """Close every connection and the listening socket."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Start and serve until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()

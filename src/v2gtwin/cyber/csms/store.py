@@ -1,0 +1,108 @@
+"""Durable store of the central system: SQLAlchemy, SQLite in WAL mode by default, any SQLAlchemy URL.
+
+A station's MeterValues or TransactionEvent is acknowledged only after :meth:`Store.add_meter_values`
+returns, i.e. after the transaction is committed (and, with SQLite, synced to the write-ahead log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = ["MeterValue", "Station", "Store"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class Station(_Base):
+    """A charging station that has booted."""
+
+    __tablename__ = "stations"
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(32), default="")
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MeterValue(_Base):
+    """One sampled value reported by a station."""
+
+    __tablename__ = "meter_values"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), index=True)
+    evse_id: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[str] = mapped_column(String(40))
+    measurand: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Store:
+    """The CSMS database.
+
+    Parameters
+    ----------
+    url : SQLAlchemy URL; default an SQLite file ``csms.sqlite`` (WAL journal, synchronous=FULL).
+    """
+
+    def __init__(self, url: str = "sqlite:///csms.sqlite") -> None:
+        self.engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn: Any, _record: Any) -> None:
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.close()
+
+        _Base.metadata.create_all(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def upsert_station(self, station_id: str, vendor: str = "", model: str = "", status: str | None = None) -> None:
+        """Record a station's boot or status (committed before returning)."""
+        now = dt.datetime.now(dt.UTC)
+        with self._session.begin() as s:
+            st = s.get(Station, station_id)
+            if st is None:
+                st = Station(station_id=station_id, vendor=vendor, model=model, status=status or "", last_seen=now)
+                s.add(st)
+            else:
+                st.last_seen = now
+                if vendor:
+                    st.vendor, st.model = vendor, model
+                if status is not None:
+                    st.status = status
+
+    def add_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> int:
+        """Store (timestamp, measurand, value, unit) rows; committed before returning the count."""
+        with self._session.begin() as s:
+            if s.get(Station, station_id) is None:
+                s.add(Station(station_id=station_id, last_seen=dt.datetime.now(dt.UTC)))
+            s.add_all(
+                MeterValue(station_id=station_id, evse_id=evse_id, timestamp=t, measurand=m, value=v, unit=u)
+                for t, m, v, u in rows
+            )
+        return len(rows)
+
+    def count_meter_values(self, station_id: str | None = None) -> int:
+        """Number of stored meter values (of one station, or all)."""
+        with Session(self.engine) as s:
+            q = select(func.count(MeterValue.id))
+            if station_id is not None:
+                q = q.where(MeterValue.station_id == station_id)
+            return int(s.scalar(q) or 0)
+
+    def station(self, station_id: str) -> Station | None:
+        """A station's record."""
+        with Session(self.engine) as s:
+            return s.get(Station, station_id)

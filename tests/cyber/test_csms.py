@@ -1,0 +1,167 @@
+"""The central system against a station built on the `ocpp` package's client classes, over real websockets on
+loopback: boot, heartbeat, status, meter values stored before they are acknowledged, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import websockets
+from ocpp.v201 import ChargePoint, call
+from ocpp.v201.enums import RegistrationStatusEnumType
+from websockets.asyncio.client import connect
+
+from v2gtwin.cyber.csms.server import SUBPROTOCOL, Csms
+from v2gtwin.cyber.csms.store import Store
+
+
+class Station(ChargePoint):  # type: ignore[misc]
+    pass
+
+
+async def _with_station(csms: Csms, station_id: str, body):  # type: ignore[no-untyped-def]
+    async with connect(f"ws://127.0.0.1:{csms.port}/{station_id}", subprotocols=[SUBPROTOCOL]) as ws:
+        st = Station(station_id, ws)
+        task = asyncio.create_task(st.start())
+        try:
+            return await body(st)
+        finally:
+            task.cancel()
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(coro, timeout=30))
+
+
+def test_boot_heartbeat_status_and_durable_meter_values(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+        try:
+
+            async def body(st):  # type: ignore[no-untyped-def]
+                boot = await st.call(
+                    call.BootNotification(
+                        charging_station={"model": "WallBox", "vendor_name": "Acme"}, reason="PowerUp"
+                    )
+                )
+                hb = await st.call(call.Heartbeat())
+                await st.call(
+                    call.StatusNotification(
+                        timestamp="2026-11-25T20:00:00Z", connector_status="Occupied", evse_id=1, connector_id=1
+                    )
+                )
+                # When the answer to MeterValues arrives, the values are already in the database.
+                await st.call(
+                    call.MeterValues(
+                        evse_id=1,
+                        meter_value=[
+                            {
+                                "timestamp": "2026-11-25T20:00:00Z",
+                                "sampled_value": [
+                                    {"value": 1234.5, "measurand": "Energy.Active.Import.Register"},
+                                    {"value": 7200.0, "measurand": "Power.Active.Import"},
+                                ],
+                            }
+                        ],
+                    )
+                )
+                stored_at_ack = store.count_meter_values("CS-001")
+                return boot, hb, stored_at_ack
+
+            return await _with_station(csms, "CS-001", body)
+        finally:
+            await csms.stop()
+
+    boot, hb, stored = run(scenario())
+    assert boot.status == RegistrationStatusEnumType.accepted and boot.interval > 0
+    assert hb.current_time.endswith("Z")
+    assert stored == 2
+    st = store.station("CS-001")
+    assert st is not None and st.vendor == "Acme" and st.status == "Occupied"
+    # A new store on the same file (as after a restart) still has them.
+    assert Store(f"sqlite:///{tmp_path / 'csms.sqlite'}").count_meter_values() == 2
+
+
+def test_refuses_missing_subprotocol_and_bad_station_id(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+        codes = []
+        try:
+            for path, protos in (("/CS-1", None), ("/bad%20id!", [SUBPROTOCOL])):
+                try:
+                    async with connect(f"ws://127.0.0.1:{csms.port}{path}", subprotocols=protos) as ws:
+                        await ws.recv()
+                except websockets.exceptions.ConnectionClosed as exc:
+                    codes.append(exc.rcvd.code if exc.rcvd else None)
+                except websockets.exceptions.InvalidStatus as exc:  # refused at the handshake
+                    codes.append(exc.response.status_code)
+            return codes
+        finally:
+            await csms.stop()
+
+    # No ocpp2.0.1 subprotocol: refused at the handshake (HTTP 400); a bad station id: closed with 1008.
+    assert run(scenario()) == [400, 1008]
+
+
+def test_newer_connection_replaces_older(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+        try:
+            first = await connect(f"ws://127.0.0.1:{csms.port}/CS-9", subprotocols=[SUBPROTOCOL])
+            await asyncio.sleep(0.1)
+            second = await connect(f"ws://127.0.0.1:{csms.port}/CS-9", subprotocols=[SUBPROTOCOL])
+            try:
+                await asyncio.wait_for(first.recv(), timeout=5)
+            except websockets.exceptions.ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+            await second.close()
+            return code
+        finally:
+            await csms.stop()
+
+    assert run(scenario()) == 1000
+
+
+def test_schema_violation_gets_a_callerror_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+        try:
+            async with connect(f"ws://127.0.0.1:{csms.port}/CS-2", subprotocols=[SUBPROTOCOL]) as ws:
+                await ws.send('[2, "m1", "BootNotification", {"reason": "NotAReason"}]')
+                reply = await asyncio.wait_for(ws.recv(), timeout=5)
+
+            async def body(st):  # type: ignore[no-untyped-def]
+                return await st.call(call.Heartbeat())
+
+            hb = await _with_station(csms, "CS-3", body)
+            return reply, hb
+        finally:
+            await csms.stop()
+
+    reply, hb = run(scenario())
+    assert reply.startswith("[4,") and '"m1"' in reply
+    assert hb.current_time
+
+
+def test_csms_does_not_import_the_numeric_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, v2gtwin.cyber.csms.server; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
