@@ -165,3 +165,38 @@ def test_csms_does_not_import_the_numeric_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_dispatch_reaches_simulated_stations_and_they_obey(tmp_path: Path) -> None:
+    from v2gtwin.cyber.csms.simulator import run_station
+
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+        stop = asyncio.Event()
+        readies = [asyncio.Event() for _ in range(6)]
+        tasks = [
+            asyncio.create_task(
+                run_station(f"ws://127.0.0.1:{csms.port}", f"SIM-{k}", reports=2, ready=readies[k], stop=stop)
+            )
+            for k in range(6)
+        ]
+        try:
+            await asyncio.gather(*(r.wait() for r in readies))
+            limits = {f"SIM-{k}": 1000.0 * (k + 1) for k in range(6)} | {"SIM-absent": 500.0}
+            result = await csms.dispatch(limits, timeout_s=5.0)
+            stop.set()
+            stations = await asyncio.gather(*tasks)
+            return result, stations
+        finally:
+            stop.set()
+            await csms.stop()
+
+    result, stations = run(scenario())
+    assert all(result[f"SIM-{k}"]["status"] == "Accepted" for k in range(6))
+    assert result["SIM-absent"]["status"] == "not connected"
+    assert all(0 <= result[f"SIM-{k}"]["latency_s"] < 5 for k in range(6))
+    assert [s.limit_w for s in stations] == [1000.0 * (k + 1) for k in range(6)]
+    assert store.count_meter_values() == 6 * 2 * 2  # 6 stations x 2 reports x 2 sampled values

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from ocpp.routing import on
-from ocpp.v201 import ChargePoint, call_result
+from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action, RegistrationStatusEnumType
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
@@ -130,6 +130,54 @@ class Csms:
             if self._connections.get(station_id) is connection:
                 del self._connections[station_id]
                 del self.stations[station_id]
+
+    async def dispatch(
+        self, limits_w: dict[str, float], *, timeout_s: float = 10.0, retries: int = 1
+    ) -> dict[str, dict[str, Any]]:
+        """Send each station a TxDefaultProfile capping its charging at ``limits_w[station]`` [W], all at once.
+
+        Returns, per station, ``status`` ('Accepted', 'Rejected', 'timeout', 'not connected', 'error'),
+        ``latency_s`` of the exchange that settled it and the number of ``attempts``. Each call runs in its own
+        task, never inside a handler of that station's own message (the ocpp package would deadlock).
+        """
+
+        async def one(station_id: str, limit_w: float) -> tuple[str, dict[str, Any]]:
+            handler = self.stations.get(station_id)
+            if handler is None:
+                return station_id, {"status": "not connected", "latency_s": None, "attempts": 0}
+            profile = {
+                "id": 1,
+                "stack_level": 0,
+                "charging_profile_purpose": "TxDefaultProfile",
+                "charging_profile_kind": "Absolute",
+                "charging_schedule": [
+                    {
+                        "id": 1,
+                        "charging_rate_unit": "W",
+                        "charging_schedule_period": [{"start_period": 0, "limit": round(float(limit_w), 1)}],
+                    }
+                ],
+            }
+            for attempt in range(1, retries + 2):
+                t0 = asyncio.get_running_loop().time()
+                try:
+                    res = await asyncio.wait_for(
+                        handler.call(call.SetChargingProfile(evse_id=1, charging_profile=profile)), timeout_s
+                    )
+                    return station_id, {
+                        "status": str(getattr(res.status, "value", res.status)),
+                        "latency_s": asyncio.get_running_loop().time() - t0,
+                        "attempts": attempt,
+                    }
+                except TimeoutError:
+                    last = "timeout"
+                except Exception as exc:  # connection lost mid-call: recorded, others continue
+                    logger.info("dispatch to %s failed: %s", station_id, exc)
+                    last = "error"
+            return station_id, {"status": last, "latency_s": None, "attempts": retries + 1}
+
+        results = await asyncio.gather(*(one(sid, lim) for sid, lim in limits_w.items()))
+        return dict(results)
 
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
