@@ -634,8 +634,12 @@ def csms_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 9000,
     db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+    profile: Annotated[
+        int, typer.Option(min=0, max=3, help="Security profile: 0 none (development), 1 Basic, 2 TLS + Basic, 3 mTLS.")
+    ] = 0,
+    pki: Annotated[Path | None, typer.Option(help="PKI folder from 'csms pki init' (profiles 2 and 3).")] = None,
 ) -> None:
-    """Run the OCPP 2.0.1 central system until interrupted (stations connect at ws://HOST:PORT/<station_id>)."""
+    """Run the OCPP 2.0.1 central system until interrupted (stations connect at ws[s]://HOST:PORT/<station_id>)."""
     import asyncio
 
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -647,12 +651,56 @@ def csms_serve(
         store = Store(db)
     except (ArgumentError, OperationalError) as exc:
         raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
-    csms = Csms(store, host=host, port=port)
-    sys.stderr.write(f"csms: listening on ws://{host}:{port}/<station_id> (subprotocol ocpp2.0.1), db {db}\n")
+    certfile = keyfile = cafile = None
+    if profile >= 2:
+        if pki is None or not (pki / "server.pem").is_file():
+            raise V2GTwinError(f"--pki: profile {profile} needs a PKI folder with server.pem (run 'csms pki')")
+        certfile, keyfile, cafile = str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")
+    csms = Csms(
+        store, host=host, port=port, security_profile=profile, certfile=certfile, keyfile=keyfile, cafile=cafile
+    )
+    scheme = "wss" if profile >= 2 else "ws"
+    sys.stderr.write(f"csms: {scheme}://{host}:{port}/<station_id> (ocpp2.0.1, security profile {profile}), db {db}\n")
     try:
         asyncio.run(csms.serve_forever())
     except OSError as exc:
         raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
+
+
+@csms_app.command("pki")
+def csms_pki(
+    folder: Annotated[Path, typer.Argument(help="Folder for the CA, server and station keys and certificates.")],
+    station: Annotated[list[str], typer.Option("--station", help="Station id (repeat for several).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a CA, the server certificates (ECDSA P-256 and RSA 2048) and one certificate per station."""
+    from v2gtwin.cyber.csms.pki import init_pki
+    from v2gtwin.cyber.csms.server import STATION_ID
+
+    bad = [s for s in station if not STATION_ID.match(s)]
+    if bad:
+        raise V2GTwinError(f"--station {bad[0]!r}: allowed characters A-Z a-z 0-9 . _ : -, 1 to 48 of them")
+    try:
+        out = init_pki(folder, station)
+    except (FileExistsError, OSError) as exc:
+        raise V2GTwinError(f"{folder}: {exc}") from None
+    _emit({"folder": str(out), "stations": station}, json_out)
+
+
+@csms_app.command("password")
+def csms_password(
+    station_id: Annotated[str, typer.Argument(help="Station id.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="At least 16 characters.")],
+    db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+) -> None:
+    """Provision a station's HTTP Basic password (security profiles 1 and 2)."""
+    from v2gtwin.cyber.csms.store import Store
+
+    try:
+        Store(db).set_password(station_id, password)
+    except ValueError as exc:
+        raise V2GTwinError(f"--password: {exc}") from None
+    sys.stdout.write(f"{station_id}: password set\n")
 
 
 def load_scenario_with(path: Path | None, changes: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]

@@ -10,9 +10,12 @@ values are committed to the store.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import logging
 import re
+import ssl
+from http import HTTPStatus
 from typing import Any
 
 from ocpp.routing import on
@@ -98,7 +101,26 @@ class Csms:
     max_message_bytes : largest accepted frame; larger ones close that connection (1009).
     """
 
-    def __init__(self, store: Store, host: str = "127.0.0.1", port: int = 9000, max_message_bytes: int = 65536):
+    def __init__(
+        self,
+        store: Store,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        max_message_bytes: int = 65536,
+        *,
+        security_profile: int = 0,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        cafile: str | None = None,
+    ):
+        if security_profile not in (0, 1, 2, 3):
+            raise ValueError(f"security_profile: 0 (none, development), 1, 2 or 3; got {security_profile}")
+        if security_profile >= 2 and not (certfile and keyfile):
+            raise ValueError("security profiles 2 and 3 need the server certificate and key (csms pki init)")
+        if security_profile == 3 and not cafile:
+            raise ValueError("security profile 3 needs the CA that signs the station certificates")
+        self.security_profile = security_profile
+        self._tls = (certfile, keyfile, cafile)
         self.store = store
         self.host = host
         self.port = port
@@ -116,6 +138,13 @@ class Csms:
         if not STATION_ID.match(station_id):
             await connection.close(1008, "invalid station id")
             return
+        if self.security_profile == 3:
+            ssl_obj = connection.transport.get_extra_info("ssl_object") if connection.transport else None
+            cert = ssl_obj.getpeercert() if ssl_obj is not None else None
+            cn = dict(x[0] for x in cert.get("subject", ())).get("commonName") if cert else None
+            if cn != station_id:
+                await connection.close(1008, "client certificate does not belong to this station")
+                return
         older = self._connections.get(station_id)
         if older is not None:
             await older.close(1000, "replaced by a newer connection")
@@ -179,6 +208,34 @@ class Csms:
         results = await asyncio.gather(*(one(sid, lim) for sid, lim in limits_w.items()))
         return dict(results)
 
+    def _check_basic_auth(self, connection: ServerConnection, request: Any) -> Any:
+        """Security profiles 1 and 2: HTTP Basic with the station id as user name (401 otherwise)."""
+        if self.security_profile not in (1, 2):
+            return None
+        station_id = request.path.strip("/")
+        header = request.headers.get("Authorization", "")
+        try:
+            kind, _, b64 = header.partition(" ")
+            user, _, password = base64.b64decode(b64, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            kind, user, password = "", "", ""
+        if kind != "Basic" or user != station_id or not self.store.check_password(station_id, password):
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+        return None
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.security_profile < 2:
+            return None
+        certfile, keyfile, cafile = self._tls
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.options |= ssl.OP_NO_COMPRESSION
+        ctx.load_cert_chain(certfile, keyfile)  # type: ignore[arg-type]
+        if self.security_profile == 3:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cafile)
+        return ctx
+
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
         self._server = await serve(
@@ -187,6 +244,8 @@ class Csms:
             self.port,
             subprotocols=[Subprotocol(SUBPROTOCOL)],
             max_size=self.max_message_bytes,
+            process_request=self._check_basic_auth,
+            ssl=self._ssl_context(),
         )
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.port
 

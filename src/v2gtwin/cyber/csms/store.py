@@ -7,7 +7,10 @@ returns, i.e. after the transaction is committed (and, with SQLite, synced to th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
+import os
 from typing import Any
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
@@ -31,6 +34,7 @@ class Station(_Base):
     model: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(32), default="")
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    password_hash: Mapped[str] = mapped_column(String(200), default="")
 
 
 class MeterValue(_Base):
@@ -82,6 +86,29 @@ class Store:
                     st.vendor, st.model = vendor, model
                 if status is not None:
                     st.status = status
+
+    def set_password(self, station_id: str, password: str) -> None:
+        """Provision a station's HTTP Basic password (security profiles 1 and 2); at least 16 characters
+        (OCPP 2.0.1 Part 2). Stored as a salted scrypt hash."""
+        if len(password) < 16:
+            raise ValueError("password: OCPP requires at least 16 characters")
+        salt = os.urandom(16)
+        digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+        with self._session.begin() as s:
+            st = s.get(Station, station_id)
+            if st is None:
+                st = Station(station_id=station_id, last_seen=dt.datetime.now(dt.UTC))
+                s.add(st)
+            st.password_hash = salt.hex() + "$" + digest.hex()
+
+    def check_password(self, station_id: str, password: str) -> bool:
+        """True when the password matches the station's provisioned one (constant-time comparison)."""
+        st = self.station(station_id)
+        if st is None or "$" not in (st.password_hash or ""):
+            return False
+        salt_hex, digest_hex = st.password_hash.split("$", 1)
+        digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
+        return hmac.compare_digest(digest.hex(), digest_hex)
 
     def add_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> int:
         """Store (timestamp, measurand, value, unit) rows; committed before returning the count."""
