@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import websockets
 from hypothesis import HealthCheck, given, settings
