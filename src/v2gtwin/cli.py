@@ -667,6 +667,87 @@ def csms_serve(
         raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
 
 
+@csms_app.command("simulate")
+def csms_simulate(
+    url: Annotated[str, typer.Option(help="Central system URL (ws://HOST:PORT).")] = "ws://127.0.0.1:9000",
+    stations: Annotated[int, typer.Option(min=1, max=100_000, help="Simulated stations.")] = 10,
+    reports: Annotated[int, typer.Option(min=0, max=100_000, help="MeterValues each station sends.")] = 3,
+    interval: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds between reports.")] = 1.0,
+    hold: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds to stay connected afterwards.")] = 0.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run simulated OCPP 2.0.1 stations (profile 0 servers) that boot, report and obey charging profiles."""
+    import asyncio
+
+    from v2gtwin.cyber.csms.simulator import run_fleet
+
+    try:
+        fleet = asyncio.run(run_fleet(url, stations, reports=reports, interval_s=interval, hold_s=hold))
+    except OSError as exc:
+        raise V2GTwinError(f"--url {url}: cannot connect ({exc.strerror or exc})") from None
+    _emit(
+        {"stations": len(fleet), "reports_each": reports, "profiles_received": sum(len(s.profiles) for s in fleet)},
+        json_out,
+    )
+
+
+@csms_app.command("dispatch")
+def csms_dispatch(
+    csv_file: Annotated[Path, typer.Argument(help="CSV 'station_id,limit_w' of set-points.")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port to serve on.")] = 9000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+    wait: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds to wait for the stations.")] = 30.0,
+    timeout: Annotated[float, typer.Option(min=0.1, max=600.0, help="Per-call timeout [s].")] = 10.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Serve, wait until the CSV's stations are connected (or --wait passes), push their set-points as charging
+    profiles concurrently, and report each station's outcome and the latency distribution."""
+    import asyncio
+    import csv
+    import statistics
+
+    from v2gtwin.cyber.csms.server import Csms
+    from v2gtwin.cyber.csms.store import Store
+
+    limits: dict[str, float] = {}
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise V2GTwinError(f"{csv_file}: cannot read ({exc})") from None
+    if not rows or [c.strip() for c in rows[0][:2]] != ["station_id", "limit_w"]:
+        raise V2GTwinError(f"{csv_file}: the first line must be the header 'station_id,limit_w'")
+    for i, row in enumerate(rows[1:], start=2):
+        try:
+            limits[row[0].strip()] = float(row[1])
+        except (ValueError, IndexError):
+            raise V2GTwinError(f"{csv_file}, line {i}: expected 'station_id,limit_w', got {row!r}") from None
+
+    async def go() -> dict[str, dict[str, Any]]:
+        csms = Csms(Store(db), host=host, port=port)
+        await csms.start()
+        try:
+            deadline = asyncio.get_running_loop().time() + wait
+            while not set(limits) <= set(csms.stations) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+            return await csms.dispatch(limits, timeout_s=timeout)
+        finally:
+            await csms.stop()
+
+    result = asyncio.run(go())
+    lat = sorted(r["latency_s"] for r in result.values() if r["latency_s"] is not None)
+    out: dict[str, Any] = {
+        "stations": len(result),
+        "accepted": sum(r["status"] == "Accepted" for r in result.values()),
+        "latency_p50_s": statistics.median(lat) if lat else None,
+        "latency_p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+    }
+    if json_out:
+        out["per_station"] = result
+    _emit(out, json_out)
+
+
 @csms_app.command("pki")
 def csms_pki(
     folder: Annotated[Path, typer.Argument(help="Folder for the CA, server and station keys and certificates.")],

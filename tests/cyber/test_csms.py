@@ -200,3 +200,54 @@ def test_dispatch_reaches_simulated_stations_and_they_obey(tmp_path: Path) -> No
     assert all(0 <= result[f"SIM-{k}"]["latency_s"] < 5 for k in range(6))
     assert [s.limit_w for s in stations] == [1000.0 * (k + 1) for k in range(6)]
     assert store.count_meter_values() == 6 * 2 * 2  # 6 stations x 2 reports x 2 sampled values
+
+
+def test_dispatch_command_with_simulated_station_fleet(tmp_path: Path) -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from v2gtwin.cyber.csms.simulator import run_fleet
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    csv = tmp_path / "sp.csv"
+    csv.write_text("station_id,limit_w\n" + "".join(f"SIM-{k:05d},{1000 * (k + 1)}\n" for k in range(8)))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "v2gtwin.cli",
+            "csms",
+            "dispatch",
+            str(csv),
+            "--port",
+            str(port),
+            "--db",
+            f"sqlite:///{tmp_path / 'db.sqlite'}",
+            "--wait",
+            "20",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    import time
+
+    for _ in range(200):  # wait until the server listens
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+
+    fleet = run(run_fleet(f"ws://127.0.0.1:{port}", 8, reports=0, hold_s=2.0))
+    out, err = proc.communicate(timeout=30)
+    data = json.loads(out)
+    assert proc.returncode == 0, err
+    assert data["accepted"] == 8 and data["latency_p99_s"] < 5
+    assert sorted(s.limit_w for s in fleet) == [1000.0 * (k + 1) for k in range(8)]

@@ -16,7 +16,7 @@ from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.server import SUBPROTOCOL
 
-__all__ = ["SimStation", "run_station"]
+__all__ = ["SimStation", "run_fleet", "run_station"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 class SimStation(ChargePoint):
     """A station with one EVSE whose charging power follows the last charging profile it accepted."""
 
-    def __init__(self, station_id: str, connection: Any, p_max_w: float = 11000.0) -> None:
-        super().__init__(station_id, connection)
+    def __init__(self, station_id: str, connection: Any, p_max_w: float = 11000.0, response_timeout: float = 10.0):
+        super().__init__(station_id, connection, response_timeout=response_timeout)
         self.p_max_w = p_max_w
         self.limit_w = p_max_w
         self.energy_wh = 0.0
@@ -88,5 +88,41 @@ async def run_station(
             if stop is not None:
                 await stop.wait()
         finally:
+            if ready is not None:
+                ready.set()  # a failed station must not hold the others up
             listener.cancel()
         return station
+
+
+async def run_fleet(
+    url: str,
+    n: int,
+    *,
+    prefix: str = "SIM",
+    reports: int = 1,
+    interval_s: float = 0.0,
+    hold_s: float = 0.0,
+    connect_batch: int = 200,
+) -> list[SimStation]:
+    """Run ``n`` simulated stations against ``url``: connect (in batches), boot, report, stay ``hold_s``."""
+    stop = asyncio.Event()
+    readies = [asyncio.Event() for _ in range(n)]
+    tasks: list[asyncio.Task[SimStation]] = []
+    for k in range(n):
+        tasks.append(
+            asyncio.create_task(
+                run_station(
+                    url, f"{prefix}-{k:05d}", reports=reports, interval_s=interval_s, ready=readies[k], stop=stop
+                )
+            )
+        )
+        if (k + 1) % connect_batch == 0:
+            await asyncio.sleep(0.05)
+    await asyncio.gather(*(r.wait() for r in readies))
+    await asyncio.sleep(hold_s)
+    stop.set()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [d for d in done if isinstance(d, BaseException)]
+    if failed:
+        logger.warning("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])
+    return [d for d in done if isinstance(d, SimStation)]
