@@ -42,9 +42,17 @@ def _now() -> str:
 class StationHandler(ChargePoint):
     """One connected station: the handlers of the messages it sends."""
 
-    def __init__(self, station_id: str, connection: Any, store: Store) -> None:
+    def __init__(self, station_id: str, connection: Any, store: Store, csms: Csms | None = None) -> None:
         super().__init__(station_id, connection)
         self.store = store
+        self.csms = csms
+
+    async def _store_values(self, evse_id: int, rows: list[tuple[str, str, float, str]]) -> None:
+        """Commit before returning: through the central system's group-commit writer when there is one."""
+        if self.csms is not None:
+            await self.csms.commit_meter_values(self.id, evse_id, rows)
+        else:
+            await asyncio.to_thread(self.store.add_meter_values, self.id, evse_id, rows)
 
     @on(Action.boot_notification)  # type: ignore[untyped-decorator,unused-ignore]
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
@@ -69,7 +77,7 @@ class StationHandler(ChargePoint):
 
     @on(Action.meter_values)  # type: ignore[untyped-decorator,unused-ignore]
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
-        await asyncio.to_thread(self.store.add_meter_values, self.id, int(evse_id), _rows(meter_value))
+        await self._store_values(int(evse_id), _rows(meter_value))
         return call_result.MeterValues()
 
     @on(Action.transaction_event)  # type: ignore[untyped-decorator,unused-ignore]
@@ -77,8 +85,7 @@ class StationHandler(ChargePoint):
         self, evse: dict[str, Any] | None = None, meter_value: list[dict[str, Any]] | None = None, **_: Any
     ) -> Any:
         if meter_value:
-            evse_id = int((evse or {}).get("id", 0))
-            await asyncio.to_thread(self.store.add_meter_values, self.id, evse_id, _rows(meter_value))
+            await self._store_values(int((evse or {}).get("id", 0)), _rows(meter_value))
         return call_result.TransactionEvent()
 
 
@@ -128,6 +135,36 @@ class Csms:
         self.stations: dict[str, StationHandler] = {}
         self._connections: dict[str, ServerConnection] = {}
         self._server: Any = None
+        self._pending: list[tuple[str, int, list[tuple[str, str, float, str]], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def commit_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> None:
+        """Queue values for the group-commit writer and wait until they are committed."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((station_id, evse_id, rows, fut))
+        if self._wake is not None:
+            self._wake.set()
+        await fut
+
+    async def _write_loop(self) -> None:
+        """Commit whatever has queued up in one transaction, then release every waiting acknowledgement."""
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self.store.add_meter_batches, [(s, e, r) for s, e, r, _ in batch])
+                except Exception as exc:  # the waiting handlers answer with an error, nothing is acknowledged
+                    for *_, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
 
     async def _handler(self, connection: ServerConnection) -> None:
         path = connection.request.path if connection.request is not None else "/"
@@ -148,7 +185,7 @@ class Csms:
         older = self._connections.get(station_id)
         if older is not None:
             await older.close(1000, "replaced by a newer connection")
-        handler = StationHandler(station_id, connection, self.store)
+        handler = StationHandler(station_id, connection, self.store, self)
         self._connections[station_id] = connection
         self.stations[station_id] = handler
         try:
@@ -238,6 +275,8 @@ class Csms:
 
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
+        self._wake = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_loop())
         self._server = await serve(
             self._handler,
             self.host,
@@ -254,6 +293,8 @@ class Csms:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._writer is not None:
+            self._writer.cancel()
 
     async def serve_forever(self) -> None:
         """Start and serve until cancelled."""

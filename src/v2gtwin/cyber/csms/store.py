@@ -121,6 +121,25 @@ class Store:
             )
         return len(rows)
 
+    def add_meter_batches(self, batches: list[tuple[str, int, list[tuple[str, str, float, str]]]]) -> int:
+        """Store many messages' values in one transaction (group commit); committed before returning."""
+        with self._session.begin() as s:
+            known = {
+                sid
+                for (sid,) in s.execute(
+                    select(Station.station_id).where(Station.station_id.in_({b[0] for b in batches}))
+                )
+            }
+            now = dt.datetime.now(dt.UTC)
+            for sid in {b[0] for b in batches} - known:
+                s.add(Station(station_id=sid, last_seen=now))
+            s.add_all(
+                MeterValue(station_id=sid, evse_id=evse, timestamp=t, measurand=m, value=v, unit=u)
+                for sid, evse, rows in batches
+                for t, m, v, u in rows
+            )
+        return sum(len(r) for _, _, r in batches)
+
     def count_meter_values(self, station_id: str | None = None) -> int:
         """Number of stored meter values (of one station, or all)."""
         with Session(self.engine) as s:
