@@ -277,3 +277,24 @@ def test_version_and_bare_invocation(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0 and out.startswith("v2gtwin ")
     code, out, _ = run_cli(capsys)
     assert code == 0 and "Usage" in out
+
+
+def test_csms_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "csms", "simulate", "--url", "foo")
+    assert_one_line_error(code, err)
+    csv = tmp_path / "sp.csv"
+    csv.write_text("station,limit\nA,1\n")
+    code, _, err = run_cli(capsys, "csms", "dispatch", str(csv), "--wait", "0")
+    assert_one_line_error(code, err)
+    assert "header" in err
+    csv.write_text("station_id,limit_w\nA,lots\n")
+    code, _, err = run_cli(capsys, "csms", "dispatch", str(csv), "--wait", "0")
+    assert_one_line_error(code, err)
+    assert "line 2" in err
+    code, _, err = run_cli(capsys, "csms", "pki", str(tmp_path / "pki"), "--station", "bad id!")
+    assert_one_line_error(code, err)
+    code, _, err = run_cli(
+        capsys, "csms", "password", "CS-1", "--password", "short", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"
+    )
+    assert_one_line_error(code, err)
+    assert "16 characters" in err

@@ -679,12 +679,16 @@ def csms_simulate(
     """Run simulated OCPP 2.0.1 stations (profile 0 servers) that boot, report and obey charging profiles."""
     import asyncio
 
+    from websockets.exceptions import WebSocketException
+
     from v2gtwin.cyber.csms.simulator import run_fleet
 
+    if not url.startswith(("ws://", "wss://")):
+        raise V2GTwinError(f"--url {url!r}: must start with ws:// or wss://")
     try:
         fleet = asyncio.run(run_fleet(url, stations, reports=reports, interval_s=interval, hold_s=hold))
-    except OSError as exc:
-        raise V2GTwinError(f"--url {url}: cannot connect ({exc.strerror or exc})") from None
+    except (OSError, WebSocketException, TimeoutError) as exc:
+        raise V2GTwinError(f"--url {url}: cannot connect ({getattr(exc, 'strerror', None) or exc})") from None
     _emit(
         {"stations": len(fleet), "reports_each": reports, "profiles_received": sum(len(s.profiles) for s in fleet)},
         json_out,
@@ -724,8 +728,15 @@ def csms_dispatch(
         except (ValueError, IndexError):
             raise V2GTwinError(f"{csv_file}, line {i}: expected 'station_id,limit_w', got {row!r}") from None
 
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    try:
+        store = Store(db)
+    except (ArgumentError, OperationalError) as exc:
+        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+
     async def go() -> dict[str, dict[str, Any]]:
-        csms = Csms(Store(db), host=host, port=port)
+        csms = Csms(store, host=host, port=port)
         await csms.start()
         try:
             deadline = asyncio.get_running_loop().time() + wait
@@ -735,7 +746,10 @@ def csms_dispatch(
         finally:
             await csms.stop()
 
-    result = asyncio.run(go())
+    try:
+        result = asyncio.run(go())
+    except OSError as exc:
+        raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
     lat = sorted(r["latency_s"] for r in result.values() if r["latency_s"] is not None)
     out: dict[str, Any] = {
         "stations": len(result),

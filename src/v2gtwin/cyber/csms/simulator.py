@@ -73,25 +73,30 @@ async def run_station(
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> SimStation:
-    """Connect, boot, send ``reports`` MeterValues every ``interval_s``, then stay connected until ``stop``."""
-    async with connect(f"{url.rstrip('/')}/{station_id}", subprotocols=[Subprotocol(SUBPROTOCOL)]) as ws:
-        station = SimStation(station_id, ws)
-        listener = asyncio.create_task(station.start())
-        try:
-            await station.boot()
-            for _ in range(reports):
-                await station.report(max(interval_s, 1.0))
-                if interval_s:
-                    await asyncio.sleep(interval_s)
-            if ready is not None:
-                ready.set()
-            if stop is not None:
-                await stop.wait()
-        finally:
-            if ready is not None:
-                ready.set()  # a failed station must not hold the others up
-            listener.cancel()
-        return station
+    """Connect, boot, send ``reports`` MeterValues every ``interval_s``, then stay connected until ``stop``.
+
+    ``ready`` is set once the reports are sent — or when the station fails, so that it never holds others up.
+    """
+    try:
+        async with connect(f"{url.rstrip('/')}/{station_id}", subprotocols=[Subprotocol(SUBPROTOCOL)]) as ws:
+            station = SimStation(station_id, ws)
+            listener = asyncio.create_task(station.start())
+            try:
+                await station.boot()
+                for _ in range(reports):
+                    await station.report(max(interval_s, 1.0))
+                    if interval_s:
+                        await asyncio.sleep(interval_s)
+                if ready is not None:
+                    ready.set()
+                if stop is not None:
+                    await stop.wait()
+            finally:
+                listener.cancel()
+            return station
+    finally:
+        if ready is not None:
+            ready.set()
 
 
 async def run_fleet(
@@ -123,6 +128,8 @@ async def run_fleet(
     stop.set()
     done = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [d for d in done if isinstance(d, BaseException)]
+    if failed and len(failed) == n:
+        raise failed[0]
     if failed:
         logger.warning("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])
     return [d for d in done if isinstance(d, SimStation)]
