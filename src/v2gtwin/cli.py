@@ -607,7 +607,7 @@ def schedule(
     robust: Annotated[bool, typer.Option("--robust", help="Also the robust SOCP for each radius Omega.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Day-ahead cost-optimal schedule of every EV (HiGHS LP) and the virtual-battery version."""
+    """Day-ahead cost-optimal schedule of every EV (an LP; markets.schedule_solver) and the virtual-battery version."""
     from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
 
     scen, fleet, base = _fleet_baseline(scenario)

@@ -173,7 +173,7 @@ class ScheduleAnalysis:
     individual : the per-EV LP. aggregate : the virtual-battery LP. disaggregated_kw : its split to EVs
     (aggregate per step, as realised by simulate_soc). tracking_error_kwh : largest per-step shortfall.
     uncontrolled_cost, individual_cost, disaggregated_cost : [currency]. n_evs : EVs scheduled (reachable
-    targets). n_dropped : EVs left out (targets out of reach).
+    targets). n_dropped : EVs left out (targets out of reach). solver : the LP solver used.
     """
 
     price_per_mwh: FloatArray
@@ -186,6 +186,7 @@ class ScheduleAnalysis:
     disaggregated_cost: float
     n_evs: int
     n_dropped: int
+    solver: str
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -199,6 +200,7 @@ class ScheduleAnalysis:
             "disaggregated_cost": self.disaggregated_cost,
             "tracking_error_kwh": self.tracking_error_kwh,
             "solve_s": self.individual.solve_s,
+            "solver": self.solver,
         }
 
 
@@ -223,7 +225,9 @@ def run_schedule_analysis(
     price = calc_price_curve(spec, time)
     unc = run_uncontrolled(part)
     cap = spec.import_cap_share * float(unc.p_kw.sum(axis=1).max())
-    ind = solve_fleet_schedule(part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap)
+    ind = solve_fleet_schedule(
+        part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap, method=spec.schedule_solver
+    )
     agg = solve_aggregate_schedule(part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap)
     req, short = disaggregate(part, agg)
     real = simulate_soc(part, req)
@@ -238,6 +242,7 @@ def run_schedule_analysis(
         disaggregated_cost=_cost(real.p_kw, price, time.dt_h, spec.degradation_per_mwh),
         n_evs=part.n,
         n_dropped=feasible_drop(fleet),
+        solver=spec.schedule_solver,
     )
 
 

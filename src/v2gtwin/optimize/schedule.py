@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from v2gtwin.errors import DataError, InfeasibleError
 from v2gtwin.fleet import Fleet, calc_energy_bounds
+from v2gtwin.optimize._fleet_ipm import ChainLP, solve_chain_lp
 
 __all__ = [
     "AggregateSchedule",
@@ -88,10 +89,14 @@ def solve_fleet_schedule(
     degradation_per_mwh: float = 30.0,
     import_cap_kw: float | npt.ArrayLike = np.inf,
     base_load_kw: float | npt.ArrayLike = 0.0,
+    method: str = "chain",
 ) -> ScheduleResult:
     """Cost-minimal charge/discharge schedule of every EV (see the module docstring for the LP).
 
     ``degradation_per_mwh`` is a placeholder cost per MWh discharged until the battery models supply one.
+    ``method``: ``"chain"`` (default) solves the LP with the structure-exploiting interior-point method of
+    :mod:`v2gtwin.optimize._fleet_ipm` and hands it to HiGHS only when that does not converge (HiGHS then
+    names what is infeasible); ``"highs"`` uses HiGHS' interior-point solver directly.
 
     Raises
     ------
@@ -100,6 +105,8 @@ def solve_fleet_schedule(
         energy does not fit under it).
     """
     t0 = time.perf_counter()
+    if method not in ("chain", "highs"):
+        raise DataError(f"method: must be 'chain' or 'highs', got {method!r}")
     price = _check_prices(fleet, price_per_mwh)
     if degradation_per_mwh < 0:
         raise DataError(f"degradation_per_mwh: must be >= 0, got {degradation_per_mwh}")
@@ -146,6 +153,32 @@ def solve_fleet_schedule(
     cost_c = price[k_t] * dt_h / 1000.0
     cost_d = (-price[k_t] + degradation_per_mwh) * dt_h / 1000.0
     c = np.concatenate([cost_c, cost_d, np.zeros(K)])
+    if method == "chain":
+        cap_rows = np.cumsum(finite) - 1
+        cap_index = np.where(finite[k_t], cap_rows[k_t], -1).astype(np.int64)
+        # Slack of each cap row: at most the cap plus everything the plugged EVs could discharge.
+        d_room = np.bincount(k_t, weights=fleet.p_discharge_max_kw[k_ev], minlength=n_steps)[finite]
+        s_up = np.maximum(b_ub + d_room, 0.0) + 1.0
+        lp = ChainLP(
+            alpha=np.asarray(eta_c * dt_h, dtype=np.float64),
+            beta=np.asarray(dt_h / eta_d, dtype=np.float64),
+            first=first,
+            start=start.astype(np.int64),
+            length=dwell.astype(np.int64),
+            cap_index=cap_index,
+            b_rows=b_eq,
+            b_cap=np.asarray(b_ub, dtype=float),
+            cost=np.concatenate([c, np.zeros(b_ub.size)]),
+            lower=np.concatenate([bounds[:, 0], np.zeros(b_ub.size)]),
+            upper=np.concatenate([bounds[:, 1], s_up]),
+        )
+        sol = solve_chain_lp(lp)
+        if sol.optimal:
+            p = np.zeros((n_steps, fleet.n))
+            p[k_t, k_ev] = sol.x[:K] - sol.x[K : 2 * K]
+            obj = float(c @ sol.x[: 3 * K])
+            return ScheduleResult(p, obj, p.sum(axis=1), time.perf_counter() - t0, 3 * K + int(b_ub.size))
+        logger.info("structured IPM: %s after %d iterations; solving with HiGHS", sol.message, sol.iterations)
     res = _linprog(c, a_ub, b_ub, a_eq, b_eq, bounds)
     if res.status == 2:
         if finite.any():
@@ -210,7 +243,7 @@ def _linprog(c: FloatArray, a_ub: Any, b_ub: Any, a_eq: Any, b_eq: Any, bounds: 
         [np.asarray(b_ub, float) if a_ub is not None else [], np.asarray(b_eq, float) if a_eq is not None else []]
     )
     h = _new_highs(highspy)
-    h.setOptionValue("output_flag", False)
+    h.setOptionValue("output_flag", bool(__import__("os").environ.get("HLOG")))
     for key, value in _HIGHS_OPTIONS.items():
         h.setOptionValue(key, value)
     lp = highspy.HighsLp()
