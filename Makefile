@@ -17,7 +17,15 @@ $(STAMP): requirements.lock pyproject.toml
 study: $(STAMP)
 	$(BIN)/v2gtwin study --out $(OUT)
 
-test: $(STAMP)
+# The interop test's third-party OCPP peer (ocpp-rpc, Node.js); skipped by the test when npm is absent.
+INTEROP := tests/interop/node_modules/.v2gtwin-installed
+
+$(INTEROP): tests/interop/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/interop --no-audit --no-fund --silent && touch $(INTEROP); \
+	else echo "npm not found: the OCPP interop test will be skipped"; fi
+
+test: $(STAMP) $(INTEROP)
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
@@ -34,4 +42,4 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^v2gtwin' >> requirements.lock
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache tests/interop/node_modules
