@@ -13,10 +13,10 @@ import logging
 import os
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-__all__ = ["MeterValue", "Station", "Store"]
+__all__ = ["Evse", "MeterValue", "ProfileRecord", "Station", "Store", "Transaction"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,50 @@ class MeterValue(_Base):
     measurand: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Evse(_Base):
+    """One EVSE of a station: its last status and what the EV plugged into it declared (NotifyEVChargingNeeds)."""
+
+    __tablename__ = "evses"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), default="")
+    v2x: Mapped[bool] = mapped_column(Boolean, default=False)
+    energy_transfer: Mapped[str] = mapped_column(String(32), default="")
+    departure_time: Mapped[str] = mapped_column(String(40), default="")
+    energy_amount_wh: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Transaction(_Base):
+    """A charging transaction as the station reported it (TransactionEvent Started / Updated / Ended)."""
+
+    __tablename__ = "transactions"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    id_token: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(16), default="")
+    started: Mapped[str] = mapped_column(String(40), default="")
+    ended: Mapped[str] = mapped_column(String(40), default="")
+    stopped_reason: Mapped[str] = mapped_column(String(32), default="")
+    last_seq_no: Mapped[int] = mapped_column(Integer, default=-1)
+
+
+class ProfileRecord(_Base):
+    """A charging profile sent to a station, and how the station answered."""
+
+    __tablename__ = "charging_profiles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), index=True)
+    profile_id: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(32))
+    setpoint_w: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32))
+    latency_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Store:
@@ -152,3 +196,75 @@ class Store:
         """A station's record."""
         with Session(self.engine) as s:
             return s.get(Station, station_id)
+
+    def _ensure_station(self, s: Session, station_id: str) -> None:
+        if s.get(Station, station_id) is None:
+            s.add(Station(station_id=station_id, last_seen=dt.datetime.now(dt.UTC)))
+            s.flush()
+
+    def upsert_evse(self, station_id: str, evse_id: int, **fields: Any) -> None:
+        """Record an EVSE's status or its EV's charging needs (``status``, ``v2x``, ``energy_transfer``,
+        ``departure_time``, ``energy_amount_wh``); committed before returning."""
+        with self._session.begin() as s:
+            self._ensure_station(s, station_id)
+            ev = s.get(Evse, (station_id, evse_id))
+            if ev is None:
+                ev = Evse(station_id=station_id, evse_id=evse_id, updated=dt.datetime.now(dt.UTC))
+                s.add(ev)
+            for key, value in fields.items():
+                if value is not None:
+                    setattr(ev, key, value)
+            ev.updated = dt.datetime.now(dt.UTC)
+
+    def record_transaction_event(
+        self,
+        station_id: str,
+        transaction_id: str,
+        event_type: str,
+        timestamp: str,
+        seq_no: int,
+        evse_id: int | None = None,
+        id_token: str | None = None,
+        stopped_reason: str | None = None,
+    ) -> None:
+        """Apply one TransactionEvent to the transaction's record (committed before returning)."""
+        with self._session.begin() as s:
+            self._ensure_station(s, station_id)
+            tx = s.get(Transaction, (station_id, transaction_id))
+            if tx is None:
+                tx = Transaction(station_id=station_id, transaction_id=transaction_id, started=timestamp)
+                s.add(tx)
+            tx.state = event_type
+            tx.last_seq_no = max(tx.last_seq_no if tx.last_seq_no is not None else -1, seq_no)
+            if evse_id is not None:
+                tx.evse_id = evse_id
+            if id_token:
+                tx.id_token = id_token
+            if event_type == "Ended":
+                tx.ended = timestamp
+                tx.stopped_reason = stopped_reason or ""
+
+    def add_profile_records(self, rows: list[dict[str, Any]]) -> None:
+        """Record charging profiles sent (one transaction): dicts with the :class:`ProfileRecord` fields."""
+        with self._session.begin() as s:
+            for sid in {r["station_id"] for r in rows}:
+                self._ensure_station(s, sid)
+            s.add_all(ProfileRecord(**r) for r in rows)
+
+    def evse(self, station_id: str, evse_id: int) -> Evse | None:
+        """An EVSE's record."""
+        with Session(self.engine) as s:
+            return s.get(Evse, (station_id, evse_id))
+
+    def transaction(self, station_id: str, transaction_id: str) -> Transaction | None:
+        """A transaction's record."""
+        with Session(self.engine) as s:
+            return s.get(Transaction, (station_id, transaction_id))
+
+    def profile_records(self, station_id: str | None = None) -> list[ProfileRecord]:
+        """Charging profiles sent (of one station, or all), oldest first."""
+        with Session(self.engine) as s:
+            q = select(ProfileRecord).order_by(ProfileRecord.id)
+            if station_id is not None:
+                q = q.where(ProfileRecord.station_id == station_id)
+            return list(s.scalars(q))
