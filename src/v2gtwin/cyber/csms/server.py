@@ -35,7 +35,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import NegotiationError
 from websockets.typing import Subprotocol
 
-from v2gtwin.cyber.csms.store import Store
+from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
 
 __all__ = ["SUBPROTOCOL", "SUBPROTOCOLS", "Csms", "StationHandler", "StationHandler21"]
 
@@ -67,21 +67,17 @@ class _Handlers:
     csms: Csms | None
     v2x: bool
 
-    async def _store_values(self, evse_id: int, rows: list[tuple[str, str, float, str]]) -> None:
+    async def _commit(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
         """Commit before returning: through the central system's group-commit writer when there is one."""
         if self.csms is not None:
-            await self.csms.commit_meter_values(self.id, evse_id, rows)
+            await self.csms.commit(ops, values)
         else:
-            await asyncio.to_thread(self.store.add_meter_values, self.id, evse_id, rows)
+            await asyncio.to_thread(self.store.apply, ops, values)
 
     @on("BootNotification")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
-        await asyncio.to_thread(
-            self.store.upsert_station,
-            self.id,
-            charging_station.get("vendor_name", ""),
-            charging_station.get("model", ""),
-        )
+        vendor, model = charging_station.get("vendor_name", ""), charging_station.get("model", "")
+        await self._commit([Store.op_upsert_station(self.id, vendor, model)])
         return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_INTERVAL_S, status="Accepted")
 
     @on("Heartbeat")  # type: ignore[untyped-decorator,unused-ignore]
@@ -91,8 +87,8 @@ class _Handlers:
     @on("StatusNotification")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_status(self, connector_status: str, evse_id: int = 0, **_: Any) -> Any:
         status = _enum(connector_status)
-        await asyncio.to_thread(self.store.upsert_station, self.id, status=status)
-        await asyncio.to_thread(self.store.upsert_evse, self.id, int(evse_id), status=status)
+        station = Store.op_upsert_station(self.id, status=status)
+        await self._commit([station, Store.op_upsert_evse(self.id, int(evse_id), status=status)])
         return call_result.StatusNotification()
 
     @on("Authorize")  # type: ignore[untyped-decorator,unused-ignore]
@@ -108,8 +104,7 @@ class _Handlers:
         params = charging_needs.get("ac_charging_parameters") or charging_needs.get("dc_charging_parameters") or {}
         energy = params.get("energy_amount")
         self.v2x = v2x
-        await asyncio.to_thread(
-            self.store.upsert_evse,
+        op = Store.op_upsert_evse(
             self.id,
             int(evse_id),
             v2x=v2x,
@@ -117,11 +112,12 @@ class _Handlers:
             departure_time=str(charging_needs.get("departure_time", "")),
             energy_amount_wh=float(energy) if energy is not None else None,
         )
+        await self._commit([op])
         return call_result.NotifyEVChargingNeeds(status="Accepted")
 
     @on("MeterValues")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
-        await self._store_values(int(evse_id), _rows(meter_value))
+        await self._commit(values=[(self.id, int(evse_id), _rows(meter_value))])
         return call_result.MeterValues()
 
     @on("TransactionEvent")  # type: ignore[untyped-decorator,unused-ignore]
@@ -137,8 +133,7 @@ class _Handlers:
         **_: Any,
     ) -> Any:
         evse_id = int(evse["id"]) if evse else None
-        await asyncio.to_thread(
-            self.store.record_transaction_event,
+        op = Store.op_transaction_event(
             self.id,
             str(transaction_info["transaction_id"]),
             _enum(event_type),
@@ -148,8 +143,8 @@ class _Handlers:
             str(id_token["id_token"]) if id_token else None,
             _enum(transaction_info.get("stopped_reason", "")) or None,
         )
-        if meter_value:
-            await self._store_values(evse_id or 0, _rows(meter_value))
+        # The event and its values in the same transaction, committed before the answer.
+        await self._commit([op], [(self.id, evse_id or 0, _rows(meter_value))] if meter_value else [])
         if id_token:
             status = self.csms.authorize(id_token) if self.csms is not None else "Accepted"
             return call_result.TransactionEvent(id_token_info={"status": status})
@@ -271,7 +266,7 @@ class Csms:
         self.stations: dict[str, StationHandler | StationHandler21] = {}
         self._connections: dict[str, ServerConnection] = {}
         self._server: Any = None
-        self._pending: list[tuple[str, int, list[tuple[str, str, float, str]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[Sequence[Op], Sequence[ValueBatch], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
 
@@ -281,28 +276,42 @@ class Csms:
             return "Accepted"
         return "Unknown"
 
-    async def commit_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> None:
-        """Queue values for the group-commit writer and wait until they are committed."""
+    async def commit(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
+        """Queue store changes for the group-commit writer and wait until they are committed."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((station_id, evse_id, rows, fut))
+        self._pending.append((ops, values, fut))
         if self._wake is not None:
             self._wake.set()
         await fut
 
+    async def commit_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> None:
+        """Queue values for the group-commit writer and wait until they are committed."""
+        await self.commit(values=[(station_id, evse_id, rows)])
+
     async def _write_loop(self) -> None:
-        """Commit whatever has queued up in one transaction, then release every waiting acknowledgement."""
+        """Commit whatever has queued up in one transaction (group commit: one fsync for every message that
+        arrived meanwhile), then release every waiting acknowledgement. When a batch fails, its messages are
+        committed one by one, so that one bad message fails alone and nothing unstored is acknowledged."""
         assert self._wake is not None
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
+                ops = [op for o, _, _ in batch for op in o]
+                values = [v for _, vs, _ in batch for v in vs]
                 try:
-                    await asyncio.to_thread(self.store.add_meter_batches, [(s, e, r) for s, e, r, _ in batch])
-                except Exception as exc:  # the waiting handlers answer with an error, nothing is acknowledged
-                    for *_, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
+                    await asyncio.to_thread(self.store.apply, ops, values)
+                except Exception:
+                    for o, vs, fut in batch:
+                        try:
+                            await asyncio.to_thread(self.store.apply, o, vs)
+                        except Exception as exc:  # that handler answers with an error, nothing acknowledged
+                            if not fut.done():
+                                fut.set_exception(exc)
+                        else:
+                            if not fut.done():
+                                fut.set_result(None)
                     continue
                 for *_, fut in batch:
                     if not fut.done():
@@ -487,6 +496,7 @@ class Csms:
             subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=_prefer_21,
             max_size=self.max_message_bytes,
+            compression=None,
             process_request=self._check_basic_auth,
             ssl=self._ssl_context(),
         )

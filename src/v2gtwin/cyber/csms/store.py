@@ -11,14 +11,18 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 __all__ = ["Evse", "MeterValue", "ProfileRecord", "Station", "Store", "Transaction"]
 
 logger = logging.getLogger(__name__)
+
+Op = Callable[[Session], None]  # one change to apply inside a transaction
+ValueBatch = tuple[str, int, list[tuple[str, str, float, str]]]  # station id, EVSE id, (time, measurand, value, unit)
 
 
 class _Base(DeclarativeBase):
@@ -116,20 +120,54 @@ class Store:
         _Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
-    def upsert_station(self, station_id: str, vendor: str = "", model: str = "", status: str | None = None) -> None:
-        """Record a station's boot or status (committed before returning)."""
-        now = dt.datetime.now(dt.UTC)
+    def apply(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
+        """Run ``ops`` (functions of a session, from the ``op_*`` builders) and insert ``values`` (station id,
+        EVSE id, rows) in ONE transaction, committed before returning — the group commit of the central system,
+        which acknowledges the messages behind them only afterwards."""
         with self._session.begin() as s:
+            for op in ops:
+                op(s)
+            if values:
+                self._insert_values(s, values)
+
+    def _insert_values(self, s: Session, values: Sequence[ValueBatch]) -> None:
+        sids = {sid for sid, _, _ in values}
+        known = {x for (x,) in s.execute(select(Station.station_id).where(Station.station_id.in_(sids)))}
+        now = dt.datetime.now(dt.UTC)
+        for sid in sids - known:
+            if s.get(Station, sid) is None:  # added earlier in this transaction by a boot op
+                s.add(Station(station_id=sid, last_seen=now))
+        s.flush()
+        rows = [
+            {"station_id": sid, "evse_id": evse, "timestamp": t, "measurand": m, "value": v, "unit": u}
+            for sid, evse, batch in values
+            for t, m, v, u in batch
+        ]
+        if rows:
+            s.execute(insert(MeterValue), rows)
+
+    @staticmethod
+    def op_upsert_station(station_id: str, vendor: str = "", model: str = "", status: str | None = None) -> Op:
+        """A station's boot or status."""
+
+        def op(s: Session) -> None:
+            now = dt.datetime.now(dt.UTC)
             st = s.get(Station, station_id)
             if st is None:
-                st = Station(station_id=station_id, vendor=vendor, model=model, status=status or "", last_seen=now)
-                s.add(st)
-            else:
-                st.last_seen = now
-                if vendor:
-                    st.vendor, st.model = vendor, model
-                if status is not None:
-                    st.status = status
+                s.add(Station(station_id=station_id, vendor=vendor, model=model, status=status or "", last_seen=now))
+                s.flush()
+                return
+            st.last_seen = now
+            if vendor:
+                st.vendor, st.model = vendor, model
+            if status is not None:
+                st.status = status
+
+        return op
+
+    def upsert_station(self, station_id: str, vendor: str = "", model: str = "", status: str | None = None) -> None:
+        """Record a station's boot or status (committed before returning)."""
+        self.apply([self.op_upsert_station(station_id, vendor, model, status)])
 
     def set_password(self, station_id: str, password: str) -> None:
         """Provision a station's HTTP Basic password (security profiles 1 and 2); at least 16 characters
@@ -156,32 +194,12 @@ class Store:
 
     def add_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> int:
         """Store (timestamp, measurand, value, unit) rows; committed before returning the count."""
-        with self._session.begin() as s:
-            if s.get(Station, station_id) is None:
-                s.add(Station(station_id=station_id, last_seen=dt.datetime.now(dt.UTC)))
-            s.add_all(
-                MeterValue(station_id=station_id, evse_id=evse_id, timestamp=t, measurand=m, value=v, unit=u)
-                for t, m, v, u in rows
-            )
+        self.apply(values=[(station_id, evse_id, rows)])
         return len(rows)
 
     def add_meter_batches(self, batches: list[tuple[str, int, list[tuple[str, str, float, str]]]]) -> int:
         """Store many messages' values in one transaction (group commit); committed before returning."""
-        with self._session.begin() as s:
-            known = {
-                sid
-                for (sid,) in s.execute(
-                    select(Station.station_id).where(Station.station_id.in_({b[0] for b in batches}))
-                )
-            }
-            now = dt.datetime.now(dt.UTC)
-            for sid in {b[0] for b in batches} - known:
-                s.add(Station(station_id=sid, last_seen=now))
-            s.add_all(
-                MeterValue(station_id=sid, evse_id=evse, timestamp=t, measurand=m, value=v, unit=u)
-                for sid, evse, rows in batches
-                for t, m, v, u in rows
-            )
+        self.apply(values=batches)
         return sum(len(r) for _, _, r in batches)
 
     def count_meter_values(self, station_id: str | None = None) -> int:
@@ -197,16 +215,19 @@ class Store:
         with Session(self.engine) as s:
             return s.get(Station, station_id)
 
-    def _ensure_station(self, s: Session, station_id: str) -> None:
+    @staticmethod
+    def _ensure_station(s: Session, station_id: str) -> None:
         if s.get(Station, station_id) is None:
             s.add(Station(station_id=station_id, last_seen=dt.datetime.now(dt.UTC)))
             s.flush()
 
-    def upsert_evse(self, station_id: str, evse_id: int, **fields: Any) -> None:
-        """Record an EVSE's status or its EV's charging needs (``status``, ``v2x``, ``energy_transfer``,
-        ``departure_time``, ``energy_amount_wh``); committed before returning."""
-        with self._session.begin() as s:
-            self._ensure_station(s, station_id)
+    @classmethod
+    def op_upsert_evse(cls, station_id: str, evse_id: int, **fields: Any) -> Op:
+        """An EVSE's status or its EV's charging needs (``status``, ``v2x``, ``energy_transfer``,
+        ``departure_time``, ``energy_amount_wh``)."""
+
+        def op(s: Session) -> None:
+            cls._ensure_station(s, station_id)
             ev = s.get(Evse, (station_id, evse_id))
             if ev is None:
                 ev = Evse(station_id=station_id, evse_id=evse_id, updated=dt.datetime.now(dt.UTC))
@@ -215,9 +236,17 @@ class Store:
                 if value is not None:
                     setattr(ev, key, value)
             ev.updated = dt.datetime.now(dt.UTC)
+            s.flush()
 
-    def record_transaction_event(
-        self,
+        return op
+
+    def upsert_evse(self, station_id: str, evse_id: int, **fields: Any) -> None:
+        """Record an EVSE's status or its EV's charging needs (committed before returning)."""
+        self.apply([self.op_upsert_evse(station_id, evse_id, **fields)])
+
+    @classmethod
+    def op_transaction_event(
+        cls,
         station_id: str,
         transaction_id: str,
         event_type: str,
@@ -226,10 +255,11 @@ class Store:
         evse_id: int | None = None,
         id_token: str | None = None,
         stopped_reason: str | None = None,
-    ) -> None:
-        """Apply one TransactionEvent to the transaction's record (committed before returning)."""
-        with self._session.begin() as s:
-            self._ensure_station(s, station_id)
+    ) -> Op:
+        """One TransactionEvent applied to its transaction's record."""
+
+        def op(s: Session) -> None:
+            cls._ensure_station(s, station_id)
             tx = s.get(Transaction, (station_id, transaction_id))
             if tx is None:
                 tx = Transaction(station_id=station_id, transaction_id=transaction_id, started=timestamp)
@@ -243,6 +273,13 @@ class Store:
             if event_type == "Ended":
                 tx.ended = timestamp
                 tx.stopped_reason = stopped_reason or ""
+            s.flush()
+
+        return op
+
+    def record_transaction_event(self, station_id: str, transaction_id: str, *args: Any, **kw: Any) -> None:
+        """Apply one TransactionEvent (see :meth:`op_transaction_event`); committed before returning."""
+        self.apply([self.op_transaction_event(station_id, transaction_id, *args, **kw)])
 
     def add_profile_records(self, rows: list[dict[str, Any]]) -> None:
         """Record charging profiles sent (one transaction): dicts with the :class:`ProfileRecord` fields."""
