@@ -199,7 +199,7 @@ def test_dispatch_reaches_simulated_stations_and_they_obey(tmp_path: Path) -> No
     assert result["SIM-absent"]["status"] == "not connected"
     assert all(0 <= result[f"SIM-{k}"]["latency_s"] < 5 for k in range(6))
     assert [s.limit_w for s in stations] == [1000.0 * (k + 1) for k in range(6)]
-    assert store.count_meter_values() == 6 * 2 * 2  # 6 stations x 2 reports x 2 sampled values
+    assert store.count_meter_values() == 6 * 2 * 3  # 6 stations x 2 reports x 3 sampled values
 
 
 def test_dispatch_command_with_simulated_station_fleet(tmp_path: Path) -> None:

@@ -1,62 +1,142 @@
-"""Simulated charging stations: `ocpp` client stations over websockets that boot, obey charging profiles and
-report meter values. Used by the tests (and, later, the load benchmark and the study)."""
+"""Simulated charging stations: `ocpp` client stations over websockets that boot, plug in an EV, obey charging
+profiles (their power and the EV's state of charge follow) and report meter values.
+
+Each station has one EVSE and one EV (:class:`SimEV`: battery, state of charge, power limit, V2X). A V2X EV's
+station speaks OCPP 2.1 and declares ``AC_BPT`` in NotifyEVChargingNeeds, so the central system may send it a
+discharge set-point; the others speak 2.0.1. Stations reconnect with exponential back-off and jitter when the
+connection fails or drops (any close but 1000 / 1001), as real chargers do (OCPP 2.0.1 part 4, RetryBackOff),
+so that a reconnect storm settles. Used by the tests, the load benchmark, ``v2gtwin csms simulate`` and the study.
+
+Kept free of the numeric stack: the EVs are plain values (``v2gtwin.cli`` draws them from the fleet model).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
+import random
+from dataclasses import dataclass
 from typing import Any
 
+from ocpp import v21, v201
 from ocpp.routing import on
-from ocpp.v201 import ChargePoint, call, call_result
-from ocpp.v201.enums import Action, ChargingProfileStatusEnumType
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
-from v2gtwin.cyber.csms.server import SUBPROTOCOL
+from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
 
-__all__ = ["SimStation", "run_fleet", "run_station"]
+__all__ = ["SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
 
 logger = logging.getLogger(__name__)
 
+# A clean close (normal closure, going away) ends a simulated station; anything else (abnormal closure, server
+# error, service restart, try again later) makes it reconnect.
+_FINAL_CLOSE_CODES = (1000, 1001)
 
-class SimStation(ChargePoint):
-    """A station with one EVSE whose charging power follows the last charging profile it accepted."""
 
-    def __init__(self, station_id: str, connection: Any, p_max_w: float = 11000.0, response_timeout: float = 10.0):
-        super().__init__(station_id, connection, response_timeout=response_timeout)
-        self.p_max_w = p_max_w
-        self.limit_w = p_max_w
+@dataclass(frozen=True)
+class SimEV:
+    """The EV plugged into a simulated station.
+
+    capacity_kwh : usable battery [kWh]. soc0_pu : state of charge on arrival [-]. p_max_w : charging (and,
+    with ``v2x``, discharging) power limit [W]. target_soc_pu : what the driver wants at departure [-].
+    departure_h : hours until departure [h]. efficiency : one-way charge/discharge efficiency [-].
+    """
+
+    capacity_kwh: float = 60.0
+    soc0_pu: float = 0.4
+    p_max_w: float = 11_000.0
+    v2x: bool = False
+    target_soc_pu: float = 0.8
+    departure_h: float = 8.0
+    efficiency: float = 0.95
+
+
+class _SimBehaviour:
+    """What both protocol versions' simulated stations do."""
+
+    id: str
+    ev: SimEV
+    soc_pu: float
+    limit_w: float
+    energy_wh: float
+    profiles: list[dict[str, Any]]
+    calls: Any
+    call: Any
+
+    def _setup(self, ev: SimEV) -> None:
+        self.ev = ev
+        self.soc_pu = ev.soc0_pu
+        self.limit_w = ev.p_max_w
         self.energy_wh = 0.0
-        self.profiles: list[dict[str, Any]] = []
+        self.profiles = []
 
-    @on(Action.set_charging_profile)  # type: ignore[untyped-decorator,unused-ignore]
-    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
-        periods = charging_profile["charging_schedule"][0]["charging_schedule_period"]
-        self.limit_w = max(0.0, min(float(periods[0]["limit"]), self.p_max_w))
+    def _apply_profile(self, charging_profile: dict[str, Any]) -> None:
+        period = charging_profile["charging_schedule"][0]["charging_schedule_period"][0]
+        if "setpoint" in period and self.ev.v2x:
+            target = float(period["setpoint"])
+        else:
+            target = float(period.get("limit", self.ev.p_max_w))
+        low = -self.ev.p_max_w if self.ev.v2x else 0.0
+        self.limit_w = max(low, min(target, self.ev.p_max_w))
         self.profiles.append(charging_profile)
-        return call_result.SetChargingProfile(status=ChargingProfileStatusEnumType.accepted)
+
+    def power_w(self) -> float:
+        """Grid-side power now: the profile's set-point, within what the battery can still take or give."""
+        if self.limit_w > 0 and self.soc_pu >= 1.0:
+            return 0.0
+        if self.limit_w < 0 and self.soc_pu <= 0.0:
+            return 0.0
+        return self.limit_w
 
     async def boot(self) -> Any:
-        """Send BootNotification; returns the answer."""
-        return await self.call(
-            call.BootNotification(charging_station={"model": "v2gtwin-sim", "vendor_name": "v2gtwin"}, reason="PowerUp")
+        """BootNotification, then the EV plugs in: StatusNotification Occupied and NotifyEVChargingNeeds."""
+        ans = await self.call(
+            self.calls.BootNotification(
+                charging_station={"model": "v2gtwin-sim", "vendor_name": "v2gtwin"}, reason="PowerUp"
+            )
         )
+        now = _now()
+        await self.call(
+            self.calls.StatusNotification(timestamp=now, connector_status="Occupied", evse_id=1, connector_id=1)
+        )
+        mode = "AC_BPT" if self.ev.v2x else "AC_three_phase"
+        needs: dict[str, Any] = {
+            "requested_energy_transfer": mode,
+            "departure_time": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=self.ev.departure_h))
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
+            "ac_charging_parameters": {
+                "energy_amount": max(0, round((self.ev.target_soc_pu - self.soc_pu) * self.ev.capacity_kwh * 1000)),
+                "ev_min_current": 6,
+                "ev_max_current": max(6, round(self.ev.p_max_w / 690)),  # three phases at 230 V
+                "ev_max_voltage": 400,
+            },
+        }
+        if self.ev.v2x:
+            needs["available_energy_transfer"] = [mode]
+        await self.call(self.calls.NotifyEVChargingNeeds(evse_id=1, charging_needs=needs))
+        return ans
 
     async def report(self, dt_s: float) -> None:
-        """Advance the meter by ``dt_s`` at the present limit and send MeterValues."""
-        self.energy_wh += self.limit_w * dt_s / 3600.0
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        """Advance the EV by ``dt_s`` at the present set-point and send MeterValues (energy, power, SoC)."""
+        p = self.power_w()
+        eff = self.ev.efficiency
+        stored_wh = p * dt_s / 3600.0 * (eff if p >= 0 else 1.0 / eff)
+        self.soc_pu = min(1.0, max(0.0, self.soc_pu + stored_wh / (self.ev.capacity_kwh * 1000.0)))
+        self.energy_wh += p * dt_s / 3600.0
         await self.call(
-            call.MeterValues(
+            self.calls.MeterValues(
                 evse_id=1,
                 meter_value=[
                     {
-                        "timestamp": now,
+                        "timestamp": _now(),
                         "sampled_value": [
-                            {"value": round(self.energy_wh, 1), "measurand": "Energy.Active.Import.Register"},
-                            {"value": round(self.limit_w, 1), "measurand": "Power.Active.Import"},
+                            {"value": round(self.energy_wh, 1), "measurand": "Energy.Active.Net"},
+                            {"value": round(p, 1), "measurand": "Power.Active.Import"},
+                            {"value": round(100 * self.soc_pu, 1), "measurand": "SoC"},
                         ],
                     }
                 ],
@@ -64,36 +144,121 @@ class SimStation(ChargePoint):
         )
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class SimStation(_SimBehaviour, v201.ChargePoint):
+    """A simulated OCPP 2.0.1 station (EVs without V2X)."""
+
+    calls = v201.call
+
+    def __init__(self, station_id: str, connection: Any, ev: SimEV | None = None, response_timeout: float = 30.0):
+        super().__init__(station_id, connection, response_timeout=response_timeout)
+        self._setup(ev or SimEV())
+
+    @on("SetChargingProfile")  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        self._apply_profile(charging_profile)
+        return v201.call_result.SetChargingProfile(status="Accepted")
+
+
+class SimStation21(_SimBehaviour, v21.ChargePoint):
+    """A simulated OCPP 2.1 station (V2X EVs: discharge set-points)."""
+
+    calls = v21.call
+
+    def __init__(self, station_id: str, connection: Any, ev: SimEV | None = None, response_timeout: float = 30.0):
+        super().__init__(station_id, connection, response_timeout=response_timeout)
+        self._setup(ev or SimEV(v2x=True))
+
+    @on("SetChargingProfile")  # type: ignore[untyped-decorator,unused-ignore]
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        self._apply_profile(charging_profile)
+        return v21.call_result.SetChargingProfile(status="Accepted")
+
+
 async def run_station(
     url: str,
     station_id: str,
     *,
+    ev: SimEV | None = None,
     reports: int = 1,
     interval_s: float = 0.0,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
-) -> SimStation:
-    """Connect, boot, send ``reports`` MeterValues every ``interval_s``, then stay connected until ``stop``.
+    max_attempts: int = 8,
+    backoff_s: float = 0.5,
+) -> SimStation | SimStation21:
+    """Connect, boot, plug in, send ``reports`` MeterValues every ``interval_s``, then stay connected until
+    ``stop``. A failed connection (or one dropped before ``stop``) is retried after ``backoff_s`` x 2^k
+    (capped at 30 s) with random jitter, up to ``max_attempts`` times.
 
-    ``ready`` is set once the reports are sent — or when the station fails, so that it never holds others up.
+    ``ready`` is set once the reports are sent — or when the station gives up, so that it never holds others up.
     """
+    ev = ev or SimEV()
+    cls: type[SimStation] | type[SimStation21] = SimStation21 if ev.v2x else SimStation
+    proto = SUBPROTOCOL_21 if ev.v2x else SUBPROTOCOL
+    station: SimStation | SimStation21 | None = None
+    sent = 0
     try:
-        async with connect(f"{url.rstrip('/')}/{station_id}", subprotocols=[Subprotocol(SUBPROTOCOL)]) as ws:
-            station = SimStation(station_id, ws)
-            listener = asyncio.create_task(station.start())
+        for attempt in range(max_attempts):
             try:
-                await station.boot()
-                for _ in range(reports):
-                    await station.report(max(interval_s, 1.0))
-                    if interval_s:
-                        await asyncio.sleep(interval_s)
-                if ready is not None:
-                    ready.set()
-                if stop is not None:
-                    await stop.wait()
-            finally:
-                listener.cancel()
-            return station
+                async with connect(
+                    f"{url.rstrip('/')}/{station_id}",
+                    subprotocols=[Subprotocol(proto)],
+                    open_timeout=60,
+                    compression=None,
+                ) as ws:
+                    prev, station = station, cls(station_id, ws, ev)
+                    if prev is not None:  # a reconnection keeps the EV's state
+                        station.soc_pu, station.energy_wh, station.limit_w = prev.soc_pu, prev.energy_wh, prev.limit_w
+                        station.profiles = prev.profiles
+                    listener = asyncio.create_task(station.start())
+
+                    async def body(st: SimStation | SimStation21 = station) -> None:
+                        nonlocal sent
+                        await st.boot()
+                        while sent < reports:
+                            await st.report(max(interval_s, 1.0))
+                            sent += 1
+                            if interval_s:
+                                await asyncio.sleep(interval_s)
+                        if ready is not None:
+                            ready.set()
+                        if stop is not None:
+                            await stop.wait()
+
+                    work = asyncio.create_task(body())
+                    # Whichever ends first: the station's work, or its connection (the listener ends with it;
+                    # a call awaiting its answer on a closed connection would otherwise wait for its timeout).
+                    await asyncio.wait({work, listener}, return_when=asyncio.FIRST_COMPLETED)
+                    if not work.done():
+                        work.cancel()
+                        if ws.close_code in _FINAL_CLOSE_CODES:
+                            return station
+                        raise ConnectionError(f"connection closed ({ws.close_code}): reconnecting")
+                    listener.cancel()
+                    work.result()  # a failed call (time-out, CALLERROR) surfaces here
+                    return station
+            except (OSError, WebSocketException, TimeoutError, ConnectionError) as exc:
+                rcvd = exc.rcvd if isinstance(exc, ConnectionClosed) else None
+                final = rcvd is not None and rcvd.code in _FINAL_CLOSE_CODES
+                if station is not None and (final or (stop is not None and stop.is_set())):
+                    return station  # closed for good, or the run is over: no reconnection
+                if attempt == max_attempts - 1:
+                    raise
+                delay = min(30.0, backoff_s * 2**attempt) * (0.5 + random.random())
+                logger.info("station %s: %s; reconnecting in %.1f s", station_id, exc, delay)
+                if stop is None or station is None:
+                    await asyncio.sleep(delay)
+                    continue
+                try:  # back off, but end at once when the run is over
+                    await asyncio.wait_for(stop.wait(), delay)
+                    return station
+                except TimeoutError:
+                    pass
+        raise AssertionError("unreachable")
     finally:
         if ready is not None:
             ready.set()
@@ -103,21 +268,31 @@ async def run_fleet(
     url: str,
     n: int,
     *,
+    evs: list[SimEV] | None = None,
     prefix: str = "SIM",
     reports: int = 1,
     interval_s: float = 0.0,
     hold_s: float = 0.0,
     connect_batch: int = 200,
-) -> list[SimStation]:
-    """Run ``n`` simulated stations against ``url``: connect (in batches), boot, report, stay ``hold_s``."""
+) -> list[SimStation | SimStation21]:
+    """Run ``n`` simulated stations against ``url`` (EV k of ``evs`` in station k; default EVs otherwise):
+    connect (in batches), boot, report, stay ``hold_s``."""
+    if evs is not None and len(evs) < n:
+        raise ValueError(f"evs: need {n} EVs, got {len(evs)}")
     stop = asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
-    tasks: list[asyncio.Task[SimStation]] = []
+    tasks: list[asyncio.Task[SimStation | SimStation21]] = []
     for k in range(n):
         tasks.append(
             asyncio.create_task(
                 run_station(
-                    url, f"{prefix}-{k:05d}", reports=reports, interval_s=interval_s, ready=readies[k], stop=stop
+                    url,
+                    f"{prefix}-{k:05d}",
+                    ev=evs[k] if evs is not None else None,
+                    reports=reports,
+                    interval_s=interval_s,
+                    ready=readies[k],
+                    stop=stop,
                 )
             )
         )
@@ -132,4 +307,4 @@ async def run_fleet(
         raise failed[0]
     if failed:
         logger.warning("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])
-    return [d for d in done if isinstance(d, SimStation)]
+    return [d for d in done if not isinstance(d, BaseException)]
