@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
-from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
+from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21, _inline_validation
 
 __all__ = ["SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
 
@@ -189,12 +189,14 @@ async def run_station(
     stop: asyncio.Event | None = None,
     max_attempts: int = 8,
     backoff_s: float = 0.5,
+    registry: dict[str, SimStation | SimStation21] | None = None,
 ) -> SimStation | SimStation21:
     """Connect, boot, plug in, send ``reports`` MeterValues every ``interval_s``, then stay connected until
     ``stop``. A failed connection (or one dropped before ``stop``) is retried after ``backoff_s`` x 2^k
     (capped at 30 s) with random jitter, up to ``max_attempts`` times.
 
     ``ready`` is set once the reports are sent — or when the station gives up, so that it never holds others up.
+    ``registry`` (optional) maps the station id to its live station object while it is connected.
     """
     ev = ev or SimEV()
     cls: type[SimStation] | type[SimStation21] = SimStation21 if ev.v2x else SimStation
@@ -214,6 +216,8 @@ async def run_station(
                     if prev is not None:  # a reconnection keeps the EV's state
                         station.soc_pu, station.energy_wh, station.limit_w = prev.soc_pu, prev.energy_wh, prev.limit_w
                         station.profiles = prev.profiles
+                    if registry is not None:
+                        registry[station_id] = station
                     listener = asyncio.create_task(station.start())
 
                     async def body(st: SimStation | SimStation21 = station) -> None:
@@ -275,30 +279,46 @@ async def run_fleet(
     hold_s: float = 0.0,
     connect_batch: int = 200,
 ) -> list[SimStation | SimStation21]:
-    """Run ``n`` simulated stations against ``url`` (EV k of ``evs`` in station k; default EVs otherwise):
-    connect (in batches), boot, report, stay ``hold_s``."""
+    """Run ``n`` simulated stations against ``url`` (EV k of ``evs`` in station k; default EVs otherwise).
+
+    Two phases: every station connects (in batches of ``connect_batch``), boots and plugs its EV in; once all
+    are in, every station sends ``reports`` MeterValues, one round every ``interval_s`` (a round: all stations
+    at once, each advancing its EV by ``max(interval_s, 1)`` s). Then the stations stay ``hold_s`` seconds.
+    Stations that fail are logged and left out; the run fails only when all do.
+    """
     if evs is not None and len(evs) < n:
         raise ValueError(f"evs: need {n} EVs, got {len(evs)}")
+    _inline_validation()
     stop = asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
+    live: dict[str, SimStation | SimStation21] = {}
     tasks: list[asyncio.Task[SimStation | SimStation21]] = []
+    ids = [f"{prefix}-{k:05d}" for k in range(n)]
     for k in range(n):
         tasks.append(
             asyncio.create_task(
                 run_station(
                     url,
-                    f"{prefix}-{k:05d}",
+                    ids[k],
                     ev=evs[k] if evs is not None else None,
-                    reports=reports,
-                    interval_s=interval_s,
+                    reports=0,
                     ready=readies[k],
                     stop=stop,
+                    registry=live,
                 )
             )
         )
         if (k + 1) % connect_batch == 0:
             await asyncio.sleep(0.05)
     await asyncio.gather(*(r.wait() for r in readies))
+    for _ in range(reports):
+        t0 = asyncio.get_running_loop().time()
+        stations = [live[sid] for sid in ids if sid in live and not tasks[int(sid.rsplit("-", 1)[1])].done()]
+        out = await asyncio.gather(*(st.report(max(interval_s, 1.0)) for st in stations), return_exceptions=True)
+        bad = [o for o in out if isinstance(o, BaseException)]
+        if bad:
+            logger.warning("%d of %d reports failed (first: %r)", len(bad), len(stations), bad[0])
+        await asyncio.sleep(max(0.0, interval_s - (asyncio.get_running_loop().time() - t0)))
     await asyncio.sleep(hold_s)
     stop.set()
     done = await asyncio.gather(*tasks, return_exceptions=True)
