@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import datetime as dt
+import json
 import logging
 import re
 import ssl
@@ -28,7 +28,6 @@ from typing import Any
 import jsonschema
 import ocpp.messages
 from ocpp import v21, v201
-from ocpp.charge_point import snake_to_camel_case
 from ocpp.messages import MessageType, get_validator
 from ocpp.routing import on
 from ocpp.v201 import call_result
@@ -38,7 +37,7 @@ from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
 
-__all__ = ["SUBPROTOCOL", "SUBPROTOCOLS", "Csms", "StationHandler", "StationHandler21"]
+__all__ = ["SUBPROTOCOL", "SUBPROTOCOLS", "Csms", "StationHandler", "StationHandler21", "build_set_point_request"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +66,7 @@ class _Handlers:
     store: Store
     csms: Csms | None
     v2x: bool
+    version: str
 
     async def _commit(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
         """Commit before returning: through the central system's group-commit writer when there is one."""
@@ -74,6 +74,25 @@ class _Handlers:
             await self.csms.commit(ops, values)
         else:
             await asyncio.to_thread(self.store.apply, ops, values)
+
+    async def call_prebuilt(self, action: str, frame_payload: str, timeout_s: float) -> dict[str, Any]:
+        """Send a CALL whose payload (JSON text, wire format) comes from a builder the tests validate, and return
+        the answer's payload (camelCase) after validating it against the response schema.
+
+        The cheap path for the frames the central system builds itself: no dataclass round trip and no request
+        validation (about 0.4 ms of CPU per SetChargingProfile through ``ChargePoint.call``, measured with
+        cProfile at 10,000 stations). It keeps the ``ocpp`` package's one-call-at-a-time lock and its response
+        matching (``_call_lock``, ``_send``, ``_get_specific_response``: internals of the pinned ocpp 2.1.0,
+        exercised by the dispatch tests). A CALLERROR is raised as the package's exception."""
+        unique_id = str(self._unique_id_generator())  # type: ignore[attr-defined]
+        frame = f'[2,"{unique_id}","{action}",{frame_payload}]'
+        async with self._call_lock:  # type: ignore[attr-defined]
+            await self._send(frame)  # type: ignore[attr-defined]
+            response = await self._get_specific_response(unique_id, timeout_s)  # type: ignore[attr-defined]
+        if response.message_type_id == MessageType.CallError:
+            raise response.to_exception()
+        get_validator(MessageType.CallResult, action, self.version.removeprefix("ocpp")).validate(response.payload)
+        return dict(response.payload)
 
     @on("BootNotification")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
@@ -178,27 +197,32 @@ class StationHandler21(_Handlers, v21.ChargePoint):
         self.v2x = False
 
 
-def build_set_point_profile(set_point_w: float, v2x: bool, profile_id: int = 1) -> dict[str, Any]:
-    """The TxDefaultProfile (snake_case, as the ``ocpp`` package takes it) that holds an EVSE at ``set_point_w``.
+def build_set_point_request(set_point_w: float, v2x: bool, profile_id: int = 1, evse_id: int = 1) -> dict[str, Any]:
+    """The SetChargingProfile request (wire format, camelCase) that holds an EVSE at ``set_point_w`` with a
+    TxDefaultProfile.
 
     Charging (>= 0): a ``limit`` in W (valid in 2.0.1 and 2.1). Discharging (< 0, ``v2x`` stations on 2.1 only):
     ``operationMode = CentralSetpoint`` with ``setpoint`` and ``dischargeLimit``. Every shape this returns is
-    validated against the OCPP JSON schemas by the tests, so dispatch can skip the per-frame validation.
+    validated against the OCPP JSON schemas of both versions by the tests (a property test over set-points and
+    ids), which is why dispatch sends it without validating each frame again.
     """
     w = round(float(set_point_w), 1) + 0.0  # + 0.0: no "-0.0" on the wire
     if w < 0 and not v2x:
         raise ValueError("a negative set-point needs a station on OCPP 2.1 whose EV declared V2X")
-    period: dict[str, Any] = {"start_period": 0}
+    period: dict[str, Any] = {"startPeriod": 0}
     if w < 0:
-        period.update(operation_mode="CentralSetpoint", setpoint=w, discharge_limit=w)
+        period.update(operationMode="CentralSetpoint", setpoint=w, dischargeLimit=w)
     else:
         period["limit"] = w
     return {
-        "id": int(profile_id),
-        "stack_level": 0,
-        "charging_profile_purpose": "TxDefaultProfile",
-        "charging_profile_kind": "Absolute",
-        "charging_schedule": [{"id": int(profile_id), "charging_rate_unit": "W", "charging_schedule_period": [period]}],
+        "evseId": int(evse_id),
+        "chargingProfile": {
+            "id": int(profile_id),
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": [{"id": int(profile_id), "chargingRateUnit": "W", "chargingSchedulePeriod": [period]}],
+        },
     }
 
 
@@ -217,12 +241,6 @@ def _prefer_21(_connection: ServerConnection, offered: Sequence[str]) -> Subprot
         if p in offered:
             return Subprotocol(p)
     raise NegotiationError(f"subprotocol {' or '.join(SUBPROTOCOLS)} required")
-
-
-def _validate_answer(version: str, action: str, answer: Any) -> None:
-    """Validate a station's answer (the ``ocpp`` package's dataclass) against the OCPP response schema."""
-    payload = snake_to_camel_case({k: v for k, v in dataclasses.asdict(answer).items() if v is not None})
-    get_validator(MessageType.CallResult, action, version.removeprefix("ocpp")).validate(payload)
 
 
 def _rows(meter_value: list[dict[str, Any]]) -> list[tuple[str, str, float, str]]:
@@ -377,6 +395,8 @@ class Csms:
         loop = asyncio.get_running_loop()
         t_start = loop.time()
 
+        frames: dict[tuple[float, bool], str] = {}  # one JSON text per distinct set-point
+
         async def one(station_id: str, set_point_w: float) -> tuple[str, dict[str, Any]]:
             sid, out = await one_call(station_id, set_point_w)
             out["settled_s"] = loop.time() - t_start
@@ -389,10 +409,15 @@ class Csms:
             v2x = handler.v2x and handler.version == SUBPROTOCOL_21
             if round(set_point_w, 1) < 0 and not v2x:
                 return station_id, {"status": "not V2X", "latency_s": None, "attempts": 0}
-            profile = build_set_point_profile(set_point_w, v2x, profile_id)
-            request = handler.calls.SetChargingProfile(evse_id=1, charging_profile=profile)
-            out = await self._call_with_retries(handler, request, timeout_s, retries, prevalidated=True)
-            return station_id, out
+            key = (round(set_point_w, 1), v2x)
+            frame = frames.get(key)
+            if frame is None:
+                frame = frames[key] = json.dumps(
+                    build_set_point_request(set_point_w, v2x, profile_id), separators=(",", ":")
+                )
+            return station_id, await self._prebuilt_with_retries(
+                handler, "SetChargingProfile", frame, timeout_s, retries
+            )
 
         results = dict(await asyncio.gather(*(one(sid, sp) for sid, sp in set_points_w.items())))
         records = [
@@ -413,29 +438,24 @@ class Csms:
             await asyncio.to_thread(self.store.add_profile_records, records)
         return results
 
-    async def _call_with_retries(
-        self, handler: Any, request: Any, timeout_s: float, retries: int, *, prevalidated: bool = False
+    async def _prebuilt_with_retries(
+        self, handler: Any, action: str, frame_payload: str, timeout_s: float, retries: int
     ) -> dict[str, Any]:
-        """One call with a timeout and retries. ``prevalidated``: the request comes from a builder whose every
-        output the tests validate against the OCPP schemas, so its schema validation (about 140 us per
-        SetChargingProfile, the largest CPU cost of a fan-out) is skipped; the station's answer is still
-        validated against its schema (about 20 us)."""
+        """One pre-built call with a timeout and retries; the outcome as dispatch reports it."""
         loop = asyncio.get_running_loop()
         last = "error"
         for attempt in range(1, retries + 2):
             t0 = loop.time()
             try:
-                res = await asyncio.wait_for(handler.call(request, skip_schema_validation=prevalidated), timeout_s)
-                if prevalidated:
-                    _validate_answer(handler.version, type(request).__name__, res)
-                return {"status": _enum(res.status), "latency_s": loop.time() - t0, "attempts": attempt}
+                answer = await handler.call_prebuilt(action, frame_payload, timeout_s)
+                return {"status": str(answer["status"]), "latency_s": loop.time() - t0, "attempts": attempt}
             except TimeoutError:
                 last = "timeout"
             except jsonschema.ValidationError as exc:  # an answer that breaks the schema is not retried
                 logger.info("invalid answer from %s: %s", handler.id, exc.message)
                 return {"status": "invalid answer", "latency_s": None, "attempts": attempt}
             except Exception as exc:  # connection lost mid-call, CALLERROR: recorded, others continue
-                logger.info("%s to %s failed: %s", type(request).__name__, handler.id, exc)
+                logger.info("%s to %s failed: %s", action, handler.id, exc)
                 last = "error"
         return {"status": last, "latency_s": None, "attempts": retries + 1}
 
