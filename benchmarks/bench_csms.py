@@ -6,6 +6,7 @@ central system pushes one SetChargingProfile to every station at once.
 
 Prints one JSON line: ``stations`` (connected), ``connect_s`` (until all were connected and booted),
 ``fanout_p50_s`` / ``fanout_p99_s`` (time from the start of the fan-out to each station's acceptance),
+``fanout_server_cpu_s`` (CPU time of the server process during the fan-out),
 ``meter_values_per_s`` (values committed — SQLite, WAL, synchronous=FULL — per second, from the first to the
 last committed value of the reporting phase), ``server_rss_mb`` (peak RSS of the server process, which also
 runs this harness), ``simulator_rss_mb``. Target (issue 6): 10,000 stations, fan-out p99 <= 2 s,
@@ -69,7 +70,9 @@ async def main_async(n: int, reports: int, interval: float, hold: float) -> dict
         committed = csms.committed_values
         connected = len(csms.stations)
         # Fan-out: one set-point to every connected station at once.
+        cpu0 = time.process_time()
         result = await csms.dispatch(dict.fromkeys(list(csms.stations), 7000.0), timeout_s=30.0, retries=0)
+        fanout_cpu = time.process_time() - cpu0
         settled = sorted(r["settled_s"] for r in result.values() if r["status"] == "Accepted")
         out, err = sim.communicate(timeout=hold + 120)
         await csms.stop()
@@ -82,6 +85,7 @@ async def main_async(n: int, reports: int, interval: float, hold: float) -> dict
             "accepted": len(settled),
             "fanout_p50_s": _pct(settled, 0.5),
             "fanout_p99_s": _pct(settled, 0.99),
+            "fanout_server_cpu_s": round(fanout_cpu, 3),
             "meter_values_per_s": round(rate, 1) if rate else None,
             "meter_values_committed": committed,
             "meter_values_stored": stored,

@@ -82,13 +82,20 @@ class _Handlers:
         The cheap path for the frames the central system builds itself: no dataclass round trip and no request
         validation (about 0.4 ms of CPU per SetChargingProfile through ``ChargePoint.call``, measured with
         cProfile at 10,000 stations). It keeps the ``ocpp`` package's one-call-at-a-time lock and its response
-        matching (``_call_lock``, ``_send``, ``_get_specific_response``: internals of the pinned ocpp 2.1.0,
-        exercised by the dispatch tests). A CALLERROR is raised as the package's exception."""
+        queue (``_call_lock``, ``_send``, ``_response_queue``: internals of the pinned ocpp 2.1.0, exercised by
+        the dispatch tests). A CALLERROR is raised as the package's exception."""
         unique_id = str(self._unique_id_generator())  # type: ignore[attr-defined]
         frame = f'[2,"{unique_id}","{action}",{frame_payload}]'
         async with self._call_lock:  # type: ignore[attr-defined]
             await self._send(frame)  # type: ignore[attr-defined]
-            response = await self._get_specific_response(unique_id, timeout_s)  # type: ignore[attr-defined]
+            # The answer, matched by its id (answers to earlier, timed-out calls are dropped); asyncio.timeout
+            # rather than wait_for: no extra task per call.
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    response = await self._response_queue.get()  # type: ignore[attr-defined]
+                    if response.unique_id == unique_id:
+                        break
+                    logger.info("%s: dropped an answer to an earlier call (%s)", self.id, response.unique_id)
         if response.message_type_id == MessageType.CallError:
             raise response.to_exception()
         get_validator(MessageType.CallResult, action, self.version.removeprefix("ocpp")).validate(response.payload)

@@ -284,9 +284,11 @@ class Store:
     def add_profile_records(self, rows: list[dict[str, Any]]) -> None:
         """Record charging profiles sent (one transaction): dicts with the :class:`ProfileRecord` fields."""
         with self._session.begin() as s:
-            for sid in {r["station_id"] for r in rows}:
+            sids = {r["station_id"] for r in rows}
+            known = {x for (x,) in s.execute(select(Station.station_id).where(Station.station_id.in_(sids)))}
+            for sid in sids - known:
                 self._ensure_station(s, sid)
-            s.add_all(ProfileRecord(**r) for r in rows)
+            s.execute(insert(ProfileRecord), rows)
 
     def evse(self, station_id: str, evse_id: int) -> Evse | None:
         """An EVSE's record."""
