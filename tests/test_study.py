@@ -35,12 +35,14 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 17
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 18
+    assert "Control path: OCPP central system" in html
     # Opens offline: nothing is loaded from elsewhere.
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     data = json.loads(paths["results"].read_text())
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
+    assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
 
 
 def test_failed_write_keeps_the_earlier_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -674,23 +674,39 @@ def csms_simulate(
     reports: Annotated[int, typer.Option(min=0, max=100_000, help="MeterValues each station sends.")] = 3,
     interval: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds between reports.")] = 1.0,
     hold: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds to stay connected afterwards.")] = 0.0,
+    scenario: ScenarioOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run simulated OCPP 2.0.1 stations (profile 0 servers) that boot, report and obey charging profiles."""
+    """Run simulated stations (security profile 0 servers), each with an EV drawn from the scenario's fleet
+    model: they boot, declare their charging needs (V2X EVs on OCPP 2.1), report, and obey charging profiles."""
     import asyncio
 
+    import numpy as np
     from websockets.exceptions import WebSocketException
 
     from v2gtwin.cyber.csms.simulator import run_fleet
+    from v2gtwin.cyber.fleet_link import fleet_to_sim_evs
+    from v2gtwin.fleet import synthesize_fleet
+    from v2gtwin.scenario import load_scenario
 
     if not url.startswith(("ws://", "wss://")):
         raise V2GTwinError(f"--url {url!r}: must start with ws:// or wss://")
+    scen = load_scenario(scenario)
+    spec = scen.fleet.model_copy(update={"n_evs": stations, "source": "synthetic"})
+    ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
+    evs = fleet_to_sim_evs(ev_fleet)
     try:
-        fleet = asyncio.run(run_fleet(url, stations, reports=reports, interval_s=interval, hold_s=hold))
+        fleet = asyncio.run(run_fleet(url, stations, evs=evs, reports=reports, interval_s=interval, hold_s=hold))
     except (OSError, WebSocketException, TimeoutError) as exc:
         raise V2GTwinError(f"--url {url}: cannot connect ({getattr(exc, 'strerror', None) or exc})") from None
     _emit(
-        {"stations": len(fleet), "reports_each": reports, "profiles_received": sum(len(s.profiles) for s in fleet)},
+        {
+            "stations": len(fleet),
+            "v2x_stations": sum(s.ev.v2x for s in fleet),
+            "reports_each": reports,
+            "profiles_received": sum(len(s.profiles) for s in fleet),
+            "soc_mean_pu": sum(s.soc_pu for s in fleet) / max(len(fleet), 1),
+        },
         json_out,
     )
 

@@ -341,6 +341,17 @@ class MarketsSpec(_Model):
         return self
 
 
+class CyberSpec(_Model):
+    """The control path: the study's short dispatch run through the OCPP central system."""
+
+    n_stations: int = Field(
+        50,
+        ge=0,
+        le=2000,
+        description="Simulated charging stations (the fleet's first EVs) dispatched in the study; 0 skips it [-].",
+    )
+
+
 class Scenario(_Model):
     """One whole study."""
 
@@ -351,6 +362,7 @@ class Scenario(_Model):
     feeder: FeederSpec = Field(default_factory=FeederSpec)
     frequency: FrequencySpec = Field(default_factory=FrequencySpec)
     markets: MarketsSpec = Field(default_factory=MarketsSpec)
+    cyber: CyberSpec = Field(default_factory=CyberSpec)
 
 
 #: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).

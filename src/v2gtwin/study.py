@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from v2gtwin.cyber.fleet_link import CyberRun, run_dispatch_demo
 from v2gtwin.fleet import (
     Envelope,
     Fleet,
@@ -349,6 +350,7 @@ class StudyResult:
     feeder : feeder section.
     services : bulk-grid services section.
     markets : markets and scheduling section.
+    cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
     timings_s : wall time of each step [s].
     """
 
@@ -357,6 +359,7 @@ class StudyResult:
     feeder: FeederSection
     services: ServicesSection
     markets: MarketsSection
+    cyber: CyberRun | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
@@ -399,6 +402,7 @@ class StudyResult:
             "feeder": feeder,
             "services": services,
             "markets": markets,
+            "cyber": None if self.cyber is None else self.cyber.summary(),
             "timings_s": self.timings_s,
         }
 
@@ -406,7 +410,8 @@ class StudyResult:
 class StudyChain:
     """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
     flows -> hosting capacity -> loss-aware charging -> primary frequency response -> AGC and regulation ->
-    reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg, bid) -> schedules -> result.
+    reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg, bid) -> schedules -> dispatch through
+    the OCPP central system -> result.
 
     Parameters
     ----------
@@ -427,6 +432,7 @@ class StudyChain:
         "cascade",
         "markets",
         "schedule",
+        "cyber",
     )
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
@@ -448,6 +454,7 @@ class StudyChain:
         self.cascade_: dict[str, CascadeResult] | None = None
         self.markets_: tuple[dict[str, Any], StackelbergResult, BidAnalysis] | None = None
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
+        self.cyber_: CyberRun | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -550,6 +557,11 @@ class StudyChain:
             ),
         )
 
+    def cyber(self) -> None:
+        n = self.scenario.cyber.n_stations
+        if n > 0:
+            self.cyber_ = run_dispatch_demo(self._fleet(), n, self.scenario.seed)
+
     # --- assembly ----------------------------------------------------------------------------------------
     @staticmethod
     def _require(value: Any, step: str) -> Any:
@@ -621,5 +633,6 @@ class StudyChain:
             feeder=feeder_section,
             services=services,
             markets=MarketsSection(market, stackelberg, bid, schedule, robust),
+            cyber=self.cyber_,
             timings_s=dict(self.timings_s),
         )

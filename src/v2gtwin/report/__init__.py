@@ -18,6 +18,7 @@ from v2gtwin.report.figures import (
     fig_arrivals,
     fig_bid,
     fig_cascade,
+    fig_cyber,
     fig_dispatch,
     fig_energy_envelope,
     fig_feeder_vmin,
@@ -292,10 +293,43 @@ def _markets_section(result: StudyResult) -> str:
         + "<h3>Aggregator pricing, bids and schedules</h3>"
         + _table(("quantity", "value"), other)
         + _figure(to_png_base64(fig_bid(mk)), "Expected profit of regulation bids; the critical-fractile bid.")
-        + _figure(to_png_base64(fig_schedule(result.fleet, mk)), "Cost-optimal day-ahead schedules (HiGHS LP).")
+        + _figure(
+            to_png_base64(fig_schedule(result.fleet, mk)),
+            f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",
+        )
         + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
         + _table(("radius", "expected cost", "days with the cap exceeded"), rob)
         + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
+    )
+
+
+def _cyber_section(result: StudyResult) -> str:
+    run = result.cyber
+    if run is None:
+        return ""
+    s = run.summary()
+    rows = [
+        (
+            "Simulated stations (V2X on OCPP 2.1 / others on 2.0.1)",
+            f"{s['n_stations']} ({s['n_v2x']} / {s['n_stations'] - s['n_v2x']})",
+        ),
+        ("Charging profiles sent / acknowledged", f"{s['profiles_sent']} / {s['profiles_acknowledged']}"),
+        (
+            "Fan-out: median / slowest acceptance [ms]",
+            f"{1e3 * (s['fanout_p50_s'] or 0):.1f} / {1e3 * (s['fanout_max_s'] or 0):.1f}",
+        ),
+        ("Stations following their set-point", f"{s['followed']} of {s['n_stations']}"),
+        ("Meter values committed before acknowledgement", f"{s['meter_values_stored']:,}"),
+    ]
+    return (
+        "<h2>Control path: OCPP central system</h2>"
+        + _table(("quantity", "value"), rows)
+        + f'<p class="muted">The fleet\'s first {s["n_stations"]} EVs plugged into simulated stations on loopback '
+        "(websockets, the <code>ocpp</code> package); each boots, declares its charging needs and reports, then the "
+        "central system pushes one set-point each: half power charging, or half power discharge for V2X EVs "
+        "(a demand-response event). Loopback latencies: a lower bound for a real cellular path. "
+        "<code>benchmarks/bench_csms.py</code> measures the load case.</p>"
+        + _figure(to_png_base64(fig_cyber(run)), "Dispatch latency distribution; set-points against station power.")
     )
 
 
@@ -315,6 +349,7 @@ def render_html(result: StudyResult) -> str:
         + _feeder_section(result)
         + _services_section(result)
         + _markets_section(result)
+        + _cyber_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
     )

@@ -8,6 +8,7 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
+from v2gtwin.cyber.fleet_link import CyberRun
 from v2gtwin.study import FeederSection, FleetSection, MarketsSection, ServicesSection
 
 __all__ = [
@@ -492,4 +493,31 @@ def fig_robust(markets: MarketsSection) -> Figure:
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
     ax.set_title("Robust schedule: cost of robustness against violations")
+    return fig
+
+
+def fig_cyber(run: CyberRun) -> Figure:
+    """Dispatch through the OCPP central system: when each station accepted its set-point, and the power each
+    simulated EV then drew or fed back against its set-point."""
+    fig = Figure(figsize=(_W, _H))
+    ax1, ax2 = fig.subplots(1, 2)
+    settled = np.sort(np.asarray(run.settled_s)) * 1e3
+    if settled.size:
+        ax1.step(settled, np.arange(1, settled.size + 1) / settled.size, where="post", color="tab:blue")
+    ax1.set_xlabel("time from the start of the fan-out [ms]")
+    ax1.set_ylabel("share of stations that accepted")
+    ax1.set_title(f"SetChargingProfile fan-out ({run.acknowledged}/{run.sent} acknowledged)", fontsize=9)
+    ax1.grid(alpha=0.3)
+    keys = [k for k in run.set_points_w if k in run.power_after_w]
+    sp = np.array([run.set_points_w[k] for k in keys]) / 1e3
+    pw = np.array([run.power_after_w[k] for k in keys]) / 1e3
+    ax2.scatter(sp, pw, s=12, color="tab:orange")
+    if sp.size:
+        lim = [min(sp.min(), pw.min(), 0.0) - 0.5, max(sp.max(), pw.max(), 0.0) + 0.5]
+        ax2.plot(lim, lim, color="k", lw=0.8, ls=":")
+    ax2.set_xlabel("set-point sent [kW] (negative: discharge)")
+    ax2.set_ylabel("station power after [kW]")
+    ax2.set_title("Stations follow their set-points", fontsize=9)
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
     return fig
