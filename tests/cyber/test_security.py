@@ -123,3 +123,40 @@ def test_pki_refuses_to_overwrite(tmp_path: Path) -> None:
     init_pki(tmp_path, ["CS-1"])
     with pytest.raises(FileExistsError, match=r"ca\.pem"):
         init_pki(tmp_path, ["CS-1"])
+
+
+def test_tls_serves_the_rsa_and_the_ecdsa_server_chain(tmp_path: Path) -> None:
+    """A station limited to RSA cipher suites (TLS 1.2) gets the RSA-2048 certificate, one limited to ECDSA
+    suites the P-256 one: both chains that `csms pki` makes are served."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    pki = tmp_path / "pki"
+    init_pki(pki, ["CS-1"])
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store.set_password("CS-1", PASSWORD)
+    certs = {"certfile": str(pki / "server.pem"), "keyfile": str(pki / "server.key"), "cafile": str(pki / "ca.pem")}
+
+    async def peer_key(port: int, ciphers: str):  # type: ignore[no-untyped-def]
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers)
+        _, writer = await asyncio.open_connection("localhost", port, ssl=ctx)
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        writer.close()
+        return x509.load_der_x509_certificate(der).public_key()
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0, security_profile=2, **certs)
+        await csms.start()
+        try:
+            return (
+                await peer_key(csms.port, "ECDHE-RSA-AES128-GCM-SHA256"),
+                await peer_key(csms.port, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            )
+        finally:
+            await csms.stop()
+
+    rsa_key, ec_key = run(scenario())
+    assert isinstance(rsa_key, rsa.RSAPublicKey) and rsa_key.key_size == 2048
+    assert isinstance(ec_key, ec.EllipticCurvePublicKey) and ec_key.curve.name == "secp256r1"

@@ -23,6 +23,7 @@ import re
 import ssl
 from collections.abc import Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -504,8 +505,10 @@ class Csms:
         """RequestStopTransaction of a running transaction."""
         return await self.send(station_id, "RequestStopTransaction", transaction_id=transaction_id, **kw)
 
-    def _check_basic_auth(self, connection: ServerConnection, request: Any) -> Any:
-        """Security profiles 1 and 2: HTTP Basic with the station id as user name (401 otherwise)."""
+    async def _check_basic_auth(self, connection: ServerConnection, request: Any) -> Any:
+        """Security profiles 1 and 2: HTTP Basic with the station id as user name (401 otherwise). The scrypt
+        check (about 30 ms of CPU) runs in a worker thread, so a reconnect storm does not stall the event loop
+        (hashlib's scrypt releases the GIL: two checks run at once on two cores)."""
         if self.security_profile not in (1, 2):
             return None
         station_id = request.path.strip("/")
@@ -515,7 +518,11 @@ class Csms:
             user, _, password = base64.b64decode(b64, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             kind, user, password = "", "", ""
-        if kind != "Basic" or user != station_id or not self.store.check_password(station_id, password):
+        if (
+            kind != "Basic"
+            or user != station_id
+            or not await asyncio.to_thread(self.store.check_password, station_id, password)
+        ):
             return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
         return None
 
@@ -527,6 +534,11 @@ class Csms:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.options |= ssl.OP_NO_COMPRESSION
         ctx.load_cert_chain(certfile, keyfile)  # type: ignore[arg-type]
+        # The RSA server chain beside the ECDSA one when the PKI has it (csms pki makes both): OpenSSL keeps one
+        # chain per key type and presents the one the station's signature algorithms accept.
+        rsa_cert = Path(certfile).with_name(Path(certfile).stem + "-rsa.pem")  # type: ignore[arg-type]
+        if rsa_cert.is_file() and rsa_cert.with_suffix(".key").is_file():
+            ctx.load_cert_chain(rsa_cert, rsa_cert.with_suffix(".key"))
         if self.security_profile == 3:
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(cafile)
