@@ -638,8 +638,12 @@ def csms_serve(
         int, typer.Option(min=0, max=3, help="Security profile: 0 none (development), 1 Basic, 2 TLS + Basic, 3 mTLS.")
     ] = 0,
     pki: Annotated[Path | None, typer.Option(help="PKI folder from 'csms pki init' (profiles 2 and 3).")] = None,
+    max_frame_kib: Annotated[
+        int, typer.Option(min=1, max=16_384, help="Largest accepted frame [KiB]; larger ones close the connection.")
+    ] = 64,
 ) -> None:
-    """Run the OCPP 2.0.1 central system until interrupted (stations connect at ws[s]://HOST:PORT/<station_id>)."""
+    """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
+    ws[s]://HOST:PORT/<station_id>)."""
     import asyncio
 
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -657,10 +661,19 @@ def csms_serve(
             raise V2GTwinError(f"--pki: profile {profile} needs a PKI folder with server.pem (run 'csms pki')")
         certfile, keyfile, cafile = str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")
     csms = Csms(
-        store, host=host, port=port, security_profile=profile, certfile=certfile, keyfile=keyfile, cafile=cafile
+        store,
+        host=host,
+        port=port,
+        max_message_bytes=max_frame_kib * 1024,
+        security_profile=profile,
+        certfile=certfile,
+        keyfile=keyfile,
+        cafile=cafile,
     )
     scheme = "wss" if profile >= 2 else "ws"
-    sys.stderr.write(f"csms: {scheme}://{host}:{port}/<station_id> (ocpp2.0.1, security profile {profile}), db {db}\n")
+    sys.stderr.write(
+        f"csms: {scheme}://{host}:{port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile {profile}), db {db}\n"
+    )
     try:
         asyncio.run(csms.serve_forever())
     except OSError as exc:
