@@ -14,23 +14,11 @@ from websockets.asyncio.client import connect
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, Csms
 from v2gtwin.cyber.csms.store import Store
 
+from .helpers import run, station_session
+
 
 class Station(ChargePoint):  # type: ignore[misc]
     pass
-
-
-async def _with_station(csms: Csms, station_id: str, body):  # type: ignore[no-untyped-def]
-    async with connect(f"ws://127.0.0.1:{csms.port}/{station_id}", subprotocols=[SUBPROTOCOL]) as ws:
-        st = Station(station_id, ws)
-        task = asyncio.create_task(st.start())
-        try:
-            return await body(st)
-        finally:
-            task.cancel()
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(asyncio.wait_for(coro, timeout=30))
 
 
 def test_boot_heartbeat_status_and_durable_meter_values(tmp_path: Path) -> None:
@@ -71,7 +59,7 @@ def test_boot_heartbeat_status_and_durable_meter_values(tmp_path: Path) -> None:
                 stored_at_ack = store.count_meter_values("CS-001")
                 return boot, hb, stored_at_ack
 
-            return await _with_station(csms, "CS-001", body)
+            return await station_session(csms, "CS-001", Station, body)
         finally:
             await csms.stop()
 
@@ -145,7 +133,7 @@ def test_schema_violation_gets_a_callerror_and_the_server_keeps_serving(tmp_path
             async def body(st):  # type: ignore[no-untyped-def]
                 return await st.call(call.Heartbeat())
 
-            hb = await _with_station(csms, "CS-3", body)
+            hb = await station_session(csms, "CS-3", Station, body)
             return reply, hb
         finally:
             await csms.stop()

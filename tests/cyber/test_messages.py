@@ -20,6 +20,8 @@ from websockets.asyncio.client import connect
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21, Csms, build_set_point_request
 from v2gtwin.cyber.csms.store import Store
 
+from .helpers import run, station_session
+
 
 def _received(station: Any, name: str, kwargs: dict[str, Any]) -> None:
     station.received.append((name, kwargs))
@@ -70,25 +72,6 @@ class Station21(v21.ChargePoint):  # type: ignore[misc]
     async def on_profile(self, **kw: Any) -> Any:
         _received(self, "SetChargingProfile", kw)
         return v21.call_result.SetChargingProfile(status="Accepted")
-
-
-async def _session(csms: Csms, station_id: str, cls: type, proto: str, body):  # type: ignore[no-untyped-def]
-    async with connect(f"ws://127.0.0.1:{csms.port}/{station_id}", subprotocols=[proto]) as ws:
-        station = cls(station_id, ws)
-        station.received = []
-        task = asyncio.create_task(station.start())
-        try:
-            for _ in range(50):  # the server registers the connection right after the handshake
-                if station_id in csms.stations:
-                    break
-                await asyncio.sleep(0.02)
-            return await body(station)
-        finally:
-            task.cancel()
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(asyncio.wait_for(coro, timeout=30))
 
 
 def test_authorize_and_a_transaction_with_meter_values(tmp_path: Path) -> None:
@@ -144,7 +127,7 @@ def test_authorize_and_a_transaction_with_meter_values(tmp_path: Path) -> None:
                 )
                 return ok, bad, started, mid
 
-            return await _session(csms, "CS-TX", Station201, SUBPROTOCOL, body)
+            return await station_session(csms, "CS-TX", Station201, body)
         finally:
             await csms.stop()
 
@@ -177,7 +160,7 @@ def test_csms_initiated_calls(tmp_path: Path) -> None:
                 }
                 return out, st.received
 
-            return await _session(csms, "CS-CALLS", Station201, SUBPROTOCOL, body)
+            return await station_session(csms, "CS-CALLS", Station201, body)
         finally:
             await csms.stop()
 
@@ -244,10 +227,10 @@ def test_v2x_set_points_only_where_the_ev_declared_v2x(tmp_path: Path) -> None:
                     res2 = await csms.dispatch({"PLAIN-201": 3000.0}, profile_id=2)
                     return res, res2, st201.received
 
-                res, res2, received201 = await _session(csms, "PLAIN-201", Station201, SUBPROTOCOL, other)
+                res, res2, received201 = await station_session(csms, "PLAIN-201", Station201, other)
                 return ans, res, res2, st.received, received201
 
-            return await _session(csms, "V2X-21", Station21, SUBPROTOCOL_21, v2x_station)
+            return await station_session(csms, "V2X-21", Station21, v2x_station, SUBPROTOCOL_21)
         finally:
             await csms.stop()
 

@@ -16,11 +16,9 @@ from v2gtwin.cyber.csms.pki import init_pki
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, Csms
 from v2gtwin.cyber.csms.store import Store
 
+from .helpers import run
+
 PASSWORD = "correct-horse-battery-staple"
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(asyncio.wait_for(coro, timeout=30))
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -12,9 +12,7 @@ from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.simulator import SimEV, run_station
 from v2gtwin.cyber.csms.store import Store
 
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(asyncio.wait_for(coro, timeout=60))
+from .helpers import run
 
 
 def test_power_and_soc_follow_the_set_points_v2x_included(tmp_path: Path) -> None:
@@ -44,7 +42,7 @@ def test_power_and_soc_follow_the_set_points_v2x_included(tmp_path: Path) -> Non
             stop.set()
             await csms.stop()
 
-    res, st = run(scenario())
+    res, st = run(scenario(), 60)
     assert res["EV-PLAIN"]["status"] == res["EV-V2X"]["status"] == "Accepted"
     plain, v2x = st["EV-PLAIN"], st["EV-V2X"]
     assert plain.power_w() == 3600.0 and v2x.power_w() == -9000.0
@@ -101,7 +99,7 @@ def test_reconnect_storm_every_station_comes_back_and_is_dispatched(tmp_path: Pa
             stop.set()
             await csms.stop()
 
-    res, stations = run(scenario())
+    res, stations = run(scenario(), 60)
     assert all(r["status"] == "Accepted" for r in res.values()), res
     assert [s.limit_w for s in stations] == [2000.0] * n
     # Every station booted twice (the second boot after the storm), nothing was lost of what was acknowledged.

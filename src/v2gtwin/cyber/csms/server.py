@@ -64,10 +64,13 @@ class _Handlers:
     against the schema of the connection's own version)."""
 
     id: str
-    store: Store
-    csms: Csms | None
-    v2x: bool
     version: str
+
+    def __init__(self, station_id: str, connection: Any, store: Store, csms: Csms | None = None) -> None:
+        super().__init__(station_id, connection)  # type: ignore[call-arg]  # the version's ChargePoint
+        self.store = store
+        self.csms = csms
+        self.v2x = False  # the EV declared a bidirectional transfer (NotifyEVChargingNeeds)
 
     async def _commit(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
         """Commit before returning: through the central system's group-commit writer when there is one."""
@@ -185,24 +188,12 @@ class StationHandler(_Handlers, v201.ChargePoint):
     version = SUBPROTOCOL
     calls: Any = v201.call
 
-    def __init__(self, station_id: str, connection: Any, store: Store, csms: Csms | None = None) -> None:
-        super().__init__(station_id, connection)
-        self.store = store
-        self.csms = csms
-        self.v2x = False
-
 
 class StationHandler21(_Handlers, v21.ChargePoint):
     """One station connected with OCPP 2.1 (V2X set-points possible once its EV declares them)."""
 
     version = SUBPROTOCOL_21
     calls: Any = v21.call
-
-    def __init__(self, station_id: str, connection: Any, store: Store, csms: Csms | None = None) -> None:
-        super().__init__(station_id, connection)
-        self.store = store
-        self.csms = csms
-        self.v2x = False
 
 
 def build_set_point_request(set_point_w: float, v2x: bool, profile_id: int = 1, evse_id: int = 1) -> dict[str, Any]:
