@@ -32,7 +32,7 @@ SIM = """
 import asyncio, resource, sys
 from v2gtwin.cyber.csms.simulator import run_fleet
 asyncio.run(run_fleet(sys.argv[1], int(sys.argv[2]), reports=int(sys.argv[3]), interval_s=float(sys.argv[4]),
-                      hold_s=float(sys.argv[5]), connect_batch=500))
+                      hold_s=float(sys.argv[5]), connect_batch=500, prefix=sys.argv[6]))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
@@ -41,23 +41,27 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 4) if values else None
 
 
-async def main_async(n: int, reports: int, interval: float, hold: float) -> dict[str, object]:
+async def main_async(n: int, reports: int, interval: float, hold: float, procs: int = 1) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as d:
         store = Store(f"sqlite:///{Path(d) / 'bench.sqlite'}")
         csms = Csms(store, port=0)
         await csms.start()
         url = f"ws://127.0.0.1:{csms.port}"
-        sim = subprocess.Popen(
-            [sys.executable, "-c", SIM, url, str(n), str(reports), str(interval), str(hold)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        shares = [n // procs + (1 if k < n % procs else 0) for k in range(procs)]
+        sims = [
+            subprocess.Popen(
+                [sys.executable, "-c", SIM, url, str(m), str(reports), str(interval), str(hold), f"SIM{k}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k, m in enumerate(shares)
+        ]
         t0 = time.perf_counter()
         deadline = t0 + 600
         expected = n * reports * 3
         t_connected = t_first = t_last = None
-        while time.perf_counter() < deadline and sim.poll() is None:
+        while time.perf_counter() < deadline and all(p.poll() is None for p in sims):
             now = time.perf_counter()
             if t_connected is None and len(csms.stations) >= n:
                 t_connected = now
@@ -74,10 +78,12 @@ async def main_async(n: int, reports: int, interval: float, hold: float) -> dict
         result = await csms.dispatch(dict.fromkeys(list(csms.stations), 7000.0), timeout_s=30.0, retries=0)
         fanout_cpu = time.process_time() - cpu0
         settled = sorted(r["settled_s"] for r in result.values() if r["status"] == "Accepted")
-        out, err = sim.communicate(timeout=hold + 120)
+        outs = [p.communicate(timeout=hold + 120) for p in sims]
         await csms.stop()
         stored = store.count_meter_values()
-        sim_rss = int(out.strip().splitlines()[-1]) / 1024 if out.strip() else None
+        rss = [int(o.strip().splitlines()[-1]) / 1024 for o, _ in outs if o.strip()]
+        sim_rss = max(rss) if rss else None
+        err = "".join(e for _, e in outs)
         rate = committed / (t_last - t_first) if t_first and t_last and t_last > t_first else None
         return {
             "stations": connected,
@@ -91,6 +97,7 @@ async def main_async(n: int, reports: int, interval: float, hold: float) -> dict
             "meter_values_stored": stored,
             "server_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "simulator_rss_mb": round(sim_rss, 1) if sim_rss else None,
+            "simulator_processes": procs,
             "simulator_errors": err.count("failed"),
         }
 
@@ -101,8 +108,9 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=5, help="MeterValues rounds while measuring ingest")
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between rounds (0: back to back)")
     parser.add_argument("--hold", type=float, default=60.0, help="seconds the stations stay for the fan-out")
+    parser.add_argument("--sim-procs", type=int, default=1, help="simulator processes sharing the stations")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main_async(args.stations, args.reports, args.interval, args.hold))))
+    print(json.dumps(asyncio.run(main_async(args.stations, args.reports, args.interval, args.hold, args.sim_procs))))
 
 
 if __name__ == "__main__":
