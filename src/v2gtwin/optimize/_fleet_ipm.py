@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import scipy.linalg
@@ -299,8 +300,11 @@ class _Point:
         return ap, ad
 
 
-def solve_chain_lp(lp: ChainLP, *, tol: float = 1e-8, max_iter: int = 100, n_chunks: int = 2) -> IpmResult:
-    """Mehrotra predictor-corrector on the block-angular LP (see the module docstring)."""
+def solve_chain_lp(lp: ChainLP, *, tol: float = 1e-8, max_iter: int = 100, n_chunks: int | None = None) -> IpmResult:
+    """Mehrotra predictor-corrector on the block-angular LP (see the module docstring). ``n_chunks``: EV
+    blocks factored in parallel (default: numba's thread count)."""
+    if n_chunks is None:
+        n_chunks = max(1, int(numba.get_num_threads()))
     c, lo, up = lp.cost, lp.lower, lp.upper
     b = np.concatenate([lp.b_rows, lp.b_cap])
     free = up - lo > 1e-9
