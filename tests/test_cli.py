@@ -282,6 +282,16 @@ def test_version_and_bare_invocation(capsys: pytest.CaptureFixture[str]) -> None
 def test_csms_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "csms", "simulate", "--url", "foo")
     assert_one_line_error(code, err)
+    # Nothing listens on port 1: one line after the reconnection attempts, not a wait of minutes.
+    code, _, err = run_cli(
+        capsys, "csms", "simulate", "--url", "ws://127.0.0.1:1", "--stations", "1", "--reconnects", "0"
+    )
+    assert_one_line_error(code, err)
+    assert "cannot connect" in err
+    code, _, err = run_cli(capsys, "csms", "simulate", "--reconnects", "-1")
+    assert_one_line_error(code, err)
+    code, _, err = run_cli(capsys, "csms", "serve", "--max-frame-kib", "0")
+    assert_one_line_error(code, err)
     csv = tmp_path / "sp.csv"
     csv.write_text("station,limit\nA,1\n")
     code, _, err = run_cli(capsys, "csms", "dispatch", str(csv), "--wait", "0")

@@ -687,6 +687,9 @@ def csms_simulate(
     reports: Annotated[int, typer.Option(min=0, max=100_000, help="MeterValues each station sends.")] = 3,
     interval: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds between reports.")] = 1.0,
     hold: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds to stay connected afterwards.")] = 0.0,
+    reconnects: Annotated[
+        int, typer.Option(min=0, max=100, help="Reconnection attempts per station (exponential back-off).")
+    ] = 3,
     scenario: ScenarioOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -709,7 +712,17 @@ def csms_simulate(
     ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
     evs = fleet_to_sim_evs(ev_fleet)
     try:
-        fleet = asyncio.run(run_fleet(url, stations, evs=evs, reports=reports, interval_s=interval, hold_s=hold))
+        fleet = asyncio.run(
+            run_fleet(
+                url,
+                stations,
+                evs=evs,
+                reports=reports,
+                interval_s=interval,
+                hold_s=hold,
+                max_attempts=reconnects + 1,
+            )
+        )
     except (OSError, WebSocketException, TimeoutError) as exc:
         raise V2GTwinError(f"--url {url}: cannot connect ({getattr(exc, 'strerror', None) or exc})") from None
     _emit(

@@ -283,13 +283,15 @@ async def run_fleet(
     interval_s: float = 0.0,
     hold_s: float = 0.0,
     connect_batch: int = 200,
+    max_attempts: int = 8,
 ) -> list[SimStation | SimStation21]:
     """Run ``n`` simulated stations against ``url`` (EV k of ``evs`` in station k; default EVs otherwise).
 
     Two phases: every station connects (in batches of ``connect_batch``), boots and plugs its EV in; once all
     are in, every station sends ``reports`` MeterValues, one round every ``interval_s`` (a round: all stations
     at once, each advancing its EV by ``max(interval_s, 1)`` s). Then the stations stay ``hold_s`` seconds.
-    Stations that fail are logged and left out; the run fails only when all do.
+    Stations that fail are logged and left out; the run fails only when all do. ``max_attempts``: connection
+    attempts per station (see :func:`run_station`).
     """
     if evs is not None and len(evs) < n:
         raise ValueError(f"evs: need {n} EVs, got {len(evs)}")
@@ -310,6 +312,7 @@ async def run_fleet(
                     ready=readies[k],
                     stop=stop,
                     registry=live,
+                    max_attempts=max_attempts,
                 )
             )
         )
