@@ -10,12 +10,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from v2gtwin.cyber.fleet_link import CyberRun, run_dispatch_demo
 from v2gtwin.fleet import (
     Envelope,
     Fleet,
@@ -73,6 +72,9 @@ __all__ = [
     "build_fleet",
     "calc_ev_energy_need_kwh",
 ]
+
+if TYPE_CHECKING:
+    from v2gtwin.cyber.fleet_link import CyberRun
 
 logger = logging.getLogger(__name__)
 
@@ -560,6 +562,9 @@ class StudyChain:
     def cyber(self) -> None:
         n = self.scenario.cyber.n_stations
         if n > 0:
+            # Imported here: the central system's stack (websockets, ocpp, SQLAlchemy) loads only when used.
+            from v2gtwin.cyber.fleet_link import run_dispatch_demo
+
             self.cyber_ = run_dispatch_demo(self._fleet(), n, self.scenario.seed)
 
     # --- assembly ----------------------------------------------------------------------------------------

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from v2gtwin.cyber.fleet_link import CyberRun
 from v2gtwin.study import FeederSection, FleetSection, MarketsSection, ServicesSection
+
+if TYPE_CHECKING:
+    from v2gtwin.cyber.fleet_link import CyberRun
 
 __all__ = [
     "fig_acn_comparison",

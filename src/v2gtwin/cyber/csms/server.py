@@ -311,10 +311,6 @@ class Csms:
             self._wake.set()
         await fut
 
-    async def commit_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> None:
-        """Queue values for the group-commit writer and wait until they are committed."""
-        await self.commit(values=[(station_id, evse_id, rows)])
-
     async def _write_loop(self) -> None:
         """Commit whatever has queued up in one transaction (group commit: one fsync for every message that
         arrived meanwhile), then release every waiting acknowledgement. When a batch fails, its messages are

@@ -1,7 +1,8 @@
 """Durable store of the central system: SQLAlchemy, SQLite in WAL mode by default, any SQLAlchemy URL.
 
-A station's MeterValues or TransactionEvent is acknowledged only after :meth:`Store.add_meter_values`
-returns, i.e. after the transaction is committed (and, with SQLite, synced to the write-ahead log).
+Changes are functions of a session (the ``op_*`` builders) applied in one transaction by :meth:`Store.apply`;
+the central system acknowledges a station's message only after the transaction holding its changes is
+committed (and, with SQLite, synced to the write-ahead log).
 """
 
 from __future__ import annotations
@@ -197,11 +198,6 @@ class Store:
         self.apply(values=[(station_id, evse_id, rows)])
         return len(rows)
 
-    def add_meter_batches(self, batches: list[tuple[str, int, list[tuple[str, str, float, str]]]]) -> int:
-        """Store many messages' values in one transaction (group commit); committed before returning."""
-        self.apply(values=batches)
-        return sum(len(r) for _, _, r in batches)
-
     def count_meter_values(self, station_id: str | None = None) -> int:
         """Number of stored meter values (of one station, or all)."""
         with Session(self.engine) as s:
@@ -276,10 +272,6 @@ class Store:
             s.flush()
 
         return op
-
-    def record_transaction_event(self, station_id: str, transaction_id: str, *args: Any, **kw: Any) -> None:
-        """Apply one TransactionEvent (see :meth:`op_transaction_event`); committed before returning."""
-        self.apply([self.op_transaction_event(station_id, transaction_id, *args, **kw)])
 
     def add_profile_records(self, rows: list[dict[str, Any]]) -> None:
         """Record charging profiles sent (one transaction): dicts with the :class:`ProfileRecord` fields."""
