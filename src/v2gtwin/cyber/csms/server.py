@@ -378,7 +378,7 @@ class Csms:
         self, set_points_w: dict[str, float], *, timeout_s: float = 10.0, retries: int = 1, profile_id: int = 1
     ) -> dict[str, dict[str, Any]]:
         """Send each station a TxDefaultProfile holding it at ``set_points_w[station]`` [W], all at once
-        (negative: discharge, for V2X stations on OCPP 2.1; see :func:`build_set_point_profile`).
+        (negative: discharge, for V2X stations on OCPP 2.1; see :func:`build_set_point_request`).
 
         Returns, per station, ``status`` ('Accepted', 'Rejected', 'timeout', 'not connected', 'not V2X',
         'invalid answer', 'error'), ``latency_s`` of the exchange that settled it, ``settled_s`` (time from the
