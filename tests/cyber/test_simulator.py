@@ -47,8 +47,6 @@ def test_power_and_soc_follow_the_set_points_v2x_included(tmp_path: Path) -> Non
     plain, v2x = st["EV-PLAIN"], st["EV-V2X"]
     assert plain.power_w() == 3600.0 and v2x.power_w() == -9000.0
     # One hour at the set-point: SoC by hand (discharge draws 9 kWh / 0.9 from the battery).
-    for s in (plain, v2x):
-        s.soc_pu_before = s.soc_pu  # type: ignore[attr-defined]
     asyncio.run(_advance(plain, v2x))
     assert plain.soc_pu == pytest.approx(0.5 + 3.6 / 50.0)
     assert v2x.soc_pu == pytest.approx(0.5 - 9.0 / 0.9 / 50.0)
