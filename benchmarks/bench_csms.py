@@ -32,7 +32,7 @@ SIM = """
 import asyncio, resource, sys
 from v2gtwin.cyber.csms.simulator import run_fleet
 asyncio.run(run_fleet(sys.argv[1], int(sys.argv[2]), reports=int(sys.argv[3]), interval_s=float(sys.argv[4]),
-                      hold_s=float(sys.argv[5]), connect_batch=500, prefix=sys.argv[6]))
+                      hold_s=float(sys.argv[5]), connect_batch=500, prefix=sys.argv[6], freeze_gc=True))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

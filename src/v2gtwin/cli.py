@@ -721,6 +721,7 @@ def csms_simulate(
                 interval_s=interval,
                 hold_s=hold,
                 max_attempts=reconnects + 1,
+                freeze_gc=stations >= 1000,  # this process is the simulator's alone
             )
         )
     except (OSError, WebSocketException, TimeoutError) as exc:

@@ -239,3 +239,25 @@ def test_dispatch_command_with_simulated_station_fleet(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert data["accepted"] == 8 and data["latency_p99_s"] < 5
     assert sorted(s.limit_w for s in fleet) == [1000.0 * (k + 1) for k in range(8)]
+
+
+def test_the_garbage_collector_pause_is_reentrant_and_restores_the_prior_state() -> None:
+    """Overlapping fan-outs: the collector resumes when the last one ends, and stays off if it was off."""
+    import gc
+
+    from v2gtwin.cyber.csms.server import _gc_paused
+
+    assert gc.isenabled()
+    try:
+        with _gc_paused():
+            assert not gc.isenabled()
+            with _gc_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the outer fan-out is still in flight
+        assert gc.isenabled()
+        gc.disable()
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -102,3 +102,55 @@ def test_reconnect_storm_every_station_comes_back_and_is_dispatched(tmp_path: Pa
     assert [s.limit_w for s in stations] == [2000.0] * n
     # Every station booted twice (the second boot after the storm), nothing was lost of what was acknowledged.
     assert store.count_meter_values() == n * 3
+
+
+def test_a_profile_the_short_path_cannot_read_is_validated_and_refused(tmp_path: Path) -> None:
+    """The simulated station's short path takes well-formed SetChargingProfile frames only: one that breaks the
+    schema goes to the ``ocpp`` package, which answers a CALLERROR, and the EV keeps its set-point; the
+    package's own call (spaces in the frame, built by ``ChargePoint.call``) is obeyed like the dispatch's."""
+    from ocpp.exceptions import OCPPError
+
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+        stop, ready = asyncio.Event(), asyncio.Event()
+        live: dict = {}
+        url = f"ws://127.0.0.1:{csms.port}"
+        ev = SimEV(p_max_w=7400.0)
+        try:
+            task = asyncio.create_task(
+                run_station(url, "SIM-X", ev=ev, reports=0, ready=ready, stop=stop, registry=live)
+            )
+            await ready.wait()
+            handler = csms.stations["SIM-X"]
+            bad = '{"evseId":1,"chargingProfile":{"id":1,"stackLevel":0}}'  # no purpose, kind or schedule
+            with pytest.raises(OCPPError):
+                await handler.call_prebuilt("SetChargingProfile", bad, 10.0)
+            before = (live["SIM-X"].limit_w, len(live["SIM-X"].profiles))
+            profile = {
+                "id": 2,
+                "stack_level": 0,
+                "charging_profile_purpose": "TxDefaultProfile",
+                "charging_profile_kind": "Absolute",
+                "charging_schedule": [
+                    {
+                        "id": 2,
+                        "charging_rate_unit": "W",
+                        "charging_schedule_period": [{"start_period": 0, "limit": 2500.0}],
+                    }
+                ],
+            }
+            answer = await csms.send("SIM-X", "SetChargingProfile", evse_id=1, charging_profile=profile)
+            stop.set()
+            return before, answer, await task
+        finally:
+            stop.set()
+            await csms.stop()
+
+    before, answer, station = run(scenario(), 60)
+    assert before == (7400.0, 0)
+    assert answer.status == "Accepted"
+    assert station.limit_w == 2500.0 and len(station.profiles) == 1
+    assert station.profiles[0]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 2500.0

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
+import gc
 import json
 import logging
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -233,6 +235,34 @@ def _inline_validation() -> None:
     ocpp.messages.ASYNC_VALIDATION = False
 
 
+_gc_pause_depth = 0
+_gc_resume = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while fan-outs are in flight (re-entrant: it resumes when the last
+    one ends, and only if it was running before the first).
+
+    Why: a fan-out keeps tens of objects per station alive until the station answers (task, frames, futures,
+    timer), so a 10,000-station fan-out pushes enough survivors into the oldest generation to trigger a full
+    collection in the middle of it, and a full collection of a server holding 10,000 connections (about a
+    million tracked objects) takes 0.3-1 s — measured with py-spy, it was the largest single cost of the
+    fan-out. Paused, the collection runs just after the fan-out instead; reference counting still frees
+    everything that is not in a cycle meanwhile."""
+    global _gc_pause_depth, _gc_resume
+    if _gc_pause_depth == 0:
+        _gc_resume = gc.isenabled()
+        gc.disable()
+    _gc_pause_depth += 1
+    try:
+        yield
+    finally:
+        _gc_pause_depth -= 1
+        if _gc_pause_depth == 0 and _gc_resume:
+            gc.enable()
+
+
 def _prefer_21(_connection: ServerConnection, offered: Sequence[str]) -> Subprotocol:
     """OCPP 2.1 when the station offers it, else 2.0.1; the handshake is refused (HTTP 400) when it offers
     neither."""
@@ -384,7 +414,8 @@ class Csms:
         'invalid answer', 'error'), ``latency_s`` of the exchange that settled it, ``settled_s`` (time from the
         start of the whole fan-out to this station's outcome) and the number of ``attempts``; every profile
         sent is recorded in the store with its outcome. Each call runs in its own task, never inside a handler
-        of that station's own message (the ocpp package would deadlock).
+        of that station's own message (the ocpp package would deadlock). The cyclic garbage collector is
+        paused until the last answer is in (see :func:`_gc_paused`).
         """
         sent_at = dt.datetime.now(dt.UTC)
         loop = asyncio.get_running_loop()
@@ -414,7 +445,8 @@ class Csms:
                 handler, "SetChargingProfile", frame, timeout_s, retries
             )
 
-        results = dict(await asyncio.gather(*(one(sid, sp) for sid, sp in set_points_w.items())))
+        with _gc_paused():
+            results = dict(await asyncio.gather(*(one(sid, sp) for sid, sp in set_points_w.items())))
         records = [
             {
                 "station_id": sid,
