@@ -1,5 +1,6 @@
 """OCPP 2.0.1 / 2.1 central system server: the `ocpp` package's message layer (routing and JSON-schema
-validation of every incoming frame) on the `websockets` asyncio server.
+validation of every incoming frame, compiled: see :mod:`v2gtwin.cyber.csms.validation`) on the `websockets`
+asyncio server.
 
 Stations connect at ``ws://HOST:PORT/<station_id>`` with subprotocol ``ocpp2.0.1`` or ``ocpp2.1`` (2.1 preferred
 when a station offers both); connections without either, or with a station id outside ``[A-Za-z0-9._:-]{1,48}``,
@@ -29,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import ocpp.messages
 from ocpp import v21, v201
-from ocpp.messages import MessageType, get_validator
+from ocpp.messages import MessageType
 from ocpp.routing import on
 from ocpp.v201 import call_result
 from websockets.asyncio.server import ServerConnection, serve
@@ -39,6 +39,7 @@ from websockets.exceptions import NegotiationError
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
+from v2gtwin.cyber.csms.validation import configure_ocpp_validation, get_validator
 
 __all__ = ["SUBPROTOCOL", "SUBPROTOCOLS", "Csms", "StationHandler", "StationHandler21", "build_set_point_request"]
 
@@ -225,14 +226,6 @@ def build_set_point_request(set_point_w: float, v2x: bool, profile_id: int = 1, 
             "chargingSchedule": [{"id": int(profile_id), "chargingRateUnit": "W", "chargingSchedulePeriod": [period]}],
         },
     }
-
-
-def _inline_validation() -> None:
-    """Validate frames on the event loop instead of a thread per frame. The ``ocpp`` package hands every
-    validation to the default executor (``ocpp.messages.ASYNC_VALIDATION``); validation is pure Python, so the
-    thread gains no parallelism under the GIL and costs two thread hand-offs per message (measured: 16,000
-    executor submissions for 8,000 messages). Process-wide: the setting is the package's module global."""
-    ocpp.messages.ASYNC_VALIDATION = False
 
 
 _gc_pause_depth = 0
@@ -565,7 +558,7 @@ class Csms:
 
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
-        _inline_validation()
+        configure_ocpp_validation()
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write_loop())
         self._server = await serve(

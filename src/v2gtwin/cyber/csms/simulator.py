@@ -37,7 +37,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
-from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21, _inline_validation
+from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
+from v2gtwin.cyber.csms.validation import configure_ocpp_validation
 
 __all__ = ["SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
 
@@ -329,7 +330,7 @@ async def run_fleet(
     """
     if evs is not None and len(evs) < n:
         raise ValueError(f"evs: need {n} EVs, got {len(evs)}")
-    _inline_validation()
+    configure_ocpp_validation()
     stop = asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
     live: dict[str, SimStation | SimStation21] = {}
