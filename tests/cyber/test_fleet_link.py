@@ -56,9 +56,7 @@ def test_simulate_command_draws_evs_from_the_fleet_model(tmp_path: Path) -> None
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
+        async with Csms(store, port=0) as csms:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -85,8 +83,6 @@ def test_simulate_command_draws_evs_from_the_fleet_model(tmp_path: Path) -> None
             res = await csms.dispatch(dict.fromkeys(list(csms.stations), 2000.0))
             out, err = await proc.communicate()
             return proc.returncode, out, err, res
-        finally:
-            await csms.stop()
 
     code, out, err, res = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert code == 0, err.decode()

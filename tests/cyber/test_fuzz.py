@@ -39,9 +39,7 @@ def test_malformed_frames_never_stop_the_server(tmp_path_factory, batch: list[st
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'db.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
+        async with Csms(store, port=0) as csms:
             async with connect(f"ws://127.0.0.1:{csms.port}/FUZZ", subprotocols=[SUBPROTOCOL], max_size=2**20) as ws:
                 for frame in batch:
                     try:
@@ -61,8 +59,6 @@ def test_malformed_frames_never_stop_the_server(tmp_path_factory, batch: list[st
                     return await cp.call(call.Heartbeat())
                 finally:
                     task.cancel()
-        finally:
-            await csms.stop()
 
     hb = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
     assert hb.current_time

@@ -78,9 +78,7 @@ def test_authorize_and_a_transaction_with_meter_values(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0, allowed_id_tokens={"RFID-OK"})
-        await csms.start()
-        try:
+        async with Csms(store, port=0, allowed_id_tokens={"RFID-OK"}) as csms:
 
             async def body(st):  # type: ignore[no-untyped-def]
                 call = v201.call
@@ -128,8 +126,6 @@ def test_authorize_and_a_transaction_with_meter_values(tmp_path: Path) -> None:
                 return ok, bad, started, mid
 
             return await station_session(csms, "CS-TX", Station201, body)
-        finally:
-            await csms.stop()
 
     ok, bad, started, mid = run(scenario())
     assert ok.id_token_info["status"] == "Accepted"
@@ -147,9 +143,7 @@ def test_csms_initiated_calls(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
+        async with Csms(store, port=0) as csms:
 
             async def body(st):  # type: ignore[no-untyped-def]
                 out = {
@@ -161,8 +155,6 @@ def test_csms_initiated_calls(tmp_path: Path) -> None:
                 return out, st.received
 
             return await station_session(csms, "CS-CALLS", Station201, body)
-        finally:
-            await csms.stop()
 
     out, received = run(scenario())
     assert {k: v.status for k, v in out.items()} == dict.fromkeys(out, "Accepted")
@@ -180,13 +172,9 @@ def test_calls_to_an_absent_station_are_refused(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario() -> None:
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
+        async with Csms(store, port=0) as csms:
             with pytest.raises(LookupError, match="NOPE"):
                 await csms.request_stop_transaction("NOPE", "TX")
-        finally:
-            await csms.stop()
 
     run(scenario())
 
@@ -210,9 +198,7 @@ def test_v2x_set_points_only_where_the_ev_declared_v2x(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
+        async with Csms(store, port=0) as csms:
 
             async def v2x_station(st):  # type: ignore[no-untyped-def]
                 ans = await st.call(v21.call.NotifyEVChargingNeeds(evse_id=1, charging_needs=_needs(True)))
@@ -231,8 +217,6 @@ def test_v2x_set_points_only_where_the_ev_declared_v2x(tmp_path: Path) -> None:
                 return ans, res, res2, st.received, received201
 
             return await station_session(csms, "V2X-21", Station21, v2x_station, SUBPROTOCOL_21)
-        finally:
-            await csms.stop()
 
     ans, res, res2, received21, received201 = run(scenario())
     assert ans.status == "Accepted"
@@ -281,23 +265,21 @@ def test_an_answer_that_breaks_the_schema_is_caught_although_the_request_skipped
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
-            async with connect(f"ws://127.0.0.1:{csms.port}/RAW-1", subprotocols=[SUBPROTOCOL]) as ws:
-                while "RAW-1" not in csms.stations:
-                    await asyncio.sleep(0.02)
+        async with (
+            Csms(store, port=0) as csms,
+            connect(f"ws://127.0.0.1:{csms.port}/RAW-1", subprotocols=[SUBPROTOCOL]) as ws,
+        ):
+            while "RAW-1" not in csms.stations:
+                await asyncio.sleep(0.02)
 
-                async def answer() -> None:
-                    msg = json.loads(await ws.recv())
-                    await ws.send(json.dumps([3, msg[1], {"status": "Maybe"}]))
+            async def answer() -> None:
+                msg = json.loads(await ws.recv())
+                await ws.send(json.dumps([3, msg[1], {"status": "Maybe"}]))
 
-                task = asyncio.create_task(answer())
-                res = await csms.dispatch({"RAW-1": 1000.0}, retries=0, timeout_s=5)
-                await task
-                return res
-        finally:
-            await csms.stop()
+            task = asyncio.create_task(answer())
+            res = await csms.dispatch({"RAW-1": 1000.0}, retries=0, timeout_s=5)
+            await task
+            return res
 
     res = run(scenario())
     assert res["RAW-1"]["status"] == "invalid answer"

@@ -51,9 +51,7 @@ def test_profile_1_http_basic(tmp_path: Path) -> None:
         store.set_password("CS-2", "short")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0, security_profile=1)
-        await csms.start()
-        try:
+        async with Csms(store, port=0, security_profile=1) as csms:
             base = f"ws://127.0.0.1:{csms.port}"
             return [
                 await attempt(f"{base}/CS-1", additional_headers=basic("CS-1", PASSWORD)),
@@ -62,8 +60,6 @@ def test_profile_1_http_basic(tmp_path: Path) -> None:
                 await attempt(f"{base}/CS-1", additional_headers=basic("CS-9", PASSWORD)),  # other station's name
                 await attempt(f"{base}/CS-3", additional_headers=basic("CS-3", PASSWORD)),  # unknown station
             ]
-        finally:
-            await csms.stop()
 
     assert run(scenario()) == ["open", "http 401", "http 401", "http 401", "http 401"]
 
@@ -145,15 +141,11 @@ def test_tls_serves_the_rsa_and_the_ecdsa_server_chain(tmp_path: Path) -> None:
         return x509.load_der_x509_certificate(der).public_key()
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0, security_profile=2, **certs)
-        await csms.start()
-        try:
+        async with Csms(store, port=0, security_profile=2, **certs) as csms:
             return (
                 await peer_key(csms.port, "ECDHE-RSA-AES128-GCM-SHA256"),
                 await peer_key(csms.port, "ECDHE-ECDSA-AES128-GCM-SHA256"),
             )
-        finally:
-            await csms.stop()
 
     rsa_key, ec_key = run(scenario())
     assert isinstance(rsa_key, rsa.RSAPublicKey) and rsa_key.key_size == 2048

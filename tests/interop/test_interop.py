@@ -50,12 +50,8 @@ def test_third_party_station_boots_heartbeats_and_accepts_a_charging_profile(tmp
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario() -> list[dict[str, Any]]:
-        csms = Csms(store, port=0)
-        await csms.start()
-        try:
+        async with Csms(store, port=0) as csms:
             return await _peer_session(csms, "INTEROP-1")
-        finally:
-            await csms.stop()
 
     events = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     by = {e["event"]: e for e in events}
@@ -79,12 +75,8 @@ def test_third_party_station_with_basic_auth(tmp_path: Path) -> None:
     store.set_password("INTEROP-2", "correct horse battery staple")
 
     async def scenario() -> list[dict[str, Any]]:
-        csms = Csms(store, port=0, security_profile=1)
-        await csms.start()
-        try:
+        async with Csms(store, port=0, security_profile=1) as csms:
             return await _peer_session(csms, "INTEROP-2", "correct horse battery staple")
-        finally:
-            await csms.stop()
 
     events = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     assert any(e["event"] == "done" for e in events)

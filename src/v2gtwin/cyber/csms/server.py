@@ -582,6 +582,14 @@ class Csms:
         if self._writer is not None:
             self._writer.cancel()
 
+    async def __aenter__(self) -> Csms:
+        """``async with Csms(store, port=0) as csms:`` starts it and stops it on the way out."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def serve_forever(self) -> None:
         """Start and serve until cancelled."""
         await self.start()
