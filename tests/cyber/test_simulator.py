@@ -154,3 +154,23 @@ def test_a_profile_the_short_path_cannot_read_is_validated_and_refused(tmp_path:
     assert answer.status == "Accepted"
     assert station.limit_w == 2500.0 and len(station.profiles) == 1
     assert station.profiles[0]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 2500.0
+
+
+def test_freeze_gc_moves_the_connected_fleet_out_of_the_collector(tmp_path: Path) -> None:
+    import gc
+
+    from v2gtwin.cyber.csms.simulator import run_fleet
+
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario(freeze: bool) -> int:
+        async with Csms(store, port=0) as csms:
+            await run_fleet(f"ws://127.0.0.1:{csms.port}", 3, prefix=f"F{freeze:d}", reports=1, freeze_gc=freeze)
+        return gc.get_freeze_count()
+
+    try:
+        gc.unfreeze()
+        assert run(scenario(False), 60) == 0
+        assert run(scenario(True), 60) > 1000  # the stations, their connections and everything alive then
+    finally:
+        gc.unfreeze()
