@@ -15,9 +15,11 @@ same schemas in 0.2-0.7 us. So every validator the package asks for becomes a pa
 Strictness is therefore the package's, provided the compiled validator never accepts what the reference
 refuses: ``tests/cyber/test_validation.py`` checks that on frames generated near the boundary of every schema of
 both versions (valid and invalid ones, a few thousand). Formats (``date-time``) are not checked, as in the
-package. This is process-wide (the package keeps its validators module-wide): :func:`configure_ocpp_validation`
-also turns off the package's hand-off of each validation to a worker thread (pure Python gains nothing from a
-thread under the GIL, and paid two thread hand-offs per message: 16,000 executor submissions for 8,000 messages).
+package. This is process-wide: :func:`configure_ocpp_validation` replaces the package's module function
+``ocpp.messages.get_validator``, which its ``_validate_payload`` looks up at every frame (pinned ocpp 2.1.0; the
+tests check that the replacement is the one in use), and also turns off the package's hand-off of each
+validation to a worker thread (a thread gains nothing under the GIL, and cost two hand-offs per message:
+16,000 executor submissions for 8,000 messages).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import jsonschema_rs
 import ocpp.messages
 
-__all__ = ["configure_ocpp_validation"]
+__all__ = ["CompiledValidator", "configure_ocpp_validation", "get_validator"]
 
 _reference_get_validator = ocpp.messages.get_validator
 
