@@ -96,6 +96,19 @@ def test_compiled_validation_agrees_with_the_package_on_every_schema() -> None:
     assert agree == total
 
 
+def test_the_central_system_validates_compiled(tmp_path: Path) -> None:
+    import asyncio
+
+    from v2gtwin.cyber.csms.server import Csms
+    from v2gtwin.cyber.csms.store import Store
+
+    async def lookup() -> Any:
+        async with Csms(Store(f"sqlite:///{tmp_path / 'csms.sqlite'}"), port=0):
+            return ocpp.messages.get_validator, ocpp.messages.ASYNC_VALIDATION
+
+    assert asyncio.run(lookup()) == (get_validator, False)
+
+
 def test_a_refused_frame_raises_the_reference_error_and_nan_is_left_to_the_reference() -> None:
     configure_ocpp_validation()
     v = get_validator(ocpp.messages.MessageType.Call, "MeterValues", "2.0.1")
