@@ -641,9 +641,14 @@ def csms_serve(
     max_frame_kib: Annotated[
         int, typer.Option(min=1, max=16_384, help="Largest accepted frame [KiB]; larger ones close the connection.")
     ] = 64,
+    status_every: Annotated[
+        float,
+        typer.Option(min=0.0, max=86_400.0, help="Seconds between status lines on stderr (0: none)."),
+    ] = 60.0,
 ) -> None:
     """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
-    ws[s]://HOST:PORT/<station_id>)."""
+    ws[s]://HOST:PORT/<station_id>). Prints the address it listens on (the actual port with --port 0), then a
+    status line every --status-every seconds: stations connected, meter values committed and their rate."""
     import asyncio
 
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -671,11 +676,30 @@ def csms_serve(
         cafile=cafile,
     )
     scheme = "wss" if profile >= 2 else "ws"
-    sys.stderr.write(
-        f"csms: {scheme}://{host}:{port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile {profile}), db {db}\n"
-    )
+
+    async def serve() -> None:
+        async with csms:
+            sys.stderr.write(
+                f"csms: {scheme}://{host}:{csms.port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile "
+                f"{profile}), db {db}\n"
+            )
+            sys.stderr.flush()
+            if status_every <= 0:
+                await asyncio.Future()
+            loop = asyncio.get_running_loop()
+            t_last, n_last = loop.time(), csms.committed_values
+            while True:
+                await asyncio.sleep(status_every)
+                now, n = loop.time(), csms.committed_values
+                sys.stderr.write(
+                    f"csms: {len(csms.stations)} stations connected, {n} meter values committed "
+                    f"({(n - n_last) / (now - t_last):.0f}/s over the last {now - t_last:.3g} s)\n"
+                )
+                sys.stderr.flush()
+                t_last, n_last = now, n
+
     try:
-        asyncio.run(csms.serve_forever())
+        asyncio.run(serve())
     except OSError as exc:
         raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
 
@@ -895,6 +919,8 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         sys.stderr.write("error: out of memory; reduce fleet.n_evs or time.n_steps\n")
         return 2
+    if rv == 130:  # typer turns Ctrl-C into Exit(130) without a word
+        sys.stderr.write("interrupted\n")
     return int(rv) if isinstance(rv, int) else 0
 
 

@@ -78,3 +78,26 @@ def test_kill_9_during_meter_ingestion_loses_nothing_acknowledged(tmp_path: Path
     stored = Store(f"sqlite:///{db}").count_meter_values("CS-K")
     assert acked >= 40
     assert stored >= acked  # every acknowledged value survived (one more may have been stored, not acked)
+
+
+def test_serve_prints_its_actual_port_and_status_lines(tmp_path: Path) -> None:
+    """`csms serve --port 0` names the port it got; status lines count the stations and the committed values;
+    Ctrl-C ends it with one line and exit code 130."""
+    import re
+
+    from v2gtwin.cyber.csms.simulator import run_fleet
+
+    db = tmp_path / "csms.sqlite"
+    cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "serve", "--port", "0", "--db", f"sqlite:///{db}"]
+    proc = subprocess.Popen([*cmd, "--status-every", "0.2"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        m = re.search(r"ws://127\.0\.0\.1:(\d+)/<station_id>", banner)
+        assert m and int(m.group(1)) > 0, banner
+        asyncio.run(run_fleet(f"ws://127.0.0.1:{m.group(1)}", 2, prefix="ST", reports=1, hold_s=2.0))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert "csms: 2 stations connected, 6 meter values committed" in err
+    assert err.rstrip().endswith("interrupted") and proc.returncode == 130
