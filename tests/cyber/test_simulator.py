@@ -106,48 +106,46 @@ def test_reconnect_storm_every_station_comes_back_and_is_dispatched(tmp_path: Pa
 
 def test_a_profile_the_short_path_cannot_read_is_validated_and_refused(tmp_path: Path) -> None:
     """The simulated station's short path takes well-formed SetChargingProfile frames only: one that breaks the
-    schema goes to the ``ocpp`` package, which answers a CALLERROR, and the EV keeps its set-point; the
-    package's own call (spaces in the frame, built by ``ChargePoint.call``) is obeyed like the dispatch's."""
+    schema goes to the ``ocpp`` package, which answers a CALLERROR, and the EV keeps its set-point; a profile
+    sent through the package's own ``ChargePoint.call`` (``Csms.send``) is obeyed like the dispatch's."""
     from ocpp.exceptions import OCPPError
 
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
         stop, ready = asyncio.Event(), asyncio.Event()
         live: dict = {}
-        url = f"ws://127.0.0.1:{csms.port}"
         ev = SimEV(p_max_w=7400.0)
-        try:
-            task = asyncio.create_task(
-                run_station(url, "SIM-X", ev=ev, reports=0, ready=ready, stop=stop, registry=live)
-            )
-            await ready.wait()
-            handler = csms.stations["SIM-X"]
-            bad = '{"evseId":1,"chargingProfile":{"id":1,"stackLevel":0}}'  # no purpose, kind or schedule
-            with pytest.raises(OCPPError):
-                await handler.call_prebuilt("SetChargingProfile", bad, 10.0)
-            before = (live["SIM-X"].limit_w, len(live["SIM-X"].profiles))
-            profile = {
-                "id": 2,
-                "stack_level": 0,
-                "charging_profile_purpose": "TxDefaultProfile",
-                "charging_profile_kind": "Absolute",
-                "charging_schedule": [
-                    {
-                        "id": 2,
-                        "charging_rate_unit": "W",
-                        "charging_schedule_period": [{"start_period": 0, "limit": 2500.0}],
-                    }
-                ],
-            }
-            answer = await csms.send("SIM-X", "SetChargingProfile", evse_id=1, charging_profile=profile)
-            stop.set()
-            return before, answer, await task
-        finally:
-            stop.set()
-            await csms.stop()
+        async with Csms(store, port=0) as csms:
+            url = f"ws://127.0.0.1:{csms.port}"
+            try:
+                task = asyncio.create_task(
+                    run_station(url, "SIM-X", ev=ev, reports=0, ready=ready, stop=stop, registry=live)
+                )
+                await ready.wait()
+                handler = csms.stations["SIM-X"]
+                bad = '{"evseId":1,"chargingProfile":{"id":1,"stackLevel":0}}'  # no purpose, kind or schedule
+                with pytest.raises(OCPPError):
+                    await handler.call_prebuilt("SetChargingProfile", bad, 10.0)
+                before = (live["SIM-X"].limit_w, len(live["SIM-X"].profiles))
+                profile = {
+                    "id": 2,
+                    "stack_level": 0,
+                    "charging_profile_purpose": "TxDefaultProfile",
+                    "charging_profile_kind": "Absolute",
+                    "charging_schedule": [
+                        {
+                            "id": 2,
+                            "charging_rate_unit": "W",
+                            "charging_schedule_period": [{"start_period": 0, "limit": 2500.0}],
+                        }
+                    ],
+                }
+                answer = await csms.send("SIM-X", "SetChargingProfile", evse_id=1, charging_profile=profile)
+                stop.set()
+                return before, answer, await task
+            finally:
+                stop.set()
 
     before, answer, station = run(scenario(), 60)
     assert before == (7400.0, 0)
@@ -174,3 +172,38 @@ def test_freeze_gc_moves_the_connected_fleet_out_of_the_collector(tmp_path: Path
         assert run(scenario(True), 60) > 1000  # the stations, their connections and everything alive then
     finally:
         gc.unfreeze()
+
+
+def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
+    """The short path (a text frame) and the ``ocpp`` package's path (the same frame as bytes, which the short
+    path leaves alone: routed, schema-validated, keys converted) hold the EV at the same set-point, keep the
+    profile in wire format and answer the same."""
+    import json
+
+    from v2gtwin.cyber.csms.simulator import SimStation
+    from v2gtwin.cyber.csms.validation import configure_ocpp_validation
+
+    class Wire:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send(self, frame: str) -> None:
+            self.sent.append(frame)
+
+    configure_ocpp_validation()
+    period = {"startPeriod": 0, "limit": 2500.0}
+    profile = {
+        "id": 3,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{"id": 3, "chargingRateUnit": "W", "chargingSchedulePeriod": [period]}],
+    }
+    frame = json.dumps([2, "u-1", "SetChargingProfile", {"evseId": 1, "chargingProfile": profile}])
+    out = []
+    for raw in (frame, frame.encode()):
+        wire = Wire()
+        st = SimStation("SIM-U", wire, SimEV(p_max_w=7400.0))
+        asyncio.run(st.route_message(raw))
+        out.append((st.limit_w, st.profiles, [json.loads(f) for f in wire.sent]))
+    assert out[0] == out[1] == (2500.0, [profile], [[3, "u-1", {"status": "Accepted"}]])
