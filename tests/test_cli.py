@@ -292,6 +292,9 @@ def test_csms_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert_one_line_error(code, err)
     code, _, err = run_cli(capsys, "csms", "serve", "--max-frame-kib", "0")
     assert_one_line_error(code, err)
+    code, _, err = run_cli(capsys, "csms", "serve", "--status-every", "-1")
+    assert_one_line_error(code, err)
+    assert "--status-every" in err
     csv = tmp_path / "sp.csv"
     csv.write_text("station,limit\nA,1\n")
     code, _, err = run_cli(capsys, "csms", "dispatch", str(csv), "--wait", "0")
