@@ -803,15 +803,11 @@ def csms_dispatch(
         raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
 
     async def go() -> dict[str, dict[str, Any]]:
-        csms = Csms(store, host=host, port=port)
-        await csms.start()
-        try:
+        async with Csms(store, host=host, port=port) as csms:
             deadline = asyncio.get_running_loop().time() + wait
             while not set(limits) <= set(csms.stations) and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.1)
             return await csms.dispatch(limits, timeout_s=timeout)
-        finally:
-            await csms.stop()
 
     try:
         result = asyncio.run(go())

@@ -73,10 +73,8 @@ def test_refuses_missing_subprotocol_and_bad_station_id(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        codes = []
-        try:
+        async with Csms(store, port=0) as csms:
+            codes = []
             for path, protos in (("/CS-1", None), ("/bad%20id!", [SUBPROTOCOL])):
                 try:
                     async with connect(f"ws://127.0.0.1:{csms.port}{path}", subprotocols=protos) as ws:
@@ -86,8 +84,6 @@ def test_refuses_missing_subprotocol_and_bad_station_id(tmp_path: Path) -> None:
                 except websockets.exceptions.InvalidStatus as exc:  # refused at the handshake
                     codes.append(exc.response.status_code)
             return codes
-        finally:
-            await csms.stop()
 
     # No ocpp2.0.1 subprotocol: refused at the handshake (HTTP 400); a bad station id: closed with 1008.
     assert run(scenario()) == [400, 1008]
@@ -149,26 +145,24 @@ def test_dispatch_reaches_simulated_stations_and_they_obey(tmp_path: Path) -> No
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        stop = asyncio.Event()
-        readies = [asyncio.Event() for _ in range(6)]
-        tasks = [
-            asyncio.create_task(
-                run_station(f"ws://127.0.0.1:{csms.port}", f"SIM-{k}", reports=2, ready=readies[k], stop=stop)
-            )
-            for k in range(6)
-        ]
-        try:
-            await asyncio.gather(*(r.wait() for r in readies))
-            limits = {f"SIM-{k}": 1000.0 * (k + 1) for k in range(6)} | {"SIM-absent": 500.0}
-            result = await csms.dispatch(limits, timeout_s=5.0)
-            stop.set()
-            stations = await asyncio.gather(*tasks)
-            return result, stations
-        finally:
-            stop.set()
-            await csms.stop()
+        async with Csms(store, port=0) as csms:
+            stop = asyncio.Event()
+            readies = [asyncio.Event() for _ in range(6)]
+            tasks = [
+                asyncio.create_task(
+                    run_station(f"ws://127.0.0.1:{csms.port}", f"SIM-{k}", reports=2, ready=readies[k], stop=stop)
+                )
+                for k in range(6)
+            ]
+            try:
+                await asyncio.gather(*(r.wait() for r in readies))
+                limits = {f"SIM-{k}": 1000.0 * (k + 1) for k in range(6)} | {"SIM-absent": 500.0}
+                result = await csms.dispatch(limits, timeout_s=5.0)
+                stop.set()
+                stations = await asyncio.gather(*tasks)
+                return result, stations
+            finally:
+                stop.set()
 
     result, stations = run(scenario())
     assert all(result[f"SIM-{k}"]["status"] == "Accepted" for k in range(6))

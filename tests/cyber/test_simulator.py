@@ -23,24 +23,22 @@ def test_power_and_soc_follow_the_set_points_v2x_included(tmp_path: Path) -> Non
     }
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        url = f"ws://127.0.0.1:{csms.port}"
-        stop = asyncio.Event()
-        ready = {k: asyncio.Event() for k in evs}
-        try:
-            tasks = {
-                k: asyncio.create_task(run_station(url, k, ev=ev, reports=0, ready=ready[k], stop=stop))
-                for k, ev in evs.items()
-            }
-            await asyncio.gather(*(r.wait() for r in ready.values()))
-            res = await csms.dispatch({"EV-PLAIN": 3600.0, "EV-V2X": -9000.0})
-            stop.set()
-            stations = {k: await t for k, t in tasks.items()}
-            return res, stations
-        finally:
-            stop.set()
-            await csms.stop()
+        async with Csms(store, port=0) as csms:
+            url = f"ws://127.0.0.1:{csms.port}"
+            stop = asyncio.Event()
+            ready = {k: asyncio.Event() for k in evs}
+            try:
+                tasks = {
+                    k: asyncio.create_task(run_station(url, k, ev=ev, reports=0, ready=ready[k], stop=stop))
+                    for k, ev in evs.items()
+                }
+                await asyncio.gather(*(r.wait() for r in ready.values()))
+                res = await csms.dispatch({"EV-PLAIN": 3600.0, "EV-V2X": -9000.0})
+                stop.set()
+                stations = {k: await t for k, t in tasks.items()}
+                return res, stations
+            finally:
+                stop.set()
 
     res, st = run(scenario(), 60)
     assert res["EV-PLAIN"]["status"] == res["EV-V2X"]["status"] == "Accepted"
@@ -68,34 +66,32 @@ def test_reconnect_storm_every_station_comes_back_and_is_dispatched(tmp_path: Pa
     n = 40
 
     async def scenario():  # type: ignore[no-untyped-def]
-        csms = Csms(store, port=0)
-        await csms.start()
-        url = f"ws://127.0.0.1:{csms.port}"
-        stop = asyncio.Event()
-        ready = [asyncio.Event() for _ in range(n)]
-        try:
-            tasks = [
-                asyncio.create_task(
-                    run_station(url, f"STORM-{k}", reports=1, ready=ready[k], stop=stop, backoff_s=0.05)
-                )
-                for k in range(n)
-            ]
-            await asyncio.gather(*(r.wait() for r in ready))
-            assert len(csms.stations) == n
-            # The storm: every connection dropped at once; every station reconnects (with back-off and jitter).
-            old = dict(csms._connections)
-            await asyncio.gather(*(c.close(1012, "service restart") for c in old.values()))
-            for _ in range(300):
-                if len(csms.stations) == n and all(csms._connections[k] is not old[k] for k in old):
-                    break
-                await asyncio.sleep(0.05)
-            res = await csms.dispatch({f"STORM-{k}": 2000.0 for k in range(n)}, timeout_s=10)
-            stop.set()
-            stations = await asyncio.gather(*tasks)
-            return res, stations
-        finally:
-            stop.set()
-            await csms.stop()
+        async with Csms(store, port=0) as csms:
+            url = f"ws://127.0.0.1:{csms.port}"
+            stop = asyncio.Event()
+            ready = [asyncio.Event() for _ in range(n)]
+            try:
+                tasks = [
+                    asyncio.create_task(
+                        run_station(url, f"STORM-{k}", reports=1, ready=ready[k], stop=stop, backoff_s=0.05)
+                    )
+                    for k in range(n)
+                ]
+                await asyncio.gather(*(r.wait() for r in ready))
+                assert len(csms.stations) == n
+                # The storm: every connection dropped at once; every station reconnects (with back-off and jitter).
+                old = dict(csms._connections)
+                await asyncio.gather(*(c.close(1012, "service restart") for c in old.values()))
+                for _ in range(300):
+                    if len(csms.stations) == n and all(csms._connections[k] is not old[k] for k in old):
+                        break
+                    await asyncio.sleep(0.05)
+                res = await csms.dispatch({f"STORM-{k}": 2000.0 for k in range(n)}, timeout_s=10)
+                stop.set()
+                stations = await asyncio.gather(*tasks)
+                return res, stations
+            finally:
+                stop.set()
 
     res, stations = run(scenario(), 60)
     assert all(r["status"] == "Accepted" for r in res.values()), res

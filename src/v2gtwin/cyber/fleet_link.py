@@ -78,27 +78,25 @@ async def _run(evs: list[SimEV], set_points_w: list[float], db_url: str) -> Cybe
     from v2gtwin.cyber.csms.store import Store
 
     store = Store(db_url)
-    csms = Csms(store, port=0)
-    await csms.start()
-    url = f"ws://127.0.0.1:{csms.port}"
-    ids = [f"STUDY-{k:04d}" for k in range(len(evs))]
-    stop = asyncio.Event()
-    readies = [asyncio.Event() for _ in evs]
-    live: dict[str, Any] = {}
-    try:
-        tasks = [
-            asyncio.create_task(run_station(url, sid, ev=ev, reports=1, ready=r, stop=stop, registry=live))
-            for sid, ev, r in zip(ids, evs, readies, strict=True)
-        ]
-        await asyncio.gather(*(r.wait() for r in readies))
-        targets = dict(zip(ids, set_points_w, strict=True))
-        outcome = await csms.dispatch(targets, timeout_s=10.0)
-        power = {sid: float(live[sid].power_w()) for sid in ids if sid in live}
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        stop.set()
-        await csms.stop()
+    async with Csms(store, port=0) as csms:
+        url = f"ws://127.0.0.1:{csms.port}"
+        ids = [f"STUDY-{k:04d}" for k in range(len(evs))]
+        stop = asyncio.Event()
+        readies = [asyncio.Event() for _ in evs]
+        live: dict[str, Any] = {}
+        try:
+            tasks = [
+                asyncio.create_task(run_station(url, sid, ev=ev, reports=1, ready=r, stop=stop, registry=live))
+                for sid, ev, r in zip(ids, evs, readies, strict=True)
+            ]
+            await asyncio.gather(*(r.wait() for r in readies))
+            targets = dict(zip(ids, set_points_w, strict=True))
+            outcome = await csms.dispatch(targets, timeout_s=10.0)
+            power = {sid: float(live[sid].power_w()) for sid in ids if sid in live}
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            stop.set()
     sent = sum(1 for r in outcome.values() if r["attempts"] > 0)
     return CyberRun(
         n_stations=len(evs),
