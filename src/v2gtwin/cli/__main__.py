@@ -1,0 +1,5 @@
+"""``python -m v2gtwin.cli``."""
+
+from v2gtwin.cli import run
+
+run()

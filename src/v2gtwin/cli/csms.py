@@ -1,0 +1,252 @@
+"""`v2gtwin csms`: the OCPP central system, its station simulator, dispatch, PKI and passwords."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from v2gtwin.cli._common import (
+    JsonOpt,
+    ScenarioOpt,
+    _emit,
+    app,
+)
+from v2gtwin.errors import V2GTwinError
+
+csms_app = typer.Typer(help="The OCPP 2.0.1 central system (work in progress: serve).", no_args_is_help=True)
+app.add_typer(csms_app, name="csms")
+
+
+@csms_app.command("serve")
+def csms_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")] = 9000,
+    db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+    profile: Annotated[
+        int, typer.Option(min=0, max=3, help="Security profile: 0 none (development), 1 Basic, 2 TLS + Basic, 3 mTLS.")
+    ] = 0,
+    pki: Annotated[Path | None, typer.Option(help="PKI folder from 'csms pki init' (profiles 2 and 3).")] = None,
+    max_frame_kib: Annotated[
+        int, typer.Option(min=1, max=16_384, help="Largest accepted frame [KiB]; larger ones close the connection.")
+    ] = 64,
+    status_every: Annotated[
+        float,
+        typer.Option(min=0.0, max=86_400.0, help="Seconds between status lines on stderr (0: none)."),
+    ] = 60.0,
+) -> None:
+    """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
+    ws[s]://HOST:PORT/<station_id>). Prints the address it listens on (the actual port with --port 0), then a
+    status line every --status-every seconds: stations connected, meter values committed and their rate."""
+    import asyncio
+
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from v2gtwin.cyber.csms.server import Csms
+    from v2gtwin.cyber.csms.store import Store
+
+    try:
+        store = Store(db)
+    except (ArgumentError, OperationalError) as exc:
+        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+    certfile = keyfile = cafile = None
+    if profile >= 2:
+        if pki is None or not (pki / "server.pem").is_file():
+            raise V2GTwinError(f"--pki: profile {profile} needs a PKI folder with server.pem (run 'csms pki')")
+        certfile, keyfile, cafile = str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")
+    csms = Csms(
+        store,
+        host=host,
+        port=port,
+        max_message_bytes=max_frame_kib * 1024,
+        security_profile=profile,
+        certfile=certfile,
+        keyfile=keyfile,
+        cafile=cafile,
+    )
+    scheme = "wss" if profile >= 2 else "ws"
+
+    async def serve() -> None:
+        async with csms:
+            sys.stderr.write(
+                f"csms: {scheme}://{host}:{csms.port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile "
+                f"{profile}), db {db}\n"
+            )
+            sys.stderr.flush()
+            if status_every <= 0:
+                await asyncio.Future()
+            loop = asyncio.get_running_loop()
+            t_last, n_last = loop.time(), csms.committed_values
+            while True:
+                await asyncio.sleep(status_every)
+                now, n = loop.time(), csms.committed_values
+                sys.stderr.write(
+                    f"csms: {len(csms.stations)} stations connected, {n} meter values committed "
+                    f"({(n - n_last) / (now - t_last):.0f}/s over the last {now - t_last:.3g} s)\n"
+                )
+                sys.stderr.flush()
+                t_last, n_last = now, n
+
+    try:
+        asyncio.run(serve())
+    except OSError as exc:
+        raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
+
+
+@csms_app.command("simulate")
+def csms_simulate(
+    url: Annotated[str, typer.Option(help="Central system URL (ws://HOST:PORT).")] = "ws://127.0.0.1:9000",
+    stations: Annotated[int, typer.Option(min=1, max=100_000, help="Simulated stations.")] = 10,
+    reports: Annotated[int, typer.Option(min=0, max=100_000, help="MeterValues each station sends.")] = 3,
+    interval: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds between reports.")] = 1.0,
+    hold: Annotated[float, typer.Option(min=0.0, max=86_400.0, help="Seconds to stay connected afterwards.")] = 0.0,
+    reconnects: Annotated[
+        int, typer.Option(min=0, max=100, help="Reconnection attempts per station (exponential back-off).")
+    ] = 3,
+    scenario: ScenarioOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run simulated stations (security profile 0 servers), each with an EV drawn from the scenario's fleet
+    model: they boot, declare their charging needs (V2X EVs on OCPP 2.1), report, and obey charging profiles."""
+    import asyncio
+
+    import numpy as np
+    from websockets.exceptions import WebSocketException
+
+    from v2gtwin.cyber.csms.simulator import run_fleet
+    from v2gtwin.cyber.fleet_link import fleet_to_sim_evs
+    from v2gtwin.fleet import synthesize_fleet
+    from v2gtwin.scenario import load_scenario
+
+    if not url.startswith(("ws://", "wss://")):
+        raise V2GTwinError(f"--url {url!r}: must start with ws:// or wss://")
+    scen = load_scenario(scenario)
+    spec = scen.fleet.model_copy(update={"n_evs": stations, "source": "synthetic"})
+    ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
+    evs = fleet_to_sim_evs(ev_fleet)
+    try:
+        fleet = asyncio.run(
+            run_fleet(
+                url,
+                stations,
+                evs=evs,
+                reports=reports,
+                interval_s=interval,
+                hold_s=hold,
+                max_attempts=reconnects + 1,
+                freeze_gc=stations >= 1000,  # this process is the simulator's alone
+            )
+        )
+    except (OSError, WebSocketException, TimeoutError) as exc:
+        raise V2GTwinError(f"--url {url}: cannot connect ({getattr(exc, 'strerror', None) or exc})") from None
+    _emit(
+        {
+            "stations": len(fleet),
+            "v2x_stations": sum(s.ev.v2x for s in fleet),
+            "reports_each": reports,
+            "profiles_received": sum(len(s.profiles) for s in fleet),
+            "soc_mean_pu": sum(s.soc_pu for s in fleet) / max(len(fleet), 1),
+        },
+        json_out,
+    )
+
+
+@csms_app.command("dispatch")
+def csms_dispatch(
+    csv_file: Annotated[Path, typer.Argument(help="CSV 'station_id,limit_w' of set-points.")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port to serve on.")] = 9000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+    wait: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds to wait for the stations.")] = 30.0,
+    timeout: Annotated[float, typer.Option(min=0.1, max=600.0, help="Per-call timeout [s].")] = 10.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Serve, wait until the CSV's stations are connected (or --wait passes), push their set-points as charging
+    profiles concurrently, and report each station's outcome and the latency distribution."""
+    import asyncio
+    import csv
+    import statistics
+
+    from v2gtwin.cyber.csms.server import Csms
+    from v2gtwin.cyber.csms.store import Store
+
+    limits: dict[str, float] = {}
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise V2GTwinError(f"{csv_file}: cannot read ({exc})") from None
+    if not rows or [c.strip() for c in rows[0][:2]] != ["station_id", "limit_w"]:
+        raise V2GTwinError(f"{csv_file}: the first line must be the header 'station_id,limit_w'")
+    for i, row in enumerate(rows[1:], start=2):
+        try:
+            limits[row[0].strip()] = float(row[1])
+        except (ValueError, IndexError):
+            raise V2GTwinError(f"{csv_file}, line {i}: expected 'station_id,limit_w', got {row!r}") from None
+
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    try:
+        store = Store(db)
+    except (ArgumentError, OperationalError) as exc:
+        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+
+    async def go() -> dict[str, dict[str, Any]]:
+        async with Csms(store, host=host, port=port) as csms:
+            deadline = asyncio.get_running_loop().time() + wait
+            while not set(limits) <= set(csms.stations) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+            return await csms.dispatch(limits, timeout_s=timeout)
+
+    try:
+        result = asyncio.run(go())
+    except OSError as exc:
+        raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
+    lat = sorted(r["latency_s"] for r in result.values() if r["latency_s"] is not None)
+    out: dict[str, Any] = {
+        "stations": len(result),
+        "accepted": sum(r["status"] == "Accepted" for r in result.values()),
+        "latency_p50_s": statistics.median(lat) if lat else None,
+        "latency_p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+    }
+    if json_out:
+        out["per_station"] = result
+    _emit(out, json_out)
+
+
+@csms_app.command("pki")
+def csms_pki(
+    folder: Annotated[Path, typer.Argument(help="Folder for the CA, server and station keys and certificates.")],
+    station: Annotated[list[str], typer.Option("--station", help="Station id (repeat for several).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a CA, the server certificates (ECDSA P-256 and RSA 2048) and one certificate per station."""
+    from v2gtwin.cyber.csms.pki import init_pki
+    from v2gtwin.cyber.csms.server import STATION_ID
+
+    bad = [s for s in station if not STATION_ID.match(s)]
+    if bad:
+        raise V2GTwinError(f"--station {bad[0]!r}: allowed characters A-Z a-z 0-9 . _ : -, 1 to 48 of them")
+    try:
+        out = init_pki(folder, station)
+    except (FileExistsError, OSError) as exc:
+        raise V2GTwinError(f"{folder}: {exc}") from None
+    _emit({"folder": str(out), "stations": station}, json_out)
+
+
+@csms_app.command("password")
+def csms_password(
+    station_id: Annotated[str, typer.Argument(help="Station id.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="At least 16 characters.")],
+    db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
+) -> None:
+    """Provision a station's HTTP Basic password (security profiles 1 and 2)."""
+    from v2gtwin.cyber.csms.store import Store
+
+    try:
+        Store(db).set_password(station_id, password)
+    except ValueError as exc:
+        raise V2GTwinError(f"--password: {exc}") from None
+    sys.stdout.write(f"{station_id}: password set\n")

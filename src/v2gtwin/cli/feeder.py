@@ -1,0 +1,178 @@
+"""`v2gtwin feeder`: power flow, hosting capacity, losses, volt-var."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from v2gtwin.cli._common import (
+    JsonOpt,
+    ScenarioOpt,
+    _print_json,
+    app,
+    load_scenario_with,
+)
+from v2gtwin.errors import V2GTwinError
+
+feeder_app = typer.Typer(
+    help="Distribution feeder: power flow, hosting capacity, losses, volt-var.", no_args_is_help=True
+)
+app.add_typer(feeder_app, name="feeder")
+
+LoadScaleOpt = Annotated[
+    float,
+    typer.Option("--load-scale", min=0.0, max=5.0, help="Multiple of the feeder's nominal loads (1 = as published)."),
+]
+
+
+def _scenario_feeder(scenario: Path | None):  # type: ignore[no-untyped-def]
+    from v2gtwin.grid.analysis import build_feeder
+    from v2gtwin.scenario import load_scenario
+
+    scen = load_scenario(scenario)
+    return scen, build_feeder(scen.feeder, scen.seed)
+
+
+@feeder_app.command("powerflow")
+def feeder_powerflow(
+    scenario: ScenarioOpt = None,
+    method: Annotated[str, typer.Option(help="exact (backward/forward sweep) or lindistflow.")] = "exact",
+    load_scale: LoadScaleOpt = 1.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Solve the feeder at its nominal loads x --load-scale; prints losses and the lowest voltage."""
+    import numpy as np
+
+    from v2gtwin.grid.feeder import run_powerflow
+
+    if method not in ("exact", "lindistflow"):
+        raise V2GTwinError(f"--method: must be exact or lindistflow, got {method!r}")
+    _, feeder = _scenario_feeder(scenario)
+    res = run_powerflow(
+        feeder,
+        feeder.p_load_kw * load_scale,
+        feeder.q_load_kvar * load_scale,
+        method=method,  # type: ignore[arg-type]
+    )
+    out = res.summary(feeder) | {
+        "load_scale": load_scale,
+        "v_pu": dict(zip(map(str, feeder.bus_label.tolist()), np.round(res.v_pu[0], 8).tolist(), strict=True)),
+    }
+    if json_out:
+        _print_json(out)
+        return
+    sys.stdout.write(
+        f"feeder {feeder.name} ({feeder.n_bus} buses), {method}, load x {load_scale:g}\n"
+        f"losses     {out['losses_kw']:.3f} kW\n"
+        f"v_min      {out['v_min_pu']:.5f} pu at bus {out['v_min_bus']}\n"
+        f"source     {res.p_source_kw[0]:.3f} kW, {res.q_source_kvar[0]:.3f} kvar\n"
+    )
+
+
+@feeder_app.command("hosting")
+def feeder_hosting(
+    scenario: ScenarioOpt = None,
+    load_scale: LoadScaleOpt = 0.5,
+    v_min: Annotated[float, typer.Option("--v-min", min=0.5, max=1.0, help="Lowest allowed voltage [pu].")] = 0.95,
+    voltvar: Annotated[str, typer.Option(help="Volt-var on the EV inverter: none, A or B.")] = "none",
+    json_out: JsonOpt = False,
+) -> None:
+    """EV hosting capacity of every bus at nominal loads x --load-scale (exact AC, binding constraint)."""
+    from v2gtwin.grid.hosting import run_node_hosting
+
+    if voltvar not in ("none", "A", "B"):
+        raise V2GTwinError(f"--voltvar: must be none, A or B, got {voltvar!r}")
+    scen, feeder = _scenario_feeder(scenario)
+    res = run_node_hosting(
+        feeder,
+        feeder.p_load_kw * load_scale,
+        feeder.q_load_kvar * load_scale,
+        v_min_pu=v_min,
+        voltvar=None if voltvar == "none" else voltvar,
+        s_over_p=scen.feeder.s_over_p,
+    )
+    frame = res.to_frame()
+    if json_out:
+        _print_json(
+            {
+                "feeder": feeder.name,
+                "load_scale": load_scale,
+                "v_min_pu": v_min,
+                "voltvar": voltvar,
+                "nodes": frame.to_dict(orient="records"),
+            }
+        )
+        return
+    sys.stdout.write(frame.to_string(index=False, float_format=lambda v: f"{v:,.2f}") + "\n")
+
+
+@feeder_app.command("losses")
+def feeder_losses(
+    scenario: ScenarioOpt = None,
+    load_scale: LoadScaleOpt = 1.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Loss sensitivity dP_loss/dP of every bus at nominal loads x --load-scale, and the scenario's day
+    charged four ways (uniform, random, lowest-sensitivity first, least losses)."""
+    from v2gtwin.grid.losses import calc_loss_sensitivity
+    from v2gtwin.study import StudyChain
+
+    scen, feeder = _scenario_feeder(scenario)
+    sens = calc_loss_sensitivity(feeder, feeder.p_load_kw * load_scale, feeder.q_load_kvar * load_scale)
+    chain = StudyChain(scen)
+    for step in ("build_fleet", "envelope", "uncontrolled", "feeder", "losses"):
+        getattr(chain, step)()
+    assert chain.dispatch_ is not None
+    out = {
+        "feeder": feeder.name,
+        "load_scale": load_scale,
+        "p_loss_kw": sens.p_loss_kw,
+        "sensitivity_kw_per_kw": dict(zip(map(str, feeder.bus_label.tolist()), sens.s_p.tolist(), strict=True)),
+        "dispatch": chain.dispatch_.to_dict(),
+    }
+    if json_out:
+        _print_json(out)
+        return
+    sys.stdout.write(f"losses at load x {load_scale:g}: {sens.p_loss_kw:.3f} kW\nbus  dP_loss/dP [kW/kW]\n")
+    for b, v in out["sensitivity_kw_per_kw"].items():
+        sys.stdout.write(f"{b:>3}  {v:.5f}\n")
+    sys.stdout.write("\npolicy         losses [kWh]  due to EVs [kWh]\n")
+    for pol, d in out["dispatch"].items():
+        sys.stdout.write(f"{pol:<14} {d['losses_kwh']:12.2f}  {d['losses_due_to_evs_kwh']:16.2f}\n")
+
+
+@feeder_app.command("voltvar")
+def feeder_voltvar(
+    scenario: ScenarioOpt = None,
+    curve: Annotated[str, typer.Option(help="IEEE 1547-2018 default curve: A or B.")] = "B",
+    json_out: JsonOpt = False,
+) -> None:
+    """The scenario's day on the feeder with and without volt-var on the EV inverters."""
+    from v2gtwin.study import StudyChain
+
+    if curve not in ("A", "B"):
+        raise V2GTwinError(f"--curve: must be A or B, got {curve!r}")
+    scen = load_scenario_with(scenario, {"feeder": {"voltvar_curve": curve}})
+    chain = StudyChain(scen)
+    for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+        getattr(chain, step)()
+    ts = chain.feeder_ts
+    assert ts is not None
+    out = {
+        "curve": curve,
+        "priority": scen.feeder.voltvar_priority,
+        "v_min_without_pu": float(ts.v_min_fleet_pu.min()),
+        "v_min_with_pu": float(ts.v_min_voltvar_pu.min()),
+        "steps_below_limit_without": int((ts.v_min_fleet_pu < scen.feeder.v_min_pu).sum()),
+        "steps_below_limit_with": int((ts.v_min_voltvar_pu < scen.feeder.v_min_pu).sum()),
+        "q_injected_max_kvar": float(ts.q_voltvar_kvar.max()),
+        "iterations": ts.voltvar_iterations,
+    }
+    if json_out:
+        _print_json(out)
+        return
+    for k, v in out.items():
+        sys.stdout.write(f"{k:<28} {v}\n")

@@ -1,0 +1,110 @@
+"""`v2gtwin market`, `bid` and `schedule`: welfare, pricing, regulation bids, day-ahead schedules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from v2gtwin.cli._common import (
+    JsonOpt,
+    ScenarioOpt,
+    _emit,
+    _fleet_baseline,
+    app,
+    load_scenario_with,
+)
+
+market_app = typer.Typer(help="Markets: TOU vs RTP welfare, Stackelberg aggregator pricing.", no_args_is_help=True)
+app.add_typer(market_app, name="market")
+
+
+@market_app.command("compare")
+def market_compare(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+    """TOU against RTP on the scenario's day: surpluses, welfare and the deadweight loss of TOU."""
+    from v2gtwin.markets.analysis import run_market_analysis
+
+    scen, fleet, base = _fleet_baseline(scenario)
+    m = run_market_analysis(fleet, base, scen.markets, scen.time)
+    out = {"rtp": m["rtp"].to_dict(), "tou": m["tou"].to_dict(), "deadweight_loss": m["deadweight_loss"]}
+    if not json_out:
+        for k in ("rtp", "tou"):
+            out[k] = {kk: vv for kk, vv in out[k].items() if not isinstance(vv, list)}
+    _emit(out, json_out)
+
+
+@market_app.command("stackelberg")
+def market_stackelberg(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+    """The aggregator's profit-maximising charging price for the scenario's EVs (exact breakpoint search)."""
+    from v2gtwin.markets.analysis import run_stackelberg_analysis
+
+    scen, fleet, _ = _fleet_baseline(scenario)
+    r = run_stackelberg_analysis(fleet, scen.markets, scen.seed)
+    _emit(
+        {
+            "price_per_kwh": r.price,
+            "profit": r.profit,
+            "energy_kwh": r.total,
+            "cap_binding": r.cap_binding,
+            "n_followers": int(r.x.size),
+        },
+        json_out,
+    )
+
+
+@app.command("bid")
+def bid(
+    scenario: ScenarioOpt = None,
+    price: Annotated[float | None, typer.Option("--price", min=0.0, help="Payment per MW delivered.")] = None,
+    penalty: Annotated[float | None, typer.Option("--penalty", min=0.0, help="Penalty per MW short.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Newsvendor regulation bid b* = F^-1(p/(p+lambda)) on the fleet's simulated availability."""
+    from v2gtwin.markets.analysis import run_bid_analysis
+
+    changes: dict[str, Any] = {}
+    if price is not None:
+        changes["reg_price_per_mw"] = price
+    if penalty is not None:
+        changes["reg_penalty_per_mw"] = penalty
+    scen = load_scenario_with(scenario, {"markets": changes} if changes else {})
+    b = run_bid_analysis(scen)
+    _emit(
+        {
+            "bid_kw": b.empirical.bid_kw,
+            "bid_normal_fit_kw": b.normal.bid_kw,
+            "fractile": b.empirical.fractile,
+            "expected_profit": b.empirical.expected_profit,
+            "availability_mean_kw": float(b.samples_kw.mean()),
+            "availability_sd_kw": float(b.samples_kw.std(ddof=1)),
+            "n_days": int(b.samples_kw.size),
+        },
+        json_out,
+    )
+
+
+@app.command("schedule")
+def schedule(
+    scenario: ScenarioOpt = None,
+    robust: Annotated[bool, typer.Option("--robust", help="Also the robust SOCP for each radius Omega.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Day-ahead cost-optimal schedule of every EV (an LP; markets.schedule_solver) and the virtual-battery version."""
+    from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
+
+    scen, fleet, base = _fleet_baseline(scenario)
+    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed)
+    out: dict[str, Any] = sc.summary()
+    if robust:
+        # The site is the feeder with the EVs charging on it, as in the study.
+        from v2gtwin.study import StudyChain
+
+        chain = StudyChain(scen)
+        for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+            getattr(chain, step)()
+        assert chain.feeder_fleet is not None and chain.base_load_ is not None
+        site_load = chain.base_load_[0].sum(axis=1)
+        out["robust"] = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed).summary()
+    if json_out:
+        out["p_total_kw"] = sc.individual.p_total_kw.tolist()
+    _emit(out, json_out)

@@ -1,0 +1,52 @@
+"""`v2gtwin study`: the whole study on a scenario."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from v2gtwin.cli._common import (
+    JsonOpt,
+    ScenarioOpt,
+    _print_json,
+    app,
+)
+
+
+@app.command()
+def study(
+    scenario: ScenarioOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html and results.json.")] = Path("out"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the whole study on a scenario and write one HTML report and results.json."""
+    from v2gtwin.report import write_report
+    from v2gtwin.scenario import load_scenario
+    from v2gtwin.study import StudyChain
+
+    scen = load_scenario(scenario)
+    show_progress = not json_out and sys.stderr.isatty()
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
+        ) as progress:
+            task = progress.add_task("study", total=len(StudyChain.STEPS) + 1)
+
+            def on_step(name: str, i: int, n: int) -> None:
+                progress.update(task, completed=i, description=name.replace("_", " "))
+
+            result = StudyChain(scen, on_step=on_step).run()
+            progress.update(task, completed=len(StudyChain.STEPS), description="report")
+            paths = write_report(result, out)
+    else:
+        result = StudyChain(scen).run()
+        paths = write_report(result, out)
+    if json_out:
+        _print_json(result.to_dict(series=False) | {"files": {k: str(v) for k, v in paths.items()}})
+    else:
+        sys.stdout.write(f"report: {paths['report'].resolve()}\nresults: {paths['results'].resolve()}\n")
