@@ -13,6 +13,7 @@ from v2gtwin.errors import ScenarioError
 from v2gtwin.scenario import (
     DEFAULT_SCENARIO,
     FleetSpec,
+    TimeGrid,
     load_scenario,
     parse_scenario,
     scenario_schema,
@@ -127,3 +128,20 @@ def test_any_input_is_a_scenario_or_a_one_line_scenario_error(data: dict) -> Non
 def test_schema_is_valid_toml_free_json() -> None:
     # The default renders to TOML that tomllib reads back (no None values leak into the file).
     tomllib.loads(scenario_to_toml(DEFAULT_SCENARIO))
+
+
+def test_clock_to_step_is_exact_and_refuses_times_outside_the_horizon() -> None:
+    # Hand-computed: noon start, 15-min steps, 96 steps (noon to noon). 18:00 is 6 h in = step 24;
+    # 02:00 the next morning is 14 h in = step 56; 11:59 is 23 h 59 min in = step 95.
+    t = TimeGrid(dt_s=900.0, n_steps=96, start_hour=12.0)
+    assert t.step_at(18.0) == 24
+    assert t.step_at(2.0) == 56
+    assert t.step_at(11.0 + 59 / 60) == 95
+    assert t.clock_label(56) == "02:00 +1d"
+    # A 6-hour horizon from noon does not contain 20:00 (never clamped to the last step).
+    short = TimeGrid(dt_s=900.0, n_steps=24, start_hour=12.0)
+    with pytest.raises(ScenarioError, match=r"markets\.v2g_offer_hour = 20 h lies outside the horizon"):
+        short.step_at(20.0, "markets.v2g_offer_hour")
+    for bad in (24.0, -1.0, float("nan")):
+        with pytest.raises(ScenarioError, match=r"must be a clock time in \[0, 24\)"):
+            t.step_at(bad, "x")

@@ -62,6 +62,31 @@ class TimeGrid(_Model):
         """Length of the horizon [h]."""
         return self.dt_s * self.n_steps / 3600.0
 
+    def step_at(self, hour: float, name: str = "hour") -> int:
+        """The step that starts at (or just before) the local clock time ``hour`` [h].
+
+        The one clock-to-step conversion of the package: a clock time outside the horizon is a ScenarioError
+        naming ``name`` (never clamped). The horizon may span midnight: 02:00 after a noon start is step
+        ``14 h / dt_h``.
+        """
+        if not math.isfinite(hour) or not 0.0 <= hour < 24.0:
+            raise ScenarioError(f"{name} = {hour!r}: must be a clock time in [0, 24) h")
+        offset_h = (hour - self.start_hour) % 24.0
+        step = math.floor(offset_h / self.dt_h + 1e-9)
+        if step >= self.n_steps:
+            raise ScenarioError(
+                f"{name} = {hour:g} h lies outside the horizon "
+                f"(starts {self.start_hour:g} h, lasts {self.horizon_h:g} h)"
+            )
+        return step
+
+    def clock_label(self, step: int) -> str:
+        """Local clock time at the start of ``step`` as ``HH:MM`` (``+1d`` once the horizon passes midnight)."""
+        minutes = round((self.start_hour * 3600.0 + step * self.dt_s) / 60.0)
+        day, rem = divmod(minutes, 24 * 60)
+        label = f"{rem // 60:02d}:{rem % 60:02d}"
+        return label if day == 0 else f"{label} +{day}d"
+
 
 class FleetSpec(_Model):
     """The EV fleet: how it is synthesised (or read from real sessions) and its technical parameters."""

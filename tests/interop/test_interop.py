@@ -15,16 +15,20 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_part
 from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.store import Store
 
 HERE = Path(__file__).parent
 PEER = HERE / "peer.mjs"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (HERE / "node_modules" / "ocpp-rpc").is_dir(),
-    reason="Node.js or the ocpp-rpc peer is not installed (run `npm ci` in tests/interop)",
-)
+
+@pytest.fixture(autouse=True)
+def _peer_installed() -> None:
+    require_part(
+        shutil.which("node") is not None and (HERE / "node_modules" / "ocpp-rpc").is_dir(),
+        "Node.js or the ocpp-rpc peer is not installed (run `npm ci` in tests/interop)",
+    )
 
 
 async def _peer_session(csms: Csms, station_id: str, password: str | None = None) -> list[dict[str, Any]]:

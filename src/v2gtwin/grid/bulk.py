@@ -50,12 +50,8 @@ FloatArray = npt.NDArray[np.floating[Any]]
 
 
 def clock_to_step(time: TimeGrid, hour: float, name: str = "hour") -> int:
-    """The step that starts at (or just before) the local clock time ``hour``; DataError if outside."""
-    offset_h = (hour - time.start_hour) % 24.0
-    step = int(np.floor(offset_h / time.dt_h + 1e-9))
-    if step >= time.n_steps:
-        raise DataError(f"{name} = {hour:g} h lies outside the horizon ({time.start_hour:g} h + {time.horizon_h:g} h)")
-    return step
+    """The step that starts at (or just before) the local clock time ``hour`` (see ``TimeGrid.step_at``)."""
+    return time.step_at(hour, name)
 
 
 def system_params(spec: FrequencySpec) -> SystemParams:
