@@ -302,6 +302,13 @@ class MarketsSpec(_Model):
     v2g_energy_share: float = Field(
         0.3, ge=0.0, le=1.0, description="Share of the fleet's energy above its targets offered over the day [-]."
     )
+    v2g_offer_hour: float = Field(
+        18.0,
+        ge=0.0,
+        lt=24.0,
+        description="Clock time at which the EVs plugged in make the fleet's V2G power offer; must lie in the "
+        "horizon [h].",
+    )
     degradation_per_mwh: float = Field(
         30.0,
         ge=0.0,
@@ -313,6 +320,19 @@ class MarketsSpec(_Model):
     charging_cost_per_kwh: float = Field(0.10, ge=0.0, le=10.0, description="Aggregator's energy cost [currency/kWh].")
     x_cap_share: float = Field(
         0.8, gt=0.0, le=1.0, description="Aggregator's energy limit as a share of the EVs' unconstrained demand [-]."
+    )
+    discharge_value_per_kwh: float = Field(
+        0.20,
+        gt=0.0,
+        le=10.0,
+        description="Value to the aggregator of V2G energy it buys back from the EVs (its resale price) "
+        "[currency/kWh].",
+    )
+    discharge_cap_share: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Aggregator's limit on V2G energy bought back, share of the EVs' offer at that value [-].",
     )
     reg_price_per_mw: float = Field(
         30.0, gt=0.0, le=1e5, description="Regulation payment per MW delivered [currency/MW-h]."
@@ -382,6 +402,11 @@ class Scenario(_Model):
 
     name: str = Field("default", min_length=1, max_length=200, description="Name shown in the report.")
     seed: int = Field(20261125, ge=0, le=2**63 - 1, description="Seed of every random draw [-].")
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="Currency of every money amount and price: a three-letter upper-case ISO 4217 code (USD, EUR).",
+    )
     time: TimeGrid = Field(default_factory=TimeGrid)
     fleet: FleetSpec = Field(default_factory=FleetSpec)
     feeder: FeederSpec = Field(default_factory=FeederSpec)

@@ -52,13 +52,16 @@ from v2gtwin.markets.analysis import (
     BidAnalysis,
     RobustAnalysis,
     ScheduleAnalysis,
+    StackelbergAnalysis,
     run_bid_analysis,
     run_market_analysis,
     run_robust_analysis,
     run_schedule_analysis,
     run_stackelberg_analysis,
+    summarize_bid,
+    summarize_market,
+    summarize_stackelberg,
 )
-from v2gtwin.markets.stackelberg import StackelbergResult
 from v2gtwin.scenario import Scenario
 
 __all__ = [
@@ -296,39 +299,24 @@ class MarketsSection:
     Attributes
     ----------
     market : {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply'} of the TOU vs RTP comparison.
-    stackelberg : the aggregator's optimal charging price. bid : the newsvendor regulation bid.
+    stackelberg : the aggregator's optimal charging and discharging prices. bid : the newsvendor regulation bid.
     schedule : day-ahead schedules (individual, aggregate, disaggregated). robust : robust schedules.
     """
 
     market: dict[str, Any]
-    stackelberg: StackelbergResult
+    stackelberg: StackelbergAnalysis
     bid: BidAnalysis
     schedule: ScheduleAnalysis
     robust: RobustAnalysis
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
-        rtp, tou = self.market["rtp"], self.market["tou"]
         sc, rb = self.schedule, self.robust
         return {
-            "market": {
-                "rtp": {k: v for k, v in rtp.to_dict().items() if not isinstance(v, list)},
-                "tou": {k: v for k, v in tou.to_dict().items() if not isinstance(v, list)},
-                "deadweight_loss": self.market["deadweight_loss"],
-            },
-            "stackelberg": {
-                "price_per_kwh": self.stackelberg.price,
-                "profit": self.stackelberg.profit,
-                "energy_kwh": self.stackelberg.total,
-                "cap_binding": self.stackelberg.cap_binding,
-            },
-            "bid": {
-                "empirical_bid_kw": self.bid.empirical.bid_kw,
-                "normal_bid_kw": self.bid.normal.bid_kw,
-                "fractile": self.bid.empirical.fractile,
-                "expected_profit": self.bid.empirical.expected_profit,
-                "n_days": int(self.bid.samples_kw.size),
-            },
+            # The same dicts the CLI's market compare, market stackelberg and bid print.
+            "market": summarize_market(self.market),
+            "stackelberg": summarize_stackelberg(self.stackelberg),
+            "bid": summarize_bid(self.bid),
             "schedule": sc.summary(),
             "robust": rb.summary(),
         }
@@ -399,6 +387,7 @@ class StudyResult:
             markets["price_per_mwh"] = self.markets.schedule.price_per_mwh.tolist()
             markets["schedule_p_kw"] = self.markets.schedule.individual.p_total_kw.tolist()
         return {
+            "currency": self.scenario.currency,
             "scenario": self.scenario.model_dump(mode="json"),
             "fleet": fleet,
             "feeder": feeder,
@@ -454,7 +443,7 @@ class StudyChain:
         self.agc_: AgcAnalysis | None = None
         self.reserve_: tuple[ReserveResult, DemandResponseResult] | None = None
         self.cascade_: dict[str, CascadeResult] | None = None
-        self.markets_: tuple[dict[str, Any], StackelbergResult, BidAnalysis] | None = None
+        self.markets_: tuple[dict[str, Any], StackelbergAnalysis, BidAnalysis] | None = None
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.cyber_: CyberRun | None = None
         self.timings_s: dict[str, float] = {}

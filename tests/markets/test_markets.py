@@ -77,7 +77,7 @@ def test_stackelberg_closed_form_without_limits() -> None:
     r = solve_stackelberg(a, b, np.full(3, 1e6), 0.1)
     s1, s0 = (1 / b).sum(), (a / b).sum()
     # Interior optimum with all followers buying: (s0 + c s1) / (2 s1), if below min(alpha).
-    assert r.price == pytest.approx((s0 + 0.1 * s1) / (2 * s1), rel=1e-12)
+    assert r.price_per_kwh == pytest.approx((s0 + 0.1 * s1) / (2 * s1), rel=1e-12)
 
 
 @pytest.mark.parametrize("x_cap", [np.inf, 600.0, 300.0])
@@ -88,7 +88,7 @@ def test_stackelberg_matches_brute_force_grid(x_cap: float) -> None:
     prof = calc_leader_profit(grid, a, b, xm, 0.1)
     ok = calc_best_response(grid, a, b, xm).sum(axis=1) <= x_cap
     assert r.profit >= prof[ok].max() - 1e-9
-    assert r.price == pytest.approx(grid[ok][np.argmax(prof[ok])], abs=2e-6)
+    assert r.price_per_kwh == pytest.approx(grid[ok][np.argmax(prof[ok])], abs=2e-6)
 
 
 def test_stackelberg_against_a_kkt_formulation() -> None:

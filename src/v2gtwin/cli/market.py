@@ -21,13 +21,12 @@ app.add_typer(market_app, name="market")
 
 @market_app.command("compare")
 def market_compare(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
-    """TOU against RTP on the scenario's day: surpluses, welfare and the deadweight loss of TOU."""
-    from v2gtwin.markets.analysis import run_market_analysis
+    """TOU against RTP on the scenario's day: surpluses, welfare and the deadweight loss of TOU (per day)."""
+    from v2gtwin.markets.analysis import run_market_analysis, summarize_market
 
     scen, fleet, base = _fleet_baseline(scenario)
-    m = run_market_analysis(fleet, base, scen.markets, scen.time)
-    out = {"rtp": m["rtp"].to_dict(), "tou": m["tou"].to_dict(), "deadweight_loss": m["deadweight_loss"]}
-    if not json_out:
+    out = {"currency": scen.currency} | summarize_market(run_market_analysis(fleet, base, scen.markets, scen.time))
+    if not json_out:  # the hourly series only in --json
         for k in ("rtp", "tou"):
             out[k] = {kk: vv for kk, vv in out[k].items() if not isinstance(vv, list)}
     _emit(out, json_out)
@@ -35,52 +34,46 @@ def market_compare(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> N
 
 @market_app.command("stackelberg")
 def market_stackelberg(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
-    """The aggregator's profit-maximising charging price for the scenario's EVs (exact breakpoint search)."""
-    from v2gtwin.markets.analysis import run_stackelberg_analysis
+    """The aggregator's profit-maximising prices for the scenario's EVs: charging it sells, V2G energy it buys
+    back (exact breakpoint search)."""
+    from v2gtwin.markets.analysis import run_stackelberg_analysis, summarize_stackelberg
 
     scen, fleet, _ = _fleet_baseline(scenario)
-    r = run_stackelberg_analysis(fleet, scen.markets, scen.seed)
-    _emit(
-        {
-            "price_per_kwh": r.price,
-            "profit": r.profit,
-            "energy_kwh": r.total,
-            "cap_binding": r.cap_binding,
-            "n_followers": int(r.x.size),
-        },
-        json_out,
-    )
+    st = run_stackelberg_analysis(fleet, scen.markets, scen.seed)
+    _emit({"currency": scen.currency} | summarize_stackelberg(st), json_out)
 
 
 @app.command("bid")
 def bid(
     scenario: ScenarioOpt = None,
-    price: Annotated[float | None, typer.Option("--price", min=0.0, help="Payment per MW delivered.")] = None,
-    penalty: Annotated[float | None, typer.Option("--penalty", min=0.0, help="Penalty per MW short.")] = None,
+    price: Annotated[
+        float | None, typer.Option("--price", min=0.0, help="Payment per MW delivered, per hour [currency].")
+    ] = None,
+    penalty: Annotated[
+        float | None, typer.Option("--penalty", min=0.0, help="Penalty per MW short, per hour [currency].")
+    ] = None,
+    availability: Annotated[
+        str | None,
+        typer.Option(
+            "--availability",
+            help="Available capacity [kW] instead of the simulated fleet days: normal:MEAN,SD, lognormal:MEAN,SD, "
+            "beta:MEAN,SD,SCALE or empirical:A1,A2,...",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Newsvendor regulation bid b* = F^-1(p/(p+lambda)) on the fleet's simulated availability."""
-    from v2gtwin.markets.analysis import run_bid_analysis
+    """Newsvendor regulation bid b* = F^-1(p/(p+lambda)) on the fleet's simulated availability (or a given one)."""
+    from v2gtwin.markets.analysis import run_bid_analysis, summarize_bid
+    from v2gtwin.markets.newsvendor import parse_availability
 
+    av = None if availability is None else parse_availability(availability, "--availability")
     changes: dict[str, Any] = {}
     if price is not None:
         changes["reg_price_per_mw"] = price
     if penalty is not None:
         changes["reg_penalty_per_mw"] = penalty
     scen = load_scenario_with(scenario, {"markets": changes} if changes else {})
-    b = run_bid_analysis(scen)
-    _emit(
-        {
-            "bid_kw": b.empirical.bid_kw,
-            "bid_normal_fit_kw": b.normal.bid_kw,
-            "fractile": b.empirical.fractile,
-            "expected_profit": b.empirical.expected_profit,
-            "availability_mean_kw": float(b.samples_kw.mean()),
-            "availability_sd_kw": float(b.samples_kw.std(ddof=1)),
-            "n_days": int(b.samples_kw.size),
-        },
-        json_out,
-    )
+    _emit({"currency": scen.currency} | summarize_bid(run_bid_analysis(scen, av)), json_out)
 
 
 @app.command("schedule")

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet, SocResult, calc_energy_bounds, calc_envelope, synthesize_fleet
 from v2gtwin.grid.profiles import RTS79_WINTER_WEEKDAY_PCT, calc_daily_profile
 from v2gtwin.markets.newsvendor import Availability, BidResult, calc_expected_profit, solve_newsvendor
-from v2gtwin.markets.stackelberg import StackelbergResult, solve_stackelberg
-from v2gtwin.markets.welfare import Demand, SupplyStack, run_market_comparison
+from v2gtwin.markets.stackelberg import StackelbergResult, solve_stackelberg, solve_stackelberg_discharge
+from v2gtwin.markets.welfare import Demand, MarketResult, SupplyStack, run_market_comparison
 from v2gtwin.optimize.robust import RobustResult, calc_violation_rate, solve_robust_schedule
 from v2gtwin.optimize.schedule import (
     AggregateSchedule,
@@ -28,7 +29,13 @@ __all__ = [
     "BidAnalysis",
     "RobustAnalysis",
     "ScheduleAnalysis",
+    "StackelbergAnalysis",
+    "calc_charging_followers",
+    "calc_discharge_followers",
+    "calc_market_demand",
     "calc_price_curve",
+    "calc_regulation_headroom_kw",
+    "calc_v2g_offer",
     "feasible_drop",
     "feasible_part",
     "run_bid_analysis",
@@ -36,6 +43,9 @@ __all__ = [
     "run_robust_analysis",
     "run_schedule_analysis",
     "run_stackelberg_analysis",
+    "summarize_bid",
+    "summarize_market",
+    "summarize_stackelberg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,24 +62,44 @@ def calc_price_curve(spec: MarketsSpec, time: TimeGrid) -> FloatArray:
     return np.asarray(spec.price_base_per_mwh + (spec.price_peak_per_mwh - spec.price_base_per_mwh) * x**2)
 
 
-def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid) -> dict[str, Any]:
-    """TOU vs RTP over 24 hourly periods with the fleet's V2G offer in the supply stack."""
+def calc_market_demand(spec: MarketsSpec) -> Demand:
+    """The market's 24 hourly demand curves: the RTS-79 daily shape x ``peak_demand_mw`` at the reference price
+    ``p_ref_per_mwh`` with elasticity ``elasticity`` there (linear or constant elasticity).
+
+    Notes
+    -----
+    Linear: ``p = a - b q`` through ``(q_ref, p_ref)`` with point elasticity ``eps = -p_ref / (b q_ref)``, so
+    ``b = -p_ref / (eps q_ref)`` and ``a = p_ref + b q_ref``.
+    """
     shape = np.asarray(RTS79_WINTER_WEEKDAY_PCT, dtype=float) / 100.0
     q_ref = spec.peak_demand_mw * 1000.0 * shape
     if spec.demand_kind == "linear":
         b = -spec.p_ref_per_mwh / (spec.elasticity * q_ref)
-        demand = Demand("linear", a_per_mwh=spec.p_ref_per_mwh + b * q_ref, b_per_mwh_per_kw=b)
-    else:
-        demand = Demand(
-            "constant_elasticity", scale_kw=q_ref, elasticity=spec.elasticity, p_ref_per_mwh=spec.p_ref_per_mwh
-        )
-    # V2G offer: discharge capacity of the V2G EVs plugged in at 18:00, energy above their targets.
-    step = int(np.floor(((18.0 - time.start_hour) % 24.0) / time.dt_h))
-    step = min(step, time.n_steps - 1)
+        return Demand("linear", a_per_mwh=spec.p_ref_per_mwh + b * q_ref, b_per_mwh_per_kw=b)
+    return Demand("constant_elasticity", scale_kw=q_ref, elasticity=spec.elasticity, p_ref_per_mwh=spec.p_ref_per_mwh)
+
+
+def calc_v2g_offer(fleet: Fleet, spec: MarketsSpec, time: TimeGrid) -> tuple[float, float]:
+    """The fleet's V2G offer to the market: power [kW] and energy over the day [kWh].
+
+    Power: ``v2g_share`` x the discharge capacity of the EVs plugged in at ``v2g_offer_hour`` (a clock time in
+    the horizon, else a ScenarioError). Energy: ``v2g_energy_share`` x the energy the V2G-capable EVs hold
+    between their targets and their SoC ceilings.
+    """
+    step = time.step_at(spec.v2g_offer_hour, "markets.v2g_offer_hour")
     plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
     v2g_p = spec.v2g_share * float(fleet.p_discharge_max_kw[plugged].sum())
     spare = np.clip(fleet.soc_max_pu - fleet.soc_target_pu, 0, None) * fleet.capacity_kwh
     v2g_e = spec.v2g_energy_share * float(spare[fleet.p_discharge_max_kw > 0].sum())
+    return v2g_p, v2g_e
+
+
+def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid) -> dict[str, Any]:
+    """TOU vs RTP over 24 hourly periods with the fleet's V2G offer in the supply stack.
+
+    Returns {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply', 'v2g_offer_hour'}; money over the day."""
+    demand = calc_market_demand(spec)
+    v2g_p, v2g_e = calc_v2g_offer(fleet, spec, time)
     supply = SupplyStack(
         np.asarray(spec.gen_capacity_mw) * 1000.0,
         np.asarray(spec.gen_cost_per_mwh, float),
@@ -82,22 +112,114 @@ def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, ti
     out = run_market_comparison(demand, supply, blocks)
     out["demand"] = demand
     out["supply"] = supply
+    out["v2g_offer_hour"] = spec.v2g_offer_hour
     return out
 
 
-def run_stackelberg_analysis(fleet: Fleet, spec: MarketsSpec, seed: int) -> StackelbergResult:
-    """The aggregator prices charging for the fleet's EVs: each EV's capacity limit is its energy need, its
-    marginal value ``alpha`` drawn around twice the aggregator's cost and ``beta`` so that it wants its whole
-    need at a price of about the cost (seeded)."""
-    rng = np.random.default_rng([seed, 21])
+_SURPLUS_KEYS = ("consumer_surplus", "producer_surplus", "v2g_surplus", "retailer_surplus", "welfare")
+
+
+def summarize_market(market: dict[str, Any]) -> dict[str, Any]:
+    """The TOU vs RTP comparison as printed by ``v2gtwin market compare`` and stored in results.json.
+
+    Money over the day in the scenario's currency (stated once per output by the caller); the hourly consumer
+    price and consumption of each scheme."""
+    out: dict[str, Any] = {}
+    for scheme in ("rtp", "tou"):
+        r: MarketResult = market[scheme]
+        out[scheme] = {f"{k}_per_day": float(getattr(r, k)) for k in _SURPLUS_KEYS} | {
+            "price_per_mwh": r.price_per_mwh.tolist(),
+            "q_kw": r.q_kw.tolist(),
+        }
+    supply: SupplyStack = market["supply"]
+    out["deadweight_loss_per_day"] = float(market["deadweight_loss"])
+    out["v2g_offer_hour"] = float(market["v2g_offer_hour"])
+    out["v2g_offer_kw"] = float(np.max(supply.v2g_p_max_kw))
+    out["v2g_energy_kwh"] = float(supply.v2g_energy_kwh)
+    return out
+
+
+@dataclass(frozen=True)
+class StackelbergAnalysis:
+    """The aggregator's prices for the fleet's EVs, both directions.
+
+    Attributes
+    ----------
+    charge : the charging price it sells at (followers: EVs with an energy need).
+    discharge : the price it pays for V2G energy (followers: V2G EVs with energy above their targets).
+    """
+
+    charge: StackelbergResult
+    discharge: StackelbergResult
+
+
+def calc_charging_followers(
+    fleet: Fleet, spec: MarketsSpec, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Charging followers (alpha [currency/kWh], beta [currency/kWh^2], x_max [kWh]): the EVs needing more than
+    0.1 kWh from the grid; ``x_max`` that need, ``alpha`` uniform on [1.5 c + 0.05, 3 c + 0.15] and ``beta`` so
+    that each wants its whole need at a price of about the cost c (x U(0.6, 1.4))."""
     need = np.clip(fleet.soc_target_pu - fleet.soc0_pu, 0, None) * fleet.capacity_kwh / fleet.eta_charge
-    keep = need > 0.1
-    x_max = need[keep]
+    x_max = need[need > 0.1]
     c = spec.charging_cost_per_kwh
     alpha = rng.uniform(1.5 * c + 0.05, 3.0 * c + 0.15, x_max.size)
-    beta = (alpha - c) / np.maximum(x_max, 1e-3) * rng.uniform(0.6, 1.4, x_max.size)
-    free = float(np.clip((alpha - c) / beta, 0, x_max).sum())
-    return solve_stackelberg(alpha, beta, x_max, c, x_cap=spec.x_cap_share * free)
+    beta = (alpha - c) / x_max * rng.uniform(0.6, 1.4, x_max.size)
+    return alpha, beta, x_max
+
+
+def calc_discharge_followers(
+    fleet: Fleet, spec: MarketsSpec, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Discharging followers (reservation [currency/kWh], gamma [currency/kWh^2], y_max [kWh]): the V2G-capable
+    EVs with more than 0.1 kWh (grid side) between their target and their SoC ceiling; ``y_max`` that energy
+    after discharge losses, reservation prices uniform on [0.2 v, 0.6 v] (v the aggregator's resale value) and
+    ``gamma`` so that each offers its whole energy at a price of about v (x U(0.6, 1.4), at least 5 % of v per
+    ``y_max``)."""
+    spare = np.clip(fleet.soc_max_pu - fleet.soc_target_pu, 0, None) * fleet.capacity_kwh * fleet.eta_discharge
+    y_max = spare[(spare > 0.1) & (fleet.p_discharge_max_kw > 0)]
+    v, d = spec.discharge_value_per_kwh, spec.degradation_per_mwh / 1000.0
+    res = rng.uniform(0.2 * v, 0.6 * v, y_max.size)
+    gamma = np.maximum(v - res - d, 0.05 * v) / y_max * rng.uniform(0.6, 1.4, y_max.size)
+    return res, gamma, y_max
+
+
+def run_stackelberg_analysis(fleet: Fleet, spec: MarketsSpec, seed: int) -> StackelbergAnalysis:
+    """The aggregator prices charging (energy cost ``charging_cost_per_kwh``, limit ``x_cap_share`` of the EVs'
+    demand at that cost) and V2G energy bought back (value ``discharge_value_per_kwh``, followers' degradation
+    ``degradation_per_mwh``, limit ``discharge_cap_share`` of their offer at that value); followers seeded."""
+    a, b, xm = calc_charging_followers(fleet, spec, np.random.default_rng([seed, 21]))
+    if a.size == 0:
+        raise DataError("stackelberg: no EV of the fleet needs energy (every SoC at or above its target)")
+    c = spec.charging_cost_per_kwh
+    free = float(np.clip((a - c) / b, 0, xm).sum())
+    charge = solve_stackelberg(a, b, xm, c, x_cap=spec.x_cap_share * free)
+    r, g, ym = calc_discharge_followers(fleet, spec, np.random.default_rng([seed, 22]))
+    if r.size == 0:
+        raise DataError("stackelberg: no V2G-capable EV of the fleet holds energy above its target")
+    v, d = spec.discharge_value_per_kwh, spec.degradation_per_mwh / 1000.0
+    offer = float(np.clip((v - r - d) / g, 0, ym).sum())
+    if offer <= 0:
+        raise DataError(
+            f"markets.discharge_value_per_kwh = {v:g}: no EV sells at that value (every reservation price plus "
+            f"degradation {d:g}/kWh is above it)"
+        )
+    discharge = solve_stackelberg_discharge(r, d, g, ym, v, y_cap_kwh=spec.discharge_cap_share * offer)
+    return StackelbergAnalysis(charge, discharge)
+
+
+def summarize_stackelberg(st: StackelbergAnalysis) -> dict[str, Any]:
+    """Both Stackelberg prices as printed by ``v2gtwin market stackelberg`` and stored in results.json; the
+    profit covers the followers' energy of the day (money in the scenario's currency)."""
+    out: dict[str, Any] = {}
+    for r in (st.charge, st.discharge):
+        out[r.direction] = {
+            "price_per_kwh": r.price_per_kwh,
+            "profit_per_day": r.profit,
+            "energy_kwh": r.energy_kwh,
+            "cap_binding": r.cap_binding,
+            "n_followers": int(r.x_kwh.size),
+        }
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,49 +228,113 @@ class BidAnalysis:
 
     Attributes
     ----------
-    samples_kw : symmetric regulation headroom of the fleet at the event hour on seeded days [kW].
-    empirical, normal : optimal bids with the empirical and a fitted normal distribution.
-    bids_kw, profit_exact, profit_mc : expected-profit curve (exact on the empirical distribution, and a
-    Monte Carlo estimate on fresh draws).
+    availability : the distribution of available capacity used [kW].
+    source : where it comes from ('simulated fleet days' or the command line's spec).
+    samples_kw : symmetric regulation headroom of the fleet at the event hour on seeded days [kW] (empty when
+    the availability was given).
+    bid : the optimal bid under ``availability``. normal_fit : the optimal bid under a normal fitted to the
+    samples (None when the availability was given).
+    bids_kw, profit_exact_per_h, profit_mc_per_h : expected-profit curve [currency/h] (exact, and a Monte
+    Carlo estimate on fresh draws).
+    event_hour : clock time of the simulated availability [h] (None when the availability was given).
+    reg_price_per_mw, reg_penalty_per_mw : payment and penalty [currency per MW and hour].
     """
 
+    availability: Availability
+    source: str
     samples_kw: FloatArray
-    empirical: BidResult
-    normal: BidResult
+    bid: BidResult
+    normal_fit: BidResult | None
     bids_kw: FloatArray
-    profit_exact: FloatArray
-    profit_mc: FloatArray
+    profit_exact_per_h: FloatArray
+    profit_mc_per_h: FloatArray
+    event_hour: float | None
+    reg_price_per_mw: float
+    reg_penalty_per_mw: float
 
 
-def run_bid_analysis(scenario: Scenario) -> BidAnalysis:
-    """Empirical availability from ``bid_days`` seeded fleet days (symmetric headroom of the plugged EVs at
-    ``frequency.event_hour``, idle at their arrival SoC), and the newsvendor bid."""
+def calc_regulation_headroom_kw(fleet: Fleet, step: int) -> float:
+    """Symmetric regulation headroom [kW] of the EVs plugged in at ``step``: the sum of each one's smaller of
+    its charge and discharge power limits (idle EVs can move both ways by that much)."""
+    plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
+    return float(np.minimum(fleet.p_charge_max_kw, fleet.p_discharge_max_kw)[plugged].sum())
+
+
+def run_bid_analysis(scenario: Scenario, availability: Availability | None = None) -> BidAnalysis:
+    """The newsvendor regulation bid at ``markets.reg_price_per_mw`` and ``reg_penalty_per_mw``.
+
+    Without ``availability``: the empirical availability of ``bid_days`` seeded fleet days (symmetric headroom
+    of the plugged EVs at ``frequency.event_hour``, a clock time in the horizon), with a normal fit beside it.
+    """
     spec, time = scenario.markets, scenario.time
-    step = int(np.floor(((scenario.frequency.event_hour - time.start_hour) % 24.0) / time.dt_h))
-    samples = []
-    for day in range(spec.bid_days):
-        f = synthesize_fleet(
-            scenario.fleet, time, scenario.feeder.n_bus, np.random.default_rng([scenario.seed, 31, day])
-        )
-        env_plugged = (f.arrival_step <= step) & (step < f.departure_step)
-        samples.append(float(np.minimum(f.p_charge_max_kw, f.p_discharge_max_kw)[env_plugged].sum()))
-    s = np.asarray(samples)
     p, lam = spec.reg_price_per_mw / 1000.0, spec.reg_penalty_per_mw / 1000.0  # per kW
-    emp = solve_newsvendor(Availability("empirical", samples_kw=s), p, lam)
-    nrm = solve_newsvendor(
-        Availability("normal", mean_kw=float(s.mean()), sd_kw=max(float(s.std(ddof=1)), 1e-6)), p, lam
-    )
-    bids = np.linspace(0.5 * s.min(), 1.1 * s.max(), 81)
-    exact = calc_expected_profit(bids, Availability("empirical", samples_kw=s), p, lam)
-    mc = calc_expected_profit(
+    samples = np.zeros(0)
+    normal_fit = None
+    event_hour = None
+    if availability is None:
+        event_hour = scenario.frequency.event_hour
+        step = time.step_at(scenario.frequency.event_hour, "frequency.event_hour")
+        samples = np.asarray(
+            [
+                calc_regulation_headroom_kw(
+                    synthesize_fleet(
+                        scenario.fleet, time, scenario.feeder.n_bus, np.random.default_rng([scenario.seed, 31, day])
+                    ),
+                    step,
+                )
+                for day in range(spec.bid_days)
+            ]
+        )
+        availability = Availability("empirical", samples_kw=samples)
+        source = f"{spec.bid_days} simulated fleet days"
+        sd = float(samples.std(ddof=1))
+        if float(samples.mean()) > 0 and sd > 0:
+            normal_fit = solve_newsvendor(Availability("normal", mean_kw=float(samples.mean()), sd_kw=sd), p, lam)
+        bids = np.linspace(0.5 * samples.min(), 1.1 * samples.max(), 81)
+    else:
+        source = "given"
+        bids = np.linspace(max(availability.ppf(0.001), 0.0), availability.ppf(0.999), 81)
+    best = solve_newsvendor(availability, p, lam)
+    exact = calc_expected_profit(bids, availability, p, lam)
+    mc = calc_expected_profit(bids, availability, p, lam, n_mc=50_000, rng=np.random.default_rng([scenario.seed, 32]))
+    return BidAnalysis(
+        availability,
+        source,
+        samples,
+        best,
+        normal_fit,
         bids,
-        Availability("empirical", samples_kw=s),
-        p,
-        lam,
-        n_mc=50_000,
-        rng=np.random.default_rng([scenario.seed, 32]),
+        exact,
+        mc,
+        event_hour,
+        spec.reg_price_per_mw,
+        spec.reg_penalty_per_mw,
     )
-    return BidAnalysis(s, emp, nrm, bids, exact, mc)
+
+
+def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
+    """The regulation bid as printed by ``v2gtwin bid`` and stored in results.json; expected profit per hour of
+    regulation at the payment and penalty per MW and hour (money in the scenario's currency)."""
+    av = b.availability
+    if av.kind == "empirical":
+        s = np.asarray(av.samples_kw, dtype=float)
+        mean, sd = float(s.mean()), float(s.std(ddof=1))
+    else:
+        mean, sd = float(av.dist().mean()), float(av.dist().std())
+    return {
+        "availability_kind": av.kind,
+        "availability_source": b.source,
+        "availability_mean_kw": mean,
+        "availability_sd_kw": sd,
+        "event_hour": b.event_hour,
+        "n_days": int(b.samples_kw.size) if b.samples_kw.size else None,
+        "reg_price_per_mw": b.reg_price_per_mw,
+        "reg_penalty_per_mw": b.reg_penalty_per_mw,
+        "fractile": b.bid.fractile,
+        "bid_kw": b.bid.bid_kw,
+        "bid_normal_fit_kw": None if b.normal_fit is None else b.normal_fit.bid_kw,
+        "expected_profit_per_h": b.bid.expected_profit,
+    }
 
 
 def feasible_drop(fleet: Fleet) -> int:

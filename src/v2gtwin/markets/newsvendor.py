@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from v2gtwin.errors import DataError
 
-__all__ = ["Availability", "BidResult", "calc_expected_profit", "solve_newsvendor"]
+__all__ = ["Availability", "BidResult", "calc_expected_profit", "parse_availability", "solve_newsvendor"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ class Availability:
             if s.size < 2 or not np.isfinite(s).all():
                 raise DataError("empirical availability: need at least 2 finite samples")
         elif self.kind in ("normal", "lognormal", "beta"):
-            if not (self.mean_kw > 0 and self.sd_kw > 0):
-                raise DataError(f"{self.kind} availability: mean_kw and sd_kw must be > 0")
+            if not (0 < self.mean_kw < np.inf and 0 < self.sd_kw < np.inf):
+                raise DataError(f"{self.kind} availability: mean_kw and sd_kw must be finite and > 0")
+            if self.kind == "beta" and not self.scale_kw < np.inf:
+                raise DataError("beta availability: scale_kw must be finite")
             if self.kind == "beta":
                 m, v = self.mean_kw / self.scale_kw, (self.sd_kw / self.scale_kw) ** 2 if self.scale_kw > 0 else 1.0
                 if not (self.scale_kw > self.mean_kw and v < m * (1 - m)):
@@ -142,3 +144,44 @@ def solve_newsvendor(availability: Availability, price: float, penalty: float) -
     q = price / (price + penalty)
     b = max(availability.ppf(q), 0.0)
     return BidResult(b, q, float(calc_expected_profit(b, availability, price, penalty)[0]))
+
+
+#: Number of parameters of each kind in an availability spec (None: any number >= 2 of samples).
+_SPEC_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "normal": ("mean_kw", "sd_kw"),
+    "lognormal": ("mean_kw", "sd_kw"),
+    "beta": ("mean_kw", "sd_kw", "scale_kw"),
+    "empirical": None,
+}
+
+AVAILABILITY_SPEC_HELP = "normal:MEAN,SD | lognormal:MEAN,SD | beta:MEAN,SD,SCALE | empirical:A1,A2,... (all in kW)"
+
+
+def parse_availability(text: str, name: str = "--availability") -> Availability:
+    """An availability distribution from a spec such as ``normal:1500,300`` [kW].
+
+    Forms: ``normal:MEAN,SD``, ``lognormal:MEAN,SD``, ``beta:MEAN,SD,SCALE`` (on [0, SCALE]) and
+    ``empirical:A1,A2,...`` (at least two samples). A malformed spec is a one-line DataError naming ``name``
+    and the allowed forms.
+    """
+    kind, sep, rest = text.strip().partition(":")
+    kind = kind.strip().lower()
+    if not sep or kind not in _SPEC_FIELDS:
+        raise DataError(f"{name} = {text!r}: expected {AVAILABILITY_SPEC_HELP}")
+    try:
+        values = [float(v) for v in rest.split(",")]
+    except ValueError:
+        raise DataError(f"{name} = {text!r}: the values must be numbers ({AVAILABILITY_SPEC_HELP})") from None
+    if not all(np.isfinite(values)):
+        raise DataError(f"{name} = {text!r}: the values must be finite numbers")
+    fields = _SPEC_FIELDS[kind]
+    if fields is None:
+        if len(values) < 2 or min(values) < 0:
+            raise DataError(f"{name} = {text!r}: empirical needs at least 2 samples, each >= 0 kW")
+        return Availability("empirical", samples_kw=np.asarray(values))
+    if len(values) != len(fields):
+        raise DataError(f"{name} = {text!r}: {kind} takes {len(fields)} values ({', '.join(fields)})")
+    try:
+        return Availability(kind, **dict(zip(fields, values, strict=True)))  # type: ignore[arg-type]
+    except DataError as exc:
+        raise DataError(f"{name} = {text!r}: {exc}") from None

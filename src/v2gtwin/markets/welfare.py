@@ -72,7 +72,9 @@ class Demand:
         p = np.asarray(price_per_mwh, dtype=float)
         if self.kind == "linear":
             return np.asarray(np.clip((self.a_per_mwh - p) / self.b_per_mwh_per_kw, 0.0, None))
-        return np.asarray(self.scale_kw * (np.maximum(p, 1e-9) / self.p_ref_per_mwh) ** self.elasticity)
+        if np.any(p <= 0):
+            raise DataError("constant-elasticity demand: defined for prices > 0 only (got a price <= 0 per MWh)")
+        return np.asarray(self.scale_kw * (p / self.p_ref_per_mwh) ** self.elasticity)
 
     def price_per_mwh(self, q_kw: npt.ArrayLike) -> FloatArray:
         """Inverse demand [currency/MWh] at quantities [kW]."""
@@ -125,7 +127,8 @@ class MarketResult:
     ----------
     scheme : 'rtp' or 'tou'. price_per_mwh : consumer price per period. system_price_per_mwh : marginal
     cost per period. q_kw : consumption. gen_kw : generator output (periods x generators). v2g_kw : aggregator
-    discharge. consumer_surplus, producer_surplus, v2g_surplus, retailer_surplus, welfare : [currency].
+    discharge. consumer_surplus, producer_surplus, v2g_surplus, retailer_surplus, welfare : over the periods
+    cleared (a day for 24 hourly periods) [currency]. Prices may be negative (a negative dual stays negative).
     """
 
     scheme: str
@@ -139,19 +142,6 @@ class MarketResult:
     v2g_surplus: float
     retailer_surplus: float
     welfare: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
-        return {
-            "scheme": self.scheme,
-            "consumer_surplus": self.consumer_surplus,
-            "producer_surplus": self.producer_surplus,
-            "v2g_surplus": self.v2g_surplus,
-            "retailer_surplus": self.retailer_surplus,
-            "welfare": self.welfare,
-            "price_per_mwh": self.price_per_mwh.tolist(),
-            "q_kw": self.q_kw.tolist(),
-        }
 
 
 def _dispatch(
@@ -192,7 +182,9 @@ def _dispatch(
         raise InfeasibleError(f"market clearing failed: {exc}") from None
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise InfeasibleError(f"market clearing is {prob.status}: demand exceeds the supply stack's capacity")
-    price = np.abs(np.asarray(balance.dual_value, dtype=float)) * 1000.0 / dt_h
+    # The balance reads supply == demand; cvxpy's dual of it is minus the marginal value of demand (checked
+    # against hand-solved cases with positive and negative prices in the tests). A negative price stays negative.
+    price = -np.asarray(balance.dual_value, dtype=float) * 1000.0 / dt_h
     qv = np.asarray(fixed_q if fixed_q is not None else q.value, dtype=float)
     return qv, np.asarray(g.value, float), np.asarray(v.value, float), price
 

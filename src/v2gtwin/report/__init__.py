@@ -253,21 +253,37 @@ def _services_section(result: StudyResult) -> str:
 
 def _markets_section(result: StudyResult) -> str:
     mk, spec = result.markets, result.scenario.markets
+    cur = result.scenario.currency
     s = mk.summary()
     m = s["market"]
     rows = [
-        (k, f"{m['rtp'][k]:,.0f}", f"{m['tou'][k]:,.0f}")
-        for k in ("consumer_surplus", "producer_surplus", "v2g_surplus", "retailer_surplus", "welfare")
+        (f"{k.replace('_', ' ')} [{cur}/day]", f"{m['rtp'][k]:,.0f}", f"{m['tou'][k]:,.0f}")
+        for k in (
+            "consumer_surplus_per_day",
+            "producer_surplus_per_day",
+            "v2g_surplus_per_day",
+            "retailer_surplus_per_day",
+            "welfare_per_day",
+        )
     ]
+    rows.append((f"deadweight loss of TOU [{cur}/day]", "", f"{m['deadweight_loss_per_day']:,.0f}"))
     st, bd, sc = s["stackelberg"], s["bid"], s["schedule"]
+    ch, dis = st["charge"], st["discharge"]
+    nfit = "-" if bd["bid_normal_fit_kw"] is None else f"{bd['bid_normal_fit_kw']:,.0f}"
     other = [
-        ("Stackelberg: optimal charging price [currency/kWh]", f"{st['price_per_kwh']:.4f}"),
-        ("... energy sold [kWh] / aggregator profit", f"{st['energy_kwh']:,.0f} / {st['profit']:,.1f}"),
+        (f"Stackelberg: optimal charging price [{cur}/kWh]", f"{ch['price_per_kwh']:.4f}"),
         (
-            "Regulation bid b* (empirical / normal fit) [kW]",
-            f"{bd['empirical_bid_kw']:,.0f} / {bd['normal_bid_kw']:,.0f}",
+            f"... energy sold [kWh] / aggregator profit [{cur}/day]",
+            f"{ch['energy_kwh']:,.0f} / {ch['profit_per_day']:,.1f}",
         ),
+        (f"Stackelberg: optimal V2G buy-back price [{cur}/kWh]", f"{dis['price_per_kwh']:.4f}"),
+        (
+            f"... energy bought [kWh] / aggregator profit [{cur}/day]",
+            f"{dis['energy_kwh']:,.0f} / {dis['profit_per_day']:,.1f}",
+        ),
+        (f"Regulation bid b* ({bd['availability_kind']} / normal fit) [kW]", f"{bd['bid_kw']:,.0f} / {nfit}"),
         ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
+        (f"... expected profit [{cur}/h]", f"{bd['expected_profit_per_h']:,.1f}"),
         ("Schedule: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
             "... cost uncontrolled / per-EV LP [currency]",
@@ -286,13 +302,16 @@ def _markets_section(result: StudyResult) -> str:
         "<h2>Markets and scheduling</h2><h3>Time-of-use against real-time pricing</h3>"
         + _table(("", "RTP", "TOU"), rows)
         + f'<p class="muted">24 hourly periods, {spec.demand_kind} demand (elasticity {spec.elasticity:g} at '
-        f"{spec.p_ref_per_mwh:g}/MWh, peak {spec.peak_demand_mw:g} MW), merit order {list(spec.gen_capacity_mw)} MW "
-        f"at {list(spec.gen_cost_per_mwh)}/MWh, the fleet's V2G offer at {spec.degradation_per_mwh:g}/MWh. TOU peak "
+        f"{spec.p_ref_per_mwh:g} {cur}/MWh, peak {spec.peak_demand_mw:g} MW), merit order "
+        f"{list(spec.gen_capacity_mw)} MW at {list(spec.gen_cost_per_mwh)} {cur}/MWh, the fleet's V2G offer "
+        f"(EVs plugged in at {m['v2g_offer_hour']:g} h) at {spec.degradation_per_mwh:g} {cur}/MWh. TOU peak "
         f"block {spec.tou_peak_start_hour}-{spec.tou_peak_end_hour} h at the quantity-weighted RTP price.</p>"
-        + _figure(to_png_base64(fig_market(mk)), "Supply and demand in the peak hour; prices and V2G over the day.")
+        + _figure(
+            to_png_base64(fig_market(mk, cur)), "Supply and demand in the peak hour; prices and V2G over the day."
+        )
         + "<h3>Aggregator pricing, bids and schedules</h3>"
         + _table(("quantity", "value"), other)
-        + _figure(to_png_base64(fig_bid(mk)), "Expected profit of regulation bids; the critical-fractile bid.")
+        + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
             to_png_base64(fig_schedule(result.fleet, mk)),
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",

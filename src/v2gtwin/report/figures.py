@@ -385,8 +385,9 @@ def fig_cascade(services: ServicesSection) -> Figure:
     return fig
 
 
-def fig_market(markets: MarketsSection) -> Figure:
-    """Left: supply and demand in the peak period; right: RTP and TOU prices over the day with V2G dispatch."""
+def fig_market(markets: MarketsSection, currency: str) -> Figure:
+    """Left: supply and demand in the peak period; right: RTP and TOU prices over the day with V2G dispatch;
+    money in ``currency``."""
     m = markets.market
     rtp, tou, demand, supply = m["rtp"], m["tou"], m["demand"], m["supply"]
     fig = Figure(figsize=(11.0, 3.6))
@@ -417,7 +418,7 @@ def fig_market(markets: MarketsSection) -> Figure:
     ax1.plot(tou.q_kw[t] / 1e3, tou.price_per_mwh[t], "s", color="tab:red", label="TOU")
     ax1.set_ylim(0, max(y) * 1.6)
     ax1.set_xlabel("MW")
-    ax1.set_ylabel("currency/MWh")
+    ax1.set_ylabel(f"price [{currency}/MWh]")
     ax1.legend(fontsize=7)
     ax1.grid(alpha=0.3)
     ax1.set_title("Peak hour")
@@ -425,31 +426,34 @@ def fig_market(markets: MarketsSection) -> Figure:
     ax2.step(h, rtp.price_per_mwh, where="post", color="k", label="RTP price")
     ax2.step(h, tou.price_per_mwh, where="post", color="tab:red", label="TOU price")
     ax2.set_xlabel("hour")
-    ax2.set_ylabel("currency/MWh")
+    ax2.set_ylabel(f"price [{currency}/MWh]")
     ax2b = ax2.twinx()
     ax2b.bar(h, rtp.v2g_kw / 1e3, color="tab:green", alpha=0.3, align="edge", width=1.0)
     ax2b.set_ylabel("V2G discharge under RTP [MW] (bars)")
     ax2.legend(fontsize=7, loc="upper left")
     ax2.grid(alpha=0.3)
-    ax2.set_title(f"Deadweight loss of TOU: {m['deadweight_loss']:,.0f}")
+    ax2.set_title(f"Deadweight loss of TOU: {m['deadweight_loss']:,.0f} {currency}/day")
     return fig
 
 
-def fig_bid(markets: MarketsSection) -> Figure:
-    """Expected profit of regulation bids under the empirical availability, exact and Monte Carlo."""
+def fig_bid(markets: MarketsSection, currency: str) -> Figure:
+    """Expected profit of regulation bids under the study's availability, exact and Monte Carlo."""
     b = markets.bid
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    ax.plot(b.bids_kw / 1e3, b.profit_exact, color="tab:blue", label="expected profit (exact, empirical F)")
-    ax.plot(b.bids_kw / 1e3, b.profit_mc, color="tab:orange", ls="--", label="Monte Carlo estimate")
-    ax.axvline(
-        b.empirical.bid_kw / 1e3, color="k", ls=":", label=f"b* = F⁻¹(p/(p+λ)) = {b.empirical.bid_kw / 1e3:.2f} MW"
+    ax.plot(
+        b.bids_kw / 1e3,
+        b.profit_exact_per_h,
+        color="tab:blue",
+        label=f"expected profit (exact, {b.availability.kind} F)",
     )
+    ax.plot(b.bids_kw / 1e3, b.profit_mc_per_h, color="tab:orange", ls="--", label="Monte Carlo estimate")
+    ax.axvline(b.bid.bid_kw / 1e3, color="k", ls=":", label=f"b* = F⁻¹(p/(p+λ)) = {b.bid.bid_kw / 1e3:.2f} MW")
     ax.set_xlabel("bid [MW]")
-    ax.set_ylabel("expected profit per hour")
+    ax.set_ylabel(f"expected profit [{currency}/h]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"Newsvendor regulation bid ({b.samples_kw.size} seeded fleet days)")
+    ax.set_title(f"Newsvendor regulation bid ({b.source})")
     return fig
 
 
