@@ -227,3 +227,15 @@ def test_money_keys_name_their_period() -> None:
         for k in keys(s):
             if any(w in k for w in money):
                 assert k.endswith(("_per_day", "_per_h")), k
+
+
+def test_stackelberg_without_v2g_evs_reports_no_trade() -> None:
+    # No V2G-capable EV: no discharge follower, so no buy-back trade, named in the output (not an error that
+    # stops the study, not a made-up price).
+    scen = Scenario(fleet={"n_evs": 40, "v2g_share": 0.0})
+    fleet = synthesize_fleet(scen.fleet, scen.time, scen.feeder.n_bus, np.random.default_rng(1))
+    assert not np.any(fleet.p_discharge_max_kw > 0)
+    s = summarize_stackelberg(run_stackelberg_analysis(fleet, scen.markets, seed=3))
+    assert s["discharge"]["price_per_kwh"] is None and s["discharge"]["energy_kwh"] == 0.0
+    assert "no V2G-capable EV" in s["discharge"]["no_trade"]
+    assert s["charge"]["no_trade"] is None and s["charge"]["n_followers"] > 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet, SocResult, calc_energy_bounds, calc_envelope, synthesize_fleet
 from v2gtwin.grid.profiles import RTS79_WINTER_WEEKDAY_PCT, calc_daily_profile
 from v2gtwin.markets.newsvendor import Availability, BidResult, calc_expected_profit, solve_newsvendor
@@ -145,12 +144,15 @@ class StackelbergAnalysis:
 
     Attributes
     ----------
-    charge : the charging price it sells at (followers: EVs with an energy need).
-    discharge : the price it pays for V2G energy (followers: V2G EVs with energy above their targets).
+    charge : the charging price it sells at (followers: EVs with an energy need); None when there is no trade.
+    discharge : the price it pays for V2G energy (followers: V2G EVs with energy above their targets); None
+    when there is no trade.
+    notes : why a direction has no trade, by direction.
     """
 
-    charge: StackelbergResult
-    discharge: StackelbergResult
+    charge: StackelbergResult | None
+    discharge: StackelbergResult | None
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def calc_charging_followers(
@@ -186,38 +188,46 @@ def calc_discharge_followers(
 def run_stackelberg_analysis(fleet: Fleet, spec: MarketsSpec, seed: int) -> StackelbergAnalysis:
     """The aggregator prices charging (energy cost ``charging_cost_per_kwh``, limit ``x_cap_share`` of the EVs'
     demand at that cost) and V2G energy bought back (value ``discharge_value_per_kwh``, followers' degradation
-    ``degradation_per_mwh``, limit ``discharge_cap_share`` of their offer at that value); followers seeded."""
+    ``degradation_per_mwh``, limit ``discharge_cap_share`` of their offer at that value); followers seeded.
+    A direction without followers, or where none trades at the aggregator's cost or value, has no trade
+    (None), with the reason in ``notes``."""
+    notes: dict[str, str] = {}
+    charge = discharge = None
     a, b, xm = calc_charging_followers(fleet, spec, np.random.default_rng([seed, 21]))
     if a.size == 0:
-        raise DataError("stackelberg: no EV of the fleet needs energy (every SoC at or above its target)")
-    c = spec.charging_cost_per_kwh
-    free = float(np.clip((a - c) / b, 0, xm).sum())
-    charge = solve_stackelberg(a, b, xm, c, x_cap=spec.x_cap_share * free)
+        notes["charge"] = "no EV of the fleet needs energy (every SoC at or above its target)"
+    else:
+        c = spec.charging_cost_per_kwh
+        free = float(np.clip((a - c) / b, 0, xm).sum())
+        charge = solve_stackelberg(a, b, xm, c, x_cap=spec.x_cap_share * free)
     r, g, ym = calc_discharge_followers(fleet, spec, np.random.default_rng([seed, 22]))
-    if r.size == 0:
-        raise DataError("stackelberg: no V2G-capable EV of the fleet holds energy above its target")
     v, d = spec.discharge_value_per_kwh, spec.degradation_per_mwh / 1000.0
     offer = float(np.clip((v - r - d) / g, 0, ym).sum())
-    if offer <= 0:
-        raise DataError(
-            f"markets.discharge_value_per_kwh = {v:g}: no EV sells at that value (every reservation price plus "
-            f"degradation {d:g}/kWh is above it)"
+    if r.size == 0:
+        notes["discharge"] = "no V2G-capable EV of the fleet holds energy above its target"
+    elif offer <= 0:
+        notes["discharge"] = (
+            f"no EV sells at markets.discharge_value_per_kwh = {v:g} (every reservation price plus degradation "
+            f"{d:g}/kWh is above it)"
         )
-    discharge = solve_stackelberg_discharge(r, d, g, ym, v, y_cap_kwh=spec.discharge_cap_share * offer)
-    return StackelbergAnalysis(charge, discharge)
+    else:
+        discharge = solve_stackelberg_discharge(r, d, g, ym, v, y_cap_kwh=spec.discharge_cap_share * offer)
+    return StackelbergAnalysis(charge, discharge, notes)
 
 
 def summarize_stackelberg(st: StackelbergAnalysis) -> dict[str, Any]:
     """Both Stackelberg prices as printed by ``v2gtwin market stackelberg`` and stored in results.json; the
     profit covers the followers' energy of the day (money in the scenario's currency)."""
     out: dict[str, Any] = {}
-    for r in (st.charge, st.discharge):
-        out[r.direction] = {
-            "price_per_kwh": r.price_per_kwh,
-            "profit_per_day": r.profit,
-            "energy_kwh": r.energy_kwh,
-            "cap_binding": r.cap_binding,
-            "n_followers": int(r.x_kwh.size),
+    for direction in ("charge", "discharge"):
+        r: StackelbergResult | None = getattr(st, direction)
+        out[direction] = {
+            "price_per_kwh": None if r is None else r.price_per_kwh,
+            "profit_per_day": 0.0 if r is None else r.profit,
+            "energy_kwh": 0.0 if r is None else r.energy_kwh,
+            "cap_binding": False if r is None else r.cap_binding,
+            "n_followers": 0 if r is None else int(r.x_kwh.size),
+            "no_trade": st.notes.get(direction),
         }
     return out
 

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
@@ -270,13 +271,17 @@ def _markets_section(result: StudyResult) -> str:
     st, bd, sc = s["stackelberg"], s["bid"], s["schedule"]
     ch, dis = st["charge"], st["discharge"]
     nfit = "-" if bd["bid_normal_fit_kw"] is None else f"{bd['bid_normal_fit_kw']:,.0f}"
+
+    def _price(d: dict[str, Any]) -> str:
+        return f"no trade: {d['no_trade']}" if d["price_per_kwh"] is None else f"{d['price_per_kwh']:.4f}"
+
     other = [
-        (f"Stackelberg: optimal charging price [{cur}/kWh]", f"{ch['price_per_kwh']:.4f}"),
+        (f"Stackelberg: optimal charging price [{cur}/kWh]", _price(ch)),
         (
             f"... energy sold [kWh] / aggregator profit [{cur}/day]",
             f"{ch['energy_kwh']:,.0f} / {ch['profit_per_day']:,.1f}",
         ),
-        (f"Stackelberg: optimal V2G buy-back price [{cur}/kWh]", f"{dis['price_per_kwh']:.4f}"),
+        (f"Stackelberg: optimal V2G buy-back price [{cur}/kWh]", _price(dis)),
         (
             f"... energy bought [kWh] / aggregator profit [{cur}/day]",
             f"{dis['energy_kwh']:,.0f} / {dis['profit_per_day']:,.1f}",
