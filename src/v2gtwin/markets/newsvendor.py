@@ -136,7 +136,11 @@ class BidResult:
 
 
 def solve_newsvendor(availability: Availability, price: float, penalty: float) -> BidResult:
-    """Optimal regulation bid ``b* = F^{-1}(p / (p + lambda))``."""
+    """Optimal regulation bid ``b* = F^{-1}(p / (p + lambda))`` among bids >= 0 [kW].
+
+    When ``F(0) >= p / (p + lambda)`` (possible for a normal availability) the expected profit is concave and
+    falls from 0, so the optimal non-negative bid is 0 (not a clamp of a better negative bid: none exists).
+    """
     if not (price > 0 and np.isfinite(price)):
         raise DataError(f"price: must be > 0, got {price}")
     if not (penalty > 0 and np.isfinite(penalty)):
