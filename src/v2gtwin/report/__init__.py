@@ -169,6 +169,8 @@ def _feeder_section(result: StudyResult) -> str:
 
 def _services_section(result: StudyResult) -> str:
     sv, spec = result.services, result.scenario.frequency
+    tg = result.scenario.time
+    event_clock = tg.clock_label(tg.step_at(spec.event_hour, "frequency.event_hour"))
     s = sv.summary()
     pr, dy, ag, dr = s["droop"], s["dynamics"], s["agc"], s["dr"]
     rows = [
@@ -239,7 +241,7 @@ def _services_section(result: StudyResult) -> str:
         + _table(("quantity", "value"), rows)
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
-        f"Hz, {spec.ev_droop_pu * 100:g} %), event at {spec.event_hour:g} h.</p>"
+        f"Hz, {spec.ev_droop_pu * 100:g} %), event in the step starting {event_clock}.</p>"
         + _figure(
             to_png_base64(fig_frequency_event(sv, spec.step_mw)),
             "Frequency after the load step (RK4, every EV modelled), and the fleet's response.",
