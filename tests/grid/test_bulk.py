@@ -96,7 +96,7 @@ def test_primary_response_by_hand(tiny: tuple[Fleet, SocResult]) -> None:
     # Unsaturated: x = (dP + K db) / (lin + K) = (10 + 4.8 * 0.036) / 39.8 = 0.255598 Hz below nominal,
     # each EV injects 2.4 * (0.255598 - 0.036) = 0.527035 kW (< its 7.2 / 14.4 kW headroom).
     x = (10 + 4.8 * 0.036) / 39.8
-    assert fa.n_evs == 2
+    assert fa.n_evs == 2 and fa.event_clock == "20:00"
     assert fa.steady.df_hz == pytest.approx(-x, abs=1e-9)
     np.testing.assert_allclose(fa.steady.response_kw, [2.4 * (x - 0.036)] * 2, atol=1e-9)
     assert fa.steady.fleet_response_kw == pytest.approx(2 * 2.4 * (x - 0.036), abs=1e-9)
@@ -110,6 +110,9 @@ def test_primary_response_by_hand(tiny: tuple[Fleet, SocResult]) -> None:
     over = FrequencySpec(**{**SPEC.model_dump(), "step_mw": -0.01})
     fo = run_frequency_analysis(fleet, base, over, TIME, seed=1)
     xo = (10 + 2.4 * 0.036) / 37.4
+    # An event at 20:30 on 1-h steps is modelled in the step starting 20:00, and the output says so.
+    half = FrequencySpec(**{**SPEC.model_dump(), "event_hour": 20.5})
+    assert run_frequency_analysis(fleet, base, half, TIME, seed=1).event_clock == "20:00"
     assert fo.steady.df_hz == pytest.approx(xo, abs=1e-9)
     np.testing.assert_allclose(fo.steady.response_kw, [-2.4 * (xo - 0.036), 0.0], atol=1e-9)
 
@@ -126,6 +129,7 @@ def test_reserve_and_demand_response_by_hand(tiny: tuple[Fleet, SocResult]) -> N
     # draws 0. Baseline: 0 at step 5, 7.2 kW (EV1) at step 6. Reductions 7.2 and 14.4 kW: mean 10.8 kW,
     # 21.6 kWh shifted; peak 7.2 - (-7.2) = 14.4 kW. EV0 recharges 7.2 kW at step 7 with EV1: rebound 14.4 kW.
     assert (dr.notify_step, dr.start_step, dr.end_step) == (4, 5, 7)
+    assert dr.event_clock == {"notify": "16:00", "start": "17:00", "end": "19:00"}
     np.testing.assert_allclose(dr.p_dr_kw[3:8], [0.0, 7.2, -7.2, -7.2, 14.4], atol=1e-9)
     assert dr.reduction_mean_kw == pytest.approx(10.8)
     assert dr.energy_shifted_kwh == pytest.approx(21.6)

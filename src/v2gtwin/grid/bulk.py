@@ -124,6 +124,7 @@ class FrequencyAnalysis:
     n_evs : EVs taking part [-]. steady : closed-form settled state with the fleet.
     steady_without_df_hz : settled deviation without the fleet [Hz].
     dynamics, dynamics_without : trajectories with and without the fleet.
+    event_clock : local clock time of the start of the step modelled (``event_hour`` falls in it), "HH:MM".
     """
 
     n_evs: int
@@ -131,12 +132,14 @@ class FrequencyAnalysis:
     steady_without_df_hz: float
     dynamics: DynamicsResult
     dynamics_without: DynamicsResult
+    event_clock: str = ""
 
 
 def run_frequency_analysis(
     fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid, seed: int
 ) -> FrequencyAnalysis:
-    """Steady state and dynamics of the scenario's load step at ``event_hour``."""
+    """Steady state and dynamics of the scenario's load step in the step holding ``event_hour`` (its start
+    is reported as ``event_clock``)."""
     step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
     droop, _ = build_droop_fleet(fleet, baseline, step, spec, np.random.default_rng([seed, 4]))
     sysp = system_params(spec)
@@ -150,6 +153,7 @@ def run_frequency_analysis(
         steady_without_df_hz=without.df_hz,
         dynamics=run_dynamics(droop, sysp, dp),
         dynamics_without=run_dynamics(empty, sysp, dp),
+        event_clock=time.clock_label(step),
     )
 
 
@@ -256,7 +260,8 @@ def run_reserve_dr_analysis(
             f"horizon; got steps {notify}, {start}, {end}"
         )
     dr = run_demand_response(fleet, notify, start, end, allow_discharge=spec.dr_allow_discharge)
-    return reserve, dr
+    clock = {"notify": time.clock_label(notify), "start": time.clock_label(start), "end": time.clock_label(end)}
+    return reserve, dataclasses.replace(dr, event_clock=clock)
 
 
 def run_cascade_analysis(
@@ -318,6 +323,7 @@ def summarize_droop(fa: FrequencyAnalysis, step_mw: float) -> dict[str, Any]:
     """Settled state after the load step ``step_mw`` [MW], with and without the fleet."""
     return {
         "step_mw": step_mw,
+        "event_clock": fa.event_clock,
         "n_evs": fa.n_evs,
         "df_ss_hz": fa.steady.df_hz,
         "df_ss_without_fleet_hz": fa.steady_without_df_hz,
@@ -333,6 +339,7 @@ def summarize_dynamics(fa: FrequencyAnalysis, step_mw: float) -> dict[str, Any]:
     d, w = fa.dynamics, fa.dynamics_without
     return {
         "step_mw": step_mw,
+        "event_clock": fa.event_clock,
         "n_evs": fa.n_evs,
         "nadir_hz": d.nadir_hz,
         "df_nadir_hz": d.df_nadir_hz,
@@ -378,8 +385,10 @@ def summarize_reserve(r: ReserveResult) -> dict[str, Any]:
 
 
 def summarize_dr(d: DemandResponseResult) -> dict[str, Any]:
-    """The demand-response event's reduction, rebound and targets."""
+    """The demand-response event's clock times (the starts of the steps modelled), reduction, rebound and
+    targets."""
     return {
+        "event_clock": d.event_clock,
         "reduction_mean_kw": d.reduction_mean_kw,
         "peak_reduction_kw": d.peak_reduction_kw,
         "rebound_peak_kw": d.rebound_peak_kw,

@@ -7,7 +7,7 @@ limits, mobility SoC floor and the need to reach its target SoC by departure.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -129,6 +129,8 @@ class DemandResponseResult:
         (``rebound_baseline_kw``) [kW].
     energy_shifted_kwh : energy not drawn during the event [kWh].
     n_unmet : EVs that leave below their target with the event (and without: ``n_unmet_baseline``) [-].
+    event_clock : {'notify', 'start', 'end'}: local clock times "HH:MM" of those step starts, when the event
+        came from clock times (empty otherwise).
     """
 
     p_baseline_kw: FloatArray
@@ -143,6 +145,7 @@ class DemandResponseResult:
     energy_shifted_kwh: float
     n_unmet: int
     n_unmet_baseline: int
+    event_clock: dict[str, str] = field(default_factory=dict)
 
 
 def run_demand_response(
