@@ -86,6 +86,7 @@ def main() -> None:
                 "dynamics_steps": steps,
                 "agc_steps": int(sig.size),
                 "nadir_hz": round(res.nadir_hz, 5),
+                "df_nadir_hz": round(res.df_nadir_hz, 5),
                 "regulation_score": round(reg.score.composite, 4),
             }
         )

@@ -311,3 +311,26 @@ def test_csms_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
     assert_one_line_error(code, err)
     assert "16 characters" in err
+
+
+def test_frequency_commands_print_the_study_results_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One key per quantity: `frequency <name> --json` prints exactly results.json's services.summary[<name>].
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML + "[frequency]\nreg_minutes = 10\ndr_notify_hour = 16\ndr_start_hour = 17\n")
+    code, out, err = run_cli(capsys, "study", "-s", str(scen), "--out", str(tmp_path / "o"), "--json")
+    assert code == 0, err
+    summary = json.loads(out)["services"]["summary"]
+    assert set(summary) == {"droop", "dynamics", "agc", "reserve", "dr", "cascade"}
+    for name, section in summary.items():
+        code, out, err = run_cli(capsys, "frequency", name, "-s", str(scen), "--json")
+        assert code == 0, err
+        assert json.loads(out) == section, name
+    # The published conventions: an absolute nadir below nominal, a deviation, RoCoF negative when falling,
+    # UFLS stage 1 the first.
+    dyn = summary["dynamics"]
+    assert (
+        dyn["nadir_hz"] == pytest.approx(60.0 + dyn["df_nadir_hz"]) and dyn["rocof_hz_per_s"] < 0 < 60 - dyn["nadir_hz"]
+    )
+    assert all(k >= 1 for m, c in summary["cascade"].items() if m != "fleet_ramp_effect" for k in c["ufls_stages"])

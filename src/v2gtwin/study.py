@@ -43,6 +43,12 @@ from v2gtwin.grid.bulk import (
     run_cascade_analysis,
     run_frequency_analysis,
     run_reserve_dr_analysis,
+    summarize_agc,
+    summarize_cascade,
+    summarize_dr,
+    summarize_droop,
+    summarize_dynamics,
+    summarize_reserve,
 )
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
@@ -224,7 +230,8 @@ class ServicesSection:
     frequency : primary response to the scenario's load step (steady state and dynamics).
     agc : the AGC loop and regulation-signal following.
     reserve : contingency reserve over the day. dr : the demand-response event.
-    cascade : the under-frequency cascade in three modes.
+    cascade : the under-frequency cascade in every disconnection mode.
+    step_mw : the primary-response load step [MW].
     """
 
     frequency: FrequencyAnalysis
@@ -232,63 +239,18 @@ class ServicesSection:
     reserve: ReserveResult
     dr: DemandResponseResult
     cascade: dict[str, CascadeResult]
+    step_mw: float
 
     def summary(self) -> dict[str, Any]:
-        """Headline figures (JSON-ready)."""
-        fa, ag = self.frequency, self.agc
+        """Headline figures (JSON-ready), one key per ``v2gtwin frequency`` command, each the dict that
+        command prints with ``--json``."""
         return {
-            "primary": {
-                "n_evs": fa.n_evs,
-                "df_ss_hz": fa.steady.df_hz,
-                "df_ss_without_fleet_hz": fa.steady_without_df_hz,
-                "fleet_response_kw": fa.steady.fleet_response_kw,
-                "k_fleet_kw_per_hz": fa.steady.k_fleet_kw_per_hz,
-                "n_saturated": int(fa.steady.saturated.sum()),
-                "nadir_hz": fa.dynamics.nadir_hz,
-                "nadir_without_fleet_hz": fa.dynamics_without.nadir_hz,
-                "rocof_hz_per_s": fa.dynamics.rocof_hz_per_s,
-                "settling_df_hz": fa.dynamics.settling_df_hz,
-            },
-            "agc": {
-                "restore_s": ag.agc.restore_s,
-                "restore_without_fleet_s": ag.agc_without.restore_s,
-                "fleet_range_kw": ag.fleet_range_kw,
-                "regulation": {
-                    k: {
-                        "capacity_kw": r.capacity_kw,
-                        "score": r.score.composite,
-                        "accuracy": r.score.accuracy,
-                        "delay": r.score.delay,
-                        "precision": r.score.precision,
-                        "throughput_kwh": r.throughput_kwh,
-                    }
-                    for k, r in ag.regulation.items()
-                },
-            },
-            "reserve": {
-                "max_kw": float(self.reserve.reserve_kw.max()),
-                "mean_kw": float(self.reserve.reserve_kw.mean()),
-                "lead_s": self.reserve.lead_s,
-                "duration_s": self.reserve.duration_s,
-            },
-            "dr": {
-                "reduction_mean_kw": self.dr.reduction_mean_kw,
-                "peak_reduction_kw": self.dr.peak_reduction_kw,
-                "rebound_peak_kw": self.dr.rebound_peak_kw,
-                "rebound_baseline_kw": self.dr.rebound_baseline_kw,
-                "energy_shifted_kwh": self.dr.energy_shifted_kwh,
-                "n_unmet": self.dr.n_unmet,
-                "n_unmet_baseline": self.dr.n_unmet_baseline,
-            },
-            "cascade": {
-                m: {
-                    "nadir_hz": c.nadir_hz,
-                    "stages_acted": list(c.stages_acted),
-                    "load_shed_kw": c.load_shed_kw,
-                    "der_lost_kw": c.der_lost_kw,
-                }
-                for m, c in self.cascade.items()
-            },
+            "droop": summarize_droop(self.frequency, self.step_mw),
+            "dynamics": summarize_dynamics(self.frequency, self.step_mw),
+            "agc": summarize_agc(self.agc),
+            "reserve": summarize_reserve(self.reserve),
+            "dr": summarize_dr(self.dr),
+            "cascade": summarize_cascade(self.cascade),
         }
 
 
@@ -618,6 +580,7 @@ class StudyChain:
             reserve=reserve,
             dr=dr,
             cascade=self._require(self.cascade_, "cascade"),
+            step_mw=self.scenario.frequency.step_mw,
         )
         market, stackelberg, bid = self._require(self.markets_, "markets")
         schedule, robust = self._require(self.schedule_, "schedule")

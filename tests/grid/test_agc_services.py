@@ -18,7 +18,7 @@ from v2gtwin.grid.agc import (
     run_regulation,
     run_two_area_agc,
 )
-from v2gtwin.grid.cascade import DerPopulation, UflsStage, run_cascade
+from v2gtwin.grid.cascade import DerPopulation, UflsStage, calc_fleet_ramp_effect, run_cascade
 from v2gtwin.grid.frequency import DroopFleet, SystemParams, run_dynamics
 from v2gtwin.grid.services import run_demand_response, run_reserve
 
@@ -129,10 +129,28 @@ def test_reserve_by_hand() -> None:
     assert r10.reserve_kw[0] == pytest.approx(36 * 0.95 / 10)
     # Not available when the EV leaves inside the window (steps 1-2 after a 15-min lead, gone at step 2).
     assert run_reserve(one_ev_fleet(departure_step=2), lead_s=600.0, duration_s=1800.0).reserve_kw[0] == 0.0
-    # Leaving one step after the window: it must keep 48 - 7.2 * 0.95 * 0.25 = 46.29 kWh to still reach the
-    # target, so it can give 1.71 kWh over 0.5 h: 1.71 * 0.95 / 0.5 = 3.249 kW.
+    # Leaving at step 4 (3,600 s), the window [600, 2,400] s ends 1,200 s = 1/3 h before: it must keep
+    # 48 - 7.2 * 0.95 / 3 = 45.72 kWh to still reach the target, so it can give 2.28 kWh over 0.5 h:
+    # 2.28 * 0.95 / 0.5 = 4.332 kW.
     late = run_reserve(one_ev_fleet(departure_step=4), lead_s=600.0, duration_s=1800.0)
-    assert late.reserve_kw[0] == pytest.approx((48 - 46.29) * 0.95 / 0.5)
+    assert late.reserve_kw[0] == pytest.approx(2.28 * 0.95 / 0.5)
+
+
+def test_reserve_lead_time_is_honoured_inside_a_step() -> None:
+    # A 10-min product on a 15-min grid: delivered from 10 min into the step, not from the next step.
+    # One EV charging at 7.2 kW from 12 kWh (the 20 % floor), leaving after 24 h (its target stays reachable).
+    # At t0 = 600 s it holds 12 + 7.2 * 0.95 * (10/60) = 13.14 kWh; over 30 min it may fall to the floor:
+    # 1.14 kWh -> discharge 1.14 * 0.95 / 0.5 = 2.166 kW. Reserve = 7.2 + 2.166 = 9.366 kW.
+    # (Rounding the lead up to one step would give 12 + 1.71 -> 7.2 + 3.249 = 10.449 kW.)
+    r = run_reserve(one_ev(), lead_s=600.0, duration_s=1800.0)
+    assert r.reserve_kw[0] == pytest.approx(7.2 + 1.14 * 0.95 / 0.5)
+    assert r.from_charging_kw[0] == pytest.approx(7.2)
+    assert (r.lead_s, r.duration_s) == (600.0, 1800.0)
+    # Windows ending after the 24 h horizon: t * 900 + 2,400 > 86,400 s for t = 94, 95 -> two steps, reserve 0.
+    assert r.n_past_horizon == 2 and r.reserve_kw[93] > 0 and not r.reserve_kw[94:].any()
+    # An EV leaving at 45 min (step 3) serves a 10 + 35 min window (ends at 45 min) but not a 15 + 45 min one.
+    assert run_reserve(one_ev(departure_step=3), lead_s=600.0, duration_s=2100.0).n_available[0] == 1
+    assert run_reserve(one_ev(departure_step=3), lead_s=600.0, duration_s=2101.0).n_available[0] == 0
 
 
 def test_demand_response_keeps_targets_and_rebounds() -> None:
@@ -164,7 +182,70 @@ def test_cascade_modes_trip_logic() -> None:
     sim = run_cascade(sysp, 12000.0, pop, "simultaneous", ufls=ufls)
     ramp = run_cascade(sysp, 12000.0, pop, "ramp", ufls=ufls, ramp_pu_per_s=0.1)
     assert sim.tripped_by_group["legacy"] == pytest.approx(8000.0)
-    assert sim.stages_acted == (0,) and sim.load_shed_kw == pytest.approx(6000.0)
-    assert ramp.nadir_hz > sim.nadir_hz and ramp.stages_acted == ()
+    # UFLS stages are numbered from 1: the only (first) stage acted.
+    assert sim.ufls_stages == (1,) and sim.load_shed_kw == pytest.approx(6000.0)
+    assert ramp.nadir_hz > sim.nadir_hz and ramp.ufls_stages == ()
     with pytest.raises(DataError, match="mode"):
         run_cascade(sysp, 1000.0, pop, "instant")  # type: ignore[arg-type]
+
+
+def _first_order_step(a_kw: float, t: np.ndarray, d: float, tau: float) -> np.ndarray:
+    # M x' + D x = -A (step at t = 0): x = -(A/D)(1 - exp(-t/tau)), tau = M/D.
+    return -(a_kw / d) * (1 - np.exp(-t / tau))
+
+
+def _first_order_ramp(p_kw: float, r: float, t: np.ndarray, d: float, tau: float) -> np.ndarray:
+    # M x' + D x = -P min(r t, 1): the response to the ramp P r t is g(t) = -(P r / D)(t - tau (1 - e^(-t/tau)))
+    # (check: M g' + D g = -P r tau (1 - e) - P r (t - tau (1 - e)) = -P r t); the ramp stops at T = 1/r, so
+    # by superposition x(t) = g(t) - g(t - T) for t >= T.
+    def g(s: np.ndarray) -> np.ndarray:
+        s = np.clip(s, 0.0, None)
+        return -(p_kw * r / d) * (s - tau * (1 - np.exp(-s / tau)))
+
+    return g(t) - g(t - 1.0 / r)
+
+
+def test_cascade_fleet_ramp_against_the_closed_form_step_and_ramp() -> None:
+    # Single area without governor (P_gen = 0): M d(df)/dt = -dP(t) - D df, M = 2 H S / f0 = 16,666.7 kW s/Hz,
+    # D = 1,666.7 kW/Hz, tau = 10 s. Loss 1,000 kW at t = 0; 2,000 kW of legacy PV and 1,000 kW of V2G
+    # trip at once (setting 70 Hz, clearing 0 s: they trip in the first step).
+    sysp = SystemParams(s_base_kw=100000.0, h_s=5.0, p_gen_kw=0.0)
+    d, tau, r = 100000.0 / 60.0, 10.0, 0.1
+    pop = DerPopulation(
+        ("PV legacy", "V2G"), np.array([2000.0, 1000.0]), np.full(2, 70.0), np.zeros(2), np.array([False, True])
+    )
+    res = {
+        m: run_cascade(sysp, 1000.0, pop, m, ufls=(), ramp_pu_per_s=r) for m in ("simultaneous", "fleet_ramp", "ramp")
+    }
+    t = res["simultaneous"].t_s
+    # Everything at once: a 4,000 kW step.
+    np.testing.assert_allclose(res["simultaneous"].f_hz - 60.0, _first_order_step(4000.0, t, d, tau), atol=1e-6)
+    # Legacy PV at once (3,000 kW step with the loss), the V2G fleet ramping 1,000 kW down over 10 s. The model
+    # advances trips once per 10 ms step (a unit is at 1 - r dt (k + 1) during step k): a ramp shifted by
+    # dt/2 against the continuous one, at most P r dt / 2 / D = 1000 * 0.1 * 0.005 / 1666.7 = 3e-4 Hz off.
+    fleet_ramp = _first_order_step(3000.0, t, d, tau) + _first_order_ramp(1000.0, r, t, d, tau)
+    np.testing.assert_allclose(res["fleet_ramp"].f_hz - 60.0, fleet_ramp, atol=3.1e-4)
+    every = _first_order_step(1000.0, t, d, tau) + _first_order_ramp(3000.0, r, t, d, tau)
+    np.testing.assert_allclose(res["ramp"].f_hz - 60.0, every, atol=3 * 3.1e-4)
+    assert res["fleet_ramp"].ramped_kw == 1000.0 and res["ramp"].ramped_kw == 3000.0
+    # The system is linear and the ramps have the same shape, so the fleet's share of the nadir gain is its
+    # share of the ramped power: 1,000 / 3,000.
+    effect = calc_fleet_ramp_effect(res)
+    assert effect["fleet_share_of_gain"] == pytest.approx(1 / 3, rel=1e-9)
+    expected_gain = fleet_ramp[-1] - _first_order_step(4000.0, t, d, tau)[-1]  # nadir at t = 30 s (monotone)
+    assert effect["nadir_gain_fleet_ramp_hz"] == pytest.approx(expected_gain, abs=3.1e-4)
+
+
+def test_cascade_loads_drop_at_once_in_every_mode_and_the_share_is_none_without_a_gain() -> None:
+    sysp = SystemParams(s_base_kw=100000.0, h_s=5.0, p_gen_kw=0.0)
+    # Only a charging-EV load of the fleet trips (-500 kW): no generation to ramp, every mode is the same:
+    # a net step of 1,000 - 500 = 500 kW.
+    pop = DerPopulation(("EV charging",), np.array([-500.0]), np.array([70.0]), np.zeros(1), np.array([True]))
+    res = {m: run_cascade(sysp, 1000.0, pop, m, ufls=()) for m in ("simultaneous", "fleet_ramp", "ramp")}
+    t = res["ramp"].t_s
+    for c in res.values():
+        np.testing.assert_allclose(c.f_hz - 60.0, _first_order_step(500.0, t, 100000.0 / 60.0, 10.0), atol=1e-6)
+        assert c.ramped_kw == 0.0
+    assert calc_fleet_ramp_effect(res)["fleet_share_of_gain"] is None
+    with pytest.raises(DataError, match="fleet_ramp"):
+        calc_fleet_ramp_effect({"simultaneous": res["simultaneous"]})

@@ -93,8 +93,26 @@ def test_dynamic_settling_equals_closed_form_with_deadband_and_saturation() -> N
 
 def test_initial_rocof_closed_form() -> None:
     dyn = run_dynamics(fleet(100), SYS, 5000.0, dt_s=0.001, t_end_s=1.0)
-    # RoCoF at t = 0+ = dP f0 / (2 H S) = 5000 * 60 / (2 * 5 * 100000) = 0.3 Hz/s.
-    assert dyn.rocof_hz_per_s == pytest.approx(0.3, rel=2e-3)
+    # RoCoF at t = 0+ = -dP f0 / (2 H S) = -5000 * 60 / (2 * 5 * 100000) = -0.3 Hz/s (frequency falls).
+    assert dyn.rocof_hz_per_s == pytest.approx(-0.3, rel=2e-3)
+    # A load decrease: frequency rises, RoCoF positive.
+    assert run_dynamics(fleet(100), SYS, -5000.0, dt_s=0.001, t_end_s=1.0).rocof_hz_per_s == pytest.approx(
+        0.3, rel=2e-3
+    )
+
+
+def test_nadir_is_absolute_and_its_deviation_is_named() -> None:
+    # No governor (P_gen = 0) and no EVs: M d(df)/dt = -dP - D df, df(t) = -(dP/D)(1 - exp(-t D/M)).
+    # M = 2 * 5 * 100000 / 60 = 16,666.7 kW s/Hz, D = 1,666.7 kW/Hz, tau = 10 s; falling all along, so
+    # the nadir is at t = 30 s: df = -(5000 / 1666.7)(1 - e^-3) = -3 * 0.950213 = -2.85064 Hz -> 57.14936 Hz.
+    sysp = SystemParams(p_gen_kw=0.0)
+    dyn = run_dynamics(fleet(0), sysp, 5000.0, t_end_s=30.0)
+    assert dyn.df_nadir_hz == pytest.approx(-3 * (1 - np.exp(-3.0)), abs=1e-6)
+    assert dyn.nadir_hz == pytest.approx(60.0 - 3 * (1 - np.exp(-3.0)), abs=1e-6)
+    assert dyn.nadir_t_s == pytest.approx(30.0)
+    # Same on a 50 Hz system (M and D scale with 1/f_nom: tau stays 10 s, dP/D = 5000 * 50 / 100000 = 2.5 Hz).
+    d50 = run_dynamics(fleet(0), SystemParams(p_gen_kw=0.0, f_nom_hz=50.0, d_load_kw_per_hz=2000.0), 5000.0)
+    assert d50.nadir_hz == pytest.approx(50.0 - 2.5 * (1 - np.exp(-3.0)), abs=1e-6)
 
 
 def test_integrator_agrees_with_solve_ivp() -> None:

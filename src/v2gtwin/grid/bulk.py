@@ -1,8 +1,11 @@
 """Bulk-grid service analyses a study runs: primary response, AGC and regulation, reserve and demand
-response, and the under-frequency cascade — each one function from the fleet and the scenario."""
+response, and the under-frequency cascade — each one function from the fleet and the scenario — and the one
+JSON summary of each (``summarize_*``), which both the ``v2gtwin frequency`` commands and the study's
+results.json print."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from v2gtwin.errors import DataError
+from v2gtwin.errors import ScenarioError
 from v2gtwin.fleet import Fleet, SocResult
 from v2gtwin.grid.agc import (
     AgcArea,
@@ -20,7 +23,15 @@ from v2gtwin.grid.agc import (
     run_regulation,
     run_two_area_agc,
 )
-from v2gtwin.grid.cascade import DEFAULT_UFLS, CascadeResult, UflsStage, default_population, run_cascade
+from v2gtwin.grid.cascade import (
+    CASCADE_MODES,
+    DEFAULT_UFLS,
+    CascadeResult,
+    UflsStage,
+    calc_fleet_ramp_effect,
+    default_population,
+    run_cascade,
+)
 from v2gtwin.grid.frequency import (
     DroopFleet,
     DynamicsResult,
@@ -40,7 +51,14 @@ __all__ = [
     "run_agc_analysis",
     "run_cascade_analysis",
     "run_frequency_analysis",
+    "run_reserve_analysis",
     "run_reserve_dr_analysis",
+    "summarize_agc",
+    "summarize_cascade",
+    "summarize_dr",
+    "summarize_droop",
+    "summarize_dynamics",
+    "summarize_reserve",
     "system_params",
 ]
 
@@ -106,6 +124,7 @@ class FrequencyAnalysis:
     n_evs : EVs taking part [-]. steady : closed-form settled state with the fleet.
     steady_without_df_hz : settled deviation without the fleet [Hz].
     dynamics, dynamics_without : trajectories with and without the fleet.
+    event_clock : local clock time of the start of the step modelled (``event_hour`` falls in it), "HH:MM".
     """
 
     n_evs: int
@@ -113,12 +132,14 @@ class FrequencyAnalysis:
     steady_without_df_hz: float
     dynamics: DynamicsResult
     dynamics_without: DynamicsResult
+    event_clock: str = ""
 
 
 def run_frequency_analysis(
     fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid, seed: int
 ) -> FrequencyAnalysis:
-    """Steady state and dynamics of the scenario's load step at ``event_hour``."""
+    """Steady state and dynamics of the scenario's load step in the step holding ``event_hour`` (its start
+    is reported as ``event_clock``)."""
     step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
     droop, _ = build_droop_fleet(fleet, baseline, step, spec, np.random.default_rng([seed, 4]))
     sysp = system_params(spec)
@@ -132,6 +153,7 @@ def run_frequency_analysis(
         steady_without_df_hz=without.df_hz,
         dynamics=run_dynamics(droop, sysp, dp),
         dynamics_without=run_dynamics(empty, sysp, dp),
+        event_clock=time.clock_label(step),
     )
 
 
@@ -217,29 +239,40 @@ def run_agc_analysis(
     return AgcAnalysis(agc, agc_without, sym, regulation, dt_s)
 
 
+def run_reserve_analysis(fleet: Fleet, baseline: SocResult, spec: FrequencySpec) -> ReserveResult:
+    """Contingency reserve over the day with the scenario's lead time and duration (exact, in seconds)."""
+    return run_reserve(
+        fleet, baseline, lead_s=spec.reserve_lead_min * 60.0, duration_s=spec.reserve_duration_min * 60.0
+    )
+
+
 def run_reserve_dr_analysis(
     fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid
 ) -> tuple[ReserveResult, DemandResponseResult]:
     """Contingency reserve over the day and the scenario's demand-response event."""
-    reserve = run_reserve(
-        fleet, baseline, lead_s=spec.reserve_lead_min * 60.0, duration_s=spec.reserve_duration_min * 60.0
-    )
+    reserve = run_reserve_analysis(fleet, baseline, spec)
     notify = clock_to_step(time, spec.dr_notify_hour, "frequency.dr_notify_hour")
     start = clock_to_step(time, spec.dr_start_hour, "frequency.dr_start_hour")
     end = clock_to_step(time, spec.dr_end_hour, "frequency.dr_end_hour")
     if not notify <= start < end:
-        raise DataError("frequency.dr_*_hour: the event must run notify <= start < end inside the horizon")
+        raise ScenarioError(
+            f"frequency.dr_notify_hour, dr_start_hour, dr_end_hour: need notify <= start < end inside the "
+            f"horizon; got steps {notify}, {start}, {end}"
+        )
     dr = run_demand_response(fleet, notify, start, end, allow_discharge=spec.dr_allow_discharge)
-    return reserve, dr
+    clock = {"notify": time.clock_label(notify), "start": time.clock_label(start), "end": time.clock_label(end)}
+    return reserve, dataclasses.replace(dr, event_clock=clock)
 
 
 def run_cascade_analysis(
     fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid, seed: int
 ) -> dict[str, CascadeResult]:
-    """The cascade event in the three modes (simultaneous, staggered ramp-down, randomised delays).
+    """The cascade event in every mode of :data:`~v2gtwin.grid.cascade.CASCADE_MODES` (simultaneous, the
+    fleet ramping while legacy DERs trip at once, every DER ramping, randomised delays).
 
-    The fleet enters the DER population at ``event_hour``: ``cascade_v2g_share`` of its plugged V2G EVs
-    discharging at full power (generation that may trip) and its charging EVs (load that drops off).
+    The fleet enters the DER population at ``event_hour``: ``cascade_v2g_share`` of the rated discharge
+    power of its plugged EVs, discharging (generation that may trip), and ``1 - cascade_v2g_share`` of its
+    baseline charging power (load that drops off).
     """
     step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
     plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
@@ -265,7 +298,7 @@ def run_cascade_analysis(
     )
     ufls = DEFAULT_UFLS
     if spec.f_nom_hz == 50.0:  # the settings are 60 Hz ones: keep their distances below nominal
-        pop = type(pop)(pop.name, pop.p_kw, pop.f_trip_hz - 10.0, pop.t_trip_s)
+        pop = dataclasses.replace(pop, f_trip_hz=pop.f_trip_hz - 10.0)
         ufls = tuple(UflsStage(st.f_hz - 10.0, st.share, st.delay_s) for st in DEFAULT_UFLS)
     return {
         mode: run_cascade(
@@ -278,5 +311,108 @@ def run_cascade_analysis(
             random_delay_s=(0.16, spec.random_delay_max_s),
             rng=np.random.default_rng([seed, 7]),
         )
-        for mode in ("simultaneous", "ramp", "random_delay")
+        for mode in CASCADE_MODES
     }
+
+
+# --- The one JSON summary of each analysis (CLI `v2gtwin frequency <name> --json` == results.json's
+# services.summary[<name>]).
+
+
+def summarize_droop(fa: FrequencyAnalysis, step_mw: float) -> dict[str, Any]:
+    """Settled state after the load step ``step_mw`` [MW], with and without the fleet."""
+    return {
+        "step_mw": step_mw,
+        "event_clock": fa.event_clock,
+        "n_evs": fa.n_evs,
+        "df_ss_hz": fa.steady.df_hz,
+        "df_ss_without_fleet_hz": fa.steady_without_df_hz,
+        "k_fleet_kw_per_hz": fa.steady.k_fleet_kw_per_hz,
+        "fleet_response_kw": fa.steady.fleet_response_kw,
+        "n_saturated": int(fa.steady.saturated.sum()),
+    }
+
+
+def summarize_dynamics(fa: FrequencyAnalysis, step_mw: float) -> dict[str, Any]:
+    """Nadir (absolute and as a deviation), RoCoF (negative when frequency falls), settling; with and
+    without the fleet."""
+    d, w = fa.dynamics, fa.dynamics_without
+    return {
+        "step_mw": step_mw,
+        "event_clock": fa.event_clock,
+        "n_evs": fa.n_evs,
+        "nadir_hz": d.nadir_hz,
+        "df_nadir_hz": d.df_nadir_hz,
+        "nadir_t_s": d.nadir_t_s,
+        "rocof_hz_per_s": d.rocof_hz_per_s,
+        "settling_df_hz": d.settling_df_hz,
+        "nadir_without_fleet_hz": w.nadir_hz,
+        "df_nadir_without_fleet_hz": w.df_nadir_hz,
+        "rocof_without_fleet_hz_per_s": w.rocof_hz_per_s,
+        "settling_without_fleet_df_hz": w.settling_df_hz,
+    }
+
+
+def summarize_agc(ag: AgcAnalysis) -> dict[str, Any]:
+    """AGC restoration with and without the fleet, and regulation following per allocation."""
+    return {
+        "restore_s": ag.agc.restore_s,
+        "restore_without_fleet_s": ag.agc_without.restore_s,
+        "fleet_range_kw": ag.fleet_range_kw,
+        "regulation": {
+            k: {
+                "capacity_kw": r.capacity_kw,
+                "score": r.score.composite,
+                "accuracy": r.score.accuracy,
+                "delay": r.score.delay,
+                "precision": r.score.precision,
+                "throughput_kwh": r.throughput_kwh,
+            }
+            for k, r in ag.regulation.items()
+        },
+    }
+
+
+def summarize_reserve(r: ReserveResult) -> dict[str, Any]:
+    """Reserve over the day: largest and mean (over every start step, those past the horizon counting 0)."""
+    return {
+        "lead_s": r.lead_s,
+        "duration_s": r.duration_s,
+        "max_kw": float(r.reserve_kw.max()),
+        "mean_kw": float(r.reserve_kw.mean()),
+        "n_steps_past_horizon": r.n_past_horizon,
+    }
+
+
+def summarize_dr(d: DemandResponseResult) -> dict[str, Any]:
+    """The demand-response event's clock times (the starts of the steps modelled), reduction, rebound and
+    targets."""
+    return {
+        "event_clock": d.event_clock,
+        "reduction_mean_kw": d.reduction_mean_kw,
+        "peak_reduction_kw": d.peak_reduction_kw,
+        "rebound_peak_kw": d.rebound_peak_kw,
+        "rebound_baseline_kw": d.rebound_baseline_kw,
+        "energy_shifted_kwh": d.energy_shifted_kwh,
+        "n_unmet": d.n_unmet,
+        "n_unmet_baseline": d.n_unmet_baseline,
+    }
+
+
+def summarize_cascade(res: dict[str, CascadeResult]) -> dict[str, Any]:
+    """Each mode's nadir, UFLS stages (numbered from 1), load shed and DER lost, and the fleet's share of
+    the ramp-down's effect on the nadir (:func:`~v2gtwin.grid.cascade.calc_fleet_ramp_effect`)."""
+    out: dict[str, Any] = {
+        m: {
+            "nadir_hz": c.nadir_hz,
+            "nadir_t_s": c.nadir_t_s,
+            "ufls_stages": list(c.ufls_stages),
+            "load_shed_kw": c.load_shed_kw,
+            "der_lost_kw": c.der_lost_kw,
+            "ramped_kw": c.ramped_kw,
+            "tripped_kw": c.tripped_by_group,
+        }
+        for m, c in res.items()
+    }
+    out["fleet_ramp_effect"] = calc_fleet_ramp_effect(res)
+    return out

@@ -267,8 +267,10 @@ class DynamicsResult:
     df_hz : frequency deviation [Hz].
     p_fleet_kw : total EV response [kW, + injection].
     p_mech_kw : governor-turbine output change [kW].
-    nadir_hz : lowest (for a load increase) deviation [Hz]; nadir_t_s its time [s].
-    rocof_hz_per_s : largest |df/dt| [Hz/s] (at the step: dP f_nom / (2 H S)).
+    nadir_hz : frequency at the nadir, ``f_nom + df_nadir_hz`` (absolute) [Hz]; nadir_t_s its time [s].
+    df_nadir_hz : frequency deviation at the nadir, the largest |df| (negative for a load increase) [Hz].
+    rocof_hz_per_s : rate of change of frequency where |df/dt| is largest, signed: negative when the
+        frequency falls (at the step: ``-dP f_nom / (2 H S)``) [Hz/s].
     settling_df_hz : deviation at the end [Hz].
     """
 
@@ -277,6 +279,7 @@ class DynamicsResult:
     p_fleet_kw: FloatArray
     p_mech_kw: FloatArray
     nadir_hz: float
+    df_nadir_hz: float
     nadir_t_s: float
     rocof_hz_per_s: float
     settling_df_hz: float
@@ -409,14 +412,15 @@ def run_dynamics(
         raise DataError("dynamics: the trajectory diverged; check the time step against the EV time constants")
     t = np.arange(n_steps + 1) * dt_s
     i_nadir = int(np.argmax(np.abs(out_df)))
-    rocof = np.abs(np.diff(out_df)) / dt_s
+    rocof = np.diff(out_df) / dt_s
     return DynamicsResult(
         t_s=t,
         df_hz=out_df,
         p_fleet_kw=out_pev,
         p_mech_kw=out_pm,
-        nadir_hz=float(out_df[i_nadir]),
+        nadir_hz=float(system.f_nom_hz + out_df[i_nadir]),
+        df_nadir_hz=float(out_df[i_nadir]),
         nadir_t_s=float(t[i_nadir]),
-        rocof_hz_per_s=float(rocof.max()) if rocof.size else 0.0,
+        rocof_hz_per_s=float(rocof[int(np.argmax(np.abs(rocof)))]) if rocof.size else 0.0,
         settling_df_hz=float(out_df[-1]),
     )

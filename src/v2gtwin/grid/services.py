@@ -7,7 +7,7 @@ limits, mobility SoC floor and the need to reach its target SoC by departure.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -28,11 +28,13 @@ class ReserveResult:
 
     Attributes
     ----------
-    reserve_kw : increase of injection (less charging, then discharge) deliverable ``lead`` after the step
-        and sustainable for ``duration`` [kW] (0 where the event would run past the horizon).
+    reserve_kw : increase of injection (less charging, then discharge) deliverable ``lead_s`` after the
+        start of the step and sustainable for ``duration_s`` [kW] (0 where the event would run past the
+        horizon: ``n_past_horizon`` steps at the end).
     from_charging_kw : part of it that comes from stopping charging [kW].
     n_available : EVs plugged in for the whole window [-].
-    lead_s, duration_s : delivery lead time and sustain duration [s].
+    lead_s, duration_s : delivery lead time and sustain duration, exactly as asked (not rounded to steps) [s].
+    n_past_horizon : start steps whose window ends after the horizon (reserve 0) [-].
     """
 
     reserve_kw: FloatArray
@@ -40,49 +42,65 @@ class ReserveResult:
     n_available: npt.NDArray[np.int64]
     lead_s: float
     duration_s: float
+    n_past_horizon: int = 0
 
 
 def run_reserve(
     fleet: Fleet, baseline: SocResult | None = None, *, lead_s: float = 600.0, duration_s: float = 1800.0
 ) -> ReserveResult:
-    """Reserve the fleet can deliver within ``lead_s`` and sustain for ``duration_s``, for every start step.
+    """Reserve the fleet can deliver within ``lead_s`` [s] and sustain for ``duration_s`` [s], for every
+    start step.
 
     Notes
     -----
-    For an event starting at step ``t`` the EV must be plugged in from ``t`` to the end of the window
-    ``[t + lead, t + lead + duration]``. During the window it holds a constant power ``p`` instead of its
-    baseline ``p0`` (the baseline power at the window start; uncontrolled charging by default). Its stored
-    energy at the window's end must stay above the floor
-    ``max(min(soc_min C, e_s), e_T - P_c eta_c (d - t_end) dt)`` (mobility SoC, and the target still
-    reachable by charging at full power afterwards), which gives the lowest admissible ``p``:
-    ``need = floor - e_s``; ``p_min = need / (eta_c D)`` if ``need > 0`` else ``max(-P_d, need eta_d / D)``.
-    The EV's reserve is ``max(0, p0 - p_min)``; the fleet's is the sum. (Baseline power is taken constant
-    over the window — conservative when the baseline would stop charging inside it.)
+    An event called at the start of step ``t`` (time ``t dt``) is delivered over the window
+    ``[t0, t1] = [t dt + lead, t dt + lead + duration]`` in seconds, at sub-step resolution: a 10-minute
+    product on a 15-minute grid starts 10 minutes into the step, not at the next step. The EV must be
+    plugged in from ``t`` to ``t1`` (it leaves at ``departure_step dt``). During the window it holds a
+    constant power ``p`` instead of its baseline ``p0`` (the baseline power of the step containing ``t0``;
+    uncontrolled charging by default). Its stored energy at ``t0`` is the baseline's, interpolated inside
+    the step (power is constant within a step): ``e_s = C soc[k] + (t0 - k dt) (eta_c p0 | p0 / eta_d)``.
+    At ``t1`` its energy must stay above the floor
+    ``max(min(soc_min C, e_s), e_T - P_c eta_c (d dt - t1))`` (mobility SoC, and the target still
+    reachable by charging at full power afterwards), which gives the lowest admissible ``p`` with
+    ``D = duration``: ``need = floor - e_s``; ``p_min = need / (eta_c D)`` if ``need > 0`` else
+    ``max(-P_d, need eta_d / D)``. The EV's reserve is ``max(0, p0 - p_min)``; the fleet's is the sum.
+    (Baseline power is taken constant over the window — conservative when the baseline would stop
+    charging inside it.)
     """
-    if not (lead_s >= 0 and duration_s > 0):
-        raise DataError(f"lead_s must be >= 0 and duration_s > 0; got {lead_s}, {duration_s}")
+    if not (np.isfinite(lead_s) and lead_s >= 0):
+        raise DataError(f"reserve lead_s = {lead_s}: allowed range >= 0 s")
+    if not (np.isfinite(duration_s) and duration_s > 0):
+        raise DataError(f"reserve duration_s = {duration_s}: allowed range > 0 s")
     base = baseline if baseline is not None else run_uncontrolled(fleet)
-    dt_s, dt_h = fleet.dt_s, fleet.dt_h
-    lead = int(np.ceil(lead_s / dt_s - 1e-9))
-    dur = max(1, int(np.ceil(duration_s / dt_s - 1e-9)))
-    dur_h = dur * dt_h
+    dt_s = fleet.dt_s
     n_steps = fleet.n_steps
+    dur_h = duration_s / 3600.0
     reserve = np.zeros(n_steps)
     from_charging = np.zeros(n_steps)
     count = np.zeros(n_steps, dtype=np.int64)
     cap = fleet.capacity_kwh
+    dep_s = fleet.departure_step * dt_s
+    n_past = 0
+    tol_s = 1e-6 * dt_s
     for t in range(n_steps):
-        ws, we = t + lead, t + lead + dur  # window [ws, we) in steps
-        if we > n_steps:
+        t0_s = t * dt_s + lead_s
+        t1_s = t0_s + duration_s
+        if t1_s > n_steps * dt_s + tol_s:
+            n_past += 1
             continue
-        avail = (fleet.arrival_step <= t) & (fleet.departure_step >= we)
+        avail = (fleet.arrival_step <= t) & (dep_s >= t1_s - tol_s)
         if not avail.any():
             continue
         idx = np.flatnonzero(avail)
-        e_s = np.asarray(base.soc_pu[ws, idx], dtype=float) * cap[idx]
-        p0 = np.asarray(base.p_kw[ws, idx], dtype=float)
+        k = min(int(np.floor(t0_s / dt_s + 1e-9)), n_steps - 1)  # step containing the window start
+        into_h = (t0_s - k * dt_s) / 3600.0
+        p0 = np.asarray(base.p_kw[k, idx], dtype=float)
+        de = np.where(p0 > 0, p0 * fleet.eta_charge[idx], p0 / fleet.eta_discharge[idx]) * into_h
+        e_s = np.asarray(base.soc_pu[k, idx], dtype=float) * cap[idx] + de
         e_tgt = fleet.soc_target_pu[idx] * cap[idx]
-        late = e_tgt - fleet.p_charge_max_kw[idx] * fleet.eta_charge[idx] * dt_h * (fleet.departure_step[idx] - we)
+        after_h = np.clip(dep_s[idx] - t1_s, 0.0, None) / 3600.0
+        late = e_tgt - fleet.p_charge_max_kw[idx] * fleet.eta_charge[idx] * after_h
         floor = np.maximum(np.minimum(fleet.soc_min_pu[idx] * cap[idx], e_s), late)
         need = floor - e_s
         p_min = np.where(
@@ -94,7 +112,7 @@ def run_reserve(
         reserve[t] = r.sum()
         from_charging[t] = np.minimum(r, np.clip(p0, 0.0, None)).sum()
         count[t] = idx.size
-    return ReserveResult(reserve, from_charging, count, lead * dt_s, dur * dt_s)
+    return ReserveResult(reserve, from_charging, count, float(lead_s), float(duration_s), n_past)
 
 
 @dataclass(frozen=True)
@@ -111,6 +129,8 @@ class DemandResponseResult:
         (``rebound_baseline_kw``) [kW].
     energy_shifted_kwh : energy not drawn during the event [kWh].
     n_unmet : EVs that leave below their target with the event (and without: ``n_unmet_baseline``) [-].
+    event_clock : {'notify', 'start', 'end'}: local clock times "HH:MM" of those step starts, when the event
+        came from clock times (empty otherwise).
     """
 
     p_baseline_kw: FloatArray
@@ -125,6 +145,7 @@ class DemandResponseResult:
     energy_shifted_kwh: float
     n_unmet: int
     n_unmet_baseline: int
+    event_clock: dict[str, str] = field(default_factory=dict)
 
 
 def run_demand_response(

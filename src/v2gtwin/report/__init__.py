@@ -170,8 +170,10 @@ def _feeder_section(result: StudyResult) -> str:
 
 def _services_section(result: StudyResult) -> str:
     sv, spec = result.services, result.scenario.frequency
+    tg = result.scenario.time
+    event_clock = tg.clock_label(tg.step_at(spec.event_hour, "frequency.event_hour"))
     s = sv.summary()
-    pr, ag, dr = s["primary"], s["agc"], s["dr"]
+    pr, dy, ag, dr = s["droop"], s["dynamics"], s["agc"], s["dr"]
     rows = [
         ("EVs on frequency droop at the event", f"{pr['n_evs']:,}"),
         ("fleet droop gain, unsaturated [kW/Hz]", f"{pr['k_fleet_kw_per_hz']:,.0f}"),
@@ -179,8 +181,8 @@ def _services_section(result: StudyResult) -> str:
             "settled deviation without / with the fleet [Hz]",
             f"{pr['df_ss_without_fleet_hz']:.4f} / {pr['df_ss_hz']:.4f}",
         ),
-        ("nadir without / with the fleet [Hz]", f"{pr['nadir_without_fleet_hz']:.4f} / {pr['nadir_hz']:.4f}"),
-        ("initial RoCoF [Hz/s]", f"{pr['rocof_hz_per_s']:.3f}"),
+        ("nadir without / with the fleet [Hz]", f"{dy['nadir_without_fleet_hz']:.4f} / {dy['nadir_hz']:.4f}"),
+        ("RoCoF, steepest (negative = falling) [Hz/s]", f"{dy['rocof_hz_per_s']:.3f}"),
         ("EVs saturated in steady state", f"{pr['n_saturated']:,}"),
         (
             "AGC restoration time without / with the fleet [s]",
@@ -216,18 +218,31 @@ def _services_section(result: StudyResult) -> str:
         (
             m,
             f"{c['nadir_hz']:.3f}",
-            ", ".join(str(k + 1) for k in c["stages_acted"]) or "none",
+            ", ".join(str(k) for k in c["ufls_stages"]) or "none",
             f"{c['load_shed_kw'] / 1e3:,.1f}",
             f"{c['der_lost_kw'] / 1e3:,.1f}",
         )
         for m, c in s["cascade"].items()
+        if m in sv.cascade
     ]
+    fx = s["cascade"]["fleet_ramp_effect"]
+    share = fx["fleet_share_of_gain"]
+    fleet_note = (
+        f"Ramping only the V2G fleet's tripping generation ({fx['fleet_ramped_kw'] / 1e3:,.2f} MW) while legacy "
+        f"DERs trip at once raises the nadir by {fx['nadir_gain_fleet_ramp_hz'] * 1e3:,.1f} mHz; ramping every "
+        f"tripping DER ({fx['all_ramped_kw'] / 1e3:,.2f} MW) by {fx['nadir_gain_all_ramp_hz'] * 1e3:,.1f} mHz; "
+        + (
+            f"the fleet's share of that gain is {share * 100:.0f} %."
+            if share is not None
+            else "ramping changes the nadir by less than 1 µHz, so a share is undefined."
+        )
+    )
     return (
         "<h2>Bulk-grid services</h2>"
         + _table(("quantity", "value"), rows)
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
-        f"Hz, {spec.ev_droop_pu * 100:g} %), event at {spec.event_hour:g} h.</p>"
+        f"Hz, {spec.ev_droop_pu * 100:g} %), event in the step starting {event_clock}.</p>"
         + _figure(
             to_png_base64(fig_frequency_event(sv, spec.step_mw)),
             "Frequency after the load step (RK4, every EV modelled), and the fleet's response.",
@@ -244,11 +259,12 @@ def _services_section(result: StudyResult) -> str:
         )
         + "<h3>Under-frequency cascade</h3>"
         + _table(("mode", "nadir [Hz]", "UFLS stages", "load shed [MW]", "DER lost [MW]"), cas_rows)
+        + f'<p class="muted">{fleet_note}</p>'
         + f'<p class="muted">Generation loss {spec.cascade_loss_mw:g} MW in a {spec.system_mw:g} MW system with '
         f"H = {spec.cascade_h_s:g} s; legacy DERs trip at 59.3 Hz / 0.16 s, IEEE 1547-2018 ones ride through to "
         f"58.5 Hz / 300 s; staggered ramp-down at {spec.ramp_pct_per_s:g} %/s; random delays up to "
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
-        + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, three disconnection modes.")
+        + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
     )
 
 

@@ -370,10 +370,10 @@ def fig_reserve_dr(fleet: FleetSection, services: ServicesSection) -> Figure:
 
 
 def fig_cascade(services: ServicesSection) -> Figure:
-    """Frequency in the cascade event for the three disconnection modes."""
+    """Frequency in the cascade event for every disconnection mode."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    colors = {"simultaneous": "tab:red", "ramp": "tab:green", "random_delay": "tab:blue"}
+    colors = {"simultaneous": "tab:red", "fleet_ramp": "tab:orange", "ramp": "tab:green", "random_delay": "tab:blue"}
     for mode, c in services.cascade.items():
         shed = f", UFLS shed {c.load_shed_kw / 1e3:.1f} MW" if c.load_shed_kw else ", no UFLS"
         ax.plot(c.t_s, c.f_hz, color=colors.get(mode), label=f"{mode}: nadir {c.nadir_hz:.3f} Hz{shed}")
@@ -381,7 +381,7 @@ def fig_cascade(services: ServicesSection) -> Figure:
     ax.set_ylabel("frequency [Hz]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Under-frequency cascade: simultaneous trips vs staggered ramp-down vs random delays")
+    ax.set_title("Under-frequency cascade: trips at once, fleet ramping, all ramping, random delays")
     return fig
 
 
