@@ -588,13 +588,16 @@ def calc_bus_power_kw(fleet: Fleet, p_kw: npt.ArrayLike, n_bus: int) -> npt.NDAr
     return np.asarray((m.T @ p.T.astype(np.float64, copy=False)).T, dtype=np.float64)
 
 
-def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, float]:
-    """Summary statistics of a fleet, and of a charging result when given (units in the keys)."""
+def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, float | int]:
+    """Summary statistics of a fleet, and of a charging result when given (units in the keys).
+
+    Counts (``n_*``) and step indices (``*_step``) are integers; everything else is a float.
+    """
     start_h = fleet.arrival_step * fleet.dt_h
     dwell_h = (fleet.departure_step - fleet.arrival_step) * fleet.dt_h
     need_kwh = np.clip(fleet.soc_target_pu - fleet.soc0_pu, 0, None) * fleet.capacity_kwh
-    out = {
-        "n_evs": float(fleet.n),
+    out: dict[str, float | int] = {
+        "n_evs": int(fleet.n),
         "share_home": float(np.mean(fleet.kind == KIND_HOME)) if fleet.n else 0.0,
         "share_v2g": float(np.mean(fleet.p_discharge_max_kw > 0)) if fleet.n else 0.0,
         "capacity_total_kwh": float(fleet.capacity_kwh.sum()),
@@ -615,8 +618,8 @@ def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, 
             "energy_delivered_kwh": delivered_kwh,
             "energy_discharged_kwh": float(-p.clip(max=0).sum() * fleet.dt_h) + 0.0,
             "energy_unmet_kwh": float(unmet_kwh.sum()),
-            "n_unmet": float(np.sum(unmet_kwh > 1e-6)),
+            "n_unmet": int(np.sum(unmet_kwh > 1e-6)),
             "p_peak_kw": float(aggregate.max()),
-            "p_peak_step": float(np.argmax(aggregate)),
+            "p_peak_step": int(np.argmax(aggregate)),
         }
     return out

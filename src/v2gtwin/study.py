@@ -70,6 +70,7 @@ __all__ = [
     "StudyChain",
     "StudyResult",
     "build_fleet",
+    "build_fleet_section",
     "calc_ev_energy_need_kwh",
 ]
 
@@ -126,7 +127,7 @@ class FleetSection:
     soc_departure_pu : SoC of each EV at departure, uncontrolled [pu].
     """
 
-    summary: dict[str, float]
+    summary: dict[str, float | int]
     time_h: FloatArray
     clock_h: FloatArray
     arrivals: FloatArray
@@ -141,6 +142,19 @@ class FleetSection:
     n_infeasible: int
     soc_arrival_pu: FloatArray
     soc_departure_pu: FloatArray
+
+    def to_dict(self, *, series: bool = True) -> dict[str, Any]:
+        """The fleet section of results.json, and of ``v2gtwin fleet summary --json`` (``series=False``).
+
+        ``summary`` holds the statistics (counts as integers); ``series=True`` adds the per-step arrays.
+        """
+        out: dict[str, Any] = {"summary": dict(self.summary)}
+        if series:
+            n_steps = self.time_h.shape[0]
+            for key, value in asdict(self).items():
+                if isinstance(value, np.ndarray) and value.shape == (n_steps,):
+                    out[key] = value
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """The per-step series as one DataFrame."""
@@ -366,12 +380,7 @@ class StudyResult:
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
-        fleet: dict[str, Any] = {"summary": self.fleet.summary, "n_infeasible": self.fleet.n_infeasible}
-        if series:
-            n_steps = self.scenario.time.n_steps
-            for key, value in asdict(self.fleet).items():
-                if isinstance(value, np.ndarray) and value.shape == (n_steps,):
-                    fleet[key] = value.tolist()
+        fleet = self.fleet.to_dict(series=series)
         fd = self.feeder
         feeder: dict[str, Any] = {
             "summary": fd.summary(),
@@ -407,6 +416,33 @@ class StudyResult:
             "cyber": None if self.cyber is None else self.cyber.summary(),
             "timings_s": self.timings_s,
         }
+
+
+def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: SocResult) -> FleetSection:
+    """The fleet section of a study from its fleet, envelope and uncontrolled charging (also what
+    ``v2gtwin fleet summary`` prints, so both carry the same keys)."""
+    t = scenario.time
+    steps = np.arange(t.n_steps)
+    arr_in = fleet.arrival_step[fleet.arrival_step < fleet.departure_step]
+    dep_in = fleet.departure_step[fleet.arrival_step < fleet.departure_step]
+    idx = np.arange(fleet.n)
+    return FleetSection(
+        summary=summarize_fleet(fleet, unc) | {"n_infeasible": int(env.n_infeasible)},
+        time_h=steps * t.dt_h,
+        clock_h=(t.start_hour + steps * t.dt_h) % 24.0,
+        arrivals=np.bincount(arr_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
+        departures=np.bincount(dep_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
+        n_plugged=env.n_plugged.astype(float),
+        p_uncontrolled_kw=unc.p_kw.sum(axis=1),
+        e_uncontrolled_kwh=calc_plugged_energy_kwh(fleet, unc.soc_pu),
+        p_max_kw=env.p_max_kw,
+        p_min_kw=env.p_min_kw,
+        e_lower_kwh=env.e_lower_kwh,
+        e_upper_kwh=env.e_upper_kwh,
+        n_infeasible=env.n_infeasible,
+        soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
+        soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
+    )
 
 
 class StudyChain:
@@ -585,28 +621,7 @@ class StudyChain:
         env, unc = self.envelope_, self.uncontrolled_
         if env is None or unc is None:
             raise RuntimeError("envelope and uncontrolled must run first")
-        t = self.scenario.time
-        steps = np.arange(t.n_steps)
-        arr_in = fleet.arrival_step[fleet.arrival_step < fleet.departure_step]
-        dep_in = fleet.departure_step[fleet.arrival_step < fleet.departure_step]
-        idx = np.arange(fleet.n)
-        section = FleetSection(
-            summary=summarize_fleet(fleet, unc) | {"n_infeasible": float(env.n_infeasible)},
-            time_h=steps * t.dt_h,
-            clock_h=(t.start_hour + steps * t.dt_h) % 24.0,
-            arrivals=np.bincount(arr_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
-            departures=np.bincount(dep_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
-            n_plugged=env.n_plugged.astype(float),
-            p_uncontrolled_kw=unc.p_kw.sum(axis=1),
-            e_uncontrolled_kwh=calc_plugged_energy_kwh(fleet, unc.soc_pu),
-            p_max_kw=env.p_max_kw,
-            p_min_kw=env.p_min_kw,
-            e_lower_kwh=env.e_lower_kwh,
-            e_upper_kwh=env.e_upper_kwh,
-            n_infeasible=env.n_infeasible,
-            soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
-            soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
-        )
+        section = build_fleet_section(self.scenario, fleet, env, unc)
         feeder = self._require(self.feeder_, "feeder")
         p_base, _ = self._require(self.base_load_, "feeder")
         plain, vv, fleet_host = self._require(self.hosting_, "hosting")

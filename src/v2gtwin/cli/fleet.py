@@ -11,6 +11,7 @@ import typer
 from v2gtwin.cli._common import (
     JsonOpt,
     ScenarioOpt,
+    _emit,
     _print_json,
     app,
 )
@@ -22,22 +23,18 @@ app.add_typer(fleet_app, name="fleet")
 
 @fleet_app.command("summary")
 def fleet_summary(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
-    """Build the scenario's fleet, run uncontrolled charging and print summary statistics."""
-    from v2gtwin.fleet import calc_envelope, run_uncontrolled, summarize_fleet
+    """Build the scenario's fleet, run uncontrolled charging and print summary statistics.
+
+    The output is the fleet section of results.json without the per-step series (same keys).
+    """
+    from v2gtwin.fleet import calc_envelope, run_uncontrolled
     from v2gtwin.scenario import load_scenario
-    from v2gtwin.study import build_fleet
+    from v2gtwin.study import build_fleet, build_fleet_section
 
     scen = load_scenario(scenario)
     fleet = build_fleet(scen)
-    summary = summarize_fleet(fleet, run_uncontrolled(fleet)) | {
-        "n_infeasible": float(calc_envelope(fleet).n_infeasible)
-    }
-    if json_out:
-        _print_json(summary)
-    else:
-        width = max(len(k) for k in summary)
-        for key, value in summary.items():
-            sys.stdout.write(f"{key:<{width}}  {value:,.3f}\n")
+    section = build_fleet_section(scen, fleet, calc_envelope(fleet), run_uncontrolled(fleet))
+    _emit(section.to_dict(series=False), json_out, scen.time)
 
 
 @fleet_app.command("compare-acn")
@@ -52,6 +49,8 @@ def fleet_compare_acn(
 
     from v2gtwin.acn import acn_samples, compare_acn, read_acn_sessions
 
+    if plot is not None and not plot.parent.is_dir():
+        raise V2GTwinError(f"--plot {plot}: folder {plot.parent} does not exist")
     sessions = read_acn_sessions(site)
     cmp = compare_acn(sessions, np.random.default_rng(seed))
     if plot is not None:
