@@ -29,6 +29,7 @@ __all__ = [
     "Envelope",
     "Fleet",
     "SocResult",
+    "WorkSessionParams",
     "calc_bus_power_kw",
     "calc_energy_bounds",
     "calc_envelope",
@@ -295,15 +296,38 @@ def draw_home_sessions(rng: np.random.Generator, n: int, spec: FleetSpec) -> tup
     return arrival, duration, need
 
 
-def draw_work_sessions(rng: np.random.Generator, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+@dataclass(frozen=True)
+class WorkSessionParams:
+    """Parameters of the synthetic workplace sessions (before truncation to the ``WORK_*_RANGE`` limits).
+
+    Attributes
+    ----------
+    arrival_mean_h, arrival_sd_h : normal arrival clock time [h].
+    duration_mean_h, duration_sd_h : normal time plugged in [h].
+    energy_logmean, energy_logsd : lognormal energy, mean and sd of ln(energy / 1 kWh) [-].
+    """
+
+    arrival_mean_h: float = WORK_ARRIVAL_MEAN_H
+    arrival_sd_h: float = WORK_ARRIVAL_SD_H
+    duration_mean_h: float = WORK_DURATION_MEAN_H
+    duration_sd_h: float = WORK_DURATION_SD_H
+    energy_logmean: float = WORK_ENERGY_LOGMEAN
+    energy_logsd: float = WORK_ENERGY_LOGSD
+
+
+def draw_work_sessions(
+    rng: np.random.Generator, n: int, params: WorkSessionParams | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Draw ``n`` workplace charging sessions: (arrival clock time [h], duration [h], need [kWh]).
 
-    Truncated normal arrival and duration and lognormal energy, fitted to ACN-Data morning sessions
-    (constants ``WORK_*`` of this module, Lee, Li & Low 2019).
+    Truncated normal arrival and duration and lognormal energy; by default with the package's constants
+    ``WORK_*``, fitted to all ACN-Data morning sessions (Lee, Li & Low 2019); ``params`` overrides them (e.g.
+    a fit on one period, :func:`v2gtwin.acn.fit_work_sessions`).
     """
-    arrival = _truncated_normal(rng, WORK_ARRIVAL_MEAN_H, WORK_ARRIVAL_SD_H, *WORK_ARRIVAL_RANGE_H, n)
-    duration = _truncated_normal(rng, WORK_DURATION_MEAN_H, WORK_DURATION_SD_H, *WORK_DURATION_RANGE_H, n)
-    need = np.clip(rng.lognormal(WORK_ENERGY_LOGMEAN, WORK_ENERGY_LOGSD, n), *WORK_ENERGY_RANGE_KWH)
+    w = params if params is not None else WorkSessionParams()
+    arrival = _truncated_normal(rng, w.arrival_mean_h, w.arrival_sd_h, *WORK_ARRIVAL_RANGE_H, n)
+    duration = _truncated_normal(rng, w.duration_mean_h, w.duration_sd_h, *WORK_DURATION_RANGE_H, n)
+    need = np.clip(rng.lognormal(w.energy_logmean, w.energy_logsd, n), *WORK_ENERGY_RANGE_KWH)
     return arrival, duration, need
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,7 +44,8 @@ def fleet_compare_acn(
     plot: Annotated[Path | None, typer.Option(help="Also write histograms to this PNG file.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare the synthetic workplace sessions with real ACN-Data sessions (needs v2gtwin[acn])."""
+    """Compare the synthetic workplace sessions with real ACN-Data sessions, out of sample (fitted on 2019,
+    compared on 2020-2021) and in sample (needs v2gtwin[acn]). The --plot histograms are in sample."""
     import numpy as np
 
     from v2gtwin.acn import acn_samples, compare_acn, read_acn_sessions
@@ -65,9 +66,20 @@ def fleet_compare_acn(
     if json_out:
         _print_json(cmp)
         return
+    oos, ins = cmp["out_of_sample"], cmp["in_sample"]
     sys.stdout.write(
-        f"real morning sessions: {cmp['n_real']} of {cmp['n_real_all']}; synthetic: {cmp['n_synthetic']}\n"
+        f"out of sample: fitted on {oos['n_fit']} morning sessions ({oos['fit_period']}), compared with "
+        f"{oos['n_real']} ({oos['test_period']}); synthetic: {oos['n_synthetic']}\n"
     )
+    _write_comparison(oos)
+    sys.stdout.write(
+        f"in sample (the package's constants, fitted on all {ins['n_real']} morning sessions, {ins['period']}; "
+        "for reference only):\n"
+    )
+    _write_comparison(ins)
+
+
+def _write_comparison(cmp: dict[str, Any]) -> None:
     sys.stdout.write(f"{'quantity':<16} {'':<10} {'mean':>8} {'sd':>8} {'p10':>8} {'p50':>8} {'p90':>8}  KS\n")
     for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
         for which in ("real", "synthetic"):
