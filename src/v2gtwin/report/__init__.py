@@ -32,7 +32,6 @@ from v2gtwin.report.figures import (
     fig_schedule,
     fig_soc,
     fig_voltage_profile,
-    format_clock,
     to_png_base64,
 )
 from v2gtwin.study import StudyResult
@@ -79,7 +78,7 @@ def _fleet_section(result: StudyResult) -> str:
         for key, label, fmt in _SUMMARY_ROWS
         if key in f.summary
     )
-    peak_clock = format_clock(f.clock_h[int(f.summary.get("p_peak_step", 0))]) if f.clock_h.size else "-"
+    peak_clock = result.scenario.time.clock_label(int(f.summary.get("p_peak_step", 0))) if f.clock_h.size else "-"
     return (
         "<h2>Fleet</h2>"
         f"<table><tr><th>quantity</th><th>value</th></tr>{rows}</table>"
