@@ -72,8 +72,22 @@ def test_fleet_summary_json_has_the_keys_of_the_results_json_fleet_section(
         "time_h", "clock_h", "arrivals", "departures", "n_plugged", "p_uncontrolled_kw",
         "e_uncontrolled_kwh", "p_max_kw", "p_min_kw", "e_lower_kwh", "e_upper_kwh",
     }  # fmt: skip
-    # Counts are JSON integers.
+    # Counts are JSON integers, also per step.
     assert all(isinstance(summary["summary"][k], int) for k in ("n_evs", "n_unmet", "n_infeasible", "p_peak_step"))
+    assert all(isinstance(v, int) for k in ("arrivals", "departures", "n_plugged") for v in fleet[k])
+
+
+def test_text_output_refuses_non_finite_values_like_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import math
+
+    from v2gtwin.cli._common import _emit
+    from v2gtwin.jsonout import NonFiniteOutputError
+
+    for json_out in (False, True):
+        with pytest.raises(NonFiniteOutputError, match="p_peak_kw"):
+            _emit({"summary": {"p_peak_kw": math.inf}}, json_out)
+    _emit({"restore_s": math.nan}, False)  # documented as possibly missing: shown as "-"
+    assert capsys.readouterr().out.split() == ["restore_s", "-"]
 
 
 def test_fleet_summary_text_labels_steps_with_clock_time_and_rounds(

@@ -115,9 +115,9 @@ class FleetSection:
     summary : fleet and uncontrolled-charging statistics (units in the keys).
     time_h : start of each step, hours after the start of the horizon [h].
     clock_h : local clock time of the start of each step [h].
-    arrivals : EVs arriving at the start of the step [-].
-    departures : EVs leaving at the start of the step [-].
-    n_plugged : EVs plugged in during the step [-].
+    arrivals : EVs arriving at the start of the step (integers) [-].
+    departures : EVs leaving at the start of the step (integers) [-].
+    n_plugged : EVs plugged in during the step (integers) [-].
     p_uncontrolled_kw : aggregate power of uncontrolled charging [kW].
     e_uncontrolled_kwh : stored energy of the plugged EVs at the end of the step, uncontrolled [kWh].
     p_max_kw, p_min_kw : aggregate power envelope [kW].
@@ -430,9 +430,9 @@ def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: So
         summary=summarize_fleet(fleet, unc) | {"n_infeasible": int(env.n_infeasible)},
         time_h=steps * t.dt_h,
         clock_h=(t.start_hour + steps * t.dt_h) % 24.0,
-        arrivals=np.bincount(arr_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
-        departures=np.bincount(dep_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
-        n_plugged=env.n_plugged.astype(float),
+        arrivals=np.bincount(arr_in, minlength=t.n_steps + 1)[: t.n_steps].astype(np.int64),
+        departures=np.bincount(dep_in, minlength=t.n_steps + 1)[: t.n_steps].astype(np.int64),
+        n_plugged=np.asarray(env.n_plugged, dtype=np.int64),
         p_uncontrolled_kw=unc.p_kw.sum(axis=1),
         e_uncontrolled_kwh=calc_plugged_energy_kwh(fleet, unc.soc_pu),
         p_max_kw=env.p_max_kw,
