@@ -107,3 +107,16 @@ def test_results_json_is_strict_nan_is_an_error_documented_missing_is_null(tmp_p
     data = json.loads(text)
     assert data["services"]["summary"]["agc"]["restore_s"] is None
     assert isinstance(data["fleet"]["summary"]["n_evs"], int)
+
+
+def test_fleet_section_json_holds_per_step_series_only_even_when_n_evs_equals_n_steps() -> None:
+    from v2gtwin.fleet import calc_envelope, run_uncontrolled
+    from v2gtwin.study import build_fleet_section
+
+    scen = parse_scenario({"fleet": {"n_evs": 24}, "time": {"n_steps": 24, "dt_s": 3600}})
+    fleet = build_fleet(scen)
+    section = build_fleet_section(scen, fleet, calc_envelope(fleet), run_uncontrolled(fleet))
+    data = section.to_dict(series=True)
+    # Per-EV arrays (SoC at arrival / departure) have 24 entries too, but are not series over the steps.
+    assert "soc_arrival_pu" not in data and "soc_departure_pu" not in data
+    assert len(data["p_uncontrolled_kw"]) == 24 and "summary" in data

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -149,11 +149,8 @@ class FleetSection:
         ``summary`` holds the statistics (counts as integers); ``series=True`` adds the per-step arrays.
         """
         out: dict[str, Any] = {"summary": dict(self.summary)}
-        if series:
-            n_steps = self.time_h.shape[0]
-            for key, value in asdict(self).items():
-                if isinstance(value, np.ndarray) and value.shape == (n_steps,):
-                    out[key] = value
+        if series:  # the per-step fields by name (a per-EV array of the same length must not slip in)
+            out |= {key: getattr(self, key) for key in self.to_frame().columns}
         return out
 
     def to_frame(self) -> pd.DataFrame:
