@@ -53,7 +53,90 @@ def test_fleet_summary_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     scen = tmp_path / "s.toml"
     scen.write_text(SMALL_TOML)
     code, out, _ = run_cli(capsys, "fleet", "summary", "-s", str(scen), "--json")
-    assert code == 0 and json.loads(out)["n_evs"] == 200
+    assert code == 0 and json.loads(out)["summary"]["n_evs"] == 200
+
+
+def test_fleet_summary_json_has_the_keys_of_the_results_json_fleet_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML)
+    code, out, _ = run_cli(capsys, "fleet", "summary", "-s", str(scen), "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert run_cli(capsys, "study", "-s", str(scen), "-o", str(tmp_path / "o"))[0] == 0
+    fleet = json.loads((tmp_path / "o" / "results.json").read_text())["fleet"]
+    # The same quantity under the same key with the same value; results.json adds only the per-step series.
+    assert summary["summary"] == fleet["summary"]
+    assert set(fleet) - set(summary) == {
+        "time_h", "clock_h", "arrivals", "departures", "n_plugged", "p_uncontrolled_kw",
+        "e_uncontrolled_kwh", "p_max_kw", "p_min_kw", "e_lower_kwh", "e_upper_kwh",
+    }  # fmt: skip
+    # Counts are JSON integers, also per step.
+    assert all(isinstance(summary["summary"][k], int) for k in ("n_evs", "n_unmet", "n_infeasible", "p_peak_step"))
+    assert all(isinstance(v, int) for k in ("arrivals", "departures", "n_plugged") for v in fleet[k])
+
+
+def test_text_output_refuses_non_finite_values_like_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import math
+
+    from v2gtwin.cli._common import _emit
+    from v2gtwin.jsonout import NonFiniteOutputError
+
+    for json_out in (False, True):
+        with pytest.raises(NonFiniteOutputError, match="p_peak_kw"):
+            _emit({"summary": {"p_peak_kw": math.inf}}, json_out)
+    _emit({"restore_s": math.nan}, False)  # documented as possibly missing: shown as "-"
+    assert capsys.readouterr().out.split() == ["restore_s", "-"]
+
+
+def test_fleet_summary_text_labels_steps_with_clock_time_and_rounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML)
+    code, out, _ = run_cli(capsys, "fleet", "summary", "-s", str(scen), "--json")
+    step = json.loads(out)["summary"]["p_peak_step"]
+    code, text, _ = run_cli(capsys, "fleet", "summary", "-s", str(scen))
+    assert code == 0
+    # Independent clock arithmetic: the default scenario starts at 12:00, SMALL_TOML has 1-hour steps.
+    import datetime as dt
+
+    clock = (dt.datetime(2026, 1, 1, 12, 0) + dt.timedelta(hours=step)).strftime("%H:%M")
+    (line,) = [ln for ln in text.splitlines() if ln.strip().startswith("p_peak_step")]
+    assert line.split()[1:] == [str(step), f"({clock})"]
+    (line,) = [ln for ln in text.splitlines() if ln.strip().startswith("n_evs")]
+    assert line.split()[1] == "200"  # an integer, not 200.000
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.0, "3"),  # an integral float prints as an integer
+        (0.123456, "0.1235"),  # 4 significant digits
+        (12.3456, "12.35"),
+        (1234.56, "1,235"),  # thousands: no decimals, separators
+        (-0.5, "-0.5"),
+        (0.0, "0"),
+        (1.5e-5, "1.500e-05"),
+    ],
+)
+def test_text_numbers_round_to_four_significant_digits(value: float, text: str) -> None:
+    from v2gtwin.cli._common import format_value
+
+    assert format_value("x_kw", value) == text
+
+
+def test_text_step_keys_show_clock_time() -> None:
+    from v2gtwin.cli._common import format_value
+    from v2gtwin.scenario import TimeGrid
+
+    grid = TimeGrid(n_steps=96, dt_s=900, start_hour=12.0)
+    # Step 42 of 15 minutes after 12:00 is 12:00 + 10 h 30 min = 22:30.
+    assert format_value("worst_step", 42, grid) == "42 (22:30)"
+    assert format_value("worst_step", 42.0, grid) == "42 (22:30)"
+    assert format_value("worst_step", 42) == "42"  # no time grid: the index alone
+    assert format_value("restore_s", None) == "-"  # a missing value
 
 
 @pytest.mark.parametrize(
@@ -334,3 +417,116 @@ def test_frequency_commands_print_the_study_results_sections(
         dyn["nadir_hz"] == pytest.approx(60.0 + dyn["df_nadir_hz"]) and dyn["rocof_hz_per_s"] < 0 < 60 - dyn["nadir_hz"]
     )
     assert all(k >= 1 for m, c in summary["cascade"].items() if m != "fleet_ramp_effect" for k in c["ufls_stages"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every command of the app, found by walking the click command tree (a new command is covered without editing
+# this file), fed bad input: one line on stderr, exit code 2, no traceback, nothing on stdout.
+
+#: str options that take free text (an address, a URL, a database URL, a secret): not fed "bogus", because
+#: "bogus" is a valid host name or station id. Every other str option is a choice among names.
+FREE_TEXT = {"host", "url", "password", "station_id"}
+#: Extra arguments under which an option is read at all (csms serve reads --pki only for profiles 2 and 3).
+CONTEXT = {("csms", "serve", "pki"): ["--profile", "2"]}
+JUNK_TOML = b"[fleet\nn_evs = \x00\xff 'ten'\n"
+
+
+def _walk(cmd: object, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], object]]:
+    subs = getattr(cmd, "commands", None)
+    if subs is None:
+        return [(path, cmd)]
+    return [c for name in sorted(subs) for c in _walk(subs[name], (*path, name))]
+
+
+def _all_commands() -> list[tuple[tuple[str, ...], object]]:
+    import typer
+
+    from v2gtwin.cli import app
+
+    return _walk(typer.main.get_command(app), ())
+
+
+def _kind(param: object) -> object:
+    """The annotated Python type of a typer parameter (``Path | None`` options are unwrapped by typer)."""
+    return param.type_descriptor.annotation  # type: ignore[attr-defined]
+
+
+def _bad_inputs(path: tuple[str, ...], cmd: object, tmp: Path) -> list[tuple[str, list[str]]]:
+    """(what, argv) cases of bad input for one command."""
+    params = list(cmd.params)  # type: ignore[attr-defined]
+    missing = str(tmp / "no-such-folder" / "no-such-file.csv")
+    # Placeholders for required arguments and options, so that the bad value is what fails.
+    required: list[str] = []
+    for p in params:
+        if p.required and p.param_type_name == "argument":
+            required.append(missing if _kind(p) is Path else "CS-1")
+        elif p.required:
+            required += [p.opts[0], "x"]
+    cases: list[tuple[str, list[str]]] = [("unknown option", [*path, *required, "--no-such-option"])]
+    if required:
+        cases.append(("required input missing", list(path)))
+    for p in params:
+        if p.param_type_name != "option" or p.is_flag:
+            continue
+        flag, kind = p.opts[0], _kind(p)
+        ctx = CONTEXT.get((*path, p.name), [])
+        if kind in (int, float):
+            cases.append((f"{flag} not a number", [*path, *required, flag, "not-a-number"]))
+            if p.min is not None:
+                cases.append((f"{flag} below range", [*path, *required, flag, str(p.min - 1)]))
+            if p.max is not None:
+                cases.append((f"{flag} above range", [*path, *required, flag, str(p.max + 1)]))
+        elif kind is Path and p.name == "scenario":
+            junk = tmp / "junk.toml"
+            junk.write_bytes(JUNK_TOML)
+            cases.append((f"{flag} junk file", [*path, *required, flag, str(junk)]))
+            cases.append((f"{flag} missing file", [*path, *required, flag, missing]))
+        elif kind is Path:
+            # A path inside a missing folder: neither readable (input) nor creatable (output).
+            cases.append((f"{flag} missing folder", [*path, *required, *ctx, flag, missing]))
+        elif kind is str and p.name not in FREE_TEXT and not p.required:
+            cases.append((f"{flag} unknown name", [*path, *required, *ctx, flag, "bogus://nowhere"]))
+    if any(p.param_type_name == "argument" and _kind(p) is Path for p in params):
+        cases.append(("argument path in a missing folder", [*path, *required]))
+    return cases
+
+
+class _HungError(Exception):
+    pass
+
+
+def test_every_command_is_walked() -> None:
+    # The walk reaches the commands the README documents (a wiring check of the enumeration itself).
+    names = {" ".join(p) for p, _ in _all_commands()}
+    assert {"study", "fleet summary", "csms serve", "scenario validate", "frequency agc", "bid"} <= names
+    assert len(names) >= 25
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _all_commands()], ids=lambda p: " ".join(p))
+def test_every_command_rejects_bad_input_with_one_line(
+    path: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import signal
+
+    cmd = dict(_all_commands())[path]
+    monkeypatch.chdir(tmp_path)  # anything a command writes (a database, a folder) lands in a temporary folder
+    (tmp_path / "no-such-folder").write_text("a file, so nothing can be created beneath it")
+
+    def hung(signum: int, frame: object) -> None:
+        raise _HungError  # a command that serves or computes instead of failing at once (stops a server it started)
+
+    old = signal.signal(signal.SIGALRM, hung)
+    try:
+        for what, argv in _bad_inputs(path, cmd, tmp_path):
+            signal.alarm(60)
+            try:
+                code, out, err = run_cli(capsys, *argv)
+            except _HungError:
+                pytest.fail(f"{' '.join(argv)} ({what}): still running after 60 s instead of failing")
+            finally:
+                signal.alarm(0)
+            assert code == 2, f"{' '.join(argv)} ({what}): exit {code}, stderr {err!r}"
+            assert err.count("\n") == 1 and err.startswith("error: "), f"{' '.join(argv)} ({what}): {err!r}"
+            assert "Traceback" not in err and out == "", f"{' '.join(argv)} ({what}): stdout {out!r}"
+    finally:
+        signal.signal(signal.SIGALRM, old)

@@ -82,3 +82,41 @@ def test_fleet_share_puts_a_sample_of_the_fleet_on_the_feeder() -> None:
     assert chain.p_ev_bus_kw is not None and chain.uncontrolled_ is not None
     # The feeder's EV load is that of the sampled EVs: their count times ~their mean power.
     assert 0.1 < chain.p_ev_bus_kw.sum() / chain.uncontrolled_.p_kw.sum() < 0.4
+
+
+def test_results_json_is_strict_nan_is_an_error_documented_missing_is_null(tmp_path: Path) -> None:
+    import dataclasses
+    import math
+
+    from v2gtwin.jsonout import NonFiniteOutputError
+
+    result = StudyChain(SMALL).run()
+    out = tmp_path / "out"
+    # A NaN where a number is required: the writer refuses and writes nothing (no earlier file to keep here).
+    bad_fleet = dataclasses.replace(result.fleet, summary=result.fleet.summary | {"p_peak_kw": math.nan})
+    with pytest.raises(NonFiniteOutputError, match=r"fleet\.summary\.p_peak_kw"):
+        write_report(dataclasses.replace(result, fleet=bad_fleet), out)
+    assert not (out / "results.json").exists()
+    # The AGC restoration time is documented as possibly missing (frequency never back in its band): null.
+    agc = result.services.agc
+    never = dataclasses.replace(agc, agc=dataclasses.replace(agc.agc, restore_s=math.inf))
+    services = dataclasses.replace(result.services, agc=never)
+    paths = write_report(dataclasses.replace(result, services=services), out)
+    text = paths["results"].read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text)
+    assert data["services"]["summary"]["agc"]["restore_s"] is None
+    assert isinstance(data["fleet"]["summary"]["n_evs"], int)
+
+
+def test_fleet_section_json_holds_per_step_series_only_even_when_n_evs_equals_n_steps() -> None:
+    from v2gtwin.fleet import calc_envelope, run_uncontrolled
+    from v2gtwin.study import build_fleet_section
+
+    scen = parse_scenario({"fleet": {"n_evs": 24}, "time": {"n_steps": 24, "dt_s": 3600}})
+    fleet = build_fleet(scen)
+    section = build_fleet_section(scen, fleet, calc_envelope(fleet), run_uncontrolled(fleet))
+    data = section.to_dict(series=True)
+    # Per-EV arrays (SoC at arrival / departure) have 24 entries too, but are not series over the steps.
+    assert "soc_arrival_pu" not in data and "soc_departure_pu" not in data
+    assert len(data["p_uncontrolled_kw"]) == 24 and "summary" in data

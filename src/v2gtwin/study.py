@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,6 +79,7 @@ __all__ = [
     "StudyChain",
     "StudyResult",
     "build_fleet",
+    "build_fleet_section",
     "calc_ev_energy_need_kwh",
 ]
 
@@ -123,9 +124,9 @@ class FleetSection:
     summary : fleet and uncontrolled-charging statistics (units in the keys).
     time_h : start of each step, hours after the start of the horizon [h].
     clock_h : local clock time of the start of each step [h].
-    arrivals : EVs arriving at the start of the step [-].
-    departures : EVs leaving at the start of the step [-].
-    n_plugged : EVs plugged in during the step [-].
+    arrivals : EVs arriving at the start of the step (integers) [-].
+    departures : EVs leaving at the start of the step (integers) [-].
+    n_plugged : EVs plugged in during the step (integers) [-].
     p_uncontrolled_kw : aggregate power of uncontrolled charging [kW].
     e_uncontrolled_kwh : stored energy of the plugged EVs at the end of the step, uncontrolled [kWh].
     p_max_kw, p_min_kw : aggregate power envelope [kW].
@@ -135,7 +136,7 @@ class FleetSection:
     soc_departure_pu : SoC of each EV at departure, uncontrolled [pu].
     """
 
-    summary: dict[str, float]
+    summary: dict[str, float | int]
     time_h: FloatArray
     clock_h: FloatArray
     arrivals: FloatArray
@@ -150,6 +151,16 @@ class FleetSection:
     n_infeasible: int
     soc_arrival_pu: FloatArray
     soc_departure_pu: FloatArray
+
+    def to_dict(self, *, series: bool = True) -> dict[str, Any]:
+        """The fleet section of results.json, and of ``v2gtwin fleet summary --json`` (``series=False``).
+
+        ``summary`` holds the statistics (counts as integers); ``series=True`` adds the per-step arrays.
+        """
+        out: dict[str, Any] = {"summary": dict(self.summary)}
+        if series:  # the per-step fields by name (a per-EV array of the same length must not slip in)
+            out |= {key: getattr(self, key) for key in self.to_frame().columns}
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """The per-step series as one DataFrame."""
@@ -316,12 +327,7 @@ class StudyResult:
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
-        fleet: dict[str, Any] = {"summary": self.fleet.summary, "n_infeasible": self.fleet.n_infeasible}
-        if series:
-            n_steps = self.scenario.time.n_steps
-            for key, value in asdict(self.fleet).items():
-                if isinstance(value, np.ndarray) and value.shape == (n_steps,):
-                    fleet[key] = value.tolist()
+        fleet = self.fleet.to_dict(series=series)
         fd = self.feeder
         feeder: dict[str, Any] = {
             "summary": fd.summary(),
@@ -358,6 +364,33 @@ class StudyResult:
             "cyber": None if self.cyber is None else self.cyber.summary(),
             "timings_s": self.timings_s,
         }
+
+
+def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: SocResult) -> FleetSection:
+    """The fleet section of a study from its fleet, envelope and uncontrolled charging (also what
+    ``v2gtwin fleet summary`` prints, so both carry the same keys)."""
+    t = scenario.time
+    steps = np.arange(t.n_steps)
+    arr_in = fleet.arrival_step[fleet.arrival_step < fleet.departure_step]
+    dep_in = fleet.departure_step[fleet.arrival_step < fleet.departure_step]
+    idx = np.arange(fleet.n)
+    return FleetSection(
+        summary=summarize_fleet(fleet, unc) | {"n_infeasible": int(env.n_infeasible)},
+        time_h=steps * t.dt_h,
+        clock_h=(t.start_hour + steps * t.dt_h) % 24.0,
+        arrivals=np.bincount(arr_in, minlength=t.n_steps + 1)[: t.n_steps].astype(np.int64),
+        departures=np.bincount(dep_in, minlength=t.n_steps + 1)[: t.n_steps].astype(np.int64),
+        n_plugged=np.asarray(env.n_plugged, dtype=np.int64),
+        p_uncontrolled_kw=unc.p_kw.sum(axis=1),
+        e_uncontrolled_kwh=calc_plugged_energy_kwh(fleet, unc.soc_pu),
+        p_max_kw=env.p_max_kw,
+        p_min_kw=env.p_min_kw,
+        e_lower_kwh=env.e_lower_kwh,
+        e_upper_kwh=env.e_upper_kwh,
+        n_infeasible=env.n_infeasible,
+        soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
+        soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
+    )
 
 
 class StudyChain:
@@ -536,28 +569,7 @@ class StudyChain:
         env, unc = self.envelope_, self.uncontrolled_
         if env is None or unc is None:
             raise RuntimeError("envelope and uncontrolled must run first")
-        t = self.scenario.time
-        steps = np.arange(t.n_steps)
-        arr_in = fleet.arrival_step[fleet.arrival_step < fleet.departure_step]
-        dep_in = fleet.departure_step[fleet.arrival_step < fleet.departure_step]
-        idx = np.arange(fleet.n)
-        section = FleetSection(
-            summary=summarize_fleet(fleet, unc) | {"n_infeasible": float(env.n_infeasible)},
-            time_h=steps * t.dt_h,
-            clock_h=(t.start_hour + steps * t.dt_h) % 24.0,
-            arrivals=np.bincount(arr_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
-            departures=np.bincount(dep_in, minlength=t.n_steps + 1)[: t.n_steps].astype(float),
-            n_plugged=env.n_plugged.astype(float),
-            p_uncontrolled_kw=unc.p_kw.sum(axis=1),
-            e_uncontrolled_kwh=calc_plugged_energy_kwh(fleet, unc.soc_pu),
-            p_max_kw=env.p_max_kw,
-            p_min_kw=env.p_min_kw,
-            e_lower_kwh=env.e_lower_kwh,
-            e_upper_kwh=env.e_upper_kwh,
-            n_infeasible=env.n_infeasible,
-            soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
-            soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
-        )
+        section = build_fleet_section(self.scenario, fleet, env, unc)
         feeder = self._require(self.feeder_, "feeder")
         p_base, _ = self._require(self.base_load_, "feeder")
         plain, vv, fleet_host = self._require(self.hosting_, "hosting")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from v2gtwin import __version__
+from v2gtwin.jsonout import dumps_strict, to_jsonable
+
+if TYPE_CHECKING:
+    from v2gtwin.scenario import TimeGrid
 
 app = typer.Typer(
     name="v2gtwin",
@@ -29,7 +32,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=1, default=float) + "\n")
+    """Print ``obj`` as strict JSON (the serializer of results.json: :func:`v2gtwin.jsonout.dumps_strict`)."""
+    sys.stdout.write(dumps_strict(obj) + "\n")
 
 
 @app.callback(invoke_without_command=True)
@@ -57,17 +61,59 @@ def _fleet_baseline(scenario: Path | None, changes: dict[str, dict[str, Any]] | 
     return scen, fleet, run_uncontrolled(fleet)
 
 
-def _emit(out: dict[str, Any], json_out: bool) -> None:
+def format_number(value: float) -> str:
+    """A float for people: about 4 significant digits, thousands separated from 1,000 up, no exponent between
+    0.001 and 10^15; a float holding an integer value prints as one (``3.0`` -> ``3``)."""
+    if value == 0:
+        return "0"
+    a = abs(value)
+    if a >= 1e15 or a < 1e-3:
+        return f"{value:.3e}"
+    if a >= 1000 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def format_value(key: str, value: Any, time: TimeGrid | None = None) -> str:
+    """One output value as text: integers as integers (a key ending in ``_step`` as ``42 (22:30)`` when the time
+    grid is known), floats by :func:`format_number`, a missing value (None) as ``-``, lists comma-separated."""
+    value = to_jsonable(value, key, key)
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, str)):
+        return str(value)
+    if isinstance(value, int):
+        if key.endswith("_step") and time is not None and 0 <= value <= time.n_steps:
+            return f"{value} ({time.clock_label(value)})"
+        return f"{value:,}"
+    if isinstance(value, float):
+        if key.endswith("_step") and value.is_integer():
+            return format_value(key, int(value), time)
+        return format_number(value)
+    if isinstance(value, list):
+        return ", ".join(format_value(key, v, time) for v in value)
+    return str(value)
+
+
+def _emit_text(out: dict[str, Any], time: TimeGrid | None, indent: int) -> None:
+    pad = " " * indent
+    width = max(32 - indent, max((len(str(k)) for k in out), default=0) + 1)
+    for k, v in out.items():
+        if isinstance(v, dict):
+            sys.stdout.write(f"{pad}{k}:\n")
+            _emit_text(v, time, indent + 2)
+        else:
+            sys.stdout.write(f"{pad}{k:<{width}} {format_value(str(k), v, time)}\n")
+
+
+def _emit(out: dict[str, Any], json_out: bool, time: TimeGrid | None = None) -> None:
+    """Print a command's result: strict JSON with ``--json`` (step indices as integers), else aligned text
+    with clock times next to step indices (when ``time`` is given) and numbers rounded for reading."""
     if json_out:
         _print_json(out)
         return
-    for k, v in out.items():
-        if isinstance(v, dict):
-            sys.stdout.write(f"{k}:\n")
-            for k2, v2 in v.items():
-                sys.stdout.write(f"  {k2:<30} {v2}\n")
-        else:
-            sys.stdout.write(f"{k:<32} {v}\n")
+    to_jsonable(out)  # the same check as --json: a non-finite value is an error in text too
+    _emit_text(out, time, 0)
 
 
 def load_scenario_with(path: Path | None, changes: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]

@@ -243,10 +243,16 @@ def csms_password(
     db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
 ) -> None:
     """Provision a station's HTTP Basic password (security profiles 1 and 2)."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
     from v2gtwin.cyber.csms.store import Store
 
     try:
-        Store(db).set_password(station_id, password)
+        store = Store(db)
+    except (ArgumentError, OperationalError) as exc:
+        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+    try:
+        store.set_password(station_id, password)
     except ValueError as exc:
         raise V2GTwinError(f"--password: {exc}") from None
     sys.stdout.write(f"{station_id}: password set\n")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from v2gtwin.cli._common import (
     JsonOpt,
     ScenarioOpt,
+    _emit,
     _print_json,
     app,
 )
@@ -22,22 +23,18 @@ app.add_typer(fleet_app, name="fleet")
 
 @fleet_app.command("summary")
 def fleet_summary(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
-    """Build the scenario's fleet, run uncontrolled charging and print summary statistics."""
-    from v2gtwin.fleet import calc_envelope, run_uncontrolled, summarize_fleet
+    """Build the scenario's fleet, run uncontrolled charging and print summary statistics.
+
+    The output is the fleet section of results.json without the per-step series (same keys).
+    """
+    from v2gtwin.fleet import calc_envelope, run_uncontrolled
     from v2gtwin.scenario import load_scenario
-    from v2gtwin.study import build_fleet
+    from v2gtwin.study import build_fleet, build_fleet_section
 
     scen = load_scenario(scenario)
     fleet = build_fleet(scen)
-    summary = summarize_fleet(fleet, run_uncontrolled(fleet)) | {
-        "n_infeasible": float(calc_envelope(fleet).n_infeasible)
-    }
-    if json_out:
-        _print_json(summary)
-    else:
-        width = max(len(k) for k in summary)
-        for key, value in summary.items():
-            sys.stdout.write(f"{key:<{width}}  {value:,.3f}\n")
+    section = build_fleet_section(scen, fleet, calc_envelope(fleet), run_uncontrolled(fleet))
+    _emit(section.to_dict(series=False), json_out, scen.time)
 
 
 @fleet_app.command("compare-acn")
@@ -47,11 +44,14 @@ def fleet_compare_acn(
     plot: Annotated[Path | None, typer.Option(help="Also write histograms to this PNG file.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare the synthetic workplace sessions with real ACN-Data sessions (needs v2gtwin[acn])."""
+    """Compare the synthetic workplace sessions with real ACN-Data sessions, out of sample (fitted on 2019,
+    compared on 2020-2021) and in sample (needs v2gtwin[acn]). The --plot histograms are in sample."""
     import numpy as np
 
     from v2gtwin.acn import acn_samples, compare_acn, read_acn_sessions
 
+    if plot is not None and not plot.parent.is_dir():
+        raise V2GTwinError(f"--plot {plot}: folder {plot.parent} does not exist")
     sessions = read_acn_sessions(site)
     cmp = compare_acn(sessions, np.random.default_rng(seed))
     if plot is not None:
@@ -66,9 +66,20 @@ def fleet_compare_acn(
     if json_out:
         _print_json(cmp)
         return
+    oos, ins = cmp["out_of_sample"], cmp["in_sample"]
     sys.stdout.write(
-        f"real morning sessions: {cmp['n_real']} of {cmp['n_real_all']}; synthetic: {cmp['n_synthetic']}\n"
+        f"out of sample: fitted on {oos['n_fit']} morning sessions ({oos['fit_period']}), compared with "
+        f"{oos['n_real']} ({oos['test_period']}); synthetic: {oos['n_synthetic']}\n"
     )
+    _write_comparison(oos)
+    sys.stdout.write(
+        f"in sample (the package's constants, fitted on all {ins['n_real']} morning sessions, {ins['period']}; "
+        "for reference only):\n"
+    )
+    _write_comparison(ins)
+
+
+def _write_comparison(cmp: dict[str, Any]) -> None:
     sys.stdout.write(f"{'quantity':<16} {'':<10} {'mean':>8} {'sd':>8} {'p10':>8} {'p50':>8} {'p90':>8}  KS\n")
     for name in ("arrival_clock_h", "duration_h", "energy_kwh"):
         for which in ("real", "synthetic"):

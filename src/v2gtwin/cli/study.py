@@ -23,11 +23,12 @@ def study(
     json_out: JsonOpt = False,
 ) -> None:
     """Run the whole study on a scenario and write one HTML report and results.json."""
-    from v2gtwin.report import write_report
+    from v2gtwin.report import prepare_out_dir, write_report
     from v2gtwin.scenario import load_scenario
     from v2gtwin.study import StudyChain
 
     scen = load_scenario(scenario)
+    prepare_out_dir(out)  # a bad --out fails now, not after the study
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -47,6 +48,7 @@ def study(
         result = StudyChain(scen).run()
         paths = write_report(result, out)
     if json_out:
+        # results.json without the per-step series, through the same serializer as results.json.
         _print_json(result.to_dict(series=False) | {"files": {k: str(v) for k, v in paths.items()}})
     else:
         sys.stdout.write(f"report: {paths['report'].resolve()}\nresults: {paths['results'].resolve()}\n")

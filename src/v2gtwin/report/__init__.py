@@ -6,7 +6,6 @@ Reads :class:`~v2gtwin.study.StudyResult` only.
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
+from v2gtwin.jsonout import dumps_strict
 from v2gtwin.report.figures import (
     fig_agc,
     fig_arrivals,
@@ -33,12 +33,11 @@ from v2gtwin.report.figures import (
     fig_schedule,
     fig_soc,
     fig_voltage_profile,
-    format_clock,
     to_png_base64,
 )
 from v2gtwin.study import StudyResult
 
-__all__ = ["render_html", "write_report"]
+__all__ = ["prepare_out_dir", "render_html", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:980px;margin:2em auto;
@@ -80,7 +79,7 @@ def _fleet_section(result: StudyResult) -> str:
         for key, label, fmt in _SUMMARY_ROWS
         if key in f.summary
     )
-    peak_clock = format_clock(f.clock_h[int(f.summary.get("p_peak_step", 0))]) if f.clock_h.size else "-"
+    peak_clock = result.scenario.time.clock_label(int(f.summary.get("p_peak_step", 0))) if f.clock_h.size else "-"
     return (
         "<h2>Fleet</h2>"
         f"<table><tr><th>quantity</th><th>value</th></tr>{rows}</table>"
@@ -405,12 +404,9 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_report(result: StudyResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``report.html`` and ``results.json`` into ``out_dir`` (created if needed).
-
-    Files are written to a temporary name and renamed, so an earlier report is replaced only by a
-    complete new one.
-    """
+def prepare_out_dir(out_dir: str | Path) -> Path:
+    """Create the output folder (and parents) or raise a one-line error; the CLI calls it before a study runs
+    so that a bad ``--out`` fails at once, not after the study."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -418,8 +414,18 @@ def write_report(result: StudyResult, out_dir: str | Path) -> dict[str, Path]:
         raise V2GTwinError(f"--out {out}: cannot create the output folder ({exc.strerror})") from None
     if not out.is_dir():
         raise V2GTwinError(f"--out {out}: not a folder")
+    return out
+
+
+def write_report(result: StudyResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.html`` and ``results.json`` into ``out_dir`` (created if needed).
+
+    Files are written to a temporary name and renamed, so an earlier report is replaced only by a
+    complete new one.
+    """
+    out = prepare_out_dir(out_dir)
     html_text = render_html(result)
-    json_text = json.dumps(result.to_dict(), indent=1)
+    json_text = dumps_strict(result.to_dict())
     paths = {"report": out / "report.html", "results": out / "results.json"}
     try:
         _atomic_write(paths["results"], json_text)

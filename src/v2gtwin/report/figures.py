@@ -64,7 +64,7 @@ def _clock_ticks(ax, fleet: FleetSection) -> None:  # type: ignore[no-untyped-de
     ax.set_xticks(ticks)
     ax.set_xticklabels([format_clock(start + x) for x in ticks])
     ax.set_xlim(0, horizon)
-    ax.set_xlabel("local time [h]")
+    ax.set_xlabel("local time (hh:mm)")
     ax.grid(alpha=0.3)
 
 
