@@ -86,16 +86,30 @@ def bid(
 @app.command("schedule")
 def schedule(
     scenario: ScenarioOpt = None,
-    robust: Annotated[bool, typer.Option("--robust", help="Also the robust SOCP for each radius Omega.")] = False,
+    robust: Annotated[
+        bool,
+        typer.Option("--robust", help="Also the robust SOCP (Clarabel) for each radius Omega of the scenario."),
+    ] = False,
+    violation_prob: Annotated[
+        float | None,
+        typer.Option(
+            "--violation-prob",
+            help="With --robust (implied): the violation probability to guarantee, in (0, 1); the radius comes "
+            "from markets.robust_radius_bound. Overrides markets.robust_violation_prob.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Day-ahead cost-optimal schedule of every EV (an LP; markets.schedule_solver) and the virtual-battery version."""
+    """Day-ahead cost-optimal schedule of every EV (an LP: v2gtwin's structure-exploiting interior point by
+    default, HiGHS with a warning when it does not converge; markets.schedule_solver) and the virtual-battery
+    version (HiGHS)."""
     from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
 
-    scen, fleet, base = _fleet_baseline(scenario)
-    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed)
+    changes = {} if violation_prob is None else {"markets": {"robust_violation_prob": violation_prob}}
+    scen, fleet, base = _fleet_baseline(scenario, changes)
+    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed, scen.currency)
     out: dict[str, Any] = sc.summary()
-    if robust:
+    if robust or violation_prob is not None:
         # The site is the feeder with the EVs charging on it, as in the study.
         from v2gtwin.study import StudyChain
 
@@ -104,7 +118,9 @@ def schedule(
             getattr(chain, step)()
         assert chain.feeder_fleet is not None and chain.base_load_ is not None
         site_load = chain.base_load_[0].sum(axis=1)
-        out["robust"] = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed).summary()
+        rb = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed, scen.currency)
+        out["robust"] = rb.summary()
+        out["robust"].pop("currency")  # stated once, at the top
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
     _emit(out, json_out)
