@@ -88,7 +88,11 @@ def schedule(
     scenario: ScenarioOpt = None,
     robust: Annotated[
         bool,
-        typer.Option("--robust", help="Also the robust SOCP (Clarabel) for each radius Omega of the scenario."),
+        typer.Option(
+            "--robust",
+            help="Also the robust SOCP (Clarabel) for each radius Omega of the scenario (implied when a violation "
+            "probability is given).",
+        ),
     ] = False,
     violation_prob: Annotated[
         float | None,
@@ -109,7 +113,7 @@ def schedule(
     scen, fleet, base = _fleet_baseline(scenario, changes)
     sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed, scen.currency)
     out: dict[str, Any] = sc.summary()
-    if robust or violation_prob is not None:
+    if robust or scen.markets.robust_violation_prob is not None:
         # The site is the feeder with the EVs charging on it, as in the study.
         from v2gtwin.study import StudyChain
 
@@ -121,6 +125,15 @@ def schedule(
         rb = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed, scen.currency)
         out["robust"] = rb.summary()
         out["robust"].pop("currency")  # stated once, at the top
+        if not json_out:
+            radii = out["robust"].pop("radii")
+            for key, v in radii.items():
+                seen = v.get("violation_rate_observed")
+                out["robust"][key] = (
+                    f"expected cost {v['expected_cost_per_horizon']:,.1f}, violation promised "
+                    f"{v['violation_prob_promised']:.2%}, Monte Carlo {v['violation_rate_mc']:.2%}"
+                    + ("" if seen is None else f", observed {seen:.2%}")
+                )
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
     _emit(out, json_out)
