@@ -322,6 +322,7 @@ class RobustAnalysis:
                 "violation_rate_mc_max_constraint": v.max_constraint,
                 "solve_s": r.solve_s,
                 "solver": r.solver,
+                "solver_note": r.solver_note,
             }
             if self.rates_observed:
                 row["violation_rate_observed"] = _promised_event_rate(self.radius_bound, self.rates_observed[i])

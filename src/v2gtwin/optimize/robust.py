@@ -171,7 +171,8 @@ class RobustResult:
     omega : radius of the uncertainty set [-]. p_nominal_kw : pbar per period [kW]. y : affine rule,
     shape (T, m) [kW per unit of z]. factor_kw : the causal factor L of Sigma, shape (T, m) [kW].
     cost_per_horizon : expected cost over the horizon [currency]. solve_s : solve time [s].
-    solver : the solver that answered. n_dims : m, the dimensions of z (rank of Sigma) [-].
+    solver : the solver that answered. solver_note : its status ("optimal", or "optimal_inaccurate" when
+    Clarabel stopped at its reduced accuracy). n_dims : m, the dimensions of z (rank of Sigma) [-].
     """
 
     omega: float
@@ -181,6 +182,7 @@ class RobustResult:
     cost_per_horizon: float
     solve_s: float
     solver: str = SOLVER_ROBUST
+    solver_note: str = "optimal"
 
     @property
     def n_dims(self) -> int:
@@ -282,7 +284,17 @@ def solve_robust_schedule(
             + _diagnose(mu, chol, import_cap_kw, p_min, p_max, e_lo, e_up, e0_kwh, dt_h, omega)
         )
     yv = np.asarray(yy.value, dtype=float) if isinstance(yy, cp.Expression) else np.zeros((n, m))
-    return RobustResult(omega, np.asarray(pbar.value, float), yv, chol, float(prob.value), time.perf_counter() - t0)
+    if prob.status != "optimal":
+        logger.warning("robust schedule at Omega = %g: Clarabel returned %s", omega, prob.status)
+    return RobustResult(
+        omega,
+        np.asarray(pbar.value, float),
+        yv,
+        chol,
+        float(prob.value),
+        time.perf_counter() - t0,
+        solver_note=str(prob.status),
+    )
 
 
 def _diagnose(

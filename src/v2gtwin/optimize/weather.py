@@ -188,12 +188,15 @@ def calc_pv_power_kw(
         albedo=albedo,
         model="isotropic",
     )
-    e_poa = np.nan_to_num(np.asarray(poa["poa_global"], dtype=float), nan=0.0)
+    e_poa = np.asarray(poa["poa_global"], dtype=float)
+    if not np.isfinite(e_poa).all():
+        i = int(np.argmin(np.isfinite(e_poa)))
+        raise DataError(f"weather: plane-of-array irradiance is not finite at hour {i} (check the irradiance inputs)")
     params = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_polymer"]
     t_cell = pvlib.temperature.sapm_cell(e_poa, np.asarray(t_air_c, float), np.asarray(wind_m_s, float), **params)
     p_dc = pvlib.pvsystem.pvwatts_dc(e_poa, t_cell, p_dc0_kw, GAMMA_PDC_PER_C)
     loss = pvlib.pvsystem.pvwatts_losses() / 100.0
-    return np.asarray(np.maximum(p_dc, 0.0) * (1.0 - loss), dtype=float)
+    return np.asarray(p_dc * (1.0 - loss), dtype=float)
 
 
 def calc_hvac_degree_hours(t_air_c: npt.ArrayLike, t_balance_c: float = T_BALANCE_C) -> FloatArray:
