@@ -344,6 +344,21 @@ def test_market_and_schedule_commands_json(tmp_path: Path, capsys: pytest.Captur
     assert isinstance(json.loads(out), dict)
 
 
+def test_schedule_violation_prob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML + "[markets]\nrobust_cap_share = 3.0\nrobust_radius_bound = 'cantelli'\n")
+    code, out, err = run_cli(capsys, "schedule", "-s", str(scen), "--violation-prob", "0.2", "--json")
+    assert code == 0, err
+    rob = json.loads(out)["robust"]
+    # Cantelli: Omega = sqrt((1 - 0.2) / 0.2) = 2, promising 0.2 for each constraint; the nominal schedule first.
+    assert [v["omega"] for v in rob["radii"].values()] == pytest.approx([0.0, 2.0])
+    assert rob["radii"]["omega_2"]["violation_prob_promised"] == pytest.approx(0.2)
+    assert json.loads(out)["currency"] == "USD" and "currency" not in rob
+    code, _, err = run_cli(capsys, "schedule", "--violation-prob", "1.5")
+    assert_one_line_error(code, err)
+    assert "robust_violation_prob" in err
+
+
 def test_market_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[markets]\ngen_capacity_mw = [10.0]\ngen_cost_per_mwh = [1.0, 2.0]\n")

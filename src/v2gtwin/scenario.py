@@ -350,8 +350,8 @@ class MarketsSpec(_Model):
     )
     schedule_solver: Literal["chain", "highs"] = Field(
         "chain",
-        description="LP solver of the per-EV schedule: 'chain' (v2gtwin's structure-exploiting interior point, "
-        "HiGHS when it does not converge) or 'highs' (HiGHS interior point).",
+        description="LP solver of the per-EV schedule: 'chain' (v2gtwin's structure-exploiting interior point; "
+        "HiGHS, with a warning, when it does not converge) or 'highs' (HiGHS interior point).",
     )
     import_cap_share: float = Field(
         0.8, gt=0.0, le=10.0, description="Site import cap for the schedule, share of the uncontrolled peak [-]."
@@ -373,6 +373,42 @@ class MarketsSpec(_Model):
         gt=0.0,
         le=10.0,
         description="Site import cap in the robust schedule, share of the mean net-load peak [-].",
+    )
+    robust_uncertainty: Literal["weather", "synthetic"] = Field(
+        "weather",
+        description="Where the net-load uncertainty comes from: 'weather' (persistence forecast errors of a "
+        "temperature-driven load share and PV, estimated from a TMY3 year shipped with pvlib) or 'synthetic' "
+        "(sd robust_sd_share x the load, correlation robust_correlation between adjacent steps).",
+    )
+    robust_violation_prob: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Violation probability to guarantee; when set, the radius comes from it (robust_radius_bound) "
+        "and replaces robust_omegas (the nominal schedule is kept for comparison) [-].",
+    )
+    robust_radius_bound: Literal["chi2", "cantelli"] = Field(
+        "chi2",
+        description="Bound from violation probability to radius: 'chi2' (Gaussian errors, any constraint of the "
+        "day) or 'cantelli' (any distribution with the estimated mean and covariance, each constraint alone).",
+    )
+    weather_site: Literal["greensboro_nc", "sand_point_ak"] = Field(
+        "greensboro_nc", description="TMY3 weather year (shipped with pvlib) of the weather uncertainty."
+    )
+    weather_day_of_year: int = Field(
+        196, ge=2, le=364, description="Day of the weather year the schedule is for (1 = 1 January) [-]."
+    )
+    weather_window_days: int = Field(
+        45,
+        ge=1,
+        le=183,
+        description="Forecast errors are estimated from the pairs of days within this many days of the day [d].",
+    )
+    weather_hvac_share: float = Field(
+        0.3, ge=0.0, le=1.0, description="Temperature-driven (heating and cooling) share of the site's load [-]."
+    )
+    weather_pv_share: float = Field(
+        0.3, ge=0.0, le=10.0, description="PV on the site: DC rating as a share of the site's peak load [-]."
     )
 
     @model_validator(mode="after")

@@ -536,10 +536,15 @@ class StudyChain:
         unc = self._require(self.uncontrolled_, "uncontrolled")
         p_base, _ = self._require(self.base_load_, "feeder")
         self.schedule_ = (
-            run_schedule_analysis(fleet, unc, sc.markets, sc.time, sc.seed),
+            run_schedule_analysis(fleet, unc, sc.markets, sc.time, sc.seed, sc.currency),
             # The site is the feeder: its base load and the EVs charging on it.
             run_robust_analysis(
-                self._require(self.feeder_fleet, "feeder"), p_base.sum(axis=1), sc.markets, sc.time, sc.seed
+                self._require(self.feeder_fleet, "feeder"),
+                p_base.sum(axis=1),
+                sc.markets,
+                sc.time,
+                sc.seed,
+                sc.currency,
             ),
         )
 

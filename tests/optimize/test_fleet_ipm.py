@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from v2gtwin.errors import InfeasibleError
 from v2gtwin.fleet import Fleet, simulate_soc
-from v2gtwin.optimize.schedule import solve_fleet_schedule
+from v2gtwin.optimize import schedule as schedule_module
+from v2gtwin.optimize._fleet_ipm import IpmResult
+from v2gtwin.optimize.schedule import SOLVER_CHAIN, SOLVER_HIGHS, solve_fleet_schedule
 
 
 def random_fleet(seed: int, n: int, n_steps: int = 24) -> Fleet:
@@ -60,7 +62,10 @@ def check_against_highs(f: Fleet, price: np.ndarray, cap: float | np.ndarray, de
             solve_fleet_schedule(f, price, degradation_per_mwh=deg, import_cap_kw=cap, method="chain")
         return
     ours = solve_fleet_schedule(f, price, degradation_per_mwh=deg, import_cap_kw=cap, method="chain")
-    assert ours.cost == pytest.approx(ref.cost, rel=1e-6, abs=1e-6)
+    # A hand-over to HiGHS would make this comparison HiGHS against itself: it must not have happened.
+    assert ref.solver == SOLVER_HIGHS
+    assert ours.solver == SOLVER_CHAIN, f"fell back to HiGHS: {ours.fallback_reason}"
+    assert ours.cost_per_horizon == pytest.approx(ref.cost_per_horizon, rel=1e-6, abs=1e-6)
     assert np.all(ours.p_total_kw <= np.broadcast_to(cap, ours.p_total_kw.shape) + 1e-5)
     if price.min() <= 0:
         return
@@ -108,3 +113,24 @@ def test_infeasible_cap_is_handed_to_highs_which_names_it() -> None:
     f = random_fleet(3, 30)
     with pytest.raises(InfeasibleError, match="import cap"):
         solve_fleet_schedule(f, np.full(24, 50.0), import_cap_kw=0.01, method="chain")
+
+
+def test_a_fallback_to_highs_is_named_and_warned(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    f = random_fleet(5, 20)
+    price = np.random.default_rng(6).uniform(5, 150, 24)
+    ref = solve_fleet_schedule(f, price, method="highs")
+    assert ref.solver == SOLVER_HIGHS and ref.fallback_reason == ""
+
+    def not_converged(lp: object) -> IpmResult:
+        return IpmResult(False, np.zeros(0), 0.0, 80, "iteration limit")
+
+    monkeypatch.setattr(schedule_module, "solve_chain_lp", not_converged)
+    with caplog.at_level("WARNING", logger="v2gtwin.optimize.schedule"):
+        r = solve_fleet_schedule(f, price, method="chain")
+    assert r.solver == SOLVER_HIGHS
+    assert "iteration limit after 80 iterations" in r.fallback_reason
+    assert any("solving with HiGHS instead" in m for m in caplog.messages)
+    # HiGHS answered the same LP: the same optimum as asking HiGHS directly.
+    assert r.cost_per_horizon == pytest.approx(ref.cost_per_horizon, rel=1e-9)

@@ -27,7 +27,7 @@ def test_single_ev_fills_the_cheapest_hours() -> None:
     price = np.array([90, 80, 30, 70, 20, 60, 50, 40], dtype=float)
     r = solve_fleet_schedule(ev(), price, degradation_per_mwh=0.0)
     np.testing.assert_allclose(r.p_kw[:, 0], [0, 0, 8, 0, 10, 0, 0, 0], atol=1e-5)
-    assert r.cost == pytest.approx((10 * 20 + 8 * 30) / 1000, abs=1e-6)
+    assert r.cost_per_horizon == pytest.approx((10 * 20 + 8 * 30) / 1000, abs=1e-6)
 
 
 def test_arbitrage_with_v2g_by_hand() -> None:
@@ -37,7 +37,7 @@ def test_arbitrage_with_v2g_by_hand() -> None:
     r = solve_fleet_schedule(f, price, degradation_per_mwh=10.0)
     # Discharge 20 kWh in the expensive hours (60 kWh x 0.6 above the floor allows more, power limits to 20),
     # recharge 20 kWh later at 20: profit (100 - 20 - 10) x 20 kWh.
-    assert r.cost == pytest.approx(-(100 - 20 - 10) * 20 / 1000, abs=1e-5)
+    assert r.cost_per_horizon == pytest.approx(-(100 - 20 - 10) * 20 / 1000, abs=1e-5)
 
 
 def small_fleet(n: int = 60, seed: int = 1) -> Fleet:
@@ -75,7 +75,7 @@ def test_lp_matches_an_independent_cvxpy_formulation() -> None:
     cons += [e[f.departure_step[i], i] >= f.soc_target_pu[i] * f.capacity_kwh[i] for i in range(n)]
     obj = (PRICE @ cp.sum(c - d, axis=1) + 25.0 * cp.sum(d)) / 1000
     cp.Problem(cp.Minimize(obj), cons).solve(solver="CLARABEL")
-    assert ours.cost == pytest.approx(obj.value, rel=1e-5, abs=1e-6)
+    assert ours.cost_per_horizon == pytest.approx(obj.value, rel=1e-5, abs=1e-6)
     # Feasible for the fleet model itself: simulate_soc realises it and every target is met.
     sim = simulate_soc(f, ours.p_kw)
     np.testing.assert_allclose(sim.p_kw, ours.p_kw, atol=1e-5)
@@ -92,7 +92,7 @@ def test_virtual_battery_sandwich_and_feasible_disaggregation() -> None:
     assert np.all(sim.soc_pu[f.departure_step, np.arange(f.n)] >= f.soc_target_pu - 1e-6)
     realised = float((sim.p_kw.sum(1) * PRICE).sum() / 1000 + 30 * (-sim.p_kw.clip(max=0)).sum() / 1000)
     # The aggregate LP relaxes the per-EV coupling: a lower bound; any feasible split costs at least the LP.
-    assert agg.cost <= ind.cost + 1e-6 <= realised + 2e-6
+    assert agg.cost_per_horizon <= ind.cost_per_horizon + 1e-6 <= realised + 2e-6
 
 
 def test_error_families() -> None:
@@ -149,20 +149,22 @@ def test_robust_schedule_matches_rsome() -> None:
         m.st((case["e_lo_kwh"][k] <= S).forall(zset))
     m.min((case["price_per_mwh"] / 1000) @ pbar)
     m.solve(eco_solver, display=False)
-    assert ours.cost == pytest.approx(m.get() + float(case["price_per_mwh"] @ case["mu_kw"] / 1000), rel=1e-6)
+    assert ours.cost_per_horizon == pytest.approx(
+        m.get() + float(case["price_per_mwh"] @ case["mu_kw"] / 1000), rel=1e-6
+    )
 
 
 def test_robustness_costs_and_lowers_violations() -> None:
     case = robust_case()
     nominal = solve_robust_schedule(**case, omega=0.0)
     robust = solve_robust_schedule(**case, omega=1.5)
-    assert robust.cost >= nominal.cost - 1e-6
+    assert robust.cost_per_horizon >= nominal.cost_per_horizon - 1e-6
     rng = np.random.default_rng(0)
     v_nom = calc_violation_rate(nominal, case["mu_kw"], case["sigma_kw2"], case["import_cap_kw"], 20000, rng)
     v_rob = calc_violation_rate(robust, case["mu_kw"], case["sigma_kw2"], case["import_cap_kw"], 20000, rng)
     assert v_rob < v_nom
     bad = dict(case, sigma_kw2=-case["sigma_kw2"])
-    with pytest.raises(DataError, match="not positive definite"):
+    with pytest.raises(DataError, match="not positive semidefinite"):
         solve_robust_schedule(**bad, omega=1.0)
     with pytest.raises(InfeasibleError, match="import cap"):
         solve_robust_schedule(**dict(case, import_cap_kw=500.0), omega=1.0)

@@ -79,16 +79,34 @@ def bid(
 @app.command("schedule")
 def schedule(
     scenario: ScenarioOpt = None,
-    robust: Annotated[bool, typer.Option("--robust", help="Also the robust SOCP for each radius Omega.")] = False,
+    robust: Annotated[
+        bool,
+        typer.Option(
+            "--robust",
+            help="Also the robust SOCP (Clarabel) for each radius Omega of the scenario (implied when a violation "
+            "probability is given).",
+        ),
+    ] = False,
+    violation_prob: Annotated[
+        float | None,
+        typer.Option(
+            "--violation-prob",
+            help="With --robust (implied): the violation probability to guarantee, in (0, 1); the radius comes "
+            "from markets.robust_radius_bound. Overrides markets.robust_violation_prob.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Day-ahead cost-optimal schedule of every EV (an LP; markets.schedule_solver) and the virtual-battery version."""
+    """Day-ahead cost-optimal schedule of every EV (an LP: v2gtwin's structure-exploiting interior point by
+    default, HiGHS with a warning when it does not converge; markets.schedule_solver) and the virtual-battery
+    version (HiGHS)."""
     from v2gtwin.markets.analysis import run_robust_analysis, run_schedule_analysis
 
-    scen, fleet, base = _fleet_baseline(scenario)
-    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed)
+    changes = {} if violation_prob is None else {"markets": {"robust_violation_prob": violation_prob}}
+    scen, fleet, base = _fleet_baseline(scenario, changes)
+    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed, scen.currency)
     out: dict[str, Any] = sc.summary()
-    if robust:
+    if robust or scen.markets.robust_violation_prob is not None:
         # The site is the feeder with the EVs charging on it, as in the study.
         from v2gtwin.study import StudyChain
 
@@ -97,7 +115,18 @@ def schedule(
             getattr(chain, step)()
         assert chain.feeder_fleet is not None and chain.base_load_ is not None
         site_load = chain.base_load_[0].sum(axis=1)
-        out["robust"] = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed).summary()
+        rb = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed, scen.currency)
+        out["robust"] = rb.summary()
+        out["robust"].pop("currency")  # stated once, at the top
+        if not json_out:
+            radii = out["robust"].pop("radii")
+            for key, v in radii.items():
+                seen = v.get("violation_rate_observed")
+                out["robust"][key] = (
+                    f"expected cost {v['expected_cost_per_horizon']:,.1f}, violation promised "
+                    f"{v['violation_prob_promised']:.2%}, Monte Carlo {v['violation_rate_mc']:.2%}"
+                    + ("" if seen is None else f", observed {seen:.2%}")
+                )
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
     _emit(out, json_out)

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 _STALL_ITER = 40
 _ETA = 0.995  # fraction of the step to the boundary
+_TOL_STALL = 1e-6  # accepted when the Newton step breaks down near the optimum (primal, dual, gap)
 _PIVOT_TOL = 1e-14
 _HUGE = 1e128
 _HUGE_ROOT = 1e64
@@ -75,6 +76,7 @@ class IpmResult:
     objective: float
     iterations: int
     message: str
+    accuracy: float = float("nan")
 
 
 def _a_mul(lp: ChainLP, x: FloatArray) -> FloatArray:
@@ -335,6 +337,7 @@ def _iterate(
     norm_b = 1.0 + (float(np.abs(b).max()) if b.size else 0.0)
     norm_c = 1.0 + (float(np.abs(c).max()) if c.size else 0.0)
     message = "iteration limit"
+    accuracy = float("inf")
     for it in range(1, max_iter + 1):
         dl = np.where(free, x - lo, 1.0)
         du = np.where(free, up - x, 1.0)
@@ -347,8 +350,9 @@ def _iterate(
         d_inf = float(np.abs(pt.rd).max()) / norm_c if pt.rd.size else 0.0
         gap = abs(pobj - dobj) / (1.0 + abs(pobj))
         logger.debug("IPM %3d pobj %.10e dobj %.10e pinf %.1e dinf %.1e gap %.1e", it, pobj, dobj, p_inf, d_inf, gap)
+        accuracy = max(p_inf, d_inf, gap)
         if p_inf < tol and d_inf < tol and gap < tol:
-            return IpmResult(True, x, pobj, it - 1, "optimal")
+            return IpmResult(True, x, pobj, it - 1, "optimal", accuracy)
         if not (np.isfinite(mu) and np.isfinite(pobj) and np.isfinite(dobj)) or mu > 1e30:
             message = "diverged (the LP is probably infeasible)"
             break
@@ -365,6 +369,11 @@ def _iterate(
         sigma = min((mu_aff / mu) ** 3, 1.0) if mu > 0 else 0.0
         dx, dy, dz, dw = pt.direction(sigma * mu - dl * z - dx * dz, sigma * mu - du * w + dx * dw)
         if not (np.isfinite(dx).all() and np.isfinite(dy).all()):
+            if p_inf < _TOL_STALL and d_inf < _TOL_STALL and gap < _TOL_STALL:
+                # Near the optimum of a degenerate LP the normal equations become singular: the iterate is
+                # primal and dual feasible and the gap small, but not below tol. Named in the result.
+                msg = f"optimal to {accuracy:.1e} (the Newton step broke down before {tol:.0e})"
+                return IpmResult(True, x, pobj, it - 1, msg, accuracy)
             message = "numerical failure in the Newton step (the LP is probably infeasible)"
             break
         ap, ad = pt.steps(dx, dz, dw)
@@ -372,4 +381,4 @@ def _iterate(
         y = y + _ETA * ad * dy
         z = z + _ETA * ad * dz
         w = w + _ETA * ad * dw
-    return IpmResult(False, x, float(c @ x), max_iter, message)
+    return IpmResult(False, x, float(c @ x), it, message, accuracy)

@@ -1,5 +1,5 @@
-"""Day-ahead fleet schedules against prices: per EV (an LP solved by HiGHS), and the aggregate virtual battery
-with its disaggregation back to EVs.
+"""Day-ahead fleet schedules against prices: per EV (an LP solved by v2gtwin's structure-exploiting interior
+point, or by HiGHS), and the aggregate virtual battery (HiGHS) with its disaggregation back to EVs.
 
 Per-EV LP, for every plugged-in (EV i, step t): charge ``c_it in [0, P_c,i]``, discharge
 ``d_it in [0, P_d,i]``, stored energy ``e_it``:
@@ -9,8 +9,9 @@ Per-EV LP, for every plugged-in (EV i, step t): charge ``c_it in [0, P_c,i]``, d
     sum_i (c_it - d_it) + base_t <= import cap_t                (site / feeder import cap)
     minimise  sum_t price_t sum_i (c_it - d_it) dt + c_deg sum d_it dt
 
-Variables exist only while an EV is plugged in; the matrices are built sparse and handed to HiGHS through
-``scipy.optimize.linprog(method="highs")``.
+Variables exist only while an EV is plugged in. The per-EV LP goes to :mod:`v2gtwin.optimize._fleet_ipm` by
+default; when that does not converge it goes to HiGHS (highspy, interior point), with a warning, and every
+result names the solver that answered (``solver``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from v2gtwin.fleet import Fleet, calc_energy_bounds
 from v2gtwin.optimize._fleet_ipm import ChainLP, solve_chain_lp
 
 __all__ = [
+    "SOLVER_CHAIN",
+    "SOLVER_HIGHS",
     "AggregateSchedule",
     "ScheduleResult",
     "disaggregate",
@@ -40,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
+#: ``solver`` of a result answered by v2gtwin's structure-exploiting interior point.
+SOLVER_CHAIN = "v2gtwin-ipm"
+#: ``solver`` of a result answered by HiGHS' interior point (highspy, no crossover).
+SOLVER_HIGHS = "highs-ipm"
+
 
 @dataclass(frozen=True)
 class ScheduleResult:
@@ -48,16 +56,23 @@ class ScheduleResult:
     Attributes
     ----------
     p_kw : power per EV (+ charging, - discharging), shape (n_steps, N) [kW].
-    cost : energy cost plus degradation over the horizon [currency].
+    cost_per_horizon : energy cost plus degradation over the horizon [currency].
     p_total_kw : aggregate fleet power per step [kW].
     solve_s : wall time of the solve (building included) [s]. n_variables : LP size [-].
+    solver : the solver that answered (:data:`SOLVER_CHAIN` or :data:`SOLVER_HIGHS`).
+    fallback_reason : why the structured interior point handed the LP to HiGHS ("" when it did not).
+    solver_note : how the solver ended ("optimal", or the accuracy reached when v2gtwin's interior point stopped
+    short of its 1e-8 tolerance, see :mod:`v2gtwin.optimize._fleet_ipm`).
     """
 
     p_kw: FloatArray
-    cost: float
+    cost_per_horizon: float
     p_total_kw: FloatArray
     solve_s: float
     n_variables: int
+    solver: str
+    fallback_reason: str = ""
+    solver_note: str = "optimal"
 
 
 def _check_prices(fleet: Fleet, price_per_mwh: npt.ArrayLike) -> FloatArray:
@@ -96,7 +111,9 @@ def solve_fleet_schedule(
     ``degradation_per_mwh`` is a placeholder cost per MWh discharged until the battery models supply one.
     ``method``: ``"chain"`` (default) solves the LP with the structure-exploiting interior-point method of
     :mod:`v2gtwin.optimize._fleet_ipm` and hands it to HiGHS only when that does not converge (HiGHS then
-    names what is infeasible); ``"highs"`` uses HiGHS' interior-point solver directly.
+    names what is infeasible, or answers); ``"highs"`` uses HiGHS' interior-point solver directly. The result's
+    ``solver`` names the one that answered; a hand-over is logged as a warning and kept in
+    ``fallback_reason``.
 
     Raises
     ------
@@ -177,8 +194,11 @@ def solve_fleet_schedule(
             p = np.zeros((n_steps, fleet.n))
             p[k_t, k_ev] = sol.x[:K] - sol.x[K : 2 * K]
             obj = float(c @ sol.x[: 3 * K])
-            return ScheduleResult(p, obj, p.sum(axis=1), time.perf_counter() - t0, 3 * K + int(b_ub.size))
-        logger.info("structured IPM: %s after %d iterations; solving with HiGHS", sol.message, sol.iterations)
+            return ScheduleResult(p, obj, p.sum(axis=1), time.perf_counter() - t0, 3 * K + int(b_ub.size), SOLVER_CHAIN)
+        fallback = f"v2gtwin's interior point: {sol.message} after {sol.iterations} iterations"
+        logger.warning("schedule: %s; solving with HiGHS instead (solver = %s)", fallback, SOLVER_HIGHS)
+    else:
+        fallback = ""
     res = _linprog(c, a_ub, b_ub, a_eq, b_eq, bounds)
     if res.status == 2:
         if finite.any():
@@ -194,7 +214,7 @@ def solve_fleet_schedule(
     x = res.x
     p = np.zeros((n_steps, fleet.n))
     p[k_t, k_ev] = x[:K] - x[K : 2 * K]
-    return ScheduleResult(p, float(res.fun), p.sum(axis=1), time.perf_counter() - t0, 3 * K)
+    return ScheduleResult(p, float(res.fun), p.sum(axis=1), time.perf_counter() - t0, 3 * K, SOLVER_HIGHS, fallback)
 
 
 def _new_highs(highspy: Any) -> Any:
@@ -278,7 +298,8 @@ class AggregateSchedule:
     p_charge_kw, p_discharge_kw : aggregate charging and discharging per step [kW].
     e_kwh : aggregate stored energy of all EVs at each step boundary, shape (n_steps + 1,) [kWh].
     e_lower_kwh, e_upper_kwh : its bounds (sums of the per-EV bounds) [kWh].
-    cost : objective value [currency] (a lower bound on any individual schedule's cost).
+    cost_per_horizon : objective value over the horizon [currency] (a lower bound on any individual
+    schedule's cost). solver : the solver that answered (always :data:`SOLVER_HIGHS`).
     """
 
     p_charge_kw: FloatArray
@@ -286,7 +307,8 @@ class AggregateSchedule:
     e_kwh: FloatArray
     e_lower_kwh: FloatArray
     e_upper_kwh: FloatArray
-    cost: float
+    cost_per_horizon: float
+    solver: str = SOLVER_HIGHS
 
 
 def solve_aggregate_schedule(
@@ -356,7 +378,7 @@ def solve_aggregate_schedule(
         e_kwh=np.concatenate([[b_eq[0]], x[2 * n :]]),
         e_lower_kwh=e_lo,
         e_upper_kwh=e_up,
-        cost=float(res.fun),
+        cost_per_horizon=float(res.fun),
     )
 
 

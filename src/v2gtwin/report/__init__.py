@@ -307,16 +307,23 @@ def _markets_section(result: StudyResult) -> str:
         ("Schedule: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
             "... cost uncontrolled / per-EV LP [currency]",
-            f"{sc['uncontrolled_cost']:,.1f} / {sc['individual_cost']:,.1f}",
+            f"{sc['uncontrolled_cost_per_horizon']:,.1f} / {sc['individual_cost_per_horizon']:,.1f}",
         ),
         (
             "... virtual battery: LP bound / disaggregated [currency]",
-            f"{sc['aggregate_cost']:,.1f} / {sc['disaggregated_cost']:,.1f}",
+            f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
         ("... disaggregation tracking error, largest step [kWh]", f"{sc['tracking_error_kwh']:,.1f}"),
     ]
+    rb = s["robust"]
     rob = [
-        (k.replace("omega_", "Ω = "), f"{v['cost']:,.1f}", f"{v['violation_rate']:.1%}") for k, v in s["robust"].items()
+        (
+            f"Ω = {v['omega']:.3g}",
+            f"{v['expected_cost_per_horizon']:,.1f}",
+            f"{v['violation_prob_promised']:.1%}",
+            f"{v['violation_rate_mc']:.1%}",
+        )
+        for v in rb["radii"].values()
     ]
     return (
         "<h2>Markets and scheduling</h2><h3>Time-of-use against real-time pricing</h3>"
@@ -337,7 +344,9 @@ def _markets_section(result: StudyResult) -> str:
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",
         )
         + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
-        + _table(("radius", "expected cost", "days with the cap exceeded"), rob)
+        + _table(("radius", f"expected cost [{rb['currency']}]", "violation: promised", "violation: Monte Carlo"), rob)
+        + f'<p class="muted">Uncertainty: {rb["source"]}; forecast: {rb["forecast"]}. Radius bound '
+        f"{rb['radius_bound']} ({rb['promised_event']}); Monte Carlo on {rb['mc_days']:,} Gaussian days.</p>"
         + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
     )
 
