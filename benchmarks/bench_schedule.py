@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from v2gtwin.fleet import run_uncontrolled, synthesize_fleet
-from v2gtwin.markets.analysis import calc_price_curve, feasible_part
+from v2gtwin.markets.analysis import calc_price_curve
+from v2gtwin.markets.scheduling import feasible_part
 from v2gtwin.optimize.robust import solve_robust_schedule
 from v2gtwin.optimize.schedule import SOLVER_CHAIN, SOLVER_HIGHS, solve_fleet_schedule
 from v2gtwin.scenario import DEFAULT_SCENARIO, FleetSpec

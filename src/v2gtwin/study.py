@@ -56,18 +56,15 @@ from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
-    RobustAnalysis,
-    ScheduleAnalysis,
     StackelbergAnalysis,
     run_bid_analysis,
     run_market_analysis,
-    run_robust_analysis,
-    run_schedule_analysis,
     run_stackelberg_analysis,
     summarize_bid,
     summarize_market,
     summarize_stackelberg,
 )
+from v2gtwin.markets.scheduling import RobustAnalysis, ScheduleAnalysis, run_robust_analysis, run_schedule_analysis
 from v2gtwin.scenario import Scenario
 
 __all__ = [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from v2gtwin.markets.analysis import run_robust_analysis
+from v2gtwin.markets.scheduling import run_robust_analysis
 from v2gtwin.scenario import MarketsSpec, TimeGrid, load_scenario
 
 from .test_schedule import small_fleet

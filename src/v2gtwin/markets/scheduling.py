@@ -1,0 +1,336 @@
+"""Scheduling analyses a study runs: the day-ahead schedule per EV and as a virtual battery, and the robust
+schedule under net-load uncertainty (split from ``markets.analysis`` by topic)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from v2gtwin.fleet import Fleet, SocResult, calc_energy_bounds, calc_envelope
+from v2gtwin.markets.analysis import calc_price_curve
+from v2gtwin.optimize.robust import (
+    RADIUS_BOUNDS,
+    RobustResult,
+    ViolationRates,
+    calc_causal_factor,
+    calc_promised_violation_prob,
+    calc_radius,
+    calc_standardised_errors,
+    calc_violation_rates,
+    solve_robust_schedule,
+)
+from v2gtwin.optimize.schedule import (
+    AggregateSchedule,
+    ScheduleResult,
+    disaggregate,
+    solve_aggregate_schedule,
+    solve_fleet_schedule,
+)
+from v2gtwin.scenario import MarketsSpec, TimeGrid
+
+__all__ = [
+    "RobustAnalysis",
+    "ScheduleAnalysis",
+    "feasible_drop",
+    "feasible_part",
+    "run_robust_analysis",
+    "run_schedule_analysis",
+]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def feasible_drop(fleet: Fleet) -> int:
+    """EVs whose target is out of reach at full power [-]."""
+    return fleet.n - feasible_part(fleet).n
+
+
+def feasible_part(fleet: Fleet) -> Fleet:
+    """The EVs whose target is reachable at full power (a schedule can only promise those)."""
+    dwell = fleet.departure_step - fleet.arrival_step
+    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
+    return fleet.subset(reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9)
+
+
+@dataclass(frozen=True)
+class ScheduleAnalysis:
+    """Day-ahead schedules of the fleet.
+
+    Attributes
+    ----------
+    price_per_mwh : prices per step. import_cap_kw : the site cap used.
+    individual : the per-EV LP. aggregate : the virtual-battery LP. disaggregated_kw : its split to EVs
+    (aggregate per step, as realised by simulate_soc). tracking_error_kwh : largest per-step shortfall.
+    uncontrolled_cost_per_horizon, disaggregated_cost_per_horizon : over the horizon [currency].
+    n_evs : EVs scheduled (reachable targets). n_dropped : EVs left out (targets out of reach).
+    solver_requested : markets.schedule_solver. horizon_h : the horizon the costs cover [h].
+    currency : the scenario's currency.
+    """
+
+    price_per_mwh: FloatArray
+    import_cap_kw: float
+    individual: ScheduleResult
+    aggregate: AggregateSchedule
+    disaggregated_kw: FloatArray
+    tracking_error_kwh: float
+    uncontrolled_cost_per_horizon: float
+    disaggregated_cost_per_horizon: float
+    n_evs: int
+    n_dropped: int
+    solver_requested: str
+    horizon_h: float
+    currency: str = "USD"
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures (JSON-ready). ``solver`` is the one that answered the per-EV LP; when it differs
+        from ``solver_requested``, ``solver_fallback_reason`` says why."""
+        return {
+            "currency": self.currency,
+            "horizon_h": self.horizon_h,
+            "n_evs": self.n_evs,
+            "n_dropped": self.n_dropped,
+            "import_cap_kw": self.import_cap_kw,
+            "uncontrolled_cost_per_horizon": self.uncontrolled_cost_per_horizon,
+            "individual_cost_per_horizon": self.individual.cost_per_horizon,
+            "aggregate_cost_per_horizon": self.aggregate.cost_per_horizon,
+            "disaggregated_cost_per_horizon": self.disaggregated_cost_per_horizon,
+            "tracking_error_kwh": self.tracking_error_kwh,
+            "solve_s": self.individual.solve_s,
+            "solver": self.individual.solver,
+            "solver_requested": self.solver_requested,
+            "solver_fallback_reason": self.individual.fallback_reason,
+            "solver_note": self.individual.solver_note,
+            "aggregate_solver": self.aggregate.solver,
+        }
+
+
+def _cost(p_kw: npt.ArrayLike, price: FloatArray, dt_h: float, deg: float) -> float:
+    p = np.asarray(p_kw, dtype=float)
+    total = p.sum(axis=1) if p.ndim == 2 else p
+    dis = -np.clip(p, None, 0).sum(axis=1) if p.ndim == 2 else -np.clip(p, None, 0)
+    return float((total * price).sum() * dt_h / 1000 + deg * dis.sum() * dt_h / 1000)
+
+
+def run_schedule_analysis(
+    fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid, seed: int = 0, currency: str = "USD"
+) -> ScheduleAnalysis:
+    """Individual and aggregate schedules of the EVs with reachable targets, under the site import cap (a
+    seeded sample of ``schedule_max_evs`` of them for larger fleets); costs over the horizon in ``currency``."""
+    from v2gtwin.fleet import run_uncontrolled, simulate_soc
+
+    part = feasible_part(fleet)
+    if part.n > spec.schedule_max_evs:
+        keep = np.random.default_rng([seed, 51]).choice(part.n, size=spec.schedule_max_evs, replace=False)
+        part = part.subset(np.sort(keep))
+    price = calc_price_curve(spec, time)
+    unc = run_uncontrolled(part)
+    cap = spec.import_cap_share * float(unc.p_kw.sum(axis=1).max())
+    ind = solve_fleet_schedule(
+        part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap, method=spec.schedule_solver
+    )
+    agg = solve_aggregate_schedule(part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap)
+    req, short = disaggregate(part, agg)
+    real = simulate_soc(part, req)
+    return ScheduleAnalysis(
+        price_per_mwh=price,
+        import_cap_kw=cap,
+        individual=ind,
+        aggregate=agg,
+        disaggregated_kw=np.asarray(real.p_kw.sum(axis=1)),
+        tracking_error_kwh=float(short.max()),
+        uncontrolled_cost_per_horizon=_cost(unc.p_kw, price, time.dt_h, spec.degradation_per_mwh),
+        disaggregated_cost_per_horizon=_cost(real.p_kw, price, time.dt_h, spec.degradation_per_mwh),
+        n_evs=part.n,
+        n_dropped=feasible_drop(fleet),
+        solver_requested=spec.schedule_solver,
+        horizon_h=time.horizon_h,
+        currency=currency,
+    )
+
+
+@dataclass(frozen=True)
+class RobustAnalysis:
+    """Robust schedules for several radii.
+
+    Attributes
+    ----------
+    omegas : radii (nominal first when a violation probability is given). results : the schedules.
+    rates_mc : violation rates on ``n_mc_days`` Gaussian days N(mu, Sigma), per radius.
+    rates_observed : with weather uncertainty, the same on the observed forecast errors of the weather year
+    (in sample: they also gave mu and Sigma); empty otherwise. promised : the violation probability the
+    radius bound promises at each radius. violation_prob : the target probability (None: radii given).
+    radius_bound : the bound's name. uncertainty : 'weather' or 'synthetic'. source, forecast : in words.
+    mu_kw, sd_kw : the net-load mean and sd per step [kW]. cap_kw : the import cap [kW]. n_dims : dimensions
+    of the uncertainty (rank of Sigma) [-]. horizon_h [h]. currency.
+    """
+
+    omegas: tuple[float, ...]
+    results: tuple[RobustResult, ...]
+    rates_mc: tuple[ViolationRates, ...]
+    rates_observed: tuple[ViolationRates, ...]
+    promised: tuple[float, ...]
+    violation_prob: float | None
+    radius_bound: str
+    uncertainty: str
+    source: str
+    forecast: str
+    mu_kw: FloatArray
+    sd_kw: FloatArray
+    cap_kw: float
+    n_dims: int
+    horizon_h: float
+    currency: str = "USD"
+
+    @property
+    def violation_rate(self) -> tuple[float, ...]:
+        """Monte Carlo rate of the event the bound promises (a day with any violation for 'chi2', the worst
+        single constraint for 'cantelli'), per radius [-]."""
+        return tuple(_promised_event_rate(self.radius_bound, r) for r in self.rates_mc)
+
+    def summary(self) -> dict[str, Any]:
+        """Expected cost, promised and measured violation rates and solve time per radius (JSON-ready)."""
+        radii = {}
+        for i, (o, r, v) in enumerate(zip(self.omegas, self.results, self.rates_mc, strict=True)):
+            row: dict[str, Any] = {
+                "omega": o,
+                "expected_cost_per_horizon": r.cost_per_horizon,
+                "violation_prob_promised": self.promised[i],
+                "violation_rate_mc": _promised_event_rate(self.radius_bound, v),
+                "violation_rate_mc_any_day": v.any_day,
+                "cap_violation_rate_mc_day": v.cap_day,
+                "violation_rate_mc_max_constraint": v.max_constraint,
+                "solve_s": r.solve_s,
+                "solver": r.solver,
+                "solver_note": r.solver_note,
+            }
+            if self.rates_observed:
+                row["violation_rate_observed"] = _promised_event_rate(self.radius_bound, self.rates_observed[i])
+            radii[f"omega_{o:.4g}"] = row
+        mc = self.rates_mc[0]
+        return {
+            "currency": self.currency,
+            "horizon_h": self.horizon_h,
+            "uncertainty": self.uncertainty,
+            "source": self.source,
+            "forecast": self.forecast,
+            "radius_bound": self.radius_bound,
+            "promised_event": RADIUS_BOUNDS[self.radius_bound][2],
+            "violation_prob": self.violation_prob,
+            "n_dims": self.n_dims,
+            "import_cap_kw": self.cap_kw,
+            "mc_days": mc.n_days,
+            "mc_sampling_sd": 0.5 / float(np.sqrt(mc.n_days)),
+            "observed_days": self.rates_observed[0].n_days if self.rates_observed else 0,
+            "radii": radii,
+        }
+
+
+def _promised_event_rate(bound: str, rates: ViolationRates) -> float:
+    return rates.any_day if bound == "chi2" else rates.max_constraint
+
+
+def _net_load_uncertainty(
+    base_load_kw: FloatArray, spec: MarketsSpec, time: TimeGrid
+) -> tuple[FloatArray, FloatArray, FloatArray | None, str, str]:
+    """(mu [kW], Sigma [kW^2], observed errors about their mean or None, source, forecast) of the site's net
+    load: from weather (:mod:`v2gtwin.optimize.weather`) or the synthetic covariance."""
+    mu = np.asarray(base_load_kw, dtype=float)
+    if spec.robust_uncertainty == "synthetic":
+        sd = spec.robust_sd_share * mu
+        k = np.arange(mu.size)
+        sigma = np.outer(sd, sd) * spec.robust_correlation ** np.abs(k[:, None] - k[None, :])
+        text = (
+            f"synthetic: sd {spec.robust_sd_share:g} x the load, correlation {spec.robust_correlation:g} "
+            "between adjacent steps"
+        )
+        return mu, sigma, None, text, "the load itself (no forecast model)"
+    from v2gtwin.optimize.weather import calc_weather_uncertainty, read_tmy_weather
+
+    w = calc_weather_uncertainty(
+        read_tmy_weather(spec.weather_site),
+        mu,
+        hvac_share=spec.weather_hvac_share,
+        pv_share=spec.weather_pv_share,
+        day_of_year=spec.weather_day_of_year,
+        start_hour=time.start_hour,
+        dt_h=time.dt_h,
+        window_days=spec.weather_window_days,
+    )
+    source = (
+        f"{w.source}; load {spec.weather_hvac_share:g} temperature-driven (degree-hours about 18.3 degC), "
+        f"PV {w.p_pv_dc0_kw:.0f} kW DC (pvlib: SPA sun, isotropic sky, SAPM cell temperature, PVWatts)"
+    )
+    return w.mu_kw, w.sigma_kw2, w.errors_kw - w.mean_error_kw, source, w.forecast
+
+
+def run_robust_analysis(
+    fleet: Fleet, base_load_kw: FloatArray, spec: MarketsSpec, time: TimeGrid, seed: int, currency: str = "USD"
+) -> RobustAnalysis:
+    """The fleet as a virtual battery next to an uncertain site net load (the feeder's base load, with a
+    weather-driven share and PV for ``robust_uncertainty = "weather"``), robust to an ellipsoid of radius Omega:
+    ``robust_omegas``, or the nominal schedule and the radius that ``robust_radius_bound`` gives for
+    ``robust_violation_prob``. Violation rates by Monte Carlo on 5,000 Gaussian days beside the promised
+    probability (and, with weather, on the year's observed errors)."""
+    part = feasible_part(fleet)
+    env = calc_envelope(part)
+    lo, up = calc_energy_bounds(part)
+    mu, sigma, observed, source, forecast = _net_load_uncertainty(base_load_kw, spec, time)
+    factor, _ = calc_causal_factor(sigma)
+    n_dims = int(factor.shape[1])
+    bound = spec.robust_radius_bound
+    if spec.robust_violation_prob is None:
+        omegas: tuple[float, ...] = tuple(spec.robust_omegas)
+    else:
+        omegas = (0.0, calc_radius(spec.robust_violation_prob, n_dims, bound))
+    cap = spec.robust_cap_share * float(mu.max())
+    price = calc_price_curve(spec, time)
+    # Virtual battery: aggregate stored energy of all EVs between the sums of the per-EV bounds.
+    e0 = float((part.soc0_pu * part.capacity_kwh).sum())
+    e_lo, e_up = lo.sum(axis=1)[1:], up.sum(axis=1)[1:]
+    results, rates, observed_rates = [], [], []
+    rng = np.random.default_rng([seed, 41])
+    for om in omegas:
+        r = solve_robust_schedule(
+            mu,
+            sigma,
+            price,
+            cap,
+            env.p_min_kw,
+            env.p_max_kw,
+            e_lo,
+            e_up,
+            e0,
+            time.dt_h,
+            om,
+            memory_steps=spec.robust_memory_steps,
+        )
+        results.append(r)
+        z = rng.standard_normal((5000, r.n_dims))
+        args = (r, mu, cap, env.p_min_kw, env.p_max_kw, e_lo, e_up, e0, time.dt_h)
+        rates.append(calc_violation_rates(*args, z))
+        if observed is not None:
+            observed_rates.append(calc_violation_rates(*args, calc_standardised_errors(r, observed)))
+    return RobustAnalysis(
+        omegas=omegas,
+        results=tuple(results),
+        rates_mc=tuple(rates),
+        rates_observed=tuple(observed_rates),
+        promised=tuple(calc_promised_violation_prob(o, n_dims, bound) for o in omegas),
+        violation_prob=spec.robust_violation_prob,
+        radius_bound=bound,
+        uncertainty=spec.robust_uncertainty,
+        source=source,
+        forecast=forecast,
+        mu_kw=mu,
+        sd_kw=np.sqrt(np.diag(sigma)),
+        cap_kw=cap,
+        n_dims=n_dims,
+        horizon_h=time.horizon_h,
+        currency=currency,
+    )
