@@ -26,7 +26,7 @@ def test_synthetic_uncertainty_and_bare_radii() -> None:
     np.testing.assert_allclose(rb.sd_kw, 0.08 * BASE, rtol=1e-12)
     assert rb.n_dims == 24 and rb.rates_observed == ()
     s = rb.summary()
-    assert s["currency"] == "USD" and s["horizon_h"] == 24.0 and s["uncertainty"] == "synthetic"
+    assert rb.currency == "USD" and s["horizon_h"] == 24.0 and s["uncertainty"] == "synthetic"
     # Omega = 1 with 24 dimensions promises P(chi2_24 > 1) = 1 - 1.1e-13: nothing, and says so.
     assert s["radii"]["omega_1"]["violation_prob_promised"] == pytest.approx(chi2.sf(1.0, 24))
     assert s["radii"]["omega_0"]["solver"] == "clarabel"
@@ -41,7 +41,7 @@ def test_weather_uncertainty_with_a_violation_probability() -> None:
     # Cantelli at 0.1: Omega = sqrt(0.9 / 0.1) = 3; the nominal schedule first.
     assert rb.omegas == pytest.approx((0.0, 3.0))
     assert s["radii"]["omega_3"]["violation_prob_promised"] == pytest.approx(0.1)
-    assert s["currency"] == "EUR" and s["observed_days"] > 50
+    assert rb.currency == "EUR" and s["observed_days"] > 50
     assert math.isfinite(s["radii"]["omega_3"]["violation_rate_observed"])
 
 

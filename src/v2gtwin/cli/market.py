@@ -105,7 +105,7 @@ def schedule(
     changes = {} if violation_prob is None else {"markets": {"robust_violation_prob": violation_prob}}
     scen, fleet, base = _fleet_baseline(scenario, changes)
     sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed, scen.currency)
-    out: dict[str, Any] = sc.summary()
+    out: dict[str, Any] = {"currency": scen.currency} | sc.summary()  # stated once, at the top
     if robust or scen.markets.robust_violation_prob is not None:
         # The site is the feeder with the EVs charging on it, as in the study.
         from v2gtwin.study import StudyChain
@@ -117,7 +117,6 @@ def schedule(
         site_load = chain.base_load_[0].sum(axis=1)
         rb = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed, scen.currency)
         out["robust"] = rb.summary()
-        out["robust"].pop("currency")  # stated once, at the top
         if not json_out:
             radii = out["robust"].pop("radii")
             for key, v in radii.items():

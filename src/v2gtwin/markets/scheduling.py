@@ -91,7 +91,6 @@ class ScheduleAnalysis:
         """Headline figures (JSON-ready). ``solver`` is the one that answered the per-EV LP; when it differs
         from ``solver_requested``, ``solver_fallback_reason`` says why."""
         return {
-            "currency": self.currency,
             "horizon_h": self.horizon_h,
             "n_evs": self.n_evs,
             "n_dropped": self.n_dropped,
@@ -214,7 +213,6 @@ class RobustAnalysis:
             radii[f"omega_{o:.4g}"] = row
         mc = self.rates_mc[0]
         return {
-            "currency": self.currency,
             "horizon_h": self.horizon_h,
             "uncertainty": self.uncertainty,
             "source": self.source,
