@@ -31,6 +31,8 @@ from v2gtwin.cyber.csms.store import Store
 SIM = """
 import asyncio, resource, sys
 from v2gtwin.cyber.csms.simulator import run_fleet
+from v2gtwin.cyber.csms.validation import configure_ocpp_validation
+configure_ocpp_validation()  # this process is the simulator's alone: every station validates compiled
 asyncio.run(run_fleet(sys.argv[1], int(sys.argv[2]), reports=int(sys.argv[3]), interval_s=float(sys.argv[4]),
                       hold_s=float(sys.argv[5]), connect_batch=500, prefix=sys.argv[6], freeze_gc=True))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -177,7 +177,6 @@ def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
     import json
 
     from v2gtwin.cyber.csms.simulator import SimStation
-    from v2gtwin.cyber.csms.validation import configure_ocpp_validation
 
     class Wire:
         def __init__(self) -> None:
@@ -186,7 +185,6 @@ def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
         async def send(self, frame: str) -> None:
             self.sent.append(frame)
 
-    configure_ocpp_validation()
     period = {"startPeriod": 0, "limit": 2500.0}
     profile = {
         "id": 3,

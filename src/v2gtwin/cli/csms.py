@@ -116,6 +116,7 @@ def csms_simulate(
     from websockets.exceptions import WebSocketException
 
     from v2gtwin.cyber.csms.simulator import run_fleet
+    from v2gtwin.cyber.csms.validation import configure_ocpp_validation
     from v2gtwin.cyber.fleet_link import fleet_to_sim_evs
     from v2gtwin.fleet import synthesize_fleet
     from v2gtwin.scenario import load_scenario
@@ -126,6 +127,7 @@ def csms_simulate(
     spec = scen.fleet.model_copy(update={"n_evs": stations, "source": "synthetic"})
     ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
     evs = fleet_to_sim_evs(ev_fleet)
+    configure_ocpp_validation()  # this process runs simulated stations alone (the documented opt-in)
     try:
         fleet = asyncio.run(
             run_fleet(

@@ -39,7 +39,7 @@ from websockets.exceptions import NegotiationError
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
-from v2gtwin.cyber.csms.validation import configure_ocpp_validation, get_validator
+from v2gtwin.cyber.csms.validation import CompiledValidation, get_validator
 
 __all__ = ["SUBPROTOCOL", "SUBPROTOCOLS", "Csms", "StationHandler", "StationHandler21", "build_set_point_request"]
 
@@ -185,14 +185,14 @@ class _Handlers:
         return call_result.TransactionEvent()
 
 
-class StationHandler(_Handlers, v201.ChargePoint):
+class StationHandler(CompiledValidation, _Handlers, v201.ChargePoint):
     """One station connected with OCPP 2.0.1."""
 
     version = SUBPROTOCOL
     calls: Any = v201.call
 
 
-class StationHandler21(_Handlers, v21.ChargePoint):
+class StationHandler21(CompiledValidation, _Handlers, v21.ChargePoint):
     """One station connected with OCPP 2.1 (V2X set-points possible once its EV declares them)."""
 
     version = SUBPROTOCOL_21
@@ -558,7 +558,6 @@ class Csms:
 
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
-        configure_ocpp_validation()
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write_loop())
         self._server = await serve(

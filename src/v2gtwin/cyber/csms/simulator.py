@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
-from v2gtwin.cyber.csms.validation import configure_ocpp_validation
+from v2gtwin.cyber.csms.validation import CompiledValidation
 
 __all__ = ["SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
 
@@ -180,7 +180,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class SimStation(_SimBehaviour, v201.ChargePoint):
+class SimStation(CompiledValidation, _SimBehaviour, v201.ChargePoint):
     """A simulated OCPP 2.0.1 station (EVs without V2X)."""
 
     calls = v201.call
@@ -195,7 +195,7 @@ class SimStation(_SimBehaviour, v201.ChargePoint):
         return v201.call_result.SetChargingProfile(status="Accepted")
 
 
-class SimStation21(_SimBehaviour, v21.ChargePoint):
+class SimStation21(CompiledValidation, _SimBehaviour, v21.ChargePoint):
     """A simulated OCPP 2.1 station (V2X EVs: discharge set-points)."""
 
     calls = v21.call
@@ -330,7 +330,6 @@ async def run_fleet(
     """
     if evs is not None and len(evs) < n:
         raise ValueError(f"evs: need {n} EVs, got {len(evs)}")
-    configure_ocpp_validation()
     stop = asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
     live: dict[str, SimStation | SimStation21] = {}
