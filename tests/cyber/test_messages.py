@@ -182,6 +182,91 @@ def test_calls_to_an_absent_station_are_refused(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_meter_values_keep_their_units_with_ocpps_defaults(tmp_path: Path) -> None:
+    """The unit a station sends is kept; when it sends none, OCPP's default for the measurand (OCPP 2.0.1 Part 2:
+    "Wh" for Energy measurands — the schema's own default — W for power, Percent for SoC, A, V, Hz); the
+    measurand defaults to Energy.Active.Import.Register; a multiplier (power of ten) is applied."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    sampled = [
+        {"value": 12.5},  # no measurand, no unit: Energy.Active.Import.Register in Wh
+        {"value": 7.2, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "kW"}},
+        {"value": 7200.0, "measurand": "Power.Active.Export"},
+        {"value": 55.0, "measurand": "SoC"},
+        {"value": 16.0, "measurand": "Current.Import"},
+        {"value": 230.0, "measurand": "Voltage"},
+        {"value": 50.0, "measurand": "Frequency"},
+        {"value": 1.5, "measurand": "Energy.Active.Net", "unit_of_measure": {"unit": "Wh", "multiplier": 3}},
+    ]
+
+    async def scenario() -> None:
+        async with Csms(store, port=0) as csms:
+
+            async def body(st: Any) -> None:
+                mv = [{"timestamp": "2026-11-25T20:00:00Z", "sampled_value": sampled}]
+                await st.call(v201.call.MeterValues(evse_id=1, meter_value=mv))
+
+            await station_session(csms, "CS-U", Station201, body)
+
+    run(scenario())
+    rows = [(r.measurand, r.value, r.unit) for r in store.meter_values("CS-U")]
+    assert rows == [
+        ("Energy.Active.Import.Register", 12.5, "Wh"),
+        ("Power.Active.Import", 7.2, "kW"),
+        ("Power.Active.Export", 7200.0, "W"),
+        ("SoC", 55.0, "Percent"),
+        ("Current.Import", 16.0, "A"),
+        ("Voltage", 230.0, "V"),
+        ("Frequency", 50.0, "Hz"),
+        ("Energy.Active.Net", 1500.0, "Wh"),  # 1.5 x 10^3
+    ]
+
+
+def test_transaction_events_apply_in_seq_no_order_whatever_their_arrival(tmp_path: Path) -> None:
+    """Events arrive Started (0), Ended (2), a late Updated (1), and Ended again (a retransmission): the
+    transaction stays Ended with the Ended event's time and reason, every event is recorded once, in seqNo
+    order."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    tx = {"transaction_id": "TX-9", "charging_state": "Charging"}
+
+    def event(kind: str, seq_no: int, minute: int, **extra: Any) -> Any:
+        return v201.call.TransactionEvent(
+            event_type=kind,
+            timestamp=f"2026-11-25T20:{minute:02d}:00Z",
+            trigger_reason="MeterValuePeriodic",
+            seq_no=seq_no,
+            transaction_info={**tx, **extra},
+            evse={"id": 2},
+        )
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0) as csms:
+
+            async def body(st: Any) -> Any:
+                await st.call(event("Started", 0, 0))
+                await st.call(event("Ended", 2, 30, stopped_reason="EVDisconnected"))
+                await st.call(event("Updated", 1, 15))  # late
+                late = store.transaction("CS-SEQ", "TX-9")
+                await st.call(event("Ended", 2, 30, stopped_reason="EVDisconnected"))  # retransmitted
+                return late
+
+            return await station_session(csms, "CS-SEQ", Station201, body)
+
+    late = run(scenario())
+    assert late is not None and late.state == "Ended"  # the late Updated did not reopen it
+    final = store.transaction("CS-SEQ", "TX-9")
+    assert final is not None
+    assert (final.state, final.started, final.ended, final.stopped_reason, final.last_seq_no, final.evse_id) == (
+        "Ended",
+        "2026-11-25T20:00:00Z",
+        "2026-11-25T20:30:00Z",
+        "EVDisconnected",
+        2,
+        2,
+    )
+    events = store.transaction_events("CS-SEQ", "TX-9")
+    assert [(e.seq_no, e.event_type) for e in events] == [(0, "Started"), (1, "Updated"), (2, "Ended")]
+
+
 def test_nothing_is_sent_to_a_station_before_its_boot_is_accepted(tmp_path: Path) -> None:
     """OCPP 2.0.1 Part 2, B01: the CSMS sends no request to a station before it accepted its BootNotification.
     A connected station that has not booted is neither dispatched nor called; once booted, it is."""

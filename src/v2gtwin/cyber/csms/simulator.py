@@ -166,9 +166,21 @@ class _SimBehaviour:
                     {
                         "timestamp": _now(),
                         "sampled_value": [
-                            {"value": round(self.energy_wh, 1), "measurand": "Energy.Active.Net"},
-                            {"value": round(p, 1), "measurand": "Power.Active.Import"},
-                            {"value": round(100 * self.soc_pu, 1), "measurand": "SoC"},
+                            {
+                                "value": round(self.energy_wh, 1),
+                                "measurand": "Energy.Active.Net",
+                                "unit_of_measure": {"unit": "Wh"},
+                            },
+                            {
+                                "value": round(p, 1),
+                                "measurand": "Power.Active.Import",
+                                "unit_of_measure": {"unit": "W"},
+                            },
+                            {
+                                "value": round(100 * self.soc_pu, 1),
+                                "measurand": "SoC",
+                                "unit_of_measure": {"unit": "Percent"},
+                            },
                         ],
                     }
                 ],

@@ -203,11 +203,6 @@ class Store:
         digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
         return hmac.compare_digest(digest.hex(), digest_hex)
 
-    def add_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> int:
-        """Store (timestamp, measurand, value, unit) rows; committed before returning the count."""
-        self.apply(values=[(station_id, evse_id, rows)])
-        return len(rows)
-
     def count_meter_values(self, station_id: str | None = None) -> int:
         """Number of stored meter values (of one station, or all)."""
         with Session(self.engine) as s:
@@ -215,6 +210,12 @@ class Store:
             if station_id is not None:
                 q = q.where(MeterValue.station_id == station_id)
             return int(s.scalar(q) or 0)
+
+    def meter_values(self, station_id: str) -> list[MeterValue]:
+        """A station's stored meter values (value in ``unit``), oldest first."""
+        with Session(self.engine) as s:
+            q = select(MeterValue).where(MeterValue.station_id == station_id).order_by(MeterValue.id)
+            return list(s.scalars(q))
 
     def station(self, station_id: str) -> Station | None:
         """A station's record."""
@@ -245,10 +246,6 @@ class Store:
             s.flush()
 
         return op
-
-    def upsert_evse(self, station_id: str, evse_id: int, **fields: Any) -> None:
-        """Record an EVSE's status or its EV's charging needs (committed before returning)."""
-        self.apply([self.op_upsert_evse(station_id, evse_id, **fields)])
 
     @classmethod
     def op_transaction_event(
