@@ -40,13 +40,17 @@ from websockets.typing import Subprotocol
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
 from v2gtwin.cyber.csms.validation import CompiledValidation
 
-__all__ = ["SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
+__all__ = ["CentralSystemLostError", "SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
 
 logger = logging.getLogger(__name__)
 
 # A clean close (normal closure, going away) ends a simulated station; anything else (abnormal closure, server
 # error, service restart, try again later) makes it reconnect.
 _FINAL_CLOSE_CODES = (1000, 1001)
+
+
+class CentralSystemLostError(ConnectionError):
+    """Every simulated station had connected, and every one failed afterwards: the central system went away."""
 
 
 @dataclass(frozen=True)
@@ -281,12 +285,15 @@ async def run_station(
                     # Whichever ends first: the station's work, or its connection (the listener ends with it;
                     # a call awaiting its answer on a closed connection would otherwise wait for its timeout).
                     await asyncio.wait({work, listener}, return_when=asyncio.FIRST_COMPLETED)
-                    if not work.done():
-                        work.cancel()
+                    work_finished = work.done()
+                    for task in (work, listener):
+                        task.cancel()
+                    # Both end here and their outcomes are retrieved (no "exception was never retrieved").
+                    await asyncio.gather(work, listener, return_exceptions=True)
+                    if not work_finished:
                         if ws.close_code in _FINAL_CLOSE_CODES:
                             return station
                         raise ConnectionError(f"connection closed ({ws.close_code}): reconnecting")
-                    listener.cancel()
                     work.result()  # a failed call (time-out, CALLERROR) surfaces here
                     return station
             except (OSError, WebSocketException, TimeoutError, ConnectionError) as exc:
@@ -330,7 +337,8 @@ async def run_fleet(
     Two phases: every station connects (in batches of ``connect_batch``), boots and plugs its EV in; once all
     are in, every station sends ``reports`` MeterValues, one round every ``interval_s`` (a round: all stations
     at once, each advancing its EV by ``max(interval_s, 1)`` s). Then the stations stay ``hold_s`` seconds.
-    Stations that fail are logged and left out; the run fails only when all do. ``max_attempts``: connection
+    Stations that fail are logged and left out; the run fails only when all do (:class:`CentralSystemLostError`
+    when they had connected). ``max_attempts``: connection
     attempts per station (see :func:`run_station`).
 
     ``freeze_gc``: once every station is in, move the process's objects (connections, stations, their tasks)
@@ -365,6 +373,7 @@ async def run_fleet(
         if (k + 1) % connect_batch == 0:
             await asyncio.sleep(0.05)
     await asyncio.gather(*(r.wait() for r in readies))
+    connected = bool(live)
     if freeze_gc:
         gc.collect()
         gc.freeze()
@@ -381,6 +390,8 @@ async def run_fleet(
     done = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [d for d in done if isinstance(d, BaseException)]
     if failed and len(failed) == n:
+        if connected:  # they were in, then the central system went away
+            raise CentralSystemLostError(f"the central system went away: all {n} stations failed ({failed[0]!r})")
         raise failed[0]
     if failed:
         logger.warning("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])
