@@ -567,11 +567,3 @@ class Csms:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    async def serve_forever(self) -> None:
-        """Start and serve until cancelled."""
-        await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()
