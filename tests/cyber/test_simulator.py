@@ -215,9 +215,11 @@ def test_simulated_stations_send_units_and_a_closed_station_is_shown_disconnecte
                 if "SIM-U" not in csms.stations:
                     break
                 await asyncio.sleep(0.02)
-            return set(csms.stations), set(csms.disconnected)
+            res = await csms.dispatch({"SIM-U": 1000.0, "NEVER": 1000.0})
+            return set(csms.stations), set(csms.disconnected), res
 
-    connected, disconnected = run(scenario())
+    connected, disconnected, res = run(scenario())
     assert connected == set() and disconnected == {"SIM-U"}
+    assert res["SIM-U"]["status"] == "disconnected" and res["NEVER"]["status"] == "not connected"
     units = {r.measurand: r.unit for r in store.meter_values("SIM-U")}
     assert units == {"Energy.Active.Net": "Wh", "Power.Active.Import": "W", "SoC": "Percent"}

@@ -393,8 +393,9 @@ class Csms:
         """Send each station a TxDefaultProfile holding it at ``set_points_w[station]`` [W], all at once
         (negative: discharge, for V2X stations on OCPP 2.1; see :func:`build_set_point_request`).
 
-        Returns, per station, ``status`` ('Accepted', 'Rejected', 'timeout', 'not connected', 'not booted' (no
-        BootNotification accepted yet: nothing is sent), 'not V2X', 'invalid answer', 'error'), ``latency_s`` of
+        Returns, per station, ``status`` ('Accepted', 'Rejected', 'timeout', 'not connected', 'disconnected'
+        (was connected during this run, is not now), 'not booted' (no BootNotification accepted yet: nothing is
+        sent), 'not V2X', 'invalid answer', 'error'), ``latency_s`` of
         the exchange that settled it, ``settled_s`` (time from the start of the whole fan-out to this station's
         outcome) and the number of ``attempts``; every profile sent is recorded in the store with its outcome.
         Each station gets its own frame (:func:`~v2gtwin.cyber.csms.payloads.set_point_frame`). Each call runs in
@@ -420,7 +421,8 @@ class Csms:
         async def one_call(station_id: str, set_point_w: float) -> tuple[str, dict[str, Any]]:
             handler = self.stations.get(station_id)
             if handler is None:
-                return station_id, {"status": "not connected", "latency_s": None, "attempts": 0}
+                status = "disconnected" if station_id in self.disconnected else "not connected"
+                return station_id, {"status": status, "latency_s": None, "attempts": 0}
             if station_id not in self.booted:
                 return station_id, {"status": "not booted", "latency_s": None, "attempts": 0}
             v2x = handler.v2x and handler.version == SUBPROTOCOL_21
