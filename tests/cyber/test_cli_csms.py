@@ -152,3 +152,21 @@ def test_dispatch_exits_1_when_no_station_accepted(tmp_path: Path) -> None:
     assert data["accepted"] == 0 and data["outcomes"] == {"not connected": 2}
     assert data["latency_p50_s"] is None and data["latency_p99_s"] is None
     assert proc.stderr.startswith("error: no station accepted") and "Traceback" not in proc.stderr
+
+
+def test_help_names_only_commands_that_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    """`csms --help` does not call the central system work in progress, and every `v2gtwin csms <command>`
+    that a help text mentions is one of the csms commands."""
+    import re
+
+    code, top, _ = run_cli(capsys, "csms", "--help")
+    assert code == 0 and "work in progress" not in top.lower()
+    commands = set(re.findall(r"^\s{2}(\w+)\s{2,}", top.split("Commands:")[1], flags=re.M))
+    assert commands == {"serve", "simulate", "dispatch", "pki", "password"}
+    mentioned: set[str] = set()
+    for command in sorted(commands):
+        code, text, _ = run_cli(capsys, "csms", command, "--help")
+        assert code == 0
+        mentioned |= set(re.findall(r"v2gtwin csms (\w+)(?: (\w+))?", " ".join(text.split())))
+    # A command, then at most an argument placeholder (FOLDER), never a sub-command such as 'pki init'.
+    assert mentioned and all(first in commands and (not second or second.isupper()) for first, second in mentioned)

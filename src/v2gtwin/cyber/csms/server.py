@@ -287,7 +287,6 @@ class Csms:
         if security_profile == 3 and not cafile:
             raise DataError("cafile: security profile 3 needs the CA that signs the station certificates")
         self.security_profile = security_profile
-        self._tls = (certfile, keyfile, cafile)
         # Now: a missing or bad key or certificate is an error here, not at listening time.
         self._ssl = server_ssl_context(security_profile, certfile, keyfile, cafile)
         self.store = store

@@ -13,7 +13,8 @@ A simulated station takes a well-formed SetChargingProfile on a short path: it r
 frame and answers ``Accepted`` itself, without the ``ocpp`` package's routing (key conversion, signature
 inspection, dataclass round trip and schema validation: about 90 us of CPU per profile against 10 us, which
 made the 10,000-station load benchmark measure the simulator rather than the central system). Anything else,
-including a SetChargingProfile the short path cannot read, goes through the package and its schema validation.
+including a SetChargingProfile the short path cannot read, goes through the package and the schema validation
+of its own schemas (compiled, scoped to the simulated stations' classes: see :mod:`v2gtwin.cyber.csms.validation`).
 What the central system sends is validated by the tests' own stations, by the third-party interop peer
 (strict mode) and by a property test of every profile shape against the OCPP schemas. A large fleet in a process
 of its own can be frozen out of the cyclic garbage collector once connected (``run_fleet(freeze_gc=True)``).

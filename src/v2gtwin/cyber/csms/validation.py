@@ -34,7 +34,8 @@ and turns off the hand-off to a worker thread. The central system never calls it
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema_rs
@@ -114,12 +115,14 @@ class CompiledValidation:
                 "_compiled_validation": True,
             }
 
-    def _answer_validated(self, action: str, handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _answer_validated(self, action: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         version = self._ocpp_version
 
         @functools.wraps(handler)
         async def answer(**kwargs: Any) -> Any:
-            response = await handler(**kwargs)
+            response = handler(**kwargs)
+            if inspect.isawaitable(response):  # the package allows plain functions as handlers
+                response = await response
             payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
             validate(CallResult(unique_id="", action=action, payload=payload), version)
             return response
