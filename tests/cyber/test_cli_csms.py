@@ -100,7 +100,10 @@ def test_missing_or_bad_server_key_is_named_not_reported_as_a_port_problem(
     assert "cannot load" in err and "listen" not in err
     code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db, "--profile", "2")
     assert_one_line_error(code, err)
-    assert "--pki None: profile 2 needs the PKI folder made by 'v2gtwin csms pki FOLDER" in err
+    assert "--pki: profile 2 needs the PKI folder made by 'v2gtwin csms pki FOLDER" in err
+    code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db, "--profile", "3", "--pki", "nowhere")
+    assert_one_line_error(code, err)
+    assert "--pki nowhere: not a folder; profile 3 needs" in err
 
 
 def test_simulate_when_the_central_system_goes_away_is_one_line(tmp_path: Path) -> None:

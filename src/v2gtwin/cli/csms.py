@@ -72,8 +72,9 @@ def csms_serve(
     certfile = keyfile = cafile = None
     if profile >= 2:
         if pki is None or not pki.is_dir():
+            where = "--pki:" if pki is None else f"--pki {pki}: not a folder;"
             raise V2GTwinError(
-                f"--pki {pki}: profile {profile} needs the PKI folder made by 'v2gtwin csms pki FOLDER --station ID'"
+                f"{where} profile {profile} needs the PKI folder made by 'v2gtwin csms pki FOLDER --station ID'"
             )
         certfile, keyfile, cafile = str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")
     try:
