@@ -39,6 +39,7 @@ frames = st.one_of(
     ).map(lambda t: json.dumps(list(t))),  # frame-shaped, wrong type ids / ids / actions / payloads
     st.tuples(st.sampled_from([3, 4]), st.text(max_size=8), json_values).map(lambda t: json.dumps(list(t))),
     st.just('[4, "x", "GenericError", "", {}]'),  # a well-formed CALLERROR to no call
+    st.just("[" * 30000 + "]" * 30000),  # deeper than Python's JSON parser goes
     st.just('[2, "x", "Heartbeat", {}]' + " " * 70000),  # over the 64 KiB limit
 )
 SILENCE_S = 3.0  # no answer within this long counts as silence

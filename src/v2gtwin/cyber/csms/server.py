@@ -29,7 +29,7 @@ from typing import Any
 
 import jsonschema
 from ocpp import v21, v201
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import FormatViolationError, OCPPError
 from ocpp.exceptions import ProtocolError as OCPPProtocolError
 from ocpp.messages import CallError, MessageType, unpack
 from ocpp.routing import after, on
@@ -119,7 +119,10 @@ class _Handlers:
         the package would only log it. A CALLRESULT or CALLERROR from the station is never answered (OCPP-J);
         one that answers no pending call is dropped by the next call."""
         try:
-            msg = unpack(raw_msg)
+            try:
+                msg = unpack(raw_msg)
+            except RecursionError:  # JSON nested deeper than Python's parser goes
+                raise FormatViolationError(details={"cause": "JSON nested too deeply"}) from None
             if msg.message_type_id == MessageType.Call and not (
                 isinstance(msg.unique_id, str) and isinstance(msg.action, str) and isinstance(msg.payload, dict)
             ):
