@@ -50,7 +50,7 @@ def expected_id(frame: str) -> str:
     place, else "-1"."""
     try:
         msg = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "-1"
     return msg[1] if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) else "-1"
 
@@ -59,7 +59,7 @@ def is_station_answer(frame: str) -> bool:
     """A well-formed CALLRESULT or CALLERROR (which OCPP-J never answers)."""
     try:
         return unpack(frame).message_type_id in (3, 4)
-    except (OCPPError, TypeError, KeyError, IndexError):
+    except (OCPPError, TypeError, KeyError, IndexError, RecursionError):
         return False
 
 
@@ -111,3 +111,5 @@ def test_the_fuzz_verdicts_can_fail() -> None:
     assert expected_id("[2, 7, 8]") == "-1" and expected_id("not json") == "-1" and expected_id("{}") == "-1"
     assert is_station_answer('[3, "x", {}]') and is_station_answer('[4, "x", "GenericError", "", {}]')
     assert not is_station_answer('[3, "x"]') and not is_station_answer('[2, "x", "Heartbeat", {}]')
+    deep = "[" * 30000 + "]" * 30000
+    assert not is_station_answer(deep) and expected_id(deep) == "-1"
