@@ -15,7 +15,6 @@ _EXPORTS = {
     "ConvergenceError": "v2gtwin.errors",
     "DataError": "v2gtwin.errors",
     "InfeasibleError": "v2gtwin.errors",
-    "ProtocolError": "v2gtwin.errors",
     "ScenarioError": "v2gtwin.errors",
     "V2GTwinError": "v2gtwin.errors",
     "Envelope": "v2gtwin.fleet",

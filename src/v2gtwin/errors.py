@@ -10,7 +10,6 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "InfeasibleError",
-    "ProtocolError",
     "ScenarioError",
     "V2GTwinError",
 ]
@@ -34,7 +33,3 @@ class ConvergenceError(V2GTwinError, RuntimeError):
 
 class InfeasibleError(V2GTwinError, RuntimeError):
     """An optimisation or a requirement cannot be met; the message names the constraint family."""
-
-
-class ProtocolError(V2GTwinError, RuntimeError):
-    """A communication peer violated the protocol (OCPP, ISO 15118, TLS)."""

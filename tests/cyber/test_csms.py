@@ -228,18 +228,18 @@ def test_the_garbage_collector_pause_is_reentrant_and_restores_the_prior_state()
     """Overlapping fan-outs: the collector resumes when the last one ends, and stays off if it was off."""
     import gc
 
-    from v2gtwin.cyber.csms.server import _gc_paused
+    from v2gtwin.cyber.csms.gcpause import gc_paused
 
     assert gc.isenabled()
     try:
-        with _gc_paused():
+        with gc_paused():
             assert not gc.isenabled()
-            with _gc_paused():
+            with gc_paused():
                 assert not gc.isenabled()
             assert not gc.isenabled()  # the outer fan-out is still in flight
         assert gc.isenabled()
         gc.disable()
-        with _gc_paused():
+        with gc_paused():
             pass
         assert not gc.isenabled()
     finally:

@@ -91,3 +91,26 @@ def test_simulate_command_draws_evs_from_the_fleet_model(tmp_path: Path) -> None
     assert all(r["status"] == "Accepted" for r in res.values())
     ev = store.evse("SIM-00000", 1)
     assert ev is not None and ev.v2x and ev.energy_amount_wh is not None
+
+
+def test_summary_median_counts_the_stations_that_did_not_accept() -> None:
+    """Four stations: accepted at 0.1 s and 0.3 s, one timed out, one not connected. The median (nearest rank 2
+    of 4) is 0.3 s, not the 0.2 s of the two that answered; with a third station lost it is undefined (null)."""
+    from v2gtwin.cyber.fleet_link import CyberRun
+
+    def outcome(status: str, t: float | None) -> dict[str, object]:
+        return {"status": status, "settled_s": t, "latency_s": t, "attempts": 1}
+
+    runs = {
+        "two lost": {"A": outcome("Accepted", 0.3), "B": outcome("Accepted", 0.1), "C": outcome("timeout", 10.0)}
+        | {"D": outcome("not connected", 0.0)},
+        "three lost": {"A": outcome("Accepted", 0.3), "B": outcome("Rejected", 0.1), "C": outcome("timeout", 10.0)}
+        | {"D": outcome("not connected", 0.0)},
+    }
+    summaries = {}
+    for name, out in runs.items():
+        settled = [float(r["settled_s"]) for r in out.values() if r["status"] == "Accepted"]  # type: ignore[arg-type]
+        run = CyberRun(4, 0, dict.fromkeys(out, 1000.0), out, settled, 4, len(settled), 0, dict.fromkeys(out, 1000.0))
+        summaries[name] = run.summary()
+    assert summaries["two lost"]["fanout_p50_s"] == 0.3 and summaries["two lost"]["fanout_max_s"] == 0.3
+    assert summaries["three lost"]["fanout_p50_s"] is None

@@ -6,6 +6,8 @@ schemas of both versions."""
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from ocpp.messages import get_validator
 from ocpp.routing import on
 from websockets.asyncio.client import connect
 
+from v2gtwin.cyber.csms.payloads import set_point_frame
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21, Csms, build_set_point_request
 from v2gtwin.cyber.csms.store import Store
 
@@ -179,6 +182,140 @@ def test_calls_to_an_absent_station_are_refused(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_meter_values_keep_their_units_with_ocpps_defaults(tmp_path: Path) -> None:
+    """The unit a station sends is kept; when it sends none, OCPP's default for the measurand (OCPP 2.0.1 Part 2:
+    "Wh" for Energy measurands — the schema's own default — W for power, Percent for SoC, A, V, Hz); the
+    measurand defaults to Energy.Active.Import.Register; a multiplier (power of ten) is applied."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    sampled = [
+        {"value": 12.5},  # no measurand, no unit: Energy.Active.Import.Register in Wh
+        {"value": 7.2, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "kW"}},
+        {"value": 7200.0, "measurand": "Power.Active.Export"},
+        {"value": 55.0, "measurand": "SoC"},
+        {"value": 16.0, "measurand": "Current.Import"},
+        {"value": 230.0, "measurand": "Voltage"},
+        {"value": 50.0, "measurand": "Frequency"},
+        {"value": 1.5, "measurand": "Energy.Active.Net", "unit_of_measure": {"unit": "Wh", "multiplier": 3}},
+    ]
+
+    async def scenario() -> None:
+        async with Csms(store, port=0) as csms:
+
+            async def body(st: Any) -> None:
+                mv = [{"timestamp": "2026-11-25T20:00:00Z", "sampled_value": sampled}]
+                await st.call(v201.call.MeterValues(evse_id=1, meter_value=mv))
+
+            await station_session(csms, "CS-U", Station201, body)
+
+    run(scenario())
+    rows = [(r.measurand, r.value, r.unit) for r in store.meter_values("CS-U")]
+    assert rows == [
+        ("Energy.Active.Import.Register", 12.5, "Wh"),
+        ("Power.Active.Import", 7.2, "kW"),
+        ("Power.Active.Export", 7200.0, "W"),
+        ("SoC", 55.0, "Percent"),
+        ("Current.Import", 16.0, "A"),
+        ("Voltage", 230.0, "V"),
+        ("Frequency", 50.0, "Hz"),
+        ("Energy.Active.Net", 1500.0, "Wh"),  # 1.5 x 10^3
+    ]
+
+
+def test_transaction_events_apply_in_seq_no_order_whatever_their_arrival(tmp_path: Path) -> None:
+    """Events arrive Started (0), Ended (2), a late Updated (1), and Ended again (a retransmission): the
+    transaction stays Ended with the Ended event's time and reason, every event is recorded once, in seqNo
+    order."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    tx = {"transaction_id": "TX-9", "charging_state": "Charging"}
+
+    def event(kind: str, seq_no: int, minute: int, **extra: Any) -> Any:
+        return v201.call.TransactionEvent(
+            event_type=kind,
+            timestamp=f"2026-11-25T20:{minute:02d}:00Z",
+            trigger_reason="MeterValuePeriodic",
+            seq_no=seq_no,
+            transaction_info={**tx, **extra},
+            evse={"id": 2},
+        )
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0) as csms:
+
+            async def body(st: Any) -> Any:
+                await st.call(event("Started", 0, 0))
+                await st.call(event("Ended", 2, 30, stopped_reason="EVDisconnected"))
+                await st.call(event("Updated", 1, 15))  # late
+                late = store.transaction("CS-SEQ", "TX-9")
+                await st.call(event("Ended", 2, 30, stopped_reason="EVDisconnected"))  # retransmitted
+                return late
+
+            return await station_session(csms, "CS-SEQ", Station201, body)
+
+    late = run(scenario())
+    assert late is not None and late.state == "Ended"  # the late Updated did not reopen it
+    final = store.transaction("CS-SEQ", "TX-9")
+    assert final is not None
+    assert (final.state, final.started, final.ended, final.stopped_reason, final.last_seq_no, final.evse_id) == (
+        "Ended",
+        "2026-11-25T20:00:00Z",
+        "2026-11-25T20:30:00Z",
+        "EVDisconnected",
+        2,
+        2,
+    )
+    events = store.transaction_events("CS-SEQ", "TX-9")
+    assert [(e.seq_no, e.event_type) for e in events] == [(0, "Started"), (1, "Updated"), (2, "Ended")]
+
+
+def test_nothing_is_sent_to_a_station_before_its_boot_is_accepted(tmp_path: Path) -> None:
+    """OCPP 2.0.1 Part 2, B01: the CSMS sends no request to a station before it accepted its BootNotification.
+    A connected station that has not booted is neither dispatched nor called; once booted, it is."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0) as csms:
+
+            async def body(st):  # type: ignore[no-untyped-def]
+                before = await csms.dispatch({"CS-NB": 3000.0}, timeout_s=2)
+                with pytest.raises(LookupError, match="has not booted"):
+                    await csms.clear_charging_profile("CS-NB", profile_id=1)
+                received_before = list(st.received)
+                await st.call(
+                    v201.call.BootNotification(charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp")
+                )
+                after = await csms.dispatch({"CS-NB": 3000.0}, timeout_s=2)
+                return before, received_before, after, [name for name, _ in st.received]
+
+            return await station_session(csms, "CS-NB", Station201, body, boot=False)
+
+    before, received_before, after, received = run(scenario())
+    assert before["CS-NB"]["status"] == "not booted" and before["CS-NB"]["attempts"] == 0
+    assert received_before == []
+    assert after["CS-NB"]["status"] == "Accepted" and received == ["SetChargingProfile"]
+    # A booted station stays booted for the store: a later central-system process may send it requests.
+    assert store.booted_station_ids() == {"CS-NB"}
+
+
+def test_dispatch_refuses_non_finite_set_points_before_sending_anything(tmp_path: Path) -> None:
+    from v2gtwin.errors import DataError
+
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario() -> None:
+        async with Csms(store, port=0) as csms:
+            for bad in (math.nan, math.inf, -math.inf):
+                with pytest.raises(DataError, match=r"'B'.*not a finite number of W"):
+                    await csms.dispatch({"A": 1000.0, "B": bad})
+
+    run(scenario())
+    assert store.profile_records() == []
+    for bad in (math.nan, math.inf):
+        with pytest.raises(DataError, match="set_point_w"):
+            build_set_point_request(bad, True)
+        with pytest.raises(DataError, match="set_point_w"):
+            set_point_frame(bad, True)
+
+
 def _needs(bidirectional: bool) -> dict[str, Any]:
     mode = "AC_BPT" if bidirectional else "AC_three_phase"
     return {
@@ -254,13 +391,17 @@ def test_set_point_profiles_are_valid_ocpp(set_point: float, profile_id: int) ->
         if round(set_point, 1) < 0 and not v2x:
             with pytest.raises(ValueError, match="V2X"):
                 build_set_point_request(set_point, v2x, profile_id)
+            with pytest.raises(ValueError, match="V2X"):
+                set_point_frame(set_point, v2x, profile_id)
             continue
-        get_validator(2, "SetChargingProfile", version).validate(build_set_point_request(set_point, v2x, profile_id))
+        request = build_set_point_request(set_point, v2x, profile_id)
+        get_validator(2, "SetChargingProfile", version).validate(request)
+        # The template dispatch sends writes exactly the JSON text of the validated request.
+        assert set_point_frame(set_point, v2x, profile_id) == json.dumps(request, separators=(",", ":"))
 
 
 def test_an_answer_that_breaks_the_schema_is_caught_although_the_request_skipped_validation(tmp_path: Path) -> None:
     """Dispatch skips validating its own (pre-validated) requests, never the stations' answers."""
-    import json
 
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
@@ -269,8 +410,10 @@ def test_an_answer_that_breaks_the_schema_is_caught_although_the_request_skipped
             Csms(store, port=0) as csms,
             connect(f"ws://127.0.0.1:{csms.port}/RAW-1", subprotocols=[SUBPROTOCOL]) as ws,
         ):
-            while "RAW-1" not in csms.stations:
-                await asyncio.sleep(0.02)
+            await ws.send(
+                '[2,"b-1","BootNotification",{"chargingStation":{"model":"M","vendorName":"V"},"reason":"PowerUp"}]'
+            )
+            assert json.loads(await ws.recv())[2]["status"] == "Accepted"
 
             async def answer() -> None:
                 msg = json.loads(await ws.recv())

@@ -177,7 +177,6 @@ def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
     import json
 
     from v2gtwin.cyber.csms.simulator import SimStation
-    from v2gtwin.cyber.csms.validation import configure_ocpp_validation
 
     class Wire:
         def __init__(self) -> None:
@@ -186,7 +185,6 @@ def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
         async def send(self, frame: str) -> None:
             self.sent.append(frame)
 
-    configure_ocpp_validation()
     period = {"startPeriod": 0, "limit": 2500.0}
     profile = {
         "id": 3,
@@ -203,3 +201,25 @@ def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
         asyncio.run(st.route_message(raw))
         out.append((st.limit_w, st.profiles, [json.loads(f) for f in wire.sent]))
     assert out[0] == out[1] == (2500.0, [profile], [[3, "u-1", {"status": "Accepted"}]])
+
+
+def test_simulated_stations_send_units_and_a_closed_station_is_shown_disconnected(tmp_path: Path) -> None:
+    """The simulator states the unit of each sampled value (what it sends is what it means: Wh, W, Percent),
+    and the central system counts a station that went away as disconnected, not connected."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0) as csms:
+            await run_station(f"ws://127.0.0.1:{csms.port}", "SIM-U", ev=SimEV(soc0_pu=0.5), reports=1)
+            for _ in range(100):  # the server notices the close
+                if "SIM-U" not in csms.stations:
+                    break
+                await asyncio.sleep(0.02)
+            res = await csms.dispatch({"SIM-U": 1000.0, "NEVER": 1000.0})
+            return set(csms.stations), set(csms.disconnected), res
+
+    connected, disconnected, res = run(scenario())
+    assert connected == set() and disconnected == {"SIM-U"}
+    assert res["SIM-U"]["status"] == "disconnected" and res["NEVER"]["status"] == "not connected"
+    units = {r.measurand: r.unit for r in store.meter_values("SIM-U")}
+    assert units == {"Energy.Active.Net": "Wh", "Power.Active.Import": "W", "SoC": "Percent"}

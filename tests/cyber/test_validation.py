@@ -15,6 +15,7 @@ import ocpp
 import ocpp.messages
 import pytest
 
+from tests.cyber.helpers import run
 from v2gtwin.cyber.csms.validation import CompiledValidator, configure_ocpp_validation, get_validator
 
 SCHEMAS = sorted(
@@ -96,27 +97,79 @@ def test_compiled_validation_agrees_with_the_package_on_every_schema() -> None:
     assert agree == total
 
 
-def test_the_central_system_validates_compiled(tmp_path: Path) -> None:
+def test_the_central_system_validates_compiled_and_leaves_other_charge_points_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting a Csms changes nothing process-wide: a plain ``ocpp`` ChargePoint in the same process still
+    validates with the package's own validator (looked up through ``ocpp.messages.get_validator``, in a worker
+    thread), while the central system's handlers validate compiled (the package's reference is consulted only
+    for a frame the compiled validator refuses)."""
     import asyncio
+    import threading
 
-    from v2gtwin.cyber.csms.server import Csms
-    from v2gtwin.cyber.csms.store import Store
-
-    async def lookup() -> Any:
-        async with Csms(Store(f"sqlite:///{tmp_path / 'csms.sqlite'}"), port=0):
-            return ocpp.messages.get_validator, ocpp.messages.ASYNC_VALIDATION
+    from ocpp.v201 import ChargePoint, call
+    from websockets.asyncio.client import connect
 
     from v2gtwin.cyber.csms import validation
+    from v2gtwin.cyber.csms.server import SUBPROTOCOL, Csms
+    from v2gtwin.cyber.csms.store import Store
 
-    # As a fresh process has it (another test may have configured this one already).
-    ocpp.messages.get_validator, ocpp.messages.ASYNC_VALIDATION = validation._reference_get_validator, True
-    assert asyncio.run(lookup()) == (get_validator, False)
+    # As a fresh process has it, with a spy on the package's own lookup.
+    looked_up: list[tuple[int, str, bool]] = []
+
+    def spy(message_type_id: int, action: str, ocpp_version: str, parse_float: Any = float) -> Any:
+        on_loop = threading.current_thread() is threading.main_thread()
+        looked_up.append((int(message_type_id), action, on_loop))
+        return validation._reference_get_validator(message_type_id, action, ocpp_version, parse_float=parse_float)
+
+    monkeypatch.setattr(ocpp.messages, "get_validator", spy)
+    monkeypatch.setattr(ocpp.messages, "ASYNC_VALIDATION", True)
+    referred: list[str] = []
+    package_validate = ocpp.messages._validate_payload
+
+    def reference(message: Any, version: str) -> None:
+        referred.append(message.action)
+        package_validate(message, version)
+
+    monkeypatch.setattr(validation, "_reference_validate_payload", reference)
+
+    async def scenario() -> tuple[Any, Any, Any, str]:
+        async with Csms(Store(f"sqlite:///{tmp_path / 'csms.sqlite'}"), port=0) as csms:
+            settings = (ocpp.messages.get_validator, ocpp.messages.ASYNC_VALIDATION)
+            async with connect(f"ws://127.0.0.1:{csms.port}/CS-V", subprotocols=[SUBPROTOCOL]) as ws:
+                cp = ChargePoint("CS-V", ws, response_timeout=5)
+                task = asyncio.create_task(cp.start())
+                try:
+                    hb = await cp.call(call.Heartbeat())
+                    await ws.send('[2,"bad-1","Heartbeat",{"extra":1}]')  # additionalProperties: refused
+                    await asyncio.sleep(0.2)
+                finally:
+                    task.cancel()
+            answer = await cp._response_queue.get()
+            return settings, hb, answer, answer.error_code
+
+    settings, hb, answer, code = run(scenario(), timeout=20)
+    assert settings == (spy, True)  # the Csms replaced nothing
+    assert hb.current_time
+    # The plain ChargePoint: its request and the answer, each through the package's lookup, in a worker thread.
+    # The central system: not once through the package for the valid frame (compiled), and the package's
+    # reference only for the refused one, on the event loop, with the package's own CALLERROR.
+    assert looked_up == [(2, "Heartbeat", False), (3, "Heartbeat", False), (2, "Heartbeat", True)], looked_up
+    assert referred == ["Heartbeat"] and code == "FormatViolation" and answer.unique_id == "bad-1"
+
+
+def test_opting_in_makes_every_charge_point_of_the_process_validate_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from v2gtwin.cyber.csms import validation
+
+    monkeypatch.setattr(ocpp.messages, "get_validator", validation._reference_get_validator)
+    monkeypatch.setattr(ocpp.messages, "ASYNC_VALIDATION", True)
+    configure_ocpp_validation()
+    assert (ocpp.messages.get_validator, ocpp.messages.ASYNC_VALIDATION) == (get_validator, False)
 
 
 def test_a_refused_frame_raises_the_reference_error_and_nan_is_left_to_the_reference() -> None:
-    configure_ocpp_validation()
     v = get_validator(ocpp.messages.MessageType.Call, "MeterValues", "2.0.1")
-    assert isinstance(v, CompiledValidator) and ocpp.messages.get_validator is get_validator
+    assert isinstance(v, CompiledValidator)
     good = {"evseId": 1, "meterValue": [{"timestamp": "2026-11-26T02:00:00Z", "sampledValue": [{"value": 1.5}]}]}
     v.validate(good)
     with pytest.raises(jsonschema.ValidationError) as err:

@@ -16,8 +16,28 @@ from v2gtwin.cli._common import (
 )
 from v2gtwin.errors import V2GTwinError
 
-csms_app = typer.Typer(help="The OCPP 2.0.1 central system (work in progress: serve).", no_args_is_help=True)
+csms_app = typer.Typer(
+    help="The OCPP 2.0.1 / 2.1 central system: serve stations, simulate them, dispatch set-points, make a PKI, "
+    "set passwords.",
+    no_args_is_help=True,
+)
 app.add_typer(csms_app, name="csms")
+
+
+def _open_store(db: str) -> Any:
+    """The store at ``db``, or a one-line error naming --db (a URL SQLAlchemy cannot parse, a driver that is not
+    installed, a database that cannot be opened)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from v2gtwin.cyber.csms.store import Store
+
+    try:
+        return Store(db)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise V2GTwinError(
+            f"--db {db}: cannot open the database ({exc.__class__.__name__}; expected an SQLAlchemy URL such as "
+            "sqlite:///csms.sqlite)"
+        ) from None
 
 
 @csms_app.command("serve")
@@ -28,7 +48,9 @@ def csms_serve(
     profile: Annotated[
         int, typer.Option(min=0, max=3, help="Security profile: 0 none (development), 1 Basic, 2 TLS + Basic, 3 mTLS.")
     ] = 0,
-    pki: Annotated[Path | None, typer.Option(help="PKI folder from 'csms pki init' (profiles 2 and 3).")] = None,
+    pki: Annotated[
+        Path | None, typer.Option(help="PKI folder made by 'v2gtwin csms pki FOLDER' (profiles 2 and 3).")
+    ] = None,
     max_frame_kib: Annotated[
         int, typer.Option(min=1, max=16_384, help="Largest accepted frame [KiB]; larger ones close the connection.")
     ] = 64,
@@ -39,33 +61,35 @@ def csms_serve(
 ) -> None:
     """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
     ws[s]://HOST:PORT/<station_id>). Prints the address it listens on (the actual port with --port 0), then a
-    status line every --status-every seconds: stations connected, meter values committed and their rate."""
+    status line every --status-every seconds: stations connected, stations that were connected and went away,
+    meter values committed and their rate."""
     import asyncio
 
-    from sqlalchemy.exc import ArgumentError, OperationalError
-
     from v2gtwin.cyber.csms.server import Csms
-    from v2gtwin.cyber.csms.store import Store
+    from v2gtwin.errors import DataError
 
-    try:
-        store = Store(db)
-    except (ArgumentError, OperationalError) as exc:
-        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+    store = _open_store(db)
     certfile = keyfile = cafile = None
     if profile >= 2:
-        if pki is None or not (pki / "server.pem").is_file():
-            raise V2GTwinError(f"--pki: profile {profile} needs a PKI folder with server.pem (run 'csms pki')")
+        if pki is None or not pki.is_dir():
+            where = "--pki:" if pki is None else f"--pki {pki}: not a folder;"
+            raise V2GTwinError(
+                f"{where} profile {profile} needs the PKI folder made by 'v2gtwin csms pki FOLDER --station ID'"
+            )
         certfile, keyfile, cafile = str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem")
-    csms = Csms(
-        store,
-        host=host,
-        port=port,
-        max_message_bytes=max_frame_kib * 1024,
-        security_profile=profile,
-        certfile=certfile,
-        keyfile=keyfile,
-        cafile=cafile,
-    )
+    try:
+        csms = Csms(
+            store,
+            host=host,
+            port=port,
+            max_message_bytes=max_frame_kib * 1024,
+            security_profile=profile,
+            certfile=certfile,
+            keyfile=keyfile,
+            cafile=cafile,
+        )
+    except DataError as exc:
+        raise V2GTwinError(f"--pki {pki}: {exc}") from None
     scheme = "wss" if profile >= 2 else "ws"
 
     async def serve() -> None:
@@ -83,7 +107,8 @@ def csms_serve(
                 await asyncio.sleep(status_every)
                 now, n = loop.time(), csms.committed_values
                 sys.stderr.write(
-                    f"csms: {len(csms.stations)} stations connected, {n} meter values committed "
+                    f"csms: {len(csms.stations)} stations connected, {len(csms.disconnected)} disconnected, "
+                    f"{n} meter values committed "
                     f"({(n - n_last) / (now - t_last):.0f}/s over the last {now - t_last:.3g} s)\n"
                 )
                 sys.stderr.flush()
@@ -115,7 +140,8 @@ def csms_simulate(
     import numpy as np
     from websockets.exceptions import WebSocketException
 
-    from v2gtwin.cyber.csms.simulator import run_fleet
+    from v2gtwin.cyber.csms.simulator import CentralSystemLostError, run_fleet
+    from v2gtwin.cyber.csms.validation import configure_ocpp_validation
     from v2gtwin.cyber.fleet_link import fleet_to_sim_evs
     from v2gtwin.fleet import synthesize_fleet
     from v2gtwin.scenario import load_scenario
@@ -126,6 +152,7 @@ def csms_simulate(
     spec = scen.fleet.model_copy(update={"n_evs": stations, "source": "synthetic"})
     ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
     evs = fleet_to_sim_evs(ev_fleet)
+    configure_ocpp_validation()  # this process runs simulated stations alone (the documented opt-in)
     try:
         fleet = asyncio.run(
             run_fleet(
@@ -139,11 +166,14 @@ def csms_simulate(
                 freeze_gc=stations >= 1000,  # this process is the simulator's alone
             )
         )
+    except CentralSystemLostError as exc:  # connected, then lost the central system
+        raise V2GTwinError(f"--url {url}: {exc}") from None
     except (OSError, WebSocketException, TimeoutError) as exc:
         raise V2GTwinError(f"--url {url}: cannot connect ({getattr(exc, 'strerror', None) or exc})") from None
     _emit(
         {
             "stations": len(fleet),
+            "stations_failed": stations - len(fleet),
             "v2x_stations": sum(s.ev.v2x for s in fleet),
             "reports_each": reports,
             "profiles_received": sum(len(s.profiles) for s in fleet),
@@ -151,6 +181,41 @@ def csms_simulate(
         },
         json_out,
     )
+
+
+def _read_set_points(csv_file: Path) -> dict[str, float]:
+    """The CSV's set-points: header 'station_id,limit_w', then one line per station; a one-line error names the
+    line of a malformed row, a station id outside OCPP's characters, a value that is not a finite number, or a
+    station listed twice."""
+    import csv
+    import math
+
+    from v2gtwin.cyber.csms.server import STATION_ID
+
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise V2GTwinError(f"{csv_file}: cannot read ({exc})") from None
+    if not rows or [c.strip() for c in rows[0][:2]] != ["station_id", "limit_w"]:
+        raise V2GTwinError(f"{csv_file}: the first line must be the header 'station_id,limit_w'")
+    limits: dict[str, float] = {}
+    first_line: dict[str, int] = {}
+    for i, row in enumerate(rows[1:], start=2):
+        try:
+            sid, value = row[0].strip(), float(row[1])
+        except (ValueError, IndexError):
+            raise V2GTwinError(f"{csv_file}, line {i}: expected 'station_id,limit_w', got {row!r}") from None
+        if not STATION_ID.match(sid):
+            raise V2GTwinError(f"{csv_file}, line {i}: station_id {sid!r}: 1 to 48 of A-Z a-z 0-9 . _ : -")
+        if not math.isfinite(value):
+            raise V2GTwinError(f"{csv_file}, line {i}: limit_w {row[1].strip()!r} is not a finite number of W")
+        if sid in limits:
+            raise V2GTwinError(f"{csv_file}, line {i}: station_id {sid!r} already given on line {first_line[sid]}")
+        limits[sid], first_line[sid] = value, i
+    if not limits:
+        raise V2GTwinError(f"{csv_file}: no set-points after the header")
+    return limits
 
 
 @csms_app.command("dispatch")
@@ -163,40 +228,23 @@ def csms_dispatch(
     timeout: Annotated[float, typer.Option(min=0.1, max=600.0, help="Per-call timeout [s].")] = 10.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Serve, wait until the CSV's stations are connected (or --wait passes), push their set-points as charging
-    profiles concurrently, and report each station's outcome and the latency distribution."""
+    """Serve, wait until the CSV's stations are connected and their BootNotification accepted (or --wait passes),
+    push their set-points as charging profiles concurrently, and report each station's outcome and the latency
+    distribution. A station is sent nothing before its boot is accepted. Exit code 1 when no station accepted."""
     import asyncio
-    import csv
-    import statistics
+    from collections import Counter
 
+    from v2gtwin.cyber.csms.outcomes import percentile_s
     from v2gtwin.cyber.csms.server import Csms
-    from v2gtwin.cyber.csms.store import Store
 
-    limits: dict[str, float] = {}
-    try:
-        with csv_file.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise V2GTwinError(f"{csv_file}: cannot read ({exc})") from None
-    if not rows or [c.strip() for c in rows[0][:2]] != ["station_id", "limit_w"]:
-        raise V2GTwinError(f"{csv_file}: the first line must be the header 'station_id,limit_w'")
-    for i, row in enumerate(rows[1:], start=2):
-        try:
-            limits[row[0].strip()] = float(row[1])
-        except (ValueError, IndexError):
-            raise V2GTwinError(f"{csv_file}, line {i}: expected 'station_id,limit_w', got {row!r}") from None
-
-    from sqlalchemy.exc import ArgumentError, OperationalError
-
-    try:
-        store = Store(db)
-    except (ArgumentError, OperationalError) as exc:
-        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+    limits = _read_set_points(csv_file)
+    store = _open_store(db)
 
     async def go() -> dict[str, dict[str, Any]]:
         async with Csms(store, host=host, port=port) as csms:
-            deadline = asyncio.get_running_loop().time() + wait
-            while not set(limits) <= set(csms.stations) and asyncio.get_running_loop().time() < deadline:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while not set(limits) <= (set(csms.stations) & csms.booted) and loop.time() < deadline:
                 await asyncio.sleep(0.1)
             return await csms.dispatch(limits, timeout_s=timeout)
 
@@ -204,16 +252,22 @@ def csms_dispatch(
         result = asyncio.run(go())
     except OSError as exc:
         raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
-    lat = sorted(r["latency_s"] for r in result.values() if r["latency_s"] is not None)
+    # Percentiles over every station of the CSV: one that did not accept counts above every latency.
+    lat = [r["latency_s"] if r["status"] == "Accepted" else None for r in result.values()]
+    accepted = sum(r["status"] == "Accepted" for r in result.values())
     out: dict[str, Any] = {
         "stations": len(result),
-        "accepted": sum(r["status"] == "Accepted" for r in result.values()),
-        "latency_p50_s": statistics.median(lat) if lat else None,
-        "latency_p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+        "accepted": accepted,
+        "outcomes": dict(Counter(r["status"] for r in result.values())),
+        "latency_p50_s": percentile_s(lat, 0.5),
+        "latency_p99_s": percentile_s(lat, 0.99),
     }
     if json_out:
         out["per_station"] = result
     _emit(out, json_out)
+    if accepted == 0:
+        sys.stderr.write(f"error: no station accepted its set-point ({out['outcomes']})\n")
+        raise typer.Exit(1)
 
 
 @csms_app.command("pki")
@@ -243,14 +297,7 @@ def csms_password(
     db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
 ) -> None:
     """Provision a station's HTTP Basic password (security profiles 1 and 2)."""
-    from sqlalchemy.exc import ArgumentError, OperationalError
-
-    from v2gtwin.cyber.csms.store import Store
-
-    try:
-        store = Store(db)
-    except (ArgumentError, OperationalError) as exc:
-        raise V2GTwinError(f"--db {db}: cannot open the database ({exc.__class__.__name__})") from None
+    store = _open_store(db)
     try:
         store.set_password(station_id, password)
     except ValueError as exc:

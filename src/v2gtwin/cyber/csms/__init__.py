@@ -1,5 +1,6 @@
-"""OCPP 2.0.1 central system (CSMS) of the aggregator. Kept free of the numeric stack (no numpy, no pandas).
-
-Work in progress (issue 6): server, durable store and station client for boot, heartbeat, status and meter
-values. Security profiles, dispatch, the simulator fleet and the benchmark are still to come.
+"""OCPP 2.0.1 / 2.1 central system (CSMS) of the aggregator: the server (:mod:`.server`), its durable store
+(:mod:`.store`), scoped compiled validation (:mod:`.validation`), payload builders and readers (:mod:`.payloads`),
+TLS and PKI for security profiles 2 and 3 (:mod:`.tls`, :mod:`.pki`), dispatch outcome summaries
+(:mod:`.outcomes`) and simulated stations (:mod:`.simulator`). Kept free of the numeric stack (no numpy, no
+pandas). See docs/csms.md.
 """

@@ -19,27 +19,31 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-import gc
 import json
 import logging
+import math
 import re
-import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from ocpp import v21, v201
-from ocpp.messages import MessageType
-from ocpp.routing import on
+from ocpp.exceptions import FormatViolationError, OCPPError
+from ocpp.exceptions import ProtocolError as OCPPProtocolError
+from ocpp.messages import CallError, MessageType, unpack
+from ocpp.routing import after, on
 from ocpp.v201 import call_result
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import NegotiationError
 from websockets.typing import Subprotocol
 
+from v2gtwin.cyber.csms.gcpause import gc_paused
+from v2gtwin.cyber.csms.payloads import build_set_point_request, meter_rows, set_point_frame
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
-from v2gtwin.cyber.csms.validation import configure_ocpp_validation, get_validator
+from v2gtwin.cyber.csms.tls import server_ssl_context
+from v2gtwin.cyber.csms.validation import CompiledValidation, get_validator
+from v2gtwin.errors import DataError
 
 __all__ = ["SUBPROTOCOL", "SUBPROTOCOLS", "Csms", "StationHandler", "StationHandler21", "build_set_point_request"]
 
@@ -108,11 +112,45 @@ class _Handlers:
         get_validator(MessageType.CallResult, action, self.version.removeprefix("ocpp")).validate(response.payload)
         return dict(response.payload)
 
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """The package's routing, except that no malformed frame goes unanswered: a frame that is not an OCPP-J
+        message (not JSON, not a list, unknown message type, missing or ill-typed elements) gets a CALLERROR
+        with the frame's message id, or ``"-1"`` when that cannot be read (OCPP 2.0.1 Part 4, CALLERROR), where
+        the package would only log it. A CALLRESULT or CALLERROR from the station is never answered (OCPP-J);
+        one that answers no pending call is dropped by the next call."""
+        try:
+            try:
+                msg = unpack(raw_msg)
+            except RecursionError:  # JSON nested deeper than Python's parser goes
+                raise FormatViolationError(details={"cause": "JSON nested too deeply"}) from None
+            if msg.message_type_id == MessageType.Call and not (
+                isinstance(msg.unique_id, str) and isinstance(msg.action, str) and isinstance(msg.payload, dict)
+            ):
+                raise OCPPProtocolError(details={"cause": "uniqueId and action must be strings, payload an object"})
+        except OCPPError as exc:
+            await self._send(_call_error(raw_msg, exc))  # type: ignore[attr-defined]
+            return
+        if msg.message_type_id == MessageType.Call:
+            try:
+                await self._handle_call(msg)  # type: ignore[attr-defined]
+            except OCPPError as error:
+                logger.info("%s: %s refused: %s", self.id, msg.action, error)
+                await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
+        else:
+            self._response_queue.put_nowait(msg)  # type: ignore[attr-defined]
+
     @on("BootNotification")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
         vendor, model = charging_station.get("vendor_name", ""), charging_station.get("model", "")
         await self._commit([Store.op_upsert_station(self.id, vendor, model)])
         return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_INTERVAL_S, status="Accepted")
+
+    @after("BootNotification")  # type: ignore[untyped-decorator,unused-ignore]
+    def after_boot(self, **_: Any) -> None:
+        """Runs once the Accepted answer is sent: from now on the central system may send this station requests
+        (OCPP 2.0.1 Part 2, B01: no CSMS-initiated request before the station's boot was accepted)."""
+        if self.csms is not None:
+            self.csms.booted.add(self.id)
 
     @on("Heartbeat")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_heartbeat(self, **_: Any) -> Any:
@@ -151,7 +189,7 @@ class _Handlers:
 
     @on("MeterValues")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
-        await self._commit(values=[(self.id, int(evse_id), _rows(meter_value))])
+        await self._commit(values=[(self.id, int(evse_id), meter_rows(meter_value))])
         return call_result.MeterValues()
 
     @on("TransactionEvent")  # type: ignore[untyped-decorator,unused-ignore]
@@ -178,82 +216,25 @@ class _Handlers:
             _enum(transaction_info.get("stopped_reason", "")) or None,
         )
         # The event and its values in the same transaction, committed before the answer.
-        await self._commit([op], [(self.id, evse_id or 0, _rows(meter_value))] if meter_value else [])
+        await self._commit([op], [(self.id, evse_id or 0, meter_rows(meter_value))] if meter_value else [])
         if id_token:
             status = self.csms.authorize(id_token) if self.csms is not None else "Accepted"
             return call_result.TransactionEvent(id_token_info={"status": status})
         return call_result.TransactionEvent()
 
 
-class StationHandler(_Handlers, v201.ChargePoint):
+class StationHandler(CompiledValidation, _Handlers, v201.ChargePoint):
     """One station connected with OCPP 2.0.1."""
 
     version = SUBPROTOCOL
     calls: Any = v201.call
 
 
-class StationHandler21(_Handlers, v21.ChargePoint):
+class StationHandler21(CompiledValidation, _Handlers, v21.ChargePoint):
     """One station connected with OCPP 2.1 (V2X set-points possible once its EV declares them)."""
 
     version = SUBPROTOCOL_21
     calls: Any = v21.call
-
-
-def build_set_point_request(set_point_w: float, v2x: bool, profile_id: int = 1, evse_id: int = 1) -> dict[str, Any]:
-    """The SetChargingProfile request (wire format, camelCase) that holds an EVSE at ``set_point_w`` with a
-    TxDefaultProfile.
-
-    Charging (>= 0): a ``limit`` in W (valid in 2.0.1 and 2.1). Discharging (< 0, ``v2x`` stations on 2.1 only):
-    ``operationMode = CentralSetpoint`` with ``setpoint`` and ``dischargeLimit``. Every shape this returns is
-    validated against the OCPP JSON schemas of both versions by the tests (a property test over set-points and
-    ids), which is why dispatch sends it without validating each frame again.
-    """
-    w = round(float(set_point_w), 1) + 0.0  # + 0.0: no "-0.0" on the wire
-    if w < 0 and not v2x:
-        raise ValueError("a negative set-point needs a station on OCPP 2.1 whose EV declared V2X")
-    period: dict[str, Any] = {"startPeriod": 0}
-    if w < 0:
-        period.update(operationMode="CentralSetpoint", setpoint=w, dischargeLimit=w)
-    else:
-        period["limit"] = w
-    return {
-        "evseId": int(evse_id),
-        "chargingProfile": {
-            "id": int(profile_id),
-            "stackLevel": 0,
-            "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": [{"id": int(profile_id), "chargingRateUnit": "W", "chargingSchedulePeriod": [period]}],
-        },
-    }
-
-
-_gc_pause_depth = 0
-_gc_resume = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while fan-outs are in flight (re-entrant: it resumes when the last
-    one ends, and only if it was running before the first).
-
-    Why: a fan-out keeps tens of objects per station alive until the station answers (task, frames, futures,
-    timer), so a 10,000-station fan-out pushes enough survivors into the oldest generation to trigger a full
-    collection in the middle of it, and a full collection of a server holding 10,000 connections (about a
-    million tracked objects) takes 0.3-1 s — measured with py-spy, it was the largest single cost of the
-    fan-out. Paused, the collection runs just after the fan-out instead; reference counting still frees
-    everything that is not in a cycle meanwhile."""
-    global _gc_pause_depth, _gc_resume
-    if _gc_pause_depth == 0:
-        _gc_resume = gc.isenabled()
-        gc.disable()
-    _gc_pause_depth += 1
-    try:
-        yield
-    finally:
-        _gc_pause_depth -= 1
-        if _gc_pause_depth == 0 and _gc_resume:
-            gc.enable()
 
 
 def _prefer_21(_connection: ServerConnection, offered: Sequence[str]) -> Subprotocol:
@@ -265,14 +246,15 @@ def _prefer_21(_connection: ServerConnection, offered: Sequence[str]) -> Subprot
     raise NegotiationError(f"subprotocol {' or '.join(SUBPROTOCOLS)} required")
 
 
-def _rows(meter_value: list[dict[str, Any]]) -> list[tuple[str, str, float, str]]:
-    rows = []
-    for mv in meter_value:
-        ts = str(mv.get("timestamp", ""))
-        for sv in mv.get("sampled_value", []):
-            unit = (sv.get("unit_of_measure") or {}).get("unit", "Wh")
-            rows.append((ts, str(sv.get("measurand", "Energy.Active.Import.Register")), float(sv["value"]), unit))
-    return rows
+def _call_error(raw_msg: str | bytes, exc: OCPPError) -> str:
+    """The CALLERROR for a frame that could not be read as an OCPP-J message: its message id when the frame is
+    a JSON list with a string in second place, else "-1"."""
+    unique_id = "-1"
+    with contextlib.suppress(ValueError, TypeError, RecursionError):
+        frame = json.loads(raw_msg)
+        if isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str) and len(frame[1]) <= 36:
+            unique_id = frame[1]
+    return CallError(unique_id, exc.code, exc.description, exc.details or {}).to_json()
 
 
 class Csms:
@@ -300,13 +282,16 @@ class Csms:
         allowed_id_tokens: set[str] | None = None,
     ):
         if security_profile not in (0, 1, 2, 3):
-            raise ValueError(f"security_profile: 0 (none, development), 1, 2 or 3; got {security_profile}")
+            raise DataError(f"security_profile: 0 (none, development), 1, 2 or 3; got {security_profile}")
         if security_profile >= 2 and not (certfile and keyfile):
-            raise ValueError("security profiles 2 and 3 need the server certificate and key (csms pki init)")
+            raise DataError(
+                "certfile, keyfile: security profiles 2 and 3 need the server certificate and key (csms pki)"
+            )
         if security_profile == 3 and not cafile:
-            raise ValueError("security profile 3 needs the CA that signs the station certificates")
+            raise DataError("cafile: security profile 3 needs the CA that signs the station certificates")
         self.security_profile = security_profile
-        self._tls = (certfile, keyfile, cafile)
+        # Now: a missing or bad key or certificate is an error here, not at listening time.
+        self._ssl = server_ssl_context(security_profile, certfile, keyfile, cafile)
         self.store = store
         self.host = host
         self.port = port
@@ -318,6 +303,11 @@ class Csms:
         self._pending: list[tuple[Sequence[Op], Sequence[ValueBatch], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.committed_values = 0  # meter values committed by this process (for monitoring and benchmarks)
+        # Stations whose BootNotification was accepted (by this process, or recorded in the store by an earlier
+        # run: a station boots once per power-up, not per connection): the only ones sent requests.
+        self.booted: set[str] = set()
+        # Stations that were connected during this run and are not now (shown as such by `csms serve`).
+        self.disconnected: set[str] = set()
         self._wake: asyncio.Event | None = None
 
     def authorize(self, id_token: dict[str, Any]) -> str:
@@ -388,6 +378,7 @@ class Csms:
         handler = cls(station_id, connection, self.store, self)
         self._connections[station_id] = connection
         self.stations[station_id] = handler
+        self.disconnected.discard(station_id)
         try:
             await handler.start()
         except Exception as exc:  # the connection ended (closed, reset, oversize frame): keep serving others
@@ -396,6 +387,7 @@ class Csms:
             if self._connections.get(station_id) is connection:
                 del self._connections[station_id]
                 del self.stations[station_id]
+                self.disconnected.add(station_id)
 
     async def dispatch(
         self, set_points_w: dict[str, float], *, timeout_s: float = 10.0, retries: int = 1, profile_id: int = 1
@@ -403,18 +395,25 @@ class Csms:
         """Send each station a TxDefaultProfile holding it at ``set_points_w[station]`` [W], all at once
         (negative: discharge, for V2X stations on OCPP 2.1; see :func:`build_set_point_request`).
 
-        Returns, per station, ``status`` ('Accepted', 'Rejected', 'timeout', 'not connected', 'not V2X',
-        'invalid answer', 'error'), ``latency_s`` of the exchange that settled it, ``settled_s`` (time from the
-        start of the whole fan-out to this station's outcome) and the number of ``attempts``; every profile
-        sent is recorded in the store with its outcome. Each call runs in its own task, never inside a handler
-        of that station's own message (the ocpp package would deadlock). The cyclic garbage collector is
-        paused until the last answer is in (see :func:`_gc_paused`).
+        Returns, per station, ``status`` ('Accepted', 'Rejected', 'timeout', 'not connected', 'disconnected'
+        (was connected during this run, is not now), 'not booted' (no BootNotification accepted yet: nothing is
+        sent), 'not V2X', 'invalid answer', 'error'), ``latency_s`` of
+        the exchange that settled it, ``settled_s`` (time from the start of the whole fan-out to this station's
+        outcome) and the number of ``attempts``; every profile sent is recorded in the store with its outcome.
+        Each station gets its own frame (:func:`~v2gtwin.cyber.csms.payloads.set_point_frame`). Each call runs in
+        its own task, never inside a handler of that station's own message (the ocpp package would deadlock).
+        The cyclic garbage collector is paused until the last answer is in
+        (:func:`~v2gtwin.cyber.csms.gcpause.gc_paused`).
+
+        Raises :class:`~v2gtwin.errors.DataError`, before anything is sent, when a set-point is not finite.
         """
         sent_at = dt.datetime.now(dt.UTC)
         loop = asyncio.get_running_loop()
         t_start = loop.time()
 
-        frames: dict[tuple[float, bool], str] = {}  # one JSON text per distinct set-point
+        bad = [(sid, w) for sid, w in set_points_w.items() if not math.isfinite(w)]
+        if bad:
+            raise DataError(f"set_points_w[{bad[0][0]!r}]: {bad[0][1]!r} is not a finite number of W")
 
         async def one(station_id: str, set_point_w: float) -> tuple[str, dict[str, Any]]:
             sid, out = await one_call(station_id, set_point_w)
@@ -424,21 +423,19 @@ class Csms:
         async def one_call(station_id: str, set_point_w: float) -> tuple[str, dict[str, Any]]:
             handler = self.stations.get(station_id)
             if handler is None:
-                return station_id, {"status": "not connected", "latency_s": None, "attempts": 0}
+                status = "disconnected" if station_id in self.disconnected else "not connected"
+                return station_id, {"status": status, "latency_s": None, "attempts": 0}
+            if station_id not in self.booted:
+                return station_id, {"status": "not booted", "latency_s": None, "attempts": 0}
             v2x = handler.v2x and handler.version == SUBPROTOCOL_21
             if round(set_point_w, 1) < 0 and not v2x:
                 return station_id, {"status": "not V2X", "latency_s": None, "attempts": 0}
-            key = (round(set_point_w, 1), v2x)
-            frame = frames.get(key)
-            if frame is None:
-                frame = frames[key] = json.dumps(
-                    build_set_point_request(set_point_w, v2x, profile_id), separators=(",", ":")
-                )
+            frame = set_point_frame(set_point_w, v2x, profile_id)  # each station its own frame
             return station_id, await self._prebuilt_with_retries(
                 handler, "SetChargingProfile", frame, timeout_s, retries
             )
 
-        with _gc_paused():
+        with gc_paused():
             results = dict(await asyncio.gather(*(one(sid, sp) for sid, sp in set_points_w.items())))
         records = [
             {
@@ -483,10 +480,13 @@ class Csms:
         """Send one CSMS-initiated call (``action`` a class name of ``ocpp.v201.call``/``v21.call``, fields in
         snake_case) to a connected station and return its answer (the ``ocpp`` package's dataclass).
 
-        Raises LookupError when the station is not connected and TimeoutError when it does not answer."""
+        Raises LookupError when the station is not connected or has not booted, and TimeoutError when it does not
+        answer."""
         handler = self.stations.get(station_id)
         if handler is None:
             raise LookupError(f"station {station_id!r} is not connected")
+        if station_id not in self.booted:
+            raise LookupError(f"station {station_id!r} has not booted (no BootNotification accepted yet)")
         request = getattr(handler.calls, action)(**fields)
         return await asyncio.wait_for(handler.call(request), timeout_s)
 
@@ -538,27 +538,9 @@ class Csms:
             return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
         return None
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.security_profile < 2:
-            return None
-        certfile, keyfile, cafile = self._tls
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.options |= ssl.OP_NO_COMPRESSION
-        ctx.load_cert_chain(certfile, keyfile)  # type: ignore[arg-type]
-        # The RSA server chain beside the ECDSA one when the PKI has it (csms pki makes both): OpenSSL keeps one
-        # chain per key type and presents the one the station's signature algorithms accept.
-        rsa_cert = Path(certfile).with_name(Path(certfile).stem + "-rsa.pem")  # type: ignore[arg-type]
-        if rsa_cert.is_file() and rsa_cert.with_suffix(".key").is_file():
-            ctx.load_cert_chain(rsa_cert, rsa_cert.with_suffix(".key"))
-        if self.security_profile == 3:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(cafile)
-        return ctx
-
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
-        configure_ocpp_validation()
+        self.booted |= await asyncio.to_thread(self.store.booted_station_ids)
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write_loop())
         self._server = await serve(
@@ -570,7 +552,7 @@ class Csms:
             max_size=self.max_message_bytes,
             compression=None,
             process_request=self._check_basic_auth,
-            ssl=self._ssl_context(),
+            ssl=self._ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self.port
 
@@ -589,11 +571,3 @@ class Csms:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    async def serve_forever(self) -> None:
-        """Start and serve until cancelled."""
-        await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()

@@ -13,7 +13,8 @@ A simulated station takes a well-formed SetChargingProfile on a short path: it r
 frame and answers ``Accepted`` itself, without the ``ocpp`` package's routing (key conversion, signature
 inspection, dataclass round trip and schema validation: about 90 us of CPU per profile against 10 us, which
 made the 10,000-station load benchmark measure the simulator rather than the central system). Anything else,
-including a SetChargingProfile the short path cannot read, goes through the package and its schema validation.
+including a SetChargingProfile the short path cannot read, goes through the package and the schema validation
+of its own schemas (compiled, scoped to the simulated stations' classes: see :mod:`v2gtwin.cyber.csms.validation`).
 What the central system sends is validated by the tests' own stations, by the third-party interop peer
 (strict mode) and by a property test of every profile shape against the OCPP schemas. A large fleet in a process
 of its own can be frozen out of the cyclic garbage collector once connected (``run_fleet(freeze_gc=True)``).
@@ -38,15 +39,19 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
-from v2gtwin.cyber.csms.validation import configure_ocpp_validation
+from v2gtwin.cyber.csms.validation import CompiledValidation
 
-__all__ = ["SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
+__all__ = ["CentralSystemLostError", "SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
 
 logger = logging.getLogger(__name__)
 
 # A clean close (normal closure, going away) ends a simulated station; anything else (abnormal closure, server
 # error, service restart, try again later) makes it reconnect.
 _FINAL_CLOSE_CODES = (1000, 1001)
+
+
+class CentralSystemLostError(ConnectionError):
+    """Every simulated station had connected, and every one failed afterwards: the central system went away."""
 
 
 @dataclass(frozen=True)
@@ -166,9 +171,21 @@ class _SimBehaviour:
                     {
                         "timestamp": _now(),
                         "sampled_value": [
-                            {"value": round(self.energy_wh, 1), "measurand": "Energy.Active.Net"},
-                            {"value": round(p, 1), "measurand": "Power.Active.Import"},
-                            {"value": round(100 * self.soc_pu, 1), "measurand": "SoC"},
+                            {
+                                "value": round(self.energy_wh, 1),
+                                "measurand": "Energy.Active.Net",
+                                "unit_of_measure": {"unit": "Wh"},
+                            },
+                            {
+                                "value": round(p, 1),
+                                "measurand": "Power.Active.Import",
+                                "unit_of_measure": {"unit": "W"},
+                            },
+                            {
+                                "value": round(100 * self.soc_pu, 1),
+                                "measurand": "SoC",
+                                "unit_of_measure": {"unit": "Percent"},
+                            },
                         ],
                     }
                 ],
@@ -180,7 +197,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class SimStation(_SimBehaviour, v201.ChargePoint):
+class SimStation(CompiledValidation, _SimBehaviour, v201.ChargePoint):
     """A simulated OCPP 2.0.1 station (EVs without V2X)."""
 
     calls = v201.call
@@ -195,7 +212,7 @@ class SimStation(_SimBehaviour, v201.ChargePoint):
         return v201.call_result.SetChargingProfile(status="Accepted")
 
 
-class SimStation21(_SimBehaviour, v21.ChargePoint):
+class SimStation21(CompiledValidation, _SimBehaviour, v21.ChargePoint):
     """A simulated OCPP 2.1 station (V2X EVs: discharge set-points)."""
 
     calls = v21.call
@@ -269,12 +286,15 @@ async def run_station(
                     # Whichever ends first: the station's work, or its connection (the listener ends with it;
                     # a call awaiting its answer on a closed connection would otherwise wait for its timeout).
                     await asyncio.wait({work, listener}, return_when=asyncio.FIRST_COMPLETED)
-                    if not work.done():
-                        work.cancel()
+                    work_finished = work.done()
+                    for task in (work, listener):
+                        task.cancel()
+                    # Both end here and their outcomes are retrieved (no "exception was never retrieved").
+                    await asyncio.gather(work, listener, return_exceptions=True)
+                    if not work_finished:
                         if ws.close_code in _FINAL_CLOSE_CODES:
                             return station
                         raise ConnectionError(f"connection closed ({ws.close_code}): reconnecting")
-                    listener.cancel()
                     work.result()  # a failed call (time-out, CALLERROR) surfaces here
                     return station
             except (OSError, WebSocketException, TimeoutError, ConnectionError) as exc:
@@ -318,7 +338,8 @@ async def run_fleet(
     Two phases: every station connects (in batches of ``connect_batch``), boots and plugs its EV in; once all
     are in, every station sends ``reports`` MeterValues, one round every ``interval_s`` (a round: all stations
     at once, each advancing its EV by ``max(interval_s, 1)`` s). Then the stations stay ``hold_s`` seconds.
-    Stations that fail are logged and left out; the run fails only when all do. ``max_attempts``: connection
+    Stations that fail are logged and left out; the run fails only when all do (:class:`CentralSystemLostError`
+    when they had connected). ``max_attempts``: connection
     attempts per station (see :func:`run_station`).
 
     ``freeze_gc``: once every station is in, move the process's objects (connections, stations, their tasks)
@@ -330,7 +351,6 @@ async def run_fleet(
     """
     if evs is not None and len(evs) < n:
         raise ValueError(f"evs: need {n} EVs, got {len(evs)}")
-    configure_ocpp_validation()
     stop = asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
     live: dict[str, SimStation | SimStation21] = {}
@@ -354,6 +374,7 @@ async def run_fleet(
         if (k + 1) % connect_batch == 0:
             await asyncio.sleep(0.05)
     await asyncio.gather(*(r.wait() for r in readies))
+    connected = bool(live)
     if freeze_gc:
         gc.collect()
         gc.freeze()
@@ -370,6 +391,8 @@ async def run_fleet(
     done = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [d for d in done if isinstance(d, BaseException)]
     if failed and len(failed) == n:
+        if connected:  # they were in, then the central system went away
+            raise CentralSystemLostError(f"the central system went away: all {n} stations failed ({failed[0]!r})")
         raise failed[0]
     if failed:
         logger.warning("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])

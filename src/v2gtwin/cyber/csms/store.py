@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-__all__ = ["Evse", "MeterValue", "ProfileRecord", "Station", "Store", "Transaction"]
+__all__ = ["Evse", "MeterValue", "ProfileRecord", "Station", "Store", "Transaction", "TransactionEventRecord"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class MeterValue(_Base):
     timestamp: Mapped[str] = mapped_column(String(40))
     measurand: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
-    unit: Mapped[str] = mapped_column(String(16), default="")
+    unit: Mapped[str] = mapped_column(String(20), default="")  # as sent, or OCPP's default for the measurand
 
 
 class Evse(_Base):
@@ -82,6 +82,20 @@ class Transaction(_Base):
     ended: Mapped[str] = mapped_column(String(40), default="")
     stopped_reason: Mapped[str] = mapped_column(String(32), default="")
     last_seq_no: Mapped[int] = mapped_column(Integer, default=-1)
+
+
+class TransactionEventRecord(_Base):
+    """One TransactionEvent as received (a retransmission with the same ``seq_no`` is recorded once)."""
+
+    __tablename__ = "transaction_events"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(16))
+    timestamp: Mapped[str] = mapped_column(String(40))
+    evse_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    id_token: Mapped[str] = mapped_column(String(255), default="")
+    stopped_reason: Mapped[str] = mapped_column(String(32), default="")
 
 
 class ProfileRecord(_Base):
@@ -166,10 +180,6 @@ class Store:
 
         return op
 
-    def upsert_station(self, station_id: str, vendor: str = "", model: str = "", status: str | None = None) -> None:
-        """Record a station's boot or status (committed before returning)."""
-        self.apply([self.op_upsert_station(station_id, vendor, model, status)])
-
     def set_password(self, station_id: str, password: str) -> None:
         """Provision a station's HTTP Basic password (security profiles 1 and 2); at least 16 characters
         (OCPP 2.0.1 Part 2). Stored as a salted scrypt hash."""
@@ -193,11 +203,6 @@ class Store:
         digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
         return hmac.compare_digest(digest.hex(), digest_hex)
 
-    def add_meter_values(self, station_id: str, evse_id: int, rows: list[tuple[str, str, float, str]]) -> int:
-        """Store (timestamp, measurand, value, unit) rows; committed before returning the count."""
-        self.apply(values=[(station_id, evse_id, rows)])
-        return len(rows)
-
     def count_meter_values(self, station_id: str | None = None) -> int:
         """Number of stored meter values (of one station, or all)."""
         with Session(self.engine) as s:
@@ -205,6 +210,12 @@ class Store:
             if station_id is not None:
                 q = q.where(MeterValue.station_id == station_id)
             return int(s.scalar(q) or 0)
+
+    def meter_values(self, station_id: str) -> list[MeterValue]:
+        """A station's stored meter values (value in ``unit``), oldest first."""
+        with Session(self.engine) as s:
+            q = select(MeterValue).where(MeterValue.station_id == station_id).order_by(MeterValue.id)
+            return list(s.scalars(q))
 
     def station(self, station_id: str) -> Station | None:
         """A station's record."""
@@ -236,10 +247,6 @@ class Store:
 
         return op
 
-    def upsert_evse(self, station_id: str, evse_id: int, **fields: Any) -> None:
-        """Record an EVSE's status or its EV's charging needs (committed before returning)."""
-        self.apply([self.op_upsert_evse(station_id, evse_id, **fields)])
-
     @classmethod
     def op_transaction_event(
         cls,
@@ -252,26 +259,75 @@ class Store:
         id_token: str | None = None,
         stopped_reason: str | None = None,
     ) -> Op:
-        """One TransactionEvent applied to its transaction's record."""
+        """One TransactionEvent: recorded, then its transaction's record rebuilt from all its events in ``seq_no``
+        order, so the order of arrival does not matter: ``state`` is that of the last event, except that an
+        Ended transaction stays Ended (a late Updated does not reopen it); ``started`` is the Started event's
+        time (else the first event's), ``ended`` and ``stopped_reason`` the Ended event's; ``evse_id`` and
+        ``id_token`` the last ones given."""
 
         def op(s: Session) -> None:
             cls._ensure_station(s, station_id)
+            key = (station_id, transaction_id, seq_no)
+            if s.get(TransactionEventRecord, key) is None:
+                s.add(
+                    TransactionEventRecord(
+                        station_id=station_id,
+                        transaction_id=transaction_id,
+                        seq_no=seq_no,
+                        event_type=event_type,
+                        timestamp=timestamp,
+                        evse_id=evse_id,
+                        id_token=id_token or "",
+                        stopped_reason=stopped_reason or "",
+                    )
+                )
+                s.flush()
+            events = list(
+                s.scalars(
+                    select(TransactionEventRecord)
+                    .where(
+                        TransactionEventRecord.station_id == station_id,
+                        TransactionEventRecord.transaction_id == transaction_id,
+                    )
+                    .order_by(TransactionEventRecord.seq_no)
+                )
+            )
             tx = s.get(Transaction, (station_id, transaction_id))
             if tx is None:
-                tx = Transaction(station_id=station_id, transaction_id=transaction_id, started=timestamp)
+                tx = Transaction(station_id=station_id, transaction_id=transaction_id)
                 s.add(tx)
-            tx.state = event_type
-            tx.last_seq_no = max(tx.last_seq_no if tx.last_seq_no is not None else -1, seq_no)
-            if evse_id is not None:
-                tx.evse_id = evse_id
-            if id_token:
-                tx.id_token = id_token
-            if event_type == "Ended":
-                tx.ended = timestamp
-                tx.stopped_reason = stopped_reason or ""
+            ended = [e for e in events if e.event_type == "Ended"]
+            started = [e for e in events if e.event_type == "Started"]
+            tx.state = "Ended" if ended else events[-1].event_type
+            tx.started = (started[0] if started else events[0]).timestamp
+            tx.ended = ended[0].timestamp if ended else ""
+            tx.stopped_reason = ended[0].stopped_reason if ended else ""
+            tx.last_seq_no = events[-1].seq_no
+            evse_ids = [e.evse_id for e in events if e.evse_id is not None]
+            tx.evse_id = evse_ids[-1] if evse_ids else 0
+            tokens = [e.id_token for e in events if e.id_token]
+            tx.id_token = tokens[-1] if tokens else ""
             s.flush()
 
         return op
+
+    def transaction_events(self, station_id: str, transaction_id: str) -> list[TransactionEventRecord]:
+        """A transaction's events as recorded, in ``seq_no`` order."""
+        with Session(self.engine) as s:
+            q = (
+                select(TransactionEventRecord)
+                .where(
+                    TransactionEventRecord.station_id == station_id,
+                    TransactionEventRecord.transaction_id == transaction_id,
+                )
+                .order_by(TransactionEventRecord.seq_no)
+            )
+            return list(s.scalars(q))
+
+    def booted_station_ids(self) -> set[str]:
+        """Stations whose BootNotification was accepted (a boot records the vendor, which OCPP requires)."""
+        with Session(self.engine) as s:
+            return set(s.scalars(select(Station.station_id).where(Station.vendor != "")))
 
     def add_profile_records(self, rows: list[dict[str, Any]]) -> None:
         """Record charging profiles sent (one transaction): dicts with the :class:`ProfileRecord` fields."""

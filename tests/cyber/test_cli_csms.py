@@ -1,0 +1,175 @@
+"""The `v2gtwin csms` commands' error contract (one line on stderr, exit code 2, no traceback) and exit codes:
+set-point files with non-finite values or repeated stations, unusable databases, missing or bad TLS keys, a
+central system that goes away under `csms simulate`, and a dispatch that no station accepted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from v2gtwin.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str) -> None:
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("A,1000\nB,nan\n", "line 3: limit_w 'nan' is not a finite number of W"),
+        ("A,inf\n", "line 2: limit_w 'inf' is not a finite number of W"),
+        ("A,-Infinity\n", "line 2: limit_w '-Infinity' is not a finite number of W"),
+        ("A,1000\nB,2000\nA,3000\n", "line 4: station_id 'A' already given on line 2"),
+        ("bad id!,1000\n", "line 2: station_id 'bad id!'"),
+        ("", "no set-points after the header"),
+    ],
+)
+def test_dispatch_refuses_bad_set_point_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str
+) -> None:
+    csv = tmp_path / "sp.csv"
+    csv.write_text("station_id,limit_w\n" + body)
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    code, out, err = run_cli(capsys, "csms", "dispatch", str(csv), "--wait", "0", "--port", "0", "--db", db)
+    assert_one_line_error(code, err)
+    assert expected in err and out == ""
+    assert not (tmp_path / "db.sqlite").exists()  # refused before anything was opened or served
+
+
+@pytest.mark.parametrize("db", ["junk", "nosuchdriver://x", "sqlite:////nonexistent-dir/x/db.sqlite"])
+def test_unusable_database_is_one_line_in_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], db: str
+) -> None:
+    code, _, err = run_cli(capsys, "csms", "password", "CS-1", "--password", "x" * 20, "--db", db)
+    assert_one_line_error(code, err)
+    assert f"--db {db}: cannot open the database" in err
+    csv = tmp_path / "sp.csv"
+    csv.write_text("station_id,limit_w\nA,1000\n")
+    code, _, err = run_cli(capsys, "csms", "dispatch", str(csv), "--wait", "0", "--port", "0", "--db", db)
+    assert_one_line_error(code, err)
+    assert f"--db {db}" in err
+    code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db)
+    assert_one_line_error(code, err)
+    assert f"--db {db}" in err
+
+
+def test_missing_or_bad_server_key_is_named_not_reported_as_a_port_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from v2gtwin.cyber.csms.pki import init_pki
+
+    pki = init_pki(tmp_path / "pki", ["CS-1"])
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    serve = ["csms", "serve", "--port", "0", "--db", db, "--pki", str(pki)]
+    (pki / "server.key").unlink()
+    code, _, err = run_cli(capsys, *serve, "--profile", "2")
+    assert_one_line_error(code, err)
+    assert "server.key does not exist" in err and "listen" not in err
+    (pki / "server.key").write_text("-----BEGIN PRIVATE KEY-----\njunk\n-----END PRIVATE KEY-----\n")
+    code, _, err = run_cli(capsys, *serve, "--profile", "2")
+    assert_one_line_error(code, err)
+    assert "certfile, keyfile: cannot load" in err and "listen" not in err
+    # A key of another pair: the certificate and the key do not match.
+    other = init_pki(tmp_path / "other", [])
+    (pki / "server.key").write_bytes((other / "server.key").read_bytes())
+    code, _, err = run_cli(capsys, *serve, "--profile", "3")
+    assert_one_line_error(code, err)
+    assert "cannot load" in err and "listen" not in err
+    code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db, "--profile", "2")
+    assert_one_line_error(code, err)
+    assert "--pki: profile 2 needs the PKI folder made by 'v2gtwin csms pki FOLDER" in err
+    code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db, "--profile", "3", "--pki", "nowhere")
+    assert_one_line_error(code, err)
+    assert "--pki nowhere: not a folder; profile 3 needs" in err
+
+
+def test_simulate_when_the_central_system_goes_away_is_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "v2gtwin.cli", "csms", "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path}/d"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        server.stderr.readline()  # it listens
+        url = f"ws://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "simulate", "--url", url, "--stations", "3"]
+        cmd += ["--reports", "0", "--hold", "30", "--reconnects", "1"]
+        sim = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the three stations have booted (the server's database says)
+            from v2gtwin.cyber.csms.store import Store
+
+            if len(Store(f"sqlite:///{tmp_path}/d").booted_station_ids()) == 3:
+                break
+            time.sleep(0.1)
+        os.kill(server.pid, signal.SIGKILL)
+        out, err = sim.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.communicate()
+    assert sim.returncode == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert "the central system went away: all 3 stations failed" in err
+    assert "Traceback" not in err and "never retrieved" not in err and out == ""
+
+
+def test_dispatch_exits_1_when_no_station_accepted(tmp_path: Path) -> None:
+    """No station connects within --wait: every outcome is 'not connected', the JSON says so, exit code 1."""
+    csv = tmp_path / "sp.csv"
+    csv.write_text("station_id,limit_w\nA,1000\nB,2000\n")
+    cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "dispatch", str(csv), "--port", str(free_port())]
+    cmd += ["--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "--wait", "0.2", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert data["accepted"] == 0 and data["outcomes"] == {"not connected": 2}
+    assert data["latency_p50_s"] is None and data["latency_p99_s"] is None
+    assert proc.stderr.startswith("error: no station accepted") and "Traceback" not in proc.stderr
+
+
+def test_help_names_only_commands_that_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    """`csms --help` does not call the central system work in progress, and every `v2gtwin csms <command>`
+    that a help text mentions is one of the csms commands."""
+    import re
+
+    code, top, _ = run_cli(capsys, "csms", "--help")
+    assert code == 0 and "work in progress" not in top.lower()
+    commands = set(re.findall(r"^\s{2}(\w+)\s{2,}", top.split("Commands:")[1], flags=re.M))
+    assert commands == {"serve", "simulate", "dispatch", "pki", "password"}
+    mentioned: set[str] = set()
+    for command in sorted(commands):
+        code, text, _ = run_cli(capsys, "csms", command, "--help")
+        assert code == 0
+        mentioned |= set(re.findall(r"v2gtwin csms (\w+)(?: (\w+))?", " ".join(text.split())))
+    # A command, then at most an argument placeholder (FOLDER), never a sub-command such as 'pki init'.
+    assert mentioned and all(first in commands and (not second or second.isupper()) for first, second in mentioned)
