@@ -363,8 +363,8 @@ def _cyber_section(result: StudyResult) -> str:
         ),
         ("Charging profiles sent / acknowledged", f"{s['profiles_sent']} / {s['profiles_acknowledged']}"),
         (
-            "Fan-out: median / slowest acceptance [ms]",
-            f"{1e3 * (s['fanout_p50_s'] or 0):.1f} / {1e3 * (s['fanout_max_s'] or 0):.1f}",
+            "Fan-out: median over every station / slowest acceptance [ms] (-: none, or half did not accept)",
+            " / ".join("-" if v is None else f"{1e3 * v:.1f}" for v in (s["fanout_p50_s"], s["fanout_max_s"])),
         ),
         ("Stations following their set-point", f"{s['followed']} of {s['n_stations']}"),
         ("Meter values committed before acknowledgement", f"{s['meter_values_stored']:,}"),

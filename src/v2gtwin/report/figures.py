@@ -511,9 +511,12 @@ def fig_cyber(run: CyberRun) -> Figure:
     ax1, ax2 = fig.subplots(1, 2)
     settled = np.sort(np.asarray(run.settled_s)) * 1e3
     if settled.size:
-        ax1.step(settled, np.arange(1, settled.size + 1) / settled.size, where="post", color="tab:blue")
+        # The share of every station sent a profile, so the curve stops short of 1 when some did not accept.
+        n = max(run.sent, settled.size)
+        ax1.step(settled, np.arange(1, settled.size + 1) / n, where="post", color="tab:blue")
+    ax1.set_ylim(0.0, 1.02)
     ax1.set_xlabel("time from the start of the fan-out [ms]")
-    ax1.set_ylabel("share of stations that accepted")
+    ax1.set_ylabel("share of stations sent a profile that accepted")
     ax1.set_title(f"SetChargingProfile fan-out ({run.acknowledged}/{run.sent} acknowledged)", fontsize=9)
     ax1.grid(alpha=0.3)
     keys = [k for k in run.set_points_w if k in run.power_after_w]
