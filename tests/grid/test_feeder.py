@@ -101,6 +101,28 @@ def test_collapse_is_a_convergence_error_naming_the_step(f33) -> None:  # type: 
     assert np.isfinite(res.v_pu[0]).all() and np.isnan(res.v_pu[1]).all()
 
 
+def test_steps_solved_side_by_side_match_pandapower_and_fail_alone(f33) -> None:  # type: ignore[no-untyped-def]
+    # 70 steps: more than one parallel block (64) and a short last group of lanes. Step 20 collapses (12x
+    # load); it must fail alone, and the steps around it (solved in the same group, and the group after it,
+    # which would start from its solution) must match pandapower's runpp step by step.
+    rng = np.random.default_rng(11)
+    n_steps = 70
+    scale = rng.uniform(0.3, 1.5, (n_steps, f33.n_bus))
+    scale[20] = 12.0
+    p, q = f33.p_load_kw * scale, f33.q_load_kvar * scale
+    res = run_powerflow(f33, p, q, on_nonconvergence="nan")
+    assert res.iterations[20] == -1 and np.isnan(res.v_pu[20]).all() and np.isnan(res.p_loss_kw[20])
+    for t in (0, 19, 21, 31, 32, 47, 63, 64, 69):
+        assert res.iterations[t] > 0
+        net = to_pandapower(f33, p[t], q[t])
+        pp.runpp(net, tolerance_mva=1e-12)
+        np.testing.assert_allclose(res.v_pu[t], net.res_bus.vm_pu.values, atol=1e-9)
+        np.testing.assert_allclose(res.v_angle_deg[t], net.res_bus.va_degree.values, atol=1e-7)
+        assert res.p_loss_kw[t] == pytest.approx(net.res_line.pl_mw.sum() * 1e3, rel=1e-8)
+        assert res.p_source_kw[t] == pytest.approx(net.res_ext_grid.p_mw.iloc[0] * 1e3, rel=1e-9)
+        assert res.q_source_kvar[t] == pytest.approx(net.res_ext_grid.q_mvar.iloc[0] * 1e3, rel=1e-9)
+
+
 def test_meshed_network_names_the_loop() -> None:
     net = pn.case33bw()
     net.line.loc[net.line.index[-1], "in_service"] = True  # close tie line 24-28
