@@ -194,6 +194,9 @@ def main() -> None:
     for _ in range(args.repeats):
         numba.set_num_threads(n_threads)
         rounds["ours"].append(timed(lambda: run_powerflow(feeder, p, q))[0])
+        # After a parallel region the OpenMP workers spin for a few ms before they sleep: let them, so that
+        # their spinning is not charged to the next (single-threaded) timing.
+        time.sleep(0.1)
         numba.set_num_threads(1)
         wall, cpu = timed_both(lambda: run_powerflow(feeder, p, q))
         rounds["ours1"].append(wall)
