@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Time steps per parallel block; the solution of one step is the starting point of the next.
+#: Time steps per parallel block; within a block, the solution of one step (or group of steps) is the starting
+#: point of the next.
 STEP_BLOCK = 64
 
 

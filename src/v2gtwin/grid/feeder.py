@@ -9,7 +9,8 @@ radial feeder of any size, for scale tests).
 Power flows (all steps at once, loads shaped (n_steps, n_bus) in kW / kvar, positive = consumption):
 
 * :func:`run_powerflow` with ``method="exact"``: backward/forward sweep to ``tol_pu`` (default 1e-10 pu on the
-  sum of real and imaginary voltage updates), each step started from the previous step's solution;
+  sum of real and imaginary voltage updates), up to 32 steps solved side by side, each group of steps started
+  from the solution of the step before it;
 * ``method="lindistflow"``: Baran & Wu's DistFlow without the loss terms, in squared-voltage form.
 """
 
