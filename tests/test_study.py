@@ -43,6 +43,10 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
     assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
+    # Buses carry Baran & Wu's numbers: the day's lowest voltage is at the end of the main trunk, their bus 18
+    # (pandapower's index 17), as in their base case.
+    assert data["feeder"]["summary"]["v_min_fleet_bus"] == "18"
+    assert re.search(r"<td>0\.9\d{3} at bus 18</td>", html)
 
 
 def test_failed_write_keeps_the_earlier_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

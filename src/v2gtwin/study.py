@@ -186,7 +186,7 @@ class FeederSection:
     ----------
     name : feeder name.
     n_bus : buses [-].
-    bus_label : label of each bus in feeder order [-].
+    bus_labels : label of each bus in feeder order, as the feeder's source publishes it [-].
     p_base_total_kw : base load of the feeder per step [kW].
     p_ev_total_kw : uncontrolled EV charging on the feeder per step [kW].
     timeseries : power flows of the day (base, with fleet, with volt-var).
@@ -198,7 +198,7 @@ class FeederSection:
 
     name: str
     n_bus: int
-    bus_label: np.ndarray
+    bus_labels: np.ndarray
     p_base_total_kw: FloatArray
     p_ev_total_kw: FloatArray
     timeseries: FeederTimeSeries
@@ -218,6 +218,7 @@ class FeederSection:
             "v_min_fleet_pu": float(ts.v_min_fleet_pu.min()),
             "v_min_voltvar_pu": float(ts.v_min_voltvar_pu.min()),
             "worst_step": ts.worst_step,
+            "v_min_fleet_bus": str(self.bus_labels[int(np.argmin(ts.v_profile_fleet_pu))]),
             "hosting_min_kw": float(self.hosting.p_host_kw.min()),
             "hosting_median_kw": float(np.median(self.hosting.p_host_kw)),
             "fleet_hosting_scale": self.fleet_hosting.scale,
@@ -578,7 +579,7 @@ class StudyChain:
         feeder_section = FeederSection(
             name=feeder.name,
             n_bus=feeder.n_bus,
-            bus_label=feeder.bus_label,
+            bus_labels=feeder.bus_labels,
             p_base_total_kw=p_base.sum(axis=1),
             p_ev_total_kw=self._require(self.p_ev_bus_kw, "feeder").sum(axis=1),
             timeseries=self._require(self.feeder_ts, "feeder"),

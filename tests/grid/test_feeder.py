@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from v2gtwin.errors import ConvergenceError, DataError
-from v2gtwin.grid.feeder import from_pandapower, ieee33, run_powerflow, synthetic_feeder, to_pandapower
+from v2gtwin.grid.feeder import Feeder, from_pandapower, ieee33, run_powerflow, synthetic_feeder, to_pandapower
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,13 @@ def f33():  # type: ignore[no-untyped-def]
 
 
 def test_baran_wu_base_case_published_values(f33) -> None:  # type: ignore[no-untyped-def]
-    # Baran & Wu (1989) 33-bus base case: losses 202.7 kW, lowest voltage 0.9131 pu at bus 18 (index 17),
-    # as recomputed by pandapower 3.5.6 and OpenDSS in shared/REFERENCES.md (202.677 kW, 0.91309 pu).
+    # Baran & Wu (1989) 33-bus base case: losses 202.7 kW, lowest voltage 0.9131 pu at bus 18 (their
+    # numbering, 1-33), as recomputed by pandapower 3.5.6 runpp and OpenDSS (202.677 kW, 0.91309 pu).
     res = run_powerflow(f33, f33.p_load_kw, f33.q_load_kvar)
     summary = res.summary(f33)
     assert summary["losses_kw"] == pytest.approx(202.677, abs=0.01)
     assert summary["v_min_pu"] == pytest.approx(0.91309, abs=1e-5)
-    assert summary["v_min_bus"] == 17
+    assert summary["v_min_bus"] == "18"
     assert res.p_source_kw[0] == pytest.approx(3917.68, abs=0.01)
     assert res.q_source_kvar[0] == pytest.approx(2435.14, abs=0.01)
     assert f33.n_bus == 33 and f33.p_load_kw.sum() == pytest.approx(3715.0)
@@ -37,8 +37,8 @@ def test_exact_solver_matches_pandapower_at_several_load_levels(f33, scale: floa
     net.load["scaling"] = scale
     pp.runpp(net, tolerance_mva=1e-12)
     res = run_powerflow(f33, f33.p_load_kw * scale, f33.q_load_kvar * scale)
-    np.testing.assert_allclose(res.v_pu[0], net.res_bus.vm_pu.values[f33.bus_label], atol=1e-6)
-    np.testing.assert_allclose(res.v_angle_deg[0], net.res_bus.va_degree.values[f33.bus_label], atol=1e-5)
+    np.testing.assert_allclose(res.v_pu[0], net.res_bus.vm_pu.values[f33.bus_index], atol=1e-6)
+    np.testing.assert_allclose(res.v_angle_deg[0], net.res_bus.va_degree.values[f33.bus_index], atol=1e-5)
     assert res.p_loss_kw[0] == pytest.approx(net.res_line.pl_mw.sum() * 1e3, rel=1e-7)
 
 
@@ -101,6 +101,28 @@ def test_collapse_is_a_convergence_error_naming_the_step(f33) -> None:  # type: 
     assert np.isfinite(res.v_pu[0]).all() and np.isnan(res.v_pu[1]).all()
 
 
+def test_steps_solved_side_by_side_match_pandapower_and_fail_alone(f33) -> None:  # type: ignore[no-untyped-def]
+    # 70 steps: more than one parallel block (64) and a short last group of lanes. Step 20 collapses (12x
+    # load); it must fail alone, and the steps around it (solved in the same group, and the group after it,
+    # which would start from its solution) must match pandapower's runpp step by step.
+    rng = np.random.default_rng(11)
+    n_steps = 70
+    scale = rng.uniform(0.3, 1.5, (n_steps, f33.n_bus))
+    scale[20] = 12.0
+    p, q = f33.p_load_kw * scale, f33.q_load_kvar * scale
+    res = run_powerflow(f33, p, q, on_nonconvergence="nan")
+    assert res.iterations[20] == -1 and np.isnan(res.v_pu[20]).all() and np.isnan(res.p_loss_kw[20])
+    for t in (0, 19, 21, 31, 32, 47, 63, 64, 69):
+        assert res.iterations[t] > 0
+        net = to_pandapower(f33, p[t], q[t])
+        pp.runpp(net, tolerance_mva=1e-12)
+        np.testing.assert_allclose(res.v_pu[t], net.res_bus.vm_pu.values, atol=1e-9)
+        np.testing.assert_allclose(res.v_angle_deg[t], net.res_bus.va_degree.values, atol=1e-7)
+        assert res.p_loss_kw[t] == pytest.approx(net.res_line.pl_mw.sum() * 1e3, rel=1e-8)
+        assert res.p_source_kw[t] == pytest.approx(net.res_ext_grid.p_mw.iloc[0] * 1e3, rel=1e-9)
+        assert res.q_source_kvar[t] == pytest.approx(net.res_ext_grid.q_mvar.iloc[0] * 1e3, rel=1e-9)
+
+
 def test_meshed_network_names_the_loop() -> None:
     net = pn.case33bw()
     net.line.loc[net.line.index[-1], "in_service"] = True  # close tie line 24-28
@@ -139,3 +161,86 @@ def test_common_path_resistance_matches_brute_force() -> None:
         paths.append(p)
     brute = np.array([[sum(f.r_ohm[b] for b in paths[j] & paths[m]) for m in range(f.n_bus)] for j in range(f.n_bus)])
     np.testing.assert_allclose(f.path_resistance_ohm(), brute, atol=1e-12)
+
+
+def test_ieee33_buses_carry_baran_wu_numbers(f33) -> None:  # type: ignore[no-untyped-def]
+    # Baran & Wu (1989), Fig. 5 and MATPOWER's case33bw: buses 1-33, source = bus 1; branch 18-19 does not
+    # exist (bus 19 hangs from bus 2, bus 23 from bus 3, bus 26 from bus 6).
+    assert sorted(f33.bus_labels.tolist(), key=int) == [str(i) for i in range(1, 34)]
+    assert f33.bus_labels[0] == "1"
+    parent = {f33.bus_labels[i]: f33.bus_labels[f33.parent[i]] for i in range(1, 33)}
+    assert parent["19"] == "2" and parent["23"] == "3" and parent["26"] == "6" and parent["18"] == "17"
+    # The published case has no branch ratings: none is reported.
+    summary = run_powerflow(f33, f33.p_load_kw, f33.q_load_kvar).summary(f33)
+    assert summary["branch_loading_max_pu"] is None and summary["branch_loading_max"] is None
+
+
+def test_matpower_case_keeps_its_bus_numbers() -> None:
+    # A MATPOWER case (buses numbered 101, 205, 7) converted by pandapower keeps those numbers as labels.
+    ppc = {
+        "version": "2",
+        "baseMVA": 1.0,
+        "bus": np.array(
+            [
+                [101, 3, 0.0, 0.0, 0, 0, 1, 1.0, 0, 12.66, 1, 1.1, 0.9],
+                [205, 1, 0.1, 0.05, 0, 0, 1, 1.0, 0, 12.66, 1, 1.1, 0.9],
+                [7, 1, 0.2, 0.1, 0, 0, 1, 1.0, 0, 12.66, 1, 1.1, 0.9],
+            ]
+        ),
+        "gen": np.array([[101, 0, 0, 10, -10, 1.0, 1.0, 1, 10, 0] + [0] * 11]),
+        "branch": np.array(
+            [
+                [101, 205, 0.01, 0.02, 0, 0, 0, 0, 0, 0, 1, -360, 360],
+                [205, 7, 0.01, 0.02, 0, 0, 0, 0, 0, 0, 1, -360, 360],
+            ]
+        ),
+    }
+    from pandapower.converter.pypower.from_ppc import from_ppc
+
+    feeder = from_pandapower(from_ppc(ppc, f_hz=60))
+    assert feeder.bus_labels.tolist() == ["101", "205", "7"]
+    res = run_powerflow(feeder, feeder.p_load_kw, feeder.q_load_kvar)
+    assert res.summary(feeder)["v_min_bus"] == "7"  # the end of the line has the lowest voltage
+
+
+def test_pandapower_names_are_the_labels_when_all_distinct() -> None:
+    net = pp.create_empty_network()
+    names = ["substation", "mid", "end"]
+    b = [pp.create_bus(net, vn_kv=11.0, name=nm) for nm in names]
+    pp.create_ext_grid(net, b[0])
+    for u, v in ((0, 1), (1, 2)):
+        pp.create_line_from_parameters(net, b[u], b[v], 1.0, 0.3, 0.3, 0.0, 0.4)
+    pp.create_load(net, b[2], p_mw=0.5)
+    assert from_pandapower(net).bus_labels.tolist() == names
+    net.bus.loc[1, "name"] = "end"  # no longer distinct: the bus indices are the labels
+    assert from_pandapower(net).bus_labels.tolist() == ["0", "1", "2"]
+
+
+def test_synthetic_feeder_labels_and_duplicate_labels() -> None:
+    f = synthetic_feeder(12, np.random.default_rng(1))
+    assert f.bus_labels.tolist() == [str(i) for i in range(1, 13)]
+    with pytest.raises(DataError, match="bus_labels"):
+        Feeder(**{**f.__dict__, "bus_labels": np.array(["1"] * 12)})
+
+
+def test_branch_free_atan2_matches_the_c_library() -> None:
+    # The kernel's vectorisable atan2 (Cephes' atan) against numpy's arctan2 (the C library) over all four
+    # quadrants, magnitudes from 1e-6 to 1e6, and the feeder's range (angles of a few degrees).
+    from numba import njit
+
+    from v2gtwin.grid._kernels import atan2
+
+    @njit
+    def apply(y, x):  # type: ignore[no-untyped-def]
+        out = np.empty_like(y)
+        for i in range(y.size):
+            out[i] = atan2(y[i], x[i])
+        return out
+
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal(200_000) * 10.0 ** rng.uniform(-6, 6, 200_000)
+    x = rng.standard_normal(200_000) * 10.0 ** rng.uniform(-6, 6, 200_000)
+    y = np.concatenate([y, rng.uniform(-0.2, 0.2, 10_000), [0.0, 1.0, -1.0, 1.0]])
+    x = np.concatenate([x, rng.uniform(0.8, 1.1, 10_000), [1.0, 0.0, 0.0, -1.0]])
+    ref = np.arctan2(y, x)
+    np.testing.assert_allclose(apply(y, x), ref, rtol=5e-16, atol=1e-300)

@@ -63,8 +63,8 @@ def test_ampacity_binds_when_tighter() -> None:
     f = ieee33(ampacity_a=150.0)
     p0, q0 = f.p_load_kw * 0.5, f.q_load_kvar * 0.5
     res = run_node_hosting(f, p0, q0)
-    binding = dict(zip(res.bus_label.tolist(), res.binding, strict=True))
-    assert binding[1].startswith("ampacity of line")
+    binding = dict(zip(res.bus_labels.tolist(), res.binding, strict=True))
+    assert binding["2"].startswith("ampacity of line")  # Baran & Wu's bus 2, first load bus
     p = p0.copy()
     p[1] += res.p_host_kw[0]
     i_max = run_powerflow(f, p, q0).i_branch_a.max()

@@ -59,7 +59,8 @@ def feeder_powerflow(
     )
     out = res.summary(feeder) | {
         "load_scale": load_scale,
-        "v_pu": dict(zip(map(str, feeder.bus_label.tolist()), np.round(res.v_pu[0], 8).tolist(), strict=True)),
+        # In the source model's bus order (feeder arrays are in topological order).
+        "v_pu": {str(feeder.bus_labels[i]): round(float(res.v_pu[0, i]), 8) for i in np.argsort(feeder.bus_index)},
     }
     if json_out:
         _print_json(out)
@@ -117,6 +118,8 @@ def feeder_losses(
 ) -> None:
     """Loss sensitivity dP_loss/dP of every bus at nominal loads x --load-scale, and the scenario's day
     charged four ways (uniform, random, lowest-sensitivity first, least losses)."""
+    import numpy as np
+
     from v2gtwin.grid.losses import calc_loss_sensitivity
     from v2gtwin.study import StudyChain
 
@@ -130,7 +133,7 @@ def feeder_losses(
         "feeder": feeder.name,
         "load_scale": load_scale,
         "p_loss_kw": sens.p_loss_kw,
-        "sensitivity_kw_per_kw": dict(zip(map(str, feeder.bus_label.tolist()), sens.s_p.tolist(), strict=True)),
+        "sensitivity_kw_per_kw": {str(feeder.bus_labels[i]): float(sens.s_p[i]) for i in np.argsort(feeder.bus_index)},
         "dispatch": chain.dispatch_.to_dict(),
     }
     if json_out:

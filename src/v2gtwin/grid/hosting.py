@@ -42,7 +42,7 @@ def _margins(feeder: Feeder, pf: PowerFlowResult, v_min_pu: float) -> tuple[Floa
         "no convergence (voltage collapse)"
         if not np.isfinite(m)
         else (
-            f"voltage at bus {feeder.bus_label[vb[k] + 1]}"
+            f"voltage at bus {feeder.bus_labels[vb[k] + 1]}"
             if vm[k] <= im[k]
             else f"ampacity of {feeder.branch_label[ib[k] + 1]}"
         )
@@ -57,7 +57,7 @@ class HostingResult:
 
     Attributes
     ----------
-    bus_label : the load buses, in feeder order [-].
+    bus_labels : the load buses, in feeder order, labelled as the source publishes them [-].
     p_host_kw : largest EV charging power at that bus alone, exact AC [kW].
     p_estimate_kw : the LinDistFlow first estimate [kW].
     binding : the constraint that binds just above ``p_host_kw``.
@@ -65,7 +65,7 @@ class HostingResult:
     voltvar : name of the volt-var curve on the EV inverter, or "" [-].
     """
 
-    bus_label: npt.NDArray[np.int64]
+    bus_labels: npt.NDArray[np.str_]
     p_host_kw: FloatArray
     p_estimate_kw: FloatArray
     binding: tuple[str, ...]
@@ -76,7 +76,7 @@ class HostingResult:
         """One row per load bus."""
         return pd.DataFrame(
             {
-                "bus": self.bus_label,
+                "bus": self.bus_labels,
                 "p_host_kw": self.p_host_kw,
                 "p_estimate_lindistflow_kw": self.p_estimate_kw,
                 "binding": self.binding,
@@ -172,7 +172,7 @@ def run_node_hosting(
     if base_margin[0] < 0:
         zeros = np.zeros(k)
         return HostingResult(
-            feeder.bus_label[nodes],
+            feeder.bus_labels[nodes],
             zeros,
             zeros,
             tuple(f"base case already violates: {base_what[0]}" for _ in nodes),
@@ -192,7 +192,7 @@ def run_node_hosting(
         f_hi, _ = evaluate(hi)
     lo, hi, what = _illinois(evaluate, lo, hi, f_lo, f_hi, tol_kw)
     curve_name = "" if voltvar is None else (voltvar if isinstance(voltvar, str) else voltvar.name)
-    return HostingResult(feeder.bus_label[nodes], lo, est, tuple(what), v_min_pu, curve_name)
+    return HostingResult(feeder.bus_labels[nodes], lo, est, tuple(what), v_min_pu, curve_name)
 
 
 def _illinois(

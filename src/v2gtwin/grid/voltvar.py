@@ -51,7 +51,8 @@ class VoltVarCurve:
 
 
 #: IEEE 1547-2018 Table 8 default volt-var settings (V in pu of nominal, Q in pu of rated apparent power,
-#: + = injection); values as encoded in shared/REFERENCES.md (two open encodings, pyUL1741SB and NREL PyDSS).
+#: + = injection); values as encoded by two open-source implementations that cite the standard's tables
+#: (pyUL1741SB, NREL PyDSS).
 VOLTVAR_CURVES: dict[str, VoltVarCurve] = {
     "A": VoltVarCurve("IEEE 1547-2018 Category A", (0.90, 1.00, 1.00, 1.10), (0.25, 0.0, 0.0, -0.25)),
     "B": VoltVarCurve("IEEE 1547-2018 Category B", (0.92, 0.98, 1.02, 1.08), (0.44, 0.0, 0.0, -0.44)),

@@ -114,7 +114,10 @@ def _feeder_section(result: StudyResult) -> str:
     ts = fd.timeseries
     rows = [
         ("lowest voltage, base load only [pu]", f"{s['v_min_base_pu']:.4f}"),
-        ("lowest voltage with uncontrolled EV charging [pu]", f"{s['v_min_fleet_pu']:.4f}"),
+        (
+            "lowest voltage with uncontrolled EV charging [pu]",
+            f"{s['v_min_fleet_pu']:.4f} at bus {s['v_min_fleet_bus']}",
+        ),
         (
             f"... with volt-var (curve {spec.voltvar_curve}) on the EV inverters [pu]",
             f"{s['v_min_voltvar_pu']:.4f}",

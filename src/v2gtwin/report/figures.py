@@ -223,7 +223,7 @@ def fig_voltage_profile(feeder: FeederSection) -> Figure:
         ax.plot(x, ts.v_profile_voltvar_pu, ".-", color="tab:green", label="with EV charging and volt-var")
     if feeder.n_bus <= 40:
         ax.set_xticks(x)
-        ax.set_xticklabels([str(b) for b in feeder.bus_label], fontsize=7)
+        ax.set_xticklabels([str(b) for b in feeder.bus_labels], fontsize=7)
     ax.set_xlabel("bus (feeder order)")
     ax.set_ylabel("voltage [pu]")
     ax.grid(alpha=0.3)
@@ -237,7 +237,7 @@ def fig_hosting(feeder: FeederSection) -> Figure:
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     h = feeder.hosting
-    x = np.arange(h.bus_label.size)
+    x = np.arange(h.bus_labels.size)
     ax.bar(x, h.p_host_kw, color="tab:blue", label="hosting capacity")
     if feeder.hosting_voltvar is not None:
         gain = np.clip(feeder.hosting_voltvar.p_host_kw - h.p_host_kw, 0, None)
@@ -245,7 +245,7 @@ def fig_hosting(feeder: FeederSection) -> Figure:
     ax.set_yscale("log")
     if x.size <= 40:
         ax.set_xticks(x)
-        ax.set_xticklabels([str(b) for b in h.bus_label], fontsize=7)
+        ax.set_xticklabels([str(b) for b in h.bus_labels], fontsize=7)
     ax.set_xlabel("bus")
     ax.set_ylabel("EV charging at that bus alone [kW]")
     ax.grid(alpha=0.3, axis="y")
