@@ -347,7 +347,7 @@ def _markets_section(result: StudyResult) -> str:
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",
         )
         + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
-        + _table(("radius", f"expected cost [{rb['currency']}]", "violation: promised", "violation: Monte Carlo"), rob)
+        + _table(("radius", f"expected cost [{cur}]", "violation: promised", "violation: Monte Carlo"), rob)
         + f'<p class="muted">Uncertainty: {rb["source"]}; forecast: {rb["forecast"]}. Radius bound '
         f"{rb['radius_bound']} ({rb['promised_event']}); Monte Carlo on {rb['mc_days']:,} Gaussian days.</p>"
         + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
