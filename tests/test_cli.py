@@ -11,21 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from v2gtwin.cli import main
+from tests.cli_helpers import assert_one_line_error, run_cli
 
 SMALL_TOML = "[fleet]\nn_evs = 200\n[time]\nn_steps = 24\ndt_s = 3600\n"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
-    assert "Traceback" not in err
 
 
 def test_study_writes_report_and_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

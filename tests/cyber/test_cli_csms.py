@@ -15,19 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from v2gtwin.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
-    assert "Traceback" not in err
+from tests.cli_helpers import assert_one_line_error, run_cli
 
 
 def free_port() -> int:

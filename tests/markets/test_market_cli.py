@@ -11,23 +11,11 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from v2gtwin.cli import main
+from tests.cli_helpers import assert_one_line_error, run_cli
 from v2gtwin.scenario import load_scenario
 from v2gtwin.study import MarketsSection, StudyChain
 
 SMALL_TOML = "[fleet]\nn_evs = 120\n[time]\nn_steps = 24\ndt_s = 3600\n[markets]\nbid_days = 5\n"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str) -> None:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
-    assert "Traceback" not in err
 
 
 def test_cli_prints_the_study_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
