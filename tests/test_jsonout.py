@@ -65,3 +65,18 @@ def test_numpy_types_become_plain_json_and_integers_stay_integers() -> None:
 def test_object_json_cannot_hold_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="set"):
         dumps_strict({"x": {1, 2}})
+
+
+def test_a_feeder_without_a_hosting_limit_writes_null_not_infinity() -> None:
+    # With no EV charging the feeder sets no limit: run_fleet_hosting returns scale = inf. results.json must
+    # carry null there (documented in MAY_BE_MISSING), not Infinity and not an error.
+    from v2gtwin.grid.feeder import ieee33
+    from v2gtwin.grid.hosting import run_fleet_hosting
+
+    feeder = ieee33()
+    p = np.tile(feeder.p_load_kw, (3, 1))
+    q = np.tile(feeder.q_load_kvar, (3, 1))
+    r = run_fleet_hosting(feeder, p, q, np.zeros_like(p), v_min_pu=0.9)  # the base case holds 0.913 pu
+    assert math.isinf(r.scale) and r.binding == "no EV charging"
+    text = dumps_strict({"feeder": {"summary": {"fleet_hosting_scale": r.scale, "fleet_hosting_binding": r.binding}}})
+    assert json.loads(text)["feeder"]["summary"]["fleet_hosting_scale"] is None

@@ -6,6 +6,7 @@ Reads :class:`~v2gtwin.study.StudyResult` only.
 from __future__ import annotations
 
 import html
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,6 +113,7 @@ def _feeder_section(result: StudyResult) -> str:
     s = fd.summary()
     fh = fd.fleet_hosting
     ts = fd.timeseries
+    clock = result.scenario.time.clock_label
     rows = [
         ("lowest voltage, base load only [pu]", f"{s['v_min_base_pu']:.4f}"),
         (
@@ -122,8 +124,16 @@ def _feeder_section(result: StudyResult) -> str:
             f"... with volt-var (curve {spec.voltvar_curve}) on the EV inverters [pu]",
             f"{s['v_min_voltvar_pu']:.4f}",
         ),
-        ("fleet hosting: largest scaling of the uncontrolled charging", f"{fh.scale:.3f}"),
-        ("... binding constraint", f"{fh.binding} (step {fh.binding_step})"),
+        (
+            "fleet hosting: largest scaling of the uncontrolled charging",
+            f"{fh.scale:.3f}" if math.isfinite(fh.scale) else "no limit found",
+        ),
+        (
+            "... binding constraint",
+            fh.binding
+            if fh.binding_step < 0
+            else f"{fh.binding} (at {clock(fh.binding_step)}, step {fh.binding_step})",
+        ),
         (
             "node hosting capacity, lowest / median [kW]",
             f"{s['hosting_min_kw']:,.0f} / {s['hosting_median_kw']:,.0f}",
@@ -149,7 +159,7 @@ def _feeder_section(result: StudyResult) -> str:
             "Lowest bus voltage per step, with the aggregate EV charging shaded.",
         )
         + _figure(
-            to_png_base64(fig_voltage_profile(fd)),
+            to_png_base64(fig_voltage_profile(fd, clock(fd.timeseries.worst_step))),
             "Voltage of every bus at the step with the lowest voltage.",
         )
         + _figure(

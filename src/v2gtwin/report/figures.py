@@ -211,8 +211,8 @@ def fig_feeder_vmin(fleet: FleetSection, feeder: FeederSection, v_min_limit_pu: 
     return fig
 
 
-def fig_voltage_profile(feeder: FeederSection) -> Figure:
-    """Voltage of every bus at the worst step."""
+def fig_voltage_profile(feeder: FeederSection, worst_clock: str = "") -> Figure:
+    """Voltage of every bus at the worst step (``worst_clock``: its local clock time, for the title)."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     ts = feeder.timeseries
@@ -228,7 +228,8 @@ def fig_voltage_profile(feeder: FeederSection) -> Figure:
     ax.set_ylabel("voltage [pu]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"Voltage along the feeder at the worst step ({ts.worst_step})")
+    at = f"{worst_clock}, step {ts.worst_step}" if worst_clock else f"step {ts.worst_step}"
+    ax.set_title(f"Voltage along the feeder at the worst step ({at})")
     return fig
 
 
