@@ -33,7 +33,6 @@ def test_synthetic_uncertainty_and_bare_radii() -> None:
 
 
 def test_weather_uncertainty_with_a_violation_probability() -> None:
-    pytest.importorskip("pvlib")
     spec = MarketsSpec(robust_violation_prob=0.1, robust_radius_bound="cantelli", robust_cap_share=2.0)
     rb = run_robust_analysis(small_fleet(), BASE, spec, TIME, seed=1, currency="EUR")
     s = rb.summary()

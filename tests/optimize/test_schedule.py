@@ -3,9 +3,12 @@ sandwich, robust SOCP against RSOME, and error families."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
+from tests.conftest import require_part
 from v2gtwin.errors import DataError, InfeasibleError
 from v2gtwin.fleet import Fleet, simulate_soc, synthesize_fleet
 from v2gtwin.optimize.robust import calc_violation_rate, solve_robust_schedule
@@ -125,7 +128,7 @@ def robust_case(T: int = 12):  # type: ignore[no-untyped-def]
 
 
 def test_robust_schedule_matches_rsome() -> None:
-    pytest.importorskip("rsome", exc_type=ImportError)
+    require_part(importlib.util.find_spec("rsome") is not None, "rsome (a dev dependency in the lock) not installed")
     import rsome as rso
     from rsome import eco_solver, ro
 

@@ -7,13 +7,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pvlib  # a dependency of v2gtwin: its absence is an error, not a skip
 import pytest
 
 from v2gtwin.errors import DataError
-
-pvlib = pytest.importorskip("pvlib")
-
-from v2gtwin.optimize.weather import (  # noqa: E402
+from v2gtwin.optimize.weather import (
     T_BALANCE_C,
     calc_day_rows,
     calc_forecast_errors,
