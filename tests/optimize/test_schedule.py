@@ -12,7 +12,7 @@ from tests.conftest import require_part
 from v2gtwin.errors import DataError, InfeasibleError
 from v2gtwin.fleet import Fleet, simulate_soc, synthesize_fleet
 from v2gtwin.optimize.robust import calc_violation_rate, solve_robust_schedule
-from v2gtwin.optimize.schedule import disaggregate, solve_aggregate_schedule, solve_fleet_schedule
+from v2gtwin.optimize.schedule import SOLVER_CHAIN, disaggregate, solve_aggregate_schedule, solve_fleet_schedule
 from v2gtwin.scenario import FleetSpec, TimeGrid
 
 from ..fleets import one_ev
@@ -29,6 +29,8 @@ def test_single_ev_fills_the_cheapest_hours() -> None:
     # Needs 18 kWh, 10 kW per hour: the cheapest hour full (10) and the second cheapest 8 kWh.
     price = np.array([90, 80, 30, 70, 20, 60, 50, 40], dtype=float)
     r = solve_fleet_schedule(ev(), price, degradation_per_mwh=0.0)
+    # Answered by our interior point: a silent hand-over to HiGHS would pass the figures but fail here.
+    assert r.solver == SOLVER_CHAIN, f"fell back to {r.solver}: {r.fallback_reason}"
     np.testing.assert_allclose(r.p_kw[:, 0], [0, 0, 8, 0, 10, 0, 0, 0], atol=1e-5)
     assert r.cost_per_horizon == pytest.approx((10 * 20 + 8 * 30) / 1000, abs=1e-6)
 
@@ -38,6 +40,7 @@ def test_arbitrage_with_v2g_by_hand() -> None:
     price = np.array([20, 20, 100, 100, 20, 20, 20, 20], dtype=float)
     f = ev(p_discharge_max_kw=10.0, soc0_pu=0.8)
     r = solve_fleet_schedule(f, price, degradation_per_mwh=10.0)
+    assert r.solver == SOLVER_CHAIN, f"fell back to {r.solver}: {r.fallback_reason}"
     # Discharge 20 kWh in the expensive hours (60 kWh x 0.6 above the floor allows more, power limits to 20),
     # recharge 20 kWh later at 20: profit (100 - 20 - 10) x 20 kWh.
     assert r.cost_per_horizon == pytest.approx(-(100 - 20 - 10) * 20 / 1000, abs=1e-5)
@@ -61,6 +64,8 @@ def test_lp_matches_an_independent_cvxpy_formulation() -> None:
     f = small_fleet()
     cap = 120.0
     ours = solve_fleet_schedule(f, PRICE, degradation_per_mwh=25.0, import_cap_kw=cap)
+    # The comparison is of our interior point with Clarabel: a hand-over to HiGHS must fail the test.
+    assert ours.solver == SOLVER_CHAIN, f"fell back to {ours.solver}: {ours.fallback_reason}"
     T, n = f.n_steps, f.n
     plugged = (np.arange(T)[:, None] >= f.arrival_step) & (np.arange(T)[:, None] < f.departure_step)
     c = cp.Variable((T, n), nonneg=True)
@@ -89,6 +94,7 @@ def test_lp_matches_an_independent_cvxpy_formulation() -> None:
 def test_virtual_battery_sandwich_and_feasible_disaggregation() -> None:
     f = small_fleet()
     ind = solve_fleet_schedule(f, PRICE)
+    assert ind.solver == SOLVER_CHAIN, f"fell back to {ind.solver}: {ind.fallback_reason}"
     agg = solve_aggregate_schedule(f, PRICE)
     req, _ = disaggregate(f, agg)
     sim = simulate_soc(f, req)

@@ -63,29 +63,76 @@ def test_weather_year_reads_the_file() -> None:
         read_tmy_weather("atlantis")
 
 
-def test_persistence_error_statistics_against_pandas() -> None:
-    # Independent: the hourly dry-bulb temperature from the CSV by pandas, degree-hours, a day x hour table,
-    # the day-to-day differences of days in the same calendar month, pandas' mean and covariance.
-    df = _tmy_frame()
-    df["dh"] = (df["Dry-bulb (C)"] - 18.3).abs()
-    table = df["dh"].to_numpy().reshape(365, 24)
-    month = df["date"].dt.month.to_numpy().reshape(365, 24)[:, 0]
+def _pv_from_csv_kw(df, p_dc0_kw: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """PV output [kW] per hour from the CSV columns read by pandas: the sun's position by pvlib at the middle of
+    each hour, its time taken from the file's own date and hour-ending clock (local standard time, UTC-5) and
+    its site from the file's header line; the PV chain itself is checked by hand in the clear case above."""
     import pandas as pd
 
-    diff = pd.DataFrame(table).diff().iloc[1:]
-    same = month[1:] == month[:-1]
-    ref = diff[same]
-    assert len(ref) == 365 - 1 - 11  # 11 month boundaries inside the year
-    w = read_tmy_weather()
+    path = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
+    header = path.read_text().splitlines()[0].split(",")
+    lat_deg, lon_deg, alt_m = float(header[4]), float(header[5]), float(header[6])
+    # TMY months come from different years: put every row in one non-leap year (1990), as the study does.
+    day = pd.to_datetime("1990/" + df["Date (MM/DD/YYYY)"].str[:5], format="%Y/%m/%d")
+    hour_end = day + pd.to_timedelta(df["Time (HH:MM)"].str[:2].astype(int), unit="h")
+    mid = pd.DatetimeIndex(hour_end - pd.Timedelta(minutes=30)).tz_localize("Etc/GMT+5")
+    sun = pvlib.solarposition.get_solarposition(mid, lat_deg, lon_deg, altitude=alt_m)
+    return calc_pv_power_kw(
+        df["GHI (W/m^2)"], df["DNI (W/m^2)"], df["DHI (W/m^2)"], df["Dry-bulb (C)"], df["Wspd (m/s)"],
+        sun["apparent_zenith"].to_numpy(), sun["azimuth"].to_numpy(), p_dc0_kw=p_dc0_kw,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("window_days", "pv_share", "day_of_year", "n_pairs"),
+    [
+        # Whole year: 365 - 1 pairs, less the 11 that straddle a month boundary.
+        (None, 0.0, 100, 365 - 1 - 11),
+        # The study's 45-day seasonal window around day 360 wraps around the year: day d + 1 in 315..365
+        # (51 pairs) or 2..40 (39 pairs); d + 1 = 335 (1 December) and 32 (1 February) start a month: 88.
+        (45, 0.0, 360, 51 + 39 - 2),
+        (45, 0.5, 360, 51 + 39 - 2),
+        # Mid-summer with PV: d + 1 in 125..215 (91 pairs), less 1 June (152), 1 July (182), 1 August (213): 88.
+        (45, 0.5, 170, 91 - 3),
+    ],
+)
+def test_persistence_error_statistics_against_pandas(
+    window_days: int | None, pv_share: float, day_of_year: int, n_pairs: int
+) -> None:
+    # Independent: the hourly dry-bulb temperature (and PV output) from the CSV by pandas, degree-hours, a
+    # day x hour table, the day-to-day differences of days in the same calendar month whose second day lies
+    # within window_days of the day (distance counted around the year in pandas), pandas' mean and covariance.
+    import pandas as pd
+
+    df = _tmy_frame()
     base = np.linspace(800.0, 1200.0, 24)
+    dh = (df["Dry-bulb (C)"] - 18.3).abs()
+    k = 0.4 * base.mean() / dh.mean()  # kW per degree-hour
+    pv = _pv_from_csv_kw(df, pv_share * base.max()) if pv_share > 0 else np.zeros(len(df))
+    table = (k * dh - pv).to_numpy().reshape(365, 24)  # the weather-driven net load [kW], day x hour
+    month = df["date"].dt.month.to_numpy().reshape(365, 24)[:, 0]
+    diff = pd.DataFrame(table).diff().iloc[1:]  # row i: day i + 1 minus day i (0-based)
+    keep = month[1:] == month[:-1]
+    if window_days is not None:
+        doy_next = np.arange(2, 366)  # the second day of each pair, 1-based
+        dist = np.minimum((doy_next - day_of_year) % 365, (day_of_year - doy_next) % 365)
+        keep &= dist <= window_days
+    ref = diff[keep]
+    assert len(ref) == n_pairs
+    w = read_tmy_weather()
     u = calc_weather_uncertainty(
-        w, base, hvac_share=0.4, pv_share=0.0, day_of_year=100, start_hour=0.0, dt_h=1.0, window_days=None
-    )
-    k = 0.4 * base.mean() / df["dh"].mean()  # kW per degree-hour
-    np.testing.assert_allclose(u.sigma_kw2, k**2 * ref.cov().to_numpy(), rtol=1e-9)
-    np.testing.assert_allclose(u.mean_error_kw, k * ref.mean().to_numpy(), rtol=1e-9, atol=1e-9)
-    # The forecast is day 99 (persistence): (1 - s) base + k DH of day 99.
-    np.testing.assert_allclose(u.forecast_kw, 0.6 * base + k * table[98], rtol=1e-12)
+        w, base, hvac_share=0.4, pv_share=pv_share, day_of_year=day_of_year, start_hour=0.0, dt_h=1.0,
+        window_days=window_days,
+    )  # fmt: skip
+    assert u.errors_kw.shape == (n_pairs, 24)
+    scale = float(np.abs(table).max())
+    np.testing.assert_allclose(u.sigma_kw2, ref.cov().to_numpy(), rtol=1e-9, atol=1e-9 * scale**2)
+    np.testing.assert_allclose(u.mean_error_kw, ref.mean().to_numpy(), rtol=1e-9, atol=1e-9 * scale)
+    # The forecast is the day before (persistence): (1 - s) base + k DH - PV of that day.
+    np.testing.assert_allclose(u.forecast_kw, 0.6 * base + table[day_of_year - 2], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(u.pv_forecast_kw, pv.reshape(365, 24)[day_of_year - 2], rtol=1e-12, atol=1e-12)
+    if pv_share > 0:
+        assert u.pv_forecast_kw.max() > 0.1 * pv_share * base.max()  # the PV case does have PV in it
     assert T_BALANCE_C == 18.3
 
 
