@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 import websockets
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ocpp.exceptions import OCPPError
 from ocpp.messages import unpack
@@ -74,6 +74,7 @@ def is_station_answer(frame: str) -> bool:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(frames, min_size=1, max_size=4))
+@example(batch=["not json", "[2, 7, 8]", '[2, "x", "Heartbeat", {}]' + " " * 70000])  # always: CALLERRORs, 1009
 def test_every_malformed_frame_gets_a_callerror_or_the_prescribed_close(tmp_path_factory, batch: list[str]) -> None:  # type: ignore[no-untyped-def]
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'db.sqlite'}")
 
