@@ -7,8 +7,10 @@ real dispatch does: one frame built per station). The database is an SQLite file
 unlike a temporary folder that may be in memory), removed afterwards.
 
 Prints one JSON line: ``stations`` (connected), ``connect_s`` (until all were connected and booted),
-``accepted``, ``timeouts`` (stations that did not answer within the call timeout), ``distinct_setpoints``
-(true: every station was sent its own value), ``fanout_p50_s`` / ``fanout_p99_s`` (nearest rank, over every
+``accepted``, ``timeouts`` (stations that did not answer within the call timeout), from the set-points the
+simulated stations received in their frames: ``profiles_received``, ``distinct_setpoints`` (true: no two
+frames carried the same set-point, each station was sent its own value) and ``setpoints_as_targeted``
+(stations whose frame carried their own target), ``fanout_p50_s`` / ``fanout_p99_s`` (nearest rank, over every
 station: time from the start of the fan-out to its acceptance, a station that timed out or refused ranking above
 every time — so ``fanout_p99_s`` is null when more than 1 % did not accept),
 ``fanout_server_cpu_s`` (CPU time of the server process during the fan-out),
@@ -37,14 +39,43 @@ from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.store import Store
 
 SIM = """
-import asyncio, resource, sys
+import asyncio, json, resource, sys
 from v2gtwin.cyber.csms.simulator import run_fleet
 from v2gtwin.cyber.csms.validation import configure_ocpp_validation
 configure_ocpp_validation()  # this process is the simulator's alone: every station validates compiled
-asyncio.run(run_fleet(sys.argv[1], int(sys.argv[2]), reports=int(sys.argv[3]), interval_s=float(sys.argv[4]),
-                      hold_s=float(sys.argv[5]), connect_batch=500, prefix=sys.argv[6], freeze_gc=True))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+url, n, reports, interval_s, hold_s, prefix = sys.argv[1:7]
+fleet = asyncio.run(run_fleet(url, int(n), reports=int(reports), interval_s=float(interval_s), hold_s=float(hold_s),
+                              connect_batch=500, prefix=prefix, freeze_gc=True))
+# What each station received: the first period's set-point of every profile, as it came in the frame.
+periods = {s.id: [p["chargingSchedule"][0]["chargingSchedulePeriod"][0] for p in s.profiles] for s in fleet}
+received = {sid: [q.get("setpoint", q.get("limit")) for q in ps] for sid, ps in periods.items()}
+print(json.dumps({"rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "received_w": received}))
 """
+
+
+def received_set_points(sim_stdout: list[str]) -> dict[str, list[float]]:
+    """The set-points the simulated stations received (station id -> the first period's set-point of each
+    profile, read from the frames as they arrived), from the simulator processes' last output lines; a process
+    cut short (no such line) contributes nothing."""
+    received: dict[str, list[float]] = {}
+    for out in sim_stdout:
+        lines = out.strip().splitlines()
+        if lines and lines[-1].startswith("{"):
+            received |= json.loads(lines[-1])["received_w"]
+    return received
+
+
+def setpoint_checks(received: dict[str, list[float]], targets_w: dict[str, float]) -> dict[str, object]:
+    """From what was received, not from what was meant to be sent: ``profiles_received``;
+    ``distinct_setpoints`` (true when profiles arrived and no two carry the same set-point: each station was
+    sent its own); ``setpoints_as_targeted`` (stations whose one profile carried their target, rounded to the
+    0.1 W the frames carry)."""
+    values = [v for vs in received.values() for v in vs]
+    return {
+        "profiles_received": len(values),
+        "distinct_setpoints": bool(values) and len(set(values)) == len(values),
+        "setpoints_as_targeted": sum(received.get(sid) == [round(w, 1)] for sid, w in targets_w.items()),
+    }
 
 
 def _pct(values: list[float | None], q: float) -> float | None:
@@ -124,7 +155,8 @@ async def _run(
     outs = [await asyncio.to_thread(p.communicate, timeout=hold + 120) for p in sims]
     await csms.stop()
     stored = store.count_meter_values()
-    rss = [int(o.strip().splitlines()[-1]) / 1024 for o, _ in outs if o.strip()]
+    lines = [o.strip().splitlines()[-1] for o, _ in outs if o.strip()]
+    rss = [json.loads(line)["rss_kb"] / 1024 for line in lines if line.startswith("{")]
     sim_rss = max(rss) if rss else None
     err = "".join(e for _, e in outs)
     rate = committed / (t_last - t_first) if t_first and t_last and t_last > t_first else None
@@ -133,7 +165,7 @@ async def _run(
         "connect_s": round(t_connected - t0, 2) if t_connected else None,
         "accepted": sum(t is not None for t in settled),
         "timeouts": sum(r["status"] == "timeout" for r in result.values()),
-        "distinct_setpoints": len({round(v, 1) for v in targets.values()}) == len(targets),
+        **setpoint_checks(received_set_points([o for o, _ in outs]), targets),
         "fanout_p50_s": _pct(settled, 0.5),
         "fanout_p99_s": _pct(settled, 0.99),
         "fanout_server_cpu_s": round(fanout_cpu, 3),

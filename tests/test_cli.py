@@ -426,9 +426,19 @@ def test_frequency_commands_print_the_study_results_sections(
 # Every command of the app, found by walking the click command tree (a new command is covered without editing
 # this file), fed bad input: one line on stderr, exit code 2, no traceback, nothing on stdout.
 
-#: str options that take free text (an address, a URL, a database URL, a secret): not fed "bogus", because
-#: "bogus" is a valid host name or station id. Every other str option is a choice among names.
-FREE_TEXT = {"host", "url", "password", "station_id"}
+#: str parameters that take free text (an address, a URL, a secret, a station id): not fed "bogus", because
+#: "bogus" is a valid host name or station id, but values each must refuse (and name the parameter): a host that
+#: is neither an address nor a resolvable name (RFC 952 allows no space or "!"), a URL websockets' parser
+#: refuses (an unclosed IPv6 bracket, a port above 65535, a port that is not a number), a station id outside
+#: OCPP's identifierString characters and a password under OCPP 2.0.1's 16 characters. Every other str option is
+#: a choice among names. VALID holds a placeholder each accepts, for when the parameter is required.
+FREE_TEXT = {
+    "host": ["no such host!"],
+    "url": ["ws://[bad", "ws://h:99999", "ws://h:port", "http://127.0.0.1:9000"],
+    "password": ["fifteen-chars!!"],
+    "station_id": ["bad id!", "x" * 49, ""],
+}
+VALID = {"password": "sixteen-chars-ok", "station_id": "CS-1"}
 #: Extra arguments under which an option is read at all (csms serve reads --pki only for profiles 2 and 3).
 CONTEXT = {("csms", "serve", "pki"): ["--profile", "2"]}
 JUNK_TOML = b"[fleet\nn_evs = \x00\xff 'ten'\n"
@@ -459,12 +469,13 @@ def _bad_inputs(path: tuple[str, ...], cmd: object, tmp: Path) -> list[tuple[str
     params = list(cmd.params)  # type: ignore[attr-defined]
     missing = str(tmp / "no-such-folder" / "no-such-file.csv")
     # Placeholders for required arguments and options, so that the bad value is what fails.
-    required: list[str] = []
+    placeholders: dict[str, list[str]] = {}
     for p in params:
         if p.required and p.param_type_name == "argument":
-            required.append(missing if _kind(p) is Path else "CS-1")
+            placeholders[p.name] = [missing if _kind(p) is Path else VALID.get(p.name, "CS-1")]
         elif p.required:
-            required += [p.opts[0], "x"]
+            placeholders[p.name] = [p.opts[0], VALID.get(p.name, "x")]
+    required = [t for tokens in placeholders.values() for t in tokens]
     cases: list[tuple[str, list[str]]] = [("unknown option", [*path, *required, "--no-such-option"])]
     if required:
         cases.append(("required input missing", list(path)))
@@ -489,6 +500,13 @@ def _bad_inputs(path: tuple[str, ...], cmd: object, tmp: Path) -> list[tuple[str
             cases.append((f"{flag} missing folder", [*path, *required, *ctx, flag, missing]))
         elif kind is str and p.name not in FREE_TEXT and not p.required:
             cases.append((f"{flag} unknown name", [*path, *required, *ctx, flag, "bogus://nowhere"]))
+    # Free text: each malformed value in place of its parameter's placeholder (required) or added (optional).
+    for p in params:
+        for bad in FREE_TEXT.get(p.name, []) if _kind(p) is str else []:
+            given = {**placeholders, p.name: [bad] if p.param_type_name == "argument" else [p.opts[0], bad]}
+            argv = [*path, *(t for tokens in given.values() for t in tokens)]
+            label = p.name if p.param_type_name == "argument" else p.opts[0]  # what the error must name
+            cases.append((f"free text {label} {bad!r}", argv))
     if any(p.param_type_name == "argument" and _kind(p) is Path for p in params):
         cases.append(("argument path in a missing folder", [*path, *required]))
     return cases
@@ -531,5 +549,7 @@ def test_every_command_rejects_bad_input_with_one_line(
             assert code == 2, f"{' '.join(argv)} ({what}): exit {code}, stderr {err!r}"
             assert err.count("\n") == 1 and err.startswith("error: "), f"{' '.join(argv)} ({what}): {err!r}"
             assert "Traceback" not in err and out == "", f"{' '.join(argv)} ({what}): stdout {out!r}"
+            if what.startswith("free text"):  # the error names the parameter that was refused
+                assert what.split()[2] in err, f"{' '.join(argv)} ({what}): {err!r}"
     finally:
         signal.signal(signal.SIGALRM, old)

@@ -161,3 +161,65 @@ def test_help_names_only_commands_that_exist(capsys: pytest.CaptureFixture[str])
         mentioned |= set(re.findall(r"v2gtwin csms (\w+)(?: (\w+))?", " ".join(text.split())))
     # A command, then at most an argument placeholder (FOLDER), never a sub-command such as 'pki init'.
     assert mentioned and all(first in commands and (not second or second.isupper()) for first, second in mentioned)
+
+
+def test_dispatch_waits_for_the_boot_not_only_the_connection(tmp_path: Path) -> None:
+    """A station that connects at once but sends its BootNotification 0.5 s later is still sent its set-point:
+    `csms dispatch` waits (within --wait) until the boot is accepted, since a central system sends nothing to a
+    station before that (OCPP 2.0.1 Part 2, B01). A dispatch that started on the connection alone
+    would report 'not booted' and exit 1."""
+    import asyncio
+
+    from ocpp.routing import on
+    from ocpp.v201 import ChargePoint, call, call_result
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    class Station(ChargePoint):  # type: ignore[misc]
+        limits_w: list[float]
+
+        @on("SetChargingProfile")  # type: ignore[untyped-decorator,unused-ignore]
+        async def on_profile(self, evse_id: int, charging_profile: dict, **_: object) -> object:  # type: ignore[type-arg]
+            self.limits_w.append(charging_profile["charging_schedule"][0]["charging_schedule_period"][0]["limit"])
+            return call_result.SetChargingProfile(status="Accepted")
+
+    port = free_port()
+    csv = tmp_path / "sp.csv"
+    csv.write_text("station_id,limit_w\nLATE-1,3700\n")
+    cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "dispatch", str(csv), "--port", str(port)]
+    cmd += ["--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "--wait", "5", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def station() -> list[float]:
+        for _ in range(600):  # until the central system listens (30 s: a cold start imports a lot)
+            try:
+                ws = await connect(f"ws://127.0.0.1:{port}/LATE-1", subprotocols=["ocpp2.0.1"])
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"csms dispatch never listened on port {port}")
+        async with ws:
+            cp = Station("LATE-1", ws)
+            cp.limits_w = []
+            task = asyncio.create_task(cp.start())
+            await asyncio.sleep(0.5)  # connected, not yet booted
+            boot = call.BootNotification(charging_station={"model": "T", "vendor_name": "v"}, reason="PowerUp")
+            try:
+                assert (await cp.call(boot)).status == "Accepted"
+            except ConnectionClosed:  # the dispatch did not wait for the boot: its outcome says why below
+                return cp.limits_w
+            while proc.poll() is None:  # connected until the dispatch is over (its answer sent)
+                await asyncio.sleep(0.05)
+            task.cancel()
+            return cp.limits_w
+
+    try:
+        limits_w = asyncio.run(asyncio.wait_for(station(), 90))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, (err, out, limits_w)
+    data = json.loads(out)
+    assert data["outcomes"] == {"Accepted": 1} and data["per_station"]["LATE-1"]["attempts"] == 1
+    assert limits_w == [3700.0]

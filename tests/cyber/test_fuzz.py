@@ -1,6 +1,8 @@
 """Malformed frames (hypothesis), frame by frame: each gets a CALLERROR (with the frame's message id, or "-1"
-when it cannot be read) or a clean close of that connection — silence is a failure — and the server keeps
-serving other stations.
+when it cannot be read) — silence is a failure — and the server keeps serving other stations. A close is
+accepted only where the protocol prescribes one: a frame larger than the server's frame limit closes the
+connection with code 1009, "message too big" (RFC 6455, section 7.4.1). Any other close (a handler that crashed
+on the frame, say) fails.
 
 The one frame OCPP-J never answers is a well-formed CALLRESULT or CALLERROR (a station's answer; here one to no
 pending call): for those the test sends a probe CALL at once and requires the very next frame to be the probe's
@@ -13,7 +15,7 @@ import json
 from typing import Any
 
 import websockets
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ocpp.exceptions import OCPPError
 from ocpp.messages import unpack
@@ -43,6 +45,13 @@ frames = st.one_of(
     st.just('[2, "x", "Heartbeat", {}]' + " " * 70000),  # over the 64 KiB limit
 )
 SILENCE_S = 3.0  # no answer within this long counts as silence
+FRAME_LIMIT_BYTES = 65536  # Csms's default max_message_bytes, the limit the oversize frame exceeds
+CLOSE_TOO_BIG = 1009  # RFC 6455, 7.4.1: "message too big"
+
+
+def close_is_prescribed(frame: str, code: int | None) -> bool:
+    """A close is the right answer only to a frame over the frame limit, and then with code 1009."""
+    return len(frame.encode()) > FRAME_LIMIT_BYTES and code == CLOSE_TOO_BIG
 
 
 def expected_id(frame: str) -> str:
@@ -65,7 +74,8 @@ def is_station_answer(frame: str) -> bool:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(frames, min_size=1, max_size=4))
-def test_every_malformed_frame_gets_a_callerror_or_a_clean_close(tmp_path_factory, batch: list[str]) -> None:  # type: ignore[no-untyped-def]
+@example(batch=["not json", "[2, 7, 8]", '[2, "x", "Heartbeat", {}]' + " " * 70000])  # always: CALLERRORs, 1009
+def test_every_malformed_frame_gets_a_callerror_or_the_prescribed_close(tmp_path_factory, batch: list[str]) -> None:  # type: ignore[no-untyped-def]
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'db.sqlite'}")
 
     async def scenario() -> tuple[list[Any], Any]:
@@ -81,14 +91,18 @@ def test_every_malformed_frame_gets_a_callerror_or_a_clean_close(tmp_path_factor
                             verdicts.append(("probe answered", reply[0] == 3 and reply[1] == f"probe-{k}"))
                             continue
                         reply = json.loads(await asyncio.wait_for(ws.recv(), SILENCE_S))
+                        # A frame over the limit must not be answered at all: it must close the connection.
+                        within = len(frame.encode()) <= FRAME_LIMIT_BYTES
                         if reply[0] == 3:  # the frame happened to be a valid CALL: its own answer
-                            verdicts.append(("result", reply[1] == expected_id(frame) and frame.startswith("[2")))
+                            ok = reply[1] == expected_id(frame) and frame.startswith("[2")
+                            verdicts.append(("result", ok and within))
                         else:
-                            verdicts.append(("callerror", reply[0] == 4 and reply[1] == expected_id(frame)))
+                            verdicts.append(("callerror", reply[0] == 4 and reply[1] == expected_id(frame) and within))
                     except TimeoutError:
                         verdicts.append(("silence", False))
                     except websockets.exceptions.ConnectionClosed as exc:
-                        verdicts.append(("closed", exc.rcvd is not None))  # a close frame, with its code
+                        code = exc.rcvd.code if exc.rcvd is not None else None
+                        verdicts.append((f"closed {code}", close_is_prescribed(frame, code)))
                         break
             # Another station is served normally afterwards.
             async with connect(f"ws://127.0.0.1:{csms.port}/OK-1", subprotocols=[SUBPROTOCOL]) as ws2:
@@ -113,3 +127,8 @@ def test_the_fuzz_verdicts_can_fail() -> None:
     assert not is_station_answer('[3, "x"]') and not is_station_answer('[2, "x", "Heartbeat", {}]')
     deep = "[" * 30000 + "]" * 30000
     assert not is_station_answer(deep) and expected_id(deep) == "-1"
+    # A close: only for the frame over the limit (65,536 bytes), and only with 1009.
+    big = '[2, "x", "Heartbeat", {}]' + " " * 70000
+    assert close_is_prescribed(big, 1009)
+    assert not close_is_prescribed(big, 1000) and not close_is_prescribed(big, 1011)
+    assert not close_is_prescribed('[2, "x", "Heartbeat", 5]', 1009) and not close_is_prescribed(deep, 1009)

@@ -203,9 +203,45 @@ def test_both_paths_of_a_simulated_station_apply_the_same_profile() -> None:
     assert out[0] == out[1] == (2500.0, [profile], [[3, "u-1", {"status": "Accepted"}]])
 
 
-def test_simulated_stations_send_units_and_a_closed_station_is_shown_disconnected(tmp_path: Path) -> None:
-    """The simulator states the unit of each sampled value (what it sends is what it means: Wh, W, Percent),
-    and the central system counts a station that went away as disconnected, not connected."""
+def test_the_meter_values_frame_a_simulated_station_sends_states_each_unit() -> None:
+    """What goes on the wire: every sampled value of a MeterValues frame carries ``unitOfMeasure.unit``, the
+    unit of its measurand (OCPP 2.0.1 Part 2, 2.47 SampledValueType and 2.51 UnitOfMeasureType: energy in Wh,
+    power in W, state of charge in Percent). The frame is read as sent, before any default could fill in."""
+    import json
+    from typing import Any
+
+    from v2gtwin.cyber.csms.simulator import SimStation
+
+    class LoopbackWire:
+        """Records each frame sent and answers each CALL with an empty CALLRESULT (MeterValues.conf)."""
+
+        def __init__(self) -> None:
+            self.sent: list[list[Any]] = []
+            self.station: SimStation | None = None
+
+        async def send(self, frame: str) -> None:
+            msg = json.loads(frame)
+            self.sent.append(msg)
+            if msg[0] == 2 and self.station is not None:
+                await self.station.route_message(json.dumps([3, msg[1], {}]))
+
+    wire = LoopbackWire()
+    st = SimStation("SIM-U", wire, SimEV(soc0_pu=0.5, p_max_w=7400.0, efficiency=1.0, capacity_kwh=50.0))
+    wire.station = st
+    asyncio.run(asyncio.wait_for(st.report(3600.0), 10))
+    [(kind, _, action, payload)] = wire.sent
+    assert (kind, action) == (2, "MeterValues")
+    sampled = [v for mv in payload["meterValue"] for v in mv["sampledValue"]]
+    units = {v["measurand"]: v["unitOfMeasure"]["unit"] for v in sampled if "unitOfMeasure" in v}
+    assert len(sampled) == 3 and units == {"Energy.Active.Net": "Wh", "Power.Active.Import": "W", "SoC": "Percent"}
+    # The values in those units, by hand: one hour at 7.4 kW is 7,400 Wh; 0.5 + 7.4 / 50 = 0.648 -> 64.8 %.
+    values = {v["measurand"]: v["value"] for v in sampled}
+    assert values == {"Energy.Active.Net": 7400.0, "Power.Active.Import": 7400.0, "SoC": 64.8}
+
+
+def test_a_closed_station_is_shown_disconnected(tmp_path: Path) -> None:
+    """The central system counts a station that went away as disconnected, not connected, and stores the units
+    the station sent."""
     store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
 
     async def scenario():  # type: ignore[no-untyped-def]

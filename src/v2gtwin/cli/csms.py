@@ -40,6 +40,41 @@ def _open_store(db: str) -> Any:
         ) from None
 
 
+def _check_station_id(station_id: str, field: str) -> None:
+    """A one-line error naming ``field`` when ``station_id`` breaks the central system's rule (the server refuses
+    such a station at connection time: ``STATION_ID``)."""
+    from v2gtwin.cyber.csms.server import STATION_ID
+
+    if not STATION_ID.match(station_id):
+        raise V2GTwinError(f"{field} {station_id!r}: 1 to 48 of A-Z a-z 0-9 . _ : -")
+
+
+def _check_host(host: str, port: int) -> None:
+    """A one-line error naming --host when it is neither an address nor a name this machine resolves (checked
+    before anything is read, opened or served)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise V2GTwinError(f"--host {host!r}: not an address or a name this machine resolves ({reason})") from None
+
+
+def _check_url(url: str) -> None:
+    """A one-line error naming --url unless it is a ws:// or wss:// URL (websockets' own URI parser: host,
+    port 0-65535) without a query (the station id is appended as the last path segment)."""
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
+    try:
+        uri = parse_uri(url)
+    except (InvalidURI, ValueError) as exc:
+        raise V2GTwinError(f"--url {url!r}: expected ws://HOST:PORT or wss://HOST:PORT, port 0-65535 ({exc})") from None
+    if uri.query:
+        raise V2GTwinError(f"--url {url!r}: no query allowed (the station id is appended to the path)")
+
+
 @csms_app.command("serve")
 def csms_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -68,6 +103,7 @@ def csms_serve(
     from v2gtwin.cyber.csms.server import Csms
     from v2gtwin.errors import DataError
 
+    _check_host(host, port)
     store = _open_store(db)
     certfile = keyfile = cafile = None
     if profile >= 2:
@@ -146,8 +182,7 @@ def csms_simulate(
     from v2gtwin.fleet import synthesize_fleet
     from v2gtwin.scenario import load_scenario
 
-    if not url.startswith(("ws://", "wss://")):
-        raise V2GTwinError(f"--url {url!r}: must start with ws:// or wss://")
+    _check_url(url)
     scen = load_scenario(scenario)
     spec = scen.fleet.model_copy(update={"n_evs": stations, "source": "synthetic"})
     ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
@@ -190,8 +225,6 @@ def _read_set_points(csv_file: Path) -> dict[str, float]:
     import csv
     import math
 
-    from v2gtwin.cyber.csms.server import STATION_ID
-
     try:
         with csv_file.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -206,8 +239,7 @@ def _read_set_points(csv_file: Path) -> dict[str, float]:
             sid, value = row[0].strip(), float(row[1])
         except (ValueError, IndexError):
             raise V2GTwinError(f"{csv_file}, line {i}: expected 'station_id,limit_w', got {row!r}") from None
-        if not STATION_ID.match(sid):
-            raise V2GTwinError(f"{csv_file}, line {i}: station_id {sid!r}: 1 to 48 of A-Z a-z 0-9 . _ : -")
+        _check_station_id(sid, f"{csv_file}, line {i}: station_id")
         if not math.isfinite(value):
             raise V2GTwinError(f"{csv_file}, line {i}: limit_w {row[1].strip()!r} is not a finite number of W")
         if sid in limits:
@@ -237,6 +269,7 @@ def csms_dispatch(
     from v2gtwin.cyber.csms.outcomes import percentile_s
     from v2gtwin.cyber.csms.server import Csms
 
+    _check_host(host, port)
     limits = _read_set_points(csv_file)
     store = _open_store(db)
 
@@ -278,11 +311,9 @@ def csms_pki(
 ) -> None:
     """Create a CA, the server certificates (ECDSA P-256 and RSA 2048) and one certificate per station."""
     from v2gtwin.cyber.csms.pki import init_pki
-    from v2gtwin.cyber.csms.server import STATION_ID
 
-    bad = [s for s in station if not STATION_ID.match(s)]
-    if bad:
-        raise V2GTwinError(f"--station {bad[0]!r}: allowed characters A-Z a-z 0-9 . _ : -, 1 to 48 of them")
+    for sid in station:
+        _check_station_id(sid, "--station")
     try:
         out = init_pki(folder, station)
     except (FileExistsError, OSError) as exc:
@@ -297,6 +328,7 @@ def csms_password(
     db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
 ) -> None:
     """Provision a station's HTTP Basic password (security profiles 1 and 2)."""
+    _check_station_id(station_id, "station_id")
     store = _open_store(db)
     try:
         store.set_password(station_id, password)

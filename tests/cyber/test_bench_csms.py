@@ -1,0 +1,55 @@
+"""The load benchmark's set-point checks come from what the simulated stations received, not from the dict the
+harness meant to send: hand-made cases of the check, and a small run of the benchmark itself."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_csms.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_csms", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_setpoint_checks_by_hand() -> None:
+    bench = _bench()
+    targets = {"A": 1400.0, "B": 1400.1, "C": 1400.2}
+    # Each station its own value, as targeted: 3 profiles, distinct, 3 as targeted.
+    own = {"A": [1400.0], "B": [1400.1], "C": [1400.2]}
+    assert bench.setpoint_checks(own, targets) == {
+        "profiles_received": 3,
+        "distinct_setpoints": True,
+        "setpoints_as_targeted": 3,
+    }
+    # One frame for all (1400.0 three times): not distinct, only A as targeted.
+    same = {"A": [1400.0], "B": [1400.0], "C": [1400.0]}
+    assert bench.setpoint_checks(same, targets) == {
+        "profiles_received": 3,
+        "distinct_setpoints": False,
+        "setpoints_as_targeted": 1,
+    }
+    # Nothing received: not "distinct" (no evidence), none as targeted.
+    assert bench.setpoint_checks({}, targets)["distinct_setpoints"] is False
+    # The simulator's output line is read; a process cut short (no JSON line) contributes nothing.
+    lines = ['{"rss_kb": 1000, "received_w": {"A": [1400.0]}}\n', "", "partial output\n"]
+    assert bench.received_set_points(lines) == {"A": [1400.0]}
+
+
+def test_a_small_benchmark_run_reports_the_set_points_received(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six stations, each targeted 1.4 kW + 0.1 W x k (k = 0..5): each receives its own value in its frame."""
+    bench = _bench()
+    monkeypatch.chdir(tmp_path)  # the benchmark's database lands in a temporary folder
+    out = asyncio.run(bench.main_async(6, 1, 0.0, 5.0, deadline_s=120.0))
+    assert out["cut_short"] is None and out["accepted"] == 6
+    assert out["profiles_received"] == 6 and out["distinct_setpoints"] is True
+    assert out["setpoints_as_targeted"] == 6
