@@ -363,13 +363,16 @@ class MarketsSpec(_Model):
         0.9, ge=0.0, lt=1.0, description="Correlation of net load between adjacent steps [-]."
     )
     robust_omegas: tuple[float, ...] = Field(
-        (0.0, 1.0, 2.0), min_length=1, max_length=10, description="Radii of the uncertainty ellipsoid to compare [-]."
+        (0.0, 1.0, 2.0, 3.0),
+        min_length=1,
+        max_length=10,
+        description="Radii of the uncertainty ellipsoid to compare [-].",
     )
     robust_memory_steps: int = Field(
         4, ge=1, le=100_000, description="Past observations the fleet's affine recourse rule may use [steps]."
     )
     robust_cap_share: float = Field(
-        1.15,
+        1.2,
         gt=0.0,
         le=10.0,
         description="Site import cap in the robust schedule, share of the mean net-load peak [-].",
@@ -388,7 +391,7 @@ class MarketsSpec(_Model):
         "and replaces robust_omegas (the nominal schedule is kept for comparison) [-].",
     )
     robust_radius_bound: Literal["chi2", "cantelli"] = Field(
-        "chi2",
+        "cantelli",
         description="Bound from violation probability to radius: 'chi2' (Gaussian errors, any constraint of the "
         "day) or 'cantelli' (any distribution with the estimated mean and covariance, each constraint alone).",
     )

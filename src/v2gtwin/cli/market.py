@@ -120,12 +120,21 @@ def schedule(
         if not json_out:
             radii = out["robust"].pop("radii")
             for key, v in radii.items():
-                seen = v.get("violation_rate_observed")
-                out["robust"][key] = (
-                    f"expected cost {v['expected_cost_per_horizon']:,.1f}, violation promised "
-                    f"{v['violation_prob_promised']:.2%}, Monte Carlo {v['violation_rate_mc']:.2%}"
-                    + ("" if seen is None else f", observed {seen:.2%}")
-                )
+                out["robust"][key] = _radius_line(v)
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
     _emit(out, json_out)
+
+
+def _radius_line(v: dict[str, Any]) -> str:
+    """One radius of the robust summary in words: an infeasible radius with the solver's reason; the promise
+    as "at most" (or "no promise"), beside the measured rates."""
+    pr = v["violation_prob_promised_at_most"]
+    promise = "no violation promise" if pr is None else f"violation promised at most {pr:.2%}"
+    if not v["feasible"]:
+        return f"infeasible ({v['infeasible_reason']}); {promise}"
+    seen = v.get("violation_rate_observed")
+    return (
+        f"expected cost {v['expected_cost_per_horizon']:,.1f}, {promise}, "
+        f"Monte Carlo {v['violation_rate_mc']:.2%}" + ("" if seen is None else f", observed {seen:.2%}")
+    )

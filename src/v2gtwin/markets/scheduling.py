@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from v2gtwin.errors import InfeasibleError
 from v2gtwin.fleet import Fleet, SocResult, calc_energy_bounds, calc_envelope
 from v2gtwin.markets.analysis import calc_price_curve
 from v2gtwin.optimize.robust import (
@@ -44,6 +45,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+
+#: Gaussian days of the robust schedule's Monte Carlo check [-].
+N_MC_DAYS = 5000
+#: A promised violation probability at least this high promises nothing (reported as None, "no promise").
+NO_PROMISE = 1.0 - 1e-9
 
 
 def feasible_drop(fleet: Fleet) -> int:
@@ -103,7 +109,7 @@ class ScheduleAnalysis:
             "solve_s": self.individual.solve_s,
             "solver": self.individual.solver,
             "solver_requested": self.solver_requested,
-            "solver_fallback_reason": self.individual.fallback_reason,
+            "solver_fallback_reason": self.individual.fallback_reason or None,
             "solver_note": self.individual.solver_note,
             "aggregate_solver": self.aggregate.solver,
         }
@@ -159,20 +165,22 @@ class RobustAnalysis:
 
     Attributes
     ----------
-    omegas : radii (nominal first when a violation probability is given). results : the schedules.
-    rates_mc : violation rates on ``n_mc_days`` Gaussian days N(mu, Sigma), per radius.
-    rates_observed : with weather uncertainty, the same on the observed forecast errors of the weather year
-    (in sample: they also gave mu and Sigma); empty otherwise. promised : the violation probability the
-    radius bound promises at each radius. violation_prob : the target probability (None: radii given).
+    omegas : radii (nominal first when a violation probability is given). results : the schedules (None
+    where the radius is infeasible). rates_mc : violation rates on ``n_mc_days`` Gaussian days N(mu, Sigma),
+    per radius (None where infeasible). rates_observed : with weather uncertainty, the same on the observed
+    forecast errors of the weather year (in sample: they also gave mu and Sigma); empty otherwise.
+    infeasible_reason : per radius, the solver's reason when no schedule holds for the whole set (None when
+    one does). promised : the violation probability the radius bound promises at each radius, at most.
+    violation_prob : the target probability (None: radii given). n_mc_days : Monte Carlo days [-].
     radius_bound : the bound's name. uncertainty : 'weather' or 'synthetic'. source, forecast : in words.
     mu_kw, sd_kw : the net-load mean and sd per step [kW]. cap_kw : the import cap [kW]. n_dims : dimensions
     of the uncertainty (rank of Sigma) [-]. horizon_h [h]. currency.
     """
 
     omegas: tuple[float, ...]
-    results: tuple[RobustResult, ...]
-    rates_mc: tuple[ViolationRates, ...]
-    rates_observed: tuple[ViolationRates, ...]
+    results: tuple[RobustResult | None, ...]
+    rates_mc: tuple[ViolationRates | None, ...]
+    rates_observed: tuple[ViolationRates | None, ...]
     promised: tuple[float, ...]
     violation_prob: float | None
     radius_bound: str
@@ -185,21 +193,40 @@ class RobustAnalysis:
     n_dims: int
     horizon_h: float
     currency: str = "USD"
+    infeasible_reason: tuple[str | None, ...] = ()
+    n_mc_days: int = N_MC_DAYS
 
     @property
-    def violation_rate(self) -> tuple[float, ...]:
+    def violation_rate(self) -> tuple[float | None, ...]:
         """Monte Carlo rate of the event the bound promises (a day with any violation for 'chi2', the worst
-        single constraint for 'cantelli'), per radius [-]."""
-        return tuple(_promised_event_rate(self.radius_bound, r) for r in self.rates_mc)
+        single constraint for 'cantelli'), per radius (None where infeasible) [-]."""
+        return tuple(None if r is None else _promised_event_rate(self.radius_bound, r) for r in self.rates_mc)
+
+    @property
+    def feasible(self) -> tuple[bool, ...]:
+        """Per radius: does a schedule hold for the whole uncertainty set?"""
+        return tuple(r is not None for r in self.results)
 
     def summary(self) -> dict[str, Any]:
-        """Expected cost, promised and measured violation rates and solve time per radius (JSON-ready)."""
-        radii = {}
+        """Expected cost, promised (at most; None = no promise) and measured violation rates and solve time per
+        radius (JSON-ready); an infeasible radius gets ``feasible: false`` and the solver's reason."""
+        radii: dict[str, dict[str, Any]] = {}
+        reasons = self.infeasible_reason or (None,) * len(self.omegas)
         for i, (o, r, v) in enumerate(zip(self.omegas, self.results, self.rates_mc, strict=True)):
+            promised = self.promised[i]
+            if r is None or v is None:
+                radii[f"omega_{o:.4g}"] = {
+                    "omega": o,
+                    "feasible": False,
+                    "infeasible_reason": reasons[i],
+                    "violation_prob_promised_at_most": None if promised >= NO_PROMISE else promised,
+                }
+                continue
             row: dict[str, Any] = {
                 "omega": o,
+                "feasible": True,
                 "expected_cost_per_horizon": r.cost_per_horizon,
-                "violation_prob_promised": self.promised[i],
+                "violation_prob_promised_at_most": None if promised >= NO_PROMISE else promised,
                 "violation_rate_mc": _promised_event_rate(self.radius_bound, v),
                 "violation_rate_mc_any_day": v.any_day,
                 "cap_violation_rate_mc_day": v.cap_day,
@@ -208,10 +235,11 @@ class RobustAnalysis:
                 "solver": r.solver,
                 "solver_note": r.solver_note,
             }
-            if self.rates_observed:
-                row["violation_rate_observed"] = _promised_event_rate(self.radius_bound, self.rates_observed[i])
+            seen = self.rates_observed[i] if self.rates_observed else None
+            if seen is not None:
+                row["violation_rate_observed"] = _promised_event_rate(self.radius_bound, seen)
             radii[f"omega_{o:.4g}"] = row
-        mc = self.rates_mc[0]
+        n_obs = next((r.n_days for r in self.rates_observed if r is not None), 0)
         return {
             "horizon_h": self.horizon_h,
             "uncertainty": self.uncertainty,
@@ -222,9 +250,10 @@ class RobustAnalysis:
             "violation_prob": self.violation_prob,
             "n_dims": self.n_dims,
             "import_cap_kw": self.cap_kw,
-            "mc_days": mc.n_days,
-            "mc_sampling_sd": 0.5 / float(np.sqrt(mc.n_days)),
-            "observed_days": self.rates_observed[0].n_days if self.rates_observed else 0,
+            "mc_days": self.n_mc_days,
+            "mc_sampling_sd": 0.5 / float(np.sqrt(self.n_mc_days)),
+            "observed_days": n_obs,
+            "n_radii_feasible": sum(self.feasible),
             "radii": radii,
         }
 
@@ -291,34 +320,48 @@ def run_robust_analysis(
     # Virtual battery: aggregate stored energy of all EVs between the sums of the per-EV bounds.
     e0 = float((part.soc0_pu * part.capacity_kwh).sum())
     e_lo, e_up = lo.sum(axis=1)[1:], up.sum(axis=1)[1:]
-    results, rates, observed_rates = [], [], []
+    results: list[RobustResult | None] = []
+    rates: list[ViolationRates | None] = []
+    observed_rates: list[ViolationRates | None] = []
+    reasons: list[str | None] = []
     rng = np.random.default_rng([seed, 41])
     for om in omegas:
-        r = solve_robust_schedule(
-            mu,
-            sigma,
-            price,
-            cap,
-            env.p_min_kw,
-            env.p_max_kw,
-            e_lo,
-            e_up,
-            e0,
-            time.dt_h,
-            om,
-            memory_steps=spec.robust_memory_steps,
-        )
+        try:
+            r = solve_robust_schedule(
+                mu,
+                sigma,
+                price,
+                cap,
+                env.p_min_kw,
+                env.p_max_kw,
+                e_lo,
+                e_up,
+                e0,
+                time.dt_h,
+                om,
+                memory_steps=spec.robust_memory_steps,
+            )
+        except InfeasibleError as exc:
+            # The analysis answered for this radius: no schedule holds for the whole set. Record it, go on.
+            logger.info("robust schedule: %s", exc)
+            results.append(None)
+            rates.append(None)
+            observed_rates.append(None)
+            reasons.append(str(exc))
+            continue
         results.append(r)
-        z = rng.standard_normal((5000, r.n_dims))
+        reasons.append(None)
+        z = rng.standard_normal((N_MC_DAYS, r.n_dims))
         args = (r, mu, cap, env.p_min_kw, env.p_max_kw, e_lo, e_up, e0, time.dt_h)
         rates.append(calc_violation_rates(*args, z))
-        if observed is not None:
-            observed_rates.append(calc_violation_rates(*args, calc_standardised_errors(r, observed)))
+        observed_rates.append(
+            None if observed is None else calc_violation_rates(*args, calc_standardised_errors(r, observed))
+        )
     return RobustAnalysis(
         omegas=omegas,
         results=tuple(results),
         rates_mc=tuple(rates),
-        rates_observed=tuple(observed_rates),
+        rates_observed=tuple(observed_rates) if observed is not None else (),
         promised=tuple(calc_promised_violation_prob(o, n_dims, bound) for o in omegas),
         violation_prob=spec.robust_violation_prob,
         radius_bound=bound,
@@ -331,4 +374,5 @@ def run_robust_analysis(
         n_dims=n_dims,
         horizon_h=time.horizon_h,
         currency=currency,
+        infeasible_reason=tuple(reasons),
     )

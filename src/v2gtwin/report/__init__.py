@@ -319,25 +319,22 @@ def _markets_section(result: StudyResult) -> str:
         (f"... expected profit [{cur}/h]", f"{bd['expected_profit_per_h']:,.1f}"),
         ("Schedule: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
-            "... cost uncontrolled / per-EV LP [currency]",
+            f"... cost uncontrolled / per-EV LP [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['uncontrolled_cost_per_horizon']:,.1f} / {sc['individual_cost_per_horizon']:,.1f}",
         ),
         (
-            "... virtual battery: LP bound / disaggregated [currency]",
+            f"... virtual battery: LP bound / disaggregated [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
         ("... disaggregation tracking error, largest step [kWh]", f"{sc['tracking_error_kwh']:,.1f}"),
     ]
     rb = s["robust"]
-    rob = [
-        (
-            f"Ω = {v['omega']:.3g}",
-            f"{v['expected_cost_per_horizon']:,.1f}",
-            f"{v['violation_prob_promised']:.1%}",
-            f"{v['violation_rate_mc']:.1%}",
-        )
-        for v in rb["radii"].values()
-    ]
+    rob = [_robust_row(v) for v in rb["radii"].values()]
+    none_note = (
+        " No radius is feasible: no schedule holds the import cap for the whole uncertainty set at any of them."
+        if rb["n_radii_feasible"] == 0
+        else ""
+    )
     return (
         "<h2>Markets and scheduling</h2><h3>Time-of-use against real-time pricing</h3>"
         + _table(("", "RTP", "TOU"), rows)
@@ -353,15 +350,33 @@ def _markets_section(result: StudyResult) -> str:
         + _table(("quantity", "value"), other)
         + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
-            to_png_base64(fig_schedule(result.fleet, mk)),
+            to_png_base64(fig_schedule(result.fleet, mk, cur)),
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",
         )
         + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
-        + _table(("radius", f"expected cost [{cur}]", "violation: promised", "violation: Monte Carlo"), rob)
+        + _table(
+            (
+                "radius",
+                f"expected cost [{cur} per {rb['horizon_h']:g} h]",
+                "violation: promised (at most)",
+                "violation: Monte Carlo",
+            ),
+            rob,
+        )
         + f'<p class="muted">Uncertainty: {rb["source"]}; forecast: {rb["forecast"]}. Radius bound '
-        f"{rb['radius_bound']} ({rb['promised_event']}); Monte Carlo on {rb['mc_days']:,} Gaussian days.</p>"
+        f"{rb['radius_bound']} ({rb['promised_event']}); Monte Carlo on {rb['mc_days']:,} Gaussian days."
+        f"{none_note}</p>"
         + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
     )
+
+
+def _robust_row(v: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A radius of the robust summary as a table row; an infeasible one names the solver's reason."""
+    pr = v["violation_prob_promised_at_most"]
+    promise = "no promise" if pr is None else f"at most {pr:.1%}"
+    if not v["feasible"]:
+        return (f"Ω = {v['omega']:.3g}", f"infeasible: {v['infeasible_reason']}", promise, "-")
+    return (f"Ω = {v['omega']:.3g}", f"{v['expected_cost_per_horizon']:,.1f}", promise, f"{v['violation_rate_mc']:.1%}")
 
 
 def _cyber_section(result: StudyResult) -> str:

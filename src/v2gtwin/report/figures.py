@@ -458,7 +458,7 @@ def fig_bid(markets: MarketsSection, currency: str) -> Figure:
     return fig
 
 
-def fig_schedule(fleet: FleetSection, markets: MarketsSection) -> Figure:
+def fig_schedule(fleet: FleetSection, markets: MarketsSection, currency: str = "USD") -> Figure:
     """Prices, uncontrolled charging and the cost-optimal schedules under the import cap."""
     sc = markets.schedule
     fig = Figure(figsize=(_W, _H))
@@ -477,7 +477,7 @@ def fig_schedule(fleet: FleetSection, markets: MarketsSection) -> Figure:
     ax.set_ylabel("fleet power [MW]")
     ax2 = ax.twinx()
     ax2.step(fleet.time_h, sc.price_per_mwh, where="post", color="tab:orange", lw=0.8)
-    ax2.set_ylabel("price [currency/MWh] (orange)")
+    ax2.set_ylabel(f"price [{currency}/MWh] (orange)")
     _clock_ticks(ax, fleet)
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Day-ahead schedule against prices")
@@ -489,13 +489,21 @@ def fig_robust(markets: MarketsSection) -> Figure:
     rb = markets.robust
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
-    om = np.asarray(rb.omegas)
-    ax.plot(om, [r.cost_per_horizon for r in rb.results], "o-", color="tab:blue", label="expected cost")
+    ok = np.asarray(rb.feasible, dtype=bool)
+    om = np.asarray(rb.omegas, dtype=float)
+    cost = np.array([np.nan if r is None else r.cost_per_horizon for r in rb.results])
+    rate = np.array([np.nan if v is None else v for v in rb.violation_rate], dtype=float)
+    ax.plot(om[ok], cost[ok], "o-", color="tab:blue", label="expected cost")
+    for o in om[~ok]:  # an infeasible radius: no schedule holds for the whole set
+        ax.axvline(o, color="tab:gray", ls="--", lw=0.8)
+        ax.annotate("infeasible", (o, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, va="center")
     ax.set_xlabel("radius Ω of the uncertainty ellipsoid")
     ax.set_ylabel(f"expected cost over the horizon [{rb.currency}]")
     ax2 = ax.twinx()
-    ax2.plot(om, np.asarray(rb.violation_rate) * 100, "s--", color="tab:red", label="violation rate, Monte Carlo")
-    ax2.plot(om, np.asarray(rb.promised) * 100, ":", color="tab:red", label=f"promised ({rb.radius_bound} bound)")
+    ax2.plot(om[ok], rate[ok] * 100, "s--", color="tab:red", label="violation rate, Monte Carlo")
+    ax2.plot(
+        om, np.asarray(rb.promised) * 100, ":", color="tab:red", label=f"promised, at most ({rb.radius_bound} bound)"
+    )
     ax2.set_ylabel("violation [%]")
     ax.grid(alpha=0.3)
     h1, l1 = ax.get_legend_handles_labels()
