@@ -83,7 +83,8 @@ def calc_v2g_offer(fleet: Fleet, spec: MarketsSpec, time: TimeGrid) -> tuple[flo
 def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid) -> dict[str, Any]:
     """TOU vs RTP over 24 hourly periods with the fleet's V2G offer in the supply stack.
 
-    Returns {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply', 'v2g_offer_hour'}; money over the day."""
+    Returns {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply', 'v2g_offer_hour', 'v2g_offer_clock'} (the
+    clock as "HH:MM", :meth:`TimeGrid.clock_label`); money over the day."""
     demand = calc_market_demand(spec)
     v2g_p, v2g_e = calc_v2g_offer(fleet, spec, time)
     supply = SupplyStack(
@@ -99,6 +100,7 @@ def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, ti
     out["demand"] = demand
     out["supply"] = supply
     out["v2g_offer_hour"] = spec.v2g_offer_hour
+    out["v2g_offer_clock"] = time.clock_label(time.step_at(spec.v2g_offer_hour, "markets.v2g_offer_hour"))
     return out
 
 
@@ -120,6 +122,7 @@ def summarize_market(market: dict[str, Any]) -> dict[str, Any]:
     supply: SupplyStack = market["supply"]
     out["deadweight_loss_per_day"] = float(market["deadweight_loss"])
     out["v2g_offer_hour"] = float(market["v2g_offer_hour"])
+    out["v2g_offer_clock"] = market.get("v2g_offer_clock")
     out["v2g_offer_kw"] = float(np.max(supply.v2g_p_max_kw))
     out["v2g_energy_kwh"] = float(supply.v2g_energy_kwh)
     return out
@@ -234,6 +237,7 @@ class BidAnalysis:
     bids_kw, profit_exact_per_h, profit_mc_per_h : expected-profit curve [currency/h] (exact, and a Monte
     Carlo estimate on fresh draws).
     event_hour : clock time of the simulated availability [h] (None when the availability was given).
+    event_clock : the same as "HH:MM" (:meth:`TimeGrid.clock_label`; None when the availability was given).
     reg_price_per_mw, reg_penalty_per_mw : payment and penalty [currency per MW and hour].
     """
 
@@ -248,6 +252,7 @@ class BidAnalysis:
     event_hour: float | None
     reg_price_per_mw: float
     reg_penalty_per_mw: float
+    event_clock: str | None = None
 
 
 def calc_regulation_headroom_kw(fleet: Fleet, step: int) -> float:
@@ -267,10 +272,11 @@ def run_bid_analysis(scenario: Scenario, availability: Availability | None = Non
     p, lam = spec.reg_price_per_mw / 1000.0, spec.reg_penalty_per_mw / 1000.0  # per kW
     samples = np.zeros(0)
     normal_fit = None
-    event_hour = None
+    event_hour = event_clock = None
     if availability is None:
         event_hour = scenario.frequency.event_hour
         step = time.step_at(scenario.frequency.event_hour, "frequency.event_hour")
+        event_clock = time.clock_label(step)
         samples = np.asarray(
             [
                 calc_regulation_headroom_kw(
@@ -306,6 +312,7 @@ def run_bid_analysis(scenario: Scenario, availability: Availability | None = Non
         event_hour,
         spec.reg_price_per_mw,
         spec.reg_penalty_per_mw,
+        event_clock,
     )
 
 
@@ -324,6 +331,7 @@ def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
         "availability_mean_kw": mean,
         "availability_sd_kw": sd,
         "event_hour": b.event_hour,
+        "event_clock": b.event_clock,
         "n_days": int(b.samples_kw.size) if b.samples_kw.size else None,
         "reg_price_per_mw": b.reg_price_per_mw,
         "reg_penalty_per_mw": b.reg_penalty_per_mw,

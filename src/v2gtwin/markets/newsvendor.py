@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 
 
+#: Sane range of an availability's mean, sd and scale [kW]: 1 W to 10 GW (a fleet of a million 10 kW EVs).
+MIN_AVAILABILITY_KW, MAX_AVAILABILITY_KW = 1e-3, 1e7
+
+
 @dataclass(frozen=True)
 class Availability:
     """A distribution of available capacity [kW].
@@ -44,13 +48,25 @@ class Availability:
     samples_kw: FloatArray | None = None
 
     def __post_init__(self) -> None:
+        top = f"{MAX_AVAILABILITY_KW:g}"
         if self.kind == "empirical":
             s = np.asarray(self.samples_kw, dtype=float) if self.samples_kw is not None else np.zeros(0)
             if s.size < 2 or not np.isfinite(s).all():
                 raise DataError("empirical availability: need at least 2 finite samples")
+            if np.abs(s).max() > MAX_AVAILABILITY_KW:
+                raise DataError(f"empirical availability: samples_kw must be within [0, {top}] kW")
         elif self.kind in ("normal", "lognormal", "beta"):
             if not (0 < self.mean_kw < np.inf and 0 < self.sd_kw < np.inf):
                 raise DataError(f"{self.kind} availability: mean_kw and sd_kw must be finite and > 0")
+            # Outside this range scipy's quadrature and quantiles overflow (warnings, then nonsense).
+            sizes = {"mean_kw": self.mean_kw, "sd_kw": self.sd_kw}
+            if self.kind == "beta":
+                sizes["scale_kw"] = self.scale_kw
+            for field, value in sizes.items():
+                if not MIN_AVAILABILITY_KW <= value <= MAX_AVAILABILITY_KW:
+                    raise DataError(
+                        f"{self.kind} availability: {field} = {value:g} must be in [{MIN_AVAILABILITY_KW:g}, {top}] kW"
+                    )
             if self.kind == "beta" and not self.scale_kw < np.inf:
                 raise DataError("beta availability: scale_kw must be finite")
             if self.kind == "beta":
@@ -182,7 +198,10 @@ def parse_availability(text: str, name: str = "--availability") -> Availability:
     if fields is None:
         if len(values) < 2 or min(values) < 0:
             raise DataError(f"{name} = {text!r}: empirical needs at least 2 samples, each >= 0 kW")
-        return Availability("empirical", samples_kw=np.asarray(values))
+        try:
+            return Availability("empirical", samples_kw=np.asarray(values))
+        except DataError as exc:
+            raise DataError(f"{name} = {text!r}: {exc}") from None
     if len(values) != len(fields):
         raise DataError(f"{name} = {text!r}: {kind} takes {len(fields)} values ({', '.join(fields)})")
     try:
