@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -340,11 +342,70 @@ def test_schedule_violation_prob(tmp_path: Path, capsys: pytest.CaptureFixture[s
     rob = json.loads(out)["robust"]
     # Cantelli: Omega = sqrt((1 - 0.2) / 0.2) = 2, promising 0.2 for each constraint; the nominal schedule first.
     assert [v["omega"] for v in rob["radii"].values()] == pytest.approx([0.0, 2.0])
-    assert rob["radii"]["omega_2"]["violation_prob_promised"] == pytest.approx(0.2)
+    assert rob["radii"]["omega_2"]["violation_prob_promised_at_most"] == pytest.approx(0.2)
     assert json.loads(out)["currency"] == "USD" and "currency" not in rob
     code, _, err = run_cli(capsys, "schedule", "--violation-prob", "1.5")
     assert_one_line_error(code, err)
     assert "robust_violation_prob" in err
+
+
+def test_readme_schedule_violation_prob_on_the_default_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    # The README's line `v2gtwin schedule --violation-prob 0.05`, on the default scenario itself (about 5 s).
+    code, out, err = run_cli(capsys, "schedule", "--violation-prob", "0.05", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    rob = data["robust"]
+    # Default bound Cantelli: Omega = sqrt((1 - 0.05) / 0.05) = sqrt(19) = 4.359, promising 1 / (1 + 19) = 0.05
+    # at most; the nominal schedule (Omega = 0) promises nothing.
+    assert rob["radius_bound"] == "cantelli" and rob["n_radii_feasible"] == 2
+    nominal, robust = rob["radii"].values()
+    assert robust["omega"] == pytest.approx(math.sqrt(19.0))
+    assert robust["violation_prob_promised_at_most"] == pytest.approx(0.05)
+    assert nominal["violation_prob_promised_at_most"] is None
+    # No fallback from the requested solver: null, not "".
+    assert data["solver_fallback_reason"] is None
+    code, out, err = run_cli(capsys, "schedule", "--violation-prob", "0.05")
+    assert code == 0, err
+    assert "no violation promise" in out and "violation promised at most 5.00%" in out
+    assert re.search(r"solver_fallback_reason +-\n", out)
+
+
+def test_schedule_robust_prints_an_infeasible_radius(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scen = tmp_path / "s.toml"
+    # Omega = 40 sd of net load above the mean cannot stay under 1.2 x the mean peak; Omega = 0 can.
+    scen.write_text(SMALL_TOML + "[markets]\nrobust_omegas = [0.0, 40.0]\nrobust_cap_share = 1.2\n")
+    code, out, err = run_cli(capsys, "schedule", "-s", str(scen), "--robust")
+    assert code == 0, err
+    assert re.search(r"omega_40 +infeasible \(robust schedule is infeasible at Omega = 40: ", out)
+    assert re.search(r"omega_0 +expected cost ", out)
+
+
+def test_bid_and_market_print_clock_times(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML + "[markets]\nbid_days = 5\n")
+    code, out, err = run_cli(capsys, "bid", "-s", str(scen), "--json")
+    # The default event hour 20 h and offer hour 18 h are "20:00" and "18:00" on the clock.
+    assert code == 0, err
+    assert json.loads(out)["event_clock"] == "20:00"
+    code, out, err = run_cli(capsys, "market", "compare", "-s", str(scen), "--json")
+    assert code == 0, err
+    assert json.loads(out)["v2g_offer_clock"] == "18:00"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [("normal:1e300,1e300", "mean_kw"), ("normal:1500,1e-300", "sd_kw"), ("beta:100,10,1e300", "scale_kw")],
+)
+def test_bid_huge_availability_is_one_line_without_warnings(
+    capsys: pytest.CaptureFixture[str], spec: str, field: str
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a scipy IntegrationWarning / RuntimeWarning fails the test
+        code, _, err = run_cli(capsys, "bid", "--availability", spec)
+    assert_one_line_error(code, err)
+    assert field in err and "1e+07" in err and "Warning" not in err
 
 
 def test_market_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

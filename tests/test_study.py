@@ -124,3 +124,20 @@ def test_fleet_section_json_holds_per_step_series_only_even_when_n_evs_equals_n_
     # Per-EV arrays (SoC at arrival / departure) have 24 entries too, but are not series over the steps.
     assert "soc_arrival_pu" not in data and "soc_departure_pu" not in data
     assert len(data["p_uncontrolled_kw"]) == 24 and "summary" in data
+
+
+def test_infeasible_robust_radius_keeps_the_study_going(tmp_path: Path) -> None:
+    # Omega = 50 standard deviations of net load above the mean cannot stay under a cap of 1.2 x the mean peak
+    # (the fleet of 300 EVs discharges far less than 50 sd of the feeder's load); Omega = 0 can.
+    scen = parse_scenario(
+        SMALL.model_dump(mode="json", exclude_none=True)
+        | {"markets": {"robust_omegas": [0.0, 50.0], "robust_cap_share": 1.2}, "currency": "EUR"}
+    )
+    result = StudyChain(scen).run()
+    paths = write_report(result, tmp_path / "out")
+    html = paths["report"].read_text()
+    robust = json.loads(paths["results"].read_text())["markets"]["summary"]["robust"]
+    assert robust["radii"]["omega_50"]["feasible"] is False and robust["n_radii_feasible"] == 1
+    assert "infeasible: robust schedule is infeasible at Omega = 50" in html
+    # Every money label names the scenario's currency, none the placeholder.
+    assert "[currency" not in html and "[EUR per 24 h]" in html
