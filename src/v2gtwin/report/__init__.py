@@ -160,7 +160,8 @@ def _feeder_section(result: StudyResult) -> str:
         )
         + _figure(
             to_png_base64(fig_voltage_profile(fd, clock(fd.timeseries.worst_step))),
-            "Voltage of every bus at the step with the lowest voltage.",
+            "Voltage of every bus at the step with the lowest voltage, against its distance in branches from "
+            "the substation: the main feeder and each lateral as its own line.",
         )
         + _figure(
             to_png_base64(fig_hosting(fd)),
