@@ -269,11 +269,8 @@ class FrequencySpec(_Model):
             raise ValueError(f"f_nom_hz must be 50 or 60, got {self.f_nom_hz}")
         if self.ev_t_response_min_s > self.ev_t_response_max_s:
             raise ValueError("ev_t_response_min_s must not exceed ev_t_response_max_s")
-        if not self.dr_notify_hour <= self.dr_start_hour < self.dr_end_hour:
-            raise ValueError(
-                "demand response needs dr_notify_hour <= dr_start_hour < dr_end_hour "
-                f"(got {self.dr_notify_hour} / {self.dr_start_hour} / {self.dr_end_hour})"
-            )
+        # The DR clock hours are ordered in STEP order by Scenario._check_clock_times (an event may span
+        # midnight: 22:00 notice, 23:00 start, 01:00 end).
         return self
 
 
@@ -453,6 +450,44 @@ class Scenario(_Model):
     markets: MarketsSpec = Field(default_factory=MarketsSpec)
     cyber: CyberSpec = Field(default_factory=CyberSpec)
 
+    @model_validator(mode="after")
+    def _check_clock_times(self) -> Scenario:
+        """Every clock time a run turns into a step lies in the horizon, and the demand-response event is
+        ordered notice <= start < end in step (horizon) order, so an event may span midnight.
+
+        ``markets.tou_peak_*_hour`` are not checked here: they mark hours of the market's own 24-hour clock
+        day, not steps of the horizon.
+        """
+        steps: dict[str, int] = {}
+        problems: list[str] = []
+        for name in CLOCK_FIELDS:
+            section, key = name.split(".")
+            try:
+                steps[name] = self.time.step_at(getattr(getattr(self, section), key), name)
+            except ScenarioError as exc:
+                problems.append(str(exc))
+        if problems:  # every field outside the horizon, on one line
+            raise ValueError("; ".join(problems))
+        f = self.frequency
+        notify, start, end = (steps[f"frequency.dr_{k}_hour"] for k in ("notify", "start", "end"))
+        if not notify <= start < end:
+            raise ValueError(
+                "frequency.dr_notify_hour, dr_start_hour, dr_end_hour: need notice <= start < end in horizon "
+                f"order; got {f.dr_notify_hour:g} h, {f.dr_start_hour:g} h, {f.dr_end_hour:g} h = steps "
+                f"{notify}, {start}, {end} of a horizon starting {self.time.start_hour:g} h"
+            )
+        return self
+
+
+#: Clock-time fields [h] that a run converts to a step of the horizon (``TimeGrid.step_at``).
+CLOCK_FIELDS: tuple[str, ...] = (
+    "frequency.event_hour",
+    "frequency.dr_notify_hour",
+    "frequency.dr_start_hour",
+    "frequency.dr_end_hour",
+    "markets.v2g_offer_hour",
+)
+
 
 #: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).
 DEFAULT_SCENARIO = Scenario()
@@ -516,6 +551,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         if bounds:
             msg += f"; allowed range: {bounds}"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    if not loc:  # a check across sections names its fields in the message itself
+        return f"{source}: {msg}{more}".replace("\n", " ")
     return f"{source}: {path}: {msg}{more}".replace("\n", " ")
 
 

@@ -194,6 +194,8 @@ class FeederSection:
     hosting_voltvar : the same with volt-var on the EV inverter (None when volt-var is off).
     fleet_hosting : the largest scaling of the fleet's uncontrolled charging the feeder carries.
     dispatch : loss-aware vs uniform vs random charging of the same EV energy.
+    parent : upstream bus of each bus in feeder order (-1 for the source), for drawing the feeder's paths
+        (None when not known) [-].
     """
 
     name: str
@@ -206,6 +208,7 @@ class FeederSection:
     hosting_voltvar: HostingResult | None
     fleet_hosting: FleetHostingResult
     dispatch: DispatchComparison
+    parent: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -587,6 +590,7 @@ class StudyChain:
             hosting_voltvar=vv,
             fleet_hosting=fleet_host,
             dispatch=self._require(self.dispatch_, "losses"),
+            parent=feeder.parent,
         )
         reserve, dr = self._require(self.reserve_, "reserve")
         services = ServicesSection(

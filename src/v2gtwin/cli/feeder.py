@@ -11,6 +11,7 @@ import typer
 from v2gtwin.cli._common import (
     JsonOpt,
     ScenarioOpt,
+    _emit,
     _print_json,
     app,
     load_scenario_with,
@@ -76,17 +77,35 @@ def feeder_powerflow(
 @feeder_app.command("hosting")
 def feeder_hosting(
     scenario: ScenarioOpt = None,
-    load_scale: LoadScaleOpt = 0.5,
-    v_min: Annotated[float, typer.Option("--v-min", min=0.5, max=1.0, help="Lowest allowed voltage [pu].")] = 0.95,
+    load_scale: Annotated[
+        float | None,
+        typer.Option(
+            "--load-scale",
+            min=0.0,
+            max=5.0,
+            help="Multiple of the feeder's nominal loads (default: the scenario's [feeder] peak_load_scale).",
+        ),
+    ] = None,
+    v_min: Annotated[
+        float | None,
+        typer.Option(
+            "--v-min", min=0.5, max=1.0, help="Lowest allowed voltage [pu] (default: the scenario's [feeder] v_min_pu)."
+        ),
+    ] = None,
     voltvar: Annotated[str, typer.Option(help="Volt-var on the EV inverter: none, A or B.")] = "none",
     json_out: JsonOpt = False,
 ) -> None:
-    """EV hosting capacity of every bus at nominal loads x --load-scale (exact AC, binding constraint)."""
+    """EV hosting capacity of every bus at nominal loads x --load-scale (exact AC, binding constraint); the
+    defaults are the scenario's, as in the study (its base-load peak and voltage limit)."""
     from v2gtwin.grid.hosting import run_node_hosting
 
     if voltvar not in ("none", "A", "B"):
         raise V2GTwinError(f"--voltvar: must be none, A or B, got {voltvar!r}")
     scen, feeder = _scenario_feeder(scenario)
+    if load_scale is None:
+        load_scale = scen.feeder.peak_load_scale
+    if v_min is None:
+        v_min = scen.feeder.v_min_pu
     res = run_node_hosting(
         feeder,
         feeder.p_load_kw * load_scale,
@@ -150,32 +169,34 @@ def feeder_losses(
 @feeder_app.command("voltvar")
 def feeder_voltvar(
     scenario: ScenarioOpt = None,
-    curve: Annotated[str, typer.Option(help="IEEE 1547-2018 default curve: A or B.")] = "B",
+    curve: Annotated[
+        str | None,
+        typer.Option(help="IEEE 1547-2018 default curve: A or B (default: the scenario's [feeder] voltvar_curve)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The scenario's day on the feeder with and without volt-var on the EV inverters."""
     from v2gtwin.study import StudyChain
 
-    if curve not in ("A", "B"):
+    if curve is not None and curve not in ("A", "B"):
         raise V2GTwinError(f"--curve: must be A or B, got {curve!r}")
-    scen = load_scenario_with(scenario, {"feeder": {"voltvar_curve": curve}})
+    scen = load_scenario_with(scenario, {"feeder": {"voltvar_curve": curve}} if curve is not None else {})
+    if scen.feeder.voltvar_curve == "none":
+        raise V2GTwinError("[feeder] voltvar_curve: the scenario has 'none'; pass --curve A or --curve B")
     chain = StudyChain(scen)
     for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
         getattr(chain, step)()
     ts = chain.feeder_ts
     assert ts is not None
     out = {
-        "curve": curve,
+        "curve": scen.feeder.voltvar_curve,
         "priority": scen.feeder.voltvar_priority,
         "v_min_without_pu": float(ts.v_min_fleet_pu.min()),
         "v_min_with_pu": float(ts.v_min_voltvar_pu.min()),
-        "steps_below_limit_without": int((ts.v_min_fleet_pu < scen.feeder.v_min_pu).sum()),
-        "steps_below_limit_with": int((ts.v_min_voltvar_pu < scen.feeder.v_min_pu).sum()),
+        "v_min_limit_pu": scen.feeder.v_min_pu,
+        "n_steps_below_limit_without": int((ts.v_min_fleet_pu < scen.feeder.v_min_pu).sum()),
+        "n_steps_below_limit_with": int((ts.v_min_voltvar_pu < scen.feeder.v_min_pu).sum()),
         "q_injected_max_kvar": float(ts.q_voltvar_kvar.max()),
         "iterations": ts.voltvar_iterations,
     }
-    if json_out:
-        _print_json(out)
-        return
-    for k, v in out.items():
-        sys.stdout.write(f"{k:<28} {v}\n")
+    _emit(out, json_out)

@@ -296,9 +296,18 @@ def _ev_target(df, db, k, up, down):  # type: ignore[no-untyped-def]
     return 0.0
 
 
+#: Fewest EVs for which the dynamics spread the EV stages over threads. Below it one thread runs them: the
+#: RK4 loop calls the EV stage 4 times a step (12,000 parallel regions in a 30 s run at 10 ms), and for a
+#: small fleet thread start-up costs more than the work, and much more when the cores are busy (OpenMP
+#: threads spinning against another load). Measured with ``benchmarks/bench_frequency_parallel.py`` on a
+#: shared 2-core machine: one thread was faster up to 500,000 EVs (0.51 s against 4.05 s for 1 s of dynamics),
+#: the threads from about 1,000,000 (0.83 s against 1.16 s).
+PARALLEL_MIN_EVS = 1_000_000
+
+
 @njit(parallel=True, cache=True)
-def _fleet_rhs(df, p_ev, db, k, up, down, tau, dp_out):  # type: ignore[no-untyped-def]
-    """dP_i/dt of every EV; returns the summed injection."""
+def _fleet_rhs_parallel(df, p_ev, db, k, up, down, tau, dp_out):  # type: ignore[no-untyped-def]
+    """dP_i/dt of every EV (threads over the EVs); returns the summed injection."""
     n = p_ev.shape[0]
     total = 0.0
     for i in prange(n):
@@ -308,8 +317,26 @@ def _fleet_rhs(df, p_ev, db, k, up, down, tau, dp_out):  # type: ignore[no-untyp
 
 
 @njit(cache=True)
+def _fleet_rhs_serial(df, p_ev, db, k, up, down, tau, dp_out):  # type: ignore[no-untyped-def]
+    """dP_i/dt of every EV (one thread); returns the summed injection."""
+    n = p_ev.shape[0]
+    total = 0.0
+    for i in range(n):
+        dp_out[i] = (_ev_target(df, db[i], k[i], up[i], down[i]) - p_ev[i]) / tau[i]
+        total += p_ev[i]
+    return total
+
+
+@njit(cache=True, inline="always")
+def _fleet_rhs(parallel, df, p_ev, db, k, up, down, tau, dp_out):  # type: ignore[no-untyped-def]
+    if parallel:
+        return _fleet_rhs_parallel(df, p_ev, db, k, up, down, tau, dp_out)
+    return _fleet_rhs_serial(df, p_ev, db, k, up, down, tau, dp_out)
+
+
+@njit(cache=True)
 def _simulate(  # type: ignore[no-untyped-def]
-    n_steps, dt, dp_load, m, d, kg, tg, tt, db, k, up, down, tau, out_df, out_pev, out_pm
+    n_steps, dt, dp_load, m, d, kg, tg, tt, db, k, up, down, tau, out_df, out_pev, out_pm, parallel
 ):
     """Classic RK4 on [df, dPv, dPm, P_ev_1..N]; m = 2 H S / f_nom [kW s/Hz]."""
     n = db.shape[0]
@@ -327,25 +354,25 @@ def _simulate(  # type: ignore[no-untyped-def]
     out_pm[0] = 0.0
     for s in range(n_steps):
         # stage 1
-        e1 = _fleet_rhs(df, pev, db, k, up, down, tau, k1)
+        e1 = _fleet_rhs(parallel, df, pev, db, k, up, down, tau, k1)
         f1 = (pm - dp_load - d * df + e1) / m
         v1 = (-pv - kg * df) / tg
         q1 = (pv - pm) / tt
         for i in range(n):
             tmp[i] = pev[i] + 0.5 * dt * k1[i]
-        e2 = _fleet_rhs(df + 0.5 * dt * f1, tmp, db, k, up, down, tau, k2)
+        e2 = _fleet_rhs(parallel, df + 0.5 * dt * f1, tmp, db, k, up, down, tau, k2)
         f2 = (pm + 0.5 * dt * q1 - dp_load - d * (df + 0.5 * dt * f1) + e2) / m
         v2 = (-(pv + 0.5 * dt * v1) - kg * (df + 0.5 * dt * f1)) / tg
         q2 = ((pv + 0.5 * dt * v1) - (pm + 0.5 * dt * q1)) / tt
         for i in range(n):
             tmp[i] = pev[i] + 0.5 * dt * k2[i]
-        e3 = _fleet_rhs(df + 0.5 * dt * f2, tmp, db, k, up, down, tau, k3)
+        e3 = _fleet_rhs(parallel, df + 0.5 * dt * f2, tmp, db, k, up, down, tau, k3)
         f3 = (pm + 0.5 * dt * q2 - dp_load - d * (df + 0.5 * dt * f2) + e3) / m
         v3 = (-(pv + 0.5 * dt * v2) - kg * (df + 0.5 * dt * f2)) / tg
         q3 = ((pv + 0.5 * dt * v2) - (pm + 0.5 * dt * q2)) / tt
         for i in range(n):
             tmp[i] = pev[i] + dt * k3[i]
-        e4 = _fleet_rhs(df + dt * f3, tmp, db, k, up, down, tau, k4)
+        e4 = _fleet_rhs(parallel, df + dt * f3, tmp, db, k, up, down, tau, k4)
         f4 = (pm + dt * q3 - dp_load - d * (df + dt * f3) + e4) / m
         v4 = (-(pv + dt * v3) - kg * (df + dt * f3)) / tg
         q4 = ((pv + dt * v3) - (pm + dt * q3)) / tt
@@ -368,6 +395,7 @@ def run_dynamics(
     *,
     t_end_s: float = 30.0,
     dt_s: float = 0.01,
+    parallel: bool | None = None,
 ) -> DynamicsResult:
     """Frequency response of a single area to a load step at t = 0, every EV modelled individually.
 
@@ -379,8 +407,9 @@ def run_dynamics(
     ``T_G dP_v/dt = -dP_v - (P_gen / (f_nom R)) df`` (governor), ``T_CH dP_m/dt = dP_v - dP_m`` (non-reheat
     turbine), ``T_i dP_i/dt = R_i(df) - P_i`` (each EV: first-order lag towards its droop target with
     deadband and headroom limits). Integrated with the classic 4th-order Runge-Kutta method at a fixed
-    step ``dt_s`` (numba, the EV stages parallel). Over tens of seconds the EVs' SoC changes by well under
-    0.1 % and is not tracked here; headroom limits carry the SoC constraint.
+    step ``dt_s`` (numba; the EV stages on threads from :data:`PARALLEL_MIN_EVS` EVs up, or as ``parallel``
+    says; both give the same trajectory up to the order of one floating-point sum). Over tens of seconds the
+    EVs' SoC changes by well under 0.1 % and is not tracked here; headroom limits carry the SoC constraint.
     """
     if not (0 < dt_s <= 1.0) or not (0 < t_end_s <= 3600.0):
         raise DataError(f"dt_s must be in (0, 1] s and t_end_s in (0, 3600] s; got {dt_s}, {t_end_s}")
@@ -407,6 +436,7 @@ def run_dynamics(
         out_df,
         out_pev,
         out_pm,
+        bool(fleet.n >= PARALLEL_MIN_EVS if parallel is None else parallel),
     )
     if not np.isfinite(out_df).all():
         raise DataError("dynamics: the trajectory diverged; check the time step against the EV time constants")

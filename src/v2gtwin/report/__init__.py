@@ -160,7 +160,8 @@ def _feeder_section(result: StudyResult) -> str:
         )
         + _figure(
             to_png_base64(fig_voltage_profile(fd, clock(fd.timeseries.worst_step))),
-            "Voltage of every bus at the step with the lowest voltage.",
+            "Voltage of every bus at the step with the lowest voltage, against its distance in branches from "
+            "the substation: the main feeder and each lateral as its own line.",
         )
         + _figure(
             to_png_base64(fig_hosting(fd)),
@@ -175,7 +176,11 @@ def _feeder_section(result: StudyResult) -> str:
         + '<p class="muted">uniform: every EV at its flat rate; random / loss_aware: the same aggregate per step '
         "given to EVs in random order / lowest loss sensitivity first; loss_optimal: least LinDistFlow losses "
         '(Frank-Wolfe on the marginal loss sensitivities, free to move charging in time). "Due to EVs" '
-        f"subtracts the base load's own losses ({d.losses_base_kwh:,.1f} kWh).</p>"
+        f"subtracts the base load's own losses ({d.losses_base_kwh:,.1f} kWh). loss_aware can lose more than "
+        "uniform charging: every EV charges at its own bus, so only the timing of each bus's energy can change; "
+        "serving the low-sensitivity buses first at full power leaves the far-end EVs to charge late and "
+        "together (must-run), and losses grow with the square of that bunching (a linear sensitivity does "
+        "not see it). loss_optimal weighs where and when together.</p>"
         + _figure(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
     )
 

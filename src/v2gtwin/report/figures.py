@@ -7,6 +7,7 @@ import io
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.figure import Figure
 
 from v2gtwin.study import FeederSection, FleetSection, MarketsSection, ServicesSection
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from v2gtwin.cyber.fleet_link import CyberRun
 
 __all__ = [
+    "feeder_paths",
     "fig_acn_comparison",
     "fig_agc",
     "fig_arrivals",
@@ -211,20 +213,75 @@ def fig_feeder_vmin(fleet: FleetSection, feeder: FeederSection, v_min_limit_pu: 
     return fig
 
 
+def feeder_paths(parent: npt.ArrayLike) -> list[list[int]]:
+    """The feeder split into paths from the substation: the main feeder (the path to the deepest bus) first,
+    then each lateral from the bus it branches off to its end, in topological order (``parent[i] < i``).
+
+    Every bus other than the source lies on exactly one path after that path's first bus; a lateral's first
+    bus is the (already drawn) bus it leaves from, so its line joins the rest of the feeder.
+    """
+    par = np.asarray(parent, dtype=np.int64)
+    n = par.size
+    depth = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        depth[i] = depth[par[i]] + 1
+    is_leaf = np.ones(n, dtype=bool)
+    is_leaf[par[1:]] = False
+    drawn = np.zeros(n, dtype=bool)
+    drawn[0] = True
+    paths: list[list[int]] = []
+    for leaf in sorted(np.flatnonzero(is_leaf), key=lambda b: (-depth[b], b)):
+        path = [int(leaf)]
+        while not drawn[path[-1]]:
+            drawn[path[-1]] = True
+            path.append(int(par[path[-1]]))
+        paths.append(path[::-1])
+    return paths
+
+
 def fig_voltage_profile(feeder: FeederSection, worst_clock: str = "") -> Figure:
-    """Voltage of every bus at the worst step (``worst_clock``: its local clock time, for the title)."""
+    """Voltage of every bus at the worst step (``worst_clock``: its local clock time, for the title), against
+    the number of branches from the substation: the main feeder and each lateral drawn as its own line from
+    the bus it leaves (:func:`feeder_paths`), so laterals do not make a sawtooth; without the feeder's
+    topology, markers only in feeder order."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     ts = feeder.timeseries
-    x = np.arange(feeder.n_bus)
-    ax.plot(x, ts.v_profile_base_pu, ".-", color="tab:gray", label="base load only")
-    ax.plot(x, ts.v_profile_fleet_pu, ".-", color="tab:red", label="with EV charging")
+    series = [
+        (ts.v_profile_base_pu, "tab:gray", "base load only"),
+        (ts.v_profile_fleet_pu, "tab:red", "with EV charging"),
+    ]
     if not np.array_equal(ts.v_profile_voltvar_pu, ts.v_profile_fleet_pu):
-        ax.plot(x, ts.v_profile_voltvar_pu, ".-", color="tab:green", label="with EV charging and volt-var")
-    if feeder.n_bus <= 40:
-        ax.set_xticks(x)
-        ax.set_xticklabels([str(b) for b in feeder.bus_labels], fontsize=7)
-    ax.set_xlabel("bus (feeder order)")
+        series.append((ts.v_profile_voltvar_pu, "tab:green", "with EV charging and volt-var"))
+    if feeder.parent is None:
+        x = np.arange(feeder.n_bus)
+        for v, color, label in series:
+            ax.plot(x, v, ".", color=color, label=label)
+        if feeder.n_bus <= 40:
+            ax.set_xticks(x)
+            ax.set_xticklabels([str(b) for b in feeder.bus_labels], fontsize=7)
+        ax.set_xlabel("bus (feeder order)")
+    else:
+        paths = feeder_paths(feeder.parent)
+        depth = np.zeros(feeder.n_bus, dtype=np.int64)
+        for i in range(1, feeder.n_bus):
+            depth[i] = depth[feeder.parent[i]] + 1
+        for v, color, label in series:
+            for k, path in enumerate(paths):
+                ax.plot(
+                    depth[path], v[path], ".-", color=color, lw=1.4 if k == 0 else 0.9, label=label if k == 0 else None
+                )
+        if feeder.n_bus <= 40:  # name each path's end bus
+            for path in paths:
+                end = path[-1]
+                ax.annotate(
+                    str(feeder.bus_labels[end]),
+                    (depth[end], ts.v_profile_fleet_pu[end]),
+                    fontsize=7,
+                    xytext=(3, -3),
+                    textcoords="offset points",
+                )
+        ax.set_xlabel("branches from the substation (each lateral its own line, labelled by its end bus)")
     ax.set_ylabel("voltage [pu]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
