@@ -346,3 +346,24 @@ def test_a_database_from_before_the_connection_columns_gets_them(tmp_path: Path)
     con.close()
     row = Store(f"sqlite:///{path}").station("OLD-1")
     assert row is not None and row.connected is False and row.disconnected_at is None and row.status == "Occupied"
+
+
+def test_stopping_the_central_system_records_its_stations_disconnected(tmp_path: Path) -> None:
+    """stop() closes every connection; the writer is still running while the handlers end, so each station's
+    disconnection is committed (not lost with the process)."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+
+        async def body(st):  # type: ignore[no-untyped-def]
+            during = store.station("CS-7").connected
+            await csms.stop()
+            return during
+
+        return await station_session(csms, "CS-7", Station, body)
+
+    assert run(scenario()) is True
+    row = store.station("CS-7")
+    assert row.connected is False and row.disconnected_at is not None
