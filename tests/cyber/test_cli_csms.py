@@ -94,7 +94,33 @@ def test_missing_or_bad_server_key_is_named_not_reported_as_a_port_problem(
     assert "--pki nowhere: not a folder; profile 3 needs" in err
 
 
-def test_simulate_when_the_central_system_goes_away_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["2", "3"])
+@pytest.mark.parametrize("missing", ["server-rsa.key", "server-rsa.pem"])
+def test_rsa_certificate_without_its_key_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], profile: str, missing: str
+) -> None:
+    """Half of the RSA chain (its certificate without its key, or the reverse) used to start a server offering
+    the ECDSA chain alone, silently: now one line naming the missing file, before anything listens."""
+    from v2gtwin.cyber.csms.pki import init_pki
+
+    pki = init_pki(tmp_path / "pki", ["CS-1"])
+    (pki / missing).unlink()
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db, "--pki", str(pki), "--profile", profile)
+    assert_one_line_error(code, err)
+    assert f"certfile, keyfile (RSA): {pki / missing} does not exist" in err and "listen" not in err
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        ["--reports", "0", "--hold", "30", "--reconnects", "1"],  # lost while holding
+        # Lost while reporting: the stations back off for 2-5 s (three reconnections), the reports sent meanwhile
+        # fail; these used to be logged as warnings, three more lines on stderr before the error.
+        ["--reports", "20", "--interval", "0.5", "--reconnects", "3"],
+    ],
+)
+def test_simulate_when_the_central_system_goes_away_is_one_line(tmp_path: Path, timing: list[str]) -> None:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "v2gtwin.cli", "csms", "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path}/d"],
@@ -106,7 +132,7 @@ def test_simulate_when_the_central_system_goes_away_is_one_line(tmp_path: Path) 
         server.stderr.readline()  # it listens
         url = f"ws://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "simulate", "--url", url, "--stations", "3"]
-        cmd += ["--reports", "0", "--hold", "30", "--reconnects", "1"]
+        cmd += timing
         sim = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,

@@ -244,3 +244,126 @@ def test_the_garbage_collector_pause_is_reentrant_and_restores_the_prior_state()
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_disconnection_and_last_seen_reach_the_store(tmp_path: Path) -> None:
+    """Connect, boot, report, disconnect: the stations table says disconnected, with the time, and last_seen
+    follows the traffic (written at most once per last_seen_every_s; 0 here: on every message). Reference: the
+    wall clock read by the test around each step."""
+    import datetime as dt
+
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    def utc() -> dt.datetime:  # SQLite gives back naive UTC times
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+    async def until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(250):
+            if cond():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(what)
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0, last_seen_every_s=0.0) as csms:
+            seen = {}
+
+            async def body(st):  # type: ignore[no-untyped-def]
+                row = store.station("CS-9")
+                seen["after boot"] = (row.connected, row.disconnected_at, row.last_seen)
+                await asyncio.sleep(0.05)
+                t_hb = utc()
+                await st.call(call.Heartbeat())  # stores nothing itself: only last_seen, in the next commit
+                await until(lambda: store.station("CS-9").last_seen >= t_hb, "heartbeat's last_seen not written")
+                await st.call(
+                    call.MeterValues(
+                        evse_id=1,
+                        meter_value=[{"timestamp": "2026-11-25T20:00:00Z", "sampled_value": [{"value": 7.0}]}],
+                    )
+                )
+                seen["before disconnect"] = utc()
+
+            await station_session(csms, "CS-9", Station, body)
+            await until(lambda: not store.station("CS-9").connected, "disconnection not recorded")
+            return seen
+
+    t_start = utc()
+    seen = run(scenario())
+    t_end = utc()
+    assert seen["after boot"][0] is True and seen["after boot"][1] is None
+    boot_seen = seen["after boot"][2]
+    row = store.station("CS-9")
+    assert row.connected is False and row.status == ""
+    assert seen["before disconnect"] <= row.disconnected_at <= t_end
+    assert t_start <= boot_seen < row.last_seen <= t_end
+
+
+def test_last_seen_is_written_at_most_once_per_interval_and_a_restart_clears_connected(tmp_path: Path) -> None:
+    """With last_seen_every_s=3600 three heartbeats leave last_seen at the connection's time; a central system
+    that starts finds no station still marked connected by a predecessor that was killed."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0, last_seen_every_s=3600.0) as csms:
+
+            async def body(st):  # type: ignore[no-untyped-def]
+                first = store.station("CS-8").last_seen
+                for _ in range(3):
+                    await st.call(call.Heartbeat())
+                    await asyncio.sleep(0.05)
+                await st.call(call.MeterValues(evse_id=1, meter_value=[_one_value()]))  # a commit happens
+                return first, store.station("CS-8").last_seen, store.station("CS-8").connected
+
+            return await station_session(csms, "CS-8", Station, body)
+
+    first, later, connected = run(scenario())
+    assert connected is True and later == first
+    store.apply([Store.op_connection("CS-8", True)])  # as a killed central system leaves it
+
+    async def restart():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0):
+            return store.station("CS-8").connected
+
+    assert run(restart()) is False
+
+
+def _one_value() -> dict:  # type: ignore[type-arg]
+    return {"timestamp": "2026-11-25T20:00:00Z", "sampled_value": [{"value": 7.0}]}
+
+
+def test_a_database_from_before_the_connection_columns_gets_them(tmp_path: Path) -> None:
+    """A stations table made without `connected` / `disconnected_at` (as earlier versions made it, written here
+    with the sqlite3 module alone) is opened, the columns added: the old station reads as not connected."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute(
+            "CREATE TABLE stations (station_id VARCHAR(64) PRIMARY KEY, vendor VARCHAR(64), model VARCHAR(64), "
+            "status VARCHAR(32), last_seen DATETIME, password_hash VARCHAR(200))"
+        )
+        con.execute("INSERT INTO stations VALUES ('OLD-1', 'Acme', 'W', 'Occupied', '2026-01-01 00:00:00', '')")
+    con.close()
+    row = Store(f"sqlite:///{path}").station("OLD-1")
+    assert row is not None and row.connected is False and row.disconnected_at is None and row.status == "Occupied"
+
+
+def test_stopping_the_central_system_records_its_stations_disconnected(tmp_path: Path) -> None:
+    """stop() closes every connection; the writer is still running while the handlers end, so each station's
+    disconnection is committed (not lost with the process)."""
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        csms = Csms(store, port=0)
+        await csms.start()
+
+        async def body(st):  # type: ignore[no-untyped-def]
+            during = store.station("CS-7").connected
+            await csms.stop()
+            return during
+
+        return await station_session(csms, "CS-7", Station, body)
+
+    assert run(scenario()) is True
+    row = store.station("CS-7")
+    assert row.connected is False and row.disconnected_at is not None

@@ -15,6 +15,8 @@ from websockets.asyncio.client import connect
 from v2gtwin.cyber.csms.pki import init_pki
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, Csms
 from v2gtwin.cyber.csms.store import Store
+from v2gtwin.cyber.csms.tls import server_ssl_context
+from v2gtwin.errors import DataError
 
 from .helpers import run
 
@@ -150,3 +152,16 @@ def test_tls_serves_the_rsa_and_the_ecdsa_server_chain(tmp_path: Path) -> None:
     rsa_key, ec_key = run(scenario())
     assert isinstance(rsa_key, rsa.RSAPublicKey) and rsa_key.key_size == 2048
     assert isinstance(ec_key, ec.EllipticCurvePublicKey) and ec_key.curve.name == "secp256r1"
+
+
+@pytest.mark.parametrize("profile", [2, 3])
+@pytest.mark.parametrize("missing", ["server-rsa.key", "server-rsa.pem"])
+def test_half_an_rsa_chain_is_an_error_naming_the_missing_file(tmp_path: Path, profile: int, missing: str) -> None:
+    """The RSA certificate without its key (or the reverse) used to give a context with the ECDSA chain alone,
+    without a word; the complete PKI still loads (the reference case)."""
+    pki = init_pki(tmp_path / "pki", ["CS-1"])
+    files = (str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem"))
+    assert isinstance(server_ssl_context(profile, *files), ssl.SSLContext)
+    (pki / missing).unlink()
+    with pytest.raises(DataError, match=f"certfile, keyfile \\(RSA\\): .*{missing} does not exist"):
+        server_ssl_context(profile, *files)

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -118,6 +119,8 @@ class _Handlers:
         with the frame's message id, or ``"-1"`` when that cannot be read (OCPP 2.0.1 Part 4, CALLERROR), where
         the package would only log it. A CALLRESULT or CALLERROR from the station is never answered (OCPP-J);
         one that answers no pending call is dropped by the next call."""
+        if self.csms is not None:
+            self.csms.touch(self.id)  # last_seen, written at most once per last_seen_every_s
         try:
             try:
                 msg = unpack(raw_msg)
@@ -266,6 +269,9 @@ class Csms:
     max_message_bytes : largest accepted frame; larger ones close that connection (1009).
     allowed_id_tokens : the id tokens Authorize / TransactionEvent accept; None accepts every token (the
     aggregator usually leaves authorisation to the e-mobility provider).
+    last_seen_every_s : a connected station's ``last_seen`` in the store is rewritten at most this often [s] (on
+    its traffic, in the next group commit: one bulk UPDATE for all the stations due, never a write per message);
+    connection and disconnection always write it.
     """
 
     def __init__(
@@ -280,7 +286,10 @@ class Csms:
         keyfile: str | None = None,
         cafile: str | None = None,
         allowed_id_tokens: set[str] | None = None,
+        last_seen_every_s: float = 60.0,
     ):
+        if not (math.isfinite(last_seen_every_s) and last_seen_every_s >= 0):
+            raise DataError(f"last_seen_every_s: a finite number of seconds >= 0; got {last_seen_every_s!r}")
         if security_profile not in (0, 1, 2, 3):
             raise DataError(f"security_profile: 0 (none, development), 1, 2 or 3; got {security_profile}")
         if security_profile >= 2 and not (certfile and keyfile):
@@ -309,12 +318,25 @@ class Csms:
         # Stations that were connected during this run and are not now (shown as such by `csms serve`).
         self.disconnected: set[str] = set()
         self._wake: asyncio.Event | None = None
+        self.last_seen_every_s = last_seen_every_s
+        self._seen_written: dict[str, float] = {}  # station -> monotonic time its last_seen was last queued
+        self._seen: dict[str, dt.datetime] = {}  # last_seen values queued for the next group commit
 
     def authorize(self, id_token: dict[str, Any]) -> str:
         """AuthorizationStatus of an id token: Accepted, or Unknown when not among ``allowed_id_tokens``."""
         if self.allowed_id_tokens is None or str(id_token.get("id_token", "")) in self.allowed_id_tokens:
             return "Accepted"
         return "Unknown"
+
+    def touch(self, station_id: str) -> None:
+        """A station's traffic: queue its ``last_seen`` for the next group commit when the last one queued is at
+        least ``last_seen_every_s`` old (a clock read and a dict look-up per message otherwise)."""
+        now = time.monotonic()
+        if now - self._seen_written.get(station_id, -math.inf) >= self.last_seen_every_s:
+            self._seen_written[station_id] = now
+            self._seen[station_id] = dt.datetime.now(dt.UTC)
+            if self._wake is not None:
+                self._wake.set()
 
     async def commit(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
         """Queue store changes for the group-commit writer and wait until they are committed."""
@@ -332,13 +354,19 @@ class Csms:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
+            while self._pending or self._seen:
                 batch, self._pending = self._pending, []
+                seen, self._seen = self._seen, {}
                 ops = [op for o, _, _ in batch for op in o]
                 values = [v for _, vs, _ in batch for v in vs]
                 try:
-                    await asyncio.to_thread(self.store.apply, ops, values)
+                    await asyncio.to_thread(self.store.apply, [*ops, Store.op_seen(seen)] if seen else ops, values)
                 except Exception:
+                    if seen:  # last_seen alone; nobody waits for it, a failure is logged
+                        try:
+                            await asyncio.to_thread(self.store.apply, [Store.op_seen(seen)])
+                        except Exception as exc:
+                            logger.warning("last_seen of %d stations not written: %r", len(seen), exc)
                     for o, vs, fut in batch:
                         try:
                             await asyncio.to_thread(self.store.apply, o, vs)
@@ -379,7 +407,9 @@ class Csms:
         self._connections[station_id] = connection
         self.stations[station_id] = handler
         self.disconnected.discard(station_id)
+        self._seen_written[station_id] = time.monotonic()  # the connection op writes last_seen
         try:
+            await self.commit([Store.op_connection(station_id, True)])  # once per connection, group-committed
             await handler.start()
         except Exception as exc:  # the connection ended (closed, reset, oversize frame): keep serving others
             logger.info("station %s disconnected: %s", station_id, exc)
@@ -388,6 +418,15 @@ class Csms:
                 del self._connections[station_id]
                 del self.stations[station_id]
                 self.disconnected.add(station_id)
+                self._seen_written.pop(station_id, None)
+                await self._record_disconnection(station_id)
+
+    async def _record_disconnection(self, station_id: str) -> None:
+        """The store records the end of a station's connection (``connected`` false, ``disconnected_at``)."""
+        try:
+            await self.commit([Store.op_connection(station_id, False)])
+        except Exception as exc:  # the database failed: said, and the other stations are still served
+            logger.warning("station %s: disconnection not recorded: %r", station_id, exc)
 
     async def dispatch(
         self, set_points_w: dict[str, float], *, timeout_s: float = 10.0, retries: int = 1, profile_id: int = 1
@@ -541,6 +580,8 @@ class Csms:
     async def start(self) -> None:
         """Start listening (returns once the socket is bound; the actual port is in :attr:`port`)."""
         self.booted |= await asyncio.to_thread(self.store.booted_station_ids)
+        # No connection survives a restart: stations a killed predecessor left marked connected are not.
+        await asyncio.to_thread(self.store.mark_all_disconnected)
         self._wake = asyncio.Event()
         self._writer = asyncio.create_task(self._write_loop())
         self._server = await serve(

@@ -384,7 +384,9 @@ async def run_fleet(
         out = await asyncio.gather(*(st.report(max(interval_s, 1.0)) for st in stations), return_exceptions=True)
         bad = [o for o in out if isinstance(o, BaseException)]
         if bad:
-            logger.warning("%d of %d reports failed (first: %r)", len(bad), len(stations), bad[0])
+            # info, not warning: shown with --debug; without it, Python's last-resort handler would print it
+            # on stderr before the run's own one-line error (the CLI's error contract is one line).
+            logger.info("%d of %d reports failed (first: %r)", len(bad), len(stations), bad[0])
         await asyncio.sleep(max(0.0, interval_s - (asyncio.get_running_loop().time() - t0)))
     await asyncio.sleep(hold_s)
     stop.set()
@@ -395,5 +397,5 @@ async def run_fleet(
             raise CentralSystemLostError(f"the central system went away: all {n} stations failed ({failed[0]!r})")
         raise failed[0]
     if failed:
-        logger.warning("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])
+        logger.info("%d of %d simulated stations failed (first: %r)", len(failed), n, failed[0])
     return [d for d in done if not isinstance(d, BaseException)]

@@ -15,7 +15,22 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, insert, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 __all__ = ["Evse", "MeterValue", "ProfileRecord", "Station", "Store", "Transaction", "TransactionEventRecord"]
@@ -31,7 +46,12 @@ class _Base(DeclarativeBase):
 
 
 class Station(_Base):
-    """A charging station that has booted."""
+    """A charging station that has booted.
+
+    ``status`` is the last connector status the station reported (it is the station's word, kept as sent);
+    ``connected`` whether it is connected to the central system now; ``last_seen`` its last traffic (written at
+    most once per ``Csms(last_seen_every_s=...)`` while connected, and at connection and disconnection);
+    ``disconnected_at`` when its last connection ended (None while connected or never connected)."""
 
     __tablename__ = "stations"
     station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -39,6 +59,8 @@ class Station(_Base):
     model: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(32), default="")
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    disconnected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     password_hash: Mapped[str] = mapped_column(String(200), default="")
 
 
@@ -133,7 +155,20 @@ class Store:
                 cur.close()
 
         _Base.metadata.create_all(self.engine)
+        self._add_connection_columns()
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _add_connection_columns(self) -> None:
+        """A database made before the ``connected`` and ``disconnected_at`` columns existed gets them (create_all
+        adds tables, not columns)."""
+        have = {c["name"] for c in inspect(self.engine).get_columns("stations")}
+        timestamp = DateTime(timezone=True).compile(dialect=self.engine.dialect)
+        added = {"connected": "BOOLEAN NOT NULL DEFAULT FALSE", "disconnected_at": f"{timestamp} NULL"}
+        with self.engine.begin() as conn:
+            for name, ddl in added.items():
+                if name not in have:
+                    logger.info("stations: adding column %s", name)
+                    conn.execute(text(f"ALTER TABLE stations ADD COLUMN {name} {ddl}"))
 
     def apply(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
         """Run ``ops`` (functions of a session, from the ``op_*`` builders) and insert ``values`` (station id,
@@ -179,6 +214,41 @@ class Store:
                 st.status = status
 
         return op
+
+    @classmethod
+    def op_connection(cls, station_id: str, connected: bool) -> Op:
+        """A station's connection opened (``connected``) or ended: the flag, ``last_seen`` now and, when it
+        ended, ``disconnected_at`` now."""
+
+        def op(s: Session) -> None:
+            now = dt.datetime.now(dt.UTC)
+            cls._ensure_station(s, station_id)
+            st = s.get(Station, station_id)
+            assert st is not None
+            st.connected, st.last_seen = connected, now
+            st.disconnected_at = None if connected else now
+
+        return op
+
+    @staticmethod
+    def op_seen(last_seen: dict[str, dt.datetime]) -> Op:
+        """Stations' latest traffic (station id -> time): one bulk UPDATE of ``last_seen`` by primary key;
+        stations not in the table yet are left out (their connection op adds them)."""
+
+        def op(s: Session) -> None:
+            known = set(s.scalars(select(Station.station_id).where(Station.station_id.in_(list(last_seen)))))
+            rows = [{"station_id": sid, "last_seen": t} for sid, t in last_seen.items() if sid in known]
+            if rows:
+                s.execute(update(Station), rows)
+
+        return op
+
+    def mark_all_disconnected(self) -> None:
+        """Every station marked connected is marked disconnected, now (at start: a central system that stopped
+        without closing its connections, killed or crashed, left them marked connected)."""
+        with self._session.begin() as s:
+            now = dt.datetime.now(dt.UTC)
+            s.execute(update(Station).where(Station.connected.is_(True)).values(connected=False, disconnected_at=now))
 
     def set_password(self, station_id: str, password: str) -> None:
         """Provision a station's HTTP Basic password (security profiles 1 and 2); at least 16 characters

@@ -1,6 +1,6 @@
 """The central system's TLS server context for OCPP security profiles 2 and 3 (OCPP 2.0.1 Part 2, Security):
-TLS 1.2 or above, no compression, the ECDSA server chain and the RSA one beside it when the PKI has it, and for
-profile 3 the CA that signs the station certificates."""
+TLS 1.2 or above, no compression, the ECDSA server chain and the RSA one beside it when the PKI has it (both its
+certificate and its key, or neither), and for profile 3 the CA that signs the station certificates."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def server_ssl_context(
     Raises
     ------
     DataError
-        When a file is missing, unreadable or not a matching PEM certificate and key (or CA for profile 3).
+        When a file is missing, unreadable or not a matching PEM certificate and key (or CA for profile 3); when
+        ``<certfile stem>-rsa.pem`` or ``-rsa.key`` is there without the other.
     """
     if security_profile < 2:
         return None
@@ -46,10 +47,12 @@ def server_ssl_context(
     ctx.options |= ssl.OP_NO_COMPRESSION
     _load(ctx.load_cert_chain, "certfile, keyfile", certfile, keyfile)
     # The RSA server chain beside the ECDSA one when the PKI has it (csms pki makes both): OpenSSL keeps one
-    # chain per key type and presents the one the station's signature algorithms accept.
+    # chain per key type and presents the one the station's signature algorithms accept. A certificate without
+    # its key (or the reverse) is an error, not a server that silently offers the ECDSA chain alone.
     rsa_cert = Path(certfile).with_name(Path(certfile).stem + "-rsa.pem")
-    if rsa_cert.is_file() and rsa_cert.with_suffix(".key").is_file():
-        _load(ctx.load_cert_chain, "certfile, keyfile (RSA)", str(rsa_cert), str(rsa_cert.with_suffix(".key")))
+    rsa_key = rsa_cert.with_suffix(".key")
+    if rsa_cert.is_file() or rsa_key.is_file():
+        _load(ctx.load_cert_chain, "certfile, keyfile (RSA)", str(rsa_cert), str(rsa_key))
     if security_profile == 3:
         if not cafile:
             raise DataError("cafile: security profile 3 needs the CA that signs the station certificates")
