@@ -12,8 +12,11 @@ Threads: ours runs its numba ``prange`` loops on ``ours_threads`` threads (all c
 runs with its ``threads`` option at its default 0, "half the available threads" (HiGHS documentation,
 "Parallelism"), stated as ``highs_threads``. ``*_cpu_per_wall`` is the process CPU time over the wall time of
 each solver's timed solves (about 1 for one busy thread). ``speedup_vs_highs_1000`` compares ours on all cores;
-``speedup_vs_highs_1000_1thread`` times ours again with ``numba.set_num_threads(1)`` (``schedule_1000_1thread_s``):
-thread for thread when ``highs_threads`` is 1.
+``speedup_vs_highs_1000_1thread`` times ours again in a child process started with every thread pool at one
+thread (NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS = 1: numba's loops and the BLAS
+under numpy's dense algebra; ``numba.set_num_threads(1)`` alone leaves OpenBLAS on all cores), as
+``schedule_1000_1thread_s`` with its ``ours_1thread_cpu_per_wall_1000`` (about 1 when it really ran on one
+thread): thread for thread when ``highs_threads`` is 1.
 
 The robust SOCP (Clarabel) is checked too: the benchmark fails unless its status is "optimal" or
 "optimal_inaccurate", and names it as ``robust_96_status``.
@@ -27,6 +30,8 @@ import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numba
@@ -73,14 +78,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--highs-10000", action="store_true", help="also time HiGHS on 10,000 EVs (slow)")
+    parser.add_argument("--one-thread-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     schedule_time(50, 1)  # compile the numba kernels outside the timings
+    if args.one_thread_child:  # started by main() with every thread pool at one thread
+        keys = ("t", "n", "cost", "solver", "cpu")
+        print(json.dumps(dict(zip(keys, schedule_time(1000, args.repeats), strict=True))))
+        return
     n_threads = numba.get_num_threads()
     t1k, n1k, cost1k, solver1k, cpu1k = schedule_time(1000, args.repeats)
-    time.sleep(0.1)  # let the OpenMP workers of the parallel run stop spinning before the one-thread timing
-    numba.set_num_threads(1)
-    t1k_1, _, _, solver1k_1, cpu1k_1 = schedule_time(1000, args.repeats)
-    numba.set_num_threads(n_threads)
+    one = {k: "1" for k in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    child = subprocess.run(
+        [sys.executable, __file__, "--one-thread-child", "--repeats", str(args.repeats)],
+        env=os.environ | one,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"bench_schedule: the one-thread run failed: {child.stderr.strip()[-400:]}")
+    r1 = json.loads(child.stdout.strip().splitlines()[-1])
+    t1k_1, solver1k_1, cpu1k_1 = r1["t"], r1["solver"], r1["cpu"]
     h1k, _, hcost1k, hsolver1k, hcpu1k = schedule_time(1000, args.repeats, "highs")
     t10k, n10k, cost10k, solver10k, _ = schedule_time(10_000, args.repeats)
     extra: dict[str, float | str] = {}
