@@ -67,6 +67,8 @@ class Feeder:
         when the names are not all set and distinct; a MATPOWER case converted by pandapower keeps its
         bus numbers), "1".."n" in feeder order for :func:`synthetic_feeder`, the feeder index otherwise.
     branch_label : label of the branch feeding each bus in the source model ("" for bus 0).
+    notes : what a reader of any output must know about how the feeder was built (e.g. "ampacity: default
+        of 400 A for 23 branches without a rating in the file"); printed with the feeder's results.
     """
 
     name: str
@@ -81,6 +83,7 @@ class Feeder:
     bus_index: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bus_labels: npt.NDArray[np.str_] = field(default_factory=lambda: np.zeros(0, dtype=np.str_))
     branch_label: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.parent)
