@@ -567,9 +567,10 @@ def calc_operating_envelope(
             out[f"alpha_{direction}"] = None
         labels = {int(c): _label(feeder, int(c)) for c in np.unique(code) if c != -2}
         labels[-2] = "none"
-        binding = np.vectorize(labels.__getitem__, otypes=[np.str_])(code)
+        binding = np.vectorize(labels.__getitem__, otypes=[object])(code)
         binding[~ok, :] = base_label[~ok, None]
         binding[:, 0] = "none"
+        binding = binding.astype(np.str_)
         limit[:, 0] = 0.0
         est = np.where(np.isfinite(est), est, 0.0)
         est[:, 0] = 0.0
