@@ -56,3 +56,28 @@ def test_envelope_bad_input(capsys: pytest.CaptureFixture[str], args: tuple[str,
     code, _, err = run_cli(capsys, "network", "envelope", *args)
     assert_one_line_error(code, err)
     assert message in err
+
+
+def test_feeder_hosting_export_side(capsys: pytest.CaptureFixture[str]) -> None:
+    # Wiring of the export direction: the scenario's v_max_pu and the direction reach the result; the export
+    # hosting at the end of the main feeder (bus 18) is bound by the voltage there (over-voltage).
+    code, out, err = run_cli(capsys, "feeder", "hosting", "--direction", "export", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["direction"] == "export" and data["v_max_pu"] == DEFAULT_SCENARIO.feeder.v_max_pu == 1.05
+    (bus18,) = [n for n in data["nodes"] if n["bus"] == "18"]
+    assert bus18["direction"] == "export" and bus18["binding"] == "voltage at bus 18"
+    code, _, err = run_cli(capsys, "feeder", "hosting", "--direction", "both")
+    assert_one_line_error(code, err)
+    assert "--direction: must be import or export" in err
+
+
+def test_scenario_v_max_pu_range() -> None:
+    from v2gtwin.errors import ScenarioError
+    from v2gtwin.scenario import parse_scenario
+
+    assert parse_scenario({"feeder": {"v_max_pu": 1.1}}).feeder.v_max_pu == 1.1
+    # Below 1 pu it could meet v_min_pu (< 1 pu by its own range): refused, naming the field and range.
+    with pytest.raises(ScenarioError, match=r"feeder\.v_max_pu") as exc:
+        parse_scenario({"feeder": {"v_max_pu": 0.99}}, "x.toml")
+    assert "\n" not in str(exc.value)

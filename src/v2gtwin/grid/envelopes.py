@@ -229,13 +229,13 @@ class OperatingEnvelope:
 
 
 # --- the exact search -----------------------------------------------------------------------------------
-def _margin(feeder: Feeder, pf: PowerFlowResult, v_min_pu: float, v_max_pu: float) -> tuple[FloatArray, IntArray]:
-    """Per probe: the smallest margin ([pu] of voltage to either limit, or 1 - I / ampacity) and its code."""
+def _margin(
+    feeder: Feeder, v: FloatArray, i_branch_a: FloatArray, v_min_pu: float, v_max_pu: float
+) -> tuple[FloatArray, IntArray]:
+    """Per probe (row of ``v`` [pu], ``i_branch_a`` [A]): the smallest margin ([pu] of voltage to either limit,
+    or 1 - I / ampacity) and its code."""
     n = feeder.n_bus
-    v = pf.v_pu
-    stacked = np.concatenate(
-        [v - v_min_pu, v_max_pu - v, 1.0 - pf.i_branch_a / feeder.ampacity_a[None, :]], axis=1
-    )  # (k, 3 n)
+    stacked = np.concatenate([v - v_min_pu, v_max_pu - v, 1.0 - i_branch_a / feeder.ampacity_a[None, :]], axis=1)
     stacked[:, [0, n, 2 * n]] = np.inf  # the source bus and its (absent) branch
     code = np.argmin(stacked, axis=1)
     margin = stacked[np.arange(stacked.shape[0]), code]
@@ -274,7 +274,7 @@ def _search(
         nonlocal evaluations
         evaluations += 1
         pf = run_powerflow(feeder, p0_kw + s[:, None] * d_kw, q0_kvar, on_nonconvergence="nan")
-        return _margin(feeder, pf, v_min_pu, v_max_pu)
+        return _margin(feeder, pf.v_pu, pf.i_branch_a, v_min_pu, v_max_pu)
 
     d_max = np.abs(d_kw).max(axis=1)
     hi = np.where(np.isfinite(estimate) & (estimate > 0), estimate * 1.05, 1000.0 / np.maximum(d_max, 1e-300))
@@ -374,7 +374,7 @@ def _solve_common(
         return alpha, est, code
     sign = 1.0 if direction == "import" else -1.0
     steps = np.flatnonzero(ok)
-    f0, _ = _margin(feeder, _rows(base, steps), v_min_pu, v_max_pu)
+    f0, _ = _margin(feeder, base.v_pu[steps], base.i_branch_a[steps], v_min_pu, v_max_pu)
     tol = np.full(steps.size, tol_kw / float(w.max()))
     d = np.broadcast_to(sign * w, (steps.size, feeder.n_bus))
     alpha[steps], code[steps] = _search(
@@ -402,7 +402,7 @@ def _solve_per_bus(
     steps = np.flatnonzero(ok)
     if steps.size == 0:
         return limit, est, code
-    f0_step, _ = _margin(feeder, _rows(base, steps), v_min_pu, v_max_pu)
+    f0_step, _ = _margin(feeder, base.v_pu[steps], base.i_branch_a[steps], v_min_pu, v_max_pu)
     sign = 1.0 if direction == "import" else -1.0
     buses = np.arange(1, n)
     per_chunk = max(1, _MAX_BATCH_ENTRIES // (n * (n - 1)))
@@ -427,21 +427,6 @@ def _solve_per_bus(
         limit[t_probe, b_probe] = lim
         code[t_probe, b_probe] = cd
     return limit, est, code
-
-
-def _rows(pf: PowerFlowResult, rows: IntArray) -> PowerFlowResult:
-    return PowerFlowResult(
-        v_pu=pf.v_pu[rows],
-        v_angle_deg=pf.v_angle_deg[rows],
-        i_branch_a=pf.i_branch_a[rows],
-        p_branch_kw=pf.p_branch_kw[rows],
-        q_branch_kvar=pf.q_branch_kvar[rows],
-        p_loss_kw=pf.p_loss_kw[rows],
-        p_source_kw=pf.p_source_kw[rows],
-        q_source_kvar=pf.q_source_kvar[rows],
-        iterations=pf.iterations[rows],
-        method=pf.method,
-    )
 
 
 def _count_violations(
@@ -502,7 +487,7 @@ def calc_operating_envelope(
 
     References
     ----------
-    M. Petrou, L. F. Ochoa et al., "Ensuring distribution network integrity using dynamic operating limits for
+    K. Petrou et al., "Ensuring distribution network integrity using dynamic operating limits for
     prosumers", IEEE Trans. Smart Grid 12(5), 2021 (operating envelopes: import / export limits per connection
     point and interval from the network's voltage and thermal limits).
     ANSI C84.1, "American National Standard for Electric Power Systems and Equipment - Voltage Ratings (60 Hz)",
@@ -547,7 +532,7 @@ def calc_operating_envelope(
     if lin.base.v_pu.shape != p0.shape:
         raise DataError(f"linear_model: built for shape {lin.base.v_pu.shape}, base load has {p0.shape}")
 
-    f_base, code_base = _margin(feeder, lin.base, v_min_pu, v_max_pu)
+    f_base, code_base = _margin(feeder, lin.base.v_pu, lin.base.i_branch_a, v_min_pu, v_max_pu)
     ok = f_base >= 0
     base_label = np.array(
         ["base load: " + _label(feeder, int(c)) if not g else "" for g, c in zip(ok, code_base, strict=True)]
