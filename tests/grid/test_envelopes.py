@@ -11,7 +11,7 @@ import pytest
 
 from v2gtwin.errors import DataError
 from v2gtwin.grid.envelopes import ALLOCATION_RULES, calc_operating_envelope
-from v2gtwin.grid.feeder import Feeder, ieee33, run_powerflow, to_pandapower
+from v2gtwin.grid.feeder import Feeder, ieee33, run_powerflow, synthetic_feeder, to_pandapower
 from v2gtwin.grid.hosting import run_node_hosting
 
 
@@ -255,3 +255,48 @@ def test_export_hosting_bad_direction() -> None:
 def test_rules_registry_names_the_contract_rules() -> None:
     assert set(ALLOCATION_RULES) == {"equal_per_ev", "proportional_to_rating", "per_bus_max"}
     assert [r.simultaneous for r in ALLOCATION_RULES.values()] == [True, True, False]
+
+
+def check_synthetic(seed: int, rule: str) -> set[str]:
+    """Seeded random feeder, some branches rated: at every step the envelope applied at all buses at once is
+    within limits by the exact power flow, and 1 % more is not. Returns the kinds of binding limits met."""
+    rng = np.random.default_rng(seed)
+    f = synthetic_feeder(int(rng.integers(20, 60)), rng, total_load_kw=2000.0)
+    s = rng.uniform(0.2, 0.9, 8)[:, None]
+    p, q = s * f.p_load_kw, s * f.q_load_kvar
+    # A fifth of the branches rated 1.1-6 x their highest base-load current: the base is feasible, and a rating
+    # binds before the voltage on some feeders and steps, a voltage on others.
+    i_base_a = run_powerflow(f, p, q).i_branch_a.max(axis=0)
+    amp = np.where(rng.random(f.n_bus) < 0.2, i_base_a * rng.uniform(1.1, 6.0, f.n_bus), np.inf)
+    amp[0] = np.inf
+    f = Feeder(**{**f.__dict__, "ampacity_a": amp})
+    w = rng.integers(0, 6, f.n_bus).astype(float)
+    w[0] = 0.0
+    env = calc_operating_envelope(f, p, q, rule=rule, weight_bus=w)
+    assert env.ac_violations == 0
+
+    def n_bad(p_kw: np.ndarray) -> np.ndarray:
+        pf = run_powerflow(f, p_kw, q, on_nonconvergence="nan")
+        v, load = pf.v_pu[:, 1:], pf.i_branch_a[:, 1:] / amp[1:]
+        return np.sum(~((v >= 0.95 - 1e-9) & (v <= 1.05 + 1e-9)), axis=1) + np.sum(~(load <= 1 + 1e-9), axis=1)
+
+    assert env.base_violation_steps == 0  # every step's base load is within limits here
+    assert np.all(n_bad(p + env.p_import_max_kw) == 0) and np.all(n_bad(p - env.p_export_max_kw) == 0)
+    assert np.all(n_bad(p + 1.01 * env.p_import_max_kw) > 0)
+    assert np.all(n_bad(p - 1.01 * env.p_export_max_kw) > 0)
+    kinds = {
+        str(b).split(" ")[0] for b in np.concatenate([env.binding_import[:, 1:], env.binding_export[:, 1:]]).ravel()
+    }
+    assert kinds <= {"v_min", "v_max", "ampacity", "none"}
+    return kinds
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("rule", ["equal_per_ev", "proportional_to_rating"])
+def test_envelope_is_feasible_and_largest_at_every_step_on_synthetic_feeders(seed: int, rule: str) -> None:
+    check_synthetic(seed, rule)
+
+
+def test_synthetic_cases_exercise_voltage_and_thermal_limits() -> None:
+    kinds = set().union(*(check_synthetic(seed, "equal_per_ev") for seed in range(4)))
+    assert {"v_min", "v_max", "ampacity"} <= kinds, kinds
