@@ -25,6 +25,7 @@ __all__ = [
     "FleetSpec",
     "FrequencySpec",
     "MarketsSpec",
+    "ProtectionSpec",
     "Scenario",
     "TimeGrid",
     "format_validation_error",
@@ -211,6 +212,84 @@ class FeederSpec(_Model):
         """Number of buses of the feeder [-]."""
         fixed = FEEDER_N_BUS[self.name]
         return self.synthetic_n_bus if fixed is None else fixed
+
+
+#: Relay curves a scenario may name (the keys of ``v2gtwin.grid.protection.relays.CURVES``).
+RelayCurve = Literal["iec_si", "iec_vi", "iec_ei", "iec_lti", "ieee_mi", "ieee_vi", "ieee_ei", "definite_time"]
+
+
+class DeviceSpec(_Model):
+    """One protective device of the feeder: where it sits and how it is set."""
+
+    label: str = Field(min_length=1, max_length=60, description="Name shown in every output.")
+    bus: str = Field(
+        min_length=1,
+        max_length=60,
+        description="Label of the bus its branch feeds, as the feeder publishes it (Baran & Wu's 1-33 for "
+        "ieee33); the device sits at the upstream end of that branch.",
+    )
+    kind: Literal["relay", "recloser"] = Field("relay", description="Device kind (a recloser: its delayed curve).")
+    curve: RelayCurve = Field("iec_si", description="Time-current curve (IEC 60255-151, IEEE C37.112, definite time).")
+    pickup_a: float = Field(gt=0.0, le=1e6, description="Pickup current [A].")
+    tds: float = Field(gt=0.0, le=100.0, description="Time-dial setting [-] (definite time: the delay [s]).")
+
+
+class ProtectionSpec(_Model):
+    """Fault currents and overcurrent protection of the feeder, with and without the V2G aggregators."""
+
+    s_sc_mva: float | None = Field(
+        100.0,
+        gt=0.0,
+        le=1e5,
+        description="Short-circuit power S''k of the upstream grid at the feeder head [MVA] (IEC 60909).",
+    )
+    r_over_x: float = Field(0.1, ge=0.0, le=10.0, description="R/X ratio of the upstream grid's impedance [-].")
+    c_factor: float = Field(
+        1.1, ge=0.9, le=1.1, description="IEC 60909 voltage factor c (1.1: maximum currents at MV) [-]."
+    )
+    k: float = Field(
+        1.5, ge=1.0, le=3.0, description="Fault current of the V2G inverters as a multiple of rated current [-]."
+    )
+    angle_deg: float | None = Field(
+        None,
+        ge=-180.0,
+        le=180.0,
+        description="Angle of the V2G fault current to the pre-fault voltage [deg]; omit for IEC 60909's "
+        "assumption (in phase with the voltage it raises at its own bus: the largest contribution).",
+    )
+    combination: Literal["iec60909", "phasor"] = Field(
+        "iec60909",
+        description="Bus fault current: 'iec60909' adds the grid's and the V2G parts' magnitudes, 'phasor' "
+        "their phasors.",
+    )
+    t_ride_through_s: float = Field(
+        1.0, ge=0.0, le=600.0, description="How long the V2G inverters sustain their fault current [s]."
+    )
+    cti_margin_s: float = Field(0.3, gt=0.0, le=2.0, description="Smallest acceptable coordination interval [s].")
+    t_max_s: float = Field(
+        2.0,
+        gt=0.0,
+        le=600.0,
+        description="Slowest acceptable operating time in a device's reach; slower is blinding [s].",
+    )
+    pickup_margin: float = Field(
+        1.5, ge=1.0, le=5.0, description="Pickup as a multiple of the largest load current (default scheme) [-]."
+    )
+    v2g_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the feeder's V2G chargers (all plugged in: the worst case) feeding a fault [-].",
+    )
+    scale_max: float = Field(
+        20.0, gt=0.0, le=1000.0, description="Largest fleet-size factor searched for the first failure [-]."
+    )
+    devices: tuple[DeviceSpec, ...] = Field(
+        (),
+        max_length=10_000,
+        description="Protective devices; empty: the default scheme (a feeder-head relay and one at each lateral "
+        "head, pickups from the load, time dials coordinated without V2G).",
+    )
 
 
 class FrequencySpec(_Model):
@@ -456,6 +535,7 @@ class Scenario(_Model):
     frequency: FrequencySpec = Field(default_factory=FrequencySpec)
     markets: MarketsSpec = Field(default_factory=MarketsSpec)
     cyber: CyberSpec = Field(default_factory=CyberSpec)
+    protection: ProtectionSpec = Field(default_factory=ProtectionSpec)
 
     @model_validator(mode="after")
     def _check_clock_times(self) -> Scenario:
