@@ -1,0 +1,207 @@
+"""Coordination against hand computations: CTI of a pair, sympathetic tripping on back-feed, blinding by an
+aggregator between the relay and the fault, proposed settings, the failing fleet size against a brute-force
+scan, and the default IEEE 33-bus scheme against pandapower's load currents."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from v2gtwin.errors import DataError
+from v2gtwin.grid.feeder import Feeder, ieee33, to_pandapower
+from v2gtwin.grid.protection.coordination import (
+    CoordinationOptions,
+    calc_device_currents,
+    check_coordination,
+    find_failing_scale,
+    propose_settings,
+    run_coordination,
+)
+from v2gtwin.grid.protection.devices import (
+    Device,
+    Scheme,
+    calc_load_current_a,
+    find_lateral_heads,
+    place_default_devices,
+)
+from v2gtwin.grid.protection.faults import Aggregators, GridSource
+
+SRC = GridSource(s_sc_mva=100.0, r_over_x=0.1, c_factor=1.1)
+V_PRE = 1.1 * 10_000 / math.sqrt(3.0)  # equivalent source voltage at 10 kV [V]
+Z_Q = complex(0.1094541, 1.094541)  # 1.1 * 10^2 / 100 ohm at R/X 0.1
+
+
+def iec_si(i: float, pickup: float, tms: float) -> float:
+    """IEC 60255-151 standard inverse, written out here independently of the package."""
+    m = i / pickup
+    return tms * 0.14 / (m**0.02 - 1.0) if m > 1 else math.inf
+
+
+def feeder(parent: list[int], z: list[complex]) -> Feeder:
+    n = len(parent)
+    return Feeder(
+        name="test",
+        parent=np.array(parent),
+        r_ohm=np.array([c.real for c in z]),
+        x_ohm=np.array([c.imag for c in z]),
+        v_base_kv=10.0,
+        p_load_kw=np.zeros(n),
+        q_load_kvar=np.zeros(n),
+        ampacity_a=np.full(n, np.inf),
+    )
+
+
+def y_feeder() -> Feeder:
+    """0 -(1+2j)- 1, then two laterals 1 -(0.5+0.5j)- 2 and 1 -(0.5+0.5j)- 3."""
+    return feeder([-1, 0, 1, 1], [0j, 1 + 2j, 0.5 + 0.5j, 0.5 + 0.5j])
+
+
+def test_cti_of_a_pair_by_hand() -> None:
+    f = y_feeder()
+    devs = [
+        Device("H", 1, "iec_si", 300.0, 0.3),
+        Device("A", 2, "iec_si", 100.0, 0.1),
+        Device("B", 3, "iec_si", 100.0, 0.1),
+    ]
+    scheme = Scheme.build(f, devs)
+    assert scheme.upstream.tolist() == [-1, 0, 0] and scheme.zone.tolist() == [-1, 0, 1, 2]
+    opts = CoordinationOptions(t_ride_through_s=None)
+    cur = calc_device_currents(f, SRC, None, scheme, opts)
+    chk = check_coordination(f, scheme, cur, opts)
+    # Fault at bus 2 (A's zone): |V / (Z_Q + z1 + z2)|, the same current through H and A.
+    i2 = abs(V_PRE / (Z_Q + (1 + 2j) + (0.5 + 0.5j)))  # = 1612.543 A
+    k = chk.down.tolist().index(1)
+    assert chk.fault_bus[k] == 2 and chk.i_down_a[k] == pytest.approx(i2, rel=1e-6)
+    assert chk.cti_s[k] == pytest.approx(iec_si(i2, 300.0, 0.3) - iec_si(i2, 100.0, 0.1), rel=1e-6)
+    assert not chk.miscoordinated.any() and chk.ok
+
+
+def test_sympathetic_trip_on_backfeed_from_a_healthy_lateral() -> None:
+    f = y_feeder()
+    aggs = Aggregators(bus=np.array([3]), s_rated_kva=np.array([2000.0]), k=1.5, label=("V2G 3",))
+    i_a = 1.5 * 2000.0 / (math.sqrt(3.0) * 10.0)  # 173.205 A fed back through B for a fault on lateral A
+    devs = [
+        Device("H", 1, "iec_si", 300.0, 0.3),
+        Device("A", 2, "iec_si", 100.0, 0.3),
+        Device("B", 3, "iec_si", 100.0, 0.05),  # B: t(173.2 A) = 0.05 x 0.14 / (1.7321^0.02 - 1) = 0.636 s
+    ]
+    scheme = Scheme.build(f, devs)
+    opts = CoordinationOptions(t_ride_through_s=1.0)
+    base, v2g, _, _ = run_coordination(f, SRC, aggs, scheme, opts)
+    assert v2g.i_backfeed_a[2] == pytest.approx(i_a, rel=1e-9)
+    assert v2g.t_backfeed_s[2] == pytest.approx(iec_si(i_a, 100.0, 0.05), rel=1e-9)
+    # A clears a fault at bus 2 in about 0.3 x 0.14 / ((1.6e3 / 100)^0.02 - 1) = 0.73 s > 0.636 s: B trips first.
+    assert v2g.sympathetic.tolist() == [False, False, True]
+    assert not base.sympathetic.any()
+    # With B's pickup above the back-feed it stays put.
+    safe = scheme.with_settings([300.0, 100.0, 180.0], [0.3, 0.3, 0.05])
+    _, v2g_safe, _, _ = run_coordination(f, SRC, aggs, safe, opts)
+    assert not v2g_safe.sympathetic.any()
+
+
+def test_blinding_by_an_aggregator_between_relay_and_fault() -> None:
+    # Chain 0 -(1+2j)- 1 -(0.5+0.5j)- 2, head relay on branch 1, 20 MVA of V2G at bus 1 (k = 2, -90 deg):
+    # I_a = 2 x 20000 / (sqrt(3) x 10) = 2309.40 A. Fault at 2: without V2G the relay sees 1612.543 A; with it,
+    # |I_grid - I_a z2 / Z_22| = 1351.537 A, below the 1400 A pickup for the 1 s ride-through; after it the grid's
+    # 1612.543 A (M = 1.151816) needs 0.1 x 0.14 / 0.0028308 = 4.9456 s: operation at 5.9456 s.
+    f = feeder([-1, 0, 1], [0j, 1 + 2j, 0.5 + 0.5j])
+    aggs = Aggregators(bus=np.array([1]), s_rated_kva=np.array([20_000.0]), k=2.0)
+    scheme = Scheme.build(f, [Device("H", 1, "iec_si", 1400.0, 0.1)])
+    opts = CoordinationOptions(t_ride_through_s=1.0, t_max_s=5.5, combination="phasor", angle_deg=-90.0)
+    base, v2g, _, cur = run_coordination(f, SRC, aggs, scheme, opts)
+    assert cur.i_first_a[2, 0] == pytest.approx(1351.537, rel=1e-6)
+    assert base.t_blind_s[0] == pytest.approx(4.9456, rel=1e-4) and not base.blinded[0]
+    assert v2g.t_blind_s[0] == pytest.approx(5.9456, rel=1e-4) and v2g.blinded[0]
+
+
+def test_device_that_can_never_trip_is_named() -> None:
+    f = y_feeder()
+    scheme = Scheme.build(f, [Device("H", 1, "iec_si", 300.0, 0.3), Device("R-far", 2, "iec_si", 99_000.0, 0.1)])
+    with pytest.raises(DataError, match=r"device R-far: pickup 99,000 A .* it can never trip"):
+        run_coordination(f, SRC, None, scheme, CoordinationOptions())
+
+
+def test_proposed_settings_restore_cti_by_hand() -> None:
+    f = y_feeder()
+    # H too fast for A: miscoordinated without V2G already.
+    scheme = Scheme.build(
+        f,
+        [
+            Device("H", 1, "iec_si", 300.0, 0.1),
+            Device("A", 2, "iec_si", 100.0, 0.1),
+            Device("B", 3, "iec_si", 100.0, 0.1),
+        ],
+    )
+    opts = CoordinationOptions(t_ride_through_s=None, t_max_s=10.0)
+    cur = calc_device_currents(f, SRC, None, scheme, opts)
+    assert check_coordination(f, scheme, cur, opts).miscoordinated.any()
+    prop = propose_settings(f, scheme, [cur], opts)
+    assert prop.feasible.all() and prop.restored
+    i2 = abs(V_PRE / (Z_Q + (1 + 2j) + (0.5 + 0.5j)))  # close-in fault of A and of B: 1612.543 A
+    tds_h = prop.tds[0]
+    cti = iec_si(i2, prop.pickup_a[0], tds_h) - iec_si(i2, prop.pickup_a[1], prop.tds[1])
+    assert cti >= 0.3 - 1e-9
+    # Smallest in 0.01 steps: one step less misses the margin.
+    assert iec_si(i2, prop.pickup_a[0], tds_h - 0.01) - iec_si(i2, prop.pickup_a[1], prop.tds[1]) < 0.3
+
+
+def test_failing_fleet_size_matches_a_brute_force_scan() -> None:
+    f = y_feeder()
+    aggs = Aggregators(bus=np.array([3]), s_rated_kva=np.array([500.0]), k=1.5)
+    scheme = Scheme.build(
+        f,
+        [
+            Device("H", 1, "iec_si", 300.0, 0.3),
+            Device("A", 2, "iec_si", 100.0, 0.3),
+            Device("B", 3, "iec_si", 60.0, 0.05),
+        ],
+    )
+    opts = CoordinationOptions(t_ride_through_s=1.0, t_max_s=10.0)
+    found = find_failing_scale(f, SRC, aggs, scheme, opts, scale_max=20.0, tol=0.001)
+    scan = np.linspace(0.0, 20.0, 4001)
+    bad = [
+        not check_coordination(f, scheme, calc_device_currents(f, SRC, aggs.scaled(s), scheme, opts), opts).ok
+        for s in scan
+    ]
+    first = scan[int(np.argmax(bad))]
+    assert found.scale is not None and found.scale == pytest.approx(first, abs=0.006)
+    assert found.first_issue == {"sympathetic": 1}
+
+
+def test_default_ieee33_scheme_against_pandapower_load_currents() -> None:
+    import pandapower as pp
+
+    f = ieee33()
+    head, laterals = find_lateral_heads(f)
+    # Baran & Wu: the main line 1-18, laterals starting at buses 19, 23 and 26 (from 2, 3 and 6).
+    assert f.bus_labels[head] == "2" and f.bus_labels[laterals].tolist() == ["19", "23", "26"]
+    net = to_pandapower(f)
+    pp.runpp(net)
+    i_pp = np.concatenate(([0.0], net.res_line.i_ka.to_numpy() * 1000.0))
+    i_load = calc_load_current_a(f, f.p_load_kw, f.q_load_kvar)
+    assert i_load[1:] == pytest.approx(i_pp[1:], rel=1e-6)
+    devs = place_default_devices(f, i_load)
+    assert [d.pickup_a for d in devs] == [math.ceil(1.5 * i_pp[d.branch]) for d in devs]
+    scheme = Scheme.build(f, devs)
+    # At the full nominal load (the scenario uses half of it at peak) the 316 A head pickup makes the backup
+    # time at bus 18 about 2.4 s: allow 3 s here.
+    opts = CoordinationOptions(t_max_s=3.0)
+    cur = calc_device_currents(f, SRC, None, scheme, opts)
+    prop = propose_settings(f, scheme, [cur], opts, i_load_max_a=i_load)
+    assert prop.restored
+    # The head relay's dial is the smallest giving every lateral CTI >= 0.3 s at its close-in fault.
+    for d in (1, 2, 3):
+        b = devs[d].branch
+        i_f = cur.i_first_a[b, d]
+        t_d = iec_si(i_f, prop.pickup_a[d], prop.tds[d])
+        assert iec_si(i_f, prop.pickup_a[0], prop.tds[0]) - t_d >= 0.3 - 1e-9
+    assert (
+        min(
+            iec_si(cur.i_first_a[devs[d].branch, d], prop.pickup_a[0], prop.tds[0] - 0.01)
+            - iec_si(cur.i_first_a[devs[d].branch, d], prop.pickup_a[d], prop.tds[d])
+            for d in (1, 2, 3)
+        )
+        < 0.3
+    )
