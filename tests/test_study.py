@@ -35,14 +35,18 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 18
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 20
     assert "Control path: OCPP central system" in html
+    assert "Protection: fault currents and relay coordination" in html
     # Opens offline: nothing is loaded from elsewhere.
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     data = json.loads(paths["results"].read_text())
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
     assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
+    # The protection step: the 33-bus default scheme (head relay and the relays of laterals 19, 23, 26).
+    assert [d["bus"] for d in data["protection"]["devices"]] == ["2", "19", "23", "26"]
+    assert len(data["protection"]["faults"]) == 33
     # Buses carry Baran & Wu's numbers: the day's lowest voltage is at the end of the main trunk, their bus 18
     # (pandapower's index 17), as in their base case.
     assert data["feeder"]["summary"]["v_min_fleet_bus"] == "18"

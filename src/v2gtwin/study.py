@@ -53,6 +53,7 @@ from v2gtwin.grid.bulk import (
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
+from v2gtwin.grid.protection.analysis import ProtectionAnalysis, run_protection_analysis
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
@@ -316,6 +317,7 @@ class StudyResult:
     markets : markets and scheduling section.
     cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
     timings_s : wall time of each step [s].
+    protection : fault currents and relay coordination without and with V2G (None when not run).
     """
 
     scenario: Scenario
@@ -325,6 +327,7 @@ class StudyResult:
     markets: MarketsSection
     cyber: CyberRun | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    protection: ProtectionAnalysis | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -364,6 +367,7 @@ class StudyResult:
             "markets": markets,
             "cyber": None if self.cyber is None else self.cyber.summary(),
             "timings_s": self.timings_s,
+            "protection": None if self.protection is None else self.protection.to_dict(),
         }
 
 
@@ -396,9 +400,9 @@ def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: So
 
 class StudyChain:
     """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
-    flows -> hosting capacity -> loss-aware charging -> primary frequency response -> AGC and regulation ->
-    reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg, bid) -> schedules -> dispatch through
-    the OCPP central system -> result.
+    flows -> hosting capacity -> loss-aware charging -> fault currents and relay coordination -> primary frequency
+    response -> AGC and regulation -> reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg,
+    bid) -> schedules -> dispatch through the OCPP central system -> result.
 
     Parameters
     ----------
@@ -413,6 +417,7 @@ class StudyChain:
         "feeder",
         "hosting",
         "losses",
+        "protection",
         "frequency",
         "agc",
         "reserve",
@@ -442,6 +447,7 @@ class StudyChain:
         self.markets_: tuple[dict[str, Any], StackelbergAnalysis, BidAnalysis] | None = None
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.cyber_: CyberRun | None = None
+        self.protection_: ProtectionAnalysis | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -501,6 +507,23 @@ class StudyChain:
             fleet.p_charge_max_kw,
             fleet.dt_s,
             self.scenario.seed,
+        )
+
+    def protection(self) -> None:
+        # Fault currents and relay coordination of the feeder, without and with its V2G chargers; the relays'
+        # largest load current includes the fleet's uncontrolled charging.
+        fleet = self._require(self.feeder_fleet, "feeder")
+        p, q = self._require(self.base_load_, "feeder")
+        p_ev = self._require(self.p_ev_bus_kw, "feeder")
+        sc = self.scenario
+        self.protection_ = run_protection_analysis(
+            self._require(self.feeder_, "feeder"),
+            sc.protection,
+            fleet.bus,
+            fleet.p_discharge_max_kw,
+            p + p_ev,
+            q,
+            s_over_p=sc.feeder.s_over_p,
         )
 
     def frequency(self) -> None:
@@ -611,4 +634,5 @@ class StudyChain:
             markets=MarketsSection(market, stackelberg, bid, schedule, robust),
             cyber=self.cyber_,
             timings_s=dict(self.timings_s),
+            protection=self.protection_,
         )

@@ -36,6 +36,7 @@ from v2gtwin.report.figures import (
     fig_voltage_profile,
     to_png_base64,
 )
+from v2gtwin.report.protection import protection_section
 from v2gtwin.study import StudyResult
 
 __all__ = ["prepare_out_dir", "render_html", "write_report"]
@@ -428,6 +429,7 @@ def render_html(result: StudyResult) -> str:
         f"{html.escape(s.feeder.name)}</p>"
         + _fleet_section(result)
         + _feeder_section(result)
+        + protection_section(result.protection)
         + _services_section(result)
         + _markets_section(result)
         + _cyber_section(result)

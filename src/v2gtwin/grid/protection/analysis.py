@@ -25,7 +25,7 @@ from v2gtwin.grid.protection.coordination import (
 )
 from v2gtwin.grid.protection.devices import Device, Scheme, calc_load_current_a, place_default_devices
 from v2gtwin.grid.protection.faults import Aggregators, FaultResult, GridSource, run_faults
-from v2gtwin.grid.protection.relays import CURVES
+from v2gtwin.grid.protection.relays import CURVES, calc_trip_time_s
 
 if TYPE_CHECKING:
     from v2gtwin.scenario import ProtectionSpec
@@ -220,6 +220,26 @@ class ProtectionAnalysis:
             "failing_s_v2g_kva": self.scale.s_rated_kva,
             "failing_issue": self.scale.first_issue,
         }
+
+    def affected_devices(self) -> list[int]:
+        """Indices of the devices V2G affects: in a miscoordinated pair, tripping sympathetically or blinded
+        with V2G when they are not without it."""
+        out: set[int] = set()
+        new_mis = self.v2g.miscoordinated & ~self.base.miscoordinated
+        out.update(self.v2g.up[new_mis].tolist() + self.v2g.down[new_mis].tolist())
+        out.update(np.flatnonzero(self.v2g.sympathetic & ~self.base.sympathetic).tolist())
+        out.update(np.flatnonzero(self.v2g.blinded & ~self.base.blinded).tolist())
+        return sorted(out)
+
+    def tcc_points(self, n_points: int = 200) -> list[tuple[str, FloatArray, FloatArray]]:
+        """Time-current curve of every device, (label, current [A], operating time [s]), from 1.05 x pickup to
+        the largest fault current on the feeder, log-spaced."""
+        i_top = float(max(self.faults_v2g.i_fault_a.max(), self.faults_base.i_fault_a.max()))
+        out = []
+        for d in self.scheme.devices:
+            i = np.geomspace(1.05 * d.pickup_a, max(i_top, 1.1 * d.pickup_a), n_points)
+            out.append((d.label, i, calc_trip_time_s(d.curve, i, d.pickup_a, d.tds)))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: summary, faults by bus, devices, pairs, the fleet-size search."""
