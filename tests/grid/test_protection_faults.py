@@ -139,3 +139,42 @@ def test_fault_current_falls_along_the_feeder_without_v2g() -> None:
     i = run_faults(f, SRC).i_fault_a
     assert np.all(i[1:] < i[f.parent[1:]])
     assert math.isfinite(i.sum())
+
+
+def test_tree_sums_match_a_dense_nodal_solve_on_a_random_feeder() -> None:
+    # Brute force, independent of the tree sums: build the nodal admittance matrix of a seeded random 60-bus
+    # feeder (the grid's Z_Q as a shunt at bus 0), short each bus in turn (superposition: the pre-fault source
+    # voltage drives -V at the fault, the aggregators inject their currents) and solve the dense linear system.
+    from v2gtwin.grid.feeder import synthetic_feeder
+
+    f = synthetic_feeder(60, np.random.default_rng(7))
+    n = f.n_bus
+    rng = np.random.default_rng(8)
+    buses = np.sort(rng.choice(np.arange(1, n), size=6, replace=False))
+    aggs = Aggregators(bus=buses, s_rated_kva=rng.uniform(200.0, 900.0, 6), k=1.7)
+    ours = run_faults(f, SRC, aggs, combination="phasor", angle_deg=30.0)
+    y = np.zeros((n, n), dtype=complex)
+    for j in range(1, n):
+        yb = 1.0 / complex(f.r_ohm[j], f.x_ohm[j])
+        p = f.parent[j]
+        y[p, p] += yb
+        y[j, j] += yb
+        y[p, j] -= yb
+        y[j, p] -= yb
+    y[0, 0] += 1.0 / calc_source_impedance_ohm(SRC, f.v_base_kv)
+    v_pre = 1.1 * f.v_base_kv * 1000.0 / math.sqrt(3.0)
+    i_inj = np.zeros(n, dtype=complex)
+    i_inj[buses] = 1.7 * aggs.s_rated_kva / (math.sqrt(3.0) * f.v_base_kv) * np.exp(1j * math.radians(30.0))
+    z = np.linalg.inv(y)
+    for fb in range(n):
+        # Fault current = (pre-fault voltage + voltage the injections raise at fb) / Z_ff.
+        expected = (v_pre + z[fb] @ i_inj) / z[fb, fb]
+        assert ours.i_fault_a[fb] == pytest.approx(abs(expected), rel=1e-9)
+
+
+def test_missing_short_circuit_power_in_the_scenario_is_named() -> None:
+    from v2gtwin.grid.protection.analysis import grid_source
+    from v2gtwin.scenario import ProtectionSpec
+
+    with pytest.raises(DataError, match="protection.s_sc_mva: the grid's short-circuit power is missing"):
+        grid_source(ProtectionSpec(s_sc_mva=None))
