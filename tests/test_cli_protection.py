@@ -23,6 +23,12 @@ def test_faults_json_at_the_source_bus_is_the_closed_form(capsys: pytest.Capture
     # Without V2G at the source bus: S''k / (sqrt(3) U_n) = 50 MVA / (sqrt(3) x 12.66 kV) = 2280.2 A.
     assert buses[0]["i_fault_base_a"] == pytest.approx(50e3 / (math.sqrt(3) * 12.66), rel=1e-9)
     assert all(b["i_fault_v2g_a"] >= b["i_fault_base_a"] for b in buses)  # IEC 60909: V2G adds magnitude
+    # Devices: without V2G the relay at the head of lateral 19 carries the whole fault current of its buses
+    # (19-22) and nothing for any other fault (loads are neglected, IEC 60909).
+    (r19,) = [d for d in data["devices"] if d["bus"] == "19"]
+    for k, fb in enumerate(r19["fault_bus"]):
+        expected = buses[k]["i_fault_base_a"] if fb in {"19", "20", "21", "22"} else 0.0
+        assert r19["i_base_a"][k] == pytest.approx(expected, rel=1e-12)
 
 
 def test_faults_without_v2g_chargers_equals_the_grid_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

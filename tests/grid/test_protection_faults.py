@@ -176,5 +176,5 @@ def test_missing_short_circuit_power_in_the_scenario_is_named() -> None:
     from v2gtwin.grid.protection.analysis import grid_source
     from v2gtwin.scenario import ProtectionSpec
 
-    with pytest.raises(DataError, match="protection.s_sc_mva: the grid's short-circuit power is missing"):
+    with pytest.raises(DataError, match=r"protection\.s_sc_mva: the grid.s short-circuit power is missing"):
         grid_source(ProtectionSpec(s_sc_mva=None))

@@ -55,16 +55,18 @@ def protection_faults(
     json_out: JsonOpt = False,
 ) -> None:
     """Three-phase fault current at every bus without and with the V2G aggregators (IEC 60909 superposition,
-    aggregators as current sources limited to k x rated current)."""
+    aggregators as current sources limited to k x rated current), and the current each protective device sees."""
     import numpy as np
 
-    from v2gtwin.grid.protection.analysis import build_aggregators, grid_source
+    from v2gtwin.grid.protection.analysis import build_aggregators, build_scheme, grid_source, options_of
+    from v2gtwin.grid.protection.coordination import calc_device_currents
+    from v2gtwin.grid.protection.devices import calc_load_current_a
     from v2gtwin.grid.protection.faults import run_faults
 
     scen = load_scenario_with(scenario, _changes(s_sc_mva=s_sc_mva, r_over_x=r_over_x, k=k))
     spec = scen.protection
     source = grid_source(spec)
-    feeder, fleet, _, _ = _feeder_and_fleet(scen)
+    feeder, fleet, p_kw, q_kvar = _feeder_and_fleet(scen)
     aggs = build_aggregators(feeder, fleet.bus, fleet.p_discharge_max_kw, spec, scen.feeder.s_over_p)
     base = run_faults(feeder, source, None, combination=spec.combination)
     v2g = run_faults(feeder, source, aggs, combination=spec.combination, angle_deg=spec.angle_deg)
@@ -91,16 +93,40 @@ def protection_faults(
         }
         for i in range(feeder.n_bus)
     ]
+    order = list(range(feeder.n_bus))
     if all(str(r["bus"]).isdigit() for r in rows):  # numbered buses (Baran & Wu's 1-33): in their order
-        rows.sort(key=lambda r: int(str(r["bus"])))
+        order.sort(key=lambda i: int(str(rows[i]["bus"])))
+    rows = [rows[i] for i in order]
+    # Branch currents seen by every protective device for a fault at every bus (while the aggregators inject).
+    scheme, _ = build_scheme(feeder, source, spec, calc_load_current_a(feeder, p_kw, q_kvar))
+    opts = options_of(spec)
+    cur_b = calc_device_currents(feeder, source, None, scheme, opts)
+    cur_v = calc_device_currents(feeder, source, aggs, scheme, opts)
+    devices = [
+        {
+            "device": d.label,
+            "bus": str(feeder.bus_labels[d.branch]),
+            "fault_bus": [rows[k]["bus"] for k in range(len(rows))],
+            "i_base_a": cur_b.i_first_a[order, j].tolist(),
+            "i_v2g_a": cur_v.i_first_a[order, j].tolist(),
+        }
+        for j, d in enumerate(scheme.devices)
+    ]
     if json_out:
-        _print_json({"summary": head, "buses": rows})
+        _print_json({"summary": head, "buses": rows, "devices": devices})
         return
     _emit(head, False)
-    sys.stdout.write(f"{'bus':>6} {'without V2G [A]':>16} {'with V2G [A]':>14} {'V2G part [A]':>13}\n")
-    for r in rows:
-        base_a, v2g_a, part_a = r["i_fault_base_a"], r["i_fault_v2g_a"], r["i_fault_v2g_part_a"]
-        sys.stdout.write(f"{r['bus']:>6} {base_a:>16,.1f} {v2g_a:>14,.1f} {part_a:>13,.1f}\n")
+    names = [d["device"] for d in devices]
+    sys.stdout.write(
+        "fault current at each bus, and the current each device sees [A], without -> with V2G:\n"
+        f"{'bus':>6} {'fault':>17} {'V2G part':>9}  " + "  ".join(f"{n:>17}" for n in names) + "\n"
+    )
+    for k, r in enumerate(rows):
+        seen = "  ".join(f"{dv['i_base_a'][k]:>7,.0f} ->{dv['i_v2g_a'][k]:>7,.0f}" for dv in devices)
+        sys.stdout.write(
+            f"{r['bus']:>6} {r['i_fault_base_a']:>7,.0f} ->{r['i_fault_v2g_a']:>7,.0f} "
+            f"{r['i_fault_v2g_part_a']:>9,.0f}  {seen}\n"
+        )
 
 
 @protection_app.command("coordination")
