@@ -79,3 +79,20 @@ def test_unknown_device_bus_is_named(capsys: pytest.CaptureFixture[str], tmp_pat
     code, _, err = run_cli(capsys, "protection", "coordination", "-s", str(path))
     assert_one_line_error(code, err)
     assert "device X" in err and "'99'" in err
+
+
+def test_aggregators_placed_by_hand(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # One 1,000 kVA aggregator at bus 18, k = 2: at its own bus IEC 60909 adds its whole current,
+    # 2 x 1000 / (sqrt(3) x 12.66) = 91.21 A, to the grid's.
+    path = tmp_path / "s.toml"
+    path.write_text("[protection]\nk = 2.0\n[[protection.aggregators]]\nbus = '18'\ns_rated_kva = 1000.0\n")
+    code, out, err = run_cli(capsys, "protection", "faults", "--json", "-s", str(path))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["summary"]["n_aggregators"] == 1 and data["summary"]["s_v2g_kva"] == 1000.0
+    (b18,) = [b for b in data["buses"] if b["bus"] == "18"]
+    assert b18["i_fault_v2g_part_a"] == pytest.approx(2000.0 / (math.sqrt(3) * 12.66), rel=1e-9)
+    path.write_text("[[protection.aggregators]]\nbus = '77'\ns_rated_kva = 1000.0\n")
+    code, _, err = run_cli(capsys, "protection", "faults", "-s", str(path))
+    assert_one_line_error(code, err)
+    assert "protection.aggregators: bus '77'" in err

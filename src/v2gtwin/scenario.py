@@ -234,6 +234,13 @@ class DeviceSpec(_Model):
     tds: float = Field(gt=0.0, le=100.0, description="Time-dial setting [-] (definite time: the delay [s]).")
 
 
+class AggregatorSpec(_Model):
+    """A V2G aggregator placed by hand for the protection study (instead of the fleet's chargers)."""
+
+    bus: str = Field(min_length=1, max_length=60, description="Label of its bus, as the feeder publishes it.")
+    s_rated_kva: float = Field(gt=0.0, le=1e6, description="Rated apparent power of its inverters [kVA].")
+
+
 class ProtectionSpec(_Model):
     """Fault currents and overcurrent protection of the feeder, with and without the V2G aggregators."""
 
@@ -283,6 +290,12 @@ class ProtectionSpec(_Model):
     )
     scale_max: float = Field(
         20.0, gt=0.0, le=1000.0, description="Largest fleet-size factor searched for the first failure [-]."
+    )
+    aggregators: tuple[AggregatorSpec, ...] = Field(
+        (),
+        max_length=10_000,
+        description="V2G aggregators by bus; empty: one per bus holding the fleet's V2G chargers (their discharge "
+        "power x feeder.s_over_p x v2g_share).",
     )
     devices: tuple[DeviceSpec, ...] = Field(
         (),

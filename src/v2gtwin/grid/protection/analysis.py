@@ -49,7 +49,20 @@ def build_aggregators(
     feeder: Feeder, bus: npt.ArrayLike, p_discharge_max_kw: npt.ArrayLike, spec: ProtectionSpec, s_over_p: float
 ) -> Aggregators:
     """One aggregator per bus with V2G chargers: rating ``s_over_p`` x the sum of the chargers' discharge power
-    x ``v2g_share`` [kVA] (every charger plugged in: the worst case for fault current), limit factor ``k``."""
+    x ``v2g_share`` [kVA] (every charger plugged in: the worst case for fault current), limit factor ``k``; or,
+    when ``spec.aggregators`` lists some, those (ratings x ``v2g_share``)."""
+    if spec.aggregators:
+        index = {str(label): i for i, label in enumerate(feeder.bus_labels)}
+        for a in spec.aggregators:
+            if a.bus not in index:
+                raise DataError(f"protection.aggregators: bus {a.bus!r} is not a bus of feeder {feeder.name}")
+        at_list = [index[a.bus] for a in spec.aggregators]
+        return Aggregators(
+            bus=np.array(at_list, dtype=np.int64),
+            s_rated_kva=np.array([a.s_rated_kva * spec.v2g_share for a in spec.aggregators]),
+            k=np.full(len(at_list), spec.k),
+            label=tuple(f"V2G at bus {a.bus}" for a in spec.aggregators),
+        )
     p = np.asarray(p_discharge_max_kw, dtype=float)
     w = np.where(p > 0, p, 0.0)
     s_bus: FloatArray = np.bincount(np.asarray(bus, dtype=np.int64), weights=w, minlength=feeder.n_bus).astype(float)
