@@ -38,10 +38,10 @@ from v2gtwin.grid.protection.coordination import (
     CoordinationOptions,
     calc_device_currents,
     check_coordination,
-    propose_settings,
 )
 from v2gtwin.grid.protection.devices import Scheme, calc_load_current_a, place_default_devices
 from v2gtwin.grid.protection.faults import Aggregators, GridSource, run_faults
+from v2gtwin.grid.protection.search import propose_settings
 
 
 def main() -> None:

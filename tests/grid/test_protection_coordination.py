@@ -15,8 +15,6 @@ from v2gtwin.grid.protection.coordination import (
     CoordinationOptions,
     calc_device_currents,
     check_coordination,
-    find_failing_scale,
-    propose_settings,
     run_coordination,
 )
 from v2gtwin.grid.protection.devices import (
@@ -27,6 +25,7 @@ from v2gtwin.grid.protection.devices import (
     place_default_devices,
 )
 from v2gtwin.grid.protection.faults import Aggregators, GridSource
+from v2gtwin.grid.protection.search import find_failing_scale, propose_settings
 
 SRC = GridSource(s_sc_mva=100.0, r_over_x=0.1, c_factor=1.1)
 V_PRE = 1.1 * 10_000 / math.sqrt(3.0)  # equivalent source voltage at 10 kV [V]

@@ -4,6 +4,7 @@ Modules: :mod:`~v2gtwin.grid.protection.faults` (three-phase fault currents at e
 superposition with inverter current sources), :mod:`~v2gtwin.grid.protection.relays` (IEC 60255-151 and IEEE
 C37.112 curves, operation on time-varying currents, generator versus inverter fault current in time),
 :mod:`~v2gtwin.grid.protection.devices` (devices as data, zones, the default scheme),
-:mod:`~v2gtwin.grid.protection.coordination` (CTI, sympathetic tripping, blinding, proposed settings, the
-failing fleet size) and :mod:`~v2gtwin.grid.protection.analysis` (the study of a scenario's feeder).
+:mod:`~v2gtwin.grid.protection.coordination` (currents through every device, CTI, sympathetic tripping,
+blinding), :mod:`~v2gtwin.grid.protection.search` (proposed settings, the fleet size at which coordination first
+fails) and :mod:`~v2gtwin.grid.protection.analysis` (the study of a scenario's feeder).
 """

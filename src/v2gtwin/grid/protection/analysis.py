@@ -16,16 +16,13 @@ from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.protection.coordination import (
     CoordinationCheck,
     CoordinationOptions,
-    Proposal,
-    ScaleSearch,
     calc_device_currents,
-    find_failing_scale,
-    propose_settings,
     run_coordination,
 )
 from v2gtwin.grid.protection.devices import Device, Scheme, calc_load_current_a, place_default_devices
 from v2gtwin.grid.protection.faults import Aggregators, FaultResult, GridSource, run_faults
 from v2gtwin.grid.protection.relays import CURVES, calc_trip_time_s
+from v2gtwin.grid.protection.search import Proposal, ScaleSearch, find_failing_scale, propose_settings
 
 if TYPE_CHECKING:
     from v2gtwin.scenario import ProtectionSpec
