@@ -204,3 +204,18 @@ def test_default_ieee33_scheme_against_pandapower_load_currents() -> None:
         )
         < 0.3
     )
+
+
+def test_default_scheme_that_cannot_be_coordinated_is_named_not_raised() -> None:
+    # At the full nominal load the 33-bus head relay needs a 316 A pickup; its backup reach to bus 18 then takes
+    # more than the 2 s blinding limit at the dial its CTI needs (see the test above): the study goes on, and a note
+    # names the device and why.
+    from v2gtwin.grid.protection.analysis import run_protection_analysis
+    from v2gtwin.scenario import ProtectionSpec
+
+    f = ieee33()
+    no_evs = np.zeros(0)
+    an = run_protection_analysis(f, ProtectionSpec(), no_evs.astype(int), no_evs, f.p_load_kw, f.q_load_kvar)
+    (note,) = an.notes
+    assert note.startswith("default scheme: R2 (head) keeps pickup 316 A") and "2.0 s" in note
+    assert an.summary()["notes"] == [note] and an.aggregators.n == 0 and an.scale.scale is None

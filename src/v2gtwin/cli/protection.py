@@ -98,7 +98,7 @@ def protection_faults(
         order.sort(key=lambda i: int(str(rows[i]["bus"])))
     rows = [rows[i] for i in order]
     # Branch currents seen by every protective device for a fault at every bus (while the aggregators inject).
-    scheme, _ = build_scheme(feeder, source, spec, calc_load_current_a(feeder, p_kw, q_kvar))
+    scheme, _, _ = build_scheme(feeder, source, spec, calc_load_current_a(feeder, p_kw, q_kvar))
     opts = options_of(spec)
     cur_b = calc_device_currents(feeder, source, None, scheme, opts)
     cur_v = calc_device_currents(feeder, source, aggs, scheme, opts)

@@ -151,8 +151,10 @@ def protection_section(an: ProtectionAnalysis | None) -> str:
         "<h2>Protection: fault currents and relay coordination</h2>"
         f"<table><tr><th>quantity</th><th>value</th></tr>{body}</table>"
         f"<table><tr>{head}</tr>{dev_rows}</table>"
-        '<p class="muted">Three-phase bolted faults by IEC 60909 superposition (equivalent source c U<sub>n</sub>/√3, '
-        "loads neglected), the V2G aggregators as current sources of k × rated current for their ride-through time "
+        + "".join(f'<p class="muted">Note: {html.escape(n)}</p>' for n in s["notes"])
+        + '<p class="muted">Three-phase bolted faults by IEC 60909 superposition '
+        "(equivalent source c U<sub>n</sub>/√3, loads neglected), the V2G aggregators as current sources of "
+        "k × rated current for their ride-through time "
         "(every V2G charger plugged in: the worst case). Coordination time intervals at the downstream zone's "
         f"largest fault current, margin {an.options.cti_margin_s:g} s; blinding: slower than {an.options.t_max_s:g} s "
         "in a device's zone or backup zone. The fleet-size search scales every aggregator's rating. Method: "

@@ -82,8 +82,9 @@ def options_of(spec: ProtectionSpec) -> CoordinationOptions:
 
 def build_scheme(
     feeder: Feeder, source: GridSource, spec: ProtectionSpec, i_load_max_a: FloatArray
-) -> tuple[Scheme, bool]:
-    """The scenario's devices, or the default scheme derived without V2G; (scheme, is_default)."""
+) -> tuple[Scheme, bool, tuple[str, ...]]:
+    """The scenario's devices, or the default scheme derived without V2G; (scheme, is_default, notes). A default
+    device that cannot be coordinated even without V2G keeps its first settings, and a note says so."""
     if spec.devices:
         index = {str(label): i for i, label in enumerate(feeder.bus_labels)}
         devs = []
@@ -94,15 +95,17 @@ def build_scheme(
                     f"(labels {feeder.bus_labels[1]}..{feeder.bus_labels[-1]})"
                 )
             devs.append(Device(d.label, index[d.bus], d.curve, d.pickup_a, d.tds, d.kind))
-        return Scheme.build(feeder, devs), False
+        return Scheme.build(feeder, devs), False, ()
     opts = options_of(spec)
     scheme = Scheme.build(feeder, place_default_devices(feeder, i_load_max_a, pickup_margin=spec.pickup_margin))
     base = calc_device_currents(feeder, source, None, scheme, opts)
     prop = propose_settings(feeder, scheme, [base], opts, i_load_max_a=i_load_max_a, pickup_margin=spec.pickup_margin)
-    if not prop.feasible.all():
-        bad = int(np.argmin(prop.feasible))
-        raise DataError(f"default scheme: device {scheme.devices[bad].label}: {prop.reason[bad]}")
-    return scheme.with_settings(prop.pickup_a, prop.tds), True
+    notes = tuple(
+        f"default scheme: {scheme.devices[j].label} keeps pickup {scheme.devices[j].pickup_a:g} A, time dial "
+        f"{scheme.devices[j].tds:g}: not coordinated even without V2G ({prop.reason[j]})"
+        for j in np.flatnonzero(~prop.feasible)
+    )
+    return scheme.with_settings(prop.pickup_a, prop.tds), True, notes
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class ProtectionAnalysis:
     scale : fleet size at which coordination first fails.
     options : the coordination options.
     source : the upstream grid.
+    notes : what a reader must know about how the scheme was built.
     """
 
     feeder_name: str
@@ -139,6 +143,7 @@ class ProtectionAnalysis:
     scale: ScaleSearch
     options: CoordinationOptions
     source: GridSource
+    notes: tuple[str, ...] = ()
 
     def fault_table(self) -> list[dict[str, Any]]:
         """One row per bus: fault current without and with V2G [A]."""
@@ -229,6 +234,7 @@ class ProtectionAnalysis:
             "failing_scale": self.scale.scale,
             "failing_s_v2g_kva": self.scale.s_rated_kva,
             "failing_issue": self.scale.first_issue,
+            "notes": list(self.notes),
         }
 
     def affected_devices(self) -> list[int]:
@@ -293,7 +299,7 @@ def run_protection_analysis(
     opts = options_of(spec)
     aggs = build_aggregators(feeder, ev_bus, p_discharge_max_kw, spec, s_over_p)
     i_load = calc_load_current_a(feeder, p_load_kw, q_load_kvar)
-    scheme, is_default = build_scheme(feeder, source, spec, i_load)
+    scheme, is_default, notes = build_scheme(feeder, source, spec, i_load)
     base, v2g, cur_b, cur_v = run_coordination(feeder, source, aggs, scheme, opts)
     prop = propose_settings(feeder, scheme, [cur_b, cur_v], opts, i_load_max_a=i_load, pickup_margin=spec.pickup_margin)
     if aggs.n:
@@ -315,4 +321,5 @@ def run_protection_analysis(
         scale=scale,
         options=opts,
         source=source,
+        notes=notes,
     )
