@@ -35,14 +35,21 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 18
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 20
     assert "Control path: OCPP central system" in html
+    assert "Resilience of a critical facility" in html
     # Opens offline: nothing is loaded from elsewhere.
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     data = json.loads(paths["results"].read_text())
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
     assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
+    # The resilience section: the scenario's share of the 300 EVs near the facility, Q(t) per simulation step.
+    res = data["resilience"]
+    assert res["summary"]["with_v2g"]["n_evs"] == round(300 * SMALL.resilience.fleet_share)
+    assert len(res["series"]["q_with_v2g"]) == round(
+        SMALL.resilience.outage_duration_h * 3600 / SMALL.resilience.dt_sim_s
+    )
     # Buses carry Baran & Wu's numbers: the day's lowest voltage is at the end of the main trunk, their bus 18
     # (pandapower's index 17), as in their base case.
     assert data["feeder"]["summary"]["v_min_fleet_bus"] == "18"

@@ -512,7 +512,7 @@ class ResilienceSpec(_Model):
         description="Simulation step of the outage; the delays and the duration are whole numbers of it [s].",
     )
     sweep_n_evs: tuple[int, ...] = Field(
-        (0, 10, 25, 50, 100, 200),
+        (0, 2, 5, 10, 20, 50, 100),
         min_length=1,
         max_length=50,
         description="Fleet sizes (EVs near the facility, nested seeded samples of the fleet) for the sweep [-].",

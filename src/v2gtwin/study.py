@@ -53,6 +53,7 @@ from v2gtwin.grid.bulk import (
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
+from v2gtwin.grid.resilience_analysis import ResilienceAnalysis, run_resilience_analysis
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
@@ -316,6 +317,7 @@ class StudyResult:
     markets : markets and scheduling section.
     cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
     timings_s : wall time of each step [s].
+    resilience : the critical facility through the scenario's outage, with and without V2G (None: not run).
     """
 
     scenario: Scenario
@@ -325,6 +327,7 @@ class StudyResult:
     markets: MarketsSection
     cyber: CyberRun | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    resilience: ResilienceAnalysis | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -364,7 +367,13 @@ class StudyResult:
             "markets": markets,
             "cyber": None if self.cyber is None else self.cyber.summary(),
             "timings_s": self.timings_s,
+            "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
         }
+
+
+def _resilience_dict(res: ResilienceAnalysis, series: bool) -> dict[str, Any]:
+    """The resilience section of results.json: the summary ``v2gtwin resilience --json`` prints, and Q(t)."""
+    return {"summary": res.summary()} | ({"series": res.series()} if series else {})
 
 
 def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: SocResult) -> FleetSection:
@@ -397,8 +406,8 @@ def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: So
 class StudyChain:
     """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
     flows -> hosting capacity -> loss-aware charging -> primary frequency response -> AGC and regulation ->
-    reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg, bid) -> schedules -> dispatch through
-    the OCPP central system -> result.
+    reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg, bid) -> schedules -> resilience of a
+    critical facility through an outage -> dispatch through the OCPP central system -> result.
 
     Parameters
     ----------
@@ -419,6 +428,7 @@ class StudyChain:
         "cascade",
         "markets",
         "schedule",
+        "resilience",
         "cyber",
     )
 
@@ -442,6 +452,7 @@ class StudyChain:
         self.markets_: tuple[dict[str, Any], StackelbergAnalysis, BidAnalysis] | None = None
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.cyber_: CyberRun | None = None
+        self.resilience_: ResilienceAnalysis | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -549,6 +560,21 @@ class StudyChain:
             ),
         )
 
+    def resilience(self) -> None:
+        sc = self.scenario
+        p, q = self._require(self.base_load_, "feeder")
+        self.resilience_ = run_resilience_analysis(
+            self._fleet(),
+            self._require(self.uncontrolled_, "uncontrolled"),
+            sc.resilience,
+            sc.time,
+            sc.seed,
+            feeder=self.feeder_,
+            p_base_kw=p,
+            q_base_kvar=q,
+            v_limits_pu=(sc.feeder.v_min_pu, sc.feeder.v_max_pu),
+        )
+
     def cyber(self) -> None:
         n = self.scenario.cyber.n_stations
         if n > 0:
@@ -611,4 +637,5 @@ class StudyChain:
             markets=MarketsSection(market, stackelberg, bid, schedule, robust),
             cyber=self.cyber_,
             timings_s=dict(self.timings_s),
+            resilience=self.resilience_,
         )

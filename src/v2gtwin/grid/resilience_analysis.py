@@ -133,8 +133,11 @@ class ResilienceAnalysis:
     ----------
     with_v2g, without_v2g : the outage with the EVs near the facility, and with none [-].
     metrics_with, metrics_without : their resilience metrics.
-    sweep_n_evs : fleet sizes of the sweep [-]; sweep : one :class:`ResilienceMetrics` per size.
+    sweep_n_evs : fleet sizes of the sweep, those larger than the fleet left out (said in ``notes``) [-];
+        sweep : one :class:`ResilienceMetrics` per size.
     sweep_energy_v2g_kwh : V2G energy delivered at each size [kWh].
+    The summary's ``n_evs_min_holding`` is the smallest swept size whose Q reaches the level inside the outage
+    and stays there to its end (None when no swept size does).
     n_evs_nearby : EVs near the facility [-]. n_v2g_at_start : of them, V2G-capable and plugged in at the start [-].
     outage_start_step : study step the outage starts in [-]; outage_start_clock : the outage's start "HH:MM".
     v2g_cap_kw : cap on V2G power into the island (None: none) [kW]; cap_source : where it comes from.
@@ -172,7 +175,11 @@ class ResilienceAnalysis:
                 "p_v2g_peak_kw": float(res.p_v2g_kw.max()),
             }
 
-        reaching = [n for n, m in zip(self.sweep_n_evs, self.sweep, strict=True) if m.recovered_by == "microgrid"]
+        holding = [
+            n
+            for n, m in zip(self.sweep_n_evs, self.sweep, strict=True)
+            if m.recovered_by == "microgrid" and m.t_below_level_s <= m.t_r_s + 1e-9
+        ]
         return {
             "facility_bus": s.facility_bus,
             "critical_peak_kw": s.critical_peak_kw,
@@ -197,9 +204,10 @@ class ResilienceAnalysis:
                 "recovered_by": [m.recovered_by for m in self.sweep],
                 "m_d_h": [m.m_d_h for m in self.sweep],
                 "q_min": [m.q_min for m in self.sweep],
+                "t_below_level_s": [m.t_below_level_s for m in self.sweep],
                 "energy_v2g_kwh": list(self.sweep_energy_v2g_kwh),
             },
-            "n_evs_min_recovering": min(reaching) if reaching else None,
+            "n_evs_min_holding": min(holding) if holding else None,
             "notes": list(self.notes),
         }
 
@@ -210,18 +218,34 @@ class ResilienceAnalysis:
             "t_s": w.t_s.tolist(),
             "q_with_v2g": w.q.tolist(),
             "q_without_v2g": wo.q.tolist(),
-            "p_load_kw": w.p_load_kw.tolist(),
             "p_v2g_kw": w.p_v2g_kw.tolist(),
         }
 
 
 def _envelope_cap_kw(
-    feeder: Feeder, p_base_kw: FloatArray, q_base_kvar: FloatArray, bus: int, steps: range, spec: ResilienceSpec
+    feeder: Feeder,
+    p_base_kw: FloatArray,
+    q_base_kvar: FloatArray,
+    bus: int,
+    steps: range,
+    spec_v: tuple[float, float],
 ) -> float:
     from v2gtwin.grid.envelopes import calc_operating_envelope
 
     sl = slice(steps.start, steps.stop)
-    env = calc_operating_envelope(feeder, p_base_kw[sl], q_base_kvar[sl], rule="per_bus_max")
+    # Weight 1 at the facility's bus only: the common scale is that bus's own export limit, every other bus at its
+    # base load (one search per step instead of one per bus and step).
+    weight = np.zeros(feeder.n_bus)
+    weight[bus] = 1.0
+    env = calc_operating_envelope(
+        feeder,
+        p_base_kw[sl],
+        q_base_kvar[sl],
+        rule="equal_per_ev",
+        weight_bus=weight,
+        v_min_pu=spec_v[0],
+        v_max_pu=spec_v[1],
+    )
     return float(env.p_export_max_kw[:, bus].min())
 
 
@@ -235,6 +259,7 @@ def run_resilience_analysis(
     feeder: Feeder | None = None,
     p_base_kw: FloatArray | None = None,
     q_base_kvar: FloatArray | None = None,
+    v_limits_pu: tuple[float, float] = (0.95, 1.05),
 ) -> ResilienceAnalysis:
     """The scenario's facility through its outage, with and without the V2G fleet nearby, and the fleet-size
     sweep (see :func:`~v2gtwin.grid.resilience.run_outage` for the model).
@@ -244,6 +269,7 @@ def run_resilience_analysis(
     fleet, baseline : the scenario's whole fleet and its uncontrolled charging (the EVs' energy before the outage).
     spec, time, seed : the scenario's resilience section, time grid and seed.
     feeder, p_base_kw, q_base_kvar : the feeder and its base load, needed for ``cap_source = "envelope"`` only.
+    v_limits_pu : (v_min_pu, v_max_pu) of the envelope cap (the scenario's feeder limits) [pu].
     """
     start_step = time.step_at(spec.outage_start_hour, "resilience.outage_start_hour")
     t0_s = ((spec.outage_start_hour - time.start_hour) % 24.0) * 3600.0
@@ -277,18 +303,19 @@ def run_resilience_analysis(
             )
         bus = labels.index(spec.facility_bus)
         end_step = min(time.n_steps, math.ceil((t0_s + duration_s) / time.dt_s - 1e-9))
-        cap = _envelope_cap_kw(feeder, p_base_kw, q_base_kvar, bus, range(start_step, end_step), spec)
+        cap = _envelope_cap_kw(feeder, p_base_kw, q_base_kvar, bus, range(start_step, end_step), v_limits_pu)
         notes.append(
             f"V2G power into the island capped at {cap:,.1f} kW: the feeder's export operating envelope at bus "
-            f"{spec.facility_bus} (per bus alone, grid-connected, every other bus at its base load), lowest over "
-            "the outage's steps: a proxy for the island's voltage limits"
+            f"{spec.facility_bus} (grid-connected, every other bus at its base load, voltages within "
+            f"{v_limits_pu[0]:g}-{v_limits_pu[1]:g} pu), lowest over the outage's steps: a proxy for the island's "
+            "voltage limits"
         )
     n_near = round(spec.fleet_share * fleet.n)
-    biggest = max((n_near, *spec.sweep_n_evs))
-    if biggest > fleet.n:
-        raise ScenarioError(
-            f"resilience.sweep_n_evs: {biggest} EVs asked for, the fleet has {fleet.n} (allowed range <= fleet.n_evs)"
-        )
+    sizes = tuple(int(k) for k in spec.sweep_n_evs if k <= fleet.n)
+    if len(sizes) < len(spec.sweep_n_evs):
+        left_out = [int(k) for k in spec.sweep_n_evs if k > fleet.n]
+        notes.append(f"sweep sizes {left_out} left out: larger than the fleet ({fleet.n} EVs)")
+    biggest = max((n_near, *sizes))
     order = nearby_order(fleet.n, seed)[:biggest]
     ofleet = build_outage_fleet(fleet.subset(order), _subset_soc(baseline, order), t0_s, duration_s, dt, spec.v2g_floor)
     dyn = V2gDynamics(spec.v2g_delay_s, spec.v2g_tau_s, spec.v2g_ramp_kw_per_s, cap)
@@ -307,7 +334,7 @@ def run_resilience_analysis(
 
     with_v2g, without = run(n_near), run(0)
     level = spec.acceptable_level
-    sweep_res = [run(k) for k in spec.sweep_n_evs]
+    sweep_res = [run(k) for k in sizes]
     near = ofleet.head(n_near)
     n_v2g_at_start = int(np.sum((near.on_step == 0) & (near.off_step > 0) & (near.p_discharge_max_kw > 0)))
     return ResilienceAnalysis(
@@ -315,7 +342,7 @@ def run_resilience_analysis(
         without_v2g=without,
         metrics_with=calc_resilience_metrics(with_v2g.q, dt, level),
         metrics_without=calc_resilience_metrics(without.q, dt, level),
-        sweep_n_evs=tuple(int(k) for k in spec.sweep_n_evs),
+        sweep_n_evs=sizes,
         sweep=tuple(calc_resilience_metrics(r.q, dt, level) for r in sweep_res),
         sweep_energy_v2g_kwh=tuple(r.energy_v2g_kwh for r in sweep_res),
         n_evs_nearby=int(n_near),

@@ -36,6 +36,7 @@ from v2gtwin.report.figures import (
     fig_voltage_profile,
     to_png_base64,
 )
+from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
 
 __all__ = ["prepare_out_dir", "render_html", "write_report"]
@@ -430,6 +431,7 @@ def render_html(result: StudyResult) -> str:
         + _feeder_section(result)
         + _services_section(result)
         + _markets_section(result)
+        + resilience_section(result)
         + _cyber_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
