@@ -288,3 +288,46 @@ def test_properties_q_balance_floors_and_monotone_md(case) -> None:  # type: ign
         mds.append(calc_resilience_metrics(res.q, dt).m_d_h)
     # Nested fleets: each added EV can only add power (M_D non-increasing with fleet size).
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(mds))
+
+
+def test_envelope_cap_is_the_facility_bus_export_limit_by_pandapower() -> None:
+    # cap_source = "envelope": the cap is the feeder's largest export at the facility bus (Baran & Wu's bus 18)
+    # over the outage's steps with every other bus at its base load. Checked with pandapower's Newton-Raphson
+    # (an independent solver): injecting the cap at bus 18 keeps every voltage <= v_max at every outage step;
+    # 1 % more breaks v_max at the step where the cap is lowest.
+    import pandapower as pp
+
+    from v2gtwin.grid.feeder import to_pandapower
+    from v2gtwin.grid.resilience_analysis import run_resilience_analysis
+    from v2gtwin.scenario import parse_scenario
+    from v2gtwin.study import StudyChain
+
+    sc = parse_scenario({"fleet": {"n_evs": 100}, "resilience": {"cap_source": "envelope", "outage_duration_h": 1.0}})
+    chain = StudyChain(sc)
+    for step in ("build_fleet", "uncontrolled", "feeder"):
+        getattr(chain, step)()
+    assert chain.feeder_ is not None and chain.base_load_ is not None and chain.uncontrolled_ is not None
+    p, q = chain.base_load_
+    res = run_resilience_analysis(
+        chain._fleet(), chain.uncontrolled_, sc.resilience, sc.time, sc.seed, feeder=chain.feeder_,
+        p_base_kw=p, q_base_kvar=q, v_limits_pu=(0.95, 1.05),
+    )  # fmt: skip
+    cap = res.v2g_cap_kw
+    assert cap is not None and cap > 0
+    bus = list(chain.feeder_.bus_labels).index("18")
+    start = sc.time.step_at(18.0)
+    v_max_at_cap = []
+    for t in range(start, start + 4):  # 18:00-19:00 in 15-minute steps
+        load = p[t].copy()
+        load[bus] -= cap
+        net = to_pandapower(chain.feeder_, load, q[t])
+        pp.runpp(net, tolerance_mva=1e-11)
+        v_max_at_cap.append(net.res_bus.vm_pu.max())
+    assert max(v_max_at_cap) <= 1.05 + 1e-8
+    t_low = start + int(np.argmax(v_max_at_cap))
+    load = p[t_low].copy()
+    load[bus] -= 1.01 * cap
+    net = to_pandapower(chain.feeder_, load, q[t_low])
+    pp.runpp(net, tolerance_mva=1e-11)
+    assert net.res_bus.vm_pu.max() > 1.05
+    assert res.with_v2g.p_v2g_kw.max() <= cap + 1e-9
