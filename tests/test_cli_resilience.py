@@ -74,3 +74,20 @@ def test_resilience_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, _, err = run_cli(capsys, "resilience", "--scenario", write(tmp_path, toml))
     assert_one_line_error(code, err)
     assert message in err
+
+
+def test_resilience_json_is_the_study_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # One function behind both: `v2gtwin resilience --json` prints the study's resilience summary, key for key.
+    from v2gtwin.jsonout import dumps_strict
+    from v2gtwin.scenario import load_scenario
+    from v2gtwin.study import StudyChain
+
+    path = write(tmp_path, "[fleet]\nn_evs = 200\n[resilience]\nbattery_kw = 50.0\nbattery_kwh = 10.0\n")
+    code, out, err = run_cli(capsys, "resilience", "--scenario", path, "--json")
+    assert code == 0, err
+    chain = StudyChain(load_scenario(path))
+    for step in ("build_fleet", "uncontrolled", "feeder", "resilience"):
+        getattr(chain, step)()
+    assert chain.resilience_ is not None
+    assert json.loads(out) == json.loads(dumps_strict(chain.resilience_.summary()))
+    assert json.loads(out)["with_v2g"]["energy_battery_kwh"] > 0
