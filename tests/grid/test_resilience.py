@@ -331,3 +331,27 @@ def test_envelope_cap_is_the_facility_bus_export_limit_by_pandapower() -> None:
     pp.runpp(net, tolerance_mva=1e-11)
     assert net.res_bus.vm_pu.max() > 1.05
     assert res.with_v2g.p_v2g_kw.max() <= cap + 1e-9
+
+
+def test_target_floor_is_the_fleet_envelopes_lower_energy_edge() -> None:
+    # The fleet's contribution is bounded by the study's own envelope: at the grid's return (a step boundary
+    # k), rule "target" leaves each EV exactly the lower edge of its energy band from calc_energy_bounds (its
+    # own numba kernel), max(soc_min C, e_T - P_c eta_c dt (d - k)), wherever that edge is not set by how far
+    # full discharge since arrival could have gone (the band's third term) nor by an arrival below soc_min.
+    from v2gtwin.fleet import calc_energy_bounds, synthesize_fleet
+    from v2gtwin.scenario import DEFAULT_SCENARIO
+
+    sc = DEFAULT_SCENARIO
+    fleet = synthesize_fleet(sc.fleet, sc.time, sc.feeder.n_bus, np.random.default_rng(3))
+    base = run_uncontrolled(fleet)
+    t0_s, duration_s = 24 * 900.0, 16 * 900.0  # 18:00 for 4 h: the grid returns at step boundary 40
+    of = build_outage_fleet(fleet, base, t0_s, duration_s, 1.0, "target")
+    e_lo, _ = calc_energy_bounds(fleet)
+    k = 40
+    cap = fleet.capacity_kwh
+    e0 = fleet.soc0_pu * cap
+    reach = e0 - fleet.p_discharge_max_kw / fleet.eta_discharge * fleet.dt_h * (k - fleet.arrival_step)
+    plugged = (fleet.arrival_step <= k) & (k < fleet.departure_step)
+    own = plugged & (e0 >= fleet.soc_min_pu * cap) & (reach < of.floor_kwh - 1e-9)
+    assert own.sum() > 100
+    np.testing.assert_allclose(of.floor_kwh[own], e_lo[k, own], rtol=1e-12, atol=1e-9)
