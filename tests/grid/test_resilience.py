@@ -286,8 +286,25 @@ def test_properties_q_balance_floors_and_monotone_md(case) -> None:  # type: ign
         if dyn.cap_kw is not None:
             assert (res.p_v2g_kw <= dyn.cap_kw + 1e-9).all()
         mds.append(calc_resilience_metrics(res.q, dt).m_d_h)
-    # Nested fleets: each added EV can only add power (M_D non-increasing with fleet size).
-    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(mds))
+    # Nested fleets, continuous shedding: each added EV can only add power (M_D non-increasing with fleet size).
+    # With priority blocks this need not hold (test_blocks_can_make_a_larger_fleet_drain_the_fuel_sooner).
+    if not kw["shed_blocks_pu"]:
+        assert all(b <= a + 1e-9 for a, b in itertools.pairwise(mds))
+
+
+def test_blocks_can_make_a_larger_fleet_drain_the_fuel_sooner() -> None:
+    # Blocks 50 / 50 %, generator 49 kW with 49 kWh of fuel, 1-hour steps, load 100, 40, 40 kW.
+    # No EV: hour 1: 49 < 50 kW serves no block (fuel kept); hour 2: 49 >= 40 serves all, burning 40 kWh; hour 3:
+    #   9 kWh left = 9 kW < 20 kW: nothing. M_D = 1 + 0 + 1 = 2 h.
+    # A 1 kW EV: hour 1: 49 + 1 = 50 serves the first block, burning all 49 kWh; hours 2 and 3: 1 kW < 20 kW:
+    #   nothing. M_D = 0.5 + 1 + 1 = 2.5 h: serving a block early drains the fuel the later hours needed.
+    kw = {"gen_kw": 49.0, "gen_start_delay_s": 0.0, "gen_energy_kwh": 49.0, "shed_blocks_pu": (0.5, 0.5)}
+    load = np.array([100.0, 40.0, 40.0])
+    dyn = V2gDynamics(delay_s=0.0, tau_s=0.0)
+    none = run_outage(load, 3600.0, OutageFleet.empty(), dyn, **kw)
+    ev = run_outage(load, 3600.0, one_ev(p_kw=1.0), dyn, **kw)
+    assert calc_resilience_metrics(none.q, 3600.0).m_d_h == pytest.approx(2.0)
+    assert calc_resilience_metrics(ev.q, 3600.0).m_d_h == pytest.approx(2.5)
 
 
 def test_envelope_cap_is_the_facility_bus_export_limit_by_pandapower() -> None:

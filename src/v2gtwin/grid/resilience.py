@@ -370,8 +370,9 @@ def _outage_kernel(  # type: ignore[no-untyped-def]
         v = min(v_cap, rest)
         rest -= v
         b = min(b_cap, max(rest, 0.0))
-        gen_e -= g * dt_h
-        bat_e -= b * dt_h
+        # (max with 0: x / dt_h * dt_h may exceed x by a rounding error; energies never go below 0)
+        gen_e = max(gen_e - g * dt_h, 0.0)
+        bat_e = max(bat_e - b * dt_h, 0.0)
         if v > 0.0 and avail > 0.0:
             u = v / avail
             for i in range(m):
