@@ -55,6 +55,7 @@ def test_tou_hours_are_not_horizon_clock_times() -> None:
         "time": {"n_steps": 24},
         "frequency": {"event_hour": 13.0, "dr_notify_hour": 14.0, "dr_start_hour": 15.0, "dr_end_hour": 16.0},
         "markets": {"v2g_offer_hour": 17.0, "tou_peak_start_hour": 19, "tou_peak_end_hour": 22},
+        "resilience": {"outage_start_hour": 16.0, "outage_duration_h": 2.0},
     }
     assert parse_scenario(data).markets.tou_peak_start_hour == 19
 

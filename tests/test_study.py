@@ -35,9 +35,10 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 20
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 22
     assert "Control path: OCPP central system" in html
     assert "Protection: fault currents and relay coordination" in html
+    assert "Resilience of a critical facility" in html
     # Opens offline: nothing is loaded from elsewhere.
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     data = json.loads(paths["results"].read_text())
@@ -47,6 +48,12 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     # The protection step: the 33-bus default scheme (head relay and the relays of laterals 19, 23, 26).
     assert [d["bus"] for d in data["protection"]["devices"]] == ["2", "19", "23", "26"]
     assert len(data["protection"]["faults"]) == 33
+    # The resilience section: the scenario's share of the 300 EVs near the facility, Q(t) per simulation step.
+    res = data["resilience"]
+    assert res["summary"]["with_v2g"]["n_evs"] == round(300 * SMALL.resilience.fleet_share)
+    assert len(res["series"]["q_with_v2g"]) == round(
+        SMALL.resilience.outage_duration_h * 3600 / SMALL.resilience.dt_sim_s
+    )
     # Buses carry Baran & Wu's numbers: the day's lowest voltage is at the end of the main trunk, their bus 18
     # (pandapower's index 17), as in their base case.
     assert data["feeder"]["summary"]["v_min_fleet_bus"] == "18"

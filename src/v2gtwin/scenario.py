@@ -26,6 +26,7 @@ __all__ = [
     "FrequencySpec",
     "MarketsSpec",
     "ProtectionSpec",
+    "ResilienceSpec",
     "Scenario",
     "TimeGrid",
     "format_validation_error",
@@ -532,6 +533,101 @@ class CyberSpec(_Model):
     )
 
 
+class ResilienceSpec(_Model):
+    """A microgrid around a critical facility (a hospital by default) through an upstream outage, with and
+    without the V2G fleet plugged in nearby (``v2gtwin resilience``; method in docs/resilience.md)."""
+
+    facility_bus: str = Field(
+        "18",
+        min_length=1,
+        max_length=100,
+        description="Label of the feeder bus the facility connects at, as the feeder's source publishes it "
+        "(Baran & Wu's 1-33 for ieee33); names the island's V2G cap when cap_source='envelope'.",
+    )
+    critical_peak_kw: float = Field(500.0, gt=0.0, le=1e6, description="Peak of the critical load [kW].")
+    critical_shape: Literal["hospital", "flat"] = Field(
+        "hospital",
+        description="Daily shape of the critical load: 'hospital' (0.8 of peak at night, 1.0 08:00-18:00: an "
+        "assumption for a facility that runs around the clock) or 'flat'.",
+    )
+    outage_start_hour: float = Field(18.0, ge=0.0, lt=24.0, description="Clock time the upstream grid is lost [h].")
+    outage_duration_h: float = Field(
+        4.0, gt=0.0, le=168.0, description="Length of the outage; it must end inside the horizon [h]."
+    )
+    gen_kw: float = Field(350.0, ge=0.0, le=1e6, description="Backup generator rating (0: none) [kW].")
+    gen_start_delay_s: float = Field(
+        10.0, ge=0.0, le=3600.0, description="Generator start-up until it takes load (NFPA 110 Type 10: 10 s) [s]."
+    )
+    gen_energy_kwh: float | None = Field(
+        None, ge=0.0, le=1e8, description="Electrical energy the generator's fuel gives; omit for enough [kWh]."
+    )
+    pv_peak_kw: float = Field(
+        0.0, ge=0.0, le=1e6, description="On-site PV peak (half-sine from 06:00 to 18:00, an assumption) [kW]."
+    )
+    battery_kw: float = Field(0.0, ge=0.0, le=1e6, description="Stationary battery power [kW].")
+    battery_kwh: float = Field(0.0, ge=0.0, le=1e7, description="Energy the battery can deliver in the outage [kWh].")
+    acceptable_level: float = Field(
+        0.9, gt=0.0, le=1.0, description="Performance level Q that counts as recovered (T_r) [-]."
+    )
+    shed_blocks_pu: tuple[float, ...] = Field(
+        (),
+        max_length=20,
+        description="Priority blocks of the critical load (shares in priority order, summing to 1), shed whole; "
+        "empty: shed continuously [-].",
+    )
+    fleet_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of the scenario's fleet plugged in near the facility (a seeded sample of its EVs) [-].",
+    )
+    v2g_floor: Literal["target", "soc_min"] = Field(
+        "target",
+        description="How low V2G may take an EV in the outage: 'target' (its departure target stays reachable "
+        "by charging at full power once the grid is back) or 'soc_min' (down to its minimum SoC).",
+    )
+    v2g_delay_s: float = Field(5.0, ge=0.0, le=3600.0, description="Aggregator's communication and decision delay [s].")
+    v2g_tau_s: float = Field(2.0, ge=0.0, le=3600.0, description="Time constant of the fleet's response [s].")
+    v2g_ramp_kw_per_s: float | None = Field(
+        None, gt=0.0, le=1e6, description="Ramp limit of the fleet's output; omit for none [kW/s]."
+    )
+    cap_source: Literal["none", "explicit", "envelope"] = Field(
+        "none",
+        description="Cap on V2G power into the island: 'none', 'explicit' (v2g_cap_kw) or 'envelope' (the "
+        "feeder's export operating envelope at facility_bus, lowest over the outage's steps).",
+    )
+    v2g_cap_kw: float | None = Field(None, gt=0.0, le=1e6, description="The cap for cap_source='explicit' [kW].")
+    dt_sim_s: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="Simulation step of the outage; the delays and the duration are whole numbers of it [s].",
+    )
+    sweep_n_evs: tuple[int, ...] = Field(
+        (0, 2, 5, 10, 20, 50, 100),
+        min_length=1,
+        max_length=50,
+        description="Fleet sizes (EVs near the facility, nested seeded samples of the fleet) for the sweep [-].",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ResilienceSpec:
+        if self.shed_blocks_pu and (
+            any(b <= 0 for b in self.shed_blocks_pu) or not math.isclose(sum(self.shed_blocks_pu), 1.0, abs_tol=1e-6)
+        ):
+            raise ValueError(f"shed_blocks_pu entries must be > 0 and sum to 1 (got {sum(self.shed_blocks_pu)})")
+        if any(n < 0 for n in self.sweep_n_evs):
+            raise ValueError("sweep_n_evs entries must be >= 0")
+        if self.cap_source == "explicit" and self.v2g_cap_kw is None:
+            raise ValueError("cap_source = 'explicit' needs v2g_cap_kw")
+        for name in ("outage_duration_h", "gen_start_delay_s", "v2g_delay_s"):
+            value_s = getattr(self, name) * (3600.0 if name.endswith("_h") else 1.0)
+            k = value_s / self.dt_sim_s
+            if abs(k - round(k)) > 1e-6:
+                raise ValueError(f"{name} must be a whole number of dt_sim_s = {self.dt_sim_s:g} s (got {value_s:g} s)")
+        return self
+
+
 class Scenario(_Model):
     """One whole study."""
 
@@ -549,6 +645,7 @@ class Scenario(_Model):
     markets: MarketsSpec = Field(default_factory=MarketsSpec)
     cyber: CyberSpec = Field(default_factory=CyberSpec)
     protection: ProtectionSpec = Field(default_factory=ProtectionSpec)
+    resilience: ResilienceSpec = Field(default_factory=ResilienceSpec)
 
     @model_validator(mode="after")
     def _check_clock_times(self) -> Scenario:
@@ -576,6 +673,14 @@ class Scenario(_Model):
                 f"order; got {f.dr_notify_hour:g} h, {f.dr_start_hour:g} h, {f.dr_end_hour:g} h = steps "
                 f"{notify}, {start}, {end} of a horizon starting {self.time.start_hour:g} h"
             )
+        rs = self.resilience
+        end_h = (rs.outage_start_hour - self.time.start_hour) % 24.0 + rs.outage_duration_h
+        if end_h > self.time.horizon_h + 1e-9:
+            raise ValueError(
+                f"resilience.outage_start_hour, outage_duration_h: the outage ({rs.outage_start_hour:g} h for "
+                f"{rs.outage_duration_h:g} h) ends {end_h:g} h after the horizon's start, past its end "
+                f"({self.time.horizon_h:g} h)"
+            )
         return self
 
 
@@ -586,6 +691,7 @@ CLOCK_FIELDS: tuple[str, ...] = (
     "frequency.dr_start_hour",
     "frequency.dr_end_hour",
     "markets.v2g_offer_hour",
+    "resilience.outage_start_hour",
 )
 
 

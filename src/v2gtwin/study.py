@@ -54,6 +54,7 @@ from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
 from v2gtwin.grid.protection.analysis import ProtectionAnalysis, run_protection_analysis
+from v2gtwin.grid.resilience_analysis import ResilienceAnalysis, run_resilience_analysis
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
@@ -318,6 +319,7 @@ class StudyResult:
     cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
     timings_s : wall time of each step [s].
     protection : fault currents and relay coordination without and with V2G (None when not run).
+    resilience : the critical facility through the scenario's outage, with and without V2G (None: not run).
     """
 
     scenario: Scenario
@@ -328,6 +330,7 @@ class StudyResult:
     cyber: CyberRun | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     protection: ProtectionAnalysis | None = None
+    resilience: ResilienceAnalysis | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -368,7 +371,13 @@ class StudyResult:
             "cyber": None if self.cyber is None else self.cyber.summary(),
             "timings_s": self.timings_s,
             "protection": None if self.protection is None else self.protection.to_dict(),
+            "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
         }
+
+
+def _resilience_dict(res: ResilienceAnalysis, series: bool) -> dict[str, Any]:
+    """The resilience section of results.json: the summary ``v2gtwin resilience --json`` prints, and Q(t)."""
+    return {"summary": res.summary()} | ({"series": res.series()} if series else {})
 
 
 def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: SocResult) -> FleetSection:
@@ -402,7 +411,8 @@ class StudyChain:
     """Run a whole study on one scenario: build fleet -> envelope -> uncontrolled charging -> feeder power
     flows -> hosting capacity -> loss-aware charging -> fault currents and relay coordination -> primary frequency
     response -> AGC and regulation -> reserve and demand response -> cascade -> markets (TOU/RTP, Stackelberg,
-    bid) -> schedules -> dispatch through the OCPP central system -> result.
+    bid) -> schedules -> resilience of a critical facility through an outage -> dispatch through the OCPP central
+    system -> result.
 
     Parameters
     ----------
@@ -424,6 +434,7 @@ class StudyChain:
         "cascade",
         "markets",
         "schedule",
+        "resilience",
         "cyber",
     )
 
@@ -448,6 +459,7 @@ class StudyChain:
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.cyber_: CyberRun | None = None
         self.protection_: ProtectionAnalysis | None = None
+        self.resilience_: ResilienceAnalysis | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -572,6 +584,21 @@ class StudyChain:
             ),
         )
 
+    def resilience(self) -> None:
+        sc = self.scenario
+        p, q = self._require(self.base_load_, "feeder")
+        self.resilience_ = run_resilience_analysis(
+            self._fleet(),
+            self._require(self.uncontrolled_, "uncontrolled"),
+            sc.resilience,
+            sc.time,
+            sc.seed,
+            feeder=self.feeder_,
+            p_base_kw=p,
+            q_base_kvar=q,
+            v_limits_pu=(sc.feeder.v_min_pu, sc.feeder.v_max_pu),
+        )
+
     def cyber(self) -> None:
         n = self.scenario.cyber.n_stations
         if n > 0:
@@ -635,4 +662,5 @@ class StudyChain:
             cyber=self.cyber_,
             timings_s=dict(self.timings_s),
             protection=self.protection_,
+            resilience=self.resilience_,
         )

@@ -10,7 +10,18 @@ import sys
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from v2gtwin.cli import csms, feeder, fleet, frequency, market, network, protection, scenario, study  # noqa: F401  (register commands)
+from v2gtwin.cli import (  # noqa: F401  (register commands)
+    csms,
+    feeder,
+    fleet,
+    frequency,
+    market,
+    network,
+    protection,
+    resilience,
+    scenario,
+    study,
+)
 from v2gtwin.cli._common import app
 from v2gtwin.errors import V2GTwinError
 

@@ -37,6 +37,7 @@ from v2gtwin.report.figures import (
     to_png_base64,
 )
 from v2gtwin.report.protection import protection_section
+from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
 
 __all__ = ["prepare_out_dir", "render_html", "write_report"]
@@ -432,6 +433,7 @@ def render_html(result: StudyResult) -> str:
         + protection_section(result.protection)
         + _services_section(result)
         + _markets_section(result)
+        + resilience_section(result)
         + _cyber_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
