@@ -6,6 +6,7 @@ stores what it returns; later issues add their steps (feeder, frequency, markets
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -53,10 +54,12 @@ from v2gtwin.grid.bulk import (
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
+from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, tabulate_secure_figures
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
     StackelbergAnalysis,
+    calc_regulation_headroom_secure_kw,
     run_bid_analysis,
     run_market_analysis,
     run_stackelberg_analysis,
@@ -196,6 +199,8 @@ class FeederSection:
     dispatch : loss-aware vs uniform vs random charging of the same EV energy.
     parent : upstream bus of each bus in feeder order (-1 for the source), for drawing the feeder's paths
         (None when not known) [-].
+    envelopes : the network's operating envelopes, one per feeder (``grid.envelopes.OperatingEnvelope``;
+        empty when the fleet is not on a network).
     """
 
     name: str
@@ -209,6 +214,7 @@ class FeederSection:
     fleet_hosting: FleetHostingResult
     dispatch: DispatchComparison
     parent: np.ndarray | None = None
+    envelopes: tuple[Any, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -352,6 +358,11 @@ class StudyResult:
             services["reserve_kw"] = self.services.reserve.reserve_kw.tolist()
             services["dr_p_kw"] = self.services.dr.p_dr_kw.tolist()
         markets: dict[str, Any] = {"summary": self.markets.summary()}
+        # Each service unconstrained, network-secure and the difference (when the fleet sits on a network).
+        if rows := tabulate_secure_figures(services["summary"], markets["summary"]):
+            services["network_secure"] = rows
+            if series and self.services.reserve.reserve_secure_kw is not None:
+                services["reserve_secure_kw"] = self.services.reserve.reserve_secure_kw.tolist()
         if series:
             markets["price_per_mwh"] = self.markets.schedule.price_per_mwh.tolist()
             markets["schedule_p_kw"] = self.markets.schedule.individual.p_total_kw.tolist()
@@ -442,6 +453,10 @@ class StudyChain:
         self.markets_: tuple[dict[str, Any], StackelbergAnalysis, BidAnalysis] | None = None
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.cyber_: CyberRun | None = None
+        # The network's operating envelopes (one per feeder) and, flattened with the EVs' places, the limits
+        # every service is sold within; None / empty: services unconstrained.
+        self.envelopes_: tuple[Any, ...] = ()
+        self.network_limits_: NetworkLimits | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -511,12 +526,12 @@ class StudyChain:
     def agc(self) -> None:
         sc = self.scenario
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.agc_ = run_agc_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
+        self.agc_ = run_agc_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed, limits=self.network_limits_)
 
     def reserve(self) -> None:
         sc = self.scenario
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.reserve_ = run_reserve_dr_analysis(self._fleet(), unc, sc.frequency, sc.time)
+        self.reserve_ = run_reserve_dr_analysis(self._fleet(), unc, sc.frequency, sc.time, self.network_limits_)
 
     def cascade(self) -> None:
         sc = self.scenario
@@ -526,10 +541,26 @@ class StudyChain:
     def markets(self) -> None:
         sc, fleet = self.scenario, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
+        limits = self.network_limits_
+        if limits is None:
+            bid = run_bid_analysis(sc)
+        elif limits.ev_node.size != sc.fleet.n_evs:  # the bid's simulated days are synthetic fleets of n_evs
+            bid = dataclasses.replace(
+                run_bid_analysis(sc),
+                secure_rule=f"no network-secure bid: the bid's simulated days have {sc.fleet.n_evs} EVs, the "
+                f"network places {limits.ev_node.size}",
+            )
+        else:
+            bid = run_bid_analysis(
+                sc,
+                secure_headroom=lambda f, step: calc_regulation_headroom_secure_kw(f, step, limits),
+                secure_rule="the simulated days' EVs sit where the study fleet's EVs of the same index sit; "
+                + SECURE_RULE,
+            )
         self.markets_ = (
-            run_market_analysis(fleet, unc, sc.markets, sc.time),
+            run_market_analysis(fleet, unc, sc.markets, sc.time, limits),
             run_stackelberg_analysis(fleet, sc.markets, sc.seed),
-            run_bid_analysis(sc),
+            bid,
         )
 
     def schedule(self) -> None:
@@ -591,6 +622,7 @@ class StudyChain:
             fleet_hosting=fleet_host,
             dispatch=self._require(self.dispatch_, "losses"),
             parent=feeder.parent,
+            envelopes=self.envelopes_,
         )
         reserve, dr = self._require(self.reserve_, "reserve")
         services = ServicesSection(

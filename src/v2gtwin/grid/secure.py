@@ -41,6 +41,7 @@ __all__ = [
     "calc_secure_band",
     "calc_secure_change",
     "summarize_gap",
+    "tabulate_secure_figures",
 ]
 
 logger = logging.getLogger(__name__)
@@ -285,3 +286,45 @@ def summarize_gap(unconstrained: float, secure: float, name: str, unit: str = "k
         f"{name}_secure_{unit}": float(secure),
         f"{name}_network_gap_{unit}": float(unconstrained) - float(secure),
     }
+
+
+#: Every service figure sold within the network: (service, summary section, summary key, figure, unit).
+#: ``section`` is "services" or "markets" (the study's summaries), ``key`` the service's dict in it.
+SECURE_FIGURES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("contingency reserve, largest over the day", "services", "reserve", "max", "kw"),
+    ("contingency reserve, mean over the day", "services", "reserve", "mean", "kw"),
+    ("regulation range of the fleet (symmetric)", "services", "agc", "fleet_range", "kw"),
+    ("regulation capacity offered", "services", "agc", "capacity", "kw"),
+    ("demand response: mean reduction", "services", "dr", "reduction_mean", "kw"),
+    ("demand response: peak reduction", "services", "dr", "peak_reduction", "kw"),
+    ("demand response: rebound peak", "services", "dr", "rebound_peak", "kw"),
+    ("V2G offer to the market", "markets", "market", "v2g_offer", "kw"),
+    ("regulation availability, mean over the simulated days", "markets", "bid", "availability_mean", "kw"),
+    ("regulation bid (newsvendor)", "markets", "bid", "bid", "kw"),
+    ("expected profit of the bid", "markets", "bid", "expected_profit", "per_h"),
+)
+
+
+def tabulate_secure_figures(services: dict[str, Any], markets: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per service figure that has a network-secure value in the study's summaries
+    (:data:`SECURE_FIGURES`): ``service``, ``key`` (the summary's path), ``unit``, ``unconstrained``, ``secure``,
+    ``network_gap`` (unconstrained minus secure) and the ``secure_rule`` it follows. Empty without network
+    limits."""
+    sections = {"services": services, "markets": markets}
+    rows: list[dict[str, Any]] = []
+    for label, section, key, name, unit in SECURE_FIGURES:
+        d = sections[section].get(key) or {}
+        if f"{name}_secure_{unit}" not in d:
+            continue
+        rows.append(
+            {
+                "service": label,
+                "key": f"{section}.{key}.{name}_{unit}",
+                "unit": unit,
+                "unconstrained": d[f"{name}_{unit}"],
+                "secure": d[f"{name}_secure_{unit}"],
+                "network_gap": d[f"{name}_network_gap_{unit}"],
+                "secure_rule": d.get("secure_rule", SECURE_RULE),
+            }
+        )
+    return rows

@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from v2gtwin.fleet import Fleet, SocResult, synthesize_fleet
 from v2gtwin.grid.profiles import RTS79_WINTER_WEEKDAY_PCT, calc_daily_profile
-from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, calc_secure_change, summarize_gap
+from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, calc_secure_band, calc_secure_change, summarize_gap
 from v2gtwin.markets.newsvendor import Availability, BidResult, calc_expected_profit, solve_newsvendor
 from v2gtwin.markets.stackelberg import StackelbergResult, solve_stackelberg, solve_stackelberg_discharge
 from v2gtwin.markets.welfare import Demand, MarketResult, SupplyStack, run_market_comparison
@@ -27,6 +27,7 @@ __all__ = [
     "calc_market_demand",
     "calc_price_curve",
     "calc_regulation_headroom_kw",
+    "calc_regulation_headroom_secure_kw",
     "calc_v2g_offer",
     "calc_v2g_offer_secure",
     "run_bid_analysis",
@@ -297,6 +298,17 @@ def calc_regulation_headroom_kw(fleet: Fleet, step: int) -> float:
     return float(np.minimum(fleet.p_charge_max_kw, fleet.p_discharge_max_kw)[plugged].sum())
 
 
+def calc_regulation_headroom_secure_kw(fleet: Fleet, step: int, limits: NetworkLimits) -> float:
+    """The part of :func:`calc_regulation_headroom_kw` [kW] the network carries both ways at ``step``: each
+    plugged EV's band (the smaller of its charge and discharge limits, from idle) clipped per bus to the
+    operating envelope (:func:`v2gtwin.grid.secure.calc_secure_band`). EV ``i`` of ``fleet`` sits where
+    ``limits`` places EV ``i``."""
+    plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
+    band = np.where(plugged, np.minimum(fleet.p_charge_max_kw, fleet.p_discharge_max_kw), 0.0)
+    secure, _ = calc_secure_band(limits, step, np.zeros(fleet.n), band)
+    return float(secure.sum())
+
+
 def run_bid_analysis(
     scenario: Scenario,
     availability: Availability | None = None,
@@ -396,7 +408,7 @@ def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
 def _summarize_bid_secure(b: BidAnalysis, mean_kw: float) -> dict[str, Any]:
     """The network-secure availability and bid beside the unconstrained ones (empty without them)."""
     if b.samples_secure_kw is None or b.bid_secure is None:
-        return {}
+        return {"secure_rule": b.secure_rule} if b.secure_rule else {}
     return (
         summarize_gap(mean_kw, float(np.mean(b.samples_secure_kw)), "availability_mean")
         | summarize_gap(b.bid.bid_kw, b.bid_secure.bid_kw, "bid")

@@ -14,6 +14,7 @@ from typing import Any
 
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
+from v2gtwin.grid.secure import tabulate_secure_figures
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.report.figures import (
     fig_agc,
@@ -36,6 +37,7 @@ from v2gtwin.report.figures import (
     fig_voltage_profile,
     to_png_base64,
 )
+from v2gtwin.report.network_figures import fig_envelope_heatmap
 from v2gtwin.study import StudyResult
 
 __all__ = ["prepare_out_dir", "render_html", "write_report"]
@@ -182,6 +184,58 @@ def _feeder_section(result: StudyResult) -> str:
         "together (must-run), and losses grow with the square of that bunching (a linear sensitivity does "
         "not see it). loss_optimal weighs where and when together.</p>"
         + _figure(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
+        + _envelope_part(result)
+    )
+
+
+def _envelope_part(result: StudyResult) -> str:
+    """The network's dynamic operating envelopes as a heat map (empty when the fleet is not on a network)."""
+    envs = result.feeder.envelopes
+    if not envs:
+        return ""
+    tg = result.scenario.time
+    e0 = envs[0]
+    fig = fig_envelope_heatmap(
+        [e.feeder_name for e in envs],
+        [[str(b) for b in e.bus_labels] for e in envs],
+        [e.p_import_max_kw for e in envs],
+        [e.p_export_max_kw for e in envs],
+        [tg.clock_label(k) for k in range(tg.n_steps)],
+    )
+    return (
+        "<h3>Dynamic operating envelopes</h3>"
+        + f'<p class="muted">Largest EV import and export at each bus and step that keep every voltage within '
+        f"[{e0.v_min_pu:g}, {e0.v_max_pu:g}] pu and every branch within its rating, given the base load; "
+        f"allocation among buses: {html.escape(' / '.join(sorted({str(e.rule) for e in envs})))}; "
+        f"{len(envs)} feeder(s), exact-AC violations of the allocated envelopes: "
+        f"{sum(int(e.ac_violations) for e in envs)}.</p>"
+        + _figure(to_png_base64(fig), "Operating envelopes, bus x time: import (left) and export (right) limits.")
+    )
+
+
+def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str:
+    """Each service unconstrained, network-secure and the difference (empty when the fleet is not on a
+    network)."""
+    rows = tabulate_secure_figures(services, result.markets.summary())
+    if not rows:
+        return ""
+    cur = result.scenario.currency
+    units = {"kw": "kW", "per_h": f"{cur}/h"}
+    body = [
+        (
+            f"{r['service']} [{units.get(r['unit'], r['unit'])}]",
+            f"{r['unconstrained']:,.1f}",
+            f"{r['secure']:,.1f}",
+            f"{r['network_gap']:,.1f}",
+        )
+        for r in rows
+    ]
+    notes = sorted({str(r["secure_rule"]) for r in rows})
+    return (
+        "<h3>Services within the network</h3>"
+        + _table(("service", "unconstrained", "network-secure", "difference"), body)
+        + f'<p class="muted">Rule: {html.escape("; ".join(notes))}. Difference = unconstrained minus '
+        "network-secure.</p>"
     )
 
 
@@ -282,6 +336,7 @@ def _services_section(result: StudyResult) -> str:
         f"58.5 Hz / 300 s; staggered ramp-down at {spec.ramp_pct_per_s:g} %/s; random delays up to "
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
         + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
+        + _network_services_part(result, s)
     )
 
 
