@@ -14,7 +14,7 @@ from typing import Any
 
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
-from v2gtwin.grid.secure import tabulate_secure_figures
+from v2gtwin.grid.secure import SECURE_RULE, tabulate_secure_figures
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.report.figures import (
     fig_agc,
@@ -230,12 +230,14 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
         )
         for r in rows
     ]
-    notes = sorted({str(r["secure_rule"]) for r in rows})
+    # The one rule, and where a figure states more (e.g. how the bid's simulated days are placed), that too.
+    extra = {r["service"]: str(r["secure_rule"]) for r in rows if r["secure_rule"] != SECURE_RULE}
+    notes = "".join(f" {html.escape(k)}: {html.escape(v)}." for k, v in extra.items())
     return (
         "<h3>Services within the network</h3>"
         + _table(("service", "unconstrained", "network-secure", "difference"), body)
-        + f'<p class="muted">Rule: {html.escape("; ".join(notes))}. Difference = unconstrained minus '
-        "network-secure.</p>"
+        + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure.'
+        f"{notes}</p>"
     )
 
 

@@ -34,7 +34,7 @@ def fig_envelope_heatmap(
     sizes = [len(b) for b in bus_labels]
     edges = np.cumsum([0, *sizes])
     n_steps, n_node = imp.shape
-    fig = Figure(figsize=(8.0, min(2.0 + 0.12 * n_node, 7.0)))
+    fig = Figure(figsize=(8.0, min(2.5 + 0.12 * n_node, 7.0)), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, data, title in ((axes[0], imp, "import (charging) limit"), (axes[1], exp, "export (V2G) limit")):
         im = ax.imshow(
@@ -45,14 +45,14 @@ def fig_envelope_heatmap(
             cmap="viridis",
             extent=(0, n_steps, n_node, 0),
         )
-        fig.colorbar(im, ax=ax, label="kW", fraction=0.05, pad=0.02)
+        fig.colorbar(im, ax=ax, label="kW", fraction=0.06, pad=0.03)
         ax.set_title(title, fontsize=10)
         for e in edges[1:-1]:
             ax.axhline(e, color="white", lw=0.8)
-        every = max(1, n_steps // 6)
+        every = max(1, n_steps // 4)
         ticks = np.arange(0, n_steps, every)
         ax.set_xticks(ticks + 0.5)
-        ax.set_xticklabels([clock_labels[int(t)] for t in ticks], fontsize=8)
+        ax.set_xticklabels([clock_labels[int(t)] for t in ticks], fontsize=8, rotation=30, ha="right")
         ax.set_xlabel("local time (hh:mm)")
     if len(sizes) == 1 and n_node <= 40:
         axes[0].set_yticks(np.arange(n_node) + 0.5)
