@@ -257,7 +257,7 @@ def run_agc_analysis(
     band = np.zeros(fleet.n)
     band[idx] = np.minimum(droop.headroom_up_kw, droop.headroom_down_kw)
     band_secure, n_bind = calc_secure_band(limits, step, baseline.p_kw[step], band)
-    secure = float(band_secure.sum())
+    secure = sym if n_bind == 0 else float(band_secure.sum())
     return dataclasses.replace(
         out,
         fleet_range_secure_kw=secure,

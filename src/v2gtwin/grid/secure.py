@@ -59,10 +59,17 @@ SECURE_RULE = (
 class EnvelopeLike(Protocol):
     """What this module reads from an operating envelope (:class:`v2gtwin.grid.envelopes.OperatingEnvelope`)."""
 
-    feeder_name: str
-    rule: str
-    p_import_max_kw: Any  # (n_steps, n_bus) [kW]
-    p_export_max_kw: Any  # (n_steps, n_bus) [kW]
+    @property
+    def feeder_name(self) -> str: ...
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def p_import_max_kw(self) -> Any: ...  # (n_steps, n_bus) [kW]
+
+    @property
+    def p_export_max_kw(self) -> Any: ...  # (n_steps, n_bus) [kW]
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,9 @@ def run_reserve(
             dp = np.zeros(fleet.n)
             dp[idx] = -r
             sc = calc_secure_change(limits, np.arange(k, max(last, k + 1)), base.p_kw[k], dp)
-            secure[t], binding[t] = -sc.total_secure_kw, sc.n_bus_binding
+            # Where no bus binds the secure figure is the unconstrained one (not a sum in another order).
+            secure[t] = reserve[t] if sc.n_bus_binding == 0 else -sc.total_secure_kw
+            binding[t] = sc.n_bus_binding
     return ReserveResult(
         reserve,
         from_charging,
@@ -287,7 +289,8 @@ def run_demand_response(
     for t in range(n_steps):
         p0_t = np.asarray(base.p_kw[t], dtype=float)
         sc = calc_secure_change(limits, t, p0_t, p_out[t] - p0_t)
-        p_sec[t], binding[t] = p_base[t] + sc.total_secure_kw, sc.n_bus_binding
+        p_sec[t] = p_dr[t] if sc.n_bus_binding == 0 else p_base[t] + sc.total_secure_kw
+        binding[t] = sc.n_bus_binding
     return dataclasses.replace(
         res,
         p_dr_secure_kw=p_sec,

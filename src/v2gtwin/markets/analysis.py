@@ -96,7 +96,8 @@ def calc_v2g_offer_secure(fleet: Fleet, spec: MarketsSpec, time: TimeGrid, limit
     plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
     dp = -spec.v2g_share * np.where(plugged, fleet.p_discharge_max_kw, 0.0)
     sc = calc_secure_change(limits, step, np.zeros(fleet.n), dp)
-    return -sc.total_secure_kw, sc.n_bus_binding
+    offer = calc_v2g_offer(fleet, spec, time)[0] if sc.n_bus_binding == 0 else -sc.total_secure_kw
+    return offer, sc.n_bus_binding
 
 
 def run_market_analysis(
@@ -305,8 +306,8 @@ def calc_regulation_headroom_secure_kw(fleet: Fleet, step: int, limits: NetworkL
     ``limits`` places EV ``i``."""
     plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
     band = np.where(plugged, np.minimum(fleet.p_charge_max_kw, fleet.p_discharge_max_kw), 0.0)
-    secure, _ = calc_secure_band(limits, step, np.zeros(fleet.n), band)
-    return float(secure.sum())
+    secure, n_bind = calc_secure_band(limits, step, np.zeros(fleet.n), band)
+    return calc_regulation_headroom_kw(fleet, step) if n_bind == 0 else float(secure.sum())
 
 
 def run_bid_analysis(
