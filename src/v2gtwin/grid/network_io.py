@@ -33,6 +33,7 @@ from v2gtwin.grid.feeder import Feeder, _order_tree, from_pandapower
 __all__ = [
     "READERS",
     "SOURCE_IMPEDANCE_PREFIX",
+    "check_feeder_file",
     "check_ratings",
     "read_feeder_file",
     "read_matpower",
@@ -175,7 +176,7 @@ def read_matpower(path: Path, *, default_ampacity_a: float | None = None) -> Fee
                 src.write_text(text)
             net = from_mpc(str(src), f_hz=50)
     except Exception as exc:  # the parser's own errors are not ours: one line naming the file
-        raise DataError(f"{path.name}: MATPOWER case could not be parsed: {str(exc).splitlines()[0]}") from exc
+        raise DataError(f"{path.name}: MATPOWER case could not be parsed: {_one_line(exc)}") from exc
     # pandapower's converter numbers buses from 0 (MATPOWER's number - 1); the file's numbers are the labels.
     number = {b: str(int(b) + 1) for b in net.bus.index}
     net.bus["name"] = [number[b] for b in net.bus.index]
@@ -276,11 +277,13 @@ def read_opendss(path: Path, *, default_ampacity_a: float | None = None) -> Feed
     import opendssdirect
 
     ctx = opendssdirect.NewContext()
-    ctx.Basic.AllowChangeDir(False)
+    ctx.Basic.AllowChangeDir(False)  # redirects still resolve next to the file; our working directory stays
+    ctx.Basic.AllowEditor(False)  # 'show' commands in a script must not start an editor
+    ctx.Basic.AllowDOScmd(False)  # nor a script run shell commands
     try:
         ctx.Text.Command(f'compile "{path.resolve()}"')
     except Exception as exc:  # OpenDSS's own parse errors: one line naming the file
-        raise DataError(f"{path.name}: OpenDSS could not compile it: {str(exc).splitlines()[0]}") from exc
+        raise DataError(f"{path.name}: OpenDSS could not compile it: {_one_line(exc)}") from exc
     if ctx.Basic.NumCircuits() == 0 or not ctx.Circuit.AllBusNames():
         raise DataError(f"{path.name}: not a MATPOWER case (.m) or OpenDSS script (.dss): no circuit defined")
     try:
@@ -470,12 +473,19 @@ def _read_text(path: Path) -> str:
             return _not_text(path)
 
 
+def _one_line(exc: BaseException, max_chars: int = 300) -> str:
+    """A dependency's (often multi-line) error message as one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
 def _not_text(path: Path) -> str:
     raise DataError(f"{path.name}: not a MATPOWER case (.m) or OpenDSS script (.dss): not a text file")
 
 
-def _sniff(path: Path) -> str:
-    """The format of a file: by suffix when it is '.m' or '.dss', else by its content."""
+def check_feeder_file(path: Path) -> str:
+    """The format of a feeder file, 'matpower' or 'opendss': by suffix when it is '.m' or '.dss', else by its
+    content; a one-line DataError naming the file when it is neither."""
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is not None:
         return fmt
@@ -500,10 +510,10 @@ def read_feeder_file(path: Path, *, default_ampacity_a: float | None = None) -> 
         One line naming the file (and the element): not one of the two formats, or what cannot be reduced.
     """
     path = Path(path)
-    fmt = _sniff(path)
+    fmt = check_feeder_file(path)
     try:
         return READERS[fmt](path, default_ampacity_a=default_ampacity_a)
     except V2GTwinError:
         raise
     except Exception as exc:  # a reader's dependency failing on odd input: still one line naming the file
-        raise DataError(f"{path.name}: could not be read as {fmt}: {str(exc).splitlines()[0]}") from exc
+        raise DataError(f"{path.name}: could not be read as {fmt}: {_one_line(exc)}") from exc
