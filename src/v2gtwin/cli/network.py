@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,7 +46,7 @@ def network_import(
     conductor = np.array(
         [i > 0 and not feeder.branch_label[i].startswith(SOURCE_IMPEDANCE_PREFIX) for i in range(feeder.n_bus)]
     )
-    out = {
+    out: dict[str, Any] = {
         "file": file.name,
         "format": fmt,
         "n_bus": feeder.n_bus,
