@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from v2gtwin.errors import DataError
 from v2gtwin.grid.feeder import run_powerflow
@@ -323,3 +325,40 @@ def test_opendss_mesh_island_and_transformer_are_named(tmp_path: Path) -> None:
     p.write_text("new circuit.x basekv=12.66\nnew line.l1 bus1=sourcebus bus2=b r1=oops\n")
     with pytest.raises(DataError, match=r"^broken\.dss: OpenDSS could not compile it"):
         read_feeder_file(p)
+
+
+# --- untrusted input --------------------------------------------------------------------------------------
+_CASE_LINES = CASE33_DATA.read_text().splitlines()
+_DSS_LINES = IEEE33_DSS.read_text().splitlines()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from([("case.m", _CASE_LINES), ("feeder.dss", _DSS_LINES)]),
+    st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(["drop", "junk", "dup"]), st.text(max_size=12))),
+)
+def test_mangled_files_give_a_feeder_or_one_data_error(
+    tmp_path: Path, source: tuple[str, list[str]], edits: list[tuple[int, str, str]]
+) -> None:
+    # Lines dropped, duplicated or replaced by junk: the reader returns a radial feeder or raises a DataError
+    # naming the file, never another exception.
+    name, lines = source
+    lines = list(lines)
+    for pos, op, junk in edits:
+        k = pos % len(lines)
+        if op == "drop":
+            del lines[k]
+        elif op == "dup":
+            lines.insert(k, lines[k])
+        else:
+            lines[k] = junk
+        if not lines:
+            lines = [junk]
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n")
+    try:
+        feeder = read_feeder_file(p)
+    except DataError as exc:
+        assert str(exc).startswith(f"{name}: ") and "\n" not in str(exc)
+        return
+    assert np.all(feeder.parent[1:] < np.arange(1, feeder.n_bus))
