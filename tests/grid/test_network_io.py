@@ -282,6 +282,37 @@ def test_opendss_substation_transformer_and_capacitor(tmp_path: Path) -> None:
     assert any(n.startswith("1 capacitor banks (") for n in feeder.notes)
 
 
+def test_opendss_random_tree_reproduces_opendss(tmp_path: Path) -> None:
+    # A seeded random radial feeder of 300 buses (lines listed in random order, random orientation, a LineCode
+    # in ohm/km): the walk must rebuild OpenDSS's tree exactly.
+    rng = np.random.default_rng(7)
+    n = 300
+    out = [
+        "clear",
+        "new circuit.tree basekv=12.66 pu=1.03 phases=3 bus1=b0",
+        "new linecode.lc nphases=3 r1=0.3 x1=0.2 r0=0.6 x0=0.4 c1=0 c0=0 units=km normamps=300",
+    ]
+    lines = []
+    for i in range(1, n):
+        p = int(rng.integers(max(0, i - 8), i))
+        ends = (f"b{p}", f"b{i}") if rng.random() < 0.5 else (f"b{i}", f"b{p}")
+        lines.append(f"new line.l{i} bus1={ends[0]} bus2={ends[1]} linecode=lc length={rng.uniform(0.05, 0.2):.4f}")
+    out += [lines[k] for k in rng.permutation(len(lines))]
+    # Constant power down to 0.7 pu (vminpu), as ours.
+    out += [
+        f"new load.d{i} bus1=b{i} phases=3 kv=12.66 kw={rng.uniform(10, 40):.3f} kvar=8 vminpu=0.7" for i in range(1, n)
+    ]
+    out += ["set voltagebases=[12.66]", "calcvoltagebases", "solve"]
+    p = tmp_path / "tree.dss"
+    p.write_text("\n".join(out) + "\n")
+    feeder = read_opendss(p)
+    ref, _ = _opendss_v_pu(p)
+    ours = _our_v_pu(feeder)
+    assert min(ref.values()) < 0.97  # a loaded feeder, not a flat profile (its lowest bus: 0.950 pu)
+    assert max(abs(ours[b] - ref[b]) for b in ref) <= 1e-6
+    assert "ampacity: from OpenDSS normamps for 299 branches" in feeder.notes
+
+
 def test_opendss_untransposed_line_is_noted(tmp_path: Path) -> None:
     p = _variant(
         tmp_path,
