@@ -280,6 +280,16 @@ def test_opendss_substation_transformer_and_capacitor(tmp_path: Path) -> None:
     assert feeder.ampacity_a[k] == pytest.approx(10000 / (math.sqrt(3) * 12.66), rel=1e-12)
     assert any(n.startswith("substation Transformer.sub (69/12.66 kV, 10000 kVA)") for n in feeder.notes)
     assert any(n.startswith("1 capacitor banks (") for n in feeder.notes)
+    # A line on the primary side: two voltage levels below the source, refused by name.
+    hv_line = "new line.hv bus1=sub bus2=far phases=3 r1=0.5 x1=0.5 r0=0.5 x0=0.5 c1=0 c0=0 length=1 units=none\n"
+    q = tmp_path / "hv_line.dss"
+    q.write_text(p.read_text().replace("set voltagebases", hv_line + "set voltagebases"))
+    with pytest.raises(DataError, match=r"^hv_line\.dss: bus far: base 69 kV differs from the feeder's 12.66 kV"):
+        read_opendss(q)
+    # Without voltage bases OpenDSS cannot tell the levels apart: the line itself is refused.
+    q.write_text(q.read_text().replace("calcvoltagebases\n", ""))
+    with pytest.raises(DataError, match=r"^hv_line\.dss: Line\.hv: connects at the substation transformer's primary"):
+        read_opendss(q)
 
 
 def test_opendss_random_tree_reproduces_opendss(tmp_path: Path) -> None:

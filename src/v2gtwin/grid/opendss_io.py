@@ -173,9 +173,9 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
     for b in bus_names:
         ctx.Circuit.SetActiveBus(b)
         kv = float(ctx.Bus.kVBase()) * math.sqrt(3.0)
-        v1 = float(ctx.Bus.SeqVoltages()[1]) / (kv / math.sqrt(3.0) * 1000.0) if kv > 0 else math.nan
-        v_solved_pu[b] = v1 if solved and math.isfinite(v1) and v1 > 0 else 1.0
         expected = tr.kv_hv if tr is not None and b == tr.hv_bus else v_base_kv
+        v1 = float(ctx.Bus.SeqVoltages()[1]) / (expected / math.sqrt(3.0) * 1000.0)
+        v_solved_pu[b] = v1 if solved and math.isfinite(v1) and v1 > 0 else 1.0
         if kv > 0 and not math.isclose(kv, expected, rel_tol=1e-4):
             raise DataError(
                 f"{name}: bus {b}: base {kv:.4g} kV differs from the feeder's {expected:.4g} kV (more than one "
@@ -210,6 +210,11 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
         if any(any(o) for o in open_cond):
             raise DataError(f"{name}: {el}: some but not all phases open (unbalanced-only)")
         b1, b2 = (_bus_of(s)[0] for s in ctx.CktElement.BusNames())
+        if tr is not None and tr.hv_bus in (b1, b2):
+            raise DataError(
+                f"{name}: {el}: connects at the substation transformer's primary bus {tr.hv_bus} (a feeder has "
+                f"one voltage level below its substation)"
+            )
         y = _yprim(ctx, 3)
         z1, coupling = _positive_sequence(np.linalg.inv(-y[:3, 3:]))
         if coupling > 1e-6:
