@@ -33,6 +33,10 @@ def test_import_matpower_json_matches_pandapower(capsys: pytest.CaptureFixture[s
     pf = data["powerflow"]
     assert pf["v_min_pu"] == pytest.approx(net.res_bus.vm_pu.min(), abs=1e-6)
     assert pf["v_min_bus"] == str(int(net.res_bus.vm_pu.idxmin()) + 1)  # MATPOWER's number: pandapower's + 1
+    # Every bus, by MATPOWER's number, in the file's order.
+    assert list(pf["v_pu"]) == [str(i) for i in range(1, 34)]
+    for b, v in net.res_bus.vm_pu.items():
+        assert pf["v_pu"][str(int(b) + 1)] == pytest.approx(v, abs=1e-6)
     assert pf["losses_kw"] == pytest.approx(net.res_line.pl_mw.sum() * 1e3, rel=1e-6)
     # Highest loading: the first branch carries the whole feeder; its current over the 300 A default.
     i_a = net.res_line.i_ka.max() * 1e3

@@ -32,8 +32,8 @@ def network_import(
 ) -> None:
     """Read a MATPOWER / OpenDSS feeder, reduce it to a radial single-phase equivalent and solve its base case:
     the reduced feeder's summary (buses, branches, voltage, load, where the ratings came from, notes) and its
-    exact power flow (lowest voltage and where, losses, highest loading); or one line saying what it cannot
-    take."""
+    exact power flow (lowest voltage and where, losses, highest loading; with --json every bus's voltage); or
+    one line saying what it cannot take."""
     import numpy as np
 
     from v2gtwin.grid.feeder import run_powerflow
@@ -72,6 +72,10 @@ def network_import(
         },
     }
     if json_out:
+        # Every bus's voltage by its label, in the file's bus order (feeder arrays are in topological order).
+        out["powerflow"]["v_pu"] = {
+            str(feeder.bus_labels[i]): float(res.v_pu[0, i]) for i in np.argsort(feeder.bus_index, kind="stable")
+        }
         _print_json(out)
         return
     notes = out.pop("notes")
