@@ -323,6 +323,23 @@ def test_opendss_random_tree_reproduces_opendss(tmp_path: Path) -> None:
     assert "ampacity: from OpenDSS normamps for 299 branches" in feeder.notes
 
 
+def test_opendss_generator_and_pv_at_their_solved_output(tmp_path: Path) -> None:
+    der = (
+        "new generator.g25 bus1=25 phases=3 kv=12.66 kw=500 pf=0.95 model=1\n"
+        "new pvsystem.pv14 bus1=14 phases=3 kv=12.66 kva=300 pmpp=280 irradiance=0.9 pf=1\n"
+    )
+    p = _variant(tmp_path, "der.dss", [("set voltagebases", der + "set voltagebases")])
+    feeder = read_opendss(p)
+    # 500 kW at pf 0.95 (164.3 kvar) and 0.9 x 280 kW = 252 kW at pf 1: 752 kW, 164.3 kvar.
+    assert "2 generators / PV systems at their output in OpenDSS's solution of the file (752 kW, 164.3 kvar), " in (
+        " ".join(feeder.notes) + " "
+    )
+    assert feeder.p_load_kw.sum() == pytest.approx(3715.0 - 752.0, abs=1e-6)
+    ref, _ = _opendss_v_pu(p)
+    ours = _our_v_pu(feeder)
+    assert max(abs(ours[b] - ref[b]) for b in ref) <= 1e-6
+
+
 def test_opendss_untransposed_line_is_noted(tmp_path: Path) -> None:
     p = _variant(
         tmp_path,

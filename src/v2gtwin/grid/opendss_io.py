@@ -23,7 +23,9 @@ __all__ = ["read_opendss"]
 
 
 #: Circuit element classes the reduction walks (the rest are refused by name); meters only observe.
-_DSS_CLASSES = {"vsource", "line", "load", "transformer", "capacitor"}
+_DSS_CLASSES = {"vsource", "line", "load", "transformer", "capacitor", "generator", "pvsystem"}
+#: Elements whose output is taken from OpenDSS's solution of the file (a constant injection thereafter).
+_DSS_DER = ("generator", "pvsystem")
 _DSS_OBSERVERS = {"energymeter", "monitor"}
 _DSS_WHY: dict[str, str] = {
     "regcontrol": "regulators are not supported",
@@ -80,12 +82,14 @@ def read_opendss(path: Path, *, default_ampacity_a: float | None = None) -> Feed
       (``%noloadloss``, ``%imag`` of its kVA, at its secondary, where OpenDSS's solution places it);
     * every enabled three-phase Load: kW x the solution's LoadMult and kvar, summed per bus, as constant power
       (the notes count loads of another model);
+    * three-phase Generators and PVSystems at their output in OpenDSS's solution of the file, as constant
+      negative loads (named in the notes; refused when OpenDSS's solution did not converge);
     * ratings: a Line's ``normamps`` when the file sets it (on the line, its LineCode, or a value other than
       OpenDSS's default of 400 A through a geometry); otherwise ``default_ampacity_a`` or none (noted).
 
     Refused, with one line naming the file and the element: single- and two-phase elements (unbalanced-only),
     further transformers, off-nominal taps, regulators, capacitor controls, series or multi-step capacitors,
-    reactors, generators, PV systems, storage and any other element class; a mesh (the loop); a bus without a
+    reactors, storage, inverter and generator controls and any other element class; a mesh (the loop); a bus without a
     path to the source; more than one voltage level below the source; more than one Vsource.
 
     Parameters
@@ -249,6 +253,22 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
         p_kw[pos[b]] += ctx.Loads.kW() * load_mult
         q_kvar[pos[b]] += ctx.Loads.kvar() * load_mult
         n_other_model += int(ctx.Loads.Model() != 1)
+    n_der = 0
+    p_der_kw = q_der_kvar = 0.0
+    for el in (e for cls in _DSS_DER for e in found[cls]):
+        if not solved:
+            raise DataError(
+                f"{name}: {el}: its output comes from OpenDSS's solution of the file, which did not converge"
+            )
+        ctx.Circuit.SetActiveElement(el)
+        b = _bus_of(ctx.CktElement.BusNames()[0])[0]
+        n_cond = int(ctx.CktElement.NumConductors())
+        s_kva = np.asarray(ctx.CktElement.Powers(), dtype=float)[: 2 * n_cond]  # into terminal 1: + = consumed
+        p_kw[pos[b]] += s_kva[0::2].sum()
+        q_kvar[pos[b]] += s_kva[1::2].sum()
+        p_der_kw -= s_kva[0::2].sum()
+        q_der_kvar -= s_kva[1::2].sum()
+        n_der += 1
     q_cap_kvar = 0.0
     n_cap = 0
     for el in found["capacitor"]:
@@ -304,6 +324,11 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
         notes.append(
             f"{n_cap} capacitor banks ({q_cap_kvar:.4g} kvar {at_v}) taken as constant reactive injections "
             f"(OpenDSS: admittances)"
+        )
+    if n_der:
+        notes.append(
+            f"{n_der} generators / PV systems at their output in OpenDSS's solution of the file ({p_der_kw:.4g} kW, "
+            f"{q_der_kvar:.4g} kvar), constant thereafter"
         )
     if n_other_model:
         notes.append(f"{n_other_model} loads of a model other than constant power taken as constant power")
