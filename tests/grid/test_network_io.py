@@ -340,6 +340,17 @@ def test_opendss_generator_and_pv_at_their_solved_output(tmp_path: Path) -> None
     assert max(abs(ours[b] - ref[b]) for b in ref) <= 1e-6
 
 
+def test_opendss_loads_below_their_vminpu_are_noted(tmp_path: Path) -> None:
+    # OpenDSS's default vminpu is 0.95: at Baran & Wu's 0.913 pu the far loads become impedances in OpenDSS.
+    p = _variant(tmp_path, "vmin.dss", [(" vminpu=0.7", "")])
+    ref, _ = _opendss_v_pu(p)
+    n_below = sum(1 for b, v in ref.items() if v < 0.95 and b != "1")  # bus 1 (the source bus) has no load
+    assert n_below > 10
+    feeder = read_opendss(p)
+    note = next(n for n in feeder.notes if "below their vminpu" in n)
+    assert note.startswith(f"{n_below} loads below their vminpu")  # one load per bus in this case
+
+
 def test_opendss_untransposed_line_is_noted(tmp_path: Path) -> None:
     p = _variant(
         tmp_path,

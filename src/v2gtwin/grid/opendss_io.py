@@ -246,6 +246,7 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
 
     load_mult = float(ctx.Solution.LoadMult())
     n_other_model = 0
+    n_below_vmin = 0
     for el in found["load"]:
         ctx.Circuit.SetActiveElement(el)
         ctx.Loads.Name(el.split(".", 1)[1])
@@ -253,6 +254,7 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
         p_kw[pos[b]] += ctx.Loads.kW() * load_mult
         q_kvar[pos[b]] += ctx.Loads.kvar() * load_mult
         n_other_model += int(ctx.Loads.Model() != 1)
+        n_below_vmin += int(solved and v_solved_pu[b] < float(ctx.Loads.Vminpu()))
     n_der = 0
     p_der_kw = q_der_kvar = 0.0
     for el in (e for cls in _DSS_DER for e in found[cls]):
@@ -332,6 +334,11 @@ def _reduce_opendss(ctx: Any, name: str, default_ampacity_a: float | None, solve
         )
     if n_other_model:
         notes.append(f"{n_other_model} loads of a model other than constant power taken as constant power")
+    if n_below_vmin:
+        notes.append(
+            f"{n_below_vmin} loads below their vminpu in OpenDSS's solution of the file: OpenDSS turns them into "
+            f"impedances there, here they stay constant power (set vminpu lower to compare)"
+        )
     if load_mult != 1.0:
         notes.append(f"loads scaled by OpenDSS's LoadMult = {load_mult:g}")
     if not solved:
