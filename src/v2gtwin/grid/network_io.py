@@ -153,6 +153,7 @@ _SUFFIXES = {".m": "matpower", ".dss": "opendss"}
 def check_feeder_file(path: Path) -> str:
     """The format of a feeder file, 'matpower' or 'opendss': by suffix when it is '.m' or '.dss', else by its
     content; a one-line DataError naming the file when it is neither."""
+    path = Path(path)
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is not None:
         return fmt
