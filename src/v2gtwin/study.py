@@ -53,6 +53,8 @@ from v2gtwin.grid.bulk import (
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
+from v2gtwin.grid.network import build_network
+from v2gtwin.grid.network_analysis import NetworkSection, run_network_analysis
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
@@ -196,6 +198,7 @@ class FeederSection:
     dispatch : loss-aware vs uniform vs random charging of the same EV energy.
     parent : upstream bus of each bus in feeder order (-1 for the source), for drawing the feeder's paths
         (None when not known) [-].
+    notes : what a reader must know about this feeder (which feeder of the network it is, how it was built).
     """
 
     name: str
@@ -209,6 +212,7 @@ class FeederSection:
     fleet_hosting: FleetHostingResult
     dispatch: DispatchComparison
     parent: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -230,6 +234,8 @@ class FeederSection:
         }
         if self.hosting_voltvar is not None:
             out["hosting_voltvar_median_kw"] = float(np.median(self.hosting_voltvar.p_host_kw))
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -315,6 +321,7 @@ class StudyResult:
     services : bulk-grid services section.
     markets : markets and scheduling section.
     cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
+    network : the fleet on its network of feeders (None when the scenario has no [network] section).
     timings_s : wall time of each step [s].
     """
 
@@ -324,6 +331,7 @@ class StudyResult:
     services: ServicesSection
     markets: MarketsSection
     cyber: CyberRun | None = None
+    network: NetworkSection | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
@@ -363,6 +371,7 @@ class StudyResult:
             "services": services,
             "markets": markets,
             "cyber": None if self.cyber is None else self.cyber.summary(),
+            "network": None if self.network is None else self.network.to_dict(series=series),
             "timings_s": self.timings_s,
         }
 
@@ -410,6 +419,7 @@ class StudyChain:
         "build_fleet",
         "envelope",
         "uncontrolled",
+        "network",
         "feeder",
         "hosting",
         "losses",
@@ -428,7 +438,9 @@ class StudyChain:
         self.fleet: Fleet | None = None
         self.envelope_: Envelope | None = None
         self.uncontrolled_: SocResult | None = None
+        self.network_: NetworkSection | None = None
         self.feeder_: Feeder | None = None
+        self.feeder_notes: tuple[str, ...] = ()
         self.base_load_: tuple[FloatArray, FloatArray] | None = None
         self.p_ev_bus_kw: FloatArray | None = None
         self.feeder_fleet: Fleet | None = None
@@ -465,17 +477,48 @@ class StudyChain:
     def uncontrolled(self) -> None:
         self.uncontrolled_ = run_uncontrolled(self._fleet())
 
+    def network(self) -> None:
+        """The fleet on its network of feeders (scenario ``[network]``): build the feeders, place the EVs by
+        load share (each EV's ``bus`` becomes its bus within its feeder), the day's power flows per feeder and
+        the operating envelopes."""
+        sc = self.scenario
+        if sc.network is None:
+            return
+        net = build_network(sc.network, self._fleet(), sc.time, sc.seed)
+        self.fleet = net.place(self._fleet())
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.network_ = run_network_analysis(sc.network, net, self.fleet, unc.p_kw)
+
     def feeder(self) -> None:
         spec, fleet = self.scenario.feeder, self._fleet()
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        if self.network_ is not None:
+            # The single-feeder detail studies run on the network's first feeder and the EVs placed on it.
+            net, k = self.network_.network, self.network_.detail_feeder
+            self.feeder_ = feeder = net.feeders[k]
+            self.base_load_ = p, q = net.p_base_kw[k], net.q_base_kvar[k]
+            idx = net.evs_of(k)
+            fleet, p_ev = fleet.subset(idx), unc.p_kw[:, idx]
+            self.feeder_notes = (
+                f"feeder {k + 1} of the network's {net.n_feeders} ({feeder.name}), with its {idx.size} of the "
+                f"fleet's {net.ev_feeder.size} EVs; [feeder] name, synthetic_n_bus, peak_load_scale, ampacity_a "
+                "and fleet_share are not used (the [network] section sets them)",
+                *feeder.notes,
+            )
+            self._feeder_flows(feeder, fleet, p_ev, p, q)
+            return
         self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
         self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
-        unc = self._require(self.uncontrolled_, "uncontrolled")
         p_ev = unc.p_kw
         if spec.fleet_share < 1.0:
             # A representative part of the fleet charges on this feeder: a seeded sample of its EVs.
             rng = np.random.default_rng([self.scenario.seed, 11])
             keep = np.sort(rng.choice(fleet.n, size=max(1, round(spec.fleet_share * fleet.n)), replace=False))
             fleet, p_ev = fleet.subset(keep), unc.p_kw[:, keep]
+        self._feeder_flows(feeder, fleet, p_ev, p, q)
+
+    def _feeder_flows(self, feeder: Feeder, fleet: Fleet, p_ev: FloatArray, p: FloatArray, q: FloatArray) -> None:
+        spec = self.scenario.feeder
         self.feeder_fleet = fleet
         self.p_ev_bus_kw = calc_bus_power_kw(fleet, p_ev, feeder.n_bus)
         s_inv = calc_bus_power_kw(fleet, calc_plugged(fleet) * fleet.p_charge_max_kw, feeder.n_bus) * spec.s_over_p
@@ -591,6 +634,7 @@ class StudyChain:
             fleet_hosting=fleet_host,
             dispatch=self._require(self.dispatch_, "losses"),
             parent=feeder.parent,
+            notes=self.feeder_notes,
         )
         reserve, dr = self._require(self.reserve_, "reserve")
         services = ServicesSection(
@@ -610,5 +654,6 @@ class StudyChain:
             services=services,
             markets=MarketsSection(market, stackelberg, bid, schedule, robust),
             cyber=self.cyber_,
+            network=self.network_,
             timings_s=dict(self.timings_s),
         )
