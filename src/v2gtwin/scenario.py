@@ -208,6 +208,10 @@ class FeederSpec(_Model):
         return self.synthetic_n_bus if fixed is None else fixed
 
 
+#: Defaults of a synthetic network feeder's keys left unset: buses [-], nominal load [kW], strength [pu].
+SYNTHETIC_FEEDER_DEFAULTS: dict[str, float] = {"n_bus": 60, "total_load_kw": 4000.0, "v_min_base_pu": 0.95}
+
+
 class NetworkFeederSpec(_Model):
     """One kind of feeder of the network (``[[network.feeders]]``): ``count`` feeders built alike (synthetic
     ones each with its own seeded topology), each with its own seeded variation of the daily base load."""
@@ -220,16 +224,18 @@ class NetworkFeederSpec(_Model):
     name: str | None = Field(
         None, min_length=1, max_length=100, description="Name of the feeders (numbered when count > 1)."
     )
-    n_bus: int = Field(60, ge=2, le=5000, description="Buses of a synthetic feeder, source bus included [-].")
-    total_load_kw: float = Field(
-        4000.0, gt=0.0, le=1e6, description="Nominal load of a synthetic feeder, sum over its buses [kW]."
+    n_bus: int | None = Field(
+        None, ge=2, le=5000, description="Buses of a synthetic feeder, source bus included (default 60) [-]."
     )
-    v_min_base_pu: float = Field(
-        0.95,
+    total_load_kw: float | None = Field(
+        None, gt=0.0, le=1e6, description="Nominal load of a synthetic feeder, sum over its buses (default 4000) [kW]."
+    )
+    v_min_base_pu: float | None = Field(
+        None,
         gt=0.5,
         lt=1.0,
         description="Strength of a synthetic feeder: its impedances are scaled so that the lowest voltage "
-        "under the nominal load (LinDistFlow) is this value [pu]; lower = weaker feeder.",
+        "under the nominal load (LinDistFlow) is this value; lower = weaker feeder (default 0.95) [pu].",
     )
     path: str | None = Field(
         None,
@@ -284,7 +290,7 @@ class NetworkFeederSpec(_Model):
             raise ValueError("source = 'file' needs path (a MATPOWER .m or OpenDSS .dss file)")
         only = {"path": "file", "n_bus": "synthetic", "total_load_kw": "synthetic", "v_min_base_pu": "synthetic"}
         for key, source in only.items():
-            if key in self.model_fields_set and self.source != source:
+            if getattr(self, key) is not None and self.source != source:
                 raise ValueError(f"{key} is only for source = '{source}' (this feeder: source = '{self.source}')")
         return self
 
@@ -614,8 +620,17 @@ CLOCK_FIELDS: tuple[str, ...] = (
 )
 
 
-#: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).
-DEFAULT_SCENARIO = Scenario()
+#: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML): the 1,000 EVs spread by load
+#: share over four feeders (Baran & Wu's 33-bus and three seeded synthetic 60-bus feeders of 4 MW), about 250
+#: EVs per feeder. A scenario file without a [network] section keeps the whole fleet on the one [feeder].
+DEFAULT_SCENARIO = Scenario(
+    network=NetworkSpec(
+        feeders=(
+            NetworkFeederSpec(source="ieee33"),
+            NetworkFeederSpec(source="synthetic", count=3, n_bus=60, total_load_kw=4000.0, v_min_base_pu=0.95),
+        )
+    )
+)
 
 
 def _bounds_of(fi: FieldInfo) -> str:

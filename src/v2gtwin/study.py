@@ -492,9 +492,10 @@ class StudyChain:
     def feeder(self) -> None:
         spec, fleet = self.scenario.feeder, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        if self.network_ is not None:
+        if self.scenario.network is not None:
             # The single-feeder detail studies run on the network's first feeder and the EVs placed on it.
-            net, k = self.network_.network, self.network_.detail_feeder
+            section: NetworkSection = self._require(self.network_, "network")
+            net, k = section.network, section.detail_feeder
             self.feeder_ = feeder = net.feeders[k]
             self.base_load_ = p, q = net.p_base_kw[k], net.q_base_kvar[k]
             idx = net.evs_of(k)

@@ -111,7 +111,7 @@ def schedule(
         from v2gtwin.study import StudyChain
 
         chain = StudyChain(scen)
-        for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+        for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder"):
             getattr(chain, step)()
         assert chain.feeder_fleet is not None and chain.base_load_ is not None
         site_load = chain.base_load_[0].sum(axis=1)

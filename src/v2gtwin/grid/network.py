@@ -25,13 +25,14 @@ from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet
 from v2gtwin.grid.feeder import Feeder, ieee33, synthetic_feeder
 from v2gtwin.grid.profiles import calc_daily_profile
-from v2gtwin.scenario import NetworkFeederSpec, NetworkSpec, TimeGrid
+from v2gtwin.scenario import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec, TimeGrid
 
 __all__ = [
     "FEEDER_SOURCES",
     "Network",
     "build_feeder_of_spec",
     "build_network",
+    "build_network_feeder",
     "calc_load_share_counts",
     "place_evs",
 ]
@@ -59,7 +60,13 @@ def _feeder_ieee33(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
 
 
 def _feeder_synthetic(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
-    feeder = synthetic_feeder(spec.n_bus, rng, total_load_kw=spec.total_load_kw, v_min_target_pu=spec.v_min_base_pu)
+    d = SYNTHETIC_FEEDER_DEFAULTS
+    feeder = synthetic_feeder(
+        int(spec.n_bus or d["n_bus"]),
+        rng,
+        total_load_kw=spec.total_load_kw or d["total_load_kw"],
+        v_min_target_pu=spec.v_min_base_pu or d["v_min_base_pu"],
+    )
     return _with_ratings(feeder, spec.ampacity_a, "synthetic feeder")
 
 
@@ -85,6 +92,18 @@ FEEDER_SOURCES: dict[str, Callable[[NetworkFeederSpec, np.random.Generator], Fee
 def build_feeder_of_spec(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
     """One feeder of a ``[[network.feeders]]`` entry (synthetic feeders drawn from ``rng``)."""
     return FEEDER_SOURCES[spec.source](spec, rng)
+
+
+def build_network_feeder(spec: NetworkFeederSpec, seed: int, k: int) -> tuple[Feeder, float, float]:
+    """Feeder ``k`` of the network, built from its ``[[network.feeders]]`` entry ``spec``, with its seeded
+    variation: (feeder, peak scale [-], shift of the daily shape [h]). All drawn from ``default_rng([seed, 47,
+    k])``: the synthetic topology first, then the peak scale ``peak_load_scale * U[1 - spread, 1 + spread]``,
+    then the shift ``U[-shift_max_h, +shift_max_h]``."""
+    rng = np.random.default_rng([seed, 47, k])
+    feeder = build_feeder_of_spec(spec, rng)
+    scale = spec.peak_load_scale * float(rng.uniform(1.0 - spec.peak_scale_spread, 1.0 + spec.peak_scale_spread))
+    shift = float(rng.uniform(-spec.shift_max_h, spec.shift_max_h))
+    return feeder, scale, shift
 
 
 def calc_load_share_counts(n: int, load: npt.ArrayLike) -> IntArray:
@@ -286,16 +305,11 @@ def build_network(spec: NetworkSpec, fleet: Fleet, time: TimeGrid, seed: int) ->
     k = 0
     for entry in spec.feeders:
         for j in range(entry.count):
-            rng = np.random.default_rng([seed, 47, k])
-            feeder = build_feeder_of_spec(entry, rng)
+            feeder, scale, shift = build_network_feeder(entry, seed, k)
             name = entry.name or feeder.name
             if entry.count > 1:
                 name = f"{name}-{j + 1}"
             feeders.append(Feeder(**{**feeder.__dict__, "name": name}))
-            scale = entry.peak_load_scale * float(
-                rng.uniform(1.0 - entry.peak_scale_spread, 1.0 + entry.peak_scale_spread)
-            )
-            shift = float(rng.uniform(-entry.shift_max_h, entry.shift_max_h))
             shape = calc_daily_profile(time.n_steps, time.dt_s, time.start_hour, entry.profile, shift) * scale
             p_base.append(shape[:, None] * feeder.p_load_kw[None, :])
             q_base.append(shape[:, None] * feeder.q_load_kvar[None, :])
