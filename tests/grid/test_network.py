@@ -212,3 +212,25 @@ def test_a_file_feeder_that_cannot_be_read_is_an_error_naming_the_file(tmp_path:
     sc = _scenario(5, [{"source": "file", "path": str(bad)}])
     with pytest.raises(DataError, match=r"notes\.m"):
         build_network(sc.network, build_fleet(sc), sc.time, sc.seed)
+
+
+def test_cli_network_feeders_prints_the_study_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.cli_helpers import assert_one_line_error, run_cli
+
+    scen = tmp_path / "net.toml"
+    scen.write_text(
+        "[fleet]\nn_evs = 120\n[network]\nallocation_rule = 'per_bus_max'\n"
+        "[[network.feeders]]\nsource = 'ieee33'\n"
+        "[[network.feeders]]\nsource = 'synthetic'\ncount = 2\nn_bus = 30\nprofile = 'commercial'\n"
+    )
+    code, out, err = run_cli(capsys, "network", "feeders", "--scenario", str(scen), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["allocation_rule"] == "per_bus_max"
+    assert [f["feeder"] for f in data["feeders"]] == ["ieee33", "synthetic30-1", "synthetic30-2"]
+    assert sum(f["n_evs"] for f in data["feeders"]) == data["totals"]["n_evs"] == 120
+    code, out, _ = run_cli(capsys, "network", "feeders", "--scenario", str(scen))
+    assert code == 0 and "synthetic30-2" in out and "ratings: none" in out
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[fleet]\nn_evs = 10\n")
+    assert_one_line_error(*run_cli(capsys, "network", "feeders", "--scenario", str(plain))[::2])
