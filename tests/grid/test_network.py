@@ -145,6 +145,10 @@ def test_study_network_step_places_the_fleet_and_runs_the_first_feeder_in_detail
     assert chain.feeder_notes[0].startswith("feeder 1 of the network's 3 (ieee33)")
     out = json.loads(dumps_strict(section.to_dict()))
     assert [r["n_evs"] for r in out["summary"]["feeders"]] == net.n_evs_per_feeder().tolist()
+    # The linear models are taken around each feeder's own base load: exact at zero extra power.
+    for k, lin in enumerate(net.linear_models()):
+        assert lin.feeder is net.feeders[k]
+        np.testing.assert_allclose(lin.base.v_pu.min(axis=1), section.flows[k].v_min_base_pu, rtol=0, atol=1e-12)
     assert len(out["series"][0]["v_min_base_pu"]) == sc.time.n_steps
 
 

@@ -220,6 +220,15 @@ class Network:
         """EVs at each bus of feeder ``k`` [-]."""
         return np.bincount(self.ev_bus[self.ev_feeder == k], minlength=self.feeders[k].n_bus).astype(np.int64)
 
+    def linear_models(self) -> list[Any]:
+        """Each feeder linearised around the exact solution of its base load (``grid.linear.LinearFeederModel``),
+        in feeder order: the input of the network-constrained schedule."""
+        from v2gtwin.grid.linear import calc_linear_model
+
+        return [
+            calc_linear_model(f, p, q) for f, p, q in zip(self.feeders, self.p_base_kw, self.q_base_kvar, strict=True)
+        ]
+
     def place(self, fleet: Fleet) -> Fleet:
         """The fleet with each EV's ``bus`` the bus within its feeder (``ev_bus``)."""
         if fleet.n != self.ev_bus.size:
