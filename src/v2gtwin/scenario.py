@@ -191,6 +191,13 @@ class FeederSpec(_Model):
     v_min_pu: float = Field(
         0.95, gt=0.5, lt=1.0, description="Lowest allowed voltage for hosting capacity [pu] (ANSI C84.1 A)."
     )
+    v_max_pu: float = Field(
+        1.05,
+        gt=1.0,
+        lt=1.5,
+        description="Highest allowed voltage for V2G export hosting and operating envelopes [pu] (ANSI C84.1 A); "
+        "above v_min_pu by its range.",
+    )
     voltvar_curve: Literal["none", "A", "B"] = Field(
         "B", description="IEEE 1547-2018 default volt-var curve on the EV inverters: 'A', 'B' or 'none'."
     )

@@ -107,19 +107,36 @@ def feeder_hosting(
         ),
     ] = None,
     voltvar: Annotated[str, typer.Option(help="Volt-var on the EV inverter: none, A or B.")] = "none",
+    direction: Annotated[
+        str, typer.Option(help="import (EV charging, bounded by v_min) or export (V2G, bounded by v_max).")
+    ] = "import",
+    v_max: Annotated[
+        float | None,
+        typer.Option(
+            "--v-max",
+            min=1.0,
+            max=1.5,
+            help="Highest allowed voltage [pu] (default: the scenario's [feeder] v_max_pu).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """EV hosting capacity of every bus at nominal loads x --load-scale (exact AC, binding constraint); the
-    defaults are the scenario's, as in the study (its base-load peak and voltage limit)."""
-    from v2gtwin.grid.hosting import run_node_hosting
+    """EV hosting capacity of every bus at nominal loads x --load-scale (exact AC, binding constraint): the
+    largest charging (--direction import) or V2G export (--direction export) at each bus alone; the defaults
+    are the scenario's, as in the study (its base-load peak and voltage limits)."""
+    from v2gtwin.grid.hosting import HOSTING_DIRECTIONS, run_node_hosting
 
     if voltvar not in ("none", "A", "B"):
         raise V2GTwinError(f"--voltvar: must be none, A or B, got {voltvar!r}")
+    if direction not in HOSTING_DIRECTIONS:
+        raise V2GTwinError(f"--direction: must be import or export, got {direction!r}")
     scen, feeder = _scenario_feeder(scenario)
     if load_scale is None:
         load_scale = _peak_load_scale(scen)
     if v_min is None:
         v_min = scen.feeder.v_min_pu
+    if v_max is None:
+        v_max = scen.feeder.v_max_pu
     res = run_node_hosting(
         feeder,
         feeder.p_load_kw * load_scale,
@@ -127,6 +144,8 @@ def feeder_hosting(
         v_min_pu=v_min,
         voltvar=None if voltvar == "none" else voltvar,
         s_over_p=scen.feeder.s_over_p,
+        direction=direction,  # type: ignore[arg-type]
+        v_max_pu=v_max,
     )
     frame = res.to_frame()
     if json_out:
@@ -135,6 +154,8 @@ def feeder_hosting(
                 "feeder": feeder.name,
                 "load_scale": load_scale,
                 "v_min_pu": v_min,
+                "v_max_pu": v_max,
+                "direction": direction,
                 "voltvar": voltvar,
                 "nodes": frame.to_dict(orient="records"),
             }

@@ -3,11 +3,114 @@ operating envelopes per bus and step."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from v2gtwin.cli._common import app
+from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, _print_json, app
+from v2gtwin.errors import V2GTwinError
 
 network_app = typer.Typer(
     help="The fleet on real networks: feeders from files, dynamic operating envelopes.", no_args_is_help=True
 )
 app.add_typer(network_app, name="network")
+
+
+def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # type: ignore[no-untyped-def]
+    """The operating envelope of every feeder of the scenario (today its one feeder), the fleet on it giving the
+    weights: EVs per bus (``equal_per_ev``, and shown for ``per_bus_max``) or charger kW per bus
+    (``proportional_to_rating``)."""
+    import numpy as np
+
+    from v2gtwin.grid.envelopes import calc_operating_envelope
+    from v2gtwin.study import StudyChain
+
+    chain = StudyChain(scen)
+    for step in ("build_fleet", "uncontrolled", "feeder"):
+        getattr(chain, step)()
+    feeder, fleet = chain.feeder_, chain.feeder_fleet
+    assert feeder is not None and fleet is not None and chain.base_load_ is not None
+    p_base_kw, q_base_kvar = chain.base_load_
+    weights = fleet.p_charge_max_kw if rule == "proportional_to_rating" else None
+    weight_bus = np.bincount(fleet.bus, weights=weights, minlength=feeder.n_bus).astype(float)
+    env = calc_operating_envelope(
+        feeder, p_base_kw, q_base_kvar, rule=rule, weight_bus=weight_bus, v_min_pu=v_min_pu, v_max_pu=v_max_pu
+    )
+    return [env]
+
+
+@network_app.command("envelope")
+def network_envelope(
+    scenario: ScenarioOpt = None,
+    rule: Annotated[
+        str,
+        typer.Option(
+            "--rule", help="Allocation among buses: equal_per_ev, proportional_to_rating or per_bus_max (optimistic)."
+        ),
+    ] = "equal_per_ev",
+    v_min: Annotated[
+        float | None,
+        typer.Option("--v-min", help="Lowest allowed voltage [pu] (default: the scenario's [feeder] v_min_pu)."),
+    ] = None,
+    v_max: Annotated[
+        float | None,
+        typer.Option("--v-max", help="Highest allowed voltage [pu] (default: the scenario's [feeder] v_max_pu)."),
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Write the tidy table (one row per step and bus) to this CSV file."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Dynamic operating envelope: per bus and step, the largest EV import and export that keep every voltage
+    within [v_min, v_max] and every branch within its rating, given the base load (exact AC, verified)."""
+    import numpy as np
+    import pandas as pd
+
+    from v2gtwin.grid.envelopes import ALLOCATION_RULES
+    from v2gtwin.scenario import load_scenario
+
+    if rule not in ALLOCATION_RULES:
+        raise V2GTwinError(f"--rule: must be one of {', '.join(ALLOCATION_RULES)}, got {rule!r}")
+    scen = load_scenario(scenario)
+    v_min_pu = scen.feeder.v_min_pu if v_min is None else v_min
+    v_max_pu = scen.feeder.v_max_pu if v_max is None else v_max
+    if not 0.0 < v_min_pu < v_max_pu < 1.5:
+        raise V2GTwinError(f"--v-min, --v-max: need 0 < v_min < v_max < 1.5 pu, got {v_min_pu}, {v_max_pu}")
+    time = scen.time
+    envelopes = _scenario_envelopes(scen, rule, v_min_pu, v_max_pu)
+    if csv is not None:
+        frame = pd.concat([env.to_frame(time).assign(feeder=env.feeder_name) for env in envelopes])
+        try:
+            frame.to_csv(csv, index=False)
+        except OSError as exc:
+            raise V2GTwinError(f"--csv {csv}: cannot write ({exc.strerror or exc})") from None
+    summaries = [env.to_dict(time) for env in envelopes]
+    out = {"rule": rule, "n_steps": time.n_steps, "dt_s": time.dt_s, "feeders": summaries}
+    if json_out:
+        _print_json(out)
+        return
+    for env, summary in zip(envelopes, summaries, strict=True):
+        head = {
+            k: summary[k] for k in ("feeder", "rule", "simultaneous", "weight", "v_min_pu", "v_max_pu", "ac_violations")
+        }
+        head["base_violation_steps"] = summary["base_violation_steps"]
+        _emit(head, False, time)
+        for note in summary["notes"]:
+            sys.stdout.write(f"note: {note}\n")
+        table = env.bus_summary()
+        table.insert(4, "import_clock", [time.clock_label(int(t)) for t in table.p_import_max_lowest_step])
+        table.insert(8, "export_clock", [time.clock_label(int(t)) for t in table.p_export_max_lowest_step])
+        table = table.drop(columns=["p_import_max_lowest_step", "p_export_max_lowest_step"]).iloc[1:]
+        order = pd.to_numeric(table.bus, errors="coerce")
+        if order.notna().all():  # numbered buses (Baran & Wu's 1-33, MATPOWER bus numbers): in their order
+            table = table.iloc[np.argsort(order.to_numpy(), kind="stable")]
+        sys.stdout.write(
+            "lowest limit of the day per bus [kW]:\n"
+            + table.to_string(index=False, float_format=lambda v: f"{v:,.2f}")
+            + "\n"
+        )
+    if csv is not None:
+        sys.stdout.write(f"wrote {csv}\n")

@@ -1,4 +1,5 @@
-"""EV hosting capacity of a radial feeder: per node, and as a uniform scaling of the fleet's charging.
+"""EV hosting capacity of a radial feeder: per node (charging, and V2G export), and as a uniform scaling of the
+fleet's charging.
 
 Both start from a LinDistFlow estimate and refine it with the exact AC power flow by bisection, so the
 reported figure is exact to ``tol_kw`` (or ``tol_scale``); the binding constraint (the bus whose voltage, or
@@ -11,6 +12,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +27,20 @@ __all__ = ["FleetHostingResult", "HostingResult", "run_fleet_hosting", "run_node
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+_What = TypeVar("_What")
+
+#: Directions of node hosting: EV charging (import, bounded by under-voltage) or V2G export (over-voltage).
+HOSTING_DIRECTIONS = ("import", "export")
 
 
-def _margins(feeder: Feeder, pf: PowerFlowResult, v_min_pu: float) -> tuple[FloatArray, list[str]]:
-    """Per step: the smallest margin (voltage [pu above v_min] or branch [1 - I / ampacity]) and what it is."""
+def _margins(
+    feeder: Feeder, pf: PowerFlowResult, v_min_pu: float, v_max_pu: float | None = None
+) -> tuple[FloatArray, list[str]]:
+    """Per step: the smallest margin (voltage [pu above v_min], or below v_max when given, or branch
+    [1 - I / ampacity]) and what it is."""
     v_margin = pf.v_pu[:, 1:] - v_min_pu
+    if v_max_pu is not None:
+        v_margin = np.minimum(v_margin, v_max_pu - pf.v_pu[:, 1:])
     i_margin = 1.0 - pf.i_branch_a[:, 1:] / feeder.ampacity_a[1:]
     vb = np.argmin(np.where(np.isnan(v_margin), -np.inf, v_margin), axis=1)
     ib = np.argmin(np.where(np.isnan(i_margin), -np.inf, i_margin), axis=1)
@@ -58,11 +69,15 @@ class HostingResult:
     Attributes
     ----------
     bus_labels : the load buses, in feeder order, labelled as the source publishes them [-].
-    p_host_kw : largest EV charging power at that bus alone, exact AC [kW].
+    p_host_kw : largest EV charging power (``direction="import"``) or V2G export (``"export"``, a positive
+        number: the power fed into the feeder) at that bus alone, exact AC [kW].
     p_estimate_kw : the LinDistFlow first estimate [kW].
     binding : the constraint that binds just above ``p_host_kw``.
-    v_min_pu : the voltage limit used [pu].
+    v_min_pu : the lower voltage limit used [pu].
     voltvar : name of the volt-var curve on the EV inverter, or "" [-].
+    direction : "import" (charging, bounded by under-voltage and ampacity) or "export" (V2G, bounded by
+        over-voltage and ampacity) [-].
+    v_max_pu : the upper voltage limit used [pu] (binds on export).
     """
 
     bus_labels: npt.NDArray[np.str_]
@@ -71,6 +86,8 @@ class HostingResult:
     binding: tuple[str, ...]
     v_min_pu: float
     voltvar: str
+    direction: Literal["import", "export"] = "import"
+    v_max_pu: float = 1.05
 
     def to_frame(self) -> pd.DataFrame:
         """One row per load bus."""
@@ -80,23 +97,36 @@ class HostingResult:
                 "p_host_kw": self.p_host_kw,
                 "p_estimate_lindistflow_kw": self.p_estimate_kw,
                 "binding": self.binding,
+                "direction": self.direction,
             }
         )
 
 
 def _lindistflow_node_estimate(
-    feeder: Feeder, p0: FloatArray, q0: FloatArray, v_min_pu: float, tan_phi: float
+    feeder: Feeder,
+    p0: FloatArray,
+    q0: FloatArray,
+    v_min_pu: float,
+    tan_phi: float,
+    direction: Literal["import", "export"] = "import",
+    v_max_pu: float = 1.05,
 ) -> FloatArray:
     base = run_powerflow(feeder, p0, q0, method="lindistflow")
     v02 = base.v_pu[0] ** 2
     r = feeder.path_resistance_ohm() / feeder.z_base_ohm
     x = feeder.path_reactance_ohm() / feeder.z_base_ohm
-    coef = 2.0 * (r + x * tan_phi)  # coef[j, m]: drop of v_j^2 per pu of load at m
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_v = np.where(coef > 0, (v02[:, None] - v_min_pu**2) / coef, np.inf).min(axis=0)
-    # Ampacity: branches on the path to m carry the extra load; |S_b0 + P(1 + j t)| <= I_max v_parent.
+        if direction == "import":
+            coef = 2.0 * (r + x * tan_phi)  # coef[j, m]: drop of v_j^2 per pu of load at m
+            p_v = np.where(coef > 0, (v02[:, None] - v_min_pu**2) / coef, np.inf).min(axis=0)
+        else:  # an export P (absorbing P tan phi) raises v_j^2 by 2 (R_jm - X_jm tan phi) P
+            coef = 2.0 * (r - x * tan_phi)
+            p_v = np.where(coef > 0, (v_max_pu**2 - v02[:, None]) / coef, np.inf).min(axis=0)
+    # Ampacity: branches on the path to m carry the extra load; |S_b0 + P(1 + j t)| <= I_max v_parent
+    # (export: |S_b0 + P(-1 + j t)|, the same quadratic with the branch's active flow mirrored).
+    sign = 1.0 if direction == "import" else -1.0
     anc = feeder.ancestors()
-    pb = base.p_branch_kw[0] / S_BASE_KVA
+    pb = sign * base.p_branch_kw[0] / S_BASE_KVA
     qb = base.q_branch_kvar[0] / S_BASE_KVA
     vpar = base.v_pu[0][np.maximum(feeder.parent, 0)]
     cap = feeder.ampacity_a / feeder.i_base_a * vpar
@@ -120,16 +150,24 @@ def run_node_hosting(
     voltvar: VoltVarCurve | str | None = None,
     s_over_p: float = 1.2,
     tol_kw: float = 0.01,
+    direction: Literal["import", "export"] = "import",
+    v_max_pu: float = 1.05,
 ) -> HostingResult:
-    """Largest EV charging power at each load bus alone before a bus falls below ``v_min_pu`` or a branch
-    exceeds its ampacity.
+    """Largest EV charging power (``direction="import"``) at each load bus alone before a bus falls below
+    ``v_min_pu`` or a branch exceeds its ampacity; or largest V2G export (``"export"``) before a bus rises
+    above ``v_max_pu`` or a branch exceeds its ampacity.
 
     Parameters
     ----------
     feeder : the feeder.
     p_base_kw, q_base_kvar : base loads (n_bus,) [kW], [kvar]; default the feeder's own.
     v_min_pu : lowest allowed voltage [pu] (ANSI C84.1 range A service voltage: 0.95).
-    power_factor : power factor of the EV charging (lagging, 1.0 = unity) [-].
+    v_max_pu : highest allowed voltage [pu] (ANSI C84.1 range A service voltage: 1.05); every candidate is
+        checked against both limits, so an import that raised a voltage above it (or an export that
+        lowered one below ``v_min_pu``) would bind too.
+    direction : "import" (EV charging, + load) or "export" (V2G, the EV feeds ``p_host_kw`` into the bus).
+    power_factor : power factor of the EV power (1.0 = unity; charging draws and export absorbs reactive
+        power ``P tan(acos pf)``) [-].
     voltvar : volt-var curve on the EV inverter at the node ('A', 'B' or a curve), or None.
     s_over_p : with volt-var, inverter apparent-power rating per kW of charging [kVA/kW].
     tol_kw : bisection tolerance [kW].
@@ -139,11 +177,17 @@ def run_node_hosting(
     LinDistFlow estimate: ``v_j^2(P) = v_j0^2 - 2 (R_jm + X_jm tan phi) P`` with R, X the common-path
     impedance of buses j and m, so ``P_v = min_j (v_j0^2 - v_min^2) / (2 (R_jm + X_jm tan phi))``; the
     ampacity estimate solves ``|S_b0 + P (1 + j tan phi)| = I_max v_parent`` on every branch of the path.
+    Export: the same with ``-P``, i.e. ``P_v = min_j (v_max^2 - v_j0^2) / (2 (R_jm + X_jm tan phi))`` and
+    ``|S_b0 - P (1 + j tan phi)| = I_max v_parent``.
     Refinement: Illinois bracketing on ``P`` with the exact sweep on all nodes at once (one batched solve
     per iteration), keeping ``[lo, hi]`` with ``lo`` feasible and ``hi`` infeasible; the result is ``lo``.
     """
     if not 0.0 < v_min_pu < 1.5:
         raise DataError(f"v_min_pu: allowed range (0, 1.5), got {v_min_pu}")
+    if not v_min_pu < v_max_pu < 1.5:
+        raise DataError(f"v_max_pu: allowed range (v_min_pu = {v_min_pu}, 1.5), got {v_max_pu}")
+    if direction not in HOSTING_DIRECTIONS:
+        raise DataError(f"direction: must be one of {', '.join(HOSTING_DIRECTIONS)}, got {direction!r}")
     if not 0.0 < power_factor <= 1.0:
         raise DataError(f"power_factor: allowed range (0, 1], got {power_factor}")
     if tol_kw <= 0:
@@ -153,20 +197,21 @@ def run_node_hosting(
     tan_phi = math.tan(math.acos(power_factor))
     nodes = np.arange(1, feeder.n_bus)
     k = nodes.size
+    sign = 1.0 if direction == "import" else -1.0
 
     def evaluate(p_ev: FloatArray) -> tuple[FloatArray, list[str]]:
         p_add = np.zeros((k, feeder.n_bus))
-        p_add[np.arange(k), nodes] = p_ev
+        p_add[np.arange(k), nodes] = sign * p_ev
         pb = np.broadcast_to(p0, (k, feeder.n_bus))
-        qb = np.broadcast_to(q0, (k, feeder.n_bus)) + p_add * tan_phi
+        qb = np.broadcast_to(q0, (k, feeder.n_bus)) + np.abs(p_add) * tan_phi
         if voltvar is None:
             pf = run_powerflow(feeder, pb + p_add, qb, on_nonconvergence="nan")
         else:
             try:
-                pf = run_voltvar(feeder, pb, qb, p_add, p_add * s_over_p, voltvar).powerflow
+                pf = run_voltvar(feeder, pb, qb, p_add, np.abs(p_add) * s_over_p, voltvar).powerflow
             except (ConvergenceError, DataError):  # a collapsing candidate: plain power flow marks it NaN
                 pf = run_powerflow(feeder, pb + p_add, qb, on_nonconvergence="nan")
-        return _margins(feeder, pf, v_min_pu)
+        return _margins(feeder, pf, v_min_pu, v_max_pu)
 
     base_margin, base_what = evaluate(np.zeros(k))
     if base_margin[0] < 0:
@@ -178,8 +223,10 @@ def run_node_hosting(
             tuple(f"base case already violates: {base_what[0]}" for _ in nodes),
             v_min_pu,
             "" if voltvar is None else str(voltvar),
+            direction,
+            v_max_pu,
         )
-    est = _lindistflow_node_estimate(feeder, p0, q0, v_min_pu, tan_phi)[nodes]
+    est = _lindistflow_node_estimate(feeder, p0, q0, v_min_pu, tan_phi, direction, v_max_pu)[nodes]
     lo, f_lo = np.zeros(k), base_margin.copy()
     hi = np.where(np.isfinite(est), est * 1.1 + 1.0, 1000.0)
     f_hi, _ = evaluate(hi)
@@ -192,18 +239,18 @@ def run_node_hosting(
         f_hi, _ = evaluate(hi)
     lo, hi, what = _illinois(evaluate, lo, hi, f_lo, f_hi, tol_kw)
     curve_name = "" if voltvar is None else (voltvar if isinstance(voltvar, str) else voltvar.name)
-    return HostingResult(feeder.bus_labels[nodes], lo, est, tuple(what), v_min_pu, curve_name)
+    return HostingResult(feeder.bus_labels[nodes], lo, est, tuple(what), v_min_pu, curve_name, direction, v_max_pu)
 
 
 def _illinois(
-    evaluate: Callable[[FloatArray], tuple[FloatArray, list[str]]],
+    evaluate: Callable[[FloatArray], tuple[FloatArray, _What]],
     lo: FloatArray,
     hi: FloatArray,
     f_lo: FloatArray,
     f_hi: FloatArray,
-    tol: float,
+    tol: float | FloatArray,
     f_tol: float = 1e-9,
-) -> tuple[FloatArray, FloatArray, list[str]]:
+) -> tuple[FloatArray, FloatArray, _What]:
     """Vectorised Illinois (modified regula falsi) root bracketing of a decreasing margin.
 
     Keeps ``f(lo) >= 0 > f(hi)``; stops per entry when ``hi - lo <= tol`` or ``f(lo) <= f_tol``. Entries
@@ -232,7 +279,7 @@ def _illinois(
         hi, fh = np.where(down, x, hi), np.where(down, fx, fh)
         side = np.where(up, 1, np.where(down, -1, side)).astype(np.int8)
     # Report what binds just above the answer: at lo + tol (or hi if closer).
-    probe = np.minimum(hi, lo + max(tol, 1e-9))
+    probe = np.minimum(hi, lo + np.maximum(tol, 1e-9))
     _, what = evaluate(probe)
     return lo, hi, what
 
