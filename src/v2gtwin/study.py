@@ -487,7 +487,7 @@ class StudyChain:
         net = build_network(sc.network, self._fleet(), sc.time, sc.seed)
         self.fleet = net.place(self._fleet())
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.network_ = run_network_analysis(sc.network, net, self.fleet, unc.p_kw)
+        self.network_ = run_network_analysis(sc.network, net, self.fleet, unc.p_kw, sc.time)
 
     def feeder(self) -> None:
         spec, fleet = self.scenario.feeder, self._fleet()

@@ -159,7 +159,7 @@ def test_a_collapsing_feeder_is_counted_and_written_as_null() -> None:
     fleet = build_fleet(sc)
     net = build_network(sc.network, fleet, sc.time, sc.seed)
     fleet = net.place(fleet)
-    section = run_network_analysis(sc.network, net, fleet, run_uncontrolled(fleet).p_kw)
+    section = run_network_analysis(sc.network, net, fleet, run_uncontrolled(fleet).p_kw, sc.time)
     fl = section.flows[0]
     assert fl.n_steps_collapsed > 0
     out = json.loads(dumps_strict(section.to_dict()))

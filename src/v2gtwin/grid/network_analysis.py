@@ -16,11 +16,18 @@ import numpy.typing as npt
 
 from v2gtwin.errors import ConvergenceError
 from v2gtwin.fleet import Fleet, calc_bus_power_kw
+from v2gtwin.grid.envelopes import OperatingEnvelope, calc_operating_envelope
 from v2gtwin.grid.feeder import run_powerflow
 from v2gtwin.grid.network import Network
-from v2gtwin.scenario import NetworkSpec
+from v2gtwin.scenario import NetworkSpec, TimeGrid
 
-__all__ = ["NetworkFeederFlow", "NetworkSection", "calc_bus_weights", "run_network_analysis"]
+__all__ = [
+    "NetworkFeederFlow",
+    "NetworkSection",
+    "calc_bus_weights",
+    "run_network_analysis",
+    "run_network_envelopes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +97,23 @@ def _flow(network: Network, k: int, p_ev_bus_kw: FloatArray) -> NetworkFeederFlo
     )
 
 
-def _envelope_function() -> Any:
-    """The operating-envelope calculation, when this build has it (``v2gtwin.grid.envelopes``), else None."""
-    try:
-        from v2gtwin.grid.envelopes import calc_operating_envelope  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return calc_operating_envelope
+def run_network_envelopes(
+    network: Network, fleet: Fleet, rule: str, v_min_pu: float, v_max_pu: float
+) -> tuple[OperatingEnvelope, ...]:
+    """The operating envelope of every feeder of the network (``grid.envelopes.calc_operating_envelope``), the
+    bus weights from the placed fleet (:func:`calc_bus_weights`)."""
+    return tuple(
+        calc_operating_envelope(
+            feeder,
+            network.p_base_kw[k],
+            network.q_base_kvar[k],
+            rule=rule,
+            weight_bus=calc_bus_weights(network, fleet, k, rule),
+            v_min_pu=v_min_pu,
+            v_max_pu=v_max_pu,
+        )
+        for k, feeder in enumerate(network.feeders)
+    )
 
 
 @dataclass(frozen=True)
@@ -108,24 +125,21 @@ class NetworkSection:
     network : the feeders, their base loads and each EV's feeder and bus.
     spec : the scenario's ``[network]`` section (allocation rule, voltage limits, network_secure).
     flows : exact power flows of the day per feeder (base load alone and with uncontrolled charging).
-    envelopes : the operating envelope of each feeder (``grid.envelopes.OperatingEnvelope``), or None when
-        this build cannot compute them (then ``envelopes_note`` says so).
-    envelopes_note : why ``envelopes`` is None ("" when it is not).
-    dt_h : time step [h].
+    envelopes : the operating envelope of each feeder, with the scenario's rule and voltage limits.
+    time : the study's time grid.
     detail_feeder : index of the feeder the single-feeder detail studies (feeder, hosting, losses) run on [-].
     """
 
     network: Network
     spec: NetworkSpec
     flows: tuple[NetworkFeederFlow, ...]
-    envelopes: tuple[Any, ...] | None
-    envelopes_note: str
-    dt_h: float
+    envelopes: tuple[OperatingEnvelope, ...]
+    time: TimeGrid
     detail_feeder: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready): the network's totals and one dict per feeder."""
-        rows = self.network.summary(self.dt_h)
+        rows = self.network.summary(self.time.dt_h)
         v_lim = self.spec.v_min_pu
         for k, (row, fl) in enumerate(zip(rows, self.flows, strict=True)):
             row |= {
@@ -140,13 +154,18 @@ class NetworkSection:
                 "p_ev_peak_kw": float(fl.p_ev_total_kw.max()),
                 "branch_loading_max_pu": fl.branch_loading_max_pu,
             }
-            if self.envelopes is not None:
-                env = self.envelopes[k]
-                row |= {
-                    "envelope_import_min_kw": float(env.p_import_max_kw.sum(axis=1).min()),
-                    "envelope_export_min_kw": float(env.p_export_max_kw.sum(axis=1).min()),
-                    "envelope_ac_violations": int(env.ac_violations),
-                }
+            env = self.envelopes[k]
+            row |= {
+                # Lowest over the day of the feeder's total envelope (None for per_bus_max: no feasible total).
+                "p_import_max_total_lowest_kw": float(env.p_import_max_kw.sum(axis=1).min())
+                if env.simultaneous
+                else None,
+                "p_export_max_total_lowest_kw": float(env.p_export_max_kw.sum(axis=1).min())
+                if env.simultaneous
+                else None,
+                "ac_violations": int(env.ac_violations),
+                "base_violation_steps": int(env.base_violation_steps),
+            }
         p_ev = np.vstack([fl.p_ev_total_kw for fl in self.flows]).sum(axis=0)
         p_base = np.vstack([fl.p_base_total_kw for fl in self.flows]).sum(axis=0)
         totals: dict[str, Any] = {
@@ -162,14 +181,14 @@ class NetworkSection:
             "v_min_pu": self.spec.v_min_pu,
             "v_max_pu": self.spec.v_max_pu,
             "detail_feeder": self.network.feeders[self.detail_feeder].name,
-            "envelopes": "computed" if self.envelopes is not None else self.envelopes_note,
             "totals": totals,
             "feeders": rows,
         }
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """The ``network`` section of results.json: :meth:`summary`, and with ``series`` the per-step arrays
-        per feeder (and the envelopes' per-feeder totals)."""
+        per feeder and each feeder's envelope (``OperatingEnvelope.to_dict``: the keys of ``v2gtwin network
+        envelope --json``)."""
         out: dict[str, Any] = {"summary": self.summary()}
         if series:
             per_feeder = []
@@ -181,18 +200,18 @@ class NetworkSection:
                     "v_min_base_pu": fl.v_min_base_pu.tolist(),
                     "v_min_uncontrolled_pu": fl.v_min_uncontrolled_pu.tolist(),
                 }
-                if self.envelopes is not None:
-                    item["envelope_import_total_kw"] = self.envelopes[k].p_import_max_kw.sum(axis=1).tolist()
-                    item["envelope_export_total_kw"] = self.envelopes[k].p_export_max_kw.sum(axis=1).tolist()
+                item["envelope"] = self.envelopes[k].to_dict(self.time)
                 per_feeder.append(item)
             out["series"] = per_feeder
         return out
 
 
-def run_network_analysis(spec: NetworkSpec, network: Network, fleet: Fleet, p_ev_kw: npt.ArrayLike) -> NetworkSection:
+def run_network_analysis(
+    spec: NetworkSpec, network: Network, fleet: Fleet, p_ev_kw: npt.ArrayLike, time: TimeGrid
+) -> NetworkSection:
     """The study's network step: per feeder, exact power flows of the day without and with the fleet's
     uncontrolled charging ``p_ev_kw`` (n_steps, n_evs) [kW], and the operating envelopes (rule and voltage
-    limits of ``spec``; bus weights from :func:`calc_bus_weights`) when this build has them.
+    limits of ``spec``; bus weights from :func:`calc_bus_weights`).
 
     ``fleet`` is the placed fleet (:meth:`Network.place`): each EV's ``bus`` is its bus within its feeder.
     """
@@ -202,28 +221,10 @@ def run_network_analysis(spec: NetworkSpec, network: Network, fleet: Fleet, p_ev
         idx = network.evs_of(k)
         p_bus = calc_bus_power_kw(fleet.subset(idx), p_ev[:, idx], feeder.n_bus)
         flows.append(_flow(network, k, p_bus))
-    calc = _envelope_function()
-    envelopes: tuple[Any, ...] | None = None
-    note = "not available in this build (v2gtwin.grid.envelopes missing)"
-    if calc is not None:
-        envelopes = tuple(
-            calc(
-                feeder,
-                network.p_base_kw[k],
-                network.q_base_kvar[k],
-                rule=spec.allocation_rule,
-                weight_bus=calc_bus_weights(network, fleet, k, spec.allocation_rule),
-                v_min_pu=spec.v_min_pu,
-                v_max_pu=spec.v_max_pu,
-            )
-            for k, feeder in enumerate(network.feeders)
-        )
-        note = ""
     return NetworkSection(
         network=network,
         spec=spec,
         flows=tuple(flows),
-        envelopes=envelopes,
-        envelopes_note=note,
-        dt_h=fleet.dt_h,
+        envelopes=run_network_envelopes(network, fleet, spec.allocation_rule, spec.v_min_pu, spec.v_max_pu),
+        time=time,
     )
