@@ -238,3 +238,22 @@ def test_cli_network_feeders_prints_the_study_section(tmp_path: Path, capsys: py
     plain = tmp_path / "plain.toml"
     plain.write_text("[fleet]\nn_evs = 10\n")
     assert_one_line_error(*run_cli(capsys, "network", "feeders", "--scenario", str(plain))[::2])
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.mark.parametrize("name", ["case33bw_data.m", "ieee33.dss"])
+def test_file_feeders_place_evs_by_their_own_loads_and_keep_their_labels(name: str) -> None:
+    # The same Baran & Wu case as a MATPOWER file and as an OpenDSS script: 743 EVs land one per 5 kW of the
+    # published loads, at the file's own bus names.
+    sc = _scenario(743, [{"source": "file", "path": str(DATA / name), "peak_scale_spread": 0.0, "shift_max_h": 0.0}])
+    net = build_network(sc.network, build_fleet(sc), sc.time, sc.seed)
+    feeder = net.feeders[0]
+    assert net.source == ("file",)
+    counts = net.n_evs_per_bus(0)
+    loads = feeder.p_load_kw
+    assert counts.sum() == 743
+    np.testing.assert_array_equal(counts, np.round(loads / 5.0).astype(int))
+    assert sorted(np.round(loads[loads > 0]).astype(int).tolist()) == sorted(BARAN_WU_P_KW)
+    assert any("rating" in n or "ampacity" in n for n in feeder.notes)  # no ratings in the file: said so

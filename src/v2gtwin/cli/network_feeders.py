@@ -21,7 +21,7 @@ _TABLE = (
     "v_min_base_pu",
     "v_min_uncontrolled_pu",
     "n_steps_below_v_min",
-    "n_branches_rated",
+    "n_branch_rated",
 )
 
 

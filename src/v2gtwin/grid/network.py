@@ -71,14 +71,10 @@ def _feeder_synthetic(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feed
 
 
 def _feeder_file(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
-    try:  # helper module of the MATPOWER / OpenDSS import; loaded only for file feeders
-        from v2gtwin.grid.network_io import read_feeder_file  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise DataError(
-            f"{spec.path}: reading MATPOWER / OpenDSS files is not available in this build of v2gtwin"
-        ) from None
-    feeder: Feeder = read_feeder_file(Path(str(spec.path)), default_ampacity_a=spec.ampacity_a)
-    return feeder
+    # Imported here: the MATPOWER / OpenDSS readers load only for file feeders.
+    from v2gtwin.grid.network_io import read_feeder_file
+
+    return read_feeder_file(Path(str(spec.path)), default_ampacity_a=spec.ampacity_a)
 
 
 #: Feeder builders by ``source`` of a ``[[network.feeders]]`` entry.
@@ -254,7 +250,7 @@ class Network:
                     "profile": self.profile[k],
                     "peak_scale": self.peak_scale[k],
                     "shift_h": self.shift_h[k],
-                    "n_branches_rated": rated,
+                    "n_branch_rated": rated,
                     "notes": list(f.notes),
                 }
             )
