@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from v2gtwin.errors import DataError, ScenarioError
 from v2gtwin.fleet import run_uncontrolled
@@ -39,6 +41,18 @@ def test_largest_remainder_counts_by_hand() -> None:
         calc_load_share_counts(3, [0.0, 0.0])
     with pytest.raises(DataError, match="finite values >= 0"):
         calc_load_share_counts(3, [1.0, -1.0])
+
+
+@given(
+    st.integers(0, 5000),
+    st.lists(st.floats(0.0, 1e4, allow_nan=False), min_size=1, max_size=60).filter(lambda w: sum(w) > 0),
+)
+def test_largest_remainder_counts_are_within_one_of_the_exact_share(n: int, load: list[float]) -> None:
+    counts = calc_load_share_counts(n, load)
+    quota = n * np.asarray(load) / np.sum(load)
+    assert counts.sum() == n and (counts >= 0).all()
+    assert np.all(np.abs(counts - quota) < 1.0 + 1e-9)
+    assert np.all(counts[np.asarray(load) == 0] == 0)
 
 
 def test_evs_per_bus_of_the_33_bus_feeder_follow_baran_wu_loads_exactly() -> None:

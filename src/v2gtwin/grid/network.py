@@ -122,7 +122,7 @@ def calc_load_share_counts(n: int, load: npt.ArrayLike) -> IntArray:
     if total <= 0:
         raise DataError(f"load: all zero, cannot place {n} EVs by load share")
     quota = n * w / total
-    base = np.floor(quota + 1e-12).astype(np.int64)
+    base = np.floor(quota).astype(np.int64)
     left = n - int(base.sum())
     order = np.argsort(-(quota - base), kind="stable")
     base[order[:left]] += 1
