@@ -78,6 +78,11 @@ def test_feeder_shares_follow_base_load_energy() -> None:
     net = build_network(sc.network, build_fleet(sc), sc.time, sc.seed)
     assert net.n_evs_per_feeder().tolist() == [100, 200]
     assert [f.name for f in net.feeders] == ["ieee33-1", "ieee33-2"]  # same name twice: numbered
+    frame = net.to_frame(sc.time.dt_h)
+    assert frame["n_evs"].tolist() == [100, 200] and frame["feeder"].tolist() == ["ieee33-1", "ieee33-2"]
+    # Energies 1 : 2 as the peak scales (no variation): 0.5 and 1.0 x the same day.
+    assert frame["e_base_kwh"][1] == pytest.approx(2.0 * frame["e_base_kwh"][0], rel=1e-12)
+    assert frame["notes"][0].startswith("ratings: none in the IEEE 33-bus data")
 
 
 def test_counts_within_one_ev_of_the_load_share_on_mixed_feeders() -> None:
