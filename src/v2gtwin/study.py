@@ -6,7 +6,6 @@ stores what it returns; later issues add their steps (feeder, frequency, markets
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -54,13 +53,13 @@ from v2gtwin.grid.bulk import (
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
-from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, tabulate_secure_figures
+from v2gtwin.grid.network import build_network
+from v2gtwin.grid.network_analysis import NetworkSection, run_network_analysis
+from v2gtwin.grid.secure import NetworkLimits, build_network_limits, tabulate_secure_figures
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
     StackelbergAnalysis,
-    calc_regulation_headroom_secure_kw,
-    run_bid_analysis,
     run_market_analysis,
     run_stackelberg_analysis,
     summarize_bid,
@@ -69,6 +68,7 @@ from v2gtwin.markets.analysis import (
 )
 from v2gtwin.markets.scheduling import RobustAnalysis, ScheduleAnalysis, run_robust_analysis, run_schedule_analysis
 from v2gtwin.scenario import Scenario
+from v2gtwin.study_network import run_bid_analysis_within
 
 __all__ = [
     "FLEET_SOURCES",
@@ -201,6 +201,7 @@ class FeederSection:
         (None when not known) [-].
     envelopes : the network's operating envelopes, one per feeder (``grid.envelopes.OperatingEnvelope``;
         empty when the fleet is not on a network).
+    notes : what a reader must know about this feeder (which feeder of the network it is, how it was built).
     """
 
     name: str
@@ -215,6 +216,7 @@ class FeederSection:
     dispatch: DispatchComparison
     parent: np.ndarray | None = None
     envelopes: tuple[Any, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -236,6 +238,8 @@ class FeederSection:
         }
         if self.hosting_voltvar is not None:
             out["hosting_voltvar_median_kw"] = float(np.median(self.hosting_voltvar.p_host_kw))
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -321,6 +325,7 @@ class StudyResult:
     services : bulk-grid services section.
     markets : markets and scheduling section.
     cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
+    network : the fleet on its network of feeders (None when the scenario has no [network] section).
     timings_s : wall time of each step [s].
     """
 
@@ -330,6 +335,7 @@ class StudyResult:
     services: ServicesSection
     markets: MarketsSection
     cyber: CyberRun | None = None
+    network: NetworkSection | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
@@ -374,6 +380,7 @@ class StudyResult:
             "services": services,
             "markets": markets,
             "cyber": None if self.cyber is None else self.cyber.summary(),
+            "network": None if self.network is None else self.network.to_dict(series=series),
             "timings_s": self.timings_s,
         }
 
@@ -421,6 +428,7 @@ class StudyChain:
         "build_fleet",
         "envelope",
         "uncontrolled",
+        "network",
         "feeder",
         "hosting",
         "losses",
@@ -439,7 +447,9 @@ class StudyChain:
         self.fleet: Fleet | None = None
         self.envelope_: Envelope | None = None
         self.uncontrolled_: SocResult | None = None
+        self.network_: NetworkSection | None = None
         self.feeder_: Feeder | None = None
+        self.feeder_notes: tuple[str, ...] = ()
         self.base_load_: tuple[FloatArray, FloatArray] | None = None
         self.p_ev_bus_kw: FloatArray | None = None
         self.feeder_fleet: Fleet | None = None
@@ -480,17 +490,52 @@ class StudyChain:
     def uncontrolled(self) -> None:
         self.uncontrolled_ = run_uncontrolled(self._fleet())
 
+    def network(self) -> None:
+        """The fleet on its network of feeders (scenario ``[network]``): build the feeders, place the EVs by
+        load share (each EV's ``bus`` becomes its bus within its feeder), the day's power flows per feeder and
+        the operating envelopes."""
+        sc = self.scenario
+        if sc.network is None:
+            return
+        net = build_network(sc.network, self._fleet(), sc.time, sc.seed)
+        self.fleet = net.place(self._fleet())
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.network_ = run_network_analysis(sc.network, net, self.fleet, unc.p_kw, sc.time)
+        self.envelopes_ = self.network_.envelopes
+        if sc.network.secure:  # every service is sold within the feeders' operating envelopes
+            self.network_limits_ = build_network_limits(self.envelopes_, net.ev_feeder, net.ev_bus)
+
     def feeder(self) -> None:
         spec, fleet = self.scenario.feeder, self._fleet()
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        if self.scenario.network is not None:
+            # The single-feeder detail studies run on the network's first feeder and the EVs placed on it.
+            section: NetworkSection = self._require(self.network_, "network")
+            net, k = section.network, section.detail_feeder
+            self.feeder_ = feeder = net.feeders[k]
+            self.base_load_ = p, q = net.p_base_kw[k], net.q_base_kvar[k]
+            idx = net.evs_of(k)
+            fleet, p_ev = fleet.subset(idx), unc.p_kw[:, idx]
+            self.feeder_notes = (
+                f"feeder {k + 1} of the network's {net.n_feeders} ({feeder.name}), with its {idx.size} of the "
+                f"fleet's {net.ev_feeder.size} EVs; [feeder] name, synthetic_n_bus, peak_load_scale, ampacity_a "
+                "and fleet_share are not used (the [network] section sets them)",
+                *feeder.notes,
+            )
+            self._feeder_flows(feeder, fleet, p_ev, p, q)
+            return
         self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
         self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
-        unc = self._require(self.uncontrolled_, "uncontrolled")
         p_ev = unc.p_kw
         if spec.fleet_share < 1.0:
             # A representative part of the fleet charges on this feeder: a seeded sample of its EVs.
             rng = np.random.default_rng([self.scenario.seed, 11])
             keep = np.sort(rng.choice(fleet.n, size=max(1, round(spec.fleet_share * fleet.n)), replace=False))
             fleet, p_ev = fleet.subset(keep), unc.p_kw[:, keep]
+        self._feeder_flows(feeder, fleet, p_ev, p, q)
+
+    def _feeder_flows(self, feeder: Feeder, fleet: Fleet, p_ev: FloatArray, p: FloatArray, q: FloatArray) -> None:
+        spec = self.scenario.feeder
         self.feeder_fleet = fleet
         self.p_ev_bus_kw = calc_bus_power_kw(fleet, p_ev, feeder.n_bus)
         s_inv = calc_bus_power_kw(fleet, calc_plugged(fleet) * fleet.p_charge_max_kw, feeder.n_bus) * spec.s_over_p
@@ -542,25 +587,10 @@ class StudyChain:
         sc, fleet = self.scenario, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
         limits = self.network_limits_
-        if limits is None:
-            bid = run_bid_analysis(sc)
-        elif limits.ev_node.size != sc.fleet.n_evs:  # the bid's simulated days are synthetic fleets of n_evs
-            bid = dataclasses.replace(
-                run_bid_analysis(sc),
-                secure_rule=f"no network-secure bid: the bid's simulated days have {sc.fleet.n_evs} EVs, the "
-                f"network places {limits.ev_node.size}",
-            )
-        else:
-            bid = run_bid_analysis(
-                sc,
-                secure_headroom=lambda f, step: calc_regulation_headroom_secure_kw(f, step, limits),
-                secure_rule="the simulated days' EVs sit where the study fleet's EVs of the same index sit; "
-                + SECURE_RULE,
-            )
         self.markets_ = (
             run_market_analysis(fleet, unc, sc.markets, sc.time, limits),
             run_stackelberg_analysis(fleet, sc.markets, sc.seed),
-            bid,
+            run_bid_analysis_within(sc, limits),
         )
 
     def schedule(self) -> None:
@@ -623,6 +653,7 @@ class StudyChain:
             dispatch=self._require(self.dispatch_, "losses"),
             parent=feeder.parent,
             envelopes=self.envelopes_,
+            notes=self.feeder_notes,
         )
         reserve, dr = self._require(self.reserve_, "reserve")
         services = ServicesSection(
@@ -642,5 +673,6 @@ class StudyChain:
             services=services,
             markets=MarketsSection(market, stackelberg, bid, schedule, robust),
             cyber=self.cyber_,
+            network=self.network_,
             timings_s=dict(self.timings_s),
         )

@@ -10,7 +10,17 @@ import sys
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from v2gtwin.cli import csms, feeder, fleet, frequency, market, network, scenario, study  # noqa: F401  (register commands)
+from v2gtwin.cli import (  # noqa: F401  (register commands)
+    csms,
+    feeder,
+    fleet,
+    frequency,
+    market,
+    network,
+    network_feeders,
+    scenario,
+    study,
+)
 from v2gtwin.cli._common import app
 from v2gtwin.errors import V2GTwinError
 

@@ -19,14 +19,21 @@ app.add_typer(network_app, name="network")
 
 
 def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # type: ignore[no-untyped-def]
-    """The operating envelope of every feeder of the scenario (today its one feeder), the fleet on it giving the
-    weights: EVs per bus (``equal_per_ev``, and shown for ``per_bus_max``) or charger kW per bus
-    (``proportional_to_rating``)."""
+    """The operating envelope of every feeder of the scenario (the network's feeders, or its one [feeder]), the
+    fleet on it giving the weights: EVs per bus (``equal_per_ev``, and shown for ``per_bus_max``) or charger kW
+    per bus (``proportional_to_rating``)."""
     import numpy as np
 
     from v2gtwin.grid.envelopes import calc_operating_envelope
-    from v2gtwin.study import StudyChain
+    from v2gtwin.study import StudyChain, build_fleet
 
+    if scen.network is not None:  # the EVs placed on the network as in the study's network step
+        from v2gtwin.grid.network import build_network
+        from v2gtwin.grid.network_analysis import run_network_envelopes
+
+        whole = build_fleet(scen)
+        net = build_network(scen.network, whole, scen.time, scen.seed)
+        return list(run_network_envelopes(net, net.place(whole), rule, v_min_pu, v_max_pu))
     chain = StudyChain(scen)
     for step in ("build_fleet", "uncontrolled", "feeder"):
         getattr(chain, step)()
@@ -45,18 +52,24 @@ def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # t
 def network_envelope(
     scenario: ScenarioOpt = None,
     rule: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--rule", help="Allocation among buses: equal_per_ev, proportional_to_rating or per_bus_max (optimistic)."
+            "--rule",
+            help="Allocation among buses: equal_per_ev, proportional_to_rating or per_bus_max (optimistic) "
+            "(default: the scenario's [network] allocation_rule, or equal_per_ev).",
         ),
-    ] = "equal_per_ev",
+    ] = None,
     v_min: Annotated[
         float | None,
-        typer.Option("--v-min", help="Lowest allowed voltage [pu] (default: the scenario's [feeder] v_min_pu)."),
+        typer.Option(
+            "--v-min", help="Lowest allowed voltage [pu] (default: the scenario's [network], else [feeder], v_min_pu)."
+        ),
     ] = None,
     v_max: Annotated[
         float | None,
-        typer.Option("--v-max", help="Highest allowed voltage [pu] (default: the scenario's [feeder] v_max_pu)."),
+        typer.Option(
+            "--v-max", help="Highest allowed voltage [pu] (default: the scenario's [network], else [feeder], v_max_pu)."
+        ),
     ] = None,
     csv: Annotated[
         Path | None,
@@ -72,11 +85,14 @@ def network_envelope(
     from v2gtwin.grid.envelopes import ALLOCATION_RULES
     from v2gtwin.scenario import load_scenario
 
-    if rule not in ALLOCATION_RULES:
+    if rule is not None and rule not in ALLOCATION_RULES:
         raise V2GTwinError(f"--rule: must be one of {', '.join(ALLOCATION_RULES)}, got {rule!r}")
     scen = load_scenario(scenario)
-    v_min_pu = scen.feeder.v_min_pu if v_min is None else v_min
-    v_max_pu = scen.feeder.v_max_pu if v_max is None else v_max
+    limits = scen.feeder if scen.network is None else scen.network  # the network's limits when it has one
+    if rule is None:
+        rule = "equal_per_ev" if scen.network is None else scen.network.allocation_rule
+    v_min_pu = limits.v_min_pu if v_min is None else v_min
+    v_max_pu = limits.v_max_pu if v_max is None else v_max
     if not 0.0 < v_min_pu < v_max_pu < 1.5:
         raise V2GTwinError(f"--v-min, --v-max: need 0 < v_min < v_max < 1.5 pu, got {v_min_pu}, {v_max_pu}")
     time = scen.time
