@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli_helpers import run_cli
 from v2gtwin.grid.secure import build_network_limits
 from v2gtwin.report import write_report
 from v2gtwin.scenario import parse_scenario
@@ -111,3 +112,53 @@ def test_without_a_network_nothing_is_added() -> None:
     d = res.to_dict(series=False)
     assert "network_secure" not in d["services"]
     assert "max_secure_kw" not in d["services"]["summary"]["reserve"]
+
+
+NET_TOML = (
+    "seed = 7\n[fleet]\nn_evs = 200\n[time]\nn_steps = 24\ndt_s = 3600\n[cyber]\nn_stations = 0\n"
+    '[[network.feeders]]\nsource = "ieee33"\n'
+)
+
+
+def test_the_network_step_sells_services_within_the_envelopes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Wiring through the scenario's [network]: the study and `frequency reserve` / `market compare` print the
+    # same network-secure keys and values (one dict per command, as without a network).
+    scen = tmp_path / "net.toml"
+    scen.write_text(NET_TOML)
+    code, out, err = run_cli(capsys, "study", "-s", str(scen), "--out", str(tmp_path / "o"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert {r["key"] for r in data["services"]["network_secure"]} >= {
+        "services.reserve.max_kw",
+        "services.agc.fleet_range_kw",
+        "services.dr.rebound_peak_kw",
+        "markets.market.v2g_offer_kw",
+        "markets.bid.bid_kw",
+    }
+    code, out, err = run_cli(capsys, "frequency", "reserve", "-s", str(scen), "--json")
+    assert code == 0, err
+    assert json.loads(out) == data["services"]["summary"]["reserve"]
+    code, out, err = run_cli(capsys, "market", "compare", "-s", str(scen), "--json")
+    assert code == 0, err
+    market = json.loads(out)
+    assert market["v2g_offer_secure_kw"] == data["markets"]["summary"]["market"]["v2g_offer_secure_kw"]
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "Services within the network" in html and "Dynamic operating envelopes" in html
+
+
+def test_network_secure_false_leaves_services_unconstrained(tmp_path: Path) -> None:
+    scen = parse_scenario(
+        {
+            "fleet": {"n_evs": 50},
+            "time": {"n_steps": 24, "dt_s": 3600},
+            "network": {"network_secure": False, "feeders": [{"source": "ieee33"}]},
+        }
+    )
+    chain = StudyChain(scen)
+    for step in ("build_fleet", "envelope", "uncontrolled", "network"):
+        getattr(chain, step)()
+    assert chain.network_limits_ is None and len(chain.envelopes_) == 1  # envelopes shown, not imposed
+    chain.reserve()
+    assert chain.reserve_ is not None and chain.reserve_[0].reserve_secure_kw is None
