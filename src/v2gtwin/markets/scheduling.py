@@ -27,9 +27,15 @@ from v2gtwin.optimize.robust import (
 from v2gtwin.optimize.schedule import (
     AggregateSchedule,
     ScheduleResult,
-    disaggregate,
     solve_aggregate_schedule,
     solve_fleet_schedule,
+)
+from v2gtwin.optimize.virtual_battery import (
+    BatterySchedule,
+    calc_virtual_battery,
+    calc_window_classes,
+    disaggregate_battery,
+    solve_battery_schedule,
 )
 from v2gtwin.scenario import MarketsSpec, TimeGrid
 
@@ -71,8 +77,14 @@ class ScheduleAnalysis:
     Attributes
     ----------
     price_per_mwh : prices per step. import_cap_kw : the site cap used.
-    individual : the per-EV LP. aggregate : the virtual-battery LP. disaggregated_kw : its split to EVs
-    (aggregate per step, as realised by simulate_soc). tracking_error_kwh : largest per-step shortfall.
+    individual : the per-EV LP. aggregate : the outer virtual-battery LP (sum of the EVs' bounds; its cost is a
+    lower bound, its plan need not be realisable). inner : the inner virtual-battery LP (homothets per class of
+    plug-in window, :mod:`v2gtwin.optimize.virtual_battery`), whose plan disaggregates exactly.
+    disaggregated_kw : the inner plan split to EVs (aggregate per step, as realised by simulate_soc).
+    tracking_error_kwh : largest difference over the horizon between the cumulative grid energy the EVs realise
+    and the inner plan's (0 up to round-off: the plan disaggregates exactly) [kWh].
+    n_classes, n_members : window classes of the inner battery, EVs scaled with a prototype (the others follow
+    a fixed even-charging reference) [-].
     uncontrolled_cost_per_horizon, disaggregated_cost_per_horizon : over the horizon [currency].
     n_evs : EVs scheduled (reachable targets). n_dropped : EVs left out (targets out of reach).
     solver_requested : markets.schedule_solver. horizon_h : the horizon the costs cover [h].
@@ -92,10 +104,15 @@ class ScheduleAnalysis:
     solver_requested: str
     horizon_h: float
     currency: str = "USD"
+    inner: BatterySchedule | None = None
+    n_classes: int = 0
+    n_members: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready). ``solver`` is the one that answered the per-EV LP; when it differs
-        from ``solver_requested``, ``solver_fallback_reason`` says why."""
+        from ``solver_requested``, ``solver_fallback_reason`` says why. ``aggregate_cost_per_horizon`` is the
+        outer battery's (a lower bound), ``inner_cost_per_horizon`` the inner one's (realised exactly by the
+        EVs: ``disaggregated_cost_per_horizon``), ``inner_outer_gap_per_horizon`` their difference."""
         return {
             "horizon_h": self.horizon_h,
             "n_evs": self.n_evs,
@@ -112,6 +129,13 @@ class ScheduleAnalysis:
             "solver_fallback_reason": self.individual.fallback_reason or None,
             "solver_note": self.individual.solver_note,
             "aggregate_solver": self.aggregate.solver,
+            "inner_cost_per_horizon": None if self.inner is None else self.inner.cost_per_horizon,
+            "inner_outer_gap_per_horizon": (
+                None if self.inner is None else self.inner.cost_per_horizon - self.aggregate.cost_per_horizon
+            ),
+            "inner_p_max_kw": None if self.inner is None else float(self.inner.p_total_kw.max()),
+            "inner_n_classes": self.n_classes,
+            "inner_n_members": self.n_members,
         }
 
 
@@ -140,8 +164,15 @@ def run_schedule_analysis(
         part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap, method=spec.schedule_solver
     )
     agg = solve_aggregate_schedule(part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap)
-    req, short = disaggregate(part, agg)
-    real = simulate_soc(part, req)
+    classes = calc_window_classes(part)
+    vb = calc_virtual_battery(part, "inner", classes)
+    inner = solve_battery_schedule(
+        vb, price, time.dt_h, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap
+    )
+    real = simulate_soc(part, disaggregate_battery(part, inner.p_kw, classes, battery=vb))
+    e_real = np.cumsum(real.p_kw.sum(axis=1)) * time.dt_h
+    e_plan = np.cumsum(inner.p_total_kw) * time.dt_h
+    short = np.abs(e_real - e_plan)
     return ScheduleAnalysis(
         price_per_mwh=price,
         import_cap_kw=cap,
@@ -156,6 +187,9 @@ def run_schedule_analysis(
         solver_requested=spec.schedule_solver,
         horizon_h=time.horizon_h,
         currency=currency,
+        inner=inner,
+        n_classes=int(classes.max()) + 1 if classes.size else 0,
+        n_members=int(vb.n_members.sum()),
     )
 
 
