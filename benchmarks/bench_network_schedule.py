@@ -1,0 +1,90 @@
+"""Benchmark: the network-constrained day-ahead schedule of 100,000 EVs on 100 seeded synthetic feeders of 33-200
+buses, 96 steps of 15 min (issue 12, point 6; the lead joins it into bench_network.py).
+
+Each feeder is :func:`v2gtwin.grid.feeder.synthetic_feeder` (its weakest bus at 0.95 pu under its nominal load)
+under the package's daily profile (:func:`v2gtwin.grid.profiles.calc_daily_profile`) times ``--load-share``; the
+fleet is the synthetic fleet of the default scenario, each EV on a random feeder and bus (seeded); prices are the
+default scenario's curve. ``schedule_s`` times :func:`v2gtwin.optimize.network_schedule.solve_network_schedule`
+(inner batteries, LPs, exact-AC checks and tightening rounds, disaggregation); the feeders' linearisation
+(an exact power flow per feeder, shared with the operating envelopes) is timed apart as ``linearise_s``.
+Prints one JSON line: ``n_evs``, ``n_feeders``, ``schedule_s``, ``linearise_s``, ``ac_violations``,
+``base_violations``, ``rounds``, ``workers``, ``v_min_pu``, ``cost_per_horizon``.
+Target: schedule <= 120 s on 2 cores, zero violations by exact AC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from v2gtwin.fleet import synthesize_fleet
+from v2gtwin.grid.feeder import synthetic_feeder
+from v2gtwin.grid.linear import LinearFeederModel, calc_linear_model
+from v2gtwin.grid.profiles import calc_daily_profile
+from v2gtwin.markets.analysis import calc_price_curve
+from v2gtwin.markets.scheduling import feasible_part
+from v2gtwin.optimize.network_schedule import NetworkScheduleResult, solve_network_schedule
+from v2gtwin.scenario import DEFAULT_SCENARIO, FleetSpec
+
+
+def build_case(
+    n_evs: int, n_feeders: int, seed: int, load_share: float = 0.6
+) -> tuple[list[LinearFeederModel], object, np.ndarray, np.ndarray, np.ndarray, float]:
+    """(linearised feeders, fleet, ev_feeder, ev_bus, price, linearise_s) of the benchmark case."""
+    rng = np.random.default_rng(seed)
+    tg = DEFAULT_SCENARIO.time
+    shape = calc_daily_profile(tg.n_steps, tg.dt_s, tg.start_hour) * load_share
+    sizes = rng.integers(33, 201, n_feeders)
+    feeders = [synthetic_feeder(int(n), np.random.default_rng([seed, k])) for k, n in enumerate(sizes)]
+    t0 = time.perf_counter()
+    models = [calc_linear_model(f, shape[:, None] * f.p_load_kw, shape[:, None] * f.q_load_kvar) for f in feeders]
+    linearise_s = time.perf_counter() - t0
+    fleet = feasible_part(synthesize_fleet(FleetSpec(n_evs=n_evs), tg, 2, rng))
+    ev_feeder = rng.integers(0, n_feeders, fleet.n)
+    ev_bus = 1 + (rng.random(fleet.n) * (sizes[ev_feeder] - 1)).astype(np.int64)
+    price = calc_price_curve(DEFAULT_SCENARIO.markets, tg)
+    return models, fleet, ev_feeder, ev_bus, price, linearise_s
+
+
+def run(n_evs: int, n_feeders: int, seed: int, workers: int | None) -> dict[str, object]:
+    models, fleet, ev_feeder, ev_bus, price, lin_s = build_case(n_evs, n_feeders, seed)
+    t0 = time.perf_counter()
+    r: NetworkScheduleResult = solve_network_schedule(
+        fleet,  # type: ignore[arg-type]
+        models,
+        ev_feeder,
+        ev_bus,
+        price,
+        workers=workers,
+        degradation_per_mwh=DEFAULT_SCENARIO.markets.degradation_per_mwh,
+    )
+    schedule_s = time.perf_counter() - t0
+    return {
+        "n_evs": int(fleet.n),  # type: ignore[attr-defined]
+        "n_feeders": n_feeders,
+        "schedule_s": round(schedule_s, 2),
+        "linearise_s": round(lin_s, 2),
+        "ac_violations": r.ac_violations,
+        "base_violations": r.base_violations,
+        "rounds": r.rounds,
+        "workers": r.workers,
+        "v_min_pu": round(r.v_min_pu, 5),
+        "cost_per_horizon": round(r.cost_per_horizon, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-evs", type=int, default=100_000)
+    ap.add_argument("--n-feeders", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs)")
+    a = ap.parse_args()
+    print(json.dumps(run(a.n_evs, a.n_feeders, a.seed, a.workers)))
+
+
+if __name__ == "__main__":
+    main()
