@@ -149,6 +149,23 @@ def test_lp_optimum_matches_a_dense_cvxpy_formulation() -> None:
     assert ours.cost_per_horizon == pytest.approx(prob.value, rel=1e-6)
 
 
+def test_feeders_in_worker_processes_match_one_process() -> None:
+    # Wiring: two feeders (one without EVs) solved in two spawned processes give what one process gives.
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(60, np.arange(12, 18))
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where((hour >= 2) & (hour < 4), 20.0, 90.0)
+    args = (fleet, [model, model], np.zeros(fleet.n, int), fleet.bus, price)
+    one = solve_network_schedule(*args, workers=1)
+    two = solve_network_schedule(*args, workers=2)
+    assert two.workers == 2 and one.workers == 1
+    np.testing.assert_array_equal(one.p_ev_kw, two.p_ev_kw)
+    assert np.all(two.p_bus_kw[1] == 0.0) and two.feeders[1].rounds == 0
+    assert two.cost_per_horizon == one.cost_per_horizon
+
+
 def test_bad_input_names_the_field() -> None:
     feeder = ieee33()
     p, q = base_load(feeder)

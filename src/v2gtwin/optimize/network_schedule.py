@@ -277,13 +277,30 @@ def _solve_feeder(
 
     feeder = model.feeder
     n_steps, nb = model.base.v_pu.shape
+    p_base, q_base = _base_loads(model)
+    if fleet.n == 0:  # no EVs here: the base case is the schedule
+        n_viol, n_base, *_ = _count_violations(model, model.base.v_pu, model.base.i_branch_a, v_min, v_max, tol_v)
+        loading0 = model.base.i_branch_a[:, 1:] / feeder.ampacity_a[None, 1:]
+        return (
+            FeederSchedule(
+                feeder.name,
+                np.zeros((n_steps, nb)),
+                0.0,
+                n_viol,
+                n_base,
+                0,
+                float(model.base.v_pu.min()),
+                float(model.base.v_pu.max()),
+                float(loading0.max()) if nb > 1 else 0.0,
+            ),
+            np.zeros((n_steps, 0)),
+        )
     buses, group = np.unique(bus, return_inverse=True)
     group = np.asarray(group, dtype=np.int64).ravel()
     vb = calc_virtual_battery(fleet, "inner", group, int(buses.size))
     lp = build_battery_lp(vb, price, fleet.dt_h, deg)
     ng = int(buses.size)
     lim = _Limits(np.zeros((n_steps, nb)), np.zeros((n_steps, nb)), np.ones((n_steps, nb)))
-    p_base, q_base = _base_loads(model)
     rounds = 0
     while True:
         rounds += 1
