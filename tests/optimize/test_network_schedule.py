@@ -96,6 +96,38 @@ def test_weak_feeder_unconstrained_breaks_095_network_secure_does_not() -> None:
         assert np.all(end >= fleet.soc_target_pu - 1e-7)
 
 
+def test_thermal_limit_unconstrained_overloads_network_secure_does_not() -> None:
+    # Every branch rated 120 A (the base case peaks near 102 A on the first branch); voltage limits wide open (0.8 /
+    # 1.2 pu) so that only the ratings can bind. Checked by pandapower's line currents.
+    feeder = ieee33(ampacity_a=120.0)
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert (model.base.i_branch_a[:, 1:] < 120.0).all()
+    fleet = night_fleet(400, np.arange(12, 18))
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where((hour >= 2) & (hour < 4), 20.0, 90.0)
+    kw = dict(v_min_pu=0.8, v_max_pu=1.2, degradation_per_mwh=0.0)
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+    assert free.ac_violations > 0 and free.feeders[0].loading_max_pu > 1.0
+    assert secure.ac_violations == 0 and secure.feeders[0].loading_max_pu <= 1.0 + 1e-4
+
+    def pandapower_i_max_a(p_bus: np.ndarray) -> float:
+        net = to_pandapower(feeder, p[0], q[0])
+        bus_of_load = net.load.bus.to_numpy()
+        worst = 0.0
+        for t in range(N_STEPS):
+            net.load["p_mw"] = (p + p_bus)[t, bus_of_load] / 1000.0
+            net.load["q_mvar"] = q[t, bus_of_load] / 1000.0
+            pp.runpp(net, tolerance_mva=1e-9)
+            worst = max(worst, float(net.res_line.i_ka.max()) * 1000.0)
+        return worst
+
+    assert pandapower_i_max_a(free.p_bus_kw[0]) > 120.0
+    assert pandapower_i_max_a(secure.p_bus_kw[0]) <= 120.0 * (1 + 1e-4)
+
+
 def test_lp_optimum_matches_a_dense_cvxpy_formulation() -> None:
     # One LP round (no tightening) on a small radial feeder: the same problem written with the dense
     # common-path matrix (v = v0 - R dp / (S v0)) in cvxpy and solved by Clarabel.
