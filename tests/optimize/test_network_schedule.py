@@ -128,6 +128,43 @@ def test_thermal_limit_unconstrained_overloads_network_secure_does_not() -> None
     assert pandapower_i_max_a(secure.p_bus_kw[0]) <= 120.0 * (1 + 1e-4)
 
 
+def test_v2g_export_held_below_v_max() -> None:
+    # V2G: 400 EVs at the far end, 7.2 kW both ways, 0.70 -> 0.75 pu, selling at 300 per MWh for two evening
+    # hours. A tight 1.00 pu ceiling (the source is at 1.00 pu) makes the export side bind: the unconstrained
+    # schedule lifts the far end above it, the network-secure one does not (pandapower's voltages).
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(400, np.arange(12, 18))
+    fleet = fleet.replace(
+        p_discharge_max_kw=np.full(fleet.n, 7.2), soc0_pu=np.full(fleet.n, 0.7), soc_target_pu=np.full(fleet.n, 0.75)
+    )
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where((hour >= 19) & (hour < 21), 300.0, 40.0)
+    kw = dict(v_min_pu=0.9, v_max_pu=1.0, degradation_per_mwh=0.0)
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+    assert free.ac_violations > 0 and free.feeders[0].v_max_pu > 1.0 + 1e-3
+    assert secure.ac_violations == 0 and secure.feeders[0].v_max_pu <= 1.0 + 1e-4
+    # Selling less costs money: the secure schedule earns less.
+    assert secure.cost_per_horizon > free.cost_per_horizon
+
+    def pandapower_v_max(p_bus: np.ndarray) -> float:
+        net = to_pandapower(feeder, p[0], q[0])
+        bus_of_load = net.load.bus.to_numpy()
+        worst = 0.0
+        for t in range(N_STEPS):
+            net.load["p_mw"] = (p + p_bus)[t, bus_of_load] / 1000.0
+            net.load["q_mvar"] = q[t, bus_of_load] / 1000.0
+            pp.runpp(net, tolerance_mva=1e-9)
+            worst = max(worst, float(net.res_bus.vm_pu.max()))
+        return worst
+
+    assert pandapower_v_max(free.p_bus_kw[0]) > 1.0 + 1e-3
+    assert pandapower_v_max(secure.p_bus_kw[0]) <= 1.0 + 1e-4
+
+
 def test_lp_optimum_matches_a_dense_cvxpy_formulation() -> None:
     # One LP round (no tightening) on a small radial feeder: the same problem written with the dense
     # common-path matrix (v = v0 - R dp / (S v0)) in cvxpy and solved by Clarabel.

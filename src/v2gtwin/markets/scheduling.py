@@ -112,7 +112,8 @@ class ScheduleAnalysis:
         """Headline figures (JSON-ready). ``solver`` is the one that answered the per-EV LP; when it differs
         from ``solver_requested``, ``solver_fallback_reason`` says why. ``aggregate_cost_per_horizon`` is the
         outer battery's (a lower bound), ``inner_cost_per_horizon`` the inner one's (realised exactly by the
-        EVs: ``disaggregated_cost_per_horizon``), ``inner_outer_gap_per_horizon`` their difference."""
+        EVs: ``disaggregated_cost_per_horizon``), ``inner_outer_gap_per_horizon`` their difference;
+        ``aggregate_energy_kwh``, ``inner_energy_kwh`` the net grid energy of each plan [kWh]."""
         return {
             "horizon_h": self.horizon_h,
             "n_evs": self.n_evs,
@@ -134,6 +135,13 @@ class ScheduleAnalysis:
                 None if self.inner is None else self.inner.cost_per_horizon - self.aggregate.cost_per_horizon
             ),
             "inner_p_max_kw": None if self.inner is None else float(self.inner.p_total_kw.max()),
+            # Net grid energy of each plan over the horizon [kWh].
+            "aggregate_energy_kwh": float((self.aggregate.p_charge_kw - self.aggregate.p_discharge_kw).sum())
+            * self.horizon_h
+            / self.price_per_mwh.size,
+            "inner_energy_kwh": None
+            if self.inner is None
+            else float(self.inner.p_total_kw.sum()) * self.horizon_h / self.price_per_mwh.size,
             "inner_n_classes": self.n_classes,
             "inner_n_members": self.n_members,
         }
