@@ -13,6 +13,7 @@ from v2gtwin.errors import InfeasibleError
 from v2gtwin.fleet import Fleet, simulate_soc
 from v2gtwin.optimize.schedule import solve_fleet_schedule
 from v2gtwin.optimize.virtual_battery import (
+    calc_network_secure_battery,
     calc_virtual_battery,
     calc_window_classes,
     disaggregate_battery,
@@ -219,3 +220,32 @@ def test_window_classes_split_windows_and_v2g() -> None:
     g = calc_window_classes(fleet, bin_steps=4)
     # Arrival bins 0, 0, 0, 1; departure bins 1, 1, 1, 2; V2G only the third: three classes.
     assert g[0] == g[1] and len({g[0], g[2], g[3]}) == 3
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(fleets(), st.lists(st.floats(0.0, 120.0), min_size=12, max_size=12), st.integers(0, 2**31 - 1))
+def test_network_secure_battery_keeps_every_group_within_its_envelope(
+    fp: tuple[Fleet, np.ndarray], pr: list[float], seed: int
+) -> None:
+    # Random import / export limits per group and step; a schedule on the intersected battery keeps each group's
+    # summed EV power (after disaggregation) within them, EVs feasible, except where the fixed reference alone
+    # exceeds the limit (counted).
+    fleet, group = fp
+    ng = int(group.max()) + 1
+    vb = calc_virtual_battery(fleet, "inner", group, ng)
+    rng = np.random.default_rng(seed)
+    imp = rng.uniform(2.0, 40.0, (fleet.n_steps, ng))
+    exp = rng.uniform(0.0, 10.0, (fleet.n_steps, ng))
+    sec, n_over = calc_network_secure_battery(vb, imp, exp)
+    assert n_over == int((vb.p_fixed_kw > imp + 1e-9).sum())
+    try:
+        s = solve_battery_schedule(sec, np.array(pr[: fleet.n_steps]), fleet.dt_h, degradation_per_mwh=5.0)
+    except InfeasibleError:
+        return  # the limits leave some target out of reach: nothing to disaggregate
+    p_ev = disaggregate_battery(fleet, s.p_kw, group, ng, battery=vb)  # inside the original inner battery
+    check_ev_feasible(fleet, p_ev)
+    for k in range(ng):
+        p_k = p_ev[:, group == k].sum(axis=1)
+        allowed = np.maximum(imp[:, k], vb.p_fixed_kw[:, k])
+        assert np.all(p_k <= allowed + 1e-6)
+        assert np.all(p_k >= -exp[:, k] - 1e-6)

@@ -49,6 +49,7 @@ __all__ = [
     "BatterySchedule",
     "VirtualBattery",
     "build_battery_lp",
+    "calc_network_secure_battery",
     "calc_virtual_battery",
     "calc_window_classes",
     "disaggregate_battery",
@@ -339,6 +340,36 @@ def _squeeze(vb: VirtualBattery) -> VirtualBattery:
         for name in ("p_min_kw", "p_max_kw", "e_min_kwh", "e_max_kwh", "p_fixed_kw", "e_fixed_kwh")
     }
     return VirtualBattery(**{**vb.__dict__, **changes})
+
+
+def calc_network_secure_battery(
+    vb: VirtualBattery, p_import_max_kw: npt.ArrayLike, p_export_max_kw: npt.ArrayLike
+) -> tuple[VirtualBattery, int]:
+    """The battery ``vb`` (grouped by bus, say) within operating envelopes: per step and group, aggregate power
+    at most ``p_import_max_kw`` and at least ``-p_export_max_kw`` (each (n_steps, n_groups), >= 0) [kW].
+
+    Returns (the battery, group-steps where the fixed EVs' reference alone exceeds the import limit). The
+    intersection of the inner battery with a power box is a subset of it, so every trajectory inside still
+    disaggregates exactly; where the fixed reference exceeds the limit the bound stays at the reference (the
+    battery cannot go lower without moving a fixed EV) and the count says so. The result may be empty (the
+    energy band out of reach under the limits): a schedule on it then reports the battery infeasible.
+    """
+    pmin, pmax, pf = vb.as_2d("p_min_kw"), vb.as_2d("p_max_kw"), vb.as_2d("p_fixed_kw")
+    imp = np.asarray(p_import_max_kw, dtype=float)
+    exp = np.asarray(p_export_max_kw, dtype=float)
+    imp2 = imp if imp.ndim == 2 else imp[:, None]
+    exp2 = exp if exp.ndim == 2 else exp[:, None]
+    if imp2.shape != pmin.shape or exp2.shape != pmin.shape:
+        raise DataError(f"p_import_max_kw, p_export_max_kw: expected shape {pmin.shape}, got {imp.shape}, {exp.shape}")
+    if np.any(imp2 < 0) or np.any(exp2 < 0) or np.isnan(imp2).any() or np.isnan(exp2).any():
+        raise DataError("p_import_max_kw, p_export_max_kw: limits must be >= 0")
+    over = pf > imp2 + 1e-9
+    new_max = np.maximum(np.minimum(pmax, imp2), pf)
+    new_min = np.minimum(np.maximum(pmin, -exp2), pf)
+    changes = {"p_max_kw": new_max, "p_min_kw": new_min}
+    if not vb.grouped:
+        changes = {k: v[:, 0] for k, v in changes.items()}
+    return VirtualBattery(**{**vb.__dict__, **changes}), int(over.sum())
 
 
 def split_battery_power(
