@@ -172,73 +172,87 @@ def _network_rows(
     flex: Any,
     bus_of_group: IntArray,
     p_fixed: FloatArray,
+    p_range: tuple[FloatArray, FloatArray],
     v_min: float,
     v_max: float,
-) -> tuple[Any, FloatArray, Any, FloatArray, FloatArray, FloatArray]:
+) -> tuple[Any, FloatArray, Any, FloatArray, FloatArray, FloatArray, int] | None:
     """Equality rows (flow, drop), inequality rows (voltage with slack), bounds and costs of the network variables
-    ``[dP, w, u, o]`` (each (n_steps, n_bus - 1): branch power change [kW], drop [pu kW], under- and overvoltage
-    slack [pu kW])."""
+    ``[dP, w, u, o]`` (each (n_active, n_bus - 1): branch power change [kW], drop [pu kW], under- and overvoltage
+    slack [pu kW]), and the number of active steps; None when no step is active.
+
+    A step is active when some limit could bind: with every bus's EV power anywhere in ``p_range`` (lowest and
+    highest per bus and step [kW]) the linear model stays within every limit at the other steps (voltage is
+    monotone in each bus power, ``R >= 0``; branch flows are sums), so their rows are redundant and left out —
+    the LP's optimum is unchanged."""
     feeder = model.feeder
-    n_steps, nb = model.base.v_pu.shape
+    nb = model.base.v_pu.shape[1]
     m = nb - 1
-    n_net = 4 * n_steps * m
     ng = bus_of_group.size
-    t = np.repeat(np.arange(n_steps), m)
-    j = np.tile(np.arange(1, nb), n_steps)
-    idx_p = n_bat + t * m + (j - 1)
-    idx_w = n_bat + n_steps * m + t * m + (j - 1)
-    rows = np.arange(n_steps * m)
-    par = feeder.parent[j]
-    child = par > 0
-    # Flow: dP_j - sum_children dP_c - flex_g(j) = p_fixed_j.
-    r_i = [rows, rows[child] * 0 + (t[child] * m + par[child] - 1)]
-    c_i = [idx_p, idx_p[child]]
-    vals = [np.ones(rows.size), -np.ones(int(child.sum()))]
-    group_of_bus = np.full(nb, -1)
-    group_of_bus[bus_of_group] = np.arange(ng)
-    has = group_of_bus[j] >= 0
-    fl = flex[(t[has] * ng + group_of_bus[j[has]])]
-    fl = fl.tocoo()
-    r_i.append(rows[has][fl.row])
-    c_i.append(fl.col)
-    vals.append(-fl.data)
-    a_flow = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(r_i), np.concatenate(c_i))), shape=(rows.size, n_bat + n_net)
-    )
-    b_flow = np.zeros(rows.size)
-    b_flow[has] = p_fixed[t[has], group_of_bus[j[has]]]
-    # Drop: w_j - w_parent - r_j dP_j = 0.
-    r_pu = feeder.r_pu[j]
-    a_drop = sp.csr_matrix(
-        (
-            np.concatenate([np.ones(rows.size), -np.ones(int(child.sum())), -r_pu]),
-            (
-                np.concatenate([rows, rows[child], rows]),
-                np.concatenate(
-                    [idx_w, idx_w[child] * 0 + (n_bat + n_steps * m + t[child] * m + par[child] - 1), idx_p]
-                ),
-            ),
-        ),
-        shape=(rows.size, n_bat + n_net),
-    )
-    v0 = model.base.v_pu[:, 1:]
-    vlo = np.minimum(v_min + lim.m_lo[:, 1:], v0)  # no worse than the base where the base is below the limit
-    vhi = np.maximum(v_max - lim.m_hi[:, 1:], v0)
-    w_hi = (v0 - vlo) * S_BASE_KVA * v0
-    w_lo = (v0 - vhi) * S_BASE_KVA * v0
+    v0_all = model.base.v_pu
+    vlo = np.minimum(v_min + lim.m_lo[:, 1:], v0_all[:, 1:])  # no worse than the base where it breaks the limit
+    vhi = np.maximum(v_max - lim.m_hi[:, 1:], v0_all[:, 1:])
+    w_hi_all = (v0_all[:, 1:] - vlo) * S_BASE_KVA * v0_all[:, 1:]
+    w_lo_all = (v0_all[:, 1:] - vhi) * S_BASE_KVA * v0_all[:, 1:]
     p0 = model.base.p_branch_kw[:, 1:]
     q0 = model.base.q_branch_kvar[:, 1:]
-    vpar = model.base.v_pu[:, np.maximum(feeder.parent[1:], 0)]
+    vpar = v0_all[:, np.maximum(feeder.parent[1:], 0)]
     s_max = math.sqrt(3.0) * feeder.v_base_kv * feeder.ampacity_a[1:] * vpar * lim.i_scale[:, 1:]
     with np.errstate(invalid="ignore"):
         p_max = np.sqrt(np.clip(s_max**2 - q0**2, 0.0, None))
     p_max = np.where(np.isfinite(s_max), p_max, np.inf)
-    dp_hi = np.where(np.isfinite(p_max), np.maximum(p_max - p0, 0.0), np.inf)
-    dp_lo = np.where(np.isfinite(p_max), np.minimum(-p_max - p0, 0.0), -np.inf)
-    nn = rows.size
+    dp_hi_all = np.where(np.isfinite(p_max), np.maximum(p_max - p0, 0.0), np.inf)
+    dp_lo_all = np.where(np.isfinite(p_max), np.minimum(-p_max - p0, 0.0), -np.inf)
+    # Screening: the extreme drops and branch flows the EVs could cause at each step.
+    lo_bus, hi_bus = p_range
+    w_most = (hi_bus @ model.r_path_pu.T)[:, 1:]
+    w_least = (lo_bus @ model.r_path_pu.T)[:, 1:]
+    flow_hi = (model.ancestors.T @ hi_bus.T).T[:, 1:]
+    flow_lo = (model.ancestors.T @ lo_bus.T).T[:, 1:]
+    safe = (w_most <= w_hi_all) & (w_least >= w_lo_all) & (flow_hi <= dp_hi_all) & (flow_lo >= dp_lo_all)
+    steps = np.flatnonzero(~safe.all(axis=1))
+    na = steps.size
+    if na == 0:
+        return None
+    nn = na * m
+    n_net = 4 * nn
+    t_loc = np.repeat(np.arange(na), m)
+    t = steps[t_loc]
+    j = np.tile(np.arange(1, nb), na)
+    idx_p = n_bat + t_loc * m + (j - 1)
+    idx_w = idx_p + nn
+    rows = np.arange(nn)
+    par = feeder.parent[j]
+    child = par > 0
+    # Flow: dP_j - sum_children dP_c - flex_g(j) = p_fixed_j.
+    r_i = [rows, t_loc[child] * m + par[child] - 1]
+    c_i = [idx_p, idx_p[child]]
+    vals = [np.ones(nn), -np.ones(int(child.sum()))]
+    group_of_bus = np.full(nb, -1)
+    group_of_bus[bus_of_group] = np.arange(ng)
+    has = group_of_bus[j] >= 0
+    fl = flex[(t[has] * ng + group_of_bus[j[has]])].tocoo()
+    r_i.append(rows[has][fl.row])
+    c_i.append(fl.col)
+    vals.append(-fl.data)
+    a_flow = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(r_i), np.concatenate(c_i))), shape=(nn, n_bat + n_net)
+    )
+    b_flow = np.zeros(nn)
+    b_flow[has] = p_fixed[t[has], group_of_bus[j[has]]]
+    # Drop: w_j - w_parent - r_j dP_j = 0.
+    a_drop = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(nn), -np.ones(int(child.sum())), -feeder.r_pu[j]]),
+            (
+                np.concatenate([rows, rows[child], rows]),
+                np.concatenate([idx_w, n_bat + nn + t_loc[child] * m + par[child] - 1, idx_p]),
+            ),
+        ),
+        shape=(nn, n_bat + n_net),
+    )
     inf = np.full(nn, np.inf)
-    lo = np.concatenate([dp_lo.ravel(), -inf, np.zeros(nn), np.zeros(nn)])
-    hi = np.concatenate([dp_hi.ravel(), inf, inf, inf])
+    lo = np.concatenate([dp_lo_all[steps].ravel(), -inf, np.zeros(nn), np.zeros(nn)])
+    hi = np.concatenate([dp_hi_all[steps].ravel(), inf, inf, inf])
     # w - u <= w_hi (undervoltage), -w - o <= -w_lo (overvoltage); u, o cost SLACK_COST per pu of voltage.
     idx_u, idx_o = idx_w + nn, idx_w + 2 * nn
     a_ub = sp.csr_matrix(
@@ -248,9 +262,9 @@ def _network_rows(
         ),
         shape=(2 * nn, n_bat + n_net),
     )
-    b_ub = np.concatenate([w_hi.ravel(), -w_lo.ravel()])
+    b_ub = np.concatenate([w_hi_all[steps].ravel(), -w_lo_all[steps].ravel()])
     cost = np.zeros(4 * nn)
-    cost[2 * nn :] = SLACK_COST_PER_PU / (S_BASE_KVA * np.tile(v0.ravel(), 2))
+    cost[2 * nn :] = SLACK_COST_PER_PU / (S_BASE_KVA * np.tile(v0_all[steps, 1:].ravel(), 2))
     return (
         sp.vstack([a_flow, a_drop]).tocsr(),
         np.concatenate([b_flow, np.zeros(nn)]),
@@ -258,6 +272,7 @@ def _network_rows(
         b_ub,
         np.column_stack([lo, hi]),
         cost,
+        na,
     )
 
 
@@ -300,14 +315,20 @@ def _solve_feeder(
     vb = calc_virtual_battery(fleet, "inner", group, int(buses.size))
     lp = build_battery_lp(vb, price, fleet.dt_h, deg)
     ng = int(buses.size)
+    p_range = (np.zeros((n_steps, nb)), np.zeros((n_steps, nb)))
+    p_range[0][:, buses] = vb.as_2d("p_min_kw")
+    p_range[1][:, buses] = vb.as_2d("p_max_kw")
     lim = _Limits(np.zeros((n_steps, nb)), np.zeros((n_steps, nb)), np.ones((n_steps, nb)))
     rounds = 0
     while True:
         rounds += 1
+        net = None
         if secure:
-            a_net, b_net, a_ub, b_ub, bnd_net, cost_net = _network_rows(
-                model, lim, lp.n_var, lp.flex, buses.astype(np.int64), vb.as_2d("p_fixed_kw"), v_min, v_max
+            net = _network_rows(
+                model, lim, lp.n_var, lp.flex, buses.astype(np.int64), vb.as_2d("p_fixed_kw"), p_range, v_min, v_max
             )
+        if net is not None:
+            a_net, b_net, a_ub, b_ub, bnd_net, cost_net, _ = net
             a_eq = sp.vstack(
                 [sp.hstack([lp.a_eq, sp.csr_matrix((lp.a_eq.shape[0], a_net.shape[1] - lp.n_var))]), a_net]
             )
