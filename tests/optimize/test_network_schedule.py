@@ -110,8 +110,8 @@ def test_thermal_limit_unconstrained_overloads_network_secure_does_not() -> None
     args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
     free = solve_network_schedule(*args, network_secure=False, **kw)
     secure = solve_network_schedule(*args, **kw)
-    assert free.ac_violations > 0 and free.feeders[0].loading_max_pu > 1.0
-    assert secure.ac_violations == 0 and secure.feeders[0].loading_max_pu <= 1.0 + 1e-4
+    assert free.ac_violations > 0 and free.feeders[0].branch_loading_max_pu > 1.0
+    assert secure.ac_violations == 0 and secure.feeders[0].branch_loading_max_pu <= 1.0 + 1e-4
 
     def pandapower_i_max_a(p_bus: np.ndarray) -> float:
         net = to_pandapower(feeder, p[0], q[0])

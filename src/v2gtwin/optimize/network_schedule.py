@@ -15,6 +15,10 @@ Per feeder, one LP (HiGHS dual simplex), the feeders solved side by side in work
   counted apart (``base_violations``);
 * minimise ``sum_t price_t (sum of EV power) dt + degradation x discharge``.
 
+Network rows exist only at *active* steps: where, with every bus's EV power anywhere between its battery's bounds,
+the linear model could leave a limit (voltage is monotone in each bus power, branch flows are sums). At the other
+steps the rows are redundant, so leaving them out does not change the LP's optimum; it keeps the LPs small.
+
 Check and tighten: the schedule's bus powers go through the exact backward/forward sweep
 (:func:`v2gtwin.grid.feeder.run_powerflow`); bus-steps below ``v_min - tol_v_pu`` or above ``v_max + tol_v_pu`` and
 branch-steps above their ampacity are violations. While any remain (at most ``max_rounds`` solves), the margins
@@ -79,7 +83,7 @@ class FeederSchedule:
     branch-steps above ampacity in the exact power flow of the final schedule, beyond what the base load alone
     causes [-]. base_violations : bus- and branch-steps the base load alone puts outside the limits [-].
     rounds : LP solves (1 + tightenings) [-]. v_min_pu, v_max_pu : extreme exact voltages reached [pu].
-    loading_max_pu : largest exact branch current over ampacity (0 without ratings) [-].
+    branch_loading_max_pu : largest exact branch current over ampacity (0 without ratings) [-].
     """
 
     name: str
@@ -90,7 +94,7 @@ class FeederSchedule:
     rounds: int
     v_min_pu: float
     v_max_pu: float
-    loading_max_pu: float
+    branch_loading_max_pu: float
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,9 @@ class NetworkScheduleResult:
     Attributes
     ----------
     feeders : per feeder, :class:`FeederSchedule`. p_ev_kw : power per EV (n_steps, N) [kW], disaggregated from
-    the bus batteries. cost_per_horizon : total [currency]. energy_kwh : grid energy drawn by the EVs [kWh].
-    ac_violations : summed over feeders [-]. base_violations : summed [-]. rounds : largest over feeders [-].
+    the bus batteries. cost_per_horizon : total [currency]. energy_charged_kwh : grid energy the EVs draw
+    (charging) [kWh]. ac_violations : summed over feeders [-]. base_violations : summed [-]. rounds : largest
+    over feeders [-].
     v_min_pu : lowest exact voltage over all feeders [pu]. network_secure : whether the feeders' limits were
     constraints. solver : who answered. workers : feeders solved side by side, one process each [-]. solve_s :
     wall time [s].
@@ -110,7 +115,7 @@ class NetworkScheduleResult:
     feeders: tuple[FeederSchedule, ...]
     p_ev_kw: FloatArray
     cost_per_horizon: float
-    energy_kwh: float
+    energy_charged_kwh: float
     ac_violations: int
     base_violations: int
     rounds: int
@@ -131,7 +136,7 @@ class NetworkScheduleResult:
             "network_secure": self.network_secure,
             "n_feeders": len(self.feeders),
             "cost_per_horizon": self.cost_per_horizon,
-            "energy_kwh": self.energy_kwh,
+            "energy_charged_kwh": self.energy_charged_kwh,
             "ac_violations": self.ac_violations,
             "base_violations": self.base_violations,
             "rounds": self.rounds,
@@ -370,7 +375,7 @@ def _solve_feeder(
             rounds=rounds,
             v_min_pu=float(np.nanmin(pf.v_pu)),
             v_max_pu=float(np.nanmax(pf.v_pu)),
-            loading_max_pu=float(np.nanmax(loading[:, 1:])) if nb > 1 else 0.0,
+            branch_loading_max_pu=float(np.nanmax(loading[:, 1:])) if nb > 1 else 0.0,
         ),
         p_ev,
     )
@@ -475,7 +480,7 @@ def solve_network_schedule(
         feeders=scheds,
         p_ev_kw=p_ev_all,
         cost_per_horizon=float(sum(s.cost_per_horizon for s in scheds)),
-        energy_kwh=float(np.clip(p_ev_all, 0.0, None).sum() * fleet.dt_h),
+        energy_charged_kwh=float(np.clip(p_ev_all, 0.0, None).sum() * fleet.dt_h),
         ac_violations=int(sum(s.ac_violations for s in scheds)),
         base_violations=int(sum(s.base_violations for s in scheds)),
         rounds=max((s.rounds for s in scheds), default=0),
