@@ -331,6 +331,10 @@ def _markets_section(result: StudyResult) -> str:
             f"... virtual battery: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
+        (
+            f"... inner − outer: the price of the disaggregation guarantee [{cur} per {sc['horizon_h']:g} h]",
+            "-" if sc.get("inner_outer_gap_per_horizon") is None else f"{sc['inner_outer_gap_per_horizon']:,.1f}",
+        ),
         ("... inner plan's disaggregation tracking error [kWh]", f"{sc['tracking_error_kwh']:,.3g}"),
     ]
     rb = s["robust"]
