@@ -247,3 +247,40 @@ def test_bad_input_names_the_field() -> None:
         solve_network_schedule(fleet, [model], np.zeros(fleet.n, int), np.full(fleet.n, 40), price)
     with pytest.raises(DataError, match="v_min_pu"):
         solve_network_schedule(fleet, [model], np.zeros(fleet.n, int), fleet.bus, price, v_min_pu=1.1)
+
+
+def test_network_schedule_analysis_wiring() -> None:
+    # Wiring only (the figures are tested above): EVs with unreachable targets are left out with their feeder
+    # and bus, and the summary's difference is the secure minus the unconstrained figure.
+    from v2gtwin.markets.scheduling import run_network_schedule_analysis
+    from v2gtwin.scenario import MarketsSpec, TimeGrid
+
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(30, np.arange(12, 18))
+    # EV 0 cannot reach its target (1 step plugged, 50 kWh to charge at 7.2 kW).
+    fleet = fleet.replace(
+        departure_step=np.r_[fleet.arrival_step[0] + 1, fleet.departure_step[1:]],
+        soc_target_pu=np.r_[min(1.0, fleet.soc0_pu[0] + 50 / 60), fleet.soc_target_pu[1:]],
+    )
+    ev_bus = fleet.bus.copy()
+    a = run_network_schedule_analysis(
+        fleet,
+        [model],
+        np.zeros(fleet.n, int),
+        ev_bus,
+        MarketsSpec(),
+        TimeGrid(n_steps=N_STEPS, dt_s=3600, start_hour=12),
+    )
+    s = a.summary()
+    assert s["n_evs"] == fleet.n - 1 and s["n_dropped"] == 1
+    assert s["cost_difference_per_horizon"] == pytest.approx(
+        s["cost_network_secure_per_horizon"] - s["cost_unconstrained_per_horizon"]
+    )
+    # The EVs kept are placed on their own buses: the per-bus sums of the EV schedule are the bus powers.
+    kept = fleet.subset(np.arange(1, fleet.n))
+    for b in np.unique(kept.bus):
+        np.testing.assert_allclose(
+            a.secure.p_ev_kw[:, kept.bus == b].sum(axis=1), a.secure.p_bus_kw[0][:, b], atol=1e-6
+        )

@@ -4,8 +4,9 @@ schedule under net-load uncertainty (split from ``markets.analysis`` by topic)."
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,11 +40,17 @@ from v2gtwin.optimize.virtual_battery import (
 )
 from v2gtwin.scenario import MarketsSpec, TimeGrid
 
+if TYPE_CHECKING:
+    from v2gtwin.grid.linear import LinearFeederModel
+    from v2gtwin.optimize.network_schedule import NetworkScheduleResult
+
 __all__ = [
+    "NetworkScheduleAnalysis",
     "RobustAnalysis",
     "ScheduleAnalysis",
     "feasible_drop",
     "feasible_part",
+    "run_network_schedule_analysis",
     "run_robust_analysis",
     "run_schedule_analysis",
 ]
@@ -202,6 +209,92 @@ def run_schedule_analysis(
         inner=inner,
         n_classes=int(classes.max()) + 1 if classes.size else 0,
         n_members=int(vb.n_members.sum()),
+    )
+
+
+@dataclass(frozen=True)
+class NetworkScheduleAnalysis:
+    """The day-ahead schedule of the fleet on its feeders, unconstrained and network-secure
+    (:func:`v2gtwin.optimize.network_schedule.solve_network_schedule`), both checked by exact AC.
+
+    Attributes
+    ----------
+    unconstrained : the schedule without the feeders' limits. secure : with them. n_evs : EVs scheduled
+    (reachable targets) [-]. n_dropped : EVs left out [-]. v_min_pu, v_max_pu : the limits [pu]. horizon_h [h].
+    currency.
+    """
+
+    unconstrained: NetworkScheduleResult
+    secure: NetworkScheduleResult
+    n_evs: int
+    n_dropped: int
+    v_min_pu: float
+    v_max_pu: float
+    horizon_h: float
+    currency: str = "USD"
+
+    def summary(self) -> dict[str, Any]:
+        """Each figure unconstrained and network-secure, and the difference (JSON-ready)."""
+        u, s = self.unconstrained, self.secure
+        return {
+            "horizon_h": self.horizon_h,
+            "n_evs": self.n_evs,
+            "n_dropped": self.n_dropped,
+            "n_feeders": len(s.feeders),
+            "v_min_limit_pu": self.v_min_pu,
+            "v_max_limit_pu": self.v_max_pu,
+            "cost_unconstrained_per_horizon": u.cost_per_horizon,
+            "cost_network_secure_per_horizon": s.cost_per_horizon,
+            "cost_difference_per_horizon": s.cost_per_horizon - u.cost_per_horizon,
+            "ac_violations_unconstrained": u.ac_violations,
+            "ac_violations": s.ac_violations,
+            "base_violations": s.base_violations,
+            "v_min_pu_unconstrained": u.v_min_pu,
+            "v_min_pu": s.v_min_pu,
+            "rounds": s.rounds,
+            "solver": s.solver,
+            "workers": s.workers,
+            "solve_s": s.solve_s,
+        }
+
+
+def run_network_schedule_analysis(
+    fleet: Fleet,
+    feeders: Sequence[LinearFeederModel],
+    ev_feeder: npt.ArrayLike,
+    ev_bus: npt.ArrayLike,
+    spec: MarketsSpec,
+    time: TimeGrid,
+    *,
+    v_min_pu: float = 0.95,
+    v_max_pu: float = 1.05,
+    workers: int | None = None,
+    currency: str = "USD",
+) -> NetworkScheduleAnalysis:
+    """The fleet's EVs with reachable targets scheduled against the scenario's prices on their feeders (each EV
+    on feeder ``ev_feeder[i]``, bus ``ev_bus[i]``), without and with the feeders' voltage and thermal limits."""
+    from v2gtwin.optimize.network_schedule import solve_network_schedule
+
+    dwell = fleet.departure_step - fleet.arrival_step
+    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
+    keep = reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9
+    part = fleet.subset(keep)
+    fe, bu = np.asarray(ev_feeder)[keep], np.asarray(ev_bus)[keep]
+    price = calc_price_curve(spec, time)
+    kw: dict[str, Any] = dict(
+        v_min_pu=v_min_pu, v_max_pu=v_max_pu, degradation_per_mwh=spec.degradation_per_mwh, workers=workers
+    )
+    free = solve_network_schedule(part, feeders, fe, bu, price, network_secure=False, **kw)
+    secure = solve_network_schedule(part, feeders, fe, bu, price, network_secure=True, **kw)
+    return NetworkScheduleAnalysis(
+        unconstrained=free,
+        secure=secure,
+        n_evs=part.n,
+        n_dropped=fleet.n - part.n,
+        v_min_pu=v_min_pu,
+        v_max_pu=v_max_pu,
+        horizon_h=time.horizon_h,
+        currency=currency,
     )
 
 
