@@ -151,6 +151,7 @@ class ScheduleAnalysis:
             "inner_energy_kwh": None
             if self.inner is None
             else float(self.inner.p_total_kw.sum()) * self.horizon_h / self.price_per_mwh.size,
+            "inner_solver": None if self.inner is None else self.inner.solver,
             "inner_n_classes": self.n_classes,
             "inner_n_members": self.n_members,
         }

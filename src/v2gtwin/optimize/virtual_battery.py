@@ -62,6 +62,12 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+#: HiGHS options of :func:`solve_battery_schedule`: interior point with crossover, so that the answer is a vertex
+#: (no group charges and discharges its flexible part in one step; 0.69 s against 0.61 s without crossover and
+#: 1.2 s dual simplex for the default day's 207 classes).
+HIGHS_OPTIONS: dict[str, Any] = {"solver": "ipm", "run_crossover": "on"}
+#: ``solver`` of a virtual-battery schedule.
+SOLVER_BATTERY = "highs-ipm-crossover"
 #: Relative tolerance of the membership check of :func:`disaggregate_battery` (solver round-off) [-].
 TOL_REL = 1e-6
 #: Quantiles of the members' arrival (latest first) and departure (earliest first) tried as a group's window.
@@ -116,7 +122,7 @@ class VirtualBattery:
         a = np.asarray(getattr(self, name), dtype=float)
         return a if a.ndim == 2 else a[:, None]
 
-    def summary(self, dt_h: float) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """Headline figures of the fleet-wide battery (groups summed; JSON-ready)."""
         return {
             "kind": self.kind,
@@ -555,7 +561,7 @@ def solve_battery_schedule(
     """
     import scipy.sparse as sp
 
-    from v2gtwin.optimize.schedule import SOLVER_HIGHS, _linprog
+    from v2gtwin.optimize.schedule import _linprog
 
     price = np.asarray(price_per_mwh, dtype=float)
     lp = build_battery_lp(vb, price, dt_h, degradation_per_mwh)
@@ -568,10 +574,10 @@ def solve_battery_schedule(
         summ = sp.csr_matrix((np.ones(n * ng), (np.repeat(np.arange(n), ng), np.arange(n * ng))), shape=(n, n * ng))
         a_ub = (summ @ lp.flex)[finite]
         b_ub = (cap - base - vb.as_2d("p_fixed_kw").sum(axis=1))[finite]
-    res = _linprog(lp.cost, a_ub, b_ub, lp.a_eq, lp.b_eq, lp.bounds)
+    res = _linprog(lp.cost, a_ub, b_ub, lp.a_eq, lp.b_eq, lp.bounds, HIGHS_OPTIONS)
     if res.status != 0:
         raise InfeasibleError(
             f"{vb.kind} virtual-battery schedule: {res.message} (import-cap or energy-band constraint)"
         )
     p = vb.as_2d("p_fixed_kw") + (lp.flex @ res.x).reshape(n, ng)
-    return BatterySchedule(vb.kind, p, p.sum(axis=1), float(res.fun) + lp.cost_fixed, SOLVER_HIGHS)
+    return BatterySchedule(vb.kind, p, p.sum(axis=1), float(res.fun) + lp.cost_fixed, SOLVER_BATTERY)
