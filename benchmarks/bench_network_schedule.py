@@ -52,7 +52,7 @@ def build_case(
     return models, fleet, ev_feeder, ev_bus, price, linearise_s
 
 
-def run(n_evs: int, n_feeders: int, seed: int, workers: int | None) -> dict[str, object]:
+def run(n_evs: int, n_feeders: int, seed: int, workers: int) -> dict[str, object]:
     models, fleet, ev_feeder, ev_bus, price, lin_s = build_case(n_evs, n_feeders, seed)
     t0 = time.perf_counter()
     r: NetworkScheduleResult = solve_network_schedule(
@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--n-evs", type=int, default=100_000)
     ap.add_argument("--n-feeders", type=int, default=100)
     ap.add_argument("--seed", type=int, default=12)
-    ap.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs)")
+    ap.add_argument("--workers", type=int, default=1, help="processes solving feeders side by side (default 1)")
     a = ap.parse_args()
     print(json.dumps(run(a.n_evs, a.n_feeders, a.seed, a.workers)))
 

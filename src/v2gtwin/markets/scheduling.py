@@ -269,7 +269,7 @@ def run_network_schedule_analysis(
     *,
     v_min_pu: float = 0.95,
     v_max_pu: float = 1.05,
-    workers: int | None = None,
+    workers: int = 1,
     currency: str = "USD",
 ) -> NetworkScheduleAnalysis:
     """The fleet's EVs with reachable targets scheduled against the scenario's prices on their feeders (each EV

@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -412,7 +411,7 @@ def solve_network_schedule(
     network_secure: bool = True,
     max_rounds: int = 4,
     tol_v_pu: float = 1e-4,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> NetworkScheduleResult:
     """Cost-minimal day-ahead schedule of the fleet on its feeders (see the module docstring).
 
@@ -427,8 +426,10 @@ def solve_network_schedule(
     network_secure : False drops the feeders' limits from the LP (the unconstrained schedule; still checked).
     max_rounds : LP solves per feeder at most (1 + tightenings) [-].
     tol_v_pu : voltage tolerance of the exact check [pu].
-    workers : feeders solved side by side, in as many processes (default: the CPUs available, at most the number
-        of feeders; 1 solves in this process) [-].
+    workers : feeders solved side by side, in as many spawned processes (at most the number of feeders); 1, the
+        default, solves in this process. More than one needs the calling script's ``if __name__ == "__main__":``
+        guard (multiprocessing's "spawn" start method re-imports it) and pays a few seconds to start the workers
+        (measured on 100 feeders on 2 busy cores: 43-77 s with two workers, 44-50 s with one) [-].
 
     Raises
     ------
@@ -457,7 +458,9 @@ def solve_network_schedule(
         on = bu[fe == k]
         if on.size and (on.min() < 1 or on.max() >= m.feeder.n_bus):
             raise DataError(f"ev_bus: EVs on feeder {m.feeder.name} must sit on buses 1..{m.feeder.n_bus - 1}")
-    n_workers = max(1, min(workers or (os.cpu_count() or 1), len(feeders)))
+    if workers < 1:
+        raise DataError(f"workers: allowed range >= 1, got {workers}")
+    n_workers = max(1, min(workers, len(feeders)))
     limits = (network_secure, max_rounds, tol_v_pu)
     jobs = []
     for k in range(len(feeders)):
