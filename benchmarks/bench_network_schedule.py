@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from v2gtwin.fleet import synthesize_fleet
-from v2gtwin.grid.feeder import synthetic_feeder
+from v2gtwin.grid.feeder import Feeder, synthetic_feeder
 from v2gtwin.grid.linear import LinearFeederModel, calc_linear_model
 from v2gtwin.grid.profiles import calc_daily_profile
 from v2gtwin.markets.analysis import calc_price_curve
@@ -50,6 +50,42 @@ def build_case(
     ev_bus = 1 + (rng.random(fleet.n) * (sizes[ev_feeder] - 1)).astype(np.int64)
     price = calc_price_curve(DEFAULT_SCENARIO.markets, tg)
     return models, fleet, ev_feeder, ev_bus, price, linearise_s
+
+
+def schedule_case(
+    case: list[tuple[Feeder, np.ndarray, np.ndarray, np.ndarray]], seed: int, workers: int = 1
+) -> dict[str, object]:
+    """The network-constrained schedule on the operating-envelope benchmark's case (``bench_network.build_case``:
+    (feeder, p_base_kw, q_base_kvar, EVs per bus) per feeder): a synthetic fleet of the default scenario with as
+    many EVs, the k-th EV of a bus on that bus. Returns ``schedule_s``, ``ac_violations`` and friends."""
+    rng = np.random.default_rng([seed, 12])
+    tg = DEFAULT_SCENARIO.time
+    models = [calc_linear_model(f, p, q) for f, p, q, _ in case]
+    ev_feeder = np.concatenate([np.full(int(w.sum()), k) for k, (_, _, _, w) in enumerate(case)]).astype(np.int64)
+    ev_bus = np.concatenate([np.repeat(np.arange(w.size), w.astype(np.int64)) for _, _, _, w in case])
+    fleet = synthesize_fleet(FleetSpec(n_evs=int(ev_feeder.size)), tg, 2, rng)
+    dwell = fleet.departure_step - fleet.arrival_step
+    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
+    keep = reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9
+    price = calc_price_curve(DEFAULT_SCENARIO.markets, tg)
+    t0 = time.perf_counter()
+    r = solve_network_schedule(
+        fleet.subset(keep),
+        models,
+        ev_feeder[keep],
+        ev_bus[keep],
+        price,
+        workers=workers,
+        degradation_per_mwh=DEFAULT_SCENARIO.markets.degradation_per_mwh,
+    )
+    return {
+        "n_evs_scheduled": int(keep.sum()),
+        "schedule_s": round(time.perf_counter() - t0, 2),
+        "ac_violations": r.ac_violations,
+        "base_violations": r.base_violations,
+        "rounds": r.rounds,
+        "v_min_pu": round(r.v_min_pu, 5),
+    }
 
 
 def run(n_evs: int, n_feeders: int, seed: int, workers: int) -> dict[str, object]:
