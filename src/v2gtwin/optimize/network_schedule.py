@@ -179,10 +179,11 @@ def _network_rows(
     p_range: tuple[FloatArray, FloatArray],
     v_min: float,
     v_max: float,
-) -> tuple[Any, FloatArray, Any, FloatArray, FloatArray, FloatArray, int] | None:
+) -> tuple[Any, FloatArray, Any, FloatArray | None, FloatArray, FloatArray, int] | None:
     """Equality rows (flow, drop), inequality rows (voltage with slack), bounds and costs of the network variables
-    ``[dP, w, u, o]`` (each (n_active, n_bus - 1): branch power change [kW], drop [pu kW], under- and overvoltage
-    slack [pu kW]), and the number of active steps; None when no step is active.
+    ``[dP, w, u, o]`` (``dP``, ``w`` per active step and bus: branch power change [kW], drop [pu kW]; ``u``, ``o``
+    under- and overvoltage slack [pu kW] per bus-step whose limit could bind), and the number of active steps;
+    None when no step is active.
 
     A step is active when some limit could bind: with every bus's EV power anywhere in ``p_range`` (lowest and
     highest per bus and step [kW]) the linear model stays within every limit at the other steps (voltage is
@@ -218,7 +219,12 @@ def _network_rows(
     if na == 0:
         return None
     nn = na * m
-    n_net = 4 * nn
+    # Slack and voltage rows only at the bus-steps whose limit could bind (the others' rows are redundant).
+    may_lo = (w_most > w_hi_all)[steps].ravel()
+    may_hi = (w_least < w_lo_all)[steps].ravel()
+    pos_lo, pos_hi = np.flatnonzero(may_lo), np.flatnonzero(may_hi)
+    n_lo, n_hi = pos_lo.size, pos_hi.size
+    n_net = 2 * nn + n_lo + n_hi
     t_loc = np.repeat(np.arange(na), m)
     t = steps[t_loc]
     j = np.tile(np.arange(1, nb), na)
@@ -254,26 +260,30 @@ def _network_rows(
         ),
         shape=(nn, n_bat + n_net),
     )
-    inf = np.full(nn, np.inf)
-    lo = np.concatenate([dp_lo_all[steps].ravel(), -inf, np.zeros(nn), np.zeros(nn)])
-    hi = np.concatenate([dp_hi_all[steps].ravel(), inf, inf, inf])
+    lo = np.concatenate([dp_lo_all[steps].ravel(), np.full(nn, -np.inf), np.zeros(n_lo + n_hi)])
+    hi = np.concatenate([dp_hi_all[steps].ravel(), np.full(nn + n_lo + n_hi, np.inf)])
     # w - u <= w_hi (undervoltage), -w - o <= -w_lo (overvoltage); u, o cost SLACK_COST per pu of voltage.
-    idx_u, idx_o = idx_w + nn, idx_w + 2 * nn
+    idx_u = n_bat + 2 * nn + np.arange(n_lo)
+    idx_o = n_bat + 2 * nn + n_lo + np.arange(n_hi)
     a_ub = sp.csr_matrix(
         (
-            np.concatenate([np.ones(nn), -np.ones(nn), -np.ones(nn), -np.ones(nn)]),
-            (np.concatenate([rows, rows, nn + rows, nn + rows]), np.concatenate([idx_w, idx_u, idx_w, idx_o])),
+            np.concatenate([np.ones(n_lo), -np.ones(n_lo), -np.ones(n_hi), -np.ones(n_hi)]),
+            (
+                np.concatenate([np.arange(n_lo), np.arange(n_lo), n_lo + np.arange(n_hi), n_lo + np.arange(n_hi)]),
+                np.concatenate([idx_w[pos_lo], idx_u, idx_w[pos_hi], idx_o]),
+            ),
         ),
-        shape=(2 * nn, n_bat + n_net),
+        shape=(n_lo + n_hi, n_bat + n_net),
     )
-    b_ub = np.concatenate([w_hi_all[steps].ravel(), -w_lo_all[steps].ravel()])
-    cost = np.zeros(4 * nn)
-    cost[2 * nn :] = SLACK_COST_PER_PU / (S_BASE_KVA * np.tile(v0_all[steps, 1:].ravel(), 2))
+    b_ub = np.concatenate([w_hi_all[steps].ravel()[pos_lo], -w_lo_all[steps].ravel()[pos_hi]])
+    v0_act = v0_all[steps, 1:].ravel()
+    cost = np.zeros(n_net)
+    cost[2 * nn :] = SLACK_COST_PER_PU / (S_BASE_KVA * np.concatenate([v0_act[pos_lo], v0_act[pos_hi]]))
     return (
         sp.vstack([a_flow, a_drop]).tocsr(),
         np.concatenate([b_flow, np.zeros(nn)]),
-        a_ub,
-        b_ub,
+        a_ub if n_lo + n_hi else None,
+        b_ub if n_lo + n_hi else None,
         np.column_stack([lo, hi]),
         cost,
         na,
