@@ -110,7 +110,7 @@ def schedule(
 ) -> None:
     """Day-ahead cost-optimal schedule of every EV (an LP: v2gtwin's structure-exploiting interior point by
     default, HiGHS with a warning when it does not converge; markets.schedule_solver) and the virtual-battery
-    version (HiGHS)."""
+    versions on the outer (a lower bound) and the inner (exactly disaggregable) virtual battery (HiGHS)."""
     from v2gtwin.markets.scheduling import run_robust_analysis, run_schedule_analysis
 
     changes = {} if violation_prob is None else {"markets": {"robust_violation_prob": violation_prob}}

@@ -385,10 +385,14 @@ def _markets_section(result: StudyResult) -> str:
             f"{sc['uncontrolled_cost_per_horizon']:,.1f} / {sc['individual_cost_per_horizon']:,.1f}",
         ),
         (
-            f"... virtual battery: LP bound / disaggregated [{cur} per {sc['horizon_h']:g} h]",
+            f"... virtual battery: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
-        ("... disaggregation tracking error, largest step [kWh]", f"{sc['tracking_error_kwh']:,.1f}"),
+        (
+            f"... inner − outer: the price of the disaggregation guarantee [{cur} per {sc['horizon_h']:g} h]",
+            "-" if sc.get("inner_outer_gap_per_horizon") is None else f"{sc['inner_outer_gap_per_horizon']:,.1f}",
+        ),
+        ("... inner plan's disaggregation tracking error [kWh]", f"{sc['tracking_error_kwh']:,.3g}"),
     ]
     rb = s["robust"]
     rob = [_robust_row(v) for v in rb["radii"].values()]
