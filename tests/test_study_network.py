@@ -136,7 +136,11 @@ def test_the_network_step_sells_services_within_the_envelopes(
         "services.dr.rebound_peak_kw",
         "markets.market.v2g_offer_kw",
         "markets.bid.bid_kw",
+        "markets.network_schedule.cost_unconstrained_per_horizon",
+        "markets.network_schedule.ac_violations_unconstrained",
     }
+    # The network-constrained schedule, checked by exact AC: no violations left.
+    assert data["markets"]["summary"]["network_schedule"]["ac_violations"] == 0
     code, out, err = run_cli(capsys, "frequency", "reserve", "-s", str(scen), "--json")
     assert code == 0, err
     assert json.loads(out) == data["services"]["summary"]["reserve"]

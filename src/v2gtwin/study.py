@@ -66,7 +66,14 @@ from v2gtwin.markets.analysis import (
     summarize_market,
     summarize_stackelberg,
 )
-from v2gtwin.markets.scheduling import RobustAnalysis, ScheduleAnalysis, run_robust_analysis, run_schedule_analysis
+from v2gtwin.markets.scheduling import (
+    NetworkScheduleAnalysis,
+    RobustAnalysis,
+    ScheduleAnalysis,
+    run_network_schedule_analysis,
+    run_robust_analysis,
+    run_schedule_analysis,
+)
 from v2gtwin.scenario import Scenario
 from v2gtwin.study_network import run_bid_analysis_within
 
@@ -285,6 +292,8 @@ class MarketsSection:
     market : {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply'} of the TOU vs RTP comparison.
     stackelberg : the aggregator's optimal charging and discharging prices. bid : the newsvendor regulation bid.
     schedule : day-ahead schedules (individual, aggregate, disaggregated). robust : robust schedules.
+    network_schedule : the day-ahead schedule on the network's feeders, unconstrained and network-secure,
+        checked by exact AC (None when services are not sold within a network).
     """
 
     market: dict[str, Any]
@@ -292,10 +301,12 @@ class MarketsSection:
     bid: BidAnalysis
     schedule: ScheduleAnalysis
     robust: RobustAnalysis
+    network_schedule: NetworkScheduleAnalysis | None = None
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
         sc, rb = self.schedule, self.robust
+        extra = {} if self.network_schedule is None else {"network_schedule": self.network_schedule.summary()}
         return {
             # The same dicts the CLI's market compare, market stackelberg and bid print.
             "market": summarize_market(self.market),
@@ -303,7 +314,7 @@ class MarketsSection:
             "bid": summarize_bid(self.bid),
             "schedule": sc.summary(),
             "robust": rb.summary(),
-        }
+        } | extra
 
 
 def calc_ev_energy_need_kwh(fleet: Fleet) -> FloatArray:
@@ -467,6 +478,7 @@ class StudyChain:
         # every service is sold within; None / empty: services unconstrained.
         self.envelopes_: tuple[Any, ...] = ()
         self.network_limits_: NetworkLimits | None = None
+        self.network_schedule_: NetworkScheduleAnalysis | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -609,6 +621,20 @@ class StudyChain:
                 sc.currency,
             ),
         )
+        if self.network_limits_ is not None and self.network_ is not None and sc.network is not None:
+            # The day-ahead schedule on the feeders, unconstrained and within their linearised limits.
+            net = self.network_.network
+            self.network_schedule_ = run_network_schedule_analysis(
+                fleet,
+                net.linear_models(),
+                net.ev_feeder,
+                net.ev_bus,
+                sc.markets,
+                sc.time,
+                v_min_pu=sc.network.v_min_pu,
+                v_max_pu=sc.network.v_max_pu,
+                currency=sc.currency,
+            )
 
     def cyber(self) -> None:
         n = self.scenario.cyber.n_stations
@@ -671,7 +697,7 @@ class StudyChain:
             fleet=section,
             feeder=feeder_section,
             services=services,
-            markets=MarketsSection(market, stackelberg, bid, schedule, robust),
+            markets=MarketsSection(market, stackelberg, bid, schedule, robust, self.network_schedule_),
             cyber=self.cyber_,
             network=self.network_,
             timings_s=dict(self.timings_s),

@@ -311,12 +311,35 @@ SECURE_FIGURES: tuple[tuple[str, str, str, str, str], ...] = (
     ("expected profit of the bid", "markets", "bid", "expected_profit", "per_h"),
 )
 
+#: Figures whose summary names its two values otherwise (the network-constrained schedule's own summary):
+#: (service, section, summary key, unconstrained key, secure key, unit, rule).
+SECURE_FIGURES_NAMED: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    (
+        "day-ahead schedule: cost over the horizon",
+        "markets",
+        "network_schedule",
+        "cost_unconstrained_per_horizon",
+        "cost_network_secure_per_horizon",
+        "per_horizon",
+        "the schedule solved with each feeder's linearised voltage and thermal limits as constraints",
+    ),
+    (
+        "day-ahead schedule: exact-AC violations (bus-steps and branch-steps)",
+        "markets",
+        "network_schedule",
+        "ac_violations_unconstrained",
+        "ac_violations",
+        "count",
+        "the schedule solved with each feeder's linearised voltage and thermal limits as constraints",
+    ),
+)
+
 
 def tabulate_secure_figures(services: dict[str, Any], markets: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per service figure that has a network-secure value in the study's summaries
-    (:data:`SECURE_FIGURES`): ``service``, ``key`` (the summary's path), ``unit``, ``unconstrained``, ``secure``,
-    ``network_gap`` (unconstrained minus secure) and the ``secure_rule`` it follows. Empty without network
-    limits."""
+    (:data:`SECURE_FIGURES`, :data:`SECURE_FIGURES_NAMED`): ``service``, ``key`` (the summary's path), ``unit``,
+    ``unconstrained``, ``secure``, ``network_gap`` (unconstrained minus secure) and the ``secure_rule`` it
+    follows. Empty without network limits."""
     sections = {"services": services, "markets": markets}
     rows: list[dict[str, Any]] = []
     for label, section, key, name, unit in SECURE_FIGURES:
@@ -332,6 +355,21 @@ def tabulate_secure_figures(services: dict[str, Any], markets: dict[str, Any]) -
                 "secure": d[f"{name}_secure_{unit}"],
                 "network_gap": d[f"{name}_network_gap_{unit}"],
                 "secure_rule": d.get("secure_rule", SECURE_RULE),
+            }
+        )
+    for label, section, key, free, secure, unit, rule in SECURE_FIGURES_NAMED:
+        d = sections[section].get(key) or {}
+        if secure not in d:
+            continue
+        rows.append(
+            {
+                "service": label,
+                "key": f"{section}.{key}.{free}",
+                "unit": unit,
+                "unconstrained": d[free],
+                "secure": d[secure],
+                "network_gap": d[free] - d[secure],
+                "secure_rule": rule,
             }
         )
     return rows

@@ -220,7 +220,7 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
     if not rows:
         return ""
     cur = result.scenario.currency
-    units = {"kw": "kW", "per_h": f"{cur}/h"}
+    units = {"kw": "kW", "per_h": f"{cur}/h", "per_horizon": f"{cur} over the horizon", "count": "-"}
     body = [
         (
             f"{r['service']} [{units.get(r['unit'], r['unit'])}]",
