@@ -1,4 +1,4 @@
-"""`v2gtwin network envelope`: wiring (the scenario's feeder, base load and fleet), outputs and error paths."""
+"""`v2gtwin network envelope`: wiring (the scenario's feeders, base loads and fleet), outputs and error paths."""
 
 from __future__ import annotations
 
@@ -17,29 +17,33 @@ def test_envelope_json_and_csv(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     code, out, err = run_cli(capsys, "network", "envelope", "--json", "--csv", str(path))
     assert code == 0, err
     data = json.loads(out)
-    (feeder,) = data["feeders"]
-    n_steps, n_bus = DEFAULT_SCENARIO.time.n_steps, DEFAULT_SCENARIO.feeder.n_bus
-    assert data["n_steps"] == n_steps and feeder["feeder"] == "ieee33"
-    assert feeder["rule"] == "equal_per_ev" and feeder["simultaneous"] is True
-    assert feeder["ac_violations"] == 0
-    assert (feeder["v_min_pu"], feeder["v_max_pu"]) == (0.95, 1.05)
-    # Every EV of the scenario's fleet (all of it charges on the one feeder by default) weighs in once.
-    assert sum(b["weight"] for b in feeder["buses"]) == DEFAULT_SCENARIO.fleet.n_evs
-    assert len(feeder["buses"]) == n_bus and len(feeder["p_import_max_total_kw"]) == n_steps
-    assert all(len(b["p_import_max_lowest_clock"]) == 5 for b in feeder["buses"])  # "HH:MM"
+    # The default scenario's network: the 33-bus feeder and three synthetic 60-bus feeders.
+    feeders = data["feeders"]
+    n_steps, n_bus = DEFAULT_SCENARIO.time.n_steps, [33, 60, 60, 60]
+    assert data["n_steps"] == n_steps
+    assert [f["feeder"] for f in feeders] == ["ieee33", "synthetic60-1", "synthetic60-2", "synthetic60-3"]
+    for feeder, nb in zip(feeders, n_bus, strict=True):
+        assert feeder["rule"] == "equal_per_ev" and feeder["simultaneous"] is True
+        assert feeder["ac_violations"] == 0
+        assert (feeder["v_min_pu"], feeder["v_max_pu"]) == (0.95, 1.05)
+        assert len(feeder["buses"]) == nb and len(feeder["p_import_max_total_kw"]) == n_steps
+        assert all(len(b["p_import_max_lowest_clock"]) == 5 for b in feeder["buses"])  # "HH:MM"
+    # Every EV of the scenario's fleet, on whichever feeder it charges, weighs in once.
+    assert sum(b["weight"] for f in feeders for b in f["buses"]) == DEFAULT_SCENARIO.fleet.n_evs
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == n_steps * n_bus
-    assert set(rows[0]) >= {"step", "clock", "bus", "p_import_max_kw", "p_export_max_kw", "binding_import"}
-    # The per-bus table's lowest import of bus 18 is the least of that bus's rows in the CSV.
-    lowest = min(float(r["p_import_max_kw"]) for r in rows if r["bus"] == "18")
-    (bus18,) = [b for b in feeder["buses"] if b["bus"] == "18"]
+    assert len(rows) == n_steps * sum(n_bus)
+    assert set(rows[0]) >= {"step", "clock", "bus", "p_import_max_kw", "p_export_max_kw", "binding_import", "feeder"}
+    # The per-bus table's lowest import of bus 18 of the 33-bus feeder is the least of that bus's rows in the CSV.
+    lowest = min(float(r["p_import_max_kw"]) for r in rows if r["bus"] == "18" and r["feeder"] == "ieee33")
+    (bus18,) = [b for b in feeders[0]["buses"] if b["bus"] == "18"]
     assert bus18["p_import_max_lowest_kw"] == pytest.approx(lowest, rel=1e-12)
 
 
 def test_envelope_text_per_bus_max_says_it_is_optimistic(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "network", "envelope", "--rule", "per_bus_max")
     assert code == 0, err
+    assert out.count("rule") >= 4  # one block per feeder of the default network
     assert "NOT feasible for all buses at once" in out
     assert "lowest limit of the day per bus [kW]" in out
 

@@ -17,14 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.fields import FieldInfo
 
 from v2gtwin.errors import ScenarioError
+from v2gtwin.scenario_network import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec
 
 __all__ = [
     "DEFAULT_SCENARIO",
     "FEEDER_N_BUS",
+    "SYNTHETIC_FEEDER_DEFAULTS",
     "FeederSpec",
     "FleetSpec",
     "FrequencySpec",
     "MarketsSpec",
+    "NetworkFeederSpec",
+    "NetworkSpec",
     "ProtectionSpec",
     "ResilienceSpec",
     "Scenario",
@@ -646,6 +650,11 @@ class Scenario(_Model):
     cyber: CyberSpec = Field(default_factory=CyberSpec)
     protection: ProtectionSpec = Field(default_factory=ProtectionSpec)
     resilience: ResilienceSpec = Field(default_factory=ResilienceSpec)
+    network: NetworkSpec | None = Field(
+        None,
+        description="The fleet on a network of feeders; unset: the whole fleet on the one [feeder] (whose "
+        "detail studies run on the network's first feeder when the network is set).",
+    )
 
     @model_validator(mode="after")
     def _check_clock_times(self) -> Scenario:
@@ -695,8 +704,17 @@ CLOCK_FIELDS: tuple[str, ...] = (
 )
 
 
-#: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML).
-DEFAULT_SCENARIO = Scenario()
+#: The built-in default scenario (``v2gtwin scenario show`` prints it as TOML): the 1,000 EVs spread by load
+#: share over four feeders (Baran & Wu's 33-bus and three seeded synthetic 60-bus feeders of 4 MW), about 250
+#: EVs per feeder. A scenario file without a [network] section keeps the whole fleet on the one [feeder].
+DEFAULT_SCENARIO = Scenario(
+    network=NetworkSpec(
+        feeders=(
+            NetworkFeederSpec(source="ieee33"),
+            NetworkFeederSpec(source="synthetic", count=3, n_bus=60, total_load_kw=4000.0, v_min_base_pu=0.95),
+        )
+    )
+)
 
 
 def _bounds_of(fi: FieldInfo) -> str:
@@ -762,8 +780,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: {path}: {msg}{more}".replace("\n", " ")
 
 
-def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
-    """Validate a scenario given as a (TOML-shaped) dict.
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
+    """Validate a scenario given as a (TOML-shaped) dict; relative file paths in it (``network.feeders.path``)
+    are taken relative to ``base_dir`` (default: the working directory).
 
     Raises
     ------
@@ -771,7 +790,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
         With a one-line message naming ``source``, the field path, the bad value and the allowed range.
     """
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, source)) from None
 
@@ -799,7 +818,7 @@ def load_scenario(path: str | Path | None) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
-    return parse_scenario(data, source=str(p))
+    return parse_scenario(data, source=str(p), base_dir=p.parent)
 
 
 def scenario_to_toml(scenario: Scenario) -> str:

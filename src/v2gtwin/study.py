@@ -53,21 +53,31 @@ from v2gtwin.grid.bulk import (
 from v2gtwin.grid.cascade import CascadeResult
 from v2gtwin.grid.feeder import Feeder
 from v2gtwin.grid.hosting import FleetHostingResult, HostingResult
+from v2gtwin.grid.network import build_network
+from v2gtwin.grid.network_analysis import NetworkSection, run_network_analysis
 from v2gtwin.grid.protection.analysis import ProtectionAnalysis, run_protection_analysis
 from v2gtwin.grid.resilience_analysis import ResilienceAnalysis, run_resilience_analysis
+from v2gtwin.grid.secure import NetworkLimits, build_network_limits, tabulate_secure_figures
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
     StackelbergAnalysis,
-    run_bid_analysis,
     run_market_analysis,
     run_stackelberg_analysis,
     summarize_bid,
     summarize_market,
     summarize_stackelberg,
 )
-from v2gtwin.markets.scheduling import RobustAnalysis, ScheduleAnalysis, run_robust_analysis, run_schedule_analysis
+from v2gtwin.markets.scheduling import (
+    NetworkScheduleAnalysis,
+    RobustAnalysis,
+    ScheduleAnalysis,
+    run_network_schedule_analysis,
+    run_robust_analysis,
+    run_schedule_analysis,
+)
 from v2gtwin.scenario import Scenario
+from v2gtwin.study_network import run_bid_analysis_within
 
 __all__ = [
     "FLEET_SOURCES",
@@ -198,6 +208,9 @@ class FeederSection:
     dispatch : loss-aware vs uniform vs random charging of the same EV energy.
     parent : upstream bus of each bus in feeder order (-1 for the source), for drawing the feeder's paths
         (None when not known) [-].
+    envelopes : the network's operating envelopes, one per feeder (``grid.envelopes.OperatingEnvelope``;
+        empty when the fleet is not on a network).
+    notes : what a reader must know about this feeder (which feeder of the network it is, how it was built).
     """
 
     name: str
@@ -211,6 +224,8 @@ class FeederSection:
     fleet_hosting: FleetHostingResult
     dispatch: DispatchComparison
     parent: np.ndarray | None = None
+    envelopes: tuple[Any, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -232,6 +247,8 @@ class FeederSection:
         }
         if self.hosting_voltvar is not None:
             out["hosting_voltvar_median_kw"] = float(np.median(self.hosting_voltvar.p_host_kw))
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -277,6 +294,8 @@ class MarketsSection:
     market : {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply'} of the TOU vs RTP comparison.
     stackelberg : the aggregator's optimal charging and discharging prices. bid : the newsvendor regulation bid.
     schedule : day-ahead schedules (individual, aggregate, disaggregated). robust : robust schedules.
+    network_schedule : the day-ahead schedule on the network's feeders, unconstrained and network-secure,
+        checked by exact AC (None when services are not sold within a network).
     """
 
     market: dict[str, Any]
@@ -284,10 +303,12 @@ class MarketsSection:
     bid: BidAnalysis
     schedule: ScheduleAnalysis
     robust: RobustAnalysis
+    network_schedule: NetworkScheduleAnalysis | None = None
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
         sc, rb = self.schedule, self.robust
+        extra = {} if self.network_schedule is None else {"network_schedule": self.network_schedule.summary()}
         return {
             # The same dicts the CLI's market compare, market stackelberg and bid print.
             "market": summarize_market(self.market),
@@ -295,7 +316,7 @@ class MarketsSection:
             "bid": summarize_bid(self.bid),
             "schedule": sc.summary(),
             "robust": rb.summary(),
-        }
+        } | extra
 
 
 def calc_ev_energy_need_kwh(fleet: Fleet) -> FloatArray:
@@ -317,6 +338,7 @@ class StudyResult:
     services : bulk-grid services section.
     markets : markets and scheduling section.
     cyber : the dispatch run through the OCPP central system (None when the scenario skips it).
+    network : the fleet on its network of feeders (None when the scenario has no [network] section).
     timings_s : wall time of each step [s].
     protection : fault currents and relay coordination without and with V2G (None when not run).
     resilience : the critical facility through the scenario's outage, with and without V2G (None: not run).
@@ -328,6 +350,7 @@ class StudyResult:
     services: ServicesSection
     markets: MarketsSection
     cyber: CyberRun | None = None
+    network: NetworkSection | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     protection: ProtectionAnalysis | None = None
     resilience: ResilienceAnalysis | None = None
@@ -358,6 +381,11 @@ class StudyResult:
             services["reserve_kw"] = self.services.reserve.reserve_kw.tolist()
             services["dr_p_kw"] = self.services.dr.p_dr_kw.tolist()
         markets: dict[str, Any] = {"summary": self.markets.summary()}
+        # Each service unconstrained, network-secure and the difference (when the fleet sits on a network).
+        if rows := tabulate_secure_figures(services["summary"], markets["summary"]):
+            services["network_secure"] = rows
+            if series and self.services.reserve.reserve_secure_kw is not None:
+                services["reserve_secure_kw"] = self.services.reserve.reserve_secure_kw.tolist()
         if series:
             markets["price_per_mwh"] = self.markets.schedule.price_per_mwh.tolist()
             markets["schedule_p_kw"] = self.markets.schedule.individual.p_total_kw.tolist()
@@ -369,6 +397,7 @@ class StudyResult:
             "services": services,
             "markets": markets,
             "cyber": None if self.cyber is None else self.cyber.summary(),
+            "network": None if self.network is None else self.network.to_dict(series=series),
             "timings_s": self.timings_s,
             "protection": None if self.protection is None else self.protection.to_dict(),
             "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
@@ -424,6 +453,7 @@ class StudyChain:
         "build_fleet",
         "envelope",
         "uncontrolled",
+        "network",
         "feeder",
         "hosting",
         "losses",
@@ -444,7 +474,9 @@ class StudyChain:
         self.fleet: Fleet | None = None
         self.envelope_: Envelope | None = None
         self.uncontrolled_: SocResult | None = None
+        self.network_: NetworkSection | None = None
         self.feeder_: Feeder | None = None
+        self.feeder_notes: tuple[str, ...] = ()
         self.base_load_: tuple[FloatArray, FloatArray] | None = None
         self.p_ev_bus_kw: FloatArray | None = None
         self.feeder_fleet: Fleet | None = None
@@ -460,6 +492,11 @@ class StudyChain:
         self.cyber_: CyberRun | None = None
         self.protection_: ProtectionAnalysis | None = None
         self.resilience_: ResilienceAnalysis | None = None
+        # The network's operating envelopes (one per feeder) and, flattened with the EVs' places, the limits
+        # every service is sold within; None / empty: services unconstrained.
+        self.envelopes_: tuple[Any, ...] = ()
+        self.network_limits_: NetworkLimits | None = None
+        self.network_schedule_: NetworkScheduleAnalysis | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -483,17 +520,52 @@ class StudyChain:
     def uncontrolled(self) -> None:
         self.uncontrolled_ = run_uncontrolled(self._fleet())
 
+    def network(self) -> None:
+        """The fleet on its network of feeders (scenario ``[network]``): build the feeders, place the EVs by
+        load share (each EV's ``bus`` becomes its bus within its feeder), the day's power flows per feeder and
+        the operating envelopes."""
+        sc = self.scenario
+        if sc.network is None:
+            return
+        net = build_network(sc.network, self._fleet(), sc.time, sc.seed)
+        self.fleet = net.place(self._fleet())
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.network_ = run_network_analysis(sc.network, net, self.fleet, unc.p_kw, sc.time)
+        self.envelopes_ = self.network_.envelopes
+        if sc.network.secure:  # every service is sold within the feeders' operating envelopes
+            self.network_limits_ = build_network_limits(self.envelopes_, net.ev_feeder, net.ev_bus)
+
     def feeder(self) -> None:
         spec, fleet = self.scenario.feeder, self._fleet()
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        if self.scenario.network is not None:
+            # The single-feeder detail studies run on the network's first feeder and the EVs placed on it.
+            section: NetworkSection = self._require(self.network_, "network")
+            net, k = section.network, section.detail_feeder
+            self.feeder_ = feeder = net.feeders[k]
+            self.base_load_ = p, q = net.p_base_kw[k], net.q_base_kvar[k]
+            idx = net.evs_of(k)
+            fleet, p_ev = fleet.subset(idx), unc.p_kw[:, idx]
+            self.feeder_notes = (
+                f"feeder {k + 1} of the network's {net.n_feeders} ({feeder.name}), with its {idx.size} of the "
+                f"fleet's {net.ev_feeder.size} EVs; [feeder] name, synthetic_n_bus, peak_load_scale, ampacity_a "
+                "and fleet_share are not used (the [network] section sets them)",
+                *feeder.notes,
+            )
+            self._feeder_flows(feeder, fleet, p_ev, p, q)
+            return
         self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
         self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
-        unc = self._require(self.uncontrolled_, "uncontrolled")
         p_ev = unc.p_kw
         if spec.fleet_share < 1.0:
             # A representative part of the fleet charges on this feeder: a seeded sample of its EVs.
             rng = np.random.default_rng([self.scenario.seed, 11])
             keep = np.sort(rng.choice(fleet.n, size=max(1, round(spec.fleet_share * fleet.n)), replace=False))
             fleet, p_ev = fleet.subset(keep), unc.p_kw[:, keep]
+        self._feeder_flows(feeder, fleet, p_ev, p, q)
+
+    def _feeder_flows(self, feeder: Feeder, fleet: Fleet, p_ev: FloatArray, p: FloatArray, q: FloatArray) -> None:
+        spec = self.scenario.feeder
         self.feeder_fleet = fleet
         self.p_ev_bus_kw = calc_bus_power_kw(fleet, p_ev, feeder.n_bus)
         s_inv = calc_bus_power_kw(fleet, calc_plugged(fleet) * fleet.p_charge_max_kw, feeder.n_bus) * spec.s_over_p
@@ -546,12 +618,12 @@ class StudyChain:
     def agc(self) -> None:
         sc = self.scenario
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.agc_ = run_agc_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
+        self.agc_ = run_agc_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed, limits=self.network_limits_)
 
     def reserve(self) -> None:
         sc = self.scenario
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.reserve_ = run_reserve_dr_analysis(self._fleet(), unc, sc.frequency, sc.time)
+        self.reserve_ = run_reserve_dr_analysis(self._fleet(), unc, sc.frequency, sc.time, self.network_limits_)
 
     def cascade(self) -> None:
         sc = self.scenario
@@ -561,10 +633,11 @@ class StudyChain:
     def markets(self) -> None:
         sc, fleet = self.scenario, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
+        limits = self.network_limits_
         self.markets_ = (
-            run_market_analysis(fleet, unc, sc.markets, sc.time),
+            run_market_analysis(fleet, unc, sc.markets, sc.time, limits),
             run_stackelberg_analysis(fleet, sc.markets, sc.seed),
-            run_bid_analysis(sc),
+            run_bid_analysis_within(sc, limits),
         )
 
     def schedule(self) -> None:
@@ -583,6 +656,20 @@ class StudyChain:
                 sc.currency,
             ),
         )
+        if self.network_limits_ is not None and self.network_ is not None and sc.network is not None:
+            # The day-ahead schedule on the feeders, unconstrained and within their linearised limits.
+            net = self.network_.network
+            self.network_schedule_ = run_network_schedule_analysis(
+                fleet,
+                net.linear_models(),
+                net.ev_feeder,
+                net.ev_bus,
+                sc.markets,
+                sc.time,
+                v_min_pu=sc.network.v_min_pu,
+                v_max_pu=sc.network.v_max_pu,
+                currency=sc.currency,
+            )
 
     def resilience(self) -> None:
         sc = self.scenario
@@ -596,7 +683,9 @@ class StudyChain:
             feeder=self.feeder_,
             p_base_kw=p,
             q_base_kvar=q,
-            v_limits_pu=(sc.feeder.v_min_pu, sc.feeder.v_max_pu),
+            v_limits_pu=(sc.feeder.v_min_pu, sc.feeder.v_max_pu)
+            if sc.network is None
+            else (sc.network.v_min_pu, sc.network.v_max_pu),
         )
 
     def cyber(self) -> None:
@@ -641,6 +730,8 @@ class StudyChain:
             fleet_hosting=fleet_host,
             dispatch=self._require(self.dispatch_, "losses"),
             parent=feeder.parent,
+            envelopes=self.envelopes_,
+            notes=self.feeder_notes,
         )
         reserve, dr = self._require(self.reserve_, "reserve")
         services = ServicesSection(
@@ -658,8 +749,9 @@ class StudyChain:
             fleet=section,
             feeder=feeder_section,
             services=services,
-            markets=MarketsSection(market, stackelberg, bid, schedule, robust),
+            markets=MarketsSection(market, stackelberg, bid, schedule, robust, self.network_schedule_),
             cyber=self.cyber_,
+            network=self.network_,
             timings_s=dict(self.timings_s),
             protection=self.protection_,
             resilience=self.resilience_,

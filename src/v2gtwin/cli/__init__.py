@@ -17,6 +17,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     frequency,
     market,
     network,
+    network_feeders,
     protection,
     resilience,
     scenario,

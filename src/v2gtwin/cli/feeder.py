@@ -34,7 +34,20 @@ def _scenario_feeder(scenario: Path | None):  # type: ignore[no-untyped-def]
     from v2gtwin.scenario import load_scenario
 
     scen = load_scenario(scenario)
+    if scen.network is not None:  # the network's first feeder, as in the study's feeder section
+        from v2gtwin.grid.network import build_network_feeder
+
+        return scen, build_network_feeder(scen.network.feeders[0], scen.seed, 0)[0]
     return scen, build_feeder(scen.feeder, scen.seed)
+
+
+def _peak_load_scale(scen) -> float:  # type: ignore[no-untyped-def]
+    """The base-load peak of the study's feeder section: the [feeder]'s, or the network's first feeder's."""
+    if scen.network is None:
+        return float(scen.feeder.peak_load_scale)
+    from v2gtwin.grid.network import build_network_feeder
+
+    return build_network_feeder(scen.network.feeders[0], scen.seed, 0)[1]
 
 
 @feeder_app.command("powerflow")
@@ -83,7 +96,8 @@ def feeder_hosting(
             "--load-scale",
             min=0.0,
             max=5.0,
-            help="Multiple of the feeder's nominal loads (default: the scenario's [feeder] peak_load_scale).",
+            help="Multiple of the feeder's nominal loads (default: the scenario's [feeder] peak_load_scale, or "
+            "that of the network's first feeder).",
         ),
     ] = None,
     v_min: Annotated[
@@ -118,7 +132,7 @@ def feeder_hosting(
         raise V2GTwinError(f"--direction: must be import or export, got {direction!r}")
     scen, feeder = _scenario_feeder(scenario)
     if load_scale is None:
-        load_scale = scen.feeder.peak_load_scale
+        load_scale = _peak_load_scale(scen)
     if v_min is None:
         v_min = scen.feeder.v_min_pu
     if v_max is None:
@@ -166,7 +180,7 @@ def feeder_losses(
     scen, feeder = _scenario_feeder(scenario)
     sens = calc_loss_sensitivity(feeder, feeder.p_load_kw * load_scale, feeder.q_load_kvar * load_scale)
     chain = StudyChain(scen)
-    for step in ("build_fleet", "envelope", "uncontrolled", "feeder", "losses"):
+    for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder", "losses"):
         getattr(chain, step)()
     assert chain.dispatch_ is not None
     out = {
@@ -205,7 +219,7 @@ def feeder_voltvar(
     if scen.feeder.voltvar_curve == "none":
         raise V2GTwinError("[feeder] voltvar_curve: the scenario has 'none'; pass --curve A or --curve B")
     chain = StudyChain(scen)
-    for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+    for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder"):
         getattr(chain, step)()
     ts = chain.feeder_ts
     assert ts is not None

@@ -65,10 +65,12 @@ def frequency_agc(
     """Two-area AGC with and without the fleet, and the fleet following a regulation signal (PJM score)."""
     from v2gtwin.grid.agc import read_regulation_signal
     from v2gtwin.grid.bulk import run_agc_analysis, summarize_agc
+    from v2gtwin.study_network import place_on_network
 
     scen, fleet, base = _fleet_baseline(scenario)
+    fleet, limits = place_on_network(scen, fleet)
     sig = read_regulation_signal(signal) if signal is not None else None
-    ag = run_agc_analysis(fleet, base, scen.frequency, scen.time, scen.seed, signal=sig)
+    ag = run_agc_analysis(fleet, base, scen.frequency, scen.time, scen.seed, signal=sig, limits=limits)
     _emit(summarize_agc(ag), json_out)
 
 
@@ -76,18 +78,22 @@ def frequency_agc(
 def frequency_reserve(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
     """Contingency reserve the fleet can deliver within the lead time and sustain, over the day."""
     from v2gtwin.grid.bulk import run_reserve_analysis, summarize_reserve
+    from v2gtwin.study_network import place_on_network
 
     scen, fleet, base = _fleet_baseline(scenario)
-    _emit(summarize_reserve(run_reserve_analysis(fleet, base, scen.frequency)), json_out)
+    fleet, limits = place_on_network(scen, fleet)
+    _emit(summarize_reserve(run_reserve_analysis(fleet, base, scen.frequency, limits)), json_out)
 
 
 @frequency_app.command("dr")
 def frequency_dr(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
     """The scenario's demand-response event: reduction, rebound, targets met."""
     from v2gtwin.grid.bulk import run_reserve_dr_analysis, summarize_dr
+    from v2gtwin.study_network import place_on_network
 
     scen, fleet, base = _fleet_baseline(scenario)
-    _, d = run_reserve_dr_analysis(fleet, base, scen.frequency, scen.time)
+    fleet, limits = place_on_network(scen, fleet)
+    _, d = run_reserve_dr_analysis(fleet, base, scen.frequency, scen.time, limits)
     _emit(summarize_dr(d), json_out)
 
 

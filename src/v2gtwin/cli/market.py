@@ -23,9 +23,12 @@ app.add_typer(market_app, name="market")
 def market_compare(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
     """TOU against RTP on the scenario's day: surpluses, welfare and the deadweight loss of TOU (per day)."""
     from v2gtwin.markets.analysis import run_market_analysis, summarize_market
+    from v2gtwin.study_network import place_on_network
 
     scen, fleet, base = _fleet_baseline(scenario)
-    out = {"currency": scen.currency} | summarize_market(run_market_analysis(fleet, base, scen.markets, scen.time))
+    fleet, limits = place_on_network(scen, fleet)
+    market = run_market_analysis(fleet, base, scen.markets, scen.time, limits)
+    out = {"currency": scen.currency} | summarize_market(market)
     if not json_out:  # the hourly series only in --json
         for k in ("rtp", "tou"):
             out[k] = {kk: vv for kk, vv in out[k].items() if not isinstance(vv, list)}
@@ -73,7 +76,15 @@ def bid(
     if penalty is not None:
         changes["reg_penalty_per_mw"] = penalty
     scen = load_scenario_with(scenario, {"markets": changes} if changes else {})
-    _emit({"currency": scen.currency} | summarize_bid(run_bid_analysis(scen, av)), json_out)
+    if av is None and scen.network is not None:  # the simulated availability, also within the network
+        from v2gtwin.study import build_fleet
+        from v2gtwin.study_network import place_on_network, run_bid_analysis_within
+
+        _, limits = place_on_network(scen, build_fleet(scen))
+        result = run_bid_analysis_within(scen, limits)
+    else:
+        result = run_bid_analysis(scen, av)
+    _emit({"currency": scen.currency} | summarize_bid(result), json_out)
 
 
 @app.command("schedule")
@@ -99,7 +110,7 @@ def schedule(
 ) -> None:
     """Day-ahead cost-optimal schedule of every EV (an LP: v2gtwin's structure-exploiting interior point by
     default, HiGHS with a warning when it does not converge; markets.schedule_solver) and the virtual-battery
-    version (HiGHS)."""
+    versions on the outer (a lower bound) and the inner (exactly disaggregable) virtual battery (HiGHS)."""
     from v2gtwin.markets.scheduling import run_robust_analysis, run_schedule_analysis
 
     changes = {} if violation_prob is None else {"markets": {"robust_violation_prob": violation_prob}}
@@ -111,7 +122,7 @@ def schedule(
         from v2gtwin.study import StudyChain
 
         chain = StudyChain(scen)
-        for step in ("build_fleet", "envelope", "uncontrolled", "feeder"):
+        for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder"):
             getattr(chain, step)()
         assert chain.feeder_fleet is not None and chain.base_load_ is not None
         site_load = chain.base_load_[0].sum(axis=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,14 +19,21 @@ app.add_typer(network_app, name="network")
 
 
 def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # type: ignore[no-untyped-def]
-    """The operating envelope of every feeder of the scenario (today its one feeder), the fleet on it giving the
-    weights: EVs per bus (``equal_per_ev``, and shown for ``per_bus_max``) or charger kW per bus
-    (``proportional_to_rating``)."""
+    """The operating envelope of every feeder of the scenario (the network's feeders, or its one [feeder]), the
+    fleet on it giving the weights: EVs per bus (``equal_per_ev``, and shown for ``per_bus_max``) or charger kW
+    per bus (``proportional_to_rating``)."""
     import numpy as np
 
     from v2gtwin.grid.envelopes import calc_operating_envelope
-    from v2gtwin.study import StudyChain
+    from v2gtwin.study import StudyChain, build_fleet
 
+    if scen.network is not None:  # the EVs placed on the network as in the study's network step
+        from v2gtwin.grid.network import build_network
+        from v2gtwin.grid.network_analysis import run_network_envelopes
+
+        whole = build_fleet(scen)
+        net = build_network(scen.network, whole, scen.time, scen.seed)
+        return list(run_network_envelopes(net, net.place(whole), rule, v_min_pu, v_max_pu))
     chain = StudyChain(scen)
     for step in ("build_fleet", "uncontrolled", "feeder"):
         getattr(chain, step)()
@@ -45,18 +52,24 @@ def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # t
 def network_envelope(
     scenario: ScenarioOpt = None,
     rule: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--rule", help="Allocation among buses: equal_per_ev, proportional_to_rating or per_bus_max (optimistic)."
+            "--rule",
+            help="Allocation among buses: equal_per_ev, proportional_to_rating or per_bus_max (optimistic) "
+            "(default: the scenario's [network] allocation_rule, or equal_per_ev).",
         ),
-    ] = "equal_per_ev",
+    ] = None,
     v_min: Annotated[
         float | None,
-        typer.Option("--v-min", help="Lowest allowed voltage [pu] (default: the scenario's [feeder] v_min_pu)."),
+        typer.Option(
+            "--v-min", help="Lowest allowed voltage [pu] (default: the scenario's [network], else [feeder], v_min_pu)."
+        ),
     ] = None,
     v_max: Annotated[
         float | None,
-        typer.Option("--v-max", help="Highest allowed voltage [pu] (default: the scenario's [feeder] v_max_pu)."),
+        typer.Option(
+            "--v-max", help="Highest allowed voltage [pu] (default: the scenario's [network], else [feeder], v_max_pu)."
+        ),
     ] = None,
     csv: Annotated[
         Path | None,
@@ -72,11 +85,14 @@ def network_envelope(
     from v2gtwin.grid.envelopes import ALLOCATION_RULES
     from v2gtwin.scenario import load_scenario
 
-    if rule not in ALLOCATION_RULES:
+    if rule is not None and rule not in ALLOCATION_RULES:
         raise V2GTwinError(f"--rule: must be one of {', '.join(ALLOCATION_RULES)}, got {rule!r}")
     scen = load_scenario(scenario)
-    v_min_pu = scen.feeder.v_min_pu if v_min is None else v_min
-    v_max_pu = scen.feeder.v_max_pu if v_max is None else v_max
+    limits = scen.feeder if scen.network is None else scen.network  # the network's limits when it has one
+    if rule is None:
+        rule = "equal_per_ev" if scen.network is None else scen.network.allocation_rule
+    v_min_pu = limits.v_min_pu if v_min is None else v_min
+    v_max_pu = limits.v_max_pu if v_max is None else v_max
     if not 0.0 < v_min_pu < v_max_pu < 1.5:
         raise V2GTwinError(f"--v-min, --v-max: need 0 < v_min < v_max < 1.5 pu, got {v_min_pu}, {v_max_pu}")
     time = scen.time
@@ -114,3 +130,70 @@ def network_envelope(
         )
     if csv is not None:
         sys.stdout.write(f"wrote {csv}\n")
+
+
+@network_app.command("import")
+def network_import(
+    file: Annotated[Path, typer.Argument(help="MATPOWER case (.m) or OpenDSS script (.dss).")],
+    default_ampacity_a: Annotated[
+        float | None,
+        typer.Option(
+            "--default-ampacity-a",
+            min=1e-9,
+            help="Rating [A] for branches the file gives none (default: none, those branches have no limit).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Read a MATPOWER / OpenDSS feeder, reduce it to a radial single-phase equivalent and solve its base case:
+    the reduced feeder's summary (buses, branches, voltage, load, where the ratings came from, notes) and its
+    exact power flow (lowest voltage and where, losses, highest loading; with --json every bus's voltage); or
+    one line saying what it cannot take."""
+    import numpy as np
+
+    from v2gtwin.grid.feeder import run_powerflow
+    from v2gtwin.grid.network_io import SOURCE_IMPEDANCE_PREFIX, check_feeder_file, read_feeder_file
+
+    fmt = check_feeder_file(file)
+    feeder = read_feeder_file(file, default_ampacity_a=default_ampacity_a)
+    res = run_powerflow(feeder, feeder.p_load_kw, feeder.q_load_kvar)
+    pf = res.summary(feeder)
+    conductor = np.array(
+        [i > 0 and not feeder.branch_label[i].startswith(SOURCE_IMPEDANCE_PREFIX) for i in range(feeder.n_bus)]
+    )
+    out: dict[str, Any] = {
+        "file": file.name,
+        "format": fmt,
+        "n_bus": feeder.n_bus,
+        "n_branch": feeder.n_bus - 1,
+        "v_base_kv": feeder.v_base_kv,
+        "v_source_pu": feeder.v_source_pu,
+        "source_bus": str(feeder.bus_labels[0]),
+        "p_load_total_kw": float(feeder.p_load_kw.sum()),
+        "q_load_total_kvar": float(feeder.q_load_kvar.sum()),
+        "n_branch_rated": int((conductor & np.isfinite(feeder.ampacity_a)).sum()),
+        "n_branch_unrated": int((conductor & ~np.isfinite(feeder.ampacity_a)).sum()),
+        "default_ampacity_a": default_ampacity_a,
+        "notes": list(feeder.notes),
+        "powerflow": {
+            "v_min_pu": pf["v_min_pu"],
+            "v_min_bus": pf["v_min_bus"],
+            "losses_kw": pf["losses_kw"],
+            "p_source_kw": float(res.p_source_kw[0]),
+            "q_source_kvar": float(res.q_source_kvar[0]),
+            "branch_loading_max_pu": pf["branch_loading_max_pu"],
+            "branch_loading_max": pf["branch_loading_max"],
+            "iterations": pf["iterations_max"],
+        },
+    }
+    if json_out:
+        # Every bus's voltage by its label, in the file's bus order (feeder arrays are in topological order).
+        out["powerflow"]["v_pu"] = {
+            str(feeder.bus_labels[i]): float(res.v_pu[0, i]) for i in np.argsort(feeder.bus_index, kind="stable")
+        }
+        _print_json(out)
+        return
+    notes = out.pop("notes")
+    _emit(out, False)
+    for note in notes:
+        sys.stdout.write(f"note: {note}\n")

@@ -38,7 +38,7 @@ def _feeder_and_fleet(scen):  # type: ignore[no-untyped-def]
     from v2gtwin.study import StudyChain
 
     chain = StudyChain(scen)
-    for step in ("build_fleet", "uncontrolled", "feeder"):
+    for step in ("build_fleet", "uncontrolled", "network", "feeder"):
         getattr(chain, step)()
     assert chain.feeder_ is not None and chain.feeder_fleet is not None and chain.base_load_ is not None
     assert chain.p_ev_bus_kw is not None

@@ -9,29 +9,14 @@ from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, _print_json, app, f
 
 
 def run_scenario_resilience(scen):  # type: ignore[no-untyped-def]
-    """The resilience analysis of a scenario (the study's step, without the rest of the study)."""
-    from v2gtwin.grid.resilience_analysis import run_resilience_analysis
+    """The resilience analysis of a scenario: the study's own step after the steps it reads (so that the command
+    prints what the study reports)."""
     from v2gtwin.study import StudyChain
 
     chain = StudyChain(scen)
-    steps = ("build_fleet", "uncontrolled", "feeder") if scen.resilience.cap_source == "envelope" else ("build_fleet",)
-    for step in steps:
+    for step in ("build_fleet", "uncontrolled", "network", "feeder", "resilience"):
         getattr(chain, step)()
-    from v2gtwin.fleet import run_uncontrolled
-
-    fleet = chain._fleet()
-    baseline = chain.uncontrolled_ if chain.uncontrolled_ is not None else run_uncontrolled(fleet)
-    p_base, q_base = chain.base_load_ if chain.base_load_ is not None else (None, None)
-    return run_resilience_analysis(
-        fleet,
-        baseline,
-        scen.resilience,
-        scen.time,
-        scen.seed,
-        feeder=chain.feeder_,
-        p_base_kw=p_base,
-        q_base_kvar=q_base,
-    )
+    return chain.resilience_
 
 
 def _row(cells: list[str], widths: list[int]) -> str:

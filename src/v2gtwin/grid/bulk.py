@@ -40,6 +40,7 @@ from v2gtwin.grid.frequency import (
     run_dynamics,
     run_steady_state,
 )
+from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, calc_secure_band, summarize_gap
 from v2gtwin.grid.services import DemandResponseResult, ReserveResult, run_demand_response, run_reserve
 from v2gtwin.scenario import FrequencySpec, TimeGrid
 
@@ -166,6 +167,12 @@ class AgcAnalysis:
     ----------
     agc, agc_without : two-area AGC runs. fleet_range_kw : the fleet's AGC range (symmetric) [kW].
     regulation : {allocation: RegulationResult}. dt_s : signal resolution [s].
+    fleet_range_secure_kw : the part of ``fleet_range_kw`` the network carries both ways (each EV's symmetric
+        band clipped per bus to the operating envelope at ``event_hour``; None without network limits) [kW].
+    capacity_kw, capacity_secure_kw : regulation capacity offered (``reg_capacity_share`` of the range), and
+        of the secure range (None without network limits) [kW].
+    n_bus_binding : buses whose envelope cuts the band (None without network limits) [-].
+    secure_rule : the rule of the network-secure figures (empty without network limits).
     """
 
     agc: AgcResult
@@ -173,6 +180,11 @@ class AgcAnalysis:
     fleet_range_kw: float
     regulation: dict[str, RegulationResult]
     dt_s: float
+    capacity_kw: float = 0.0
+    fleet_range_secure_kw: float | None = None
+    capacity_secure_kw: float | None = None
+    n_bus_binding: int | None = None
+    secure_rule: str = ""
 
 
 def run_agc_analysis(
@@ -182,8 +194,11 @@ def run_agc_analysis(
     time: TimeGrid,
     seed: int,
     signal: tuple[float, FloatArray] | None = None,
+    limits: NetworkLimits | None = None,
 ) -> AgcAnalysis:
-    """AGC with/without the fleet, and regulation following over ``reg_minutes`` from ``event_hour``."""
+    """AGC with/without the fleet, and regulation following over ``reg_minutes`` from ``event_hour``; with
+    ``limits`` (the network's operating envelopes), also the network-secure range and capacity
+    (:func:`v2gtwin.grid.secure.calc_secure_band` on each EV's symmetric band around its baseline power)."""
     step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
     droop, idx = build_droop_fleet(fleet, baseline, step, spec, np.random.default_rng([seed, 5]))
     sym = float(np.minimum(droop.headroom_up_kw, droop.headroom_down_kw).sum())
@@ -236,21 +251,42 @@ def run_agc_analysis(
         )
         for alloc in ("pro_rata", "soc_aware")
     }
-    return AgcAnalysis(agc, agc_without, sym, regulation, dt_s)
+    out = AgcAnalysis(agc, agc_without, sym, regulation, dt_s, capacity_kw=capacity)
+    if limits is None:
+        return out
+    band = np.zeros(fleet.n)
+    band[idx] = np.minimum(droop.headroom_up_kw, droop.headroom_down_kw)
+    band_secure, n_bind = calc_secure_band(limits, step, baseline.p_kw[step], band)
+    secure = sym if n_bind == 0 else float(band_secure.sum())
+    return dataclasses.replace(
+        out,
+        fleet_range_secure_kw=secure,
+        capacity_secure_kw=spec.reg_capacity_share * secure,
+        n_bus_binding=n_bind,
+        secure_rule=SECURE_RULE,
+    )
 
 
-def run_reserve_analysis(fleet: Fleet, baseline: SocResult, spec: FrequencySpec) -> ReserveResult:
-    """Contingency reserve over the day with the scenario's lead time and duration (exact, in seconds)."""
+def run_reserve_analysis(
+    fleet: Fleet, baseline: SocResult, spec: FrequencySpec, limits: NetworkLimits | None = None
+) -> ReserveResult:
+    """Contingency reserve over the day with the scenario's lead time and duration (exact, in seconds); with
+    ``limits``, also network-secure."""
     return run_reserve(
-        fleet, baseline, lead_s=spec.reserve_lead_min * 60.0, duration_s=spec.reserve_duration_min * 60.0
+        fleet,
+        baseline,
+        lead_s=spec.reserve_lead_min * 60.0,
+        duration_s=spec.reserve_duration_min * 60.0,
+        limits=limits,
     )
 
 
 def run_reserve_dr_analysis(
-    fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid
+    fleet: Fleet, baseline: SocResult, spec: FrequencySpec, time: TimeGrid, limits: NetworkLimits | None = None
 ) -> tuple[ReserveResult, DemandResponseResult]:
-    """Contingency reserve over the day and the scenario's demand-response event."""
-    reserve = run_reserve_analysis(fleet, baseline, spec)
+    """Contingency reserve over the day and the scenario's demand-response event (with ``limits``, the
+    network's operating envelopes, each also network-secure)."""
+    reserve = run_reserve_analysis(fleet, baseline, spec, limits)
     notify = clock_to_step(time, spec.dr_notify_hour, "frequency.dr_notify_hour")
     start = clock_to_step(time, spec.dr_start_hour, "frequency.dr_start_hour")
     end = clock_to_step(time, spec.dr_end_hour, "frequency.dr_end_hour")
@@ -259,7 +295,7 @@ def run_reserve_dr_analysis(
             f"frequency.dr_notify_hour, dr_start_hour, dr_end_hour: need notify <= start < end inside the "
             f"horizon; got steps {notify}, {start}, {end}"
         )
-    dr = run_demand_response(fleet, notify, start, end, allow_discharge=spec.dr_allow_discharge)
+    dr = run_demand_response(fleet, notify, start, end, allow_discharge=spec.dr_allow_discharge, limits=limits)
     clock = {"notify": time.clock_label(notify), "start": time.clock_label(start), "end": time.clock_label(end)}
     return reserve, dataclasses.replace(dr, event_clock=clock)
 
@@ -354,7 +390,8 @@ def summarize_dynamics(fa: FrequencyAnalysis, step_mw: float) -> dict[str, Any]:
 
 
 def summarize_agc(ag: AgcAnalysis) -> dict[str, Any]:
-    """AGC restoration with and without the fleet, and regulation following per allocation."""
+    """AGC restoration with and without the fleet, and regulation following per allocation; with network
+    limits, the range and capacity unconstrained, network-secure and the difference."""
     return {
         "restore_s": ag.agc.restore_s,
         "restore_without_fleet_s": ag.agc_without.restore_s,
@@ -370,18 +407,42 @@ def summarize_agc(ag: AgcAnalysis) -> dict[str, Any]:
             }
             for k, r in ag.regulation.items()
         },
-    }
+    } | _secure_keys(
+        ag,
+        ("fleet_range", ag.fleet_range_kw, ag.fleet_range_secure_kw),
+        ("capacity", ag.capacity_kw, ag.capacity_secure_kw),
+    )
+
+
+def _secure_keys(res: Any, *figures: tuple[str, float, float | None]) -> dict[str, Any]:
+    """``{name_kw, name_secure_kw, name_network_gap_kw}`` per figure, the rule and the largest count of binding
+    buses, when the result carries network-secure figures (empty otherwise)."""
+    if not getattr(res, "secure_rule", ""):
+        return {}
+    out: dict[str, Any] = {}
+    for name, value, secure in figures:
+        if secure is not None:
+            out |= summarize_gap(value, secure, name)
+    nb = res.n_bus_binding
+    out["n_bus_binding_max"] = int(np.max(nb)) if nb is not None and np.size(nb) else 0
+    out["secure_rule"] = res.secure_rule
+    return out
 
 
 def summarize_reserve(r: ReserveResult) -> dict[str, Any]:
-    """Reserve over the day: largest and mean (over every start step, those past the horizon counting 0)."""
-    return {
+    """Reserve over the day: largest and mean (over every start step, those past the horizon counting 0); with
+    network limits, each also network-secure and the difference."""
+    out: dict[str, Any] = {
         "lead_s": r.lead_s,
         "duration_s": r.duration_s,
         "max_kw": float(r.reserve_kw.max()),
         "mean_kw": float(r.reserve_kw.mean()),
         "n_steps_past_horizon": r.n_past_horizon,
     }
+    if r.reserve_secure_kw is not None:
+        sec = r.reserve_secure_kw
+        out |= _secure_keys(r, ("max", out["max_kw"], float(sec.max())), ("mean", out["mean_kw"], float(sec.mean())))
+    return out
 
 
 def summarize_dr(d: DemandResponseResult) -> dict[str, Any]:
@@ -396,7 +457,12 @@ def summarize_dr(d: DemandResponseResult) -> dict[str, Any]:
         "energy_shifted_kwh": d.energy_shifted_kwh,
         "n_unmet": d.n_unmet,
         "n_unmet_baseline": d.n_unmet_baseline,
-    }
+    } | _secure_keys(
+        d,
+        ("reduction_mean", d.reduction_mean_kw, d.reduction_mean_secure_kw),
+        ("peak_reduction", d.peak_reduction_kw, d.peak_reduction_secure_kw),
+        ("rebound_peak", d.rebound_peak_kw, d.rebound_peak_secure_kw),
+    )
 
 
 def summarize_cascade(res: dict[str, CascadeResult]) -> dict[str, Any]:

@@ -215,12 +215,16 @@ class Feeder:
 
 # --- builders ---------------------------------------------------------------------------------------------
 def _order_tree(
-    n: int, root: int, edges: list[tuple[int, int, int]], labels: list[Any]
+    n: int,
+    root: int,
+    edges: list[tuple[int, int, int]],
+    labels: list[Any],
+    edge_labels: dict[int, str] | None = None,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Breadth-first order of a tree given as (u, v, edge index) on nodes 0..n-1.
 
     Returns (order, parent position, edge index feeding each ordered node). Raises DataError naming the loop
-    or the unreachable bus.
+    (by ``edge_labels[e]`` when given, else "branch e") or the unreachable bus.
     """
     # Union-find first: it names the loop precisely.
     uf = list(range(n))
@@ -237,7 +241,8 @@ def _order_tree(
         if ru == rv:
             path = _tree_path(adj, u, v)
             names = " -> ".join(str(labels[b]) for b in [*path, path[0]])
-            raise DataError(f"network is not radial: closing branch {e} makes the loop {names}")
+            closing = edge_labels[e] if edge_labels is not None else f"branch {e}"
+            raise DataError(f"network is not radial: closing {closing} makes the loop {names}")
         uf[ru] = rv
         adj[u].append((v, e))
         adj[v].append((u, e))
@@ -278,19 +283,46 @@ def _tree_path(adj: list[list[tuple[int, int]]], a: int, b: int) -> list[int]:
     return path[::-1]
 
 
+#: pandapower's converter writes this max_i_ka [kA] for a MATPOWER branch with rateA = 0 ("no limit").
+_PP_NO_LIMIT_KA = 99999.0
+
+#: pandapower tables whose in-service elements a feeder of constant-power loads cannot represent.
+_UNSUPPORTED_TABLES: dict[str, str] = {
+    "gen": "voltage-controlled generators (PV buses) are",
+    "shunt": "shunts are",
+    "ward": "ward equivalents are",
+    "xward": "extended ward equivalents are",
+    "storage": "storage units are",
+    "motor": "motors are",
+    "asymmetric_load": "asymmetric loads are",
+    "asymmetric_sgen": "asymmetric static generators are",
+}
+
+
 def from_pandapower(net: Any, name: str = "pandapower") -> Feeder:
     """Build a :class:`Feeder` from a radial pandapower network of lines.
 
-    In-service lines are the branches (``r_ohm_per_km * length_km / parallel``); the ext_grid's bus is the
-    source at its ``vm_pu``; loads (``p_mw * scaling``) are summed per bus, static generators subtracted;
-    ampacity is ``max_i_ka * df * parallel``. Transformers, switches that open lines, and more than one
-    ext_grid are not supported (clear errors).
+    In-service lines are the branches (``r_ohm_per_km * length_km / parallel``), labelled by their names when
+    every line has a distinct one (else "line <index>"); the ext_grid's bus is the source at its ``vm_pu``;
+    loads (``p_mw * scaling``) are summed per bus, static generators subtracted; ampacity is
+    ``max_i_ka * df * parallel`` (inf for pandapower's converter placeholder of 99999 kA, which stands for
+    MATPOWER's rateA = 0, "no limit"). Transformers, voltage-controlled generators, shunts, line charging and
+    more than one ext_grid are not supported (clear errors naming the element); switches that open lines
+    drop them.
     """
     if len(net.ext_grid[net.ext_grid.in_service]) != 1:
         raise DataError("pandapower network: exactly one in-service ext_grid is needed (the source)")
     for table in ("trafo", "trafo3w", "impedance", "dcline"):
         if table in net and len(net[table][net[table].in_service]) > 0:
             raise DataError(f"pandapower network: {table} elements are not supported in radial feeders yet")
+    # Elements a feeder of PQ loads cannot represent: refused by name rather than dropped.
+    for table, what in _UNSUPPORTED_TABLES.items():
+        if table in net and len(net[table]) and net[table].in_service.any():
+            el = net[table][net[table].in_service].index[0]
+            bus = net[table].bus.loc[el]
+            bus_name = net.bus.name.get(bus) if "name" in net.bus else None
+            where = bus if bus_name is None or pd.isna(bus_name) else bus_name
+            raise DataError(f"{table} {el} at bus {where}: {what} not supported in radial feeders")
     buses = net.bus[net.bus.in_service]
     vn = buses.vn_kv.unique()
     if len(vn) != 1:
@@ -300,17 +332,27 @@ def from_pandapower(net: Any, name: str = "pandapower") -> Feeder:
     if "switch" in net and len(net.switch):
         open_lines = net.switch[(net.switch.et == "l") & (~net.switch.closed)].element
         lines = lines.drop(index=[i for i in open_lines if i in lines.index])
+    line_names = [None if pd.isna(v) else str(v).strip() for v in lines.name] if "name" in lines else []
+    named = bool(line_names) and all(line_names) and len(set(line_names)) == len(line_names)
+    line_label: dict[int, str] = {li: str(line_names[k]) if named else f"line {li}" for k, li in enumerate(lines.index)}
     edges = []
     for li, row in lines.iterrows():
         if row.from_bus not in idx or row.to_bus not in idx:
-            raise DataError(f"line {li}: connects an out-of-service bus")
+            raise DataError(f"{line_label[li]}: connects an out-of-service bus")
+        for col in ("c_nf_per_km", "g_us_per_km"):
+            if col in row and float(row[col]) != 0.0:
+                raise DataError(
+                    f"{line_label[li]}: line charging ({col} = {row[col]}) is not supported in radial feeders"
+                )
         edges.append((idx[row.from_bus], idx[row.to_bus], li))
     ext = net.ext_grid[net.ext_grid.in_service].iloc[0]
     labels = list(buses.index)
     # A person's name for each bus: the network's own names when every bus has a distinct one, else its index.
     raw = [None if pd.isna(v) else str(v).strip() for v in buses.name] if "name" in buses else []
     names = raw if raw and all(raw) and len(set(raw)) == len(raw) else [str(b) for b in labels]
-    order, parent_pos, feed = _order_tree(len(buses), idx[ext.bus], edges, names)
+    order, parent_pos, feed = _order_tree(
+        len(buses), idx[ext.bus], edges, names, edge_labels=line_label if named else None
+    )
     n = len(order)
     r = np.zeros(n)
     x = np.zeros(n)
@@ -322,9 +364,10 @@ def from_pandapower(net: Any, name: str = "pandapower") -> Feeder:
         r[k] = row.r_ohm_per_km * row.length_km / par
         x[k] = row.x_ohm_per_km * row.length_km / par
         if r[k] < 0 or x[k] < 0:
-            raise DataError(f"line {feed[k]}: negative impedance r={r[k]} ohm, x={x[k]} ohm")
-        amp[k] = float(row.max_i_ka) * 1000.0 * float(row.df) * par
-        branch_label.append(f"line {feed[k]}")
+            raise DataError(f"{line_label[feed[k]]}: negative impedance r={r[k]} ohm, x={x[k]} ohm")
+        if float(row.max_i_ka) < _PP_NO_LIMIT_KA:
+            amp[k] = float(row.max_i_ka) * 1000.0 * float(row.df) * par
+        branch_label.append(line_label[feed[k]])
     p = np.zeros(n)
     q = np.zeros(n)
     pos = {labels[o]: k for k, o in enumerate(order)}

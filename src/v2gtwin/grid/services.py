@@ -6,6 +6,7 @@ limits, mobility SoC floor and the need to reach its target SoC by departure.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ import numpy.typing as npt
 
 from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet, SocResult, run_uncontrolled
+from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, calc_secure_change
 
 __all__ = ["DemandResponseResult", "ReserveResult", "run_demand_response", "run_reserve"]
 
@@ -35,6 +37,10 @@ class ReserveResult:
     n_available : EVs plugged in for the whole window [-].
     lead_s, duration_s : delivery lead time and sustain duration, exactly as asked (not rounded to steps) [s].
     n_past_horizon : start steps whose window ends after the horizon (reserve 0) [-].
+    reserve_secure_kw : the part of ``reserve_kw`` the network carries: each EV's reserve clipped per bus to
+        the tightest operating envelope of the window (rule ``secure_rule``); None without network limits [kW].
+    n_bus_binding : buses whose envelope cuts the reserve, per start step (None without network limits) [-].
+    secure_rule : the rule of the network-secure figure (empty without network limits).
     """
 
     reserve_kw: FloatArray
@@ -43,13 +49,21 @@ class ReserveResult:
     lead_s: float
     duration_s: float
     n_past_horizon: int = 0
+    reserve_secure_kw: FloatArray | None = None
+    n_bus_binding: npt.NDArray[np.int64] | None = None
+    secure_rule: str = ""
 
 
 def run_reserve(
-    fleet: Fleet, baseline: SocResult | None = None, *, lead_s: float = 600.0, duration_s: float = 1800.0
+    fleet: Fleet,
+    baseline: SocResult | None = None,
+    *,
+    lead_s: float = 600.0,
+    duration_s: float = 1800.0,
+    limits: NetworkLimits | None = None,
 ) -> ReserveResult:
     """Reserve the fleet can deliver within ``lead_s`` [s] and sustain for ``duration_s`` [s], for every
-    start step.
+    start step; with ``limits`` (the network's operating envelopes), also the network-secure reserve.
 
     Notes
     -----
@@ -67,6 +81,11 @@ def run_reserve(
     ``max(-P_d, need eta_d / D)``. The EV's reserve is ``max(0, p0 - p_min)``; the fleet's is the sum.
     (Baseline power is taken constant over the window — conservative when the baseline would stop
     charging inside it.)
+
+    Network-secure reserve: the change ``-r`` of every EV, from the baseline power of every EV of the fleet at
+    the step containing ``t0``, clipped bus by bus to the smallest operating envelope of the steps the window
+    overlaps (:func:`v2gtwin.grid.secure.calc_secure_change`). Stopping charging is never cut (it moves a bus
+    toward its envelope); discharge stops at the bus's export limit.
     """
     if not (np.isfinite(lead_s) and lead_s >= 0):
         raise DataError(f"reserve lead_s = {lead_s}: allowed range >= 0 s")
@@ -83,6 +102,8 @@ def run_reserve(
     dep_s = fleet.departure_step * dt_s
     n_past = 0
     tol_s = 1e-6 * dt_s
+    secure = None if limits is None else np.zeros(n_steps)
+    binding = None if limits is None else np.zeros(n_steps, dtype=np.int64)
     for t in range(n_steps):
         t0_s = t * dt_s + lead_s
         t1_s = t0_s + duration_s
@@ -112,7 +133,25 @@ def run_reserve(
         reserve[t] = r.sum()
         from_charging[t] = np.minimum(r, np.clip(p0, 0.0, None)).sum()
         count[t] = idx.size
-    return ReserveResult(reserve, from_charging, count, float(lead_s), float(duration_s), n_past)
+        if limits is not None and secure is not None and binding is not None:
+            last = min(int(np.ceil(t1_s / dt_s - 1e-9)), n_steps)  # steps k .. last-1 overlap the window
+            dp = np.zeros(fleet.n)
+            dp[idx] = -r
+            sc = calc_secure_change(limits, np.arange(k, max(last, k + 1)), base.p_kw[k], dp)
+            # Where no bus binds the secure figure is the unconstrained one (not a sum in another order).
+            secure[t] = reserve[t] if sc.n_bus_binding == 0 else -sc.total_secure_kw
+            binding[t] = sc.n_bus_binding
+    return ReserveResult(
+        reserve,
+        from_charging,
+        count,
+        float(lead_s),
+        float(duration_s),
+        n_past,
+        reserve_secure_kw=secure,
+        n_bus_binding=binding,
+        secure_rule="" if limits is None else SECURE_RULE,
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +170,12 @@ class DemandResponseResult:
     n_unmet : EVs that leave below their target with the event (and without: ``n_unmet_baseline``) [-].
     event_clock : {'notify', 'start', 'end'}: local clock times "HH:MM" of those step starts, when the event
         came from clock times (empty otherwise).
+    p_dr_secure_kw : aggregate fleet power with the event, each step's change from the baseline clipped per bus
+        to the step's operating envelope (None without network limits) [kW, + charging].
+    reduction_mean_secure_kw, peak_reduction_secure_kw, rebound_peak_secure_kw : the figures above from
+        ``p_dr_secure_kw`` (None without network limits) [kW].
+    n_bus_binding : buses whose envelope cuts the change, per step (None without network limits) [-].
+    secure_rule : the rule of the network-secure figures (empty without network limits).
     """
 
     p_baseline_kw: FloatArray
@@ -146,6 +191,12 @@ class DemandResponseResult:
     n_unmet: int
     n_unmet_baseline: int
     event_clock: dict[str, str] = field(default_factory=dict)
+    p_dr_secure_kw: FloatArray | None = None
+    reduction_mean_secure_kw: float | None = None
+    peak_reduction_secure_kw: float | None = None
+    rebound_peak_secure_kw: float | None = None
+    n_bus_binding: npt.NDArray[np.int64] | None = None
+    secure_rule: str = ""
 
 
 def run_demand_response(
@@ -156,6 +207,7 @@ def run_demand_response(
     *,
     allow_discharge: bool = True,
     precharge: bool = True,
+    limits: NetworkLimits | None = None,
 ) -> DemandResponseResult:
     """The fleet's answer to a demand-response (peak-shaving) event.
 
@@ -164,6 +216,12 @@ def run_demand_response(
     full power afterwards) and, if ``allow_discharge``, V2G EVs discharge down to their mobility floor
     without breaking that guarantee; after the event every EV charges at full power until its target (the
     rebound). Baseline: uncontrolled charging.
+
+    With ``limits`` (the network's operating envelopes), each step's change of every EV from its baseline
+    power is clipped per bus to that step's envelope (:func:`v2gtwin.grid.secure.calc_secure_change`) and the
+    figures are given again from the clipped fleet power. Each step is clipped on its own: energy an EV could
+    not shift is not planned again at other steps (the network-constrained schedule does that), so the secure
+    rebound is what the network lets through at each step, not a re-solved one.
     """
     n_steps = fleet.n_steps
     if not (0 <= notify_step <= start_step < end_step <= n_steps):
@@ -210,7 +268,7 @@ def run_demand_response(
     after_ev = slice(end_step, n_steps)
     soc_dep_base = np.asarray(base.soc_pu[fleet.departure_step, np.arange(fleet.n)], dtype=float)
     soc_end = soc  # after departure SoC is frozen: the loop leaves unplugged EVs untouched
-    return DemandResponseResult(
+    res = DemandResponseResult(
         p_baseline_kw=p_base,
         p_dr_kw=p_dr,
         notify_step=notify_step,
@@ -223,4 +281,22 @@ def run_demand_response(
         energy_shifted_kwh=float((p_base[ev] - p_dr[ev]).sum() * dt_h),
         n_unmet=int(np.sum(soc_end < fleet.soc_target_pu - 1e-6)),
         n_unmet_baseline=int(np.sum(soc_dep_base < fleet.soc_target_pu - 1e-6)),
+    )
+    if limits is None:
+        return res
+    p_sec = np.empty(n_steps)
+    binding = np.zeros(n_steps, dtype=np.int64)
+    for t in range(n_steps):
+        p0_t = np.asarray(base.p_kw[t], dtype=float)
+        sc = calc_secure_change(limits, t, p0_t, p_out[t] - p0_t)
+        p_sec[t] = p_dr[t] if sc.n_bus_binding == 0 else p_base[t] + sc.total_secure_kw
+        binding[t] = sc.n_bus_binding
+    return dataclasses.replace(
+        res,
+        p_dr_secure_kw=p_sec,
+        reduction_mean_secure_kw=float((p_base[ev] - p_sec[ev]).mean()),
+        peak_reduction_secure_kw=float(p_base[ev].max() - p_sec[ev].max()),
+        rebound_peak_secure_kw=float(p_sec[after_ev].max()) if end_step < n_steps else 0.0,
+        n_bus_binding=binding,
+        secure_rule=SECURE_RULE,
     )

@@ -4,6 +4,7 @@ in ``markets.scheduling``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy.typing as npt
 
 from v2gtwin.fleet import Fleet, SocResult, synthesize_fleet
 from v2gtwin.grid.profiles import RTS79_WINTER_WEEKDAY_PCT, calc_daily_profile
+from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, calc_secure_band, calc_secure_change, summarize_gap
 from v2gtwin.markets.newsvendor import Availability, BidResult, calc_expected_profit, solve_newsvendor
 from v2gtwin.markets.stackelberg import StackelbergResult, solve_stackelberg, solve_stackelberg_discharge
 from v2gtwin.markets.welfare import Demand, MarketResult, SupplyStack, run_market_comparison
@@ -25,7 +27,9 @@ __all__ = [
     "calc_market_demand",
     "calc_price_curve",
     "calc_regulation_headroom_kw",
+    "calc_regulation_headroom_secure_kw",
     "calc_v2g_offer",
+    "calc_v2g_offer_secure",
     "run_bid_analysis",
     "run_market_analysis",
     "run_stackelberg_analysis",
@@ -80,11 +84,31 @@ def calc_v2g_offer(fleet: Fleet, spec: MarketsSpec, time: TimeGrid) -> tuple[flo
     return v2g_p, v2g_e
 
 
-def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid) -> dict[str, Any]:
+def calc_v2g_offer_secure(fleet: Fleet, spec: MarketsSpec, time: TimeGrid, limits: NetworkLimits) -> tuple[float, int]:
+    """The part of the V2G offer's power [kW] the network carries, and the buses whose export limit binds [-].
+
+    Each plugged EV's offer (``v2g_share`` x its discharge power) is an export from idle at ``v2g_offer_hour``;
+    per bus the export stops at the operating envelope's export limit of that step, shared pro rata among the
+    bus's EVs (:func:`v2gtwin.grid.secure.calc_secure_change`): ``sum_b min(v2g_share P_dis,b, E_b)``. The
+    offer's energy is not bounded by the envelope (it limits power) and is left as it is.
+    """
+    step = time.step_at(spec.v2g_offer_hour, "markets.v2g_offer_hour")
+    plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
+    dp = -spec.v2g_share * np.where(plugged, fleet.p_discharge_max_kw, 0.0)
+    sc = calc_secure_change(limits, step, np.zeros(fleet.n), dp)
+    offer = calc_v2g_offer(fleet, spec, time)[0] if sc.n_bus_binding == 0 else -sc.total_secure_kw
+    return offer, sc.n_bus_binding
+
+
+def run_market_analysis(
+    fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid, limits: NetworkLimits | None = None
+) -> dict[str, Any]:
     """TOU vs RTP over 24 hourly periods with the fleet's V2G offer in the supply stack.
 
     Returns {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply', 'v2g_offer_hour', 'v2g_offer_clock'} (the
-    clock as "HH:MM", :meth:`TimeGrid.clock_label`); money over the day."""
+    clock as "HH:MM", :meth:`TimeGrid.clock_label`); money over the day. With ``limits`` (the network's
+    operating envelopes) also 'v2g_offer_secure_kw', 'v2g_offer_n_bus_binding' and 'secure_rule'
+    (:func:`calc_v2g_offer_secure`); the market itself is cleared with the unconstrained offer."""
     demand = calc_market_demand(spec)
     v2g_p, v2g_e = calc_v2g_offer(fleet, spec, time)
     supply = SupplyStack(
@@ -101,6 +125,9 @@ def run_market_analysis(fleet: Fleet, baseline: SocResult, spec: MarketsSpec, ti
     out["supply"] = supply
     out["v2g_offer_hour"] = spec.v2g_offer_hour
     out["v2g_offer_clock"] = time.clock_label(time.step_at(spec.v2g_offer_hour, "markets.v2g_offer_hour"))
+    if limits is not None:
+        out["v2g_offer_secure_kw"], out["v2g_offer_n_bus_binding"] = calc_v2g_offer_secure(fleet, spec, time, limits)
+        out["secure_rule"] = SECURE_RULE
     return out
 
 
@@ -125,6 +152,10 @@ def summarize_market(market: dict[str, Any]) -> dict[str, Any]:
     out["v2g_offer_clock"] = market.get("v2g_offer_clock")
     out["v2g_offer_kw"] = float(np.max(supply.v2g_p_max_kw))
     out["v2g_energy_kwh"] = float(supply.v2g_energy_kwh)
+    if "v2g_offer_secure_kw" in market:
+        out |= summarize_gap(out["v2g_offer_kw"], market["v2g_offer_secure_kw"], "v2g_offer")
+        out["v2g_offer_n_bus_binding"] = int(market["v2g_offer_n_bus_binding"])
+        out["secure_rule"] = market["secure_rule"]
     return out
 
 
@@ -239,6 +270,9 @@ class BidAnalysis:
     event_hour : clock time of the simulated availability [h] (None when the availability was given).
     event_clock : the same as "HH:MM" (:meth:`TimeGrid.clock_label`; None when the availability was given).
     reg_price_per_mw, reg_penalty_per_mw : payment and penalty [currency per MW and hour].
+    samples_secure_kw : the same days' headroom the network carries (None without a network bound) [kW].
+    bid_secure : the optimal bid under the empirical distribution of ``samples_secure_kw`` (None without) .
+    secure_rule : the rule of the network-secure figures (empty without a network bound).
     """
 
     availability: Availability
@@ -253,6 +287,9 @@ class BidAnalysis:
     reg_price_per_mw: float
     reg_penalty_per_mw: float
     event_clock: str | None = None
+    samples_secure_kw: FloatArray | None = None
+    bid_secure: BidResult | None = None
+    secure_rule: str = ""
 
 
 def calc_regulation_headroom_kw(fleet: Fleet, step: int) -> float:
@@ -262,32 +299,51 @@ def calc_regulation_headroom_kw(fleet: Fleet, step: int) -> float:
     return float(np.minimum(fleet.p_charge_max_kw, fleet.p_discharge_max_kw)[plugged].sum())
 
 
-def run_bid_analysis(scenario: Scenario, availability: Availability | None = None) -> BidAnalysis:
+def calc_regulation_headroom_secure_kw(fleet: Fleet, step: int, limits: NetworkLimits) -> float:
+    """The part of :func:`calc_regulation_headroom_kw` [kW] the network carries both ways at ``step``: each
+    plugged EV's band (the smaller of its charge and discharge limits, from idle) clipped per bus to the
+    operating envelope (:func:`v2gtwin.grid.secure.calc_secure_band`). EV ``i`` of ``fleet`` sits where
+    ``limits`` places EV ``i``."""
+    plugged = (fleet.arrival_step <= step) & (step < fleet.departure_step)
+    band = np.where(plugged, np.minimum(fleet.p_charge_max_kw, fleet.p_discharge_max_kw), 0.0)
+    secure, n_bind = calc_secure_band(limits, step, np.zeros(fleet.n), band)
+    return calc_regulation_headroom_kw(fleet, step) if n_bind == 0 else float(secure.sum())
+
+
+def run_bid_analysis(
+    scenario: Scenario,
+    availability: Availability | None = None,
+    *,
+    secure_headroom: Callable[[Fleet, int], float] | None = None,
+    secure_rule: str = SECURE_RULE,
+) -> BidAnalysis:
     """The newsvendor regulation bid at ``markets.reg_price_per_mw`` and ``reg_penalty_per_mw``.
 
     Without ``availability``: the empirical availability of ``bid_days`` seeded fleet days (symmetric headroom
     of the plugged EVs at ``frequency.event_hour``, a clock time in the horizon), with a normal fit beside it.
+    With ``secure_headroom(fleet, step)`` [kW] (the part of a day's symmetric headroom the network carries,
+    e.g. :func:`v2gtwin.grid.secure.calc_secure_band` summed), the same days give a network-secure
+    availability and its own optimal bid (``secure_rule`` names the rule behind it).
     """
     spec, time = scenario.markets, scenario.time
     p, lam = spec.reg_price_per_mw / 1000.0, spec.reg_penalty_per_mw / 1000.0  # per kW
     samples = np.zeros(0)
     normal_fit = None
     event_hour = event_clock = None
+    samples_secure: FloatArray | None = None
     if availability is None:
         event_hour = scenario.frequency.event_hour
         step = time.step_at(scenario.frequency.event_hour, "frequency.event_hour")
         event_clock = time.clock_label(step)
-        samples = np.asarray(
-            [
-                calc_regulation_headroom_kw(
-                    synthesize_fleet(
-                        scenario.fleet, time, scenario.feeder.n_bus, np.random.default_rng([scenario.seed, 31, day])
-                    ),
-                    step,
-                )
-                for day in range(spec.bid_days)
-            ]
-        )
+        days = [
+            synthesize_fleet(
+                scenario.fleet, time, scenario.feeder.n_bus, np.random.default_rng([scenario.seed, 31, day])
+            )
+            for day in range(spec.bid_days)
+        ]
+        samples = np.asarray([calc_regulation_headroom_kw(f, step) for f in days])
+        if secure_headroom is not None:
+            samples_secure = np.asarray([secure_headroom(f, step) for f in days], dtype=float)
         availability = Availability("empirical", samples_kw=samples)
         source = f"{spec.bid_days} simulated fleet days"
         sd = float(samples.std(ddof=1))
@@ -300,6 +356,13 @@ def run_bid_analysis(scenario: Scenario, availability: Availability | None = Non
     best = solve_newsvendor(availability, p, lam)
     exact = calc_expected_profit(bids, availability, p, lam)
     mc = calc_expected_profit(bids, availability, p, lam, n_mc=50_000, rng=np.random.default_rng([scenario.seed, 32]))
+    secure: dict[str, Any] = {}
+    if samples_secure is not None:
+        secure = {
+            "samples_secure_kw": samples_secure,
+            "bid_secure": solve_newsvendor(Availability("empirical", samples_kw=samples_secure), p, lam),
+            "secure_rule": secure_rule,
+        }
     return BidAnalysis(
         availability,
         source,
@@ -313,6 +376,7 @@ def run_bid_analysis(scenario: Scenario, availability: Availability | None = Non
         spec.reg_price_per_mw,
         spec.reg_penalty_per_mw,
         event_clock,
+        **secure,
     )
 
 
@@ -339,4 +403,16 @@ def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
         "bid_kw": b.bid.bid_kw,
         "bid_normal_fit_kw": None if b.normal_fit is None else b.normal_fit.bid_kw,
         "expected_profit_per_h": b.bid.expected_profit,
-    }
+    } | _summarize_bid_secure(b, mean)
+
+
+def _summarize_bid_secure(b: BidAnalysis, mean_kw: float) -> dict[str, Any]:
+    """The network-secure availability and bid beside the unconstrained ones (empty without them)."""
+    if b.samples_secure_kw is None or b.bid_secure is None:
+        return {"secure_rule": b.secure_rule} if b.secure_rule else {}
+    return (
+        summarize_gap(mean_kw, float(np.mean(b.samples_secure_kw)), "availability_mean")
+        | summarize_gap(b.bid.bid_kw, b.bid_secure.bid_kw, "bid")
+        | summarize_gap(b.bid.expected_profit, b.bid_secure.expected_profit, "expected_profit", "per_h")
+        | {"secure_rule": b.secure_rule}
+    )

@@ -246,8 +246,17 @@ class _LpResult:
 _HIGHS_OPTIONS: dict[str, Any] = {"solver": "ipm", "run_crossover": "off"}
 
 
-def _linprog(c: FloatArray, a_ub: Any, b_ub: Any, a_eq: Any, b_eq: Any, bounds: FloatArray) -> _LpResult:
-    """Solve ``min c x`` s.t. ``a_ub x <= b_ub``, ``a_eq x = b_eq``, bounds, with HiGHS (highspy) directly.
+def _linprog(
+    c: FloatArray,
+    a_ub: Any,
+    b_ub: Any,
+    a_eq: Any,
+    b_eq: Any,
+    bounds: FloatArray,
+    options: dict[str, Any] | None = None,
+) -> _LpResult:
+    """Solve ``min c x`` s.t. ``a_ub x <= b_ub``, ``a_eq x = b_eq``, bounds, with HiGHS (highspy) directly
+    (``options`` replace :data:`_HIGHS_OPTIONS`).
 
     The interior-point solver without crossover: the schedules are large, sparse and degenerate, where IPM is
     several times faster than the dual simplex (measured: 1,000 EVs x 96 steps with a binding import cap,
@@ -264,7 +273,7 @@ def _linprog(c: FloatArray, a_ub: Any, b_ub: Any, a_eq: Any, b_eq: Any, bounds: 
     )
     h = _new_highs(highspy)
     h.setOptionValue("output_flag", bool(__import__("os").environ.get("HLOG")))
-    for key, value in _HIGHS_OPTIONS.items():
+    for key, value in (_HIGHS_OPTIONS if options is None else options).items():
         h.setOptionValue(key, value)
     lp = highspy.HighsLp()
     lp.num_col_ = int(c.size)

@@ -14,6 +14,7 @@ from typing import Any
 
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
+from v2gtwin.grid.secure import SECURE_RULE, tabulate_secure_figures
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.report.figures import (
     fig_agc,
@@ -36,6 +37,7 @@ from v2gtwin.report.figures import (
     fig_voltage_profile,
     to_png_base64,
 )
+from v2gtwin.report.network_figures import fig_envelope_heatmap
 from v2gtwin.report.protection import protection_section
 from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
@@ -184,6 +186,60 @@ def _feeder_section(result: StudyResult) -> str:
         "together (must-run), and losses grow with the square of that bunching (a linear sensitivity does "
         "not see it). loss_optimal weighs where and when together.</p>"
         + _figure(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
+        + _envelope_part(result)
+    )
+
+
+def _envelope_part(result: StudyResult) -> str:
+    """The network's dynamic operating envelopes as a heat map (empty when the fleet is not on a network)."""
+    envs = result.feeder.envelopes
+    if not envs:
+        return ""
+    tg = result.scenario.time
+    e0 = envs[0]
+    fig = fig_envelope_heatmap(
+        [e.feeder_name for e in envs],
+        [[str(b) for b in e.bus_labels] for e in envs],
+        [e.p_import_max_kw for e in envs],
+        [e.p_export_max_kw for e in envs],
+        [tg.clock_label(k) for k in range(tg.n_steps)],
+    )
+    return (
+        "<h3>Dynamic operating envelopes</h3>"
+        + f'<p class="muted">Largest EV import and export at each bus and step that keep every voltage within '
+        f"[{e0.v_min_pu:g}, {e0.v_max_pu:g}] pu and every branch within its rating, given the base load; "
+        f"allocation among buses: {html.escape(' / '.join(sorted({str(e.rule) for e in envs})))}; "
+        f"{len(envs)} feeder(s), exact-AC violations of the allocated envelopes: "
+        f"{sum(int(e.ac_violations) for e in envs)}.</p>"
+        + _figure(to_png_base64(fig), "Operating envelopes, bus x time: import (left) and export (right) limits.")
+    )
+
+
+def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str:
+    """Each service unconstrained, network-secure and the difference (empty when the fleet is not on a
+    network)."""
+    rows = tabulate_secure_figures(services, result.markets.summary())
+    if not rows:
+        return ""
+    cur = result.scenario.currency
+    units = {"kw": "kW", "per_h": f"{cur}/h", "per_horizon": f"{cur} over the horizon", "count": "-"}
+    body = [
+        (
+            f"{r['service']} [{units.get(r['unit'], r['unit'])}]",
+            f"{r['unconstrained']:,.1f}",
+            f"{r['secure']:,.1f}",
+            f"{r['network_gap']:,.1f}",
+        )
+        for r in rows
+    ]
+    # The one rule, and where a figure states more (e.g. how the bid's simulated days are placed), that too.
+    extra = {r["service"]: str(r["secure_rule"]) for r in rows if r["secure_rule"] != SECURE_RULE}
+    notes = "".join(f" {html.escape(k)}: {html.escape(v)}." for k, v in extra.items())
+    return (
+        "<h3>Services within the network</h3>"
+        + _table(("service", "unconstrained", "network-secure", "difference"), body)
+        + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure.'
+        f"{notes}</p>"
     )
 
 
@@ -284,6 +340,7 @@ def _services_section(result: StudyResult) -> str:
         f"58.5 Hz / 300 s; staggered ramp-down at {spec.ramp_pct_per_s:g} %/s; random delays up to "
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
         + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
+        + _network_services_part(result, s)
     )
 
 
@@ -330,10 +387,14 @@ def _markets_section(result: StudyResult) -> str:
             f"{sc['uncontrolled_cost_per_horizon']:,.1f} / {sc['individual_cost_per_horizon']:,.1f}",
         ),
         (
-            f"... virtual battery: LP bound / disaggregated [{cur} per {sc['horizon_h']:g} h]",
+            f"... virtual battery: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
-        ("... disaggregation tracking error, largest step [kWh]", f"{sc['tracking_error_kwh']:,.1f}"),
+        (
+            f"... inner − outer: the price of the disaggregation guarantee [{cur} per {sc['horizon_h']:g} h]",
+            "-" if sc.get("inner_outer_gap_per_horizon") is None else f"{sc['inner_outer_gap_per_horizon']:,.1f}",
+        ),
+        ("... inner plan's disaggregation tracking error [kWh]", f"{sc['tracking_error_kwh']:,.3g}"),
     ]
     rb = s["robust"]
     rob = [_robust_row(v) for v in rb["radii"].values()]

@@ -528,7 +528,7 @@ def fig_schedule(fleet: FleetSection, markets: MarketsSection, currency: str = "
         where="post",
         color="tab:green",
         ls="--",
-        label="virtual battery, disaggregated",
+        label="inner virtual battery, disaggregated",
     )
     ax.axhline(sc.import_cap_kw / 1e3, color="tab:red", ls=":", label="import cap")
     ax.set_ylabel("fleet power [MW]")

@@ -1,0 +1,103 @@
+"""`v2gtwin network import`: a MATPOWER / OpenDSS feeder's summary and base case, or one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import assert_one_line_error, run_cli
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_import_matpower_json_matches_pandapower(capsys: pytest.CaptureFixture[str]) -> None:
+    import pandapower as pp
+    from pandapower.converter.matpower import from_mpc
+
+    code, out, err = run_cli(
+        capsys, "network", "import", str(DATA / "case33bw_data.m"), "--default-ampacity-a", "300", "--json"
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["format"] == "matpower" and data["n_bus"] == 33 and data["n_branch"] == 32
+    assert data["n_branch_rated"] == 32 and data["n_branch_unrated"] == 0
+    assert data["notes"] == ["ampacity: default of 300 A for 32 branches without a rating in case33bw_data.m"]
+    # Reference: pandapower's own conversion and Newton-Raphson on the same file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        net = from_mpc(str(DATA / "case33bw_data.m"), f_hz=50)
+    pp.runpp(net, tolerance_mva=1e-11)
+    pf = data["powerflow"]
+    assert pf["v_min_pu"] == pytest.approx(net.res_bus.vm_pu.min(), abs=1e-6)
+    assert pf["v_min_bus"] == str(int(net.res_bus.vm_pu.idxmin()) + 1)  # MATPOWER's number: pandapower's + 1
+    # Every bus, by MATPOWER's number, in the file's order.
+    assert list(pf["v_pu"]) == [str(i) for i in range(1, 34)]
+    for b, v in net.res_bus.vm_pu.items():
+        assert pf["v_pu"][str(int(b) + 1)] == pytest.approx(v, abs=1e-6)
+    assert pf["losses_kw"] == pytest.approx(net.res_line.pl_mw.sum() * 1e3, rel=1e-6)
+    # Highest loading: the first branch carries the whole feeder; its current over the 300 A default.
+    i_a = net.res_line.i_ka.max() * 1e3
+    assert pf["branch_loading_max"] == "branch 1-2"
+    assert pf["branch_loading_max_pu"] == pytest.approx(i_a / 300.0, rel=1e-6)
+
+
+def test_import_opendss_text_names_the_reduction(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "network", "import", str(DATA / "ieee33.dss"))
+    assert code == 0, err
+    assert "format                           opendss" in out
+    assert "v_min_bus                      18" in out
+    assert "note: OpenDSS model reduced to its balanced single-phase (positive-sequence) equivalent" in out
+    assert "note: ampacity: no rating for 32 branches in ieee33.dss" in out
+
+
+def test_import_bad_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("hello\n")
+    code, _, err = run_cli(capsys, "network", "import", str(p))
+    assert_one_line_error(code, err)
+    assert "notes.txt: not a MATPOWER case (.m) or OpenDSS script (.dss)" in err
+    code, _, err = run_cli(capsys, "network", "import", str(DATA / "case33bw.m"))
+    assert_one_line_error(code, err)
+    assert "case33bw.m: line" in err and "MATPOWER code changes the case" in err
+    lateral = (
+        (DATA / "ieee33.dss")
+        .read_text()
+        .replace(
+            "set voltagebases", "new line.lat bus1=18.1 bus2=40.1 phases=1 r1=0.5 x1=0.3 length=1\nset voltagebases"
+        )
+    )
+    q = tmp_path / "lateral.dss"
+    q.write_text(lateral)
+    code, _, err = run_cli(capsys, "network", "import", str(q))
+    assert_one_line_error(code, err)
+    assert "lateral.dss: Line.lat: 1-phase element (unbalanced-only)" in err
+    code, _, err = run_cli(capsys, "network", "import", str(tmp_path / "missing.m"))
+    assert_one_line_error(code, err)
+    assert "missing.m: no such file" in err
+    code, _, err = run_cli(capsys, "network", "import", str(DATA / "ieee33.dss"), "--default-ampacity-a", "-5")
+    assert_one_line_error(code, err)
+    assert "--default-ampacity-a" in err
+
+
+def test_import_follows_redirects_and_keeps_the_working_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = (DATA / "ieee33.dss").read_text().splitlines()
+    sub = tmp_path / "model"
+    sub.mkdir()
+    (sub / "lines.dss").write_text("\n".join(x for x in lines if x.startswith("new line")) + "\n")
+    (sub / "loads.dss").write_text("\n".join(x for x in lines if x.startswith("new load")) + "\n")
+    head = [x for x in lines if x.startswith(("clear", "new circuit"))]
+    (sub / "master.dss").write_text("\n".join([*head, "redirect lines.dss", "redirect loads.dss", "solve"]) + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run_cli(capsys, "network", "import", str(sub / "master.dss"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    # Every load of the case found through the redirect: 3,715 kW (Baran & Wu's total).
+    assert data["p_load_total_kw"] == pytest.approx(3715.0)
+    assert Path.cwd() == elsewhere
