@@ -13,16 +13,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
+from v2gtwin._scenario_base import _Model
 from v2gtwin.errors import ScenarioError
+from v2gtwin.scenario_markets import MarketsSpec
 from v2gtwin.scenario_network import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec
+from v2gtwin.scenario_protection import AggregatorSpec, DeviceSpec, ProtectionSpec, RelayCurve, ResilienceSpec
 
 __all__ = [
     "DEFAULT_SCENARIO",
     "FEEDER_N_BUS",
     "SYNTHETIC_FEEDER_DEFAULTS",
+    "AggregatorSpec",
+    "DeviceSpec",
     "FeederSpec",
     "FleetSpec",
     "FrequencySpec",
@@ -30,6 +35,7 @@ __all__ = [
     "NetworkFeederSpec",
     "NetworkSpec",
     "ProtectionSpec",
+    "RelayCurve",
     "ResilienceSpec",
     "Scenario",
     "TimeGrid",
@@ -39,10 +45,6 @@ __all__ = [
     "scenario_schema",
     "scenario_to_toml",
 ]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 class TimeGrid(_Model):
@@ -219,97 +221,6 @@ class FeederSpec(_Model):
         return self.synthetic_n_bus if fixed is None else fixed
 
 
-#: Relay curves a scenario may name (the keys of ``v2gtwin.grid.protection.relays.CURVES``).
-RelayCurve = Literal["iec_si", "iec_vi", "iec_ei", "iec_lti", "ieee_mi", "ieee_vi", "ieee_ei", "definite_time"]
-
-
-class DeviceSpec(_Model):
-    """One protective device of the feeder: where it sits and how it is set."""
-
-    label: str = Field(min_length=1, max_length=60, description="Name shown in every output.")
-    bus: str = Field(
-        min_length=1,
-        max_length=60,
-        description="Label of the bus its branch feeds, as the feeder publishes it (Baran & Wu's 1-33 for "
-        "ieee33); the device sits at the upstream end of that branch.",
-    )
-    kind: Literal["relay", "recloser"] = Field("relay", description="Device kind (a recloser: its delayed curve).")
-    curve: RelayCurve = Field("iec_si", description="Time-current curve (IEC 60255-151, IEEE C37.112, definite time).")
-    pickup_a: float = Field(gt=0.0, le=1e6, description="Pickup current [A].")
-    tds: float = Field(gt=0.0, le=100.0, description="Time-dial setting [-] (definite time: the delay [s]).")
-
-
-class AggregatorSpec(_Model):
-    """A V2G aggregator placed by hand for the protection study (instead of the fleet's chargers)."""
-
-    bus: str = Field(min_length=1, max_length=60, description="Label of its bus, as the feeder publishes it.")
-    s_rated_kva: float = Field(gt=0.0, le=1e6, description="Rated apparent power of its inverters [kVA].")
-
-
-class ProtectionSpec(_Model):
-    """Fault currents and overcurrent protection of the feeder, with and without the V2G aggregators."""
-
-    s_sc_mva: float | None = Field(
-        100.0,
-        gt=0.0,
-        le=1e5,
-        description="Short-circuit power S''k of the upstream grid at the feeder head [MVA] (IEC 60909).",
-    )
-    r_over_x: float = Field(0.1, ge=0.0, le=10.0, description="R/X ratio of the upstream grid's impedance [-].")
-    c_factor: float = Field(
-        1.1, ge=0.9, le=1.1, description="IEC 60909 voltage factor c (1.1: maximum currents at MV) [-]."
-    )
-    k: float = Field(
-        1.5, ge=1.0, le=3.0, description="Fault current of the V2G inverters as a multiple of rated current [-]."
-    )
-    angle_deg: float | None = Field(
-        None,
-        ge=-180.0,
-        le=180.0,
-        description="Angle of the V2G fault current to the pre-fault voltage [deg]; omit for IEC 60909's "
-        "assumption (in phase with the voltage it raises at its own bus: the largest contribution).",
-    )
-    combination: Literal["iec60909", "phasor"] = Field(
-        "iec60909",
-        description="Bus fault current: 'iec60909' adds the grid's and the V2G parts' magnitudes, 'phasor' "
-        "their phasors.",
-    )
-    t_ride_through_s: float = Field(
-        1.0, ge=0.0, le=600.0, description="How long the V2G inverters sustain their fault current [s]."
-    )
-    cti_margin_s: float = Field(0.3, gt=0.0, le=2.0, description="Smallest acceptable coordination interval [s].")
-    t_max_s: float = Field(
-        2.0,
-        gt=0.0,
-        le=600.0,
-        description="Slowest acceptable operating time in a device's reach; slower is blinding [s].",
-    )
-    pickup_margin: float = Field(
-        1.5, ge=1.0, le=5.0, description="Pickup as a multiple of the largest load current (default scheme) [-]."
-    )
-    v2g_share: float = Field(
-        1.0,
-        ge=0.0,
-        le=1.0,
-        description="Share of the feeder's V2G chargers (all plugged in: the worst case) feeding a fault [-].",
-    )
-    scale_max: float = Field(
-        20.0, gt=0.0, le=1000.0, description="Largest fleet-size factor searched for the first failure [-]."
-    )
-    aggregators: tuple[AggregatorSpec, ...] = Field(
-        (),
-        max_length=10_000,
-        description="V2G aggregators by bus; empty: one per bus holding the fleet's V2G chargers (their discharge "
-        "power x feeder.s_over_p x v2g_share).",
-    )
-    devices: tuple[DeviceSpec, ...] = Field(
-        (),
-        max_length=10_000,
-        description="Protective devices; empty: the default scheme (a feeder-head relay and one at each lateral "
-        "head, pickups from the load, time dials coordinated without V2G).",
-    )
-
-
 class FrequencySpec(_Model):
     """Bulk-grid services: the system the fleet serves and the events studied."""
 
@@ -378,154 +289,6 @@ class FrequencySpec(_Model):
         return self
 
 
-class MarketsSpec(_Model):
-    """Markets and scheduling: the day's prices, the TOU/RTP market, the aggregator's pricing and bids."""
-
-    price_base_per_mwh: float = Field(40.0, ge=-500.0, le=10_000.0, description="Off-peak energy price [currency/MWh].")
-    price_peak_per_mwh: float = Field(120.0, ge=-500.0, le=10_000.0, description="Peak energy price [currency/MWh].")
-    peak_demand_mw: float = Field(100.0, gt=0.0, le=1e6, description="Peak demand of the market's day [MW].")
-    demand_kind: Literal["linear", "constant_elasticity"] = Field("linear", description="Demand curve form.")
-    elasticity: float = Field(
-        -0.2, gt=-5.0, lt=0.0, description="Price elasticity of demand at the reference point [-]."
-    )
-    p_ref_per_mwh: float = Field(
-        60.0, gt=0.0, le=10_000.0, description="Reference price of the demand curves [currency/MWh]."
-    )
-    gen_capacity_mw: tuple[float, ...] = Field(
-        (60.0, 30.0, 25.0), min_length=1, max_length=50, description="Generator capacities in merit order [MW]."
-    )
-    gen_cost_per_mwh: tuple[float, ...] = Field(
-        (20.0, 50.0, 120.0), min_length=1, max_length=50, description="Generator marginal costs [currency/MWh]."
-    )
-    v2g_share: float = Field(
-        0.5, ge=0.0, le=1.0, description="Share of the fleet's evening discharge capacity offered to the market [-]."
-    )
-    v2g_energy_share: float = Field(
-        0.3, ge=0.0, le=1.0, description="Share of the fleet's energy above its targets offered over the day [-]."
-    )
-    v2g_offer_hour: float = Field(
-        18.0,
-        ge=0.0,
-        lt=24.0,
-        description="Clock time at which the EVs plugged in make the fleet's V2G power offer; must lie in the "
-        "horizon [h].",
-    )
-    degradation_per_mwh: float = Field(
-        30.0,
-        ge=0.0,
-        le=10_000.0,
-        description="Battery degradation cost per MWh discharged (placeholder) [currency/MWh].",
-    )
-    tou_peak_start_hour: int = Field(16, ge=0, le=23, description="Start of the TOU peak block [h].")
-    tou_peak_end_hour: int = Field(21, ge=1, le=24, description="End of the TOU peak block [h].")
-    charging_cost_per_kwh: float = Field(0.10, ge=0.0, le=10.0, description="Aggregator's energy cost [currency/kWh].")
-    x_cap_share: float = Field(
-        0.8, gt=0.0, le=1.0, description="Aggregator's energy limit as a share of the EVs' unconstrained demand [-]."
-    )
-    discharge_value_per_kwh: float = Field(
-        0.20,
-        gt=0.0,
-        le=10.0,
-        description="Value to the aggregator of V2G energy it buys back from the EVs (its resale price) "
-        "[currency/kWh].",
-    )
-    discharge_cap_share: float = Field(
-        0.8,
-        gt=0.0,
-        le=1.0,
-        description="Aggregator's limit on V2G energy bought back, share of the EVs' offer at that value [-].",
-    )
-    reg_price_per_mw: float = Field(
-        30.0, gt=0.0, le=1e5, description="Regulation payment per MW delivered [currency/MW-h]."
-    )
-    reg_penalty_per_mw: float = Field(60.0, gt=0.0, le=1e5, description="Penalty per MW of shortfall [currency/MW-h].")
-    bid_days: int = Field(
-        40, ge=5, le=2000, description="Seeded fleet days simulated for the empirical availability [-]."
-    )
-    schedule_max_evs: int = Field(
-        20_000,
-        ge=1,
-        le=10_000_000,
-        description="Largest fleet scheduled EV by EV in the study; larger fleets schedule a seeded sample of "
-        "this size (about 5 s per 10,000 EVs x 96 steps) [-].",
-    )
-    schedule_solver: Literal["chain", "highs"] = Field(
-        "chain",
-        description="LP solver of the per-EV schedule: 'chain' (v2gtwin's structure-exploiting interior point; "
-        "HiGHS, with a warning, when it does not converge) or 'highs' (HiGHS interior point).",
-    )
-    import_cap_share: float = Field(
-        0.8, gt=0.0, le=10.0, description="Site import cap for the schedule, share of the uncontrolled peak [-]."
-    )
-    robust_sd_share: float = Field(
-        0.08, ge=0.0, le=1.0, description="Standard deviation of the site's net load, share of its mean [-]."
-    )
-    robust_correlation: float = Field(
-        0.9, ge=0.0, lt=1.0, description="Correlation of net load between adjacent steps [-]."
-    )
-    robust_omegas: tuple[float, ...] = Field(
-        (0.0, 1.0, 2.0, 3.0),
-        min_length=1,
-        max_length=10,
-        description="Radii of the uncertainty ellipsoid to compare [-].",
-    )
-    robust_memory_steps: int = Field(
-        4, ge=1, le=100_000, description="Past observations the fleet's affine recourse rule may use [steps]."
-    )
-    robust_cap_share: float = Field(
-        1.2,
-        gt=0.0,
-        le=10.0,
-        description="Site import cap in the robust schedule, share of the mean net-load peak [-].",
-    )
-    robust_uncertainty: Literal["weather", "synthetic"] = Field(
-        "weather",
-        description="Where the net-load uncertainty comes from: 'weather' (persistence forecast errors of a "
-        "temperature-driven load share and PV, estimated from a TMY3 year shipped with pvlib) or 'synthetic' "
-        "(sd robust_sd_share x the load, correlation robust_correlation between adjacent steps).",
-    )
-    robust_violation_prob: float | None = Field(
-        None,
-        gt=0.0,
-        lt=1.0,
-        description="Violation probability to guarantee; when set, the radius comes from it (robust_radius_bound) "
-        "and replaces robust_omegas (the nominal schedule is kept for comparison) [-].",
-    )
-    robust_radius_bound: Literal["chi2", "cantelli"] = Field(
-        "cantelli",
-        description="Bound from violation probability to radius: 'chi2' (Gaussian errors, any constraint of the "
-        "day) or 'cantelli' (any distribution with the estimated mean and covariance, each constraint alone).",
-    )
-    weather_site: Literal["greensboro_nc", "sand_point_ak"] = Field(
-        "greensboro_nc", description="TMY3 weather year (shipped with pvlib) of the weather uncertainty."
-    )
-    weather_day_of_year: int = Field(
-        196, ge=2, le=364, description="Day of the weather year the schedule is for (1 = 1 January) [-]."
-    )
-    weather_window_days: int = Field(
-        45,
-        ge=1,
-        le=183,
-        description="Forecast errors are estimated from the pairs of days within this many days of the day [d].",
-    )
-    weather_hvac_share: float = Field(
-        0.3, ge=0.0, le=1.0, description="Temperature-driven (heating and cooling) share of the site's load [-]."
-    )
-    weather_pv_share: float = Field(
-        0.3, ge=0.0, le=10.0, description="PV on the site: DC rating as a share of the site's peak load [-]."
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> MarketsSpec:
-        if len(self.gen_capacity_mw) != len(self.gen_cost_per_mwh):
-            raise ValueError("gen_capacity_mw and gen_cost_per_mwh must have the same length")
-        if self.tou_peak_start_hour >= self.tou_peak_end_hour:
-            raise ValueError("tou_peak_start_hour must be before tou_peak_end_hour")
-        if any(o < 0 for o in self.robust_omegas):
-            raise ValueError("robust_omegas must be >= 0")
-        return self
-
-
 class CyberSpec(_Model):
     """The control path: the study's short dispatch run through the OCPP central system."""
 
@@ -535,101 +298,6 @@ class CyberSpec(_Model):
         le=2000,
         description="Simulated charging stations (the fleet's first EVs) dispatched in the study; 0 skips it [-].",
     )
-
-
-class ResilienceSpec(_Model):
-    """A microgrid around a critical facility (a hospital by default) through an upstream outage, with and
-    without the V2G fleet plugged in nearby (``v2gtwin resilience``; method in docs/resilience.md)."""
-
-    facility_bus: str = Field(
-        "18",
-        min_length=1,
-        max_length=100,
-        description="Label of the feeder bus the facility connects at, as the feeder's source publishes it "
-        "(Baran & Wu's 1-33 for ieee33); names the island's V2G cap when cap_source='envelope'.",
-    )
-    critical_peak_kw: float = Field(500.0, gt=0.0, le=1e6, description="Peak of the critical load [kW].")
-    critical_shape: Literal["hospital", "flat"] = Field(
-        "hospital",
-        description="Daily shape of the critical load: 'hospital' (0.8 of peak at night, 1.0 08:00-18:00: an "
-        "assumption for a facility that runs around the clock) or 'flat'.",
-    )
-    outage_start_hour: float = Field(18.0, ge=0.0, lt=24.0, description="Clock time the upstream grid is lost [h].")
-    outage_duration_h: float = Field(
-        4.0, gt=0.0, le=168.0, description="Length of the outage; it must end inside the horizon [h]."
-    )
-    gen_kw: float = Field(350.0, ge=0.0, le=1e6, description="Backup generator rating (0: none) [kW].")
-    gen_start_delay_s: float = Field(
-        10.0, ge=0.0, le=3600.0, description="Generator start-up until it takes load (NFPA 110 Type 10: 10 s) [s]."
-    )
-    gen_energy_kwh: float | None = Field(
-        None, ge=0.0, le=1e8, description="Electrical energy the generator's fuel gives; omit for enough [kWh]."
-    )
-    pv_peak_kw: float = Field(
-        0.0, ge=0.0, le=1e6, description="On-site PV peak (half-sine from 06:00 to 18:00, an assumption) [kW]."
-    )
-    battery_kw: float = Field(0.0, ge=0.0, le=1e6, description="Stationary battery power [kW].")
-    battery_kwh: float = Field(0.0, ge=0.0, le=1e7, description="Energy the battery can deliver in the outage [kWh].")
-    acceptable_level: float = Field(
-        0.9, gt=0.0, le=1.0, description="Performance level Q that counts as recovered (T_r) [-]."
-    )
-    shed_blocks_pu: tuple[float, ...] = Field(
-        (),
-        max_length=20,
-        description="Priority blocks of the critical load (shares in priority order, summing to 1), shed whole; "
-        "empty: shed continuously [-].",
-    )
-    fleet_share: float = Field(
-        0.05,
-        ge=0.0,
-        le=1.0,
-        description="Share of the scenario's fleet plugged in near the facility (a seeded sample of its EVs) [-].",
-    )
-    v2g_floor: Literal["target", "soc_min"] = Field(
-        "target",
-        description="How low V2G may take an EV in the outage: 'target' (its departure target stays reachable "
-        "by charging at full power once the grid is back) or 'soc_min' (down to its minimum SoC).",
-    )
-    v2g_delay_s: float = Field(5.0, ge=0.0, le=3600.0, description="Aggregator's communication and decision delay [s].")
-    v2g_tau_s: float = Field(2.0, ge=0.0, le=3600.0, description="Time constant of the fleet's response [s].")
-    v2g_ramp_kw_per_s: float | None = Field(
-        None, gt=0.0, le=1e6, description="Ramp limit of the fleet's output; omit for none [kW/s]."
-    )
-    cap_source: Literal["none", "explicit", "envelope"] = Field(
-        "none",
-        description="Cap on V2G power into the island: 'none', 'explicit' (v2g_cap_kw) or 'envelope' (the "
-        "feeder's export operating envelope at facility_bus, lowest over the outage's steps).",
-    )
-    v2g_cap_kw: float | None = Field(None, gt=0.0, le=1e6, description="The cap for cap_source='explicit' [kW].")
-    dt_sim_s: float = Field(
-        1.0,
-        gt=0.0,
-        le=60.0,
-        description="Simulation step of the outage; the delays and the duration are whole numbers of it [s].",
-    )
-    sweep_n_evs: tuple[int, ...] = Field(
-        (0, 2, 5, 10, 20, 50, 100),
-        min_length=1,
-        max_length=50,
-        description="Fleet sizes (EVs near the facility, nested seeded samples of the fleet) for the sweep [-].",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> ResilienceSpec:
-        if self.shed_blocks_pu and (
-            any(b <= 0 for b in self.shed_blocks_pu) or not math.isclose(sum(self.shed_blocks_pu), 1.0, abs_tol=1e-6)
-        ):
-            raise ValueError(f"shed_blocks_pu entries must be > 0 and sum to 1 (got {sum(self.shed_blocks_pu)})")
-        if any(n < 0 for n in self.sweep_n_evs):
-            raise ValueError("sweep_n_evs entries must be >= 0")
-        if self.cap_source == "explicit" and self.v2g_cap_kw is None:
-            raise ValueError("cap_source = 'explicit' needs v2g_cap_kw")
-        for name in ("outage_duration_h", "gen_start_delay_s", "v2g_delay_s"):
-            value_s = getattr(self, name) * (3600.0 if name.endswith("_h") else 1.0)
-            k = value_s / self.dt_sim_s
-            if abs(k - round(k)) > 1e-6:
-                raise ValueError(f"{name} must be a whole number of dt_sim_s = {self.dt_sim_s:g} s (got {value_s:g} s)")
-        return self
 
 
 class Scenario(_Model):

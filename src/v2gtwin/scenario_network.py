@@ -7,13 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from v2gtwin._scenario_base import _Model
 
 __all__ = ["SYNTHETIC_FEEDER_DEFAULTS", "NetworkFeederSpec", "NetworkSpec"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 #: Defaults of a synthetic network feeder's keys left unset: buses [-], nominal load [kW], strength [pu].
