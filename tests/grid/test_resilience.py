@@ -372,3 +372,23 @@ def test_target_floor_is_the_fleet_envelopes_lower_energy_edge() -> None:
     own = plugged & (e0 >= fleet.soc_min_pu * cap) & (reach < of.floor_kwh - 1e-9)
     assert own.sum() > 100
     np.testing.assert_allclose(of.floor_kwh[own], e_lo[k, own], rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("cap_source", ["none", "explicit"])
+def test_unknown_facility_bus_is_an_error_whatever_the_cap(cap_source: str) -> None:
+    # Baran & Wu's IEEE 33-bus feeder has buses 1..33: a facility at bus "77" does not sit on it. Before this
+    # check only cap_source = "envelope" looked the label up; the others printed "facility_bus 77" and ran.
+    from v2gtwin.errors import ScenarioError
+    from v2gtwin.grid.feeder import ieee33
+    from v2gtwin.grid.resilience_analysis import run_resilience_analysis
+    from v2gtwin.scenario import parse_scenario
+
+    sc = parse_scenario(
+        {"fleet": {"n_evs": 20}, "resilience": {"facility_bus": "77", "cap_source": cap_source, "v2g_cap_kw": 100.0}}
+    )
+    from v2gtwin.fleet import synthesize_fleet
+
+    fleet = synthesize_fleet(sc.fleet, sc.time, 33, np.random.default_rng(1))
+    f = ieee33()
+    with pytest.raises(ScenarioError, match=r"resilience\.facility_bus = '77': not a bus of feeder ieee33"):
+        run_resilience_analysis(fleet, run_uncontrolled(fleet), sc.resilience, sc.time, sc.seed, feeder=f)

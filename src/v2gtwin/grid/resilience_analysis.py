@@ -288,20 +288,14 @@ def run_resilience_analysis(
         "EVs near the facility: the first EVs of a seeded permutation of the fleet (nested for the sweep); EVs that "
         "arrive during the outage join it, EVs that leave take their energy with them",
     ]
+    bus = _facility_index(feeder, spec.facility_bus) if feeder is not None else None
     cap: float | None = None
     if spec.cap_source == "explicit":
         cap = spec.v2g_cap_kw
         notes.append(f"V2G power into the island capped at {cap:g} kW (explicit, resilience.v2g_cap_kw)")
     elif spec.cap_source == "envelope":
-        if feeder is None or p_base_kw is None or q_base_kvar is None:
+        if feeder is None or bus is None or p_base_kw is None or q_base_kvar is None:
             raise ScenarioError("resilience.cap_source = 'envelope' needs the scenario's feeder and base load")
-        labels = [str(b) for b in feeder.bus_labels]
-        if spec.facility_bus not in labels:
-            raise ScenarioError(
-                f"resilience.facility_bus = {spec.facility_bus!r}: not a bus of feeder {feeder.name} "
-                f"(labels {labels[0]} to {labels[-1]})"
-            )
-        bus = labels.index(spec.facility_bus)
         end_step = min(time.n_steps, math.ceil((t0_s + duration_s) / time.dt_s - 1e-9))
         cap = _envelope_cap_kw(feeder, p_base_kw, q_base_kvar, bus, range(start_step, end_step), v_limits_pu)
         notes.append(
@@ -354,6 +348,18 @@ def run_resilience_analysis(
         spec=spec,
         notes=tuple(notes),
     )
+
+
+def _facility_index(feeder: Feeder, facility_bus: str) -> int:
+    """Feeder index of the facility's bus; a label the feeder does not publish is a ScenarioError (whatever
+    ``cap_source``: the facility must sit on the feeder the study runs)."""
+    labels = [str(b) for b in feeder.bus_labels]
+    if facility_bus not in labels:
+        raise ScenarioError(
+            f"resilience.facility_bus = {facility_bus!r}: not a bus of feeder {feeder.name} "
+            f"(labels {labels[0]} to {labels[-1]})"
+        )
+    return labels.index(facility_bus)
 
 
 def _clock(spec: ResilienceSpec) -> str:
