@@ -219,3 +219,55 @@ def test_default_scheme_that_cannot_be_coordinated_is_named_not_raised() -> None
     (note,) = an.notes
     assert note.startswith("default scheme: R2 (head) keeps pickup 316 A") and "2.0 s" in note
     assert an.summary()["notes"] == [note] and an.aggregators.n == 0 and an.scale.scale is None
+
+
+def test_backfeed_stops_at_the_ride_through_time() -> None:
+    # The sympathetic case above (B operates on its 173.2 A back-feed at 0.636 s, A clears the fault at bus 2
+    # at about 0.73 s), but the inverters trip after 0.5 s: B's integral of 1/t(I) only reaches 0.5 / 0.636 =
+    # 0.79 < 1 before the back-feed stops, so B does not operate.
+    f = y_feeder()
+    aggs = Aggregators(bus=np.array([3]), s_rated_kva=np.array([2000.0]), k=1.5)
+    scheme = Scheme.build(
+        f,
+        [
+            Device("H", 1, "iec_si", 300.0, 0.3),
+            Device("A", 2, "iec_si", 100.0, 0.3),
+            Device("B", 3, "iec_si", 100.0, 0.05),
+        ],
+    )
+    _, v2g_long, _, _ = run_coordination(f, SRC, aggs, scheme, CoordinationOptions(t_ride_through_s=1.0))
+    _, v2g_short, _, _ = run_coordination(f, SRC, aggs, scheme, CoordinationOptions(t_ride_through_s=0.5))
+    assert v2g_long.sympathetic[2] and not v2g_short.sympathetic[2]
+
+
+def test_a_fault_elsewhere_is_cleared_by_the_first_device_to_operate() -> None:
+    # Y feeder, 2 MVA of V2G at bus 3 (k 1.5, purely reactive, phasor sum), ride-through for the whole fault.
+    # B's back-feed: 1.5 x 2000 / (sqrt(3) x 10) = 173.205 A. Faults B does not protect:
+    #   bus 1 (H's zone): H sees the grid's part alone, |V / Z_11| = 1931.871 A (the aggregator's current reaches
+    #     the fault through branch 1-3 only, not through H) -> t_H = iec_si(1931.871, 300, 0.3) = 1.107 s;
+    #   bus 2 (A's zone): A operates first, at about 0.73 s; H, slower (it sees less), is only its backup;
+    #   the adjacent feeder (source bus): a head relay like H at the grid's 5773.5 A, 0.69 s.
+    # So the slowest clearing elsewhere is H's 1.107 s at bus 1, not H's backup time at bus 2 (~1.25 s).
+    # B set to operate on its back-feed at 1.17 s, between the two, is therefore not sympathetic.
+    f = y_feeder()
+    aggs = Aggregators(bus=np.array([3]), s_rated_kva=np.array([2000.0]), k=1.5)
+    i_a = 1.5 * 2000.0 / (math.sqrt(3.0) * 10.0)
+    i_1 = abs(V_PRE / (Z_Q + (1 + 2j)))  # 1931.871 A
+    t_h1 = iec_si(i_1, 300.0, 0.3)
+    tds_b = 1.17 / iec_si(i_a, 100.0, 1.0)
+    scheme = Scheme.build(
+        f,
+        [
+            Device("H", 1, "iec_si", 300.0, 0.3),
+            Device("A", 2, "iec_si", 100.0, 0.3),
+            Device("B", 3, "iec_si", 100.0, tds_b),
+        ],
+    )
+    opts = CoordinationOptions(t_ride_through_s=None, combination="phasor", angle_deg=-90.0)
+    _, v2g, _, cur = run_coordination(f, SRC, aggs, scheme, opts)
+    assert t_h1 == pytest.approx(1.107, abs=1e-3)
+    # H's backup time for the fault at bus 2 is slower than 1.17 s: the wrong rule (last device) would trip B.
+    assert iec_si(cur.i_first_a[2, 0], 300.0, 0.3) > 1.2
+    assert v2g.t_clear_slowest_s[2] == pytest.approx(t_h1, rel=1e-6)  # Z_Q above is rounded to 7 digits
+    assert v2g.t_backfeed_s[2] == pytest.approx(1.17, rel=1e-9)
+    assert not v2g.sympathetic[2]
