@@ -215,7 +215,8 @@ def test_default_scheme_that_cannot_be_coordinated_is_named_not_raised() -> None
 
     f = ieee33()
     no_evs = np.zeros(0)
-    an = run_protection_analysis(f, ProtectionSpec(), no_evs.astype(int), no_evs, f.p_load_kw, f.q_load_kvar)
+    spec = ProtectionSpec(s_sc_mva=100.0, r_over_x=0.1)  # grid data set: no note about defaults
+    an = run_protection_analysis(f, spec, no_evs.astype(int), no_evs, f.p_load_kw, f.q_load_kvar)
     (note,) = an.notes
     assert note.startswith("default scheme: R2 (head) keeps pickup 316 A") and "2.0 s" in note
     assert an.summary()["notes"] == [note] and an.aggregators.n == 0 and an.scale.scale is None
@@ -271,3 +272,16 @@ def test_a_fault_elsewhere_is_cleared_by_the_first_device_to_operate() -> None:
     assert v2g.t_clear_slowest_s[2] == pytest.approx(t_h1, rel=1e-6)  # Z_Q above is rounded to 7 digits
     assert v2g.t_backfeed_s[2] == pytest.approx(1.17, rel=1e-9)
     assert not v2g.sympathetic[2]
+
+
+def test_grid_short_circuit_data_left_to_the_defaults_is_named() -> None:
+    # The scenario's [protection] gives s_sc_mva = 100 MVA and r_over_x = 0.1 as defaults; a scenario that sets
+    # neither (or one) must say that the fault currents rest on assumed grid data, naming what was assumed.
+    from v2gtwin.grid.protection.analysis import grid_source_notes
+    from v2gtwin.scenario import parse_scenario
+
+    (both,) = grid_source_notes(parse_scenario({}).protection)
+    assert "s_sc_mva = 100, r_over_x = 0.1" in both
+    (one,) = grid_source_notes(parse_scenario({"protection": {"s_sc_mva": 250.0}}).protection)
+    assert "r_over_x = 0.1" in one and "s_sc_mva" not in one.split("(")[0]
+    assert grid_source_notes(parse_scenario({"protection": {"s_sc_mva": 250.0, "r_over_x": 0.2}}).protection) == ()

@@ -58,7 +58,13 @@ def protection_faults(
     aggregators as current sources limited to k x rated current), and the current each protective device sees."""
     import numpy as np
 
-    from v2gtwin.grid.protection.analysis import build_aggregators, build_scheme, grid_source, options_of
+    from v2gtwin.grid.protection.analysis import (
+        build_aggregators,
+        build_scheme,
+        grid_source,
+        grid_source_notes,
+        options_of,
+    )
     from v2gtwin.grid.protection.coordination import calc_device_currents
     from v2gtwin.grid.protection.devices import calc_load_current_a
     from v2gtwin.grid.protection.faults import run_faults
@@ -83,6 +89,7 @@ def protection_faults(
         "k": spec.k,
         "i_fault_rise_max_pct": float(rise.max()),
         "i_fault_rise_max_bus": str(feeder.bus_labels[1 + int(np.argmax(rise))]),
+        "notes": list(grid_source_notes(spec)),
     }
     rows = [
         {

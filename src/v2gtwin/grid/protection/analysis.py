@@ -27,7 +27,14 @@ from v2gtwin.grid.protection.search import Proposal, ScaleSearch, find_failing_s
 if TYPE_CHECKING:
     from v2gtwin.scenario import ProtectionSpec
 
-__all__ = ["ProtectionAnalysis", "build_aggregators", "build_scheme", "grid_source", "run_protection_analysis"]
+__all__ = [
+    "ProtectionAnalysis",
+    "build_aggregators",
+    "build_scheme",
+    "grid_source",
+    "grid_source_notes",
+    "run_protection_analysis",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -40,6 +47,19 @@ def grid_source(spec: ProtectionSpec) -> GridSource:
             "r_over_x, from the network operator's data"
         )
     return GridSource(s_sc_mva=spec.s_sc_mva, r_over_x=spec.r_over_x, c_factor=spec.c_factor)
+
+
+def grid_source_notes(spec: ProtectionSpec) -> tuple[str, ...]:
+    """A note when the scenario leaves the grid's short-circuit data (``s_sc_mva``, ``r_over_x``) to the
+    package defaults: the fault currents then rest on an assumed grid, which the outputs must say."""
+    unset = [name for name in ("s_sc_mva", "r_over_x") if name not in spec.model_fields_set]
+    if not unset:
+        return ()
+    values = ", ".join(f"{name} = {getattr(spec, name):g}" for name in unset)
+    return (
+        f"grid short-circuit data not in the scenario: the defaults {values} stand in for the network "
+        "operator's data (set [protection] s_sc_mva and r_over_x)",
+    )
 
 
 def build_aggregators(
@@ -299,7 +319,8 @@ def run_protection_analysis(
     opts = options_of(spec)
     aggs = build_aggregators(feeder, ev_bus, p_discharge_max_kw, spec, s_over_p)
     i_load = calc_load_current_a(feeder, p_load_kw, q_load_kvar)
-    scheme, is_default, notes = build_scheme(feeder, source, spec, i_load)
+    scheme, is_default, scheme_notes = build_scheme(feeder, source, spec, i_load)
+    notes = grid_source_notes(spec) + scheme_notes
     base, v2g, cur_b, cur_v = run_coordination(feeder, source, aggs, scheme, opts)
     prop = propose_settings(feeder, scheme, [cur_b, cur_v], opts, i_load_max_a=i_load, pickup_margin=spec.pickup_margin)
     if aggs.n:
