@@ -285,3 +285,44 @@ def test_grid_short_circuit_data_left_to_the_defaults_is_named() -> None:
     (one,) = grid_source_notes(parse_scenario({"protection": {"s_sc_mva": 250.0}}).protection)
     assert "r_over_x = 0.1" in one and "s_sc_mva" not in one.split("(")[0]
     assert grid_source_notes(parse_scenario({"protection": {"s_sc_mva": 250.0, "r_over_x": 0.2}}).protection) == ()
+
+
+def chain4() -> Feeder:
+    """0 -(1+2j)- 1 -(0.5+0.5j)- 2 -(0.5+0.5j)- 3 at 10 kV."""
+    return feeder([-1, 0, 1, 2], [0j, 1 + 2j, 0.5 + 0.5j, 0.5 + 0.5j])
+
+
+def test_cti_is_taken_at_the_close_in_fault_of_the_downstream_zone() -> None:
+    # A on branch 2 protects buses 2 and 3; the largest current through it is for the fault at bus 2 (nearest the
+    # source): |V / (Z_Q + z1 + z2)| = 1612.543 A, not the 1378.8 A of bus 3. The CTI is H's time minus A's there.
+    f = chain4()
+    scheme = Scheme.build(f, [Device("H", 1, "iec_si", 300.0, 0.3), Device("A", 2, "iec_si", 100.0, 0.1)])
+    opts = CoordinationOptions(t_ride_through_s=None, t_max_s=10.0)
+    chk = check_coordination(f, scheme, calc_device_currents(f, SRC, None, scheme, opts), opts)
+    i2 = abs(V_PRE / (Z_Q + (1 + 2j) + (0.5 + 0.5j)))
+    assert chk.fault_bus.tolist() == [2]
+    assert chk.cti_s[0] == pytest.approx(iec_si(i2, 300.0, 0.3) - iec_si(i2, 100.0, 0.1), rel=1e-6)
+
+
+def test_blinding_of_the_backup_relay_for_a_fault_in_the_downstream_zone() -> None:
+    # Chain 0-1-2-3; H (pickup 1200 A, TMS 0.1) backs up A on branch 3; 20 MVA of V2G at bus 2 (k 2, -90 deg,
+    # I_a = 2309.40 A) sits between H and a fault at bus 3. H then sees I_grid(3) - I_a z3 / Z_33 (KCL on the
+    # subtree of branch 1, Z_32 = Z_22), below its pickup while the inverters ride through (1 s); after that the
+    # grid's 1378.8 A alone: operation at 1 s + t(1378.8 A), about 6.0 s. Without V2G: t(1378.8 A), about 5.0 s.
+    # H's own zone is fast (bus 2: the aggregator's current does not pass H, 1612.5 A, 2.4 s), so only its backup
+    # zone shows the blinding: limit 5.5 s.
+    f = chain4()
+    aggs = Aggregators(bus=np.array([2]), s_rated_kva=np.array([20_000.0]), k=2.0)
+    scheme = Scheme.build(f, [Device("H", 1, "iec_si", 1200.0, 0.1), Device("A", 3, "iec_si", 100.0, 0.1)])
+    opts = CoordinationOptions(t_ride_through_s=1.0, t_max_s=5.5, combination="phasor", angle_deg=-90.0)
+    base, v2g, _, cur = run_coordination(f, SRC, aggs, scheme, opts)
+    z33 = Z_Q + (1 + 2j) + 2 * (0.5 + 0.5j)
+    i_a = -2j * 20_000.0 / (math.sqrt(3.0) * 10.0)
+    i_grid3 = V_PRE / z33
+    assert cur.i_first_a[3, 0] == pytest.approx(abs(i_grid3 - i_a * (0.5 + 0.5j) / z33), rel=1e-6)
+    assert cur.i_first_a[3, 0] < 1200.0
+    t_grid3 = iec_si(abs(i_grid3), 1200.0, 0.1)
+    assert base.blind_bus[0] == 3 and base.t_blind_s[0] == pytest.approx(t_grid3, rel=1e-5)
+    assert not base.blinded[0]
+    assert v2g.blind_bus[0] == 3 and v2g.t_blind_s[0] == pytest.approx(1.0 + t_grid3, rel=1e-5)
+    assert v2g.blinded.tolist() == [True, False]
