@@ -326,3 +326,19 @@ def test_blinding_of_the_backup_relay_for_a_fault_in_the_downstream_zone() -> No
     assert not base.blinded[0]
     assert v2g.blind_bus[0] == 3 and v2g.t_blind_s[0] == pytest.approx(1.0 + t_grid3, rel=1e-5)
     assert v2g.blinded.tolist() == [True, False]
+
+
+def test_fault_plot_lines_follow_branches_not_lateral_ends() -> None:
+    # Baran & Wu's IEEE 33-bus feeder plotted in bus-number order: the main line 1-18, then the laterals
+    # 19-22 (fed from bus 2), 23-25 (from 3) and 26-33 (from 6). A line from 18 to 19, 22 to 23 or 25 to 26 would
+    # join two buses no branch joins: the line must break exactly before buses 19, 23 and 26.
+    from v2gtwin.report.protection import break_between_laterals
+
+    f = ieee33()
+    order = np.argsort([int(b) for b in f.bus_labels], kind="stable")
+    x, y = break_between_laterals(order, f.parent, np.arange(f.n_bus, dtype=float))
+    gaps = np.flatnonzero(np.isnan(y))
+    assert y.size == f.n_bus + 3 and np.isnan(x[gaps]).all()
+    before = [int(f.bus_labels[order[int(x[g - 1])]]) for g in gaps]
+    after = [int(f.bus_labels[order[int(x[g + 1])]]) for g in gaps]
+    assert before == [18, 22, 25] and after == [19, 23, 26]

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     from v2gtwin.grid.protection.analysis import ProtectionAnalysis
 
-__all__ = ["fig_fault_by_bus", "fig_time_current", "protection_section"]
+__all__ = ["break_between_laterals", "fig_fault_by_bus", "fig_time_current", "protection_section"]
 
 _W, _H = 8.0, 3.4
 
@@ -25,14 +25,34 @@ def _bus_order(labels: np.ndarray) -> np.ndarray:
     return np.arange(labels.size)
 
 
+def break_between_laterals(
+    order: np.ndarray, parent: np.ndarray | None, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Line points (x, y) for ``y`` in plotting order (x = position in ``order``), with a NaN point inserted
+    (a break in the line) before every bus that is not fed by the bus plotted just before it: the line runs
+    along branches and never joins the end of one lateral to the start of the next."""
+    x = np.arange(order.size, dtype=float)
+    yy = np.asarray(y, dtype=float)[order]
+    if parent is None or order.size < 2:
+        return x, yy
+    jump = np.flatnonzero(parent[order[1:]] != order[:-1]) + 1
+    return np.insert(x, jump, np.nan), np.insert(yy, jump, np.nan)
+
+
 def fig_fault_by_bus(an: ProtectionAnalysis) -> Figure:
-    """Three-phase fault current at every bus, without and with the V2G aggregators."""
+    """Three-phase fault current at every bus, without and with the V2G aggregators (lines along branches,
+    markers at every bus)."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     order = _bus_order(an.bus_labels)
     x = np.arange(order.size)
-    ax.plot(x, an.faults_base.i_fault_a[order] / 1e3, "o-", color="tab:gray", ms=3, label="without V2G")
-    ax.plot(x, an.faults_v2g.i_fault_a[order] / 1e3, "o-", color="tab:red", ms=3, label="with V2G (all plugged in)")
+    for res, color, label in (
+        (an.faults_base, "tab:gray", "without V2G"),
+        (an.faults_v2g, "tab:red", "with V2G (all plugged in)"),
+    ):
+        xl, yl = break_between_laterals(order, an.parent, res.i_fault_a / 1e3)
+        ax.plot(xl, yl, "-", color=color)
+        ax.plot(x, res.i_fault_a[order] / 1e3, "o", color=color, ms=3, label=label)
     if order.size <= 40:
         ax.set_xticks(x, [str(b) for b in an.bus_labels[order]], fontsize=7)
     ax.set_xlabel("bus")

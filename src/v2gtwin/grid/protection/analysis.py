@@ -147,6 +147,8 @@ class ProtectionAnalysis:
     options : the coordination options.
     source : the upstream grid.
     notes : what a reader must know about how the scheme was built.
+    parent : the feeder's parent of every bus (-1 at the source) [-] (plots break their lines between
+        laterals); None when not given.
     """
 
     feeder_name: str
@@ -164,6 +166,7 @@ class ProtectionAnalysis:
     options: CoordinationOptions
     source: GridSource
     notes: tuple[str, ...] = ()
+    parent: npt.NDArray[np.int64] | None = None
 
     def fault_table(self) -> list[dict[str, Any]]:
         """One row per bus: fault current without and with V2G [A]."""
@@ -343,4 +346,5 @@ def run_protection_analysis(
         options=opts,
         source=source,
         notes=notes,
+        parent=feeder.parent,
     )
