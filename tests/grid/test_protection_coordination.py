@@ -342,3 +342,21 @@ def test_fault_plot_lines_follow_branches_not_lateral_ends() -> None:
     before = [int(f.bus_labels[order[int(x[g - 1])]]) for g in gaps]
     after = [int(f.bus_labels[order[int(x[g + 1])]]) for g in gaps]
     assert before == [18, 22, 25] and after == [19, 23, 26]
+
+
+def test_definite_time_pair_at_exactly_the_margin_is_coordinated() -> None:
+    # Definite-time elements: H operates 0.5 s after pickup, A 0.2 s, whatever the current: CTI = 0.5 - 0.2 =
+    # 0.3 s (exactly the double 0.3), which is not *below* the 0.3 s margin; 0.19 s more on A makes it 0.11 s.
+    f = y_feeder()
+    devs = [
+        Device("H", 1, "definite_time", 300.0, 0.5),
+        Device("A", 2, "definite_time", 100.0, 0.2),
+        Device("B", 3, "definite_time", 100.0, 0.2),
+    ]
+    opts = CoordinationOptions(t_ride_through_s=None)
+    scheme = Scheme.build(f, devs)
+    chk = check_coordination(f, scheme, calc_device_currents(f, SRC, None, scheme, opts), opts)
+    assert chk.cti_s.tolist() == [0.3, 0.3] and not chk.miscoordinated.any()
+    slow = scheme.with_settings([300.0, 100.0, 100.0], [0.5, 0.39, 0.2])
+    chk = check_coordination(f, slow, calc_device_currents(f, SRC, None, slow, opts), opts)
+    assert chk.cti_s[0] == pytest.approx(0.11) and chk.miscoordinated.tolist() == [True, False]
