@@ -164,9 +164,10 @@ class ResilienceSpec(_Model):
         None, gt=0.0, le=1e6, description="Ramp limit of the fleet's output; omit for none [kW/s]."
     )
     cap_source: Literal["none", "explicit", "envelope"] = Field(
-        "none",
-        description="Cap on V2G power into the island: 'none', 'explicit' (v2g_cap_kw) or 'envelope' (the "
-        "feeder's export operating envelope at facility_bus, lowest over the outage's steps).",
+        "envelope",
+        description="Cap on V2G power into the island: 'envelope' (the default: the feeder's export operating "
+        "envelope at facility_bus, lowest over the outage's steps — the limit the rest of the study sells within), "
+        "'explicit' (v2g_cap_kw) or 'none' (nameplate only).",
     )
     v2g_cap_kw: float | None = Field(None, gt=0.0, le=1e6, description="The cap for cap_source='explicit' [kW].")
     dt_sim_s: float = Field(
