@@ -86,6 +86,8 @@ class NetworkFeederSpec(_Model):
         path = Path(value).expanduser()
         if not path.is_absolute() and base is not None:
             path = Path(base) / path
+        if path.is_dir():
+            raise ValueError(f"a directory, not a feeder file: {str(path)!r}")
         if not path.is_file():
             raise ValueError(f"no such feeder file: {str(path)!r}")
         return str(path)

@@ -300,3 +300,16 @@ def test_envelope_is_feasible_and_largest_at_every_step_on_synthetic_feeders(see
 def test_synthetic_cases_exercise_voltage_and_thermal_limits() -> None:
     kinds = set().union(*(check_synthetic(seed, "equal_per_ev") for seed in range(4)))
     assert {"v_min", "v_max", "ampacity"} <= kinds, kinds
+
+
+def test_feeder_without_evs_gets_zero_and_no_warning() -> None:
+    # A feeder with no EV on it (every weight 0): nothing to share, so 0 kW at every bus and step in both
+    # directions (by definition of the simultaneous rules: limit = alpha_t x weight), and no numpy warning.
+    import warnings
+
+    f, p, q = ieee33_day(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = calc_operating_envelope(f, p, q, rule="equal_per_ev", weight_bus=np.zeros(f.n_bus))
+    assert np.all(env.p_import_max_kw == 0.0) and np.all(env.p_export_max_kw == 0.0)
+    assert env.ac_violations == 0

@@ -474,3 +474,17 @@ def test_mangled_files_give_a_feeder_or_one_data_error(
         assert str(exc).startswith(f"{name}: ") and "\n" not in str(exc)
         return
     assert np.all(feeder.parent[1:] < np.arange(1, feeder.n_bus))
+
+
+def test_opendss_script_without_solve_is_read(tmp_path: Path) -> None:
+    # OpenDSS builds its bus list only when it solves: a script that defines the circuit and stops there is a
+    # valid model. The same feeder as the file with 'solve', and OpenDSS's own solution of the file (with it).
+    text = IEEE33_DSS.read_text()
+    assert text.rstrip().endswith("solve")
+    p = tmp_path / "nosolve.dss"
+    p.write_text(text.rstrip()[: -len("solve")])
+    feeder = read_feeder_file(p)
+    ref, _ = _opendss_v_pu(IEEE33_DSS)
+    ours = _our_v_pu(feeder)
+    assert feeder.n_bus == 34  # 33 buses and the Vsource's EMF
+    assert max(abs(ours[b] - ref[b]) for b in ref) <= 1e-6

@@ -103,7 +103,7 @@ def network_envelope(
             frame.to_csv(csv, index=False)
         except OSError as exc:
             raise V2GTwinError(f"--csv {csv}: cannot write ({exc.strerror or exc})") from None
-    summaries = [env.to_dict(time) for env in envelopes]
+    summaries = [env.to_dict(time, per_bus_steps=json_out) for env in envelopes]
     out = {"rule": rule, "n_steps": time.n_steps, "dt_s": time.dt_s, "feeders": summaries}
     if json_out:
         _print_json(out)
@@ -151,12 +151,16 @@ def network_import(
     one line saying what it cannot take."""
     import numpy as np
 
+    from v2gtwin.errors import ConvergenceError
     from v2gtwin.grid.feeder import run_powerflow
     from v2gtwin.grid.network_io import SOURCE_IMPEDANCE_PREFIX, check_feeder_file, read_feeder_file
 
     fmt = check_feeder_file(file)
     feeder = read_feeder_file(file, default_ampacity_a=default_ampacity_a)
-    res = run_powerflow(feeder, feeder.p_load_kw, feeder.q_load_kvar)
+    try:
+        res = run_powerflow(feeder, feeder.p_load_kw, feeder.q_load_kvar)
+    except ConvergenceError as exc:
+        raise ConvergenceError(f"{file.name}: its base case (the file's loads) has no power-flow solution: {exc}") from None
     pf = res.summary(feeder)
     conductor = np.array(
         [i > 0 and not feeder.branch_label[i].startswith(SOURCE_IMPEDANCE_PREFIX) for i in range(feeder.n_bus)]

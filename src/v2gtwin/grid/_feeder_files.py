@@ -20,6 +20,8 @@ SOURCE_IMPEDANCE_PREFIX = "Vsource."
 
 
 def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise DataError(f"{path.name}: a directory, not a MATPOWER case (.m) or OpenDSS script (.dss) ({path})")
     if not path.is_file():
         raise DataError(f"{path.name}: no such file ({path})")
     raw = path.read_bytes()
