@@ -488,3 +488,18 @@ def test_opendss_script_without_solve_is_read(tmp_path: Path) -> None:
     ours = _our_v_pu(feeder)
     assert feeder.n_bus == 34  # 33 buses and the Vsource's EMF
     assert max(abs(ours[b] - ref[b]) for b in ref) <= 1e-6
+
+
+def test_default_ampacity_is_opendss_line_default() -> None:
+    # The default rating of unrated network branches is OpenDSS's own Line default NormAmps: read it from OpenDSS
+    # (a line defined without normamps), not from our constant's documentation.
+    import opendssdirect
+
+    from v2gtwin.grid.network_io import DEFAULT_AMPACITY_A
+
+    ctx = opendssdirect.NewContext()
+    ctx.Text.Command("clear")
+    ctx.Text.Command("new circuit.c basekv=12.66 bus1=a")
+    ctx.Text.Command("new line.l bus1=a bus2=b r1=0.1 x1=0.1 length=1 units=none")
+    ctx.Lines.Name("l")
+    assert ctx.Lines.NormAmps() == DEFAULT_AMPACITY_A == 400.0

@@ -6,6 +6,7 @@ dispatches here for ``.dss`` files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -124,10 +125,8 @@ def read_opendss(path: Path, *, default_ampacity_a: float | None = None) -> Feed
     except Exception:
         solved = False
     if not ctx.Circuit.AllBusNames():
-        try:
+        with contextlib.suppress(Exception):  # an empty bus list is refused just below
             ctx.Text.Command("makebuslist")
-        except Exception:  # noqa: S110 - an empty bus list is refused just below
-            pass
     if not ctx.Circuit.AllBusNames():
         raise DataError(f"{path.name}: not a MATPOWER case (.m) or OpenDSS script (.dss): no circuit defined")
     return _reduce_opendss(ctx, path.name, default_ampacity_a, solved)
