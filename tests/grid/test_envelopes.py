@@ -206,13 +206,20 @@ def test_to_frame_and_to_dict() -> None:
         "p_export_max_kw",
         "binding_import",
         "binding_export",
+        "rule",
+        "simultaneous",
     ]
+    assert set(frame.rule) == {"per_bus_max"} and not frame.simultaneous.any()
     row = frame[(frame.step == 1) & (frame.bus == "18")].iloc[0]
     assert row.p_import_max_kw == env.p_import_max_kw[1, list(f.bus_labels).index("18")]
     d = env.to_dict()
     assert d["rule"] == "per_bus_max" and d["simultaneous"] is False
     assert d["p_import_max_total_kw"] is None  # a sum of per-bus optimistic bounds is no feeder limit
     assert any("NOT feasible for all buses at once" in n for n in d["notes"])
+    # Per bus and step on request (the command's --json): the same numbers as the arrays.
+    assert "p_import_max_kw" not in d
+    full = env.to_dict(per_bus_steps=True)
+    assert full["p_export_max_kw"]["18"].tolist() == env.p_export_max_kw[:, list(f.bus_labels).index("18")].tolist()
 
 
 @pytest.mark.parametrize(
