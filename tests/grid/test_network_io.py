@@ -477,12 +477,13 @@ def test_mangled_files_give_a_feeder_or_one_data_error(
 
 
 def test_opendss_script_without_solve_is_read(tmp_path: Path) -> None:
-    # OpenDSS builds its bus list only when it solves: a script that defines the circuit and stops there is a
-    # valid model. The same feeder as the file with 'solve', and OpenDSS's own solution of the file (with it).
-    text = IEEE33_DSS.read_text()
-    assert text.rstrip().endswith("solve")
+    # OpenDSS builds its bus list only when it solves (or calculates voltage bases): a script that defines the
+    # circuit and stops there is a valid model. The same feeder as the file with 'calcvoltagebases' and 'solve',
+    # and OpenDSS's own solution of the file (with them).
+    lines = IEEE33_DSS.read_text().splitlines()
+    assert {"calcvoltagebases", "solve"} <= set(lines)
     p = tmp_path / "nosolve.dss"
-    p.write_text(text.rstrip()[: -len("solve")])
+    p.write_text("\n".join(x for x in lines if x not in ("calcvoltagebases", "solve")) + "\n")
     feeder = read_feeder_file(p)
     ref, _ = _opendss_v_pu(IEEE33_DSS)
     ours = _our_v_pu(feeder)
