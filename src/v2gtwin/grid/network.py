@@ -62,7 +62,9 @@ def rate_network_feeder(feeder: Feeder, ampacity_a: float | None, require_rating
     if ampacity_a is not None:
         return apply_default_rating(feeder, float(ampacity_a), "the scenario's ampacity_a")
     if require_ratings:
-        check_ratings(feeder, hint="set [[network.feeders]] ampacity_a, or require_ratings = false")
+        check_ratings(
+            feeder, hint="set [[network.feeders]] ampacity_a, or leave require_ratings (--require-ratings) off"
+        )
         return feeder
     return apply_default_rating(feeder, DEFAULT_AMPACITY_A, DEFAULT_AMPACITY_SOURCE)
 
