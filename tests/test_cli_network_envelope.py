@@ -85,3 +85,21 @@ def test_scenario_v_max_pu_range() -> None:
     with pytest.raises(ScenarioError, match=r"feeder\.v_max_pu") as exc:
         parse_scenario({"feeder": {"v_max_pu": 0.99}}, "x.toml")
     assert "\n" not in str(exc.value)
+
+
+def test_envelope_per_bus_max_csv_names_the_rule_and_json_has_every_step(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "env.csv"
+    code, out, err = run_cli(capsys, "network", "envelope", "--rule", "per_bus_max", "--json", "--csv", str(path))
+    assert code == 0, err
+    data = json.loads(out)
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    # Every row says which rule made it and that per_bus_max limits do not hold at all buses at once.
+    assert {r["rule"] for r in rows} == {"per_bus_max"} and {r["simultaneous"] for r in rows} == {"False"}
+    # The per-step values per bus in --json are the CSV's rows (bus 18 of the 33-bus feeder, every step).
+    f0 = data["feeders"][0]
+    assert f0["simultaneous"] is False and len(f0["p_import_max_kw"]["18"]) == DEFAULT_SCENARIO.time.n_steps
+    csv18 = [float(r["p_export_max_kw"]) for r in rows if r["bus"] == "18" and r["feeder"] == "ieee33"]
+    assert f0["p_export_max_kw"]["18"] == pytest.approx(csv18, rel=1e-12)

@@ -145,3 +145,17 @@ def test_clock_to_step_is_exact_and_refuses_times_outside_the_horizon() -> None:
     for bad in (24.0, -1.0, float("nan")):
         with pytest.raises(ScenarioError, match=r"must be a clock time in \[0, 24\)"):
             t.step_at(bad, "x")
+
+
+def test_consequential_error_on_a_container_is_not_counted() -> None:
+    # One bad feeder entry: pydantic also reports the feeders list as too short once the entry is dropped; that
+    # is the cause's consequence, so the line has no "(+1 more)". Two independent bad keys still say "+1 more".
+    from v2gtwin.errors import ScenarioError
+    from v2gtwin.scenario import parse_scenario
+
+    with pytest.raises(ScenarioError) as one:
+        parse_scenario({"network": {"feeders": [{"source": "synthetic", "n_bus": 1}]}}, "s.toml")
+    assert "network.feeders.0.n_bus" in str(one.value) and "more)" not in str(one.value)
+    with pytest.raises(ScenarioError) as two:
+        parse_scenario({"seed": -1, "fleet": {"n_evs": -5}}, "s.toml")
+    assert str(two.value).endswith("(+1 more)")

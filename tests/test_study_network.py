@@ -166,3 +166,44 @@ def test_network_secure_false_leaves_services_unconstrained(tmp_path: Path) -> N
     assert chain.network_limits_ is None and len(chain.envelopes_) == 1  # envelopes shown, not imposed
     chain.reserve()
     assert chain.reserve_ is not None and chain.reserve_[0].reserve_secure_kw is None
+
+
+def test_report_names_the_network_its_feeders_base_load_and_ratings() -> None:
+    # Wiring of the feeder section on a network: the header names the network, the base-load sentence is the
+    # detail feeder's own (its profile, seeded peak scale and shift, not the single feeder's RTS-79 shape), the
+    # section's notes are shown, one table row per feeder, and where each feeder's ratings come from.
+    from v2gtwin.grid.network import build_network_feeder
+    from v2gtwin.report import render_html
+
+    scen = parse_scenario(
+        {
+            "seed": 5,
+            "fleet": {"n_evs": 120},
+            "time": {"n_steps": 24, "dt_s": 3600},
+            "cyber": {"n_stations": 0},
+            "network": {
+                "feeders": [
+                    {"source": "ieee33", "profile": "commercial"},
+                    {"source": "synthetic", "n_bus": 20, "total_load_kw": 1500.0, "ampacity_a": 300.0},
+                ]
+            },
+        }
+    )
+    assert scen.network is not None
+    res = StudyChain(scen).run()
+    page = render_html(res)
+    assert "network: 2 feeders, 120 EVs" in page and "feeder: ieee33</p>" not in page
+    _, scale, shift = build_network_feeder(scen.network.feeders[0], scen.seed, 0)
+    assert (
+        f"Base load of ieee33: its nominal loads x {scale:.3f} (peak scale with its seeded variation) x the BDEW G25 "
+        f"commercial January working-day daily shape, shifted by {shift:+.2f} h." in page
+    )
+    assert "RTS-79" not in page.split("<h2>Feeder")[1].split("<h2>")[0]
+    assert "feeder 1 of the network&#x27;s 2 (ieee33)" in page  # the section's notes, escaped
+    assert "<h3>The network: 2 feeders</h3>" in page
+    table = page.split("<h3>The network: 2 feeders</h3>")[1].split("</table>")[0]
+    n_evs = res.network.network.n_evs_per_feeder() if res.network is not None else None
+    assert n_evs is not None and table.count("<tr>") == 3  # header and one row per feeder
+    assert f"<td>ieee33</td><td>33</td><td>{n_evs[0]}</td>" in table
+    assert "OpenDSS&#x27;s default Line NormAmps, 400 A" in table and "the scenario&#x27;s ampacity_a, 300 A" in table
+    assert "Branch ratings: " in page.split("Dynamic operating envelopes")[1]

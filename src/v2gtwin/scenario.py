@@ -424,6 +424,14 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     The line names the source, the field path, the problem, the bad value and the allowed range or keys.
     """
     errors = exc.errors()
+    # An error on a container that another error sits inside is its consequence (a list whose bad entry was
+    # dropped is then "too short"): only the cause is reported, and only causes are counted.
+    locs = [tuple(e["loc"]) for e in errors]
+    errors = [
+        e
+        for e, loc in zip(errors, locs, strict=True)
+        if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+    ]
     err = errors[0]
     loc = tuple(err["loc"])
     path = ".".join(str(p) for p in loc) or "(top level)"

@@ -73,8 +73,8 @@ class NetworkFeederSpec(_Model):
         None,
         gt=0.0,
         le=1e5,
-        description="Rating of every branch without one in the data [A] (built-in feeders have none); omit for "
-        "no thermal limit on those branches (said in the output).",
+        description="Rating of every branch without one in the data [A] (built-in feeders have none); unset: "
+        "OpenDSS's default Line NormAmps, 400 A (said in the output).",
     )
 
     @field_validator("path")
@@ -86,6 +86,8 @@ class NetworkFeederSpec(_Model):
         path = Path(value).expanduser()
         if not path.is_absolute() and base is not None:
             path = Path(base) / path
+        if path.is_dir():
+            raise ValueError(f"a directory, not a feeder file: {str(path)!r}")
         if not path.is_file():
             raise ValueError(f"no such feeder file: {str(path)!r}")
         return str(path)
@@ -116,6 +118,11 @@ class NetworkSpec(_Model):
         "equal_per_ev",
         description="How a feeder's operating envelope is shared among its buses: equal per EV, proportional "
         "to charger rating, or each bus's maximum taken alone (an optimistic bound).",
+    )
+    require_ratings: bool = Field(
+        False,
+        description="Every branch must have a rating in its data or from the feeder's ampacity_a: a branch "
+        "without one is an error naming the feeder (its file) and the branch, instead of the 400 A default.",
     )
     v_min_pu: float = Field(0.95, gt=0.5, lt=1.0, description="Lowest allowed voltage [pu] (ANSI C84.1 Range A).")
     v_max_pu: float = Field(1.05, gt=1.0, lt=1.5, description="Highest allowed voltage [pu] (ANSI C84.1 Range A).")

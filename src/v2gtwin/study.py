@@ -239,6 +239,7 @@ class StudyChain:
             self._feeder_flows(feeder, fleet, p_ev, p, q)
             return
         self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
+        self.feeder_notes = feeder.notes  # where its ratings come from (none in the published 33-bus case)
         self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
         p_ev = unc.p_kw
         if spec.fleet_share < 1.0:

@@ -206,13 +206,20 @@ def test_to_frame_and_to_dict() -> None:
         "p_export_max_kw",
         "binding_import",
         "binding_export",
+        "rule",
+        "simultaneous",
     ]
+    assert set(frame.rule) == {"per_bus_max"} and not frame.simultaneous.any()
     row = frame[(frame.step == 1) & (frame.bus == "18")].iloc[0]
     assert row.p_import_max_kw == env.p_import_max_kw[1, list(f.bus_labels).index("18")]
     d = env.to_dict()
     assert d["rule"] == "per_bus_max" and d["simultaneous"] is False
     assert d["p_import_max_total_kw"] is None  # a sum of per-bus optimistic bounds is no feeder limit
     assert any("NOT feasible for all buses at once" in n for n in d["notes"])
+    # Per bus and step on request (the command's --json): the same numbers as the arrays.
+    assert "p_import_max_kw" not in d
+    full = env.to_dict(per_bus_steps=True)
+    assert full["p_export_max_kw"]["18"].tolist() == env.p_export_max_kw[:, list(f.bus_labels).index("18")].tolist()
 
 
 @pytest.mark.parametrize(
@@ -300,3 +307,16 @@ def test_envelope_is_feasible_and_largest_at_every_step_on_synthetic_feeders(see
 def test_synthetic_cases_exercise_voltage_and_thermal_limits() -> None:
     kinds = set().union(*(check_synthetic(seed, "equal_per_ev") for seed in range(4)))
     assert {"v_min", "v_max", "ampacity"} <= kinds, kinds
+
+
+def test_feeder_without_evs_gets_zero_and_no_warning() -> None:
+    # A feeder with no EV on it (every weight 0): nothing to share, so 0 kW at every bus and step in both
+    # directions (by definition of the simultaneous rules: limit = alpha_t x weight), and no numpy warning.
+    import warnings
+
+    f, p, q = ieee33_day(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = calc_operating_envelope(f, p, q, rule="equal_per_ev", weight_bus=np.zeros(f.n_bus))
+    assert np.all(env.p_import_max_kw == 0.0) and np.all(env.p_export_max_kw == 0.0)
+    assert env.ac_violations == 0

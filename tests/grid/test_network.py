@@ -82,7 +82,10 @@ def test_feeder_shares_follow_base_load_energy() -> None:
     assert frame["n_evs"].tolist() == [100, 200] and frame["feeder"].tolist() == ["ieee33-1", "ieee33-2"]
     # Energies 1 : 2 as the peak scales (no variation): 0.5 and 1.0 x the same day.
     assert frame["e_base_kwh"][1] == pytest.approx(2.0 * frame["e_base_kwh"][0], rel=1e-12)
-    assert frame["notes"][0].startswith("ratings: none in the IEEE 33-bus data")
+    assert frame["notes"][0] == (
+        "ampacity: no rating in ieee33's data for every branch: OpenDSS's default Line NormAmps, 400 A, on them"
+    )
+    assert np.all(net.feeders[0].ampacity_a[1:] == 400.0) and frame["n_branch_rated"].tolist() == [32, 32]
 
 
 def test_counts_within_one_ev_of_the_load_share_on_mixed_feeders() -> None:
@@ -253,7 +256,7 @@ def test_cli_network_feeders_prints_the_study_section(tmp_path: Path, capsys: py
     assert [f["feeder"] for f in data["feeders"]] == ["ieee33", "synthetic30-1", "synthetic30-2"]
     assert sum(f["n_evs"] for f in data["feeders"]) == data["totals"]["n_evs"] == 120
     code, out, _ = run_cli(capsys, "network", "feeders", "--scenario", str(scen))
-    assert code == 0 and "synthetic30-2" in out and "ratings: none" in out
+    assert code == 0 and "synthetic30-2" in out and "OpenDSS's default Line NormAmps, 400 A" in out
     plain = tmp_path / "plain.toml"
     plain.write_text("[fleet]\nn_evs = 10\n")
     assert_one_line_error(*run_cli(capsys, "network", "feeders", "--scenario", str(plain))[::2])

@@ -474,3 +474,33 @@ def test_mangled_files_give_a_feeder_or_one_data_error(
         assert str(exc).startswith(f"{name}: ") and "\n" not in str(exc)
         return
     assert np.all(feeder.parent[1:] < np.arange(1, feeder.n_bus))
+
+
+def test_opendss_script_without_solve_is_read(tmp_path: Path) -> None:
+    # OpenDSS builds its bus list only when it solves (or calculates voltage bases): a script that defines the
+    # circuit and stops there is a valid model. The same feeder as the file with 'calcvoltagebases' and 'solve',
+    # and OpenDSS's own solution of the file (with them).
+    lines = IEEE33_DSS.read_text().splitlines()
+    assert {"calcvoltagebases", "solve"} <= set(lines)
+    p = tmp_path / "nosolve.dss"
+    p.write_text("\n".join(x for x in lines if x not in ("calcvoltagebases", "solve")) + "\n")
+    feeder = read_feeder_file(p)
+    ref, _ = _opendss_v_pu(IEEE33_DSS)
+    ours = _our_v_pu(feeder)
+    assert feeder.n_bus == 34  # 33 buses and the Vsource's EMF
+    assert max(abs(ours[b] - ref[b]) for b in ref) <= 1e-6
+
+
+def test_default_ampacity_is_opendss_line_default() -> None:
+    # The default rating of unrated network branches is OpenDSS's own Line default NormAmps: read it from OpenDSS
+    # (a line defined without normamps), not from our constant's documentation.
+    import opendssdirect
+
+    from v2gtwin.grid.network_io import DEFAULT_AMPACITY_A
+
+    ctx = opendssdirect.NewContext()
+    ctx.Text.Command("clear")
+    ctx.Text.Command("new circuit.c basekv=12.66 bus1=a")
+    ctx.Text.Command("new line.l bus1=a bus2=b r1=0.1 x1=0.1 length=1 units=none")
+    ctx.Lines.Name("l")
+    assert ctx.Lines.NormAmps() == DEFAULT_AMPACITY_A == 400.0

@@ -37,7 +37,9 @@ def _scenario_feeder(scenario: Path | None):  # type: ignore[no-untyped-def]
     if scen.network is not None:  # the network's first feeder, as in the study's feeder section
         from v2gtwin.grid.network import build_network_feeder
 
-        return scen, build_network_feeder(scen.network.feeders[0], scen.seed, 0)[0]
+        return scen, build_network_feeder(
+            scen.network.feeders[0], scen.seed, 0, require_ratings=scen.network.require_ratings
+        )[0]
     return scen, build_feeder(scen.feeder, scen.seed)
 
 
@@ -47,7 +49,14 @@ def _peak_load_scale(scen) -> float:  # type: ignore[no-untyped-def]
         return float(scen.feeder.peak_load_scale)
     from v2gtwin.grid.network import build_network_feeder
 
-    return build_network_feeder(scen.network.feeders[0], scen.seed, 0)[1]
+    return build_network_feeder(scen.network.feeders[0], scen.seed, 0, require_ratings=scen.network.require_ratings)[1]
+
+
+def _write_notes(notes: tuple[str, ...] | list[str]) -> None:
+    """The feeder's notes under a command's text (its --json has them as ``notes``): where its ratings come from,
+    how it was built."""
+    for note in notes:
+        sys.stdout.write(f"note: {note}\n")
 
 
 @feeder_app.command("powerflow")
@@ -75,6 +84,7 @@ def feeder_powerflow(
         "load_scale": load_scale,
         # In the source model's bus order (feeder arrays are in topological order).
         "v_pu": {str(feeder.bus_labels[i]): round(float(res.v_pu[0, i]), 8) for i in np.argsort(feeder.bus_index)},
+        "notes": list(feeder.notes),
     }
     if json_out:
         _print_json(out)
@@ -85,6 +95,7 @@ def feeder_powerflow(
         f"v_min      {out['v_min_pu']:.5f} pu at bus {out['v_min_bus']}\n"
         f"source     {res.p_source_kw[0]:.3f} kW, {res.q_source_kvar[0]:.3f} kvar\n"
     )
+    _write_notes(feeder.notes)
 
 
 @feeder_app.command("hosting")
@@ -158,10 +169,12 @@ def feeder_hosting(
                 "direction": direction,
                 "voltvar": voltvar,
                 "nodes": frame.to_dict(orient="records"),
+                "notes": list(feeder.notes),
             }
         )
         return
     sys.stdout.write(frame.to_string(index=False, float_format=lambda v: f"{v:,.2f}") + "\n")
+    _write_notes(feeder.notes)
 
 
 @feeder_app.command("losses")
@@ -189,6 +202,7 @@ def feeder_losses(
         "p_loss_kw": sens.p_loss_kw,
         "sensitivity_kw_per_kw": {str(feeder.bus_labels[i]): float(sens.s_p[i]) for i in np.argsort(feeder.bus_index)},
         "dispatch": chain.dispatch_.to_dict(),
+        "notes": list(feeder.notes),
     }
     if json_out:
         _print_json(out)
@@ -199,6 +213,7 @@ def feeder_losses(
     sys.stdout.write("\npolicy         losses [kWh]  due to EVs [kWh]\n")
     for pol, d in out["dispatch"].items():
         sys.stdout.write(f"{pol:<14} {d['losses_kwh']:12.2f}  {d['losses_due_to_evs_kwh']:16.2f}\n")
+    _write_notes(feeder.notes)
 
 
 @feeder_app.command("voltvar")
@@ -233,5 +248,11 @@ def feeder_voltvar(
         "n_steps_below_limit_with": int((ts.v_min_voltvar_pu < scen.feeder.v_min_pu).sum()),
         "q_injected_max_kvar": float(ts.q_voltvar_kvar.max()),
         "iterations": ts.voltvar_iterations,
+        "notes": list(chain.feeder_notes or (chain.feeder_.notes if chain.feeder_ is not None else ())),
     }
-    _emit(out, json_out)
+    if json_out:
+        _print_json(out)
+        return
+    notes = out.pop("notes")
+    _emit(out, False)
+    _write_notes(notes)

@@ -17,6 +17,33 @@ network_app = typer.Typer(
 )
 app.add_typer(network_app, name="network")
 
+RequireRatingsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-ratings",
+        help="Every branch must have a thermal rating in its data (or the feeder's ampacity_a): a branch without "
+        "one is an error naming the file and the branch, instead of the 400 A default.",
+    ),
+]
+
+
+def load_network_scenario(scenario: Path | None, require_ratings: bool):  # type: ignore[no-untyped-def]
+    """The scenario, with ``[network] require_ratings = true`` when ``--require-ratings`` is given (which needs a
+    ``[network]`` section: the one ``[feeder]`` has no ratings to require)."""
+    from v2gtwin.cli._common import load_scenario_with
+    from v2gtwin.errors import ScenarioError
+    from v2gtwin.scenario import load_scenario
+
+    scen = load_scenario(scenario)
+    if not require_ratings:
+        return scen
+    if scen.network is None:
+        raise ScenarioError(
+            f"--require-ratings: {scenario or '<default scenario>'} has no [network] section (the one [feeder] is "
+            "the published, unrated case)"
+        )
+    return load_scenario_with(scenario, {"network": {"require_ratings": True}})
+
 
 def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # type: ignore[no-untyped-def]
     """The operating envelope of every feeder of the scenario (the network's feeders, or its one [feeder]), the
@@ -75,6 +102,7 @@ def network_envelope(
         Path | None,
         typer.Option("--csv", help="Write the tidy table (one row per step and bus) to this CSV file."),
     ] = None,
+    require_ratings: RequireRatingsOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Dynamic operating envelope: per bus and step, the largest EV import and export that keep every voltage
@@ -83,11 +111,10 @@ def network_envelope(
     import pandas as pd
 
     from v2gtwin.grid.envelopes import ALLOCATION_RULES
-    from v2gtwin.scenario import load_scenario
 
     if rule is not None and rule not in ALLOCATION_RULES:
         raise V2GTwinError(f"--rule: must be one of {', '.join(ALLOCATION_RULES)}, got {rule!r}")
-    scen = load_scenario(scenario)
+    scen = load_network_scenario(scenario, require_ratings)
     limits = scen.feeder if scen.network is None else scen.network  # the network's limits when it has one
     if rule is None:
         rule = "equal_per_ev" if scen.network is None else scen.network.allocation_rule
@@ -103,7 +130,7 @@ def network_envelope(
             frame.to_csv(csv, index=False)
         except OSError as exc:
             raise V2GTwinError(f"--csv {csv}: cannot write ({exc.strerror or exc})") from None
-    summaries = [env.to_dict(time) for env in envelopes]
+    summaries = [env.to_dict(time, per_bus_steps=json_out) for env in envelopes]
     out = {"rule": rule, "n_steps": time.n_steps, "dt_s": time.dt_s, "feeders": summaries}
     if json_out:
         _print_json(out)
@@ -143,6 +170,7 @@ def network_import(
             help="Rating [A] for branches the file gives none (default: none, those branches have no limit).",
         ),
     ] = None,
+    require_ratings: RequireRatingsOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Read a MATPOWER / OpenDSS feeder, reduce it to a radial single-phase equivalent and solve its base case:
@@ -151,12 +179,20 @@ def network_import(
     one line saying what it cannot take."""
     import numpy as np
 
+    from v2gtwin.errors import ConvergenceError
     from v2gtwin.grid.feeder import run_powerflow
-    from v2gtwin.grid.network_io import SOURCE_IMPEDANCE_PREFIX, check_feeder_file, read_feeder_file
+    from v2gtwin.grid.network_io import SOURCE_IMPEDANCE_PREFIX, check_feeder_file, check_ratings, read_feeder_file
 
     fmt = check_feeder_file(file)
     feeder = read_feeder_file(file, default_ampacity_a=default_ampacity_a)
-    res = run_powerflow(feeder, feeder.p_load_kw, feeder.q_load_kvar)
+    if require_ratings:
+        check_ratings(feeder, hint="give one in the file, or --default-ampacity-a")
+    try:
+        res = run_powerflow(feeder, feeder.p_load_kw, feeder.q_load_kvar)
+    except ConvergenceError as exc:
+        raise ConvergenceError(
+            f"{file.name}: its base case (the file's loads) has no power-flow solution: {exc}"
+        ) from None
     pf = res.summary(feeder)
     conductor = np.array(
         [i > 0 and not feeder.branch_label[i].startswith(SOURCE_IMPEDANCE_PREFIX) for i in range(feeder.n_bus)]

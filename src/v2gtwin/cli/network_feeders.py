@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, _print_json
-from v2gtwin.cli.network import network_app
+from v2gtwin.cli.network import RequireRatingsOpt, load_network_scenario, network_app
 from v2gtwin.errors import ScenarioError
 
 #: Columns of the text table, in order (the JSON has every key).
@@ -22,19 +22,21 @@ _TABLE = (
     "v_min_uncontrolled_pu",
     "n_steps_below_v_min",
     "n_branch_rated",
+    "branch_loading_max_pu",
 )
 
 
 @network_app.command("feeders")
-def network_feeders(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> None:
+def network_feeders(
+    scenario: ScenarioOpt = None, require_ratings: RequireRatingsOpt = False, json_out: JsonOpt = False
+) -> None:
     """The fleet on the scenario's network: per feeder its buses, EVs (placed by load share), base-load peak,
     lowest voltage without and with uncontrolled charging (exact AC), ratings and notes."""
     import pandas as pd
 
-    from v2gtwin.scenario import load_scenario
     from v2gtwin.study import StudyChain
 
-    scen = load_scenario(scenario)
+    scen = load_network_scenario(scenario, require_ratings)
     if scen.network is None:
         raise ScenarioError(
             f"{scenario or '<default scenario>'}: no [network] section: the whole fleet sits on the one [feeder] "

@@ -47,7 +47,14 @@ def build_feeder(spec: FeederSpec, seed: int) -> Feeder:
         amp = np.full(feeder.n_bus, spec.ampacity_a)
         amp[0] = np.inf
         feeder = Feeder(**{**feeder.__dict__, "ampacity_a": amp})
-    return feeder
+    # Said in every output of the feeder: the one [feeder] keeps its data's ratings (Baran & Wu publish none),
+    # unlike a network's feeders, which get a documented default (grid.network.rate_network_feeder).
+    note = (
+        f"ampacity: no rating in {feeder.name}'s data and no [feeder] ampacity_a: branch currents are not limited"
+        if spec.ampacity_a is None
+        else f"ampacity: the scenario's [feeder] ampacity_a, {spec.ampacity_a:g} A, on every branch"
+    )
+    return Feeder(**{**feeder.__dict__, "notes": (*feeder.notes, note)})
 
 
 def calc_base_load(feeder: Feeder, spec: FeederSpec, time: TimeGrid) -> tuple[FloatArray, FloatArray]:

@@ -164,7 +164,8 @@ class OperatingEnvelope:
 
     def to_frame(self, time: TimeGrid | None = None) -> pd.DataFrame:
         """Tidy table: one row per (step, bus) with the import and export limits and what binds them (and the
-        clock time of the step when ``time`` is given)."""
+        clock time of the step when ``time`` is given), and on every row the allocation rule and whether its
+        limits hold at all buses at once (``simultaneous``: False for per_bus_max, an optimistic bound)."""
         n_steps, n_bus = self.p_import_max_kw.shape
         steps = np.repeat(np.arange(n_steps), n_bus)
         cols: dict[str, Any] = {"step": steps}
@@ -177,6 +178,8 @@ class OperatingEnvelope:
             "p_export_max_kw": self.p_export_max_kw.ravel(),
             "binding_import": self.binding_import.ravel(),
             "binding_export": self.binding_export.ravel(),
+            "rule": self.rule,
+            "simultaneous": self.simultaneous,
         }
         return pd.DataFrame(cols)
 
@@ -199,10 +202,14 @@ class OperatingEnvelope:
             }
         )
 
-    def to_dict(self, time: TimeGrid | None = None) -> dict[str, Any]:
+    def to_dict(self, time: TimeGrid | None = None, *, per_bus_steps: bool = False) -> dict[str, Any]:
         """JSON-ready summary (the keys the study and ``v2gtwin network envelope --json`` share): the rule and
         its meaning, the check, per step the feeder's total import / export limit (simultaneous rules; None for
-        per_bus_max, whose sum over buses is not a feasible total), and per bus the lowest limits of the day."""
+        per_bus_max, whose sum over buses is not a feasible total), and per bus the lowest limits of the day.
+
+        With ``per_bus_steps`` (``v2gtwin network envelope --json``; not in results.json, whose size it would
+        multiply by the buses) also ``p_import_max_kw`` and ``p_export_max_kw``: per bus label, the limit at
+        every step [kW] — for per_bus_max the only per-step values."""
         rule = ALLOCATION_RULES[self.rule]
         buses = self.bus_summary()
         if time is not None:
@@ -225,7 +232,14 @@ class OperatingEnvelope:
             "alpha_import": self.alpha_import,
             "alpha_export": self.alpha_export,
             "buses": buses.to_dict(orient="records"),
-        }
+        } | (
+            {
+                "p_import_max_kw": {str(b): self.p_import_max_kw[:, j] for j, b in enumerate(self.bus_labels)},
+                "p_export_max_kw": {str(b): self.p_export_max_kw[:, j] for j, b in enumerate(self.bus_labels)},
+            }
+            if per_bus_steps
+            else {}
+        )
 
 
 # --- the exact search -----------------------------------------------------------------------------------
@@ -543,7 +557,8 @@ def calc_operating_envelope(
         if spec.simultaneous:
             alpha, est_a, code_t = _solve_common(lin, p0, q0, w, direction, ok, v_min_pu, v_max_pu, tol_kw)
             limit = alpha[:, None] * w[None, :]
-            est = est_a[:, None] * w[None, :]
+            # No estimate (inf: nothing binds, e.g. a feeder without EVs) is 0 below; inf x 0 must not arise.
+            est = np.where(np.isfinite(est_a), est_a, 0.0)[:, None] * w[None, :]
             code = np.broadcast_to(code_t[:, None], (n_steps, n)).copy()
             code[:, w <= 0] = -2
             out[f"alpha_{direction}"] = alpha

@@ -23,6 +23,12 @@ import pandas as pd
 
 from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet
+from v2gtwin.grid._feeder_files import (
+    DEFAULT_AMPACITY_A,
+    DEFAULT_AMPACITY_SOURCE,
+    apply_default_rating,
+    check_ratings,
+)
 from v2gtwin.grid.feeder import Feeder, ieee33, synthetic_feeder
 from v2gtwin.grid.profiles import calc_daily_profile
 from v2gtwin.scenario import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec, TimeGrid
@@ -35,6 +41,7 @@ __all__ = [
     "build_network_feeder",
     "calc_load_share_counts",
     "place_evs",
+    "rate_network_feeder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,20 +50,27 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def _with_ratings(feeder: Feeder, ampacity_a: float | None, what: str) -> Feeder:
-    """A built-in feeder (no ratings in its data) with the scenario's default rating on every branch, and a
-    note saying which."""
-    if ampacity_a is None:
-        note = f"ratings: none in the {what} data and no ampacity_a set: branch currents are not limited"
-        return Feeder(**{**feeder.__dict__, "notes": (*feeder.notes, note)})
-    amp = np.full(feeder.n_bus, float(ampacity_a))
-    amp[0] = np.inf
-    note = f"ratings: none in the {what} data; the scenario's default {ampacity_a:g} A on every branch"
-    return Feeder(**{**feeder.__dict__, "ampacity_a": amp, "notes": (*feeder.notes, note)})
+def rate_network_feeder(feeder: Feeder, ampacity_a: float | None, require_ratings: bool = False) -> Feeder:
+    """A network feeder with a rating on every branch: the data's; where it has none, ``ampacity_a`` (the
+    scenario's ``[[network.feeders]] ampacity_a``) or else :data:`DEFAULT_AMPACITY_A` (OpenDSS's default Line
+    NormAmps, 400 A), named in the feeder's notes. With ``require_ratings`` (and no ``ampacity_a``) a branch
+    without a rating in the data is a one-line DataError naming the feeder (its file) and the branch.
+
+    The built-in feeders have no ratings in their data (Baran & Wu publish none; synthetic feeders are drawn
+    without conductors), so they get the default too.
+    """
+    if ampacity_a is not None:
+        return apply_default_rating(feeder, float(ampacity_a), "the scenario's ampacity_a")
+    if require_ratings:
+        check_ratings(
+            feeder, hint="set [[network.feeders]] ampacity_a, or leave require_ratings (--require-ratings) off"
+        )
+        return feeder
+    return apply_default_rating(feeder, DEFAULT_AMPACITY_A, DEFAULT_AMPACITY_SOURCE)
 
 
 def _feeder_ieee33(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
-    return _with_ratings(ieee33(), spec.ampacity_a, "IEEE 33-bus")
+    return ieee33()
 
 
 def _feeder_synthetic(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
@@ -67,14 +81,14 @@ def _feeder_synthetic(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feed
         total_load_kw=spec.total_load_kw or d["total_load_kw"],
         v_min_target_pu=spec.v_min_base_pu or d["v_min_base_pu"],
     )
-    return _with_ratings(feeder, spec.ampacity_a, "synthetic feeder")
+    return feeder
 
 
 def _feeder_file(spec: NetworkFeederSpec, rng: np.random.Generator) -> Feeder:
     # Imported here: the MATPOWER / OpenDSS readers load only for file feeders.
     from v2gtwin.grid.network_io import read_feeder_file
 
-    return read_feeder_file(Path(str(spec.path)), default_ampacity_a=spec.ampacity_a)
+    return read_feeder_file(Path(str(spec.path)))  # unrated branches: rate_network_feeder, one note for all
 
 
 #: Feeder builders by ``source`` of a ``[[network.feeders]]`` entry.
@@ -90,13 +104,15 @@ def build_feeder_of_spec(spec: NetworkFeederSpec, rng: np.random.Generator) -> F
     return FEEDER_SOURCES[spec.source](spec, rng)
 
 
-def build_network_feeder(spec: NetworkFeederSpec, seed: int, k: int) -> tuple[Feeder, float, float]:
+def build_network_feeder(
+    spec: NetworkFeederSpec, seed: int, k: int, *, require_ratings: bool = False
+) -> tuple[Feeder, float, float]:
     """Feeder ``k`` of the network, built from its ``[[network.feeders]]`` entry ``spec``, with its seeded
     variation: (feeder, peak scale [-], shift of the daily shape [h]). All drawn from ``default_rng([seed, 47,
     k])``: the synthetic topology first, then the peak scale ``peak_load_scale * U[1 - spread, 1 + spread]``,
-    then the shift ``U[-shift_max_h, +shift_max_h]``."""
+    then the shift ``U[-shift_max_h, +shift_max_h]``. Ratings by :func:`rate_network_feeder`."""
     rng = np.random.default_rng([seed, 47, k])
-    feeder = build_feeder_of_spec(spec, rng)
+    feeder = rate_network_feeder(build_feeder_of_spec(spec, rng), spec.ampacity_a, require_ratings)
     scale = spec.peak_load_scale * float(rng.uniform(1.0 - spec.peak_scale_spread, 1.0 + spec.peak_scale_spread))
     shift = float(rng.uniform(-spec.shift_max_h, spec.shift_max_h))
     return feeder, scale, shift
@@ -310,7 +326,7 @@ def build_network(spec: NetworkSpec, fleet: Fleet, time: TimeGrid, seed: int) ->
     k = 0
     for entry in spec.feeders:
         for j in range(entry.count):
-            feeder, scale, shift = build_network_feeder(entry, seed, k)
+            feeder, scale, shift = build_network_feeder(entry, seed, k, require_ratings=spec.require_ratings)
             name = entry.name or feeder.name
             if entry.count > 1:
                 name = f"{name}-{j + 1}"

@@ -24,11 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from v2gtwin.errors import DataError, V2GTwinError
-from v2gtwin.grid._feeder_files import SOURCE_IMPEDANCE_PREFIX, _one_line, _rating_notes, _read_text, check_ratings
+from v2gtwin.grid._feeder_files import (
+    DEFAULT_AMPACITY_A,
+    SOURCE_IMPEDANCE_PREFIX,
+    _one_line,
+    _rating_notes,
+    _read_text,
+    check_ratings,
+)
 from v2gtwin.grid.feeder import Feeder, from_pandapower
 from v2gtwin.grid.opendss_io import read_opendss
 
 __all__ = [
+    "DEFAULT_AMPACITY_A",
     "READERS",
     "SOURCE_IMPEDANCE_PREFIX",
     "check_feeder_file",

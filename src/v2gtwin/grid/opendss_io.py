@@ -6,6 +6,7 @@ dispatches here for ``.dss`` files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -115,13 +116,19 @@ def read_opendss(path: Path, *, default_ampacity_a: float | None = None) -> Feed
         ctx.Text.Command(f'compile "{path.resolve()}"')
     except Exception as exc:  # OpenDSS's own parse errors: one line naming the file
         raise DataError(f"{path.name}: OpenDSS could not compile it: {_one_line(exc)}") from exc
-    if ctx.Basic.NumCircuits() == 0 or not ctx.Circuit.AllBusNames():
+    if ctx.Basic.NumCircuits() == 0:
         raise DataError(f"{path.name}: not a MATPOWER case (.m) or OpenDSS script (.dss): no circuit defined")
+    # OpenDSS builds its bus list when it solves (or on MakeBusList): a valid script need not end in 'solve'.
     try:
         ctx.Solution.Solve()
         solved = bool(ctx.Solution.Converged())
     except Exception:
         solved = False
+    if not ctx.Circuit.AllBusNames():
+        with contextlib.suppress(Exception):  # an empty bus list is refused just below
+            ctx.Text.Command("makebuslist")
+    if not ctx.Circuit.AllBusNames():
+        raise DataError(f"{path.name}: not a MATPOWER case (.m) or OpenDSS script (.dss): no circuit defined")
     return _reduce_opendss(ctx, path.name, default_ampacity_a, solved)
 
 

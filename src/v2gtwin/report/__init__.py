@@ -38,6 +38,13 @@ from v2gtwin.report.figures import (
     to_png_base64,
 )
 from v2gtwin.report.network_figures import fig_envelope_heatmap
+from v2gtwin.report.network_section import (
+    base_load_text,
+    feeder_notes_part,
+    grid_label,
+    network_table_part,
+    ratings_text,
+)
 from v2gtwin.report.protection import protection_section
 from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
@@ -153,11 +160,12 @@ def _feeder_section(result: StudyResult) -> str:
     return (
         f"<h2>Feeder: {html.escape(fd.name)} ({fd.n_bus} buses)</h2>"
         + _table(("quantity", "value"), rows)
-        + f'<p class="muted">Base load: the feeder\'s nominal loads x {spec.peak_load_scale:g} x the IEEE RTS-79 '
-        "winter-weekday daily shape. Exact AC power flow (backward/forward sweep, validated against pandapower). "
+        + f'<p class="muted">{base_load_text(result)} '
+        "Exact AC power flow (backward/forward sweep, validated against pandapower). "
         f"Volt-var: IEEE 1547-2018 Category {spec.voltvar_curve} default curve, {spec.voltvar_priority} priority, "
         f"inverters rated {spec.s_over_p:g} kVA per kW of charger, {ts.voltvar_iterations} fixed-point "
         "iterations.</p>"
+        + feeder_notes_part(result)
         + _figure(
             to_png_base64(fig_feeder_vmin(fl, fd, spec.v_min_pu)),
             "Lowest bus voltage per step, with the aggregate EV charging shaded.",
@@ -186,6 +194,7 @@ def _feeder_section(result: StudyResult) -> str:
         "together (must-run), and losses grow with the square of that bunching (a linear sensitivity does "
         "not see it). loss_optimal weighs where and when together.</p>"
         + _figure(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
+        + network_table_part(result)
         + _envelope_part(result)
     )
 
@@ -210,7 +219,7 @@ def _envelope_part(result: StudyResult) -> str:
         f"[{e0.v_min_pu:g}, {e0.v_max_pu:g}] pu and every branch within its rating, given the base load; "
         f"allocation among buses: {html.escape(' / '.join(sorted({str(e.rule) for e in envs})))}; "
         f"{len(envs)} feeder(s), exact-AC violations of the allocated envelopes: "
-        f"{sum(int(e.ac_violations) for e in envs)}.</p>"
+        f"{sum(int(e.ac_violations) for e in envs)}. {html.escape(ratings_text(result))}</p>"
         + _figure(to_png_base64(fig), "Operating envelopes, bus x time: import (left) and export (right) limits.")
     )
 
@@ -487,8 +496,8 @@ def render_html(result: StudyResult) -> str:
         f"<title>v2gtwin study: {html.escape(s.name)}</title><style>{_CSS}</style></head><body>"
         f"<h1>v2gtwin study: {html.escape(s.name)}</h1>"
         f'<p class="muted">v2gtwin {__version__} · seed {s.seed} · {t.n_steps} steps of {t.dt_s:g} s from '
-        f"{t.start_hour:g} h local time · fleet source: {html.escape(s.fleet.source)} · feeder: "
-        f"{html.escape(s.feeder.name)}</p>"
+        f"{t.start_hour:g} h local time · fleet source: {html.escape(s.fleet.source)} · "
+        f"{html.escape(grid_label(result))}</p>"
         + _fleet_section(result)
         + _feeder_section(result)
         + protection_section(result.protection)
