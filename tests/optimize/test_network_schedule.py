@@ -284,3 +284,31 @@ def test_network_schedule_analysis_wiring() -> None:
         np.testing.assert_allclose(
             a.secure.p_ev_kw[:, kept.bus == b].sum(axis=1), a.secure.p_bus_kw[0][:, b], atol=1e-6
         )
+
+
+def test_network_schedule_analysis_secure_is_the_constrained_schedule() -> None:
+    # Wiring of the two schedules: the far-end fleet of the weak-feeder test (400 EVs on Baran & Wu buses 13-18)
+    # against the scenario's default prices. The unconstrained schedule must break 0.95 pu and the network-secure
+    # one must not, by pandapower's Newton-Raphson on each schedule's bus powers (independent of the sweep that
+    # counts ac_violations); holding the limits costs money.
+    from v2gtwin.markets.scheduling import run_network_schedule_analysis
+    from v2gtwin.scenario import MarketsSpec, TimeGrid
+
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(400, np.arange(12, 18))
+    a = run_network_schedule_analysis(
+        fleet,
+        [model],
+        np.zeros(fleet.n, int),
+        fleet.bus,
+        MarketsSpec(),
+        TimeGrid(n_steps=N_STEPS, dt_s=3600, start_hour=12),
+    )
+    s = a.summary()
+    assert a.unconstrained.network_secure is False and a.secure.network_secure is True
+    assert s["ac_violations_unconstrained"] > 0 == s["ac_violations"]
+    assert s["cost_difference_per_horizon"] > 0.0
+    assert pandapower_v_min(feeder, p + a.unconstrained.p_bus_kw[0], q) < 0.95
+    assert pandapower_v_min(feeder, p + a.secure.p_bus_kw[0], q) >= 0.95 - 1e-4
