@@ -13,7 +13,7 @@ from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet, simulate_soc
 from v2gtwin.grid.feeder import Feeder, ieee33, to_pandapower
 from v2gtwin.grid.linear import calc_linear_model
-from v2gtwin.optimize.network_schedule import solve_network_schedule
+from v2gtwin.optimize.network_schedule import NetworkScheduleResult, solve_network_schedule
 from v2gtwin.optimize.virtual_battery import calc_virtual_battery
 
 N_STEPS = 24  # 1 h steps from noon
@@ -312,3 +312,106 @@ def test_network_schedule_analysis_secure_is_the_constrained_schedule() -> None:
     assert s["cost_difference_per_horizon"] > 0.0
     assert pandapower_v_min(feeder, p + a.unconstrained.p_bus_kw[0], q) < 0.95
     assert pandapower_v_min(feeder, p + a.secure.p_bus_kw[0], q) >= 0.95 - 1e-4
+
+
+def pandapower_violation_counts(
+    feeder: Feeder, p: np.ndarray, q: np.ndarray, p_ev: np.ndarray, v_min: float, v_max: float, tol_v: float = 1e-4
+) -> tuple[int, int]:
+    """(EV-caused violations, base violations) by pandapower's Newton-Raphson, by the rule the schedule documents:
+    a bus-step (branch-step) the base load alone puts outside the limits counts in the base figure, and counts as
+    EV-caused only where the EVs make it worse (voltage lower / higher than the base's by more than ``tol_v``,
+    current above the base's by more than 1e-4 of it); any other bus-step outside [v_min - tol_v, v_max + tol_v]
+    and branch-step above its ampacity (1 + 1e-4) is EV-caused. The source bus is left out."""
+    tol_i = 1e-4
+    net = to_pandapower(feeder, p[0], q[0])
+    bus_of_load = net.load.bus.to_numpy()
+    amp = feeder.ampacity_a[1:]  # line k - 1 feeds feeder bus k (built in order)
+
+    def run(p_t: np.ndarray, q_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        net.load["p_mw"] = p_t[bus_of_load] / 1000.0
+        net.load["q_mvar"] = q_t[bus_of_load] / 1000.0
+        pp.runpp(net, tolerance_mva=1e-9)
+        return net.res_bus.vm_pu.to_numpy()[1:], net.res_line.i_ka.to_numpy() * 1000.0
+
+    n_ev = n_base = 0
+    for t in range(p.shape[0]):
+        v0, i0 = run(p[t], q[t])
+        v, i_a = run(p[t] + p_ev[t], q[t])
+        base_lo, base_hi, base_i = v0 < v_min - tol_v, v0 > v_max + tol_v, i0 > amp * (1 + tol_i)
+        n_base += int(base_lo.sum() + base_hi.sum() + base_i.sum())
+        n_ev += int(np.where(base_lo, v < v0 - tol_v, v < v_min - tol_v).sum())
+        n_ev += int(np.where(base_hi, v > v0 + tol_v, v > v_max + tol_v).sum())
+        n_ev += int(np.where(base_i, i_a > i0 * (1 + tol_i), i_a > amp * (1 + tol_i)).sum())
+    return n_ev, n_base
+
+
+def full_load_night(feeder: Feeder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The base load of :func:`base_load` with Baran & Wu's full load at 02:00 (step 14, lowest voltage 0.913 pu
+    by their paper), and a price cheap at 02:00-04:00 so that the unconstrained schedule charges there."""
+    p, q = base_load(feeder)
+    p[14], q[14] = feeder.p_load_kw, feeder.q_load_kvar
+    hour = (12 + np.arange(N_STEPS)) % 24
+    return p, q, np.where((hour >= 2) & (hour < 4), 20.0, 90.0)
+
+
+def assert_secure_adds_only_the_unavoidable(
+    feeder: Feeder,
+    p: np.ndarray,
+    q: np.ndarray,
+    fleet: Fleet,
+    secure: NetworkScheduleResult,
+    v_min: float,
+    v_max: float,
+    n_base: int,
+) -> None:
+    """The network-secure schedule at the full-load step draws only the least its bus batteries can (the inner
+    virtual battery holds the EVs outside its common plug-in window on a reference trajectory), so what it adds
+    there is counted, not hidden: its ac_violations equal pandapower's count, and without that step pandapower
+    finds none."""
+    p_bus = secure.p_bus_kw[0]
+    buses, group = np.unique(fleet.bus, return_inverse=True)
+    least_kw = calc_virtual_battery(fleet, "inner", group, buses.size).as_2d("p_min_kw")[14].sum()
+    assert least_kw > 0.0  # the EVs outside the battery's common window ride their reference rate
+    assert p_bus[14].sum() == pytest.approx(least_kw, rel=1e-6)
+    n_ev, n_base_sec = pandapower_violation_counts(feeder, p, q, p_bus, v_min, v_max)
+    assert n_base_sec == n_base and secure.ac_violations == n_ev
+    without = p_bus.copy()
+    without[14] = 0.0
+    assert pandapower_violation_counts(feeder, p, q, without, v_min, v_max) == (0, n_base)
+
+
+def test_base_load_voltage_violations_counted_apart() -> None:
+    feeder = ieee33()
+    p, q, price = full_load_night(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert model.base.v_pu[14].min() == pytest.approx(0.9131, abs=2e-4)  # Baran & Wu (1989): 0.9131 pu at bus 18
+    fleet = night_fleet(400, np.arange(12, 18))
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    kw = dict(v_min_pu=0.95, v_max_pu=1.05, degradation_per_mwh=0.0)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+    n_ev, n_base = pandapower_violation_counts(feeder, p, q, free.p_bus_kw[0], 0.95, 1.05)
+    # The base load alone: the full-load step's buses below 0.95 pu (21 of Baran & Wu's 32 load buses).
+    assert n_base > 0 and free.base_violations == n_base == secure.base_violations
+    # The unconstrained schedule charges at the full-load step and lowers those buses further: counted.
+    assert np.abs(free.p_bus_kw[0][14]).sum() > 0.0
+    assert n_ev > 0 and free.ac_violations == n_ev
+    assert_secure_adds_only_the_unavoidable(feeder, p, q, fleet, secure, 0.95, 1.05, n_base)
+
+
+def test_base_load_overloads_counted_apart() -> None:
+    # Every branch rated 150 A: the full-load step overloads the first branches (about 200 A), the other steps
+    # (half load at most, about 102 A) do not. Voltage limits wide open (0.8 / 1.2 pu) so only ratings count.
+    feeder = ieee33(ampacity_a=150.0)
+    p, q, price = full_load_night(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert (model.base.i_branch_a[14, 1:] > 150.0).any() and (np.delete(model.base.i_branch_a, 14, 0) < 150.0).all()
+    fleet = night_fleet(400, np.arange(12, 18))
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    kw = dict(v_min_pu=0.8, v_max_pu=1.2, degradation_per_mwh=0.0)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+    n_ev, n_base = pandapower_violation_counts(feeder, p, q, free.p_bus_kw[0], 0.8, 1.2)
+    assert n_base > 0 and free.base_violations == n_base == secure.base_violations
+    assert n_ev > 0 and free.ac_violations == n_ev
+    assert_secure_adds_only_the_unavoidable(feeder, p, q, fleet, secure, 0.8, 1.2, n_base)
