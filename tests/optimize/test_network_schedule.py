@@ -165,6 +165,56 @@ def test_v2g_export_held_below_v_max() -> None:
     assert pandapower_v_max(secure.p_bus_kw[0]) <= 1.0 + 1e-4
 
 
+def test_v2g_export_held_below_the_rating() -> None:
+    # Reverse flow: the V2G fleet of the test above selling 400 x 7.2 = 2,880 kW for one evening hour (19:00) from
+    # the far end of the main lateral (one hour, so that recharging the energy sold fits under the rating at night
+    # and the export side binds, not the EVs' energy). One branch rated: the one feeding Baran & Wu's bus 11
+    # (feeder index 10), 66 A; its base current peaks at 60 A (forward) and the unconstrained export drives about
+    # 73 A back through it (measured by the sweep). Voltage limits wide open (0.8 / 1.2 pu) so that only the rating
+    # can bind. pandapower's current on that line (line 9: line k - 1 feeds feeder bus k) and its direction on both
+    # schedules.
+    amp_a = 66.0
+    ieee = ieee33()
+    amp = np.full(ieee.n_bus, np.inf)
+    amp[10] = amp_a
+    feeder = Feeder(**{**ieee.__dict__, "ampacity_a": amp})
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert model.base.i_branch_a[:, 10].max() < amp_a
+    fleet = night_fleet(400, np.arange(12, 18))
+    fleet = fleet.replace(
+        p_discharge_max_kw=np.full(fleet.n, 7.2), soc0_pu=np.full(fleet.n, 0.7), soc_target_pu=np.full(fleet.n, 0.75)
+    )
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where(hour == 19, 300.0, 40.0)
+    kw = dict(v_min_pu=0.8, v_max_pu=1.2, degradation_per_mwh=0.0)
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+
+    def pandapower_line9(p_bus: np.ndarray) -> tuple[float, float]:
+        """(largest current on the rated line, largest while its power flows towards the source) [A]."""
+        net = to_pandapower(feeder, p[0], q[0])
+        bus_of_load = net.load.bus.to_numpy()
+        worst, worst_rev = 0.0, 0.0
+        for t in range(N_STEPS):
+            net.load["p_mw"] = (p + p_bus)[t, bus_of_load] / 1000.0
+            net.load["q_mvar"] = q[t, bus_of_load] / 1000.0
+            pp.runpp(net, tolerance_mva=1e-9)
+            i_a = float(net.res_line.i_ka.iat[9]) * 1000.0
+            worst = max(worst, i_a)
+            if net.res_line.p_from_mw.iat[9] < 0.0:
+                worst_rev = max(worst_rev, i_a)
+        return worst, worst_rev
+
+    _, i_free_rev = pandapower_line9(free.p_bus_kw[0])
+    assert i_free_rev > amp_a and free.ac_violations > 0  # the export overloads it, flowing back to the source
+    i_sec, i_sec_rev = pandapower_line9(secure.p_bus_kw[0])
+    assert i_sec <= amp_a * (1 + 1e-4) and secure.ac_violations == 0
+    assert i_sec_rev > 0.9 * amp_a  # the secure schedule still exports through it, up to the rating
+    assert secure.cost_per_horizon > free.cost_per_horizon  # selling less earns less
+
+
 def test_lp_optimum_matches_a_dense_cvxpy_formulation() -> None:
     # One LP round (no tightening) on a small radial feeder: the same problem written with the dense
     # common-path matrix (v = v0 - R dp / (S v0)) in cvxpy and solved by Clarabel.
