@@ -12,13 +12,16 @@ one JSON line:
   ``max_dv_pu_vs_opendss``: our exact power flow of the imported feeder against OpenDSS's positive-sequence
   solution (OpenDSS tolerance 1e-7 pu), largest difference over all buses;
 * ``matpower_read_s`` and ``max_dv_pu_vs_pandapower``: the same for the MATPOWER case, against pandapower's
-  ``runpp`` on ``from_mpc`` of the file (the first read in a process also imports pandapower: it is not timed).
+  ``runpp`` on ``from_mpc`` of the file (the first read in a process also imports pandapower: it is not timed);
+* ``cpu_count`` (``os.cpu_count()``) and ``numba_threads`` (numba's thread count in this process, used by our
+  power flows); the reads run in this one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -119,7 +122,14 @@ def main() -> None:
 
         feeder = read_feeder_file(dss_path)
         read_feeder_file(m_path)  # imports pandapower once, untimed
-        out: dict[str, object] = {"n_bus": args.n_bus, "repeats": args.repeats}
+        import numba
+
+        out: dict[str, object] = {
+            "n_bus": args.n_bus,
+            "repeats": args.repeats,
+            "cpu_count": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+        }
         out["opendss_read_s"] = _median_s(lambda: read_feeder_file(dss_path), args.repeats)
         out["opendss_compile_solve_s"] = _median_s(compile_solve, args.repeats)
         out["matpower_read_s"] = _median_s(lambda: read_feeder_file(m_path), args.repeats)

@@ -99,6 +99,11 @@ def test_every_service_has_its_secure_figure_in_json_and_report(result: StudyRes
     # Reserve is never above what stopping charging plus the export limit allows: the secure series is at most
     # the unconstrained one.
     assert np.all(np.array(data["services"]["reserve_secure_kw"]) <= np.array(data["services"]["reserve_kw"]) + 1e-9)
+    # The series written is the secure one the summary's figures come from (the export limit binds here).
+    rs = data["services"]["summary"]["reserve"]
+    series = np.array(data["services"]["reserve_secure_kw"])
+    assert series.max() == pytest.approx(rs["max_secure_kw"]) and series.mean() == pytest.approx(rs["mean_secure_kw"])
+    assert rs["mean_secure_kw"] < rs["mean_kw"]
     html = paths["report"].read_text()
     assert "Services within the network" in html and "Dynamic operating envelopes" in html
     assert "<th>unconstrained</th><th>network-secure</th><th>difference</th>" in html

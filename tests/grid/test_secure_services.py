@@ -58,6 +58,9 @@ def test_reserve_export_limit_one_ev() -> None:
     s = summarize_reserve(res)
     assert s["max_secure_kw"] == pytest.approx(9.2)
     assert s["max_network_gap_kw"] == pytest.approx(14.4 - 9.2)
+    # The mean over every start step of the same closed form (the windows past the horizon count 0 in both).
+    assert s["mean_secure_kw"] == pytest.approx(expected.mean(), abs=1e-12)
+    assert s["mean_secure_kw"] < s["mean_kw"] == pytest.approx(free.reserve_kw.mean())
     assert "max_secure_kw" not in summarize_reserve(free)  # without limits nothing changes
 
 
@@ -67,7 +70,15 @@ def test_dr_secure_power_closed_forms() -> None:
     # (a) export limit 0, no import limit: the bus never exports; increases pass -> p_sec = max(p_dr, 0).
     a = run_demand_response(fleet, 0, 2, 20, limits=_limits(96, [1e6], [0.0], [0]))
     assert a.p_dr_secure_kw is not None
-    np.testing.assert_allclose(a.p_dr_secure_kw, np.maximum(free.p_dr_kw, 0.0), atol=1e-9)
+    want_a = np.maximum(free.p_dr_kw, 0.0)
+    np.testing.assert_allclose(a.p_dr_secure_kw, want_a, atol=1e-9)
+    # The event's figures from the clipped power (event steps 2-19): the discharge is cut, so less reduction.
+    ev = slice(2, 20)
+    sa = summarize_dr(a)
+    base_ev = free.p_baseline_kw[ev]
+    assert sa["reduction_mean_secure_kw"] == pytest.approx((base_ev - want_a[ev]).mean(), abs=1e-9)
+    assert sa["peak_reduction_secure_kw"] == pytest.approx(base_ev.max() - want_a[ev].max(), abs=1e-9)
+    assert sa["reduction_mean_secure_kw"] < sa["reduction_mean_kw"]
     # (b) import limit 3 kW, no export limit: an increase stops at max(3, baseline) (a bus charging 7.2 kW in
     # the baseline is already above 3: it may not rise further, but it may come down).
     b = run_demand_response(fleet, 0, 2, 20, limits=_limits(96, [3.0], [1e6], [0]))
@@ -75,11 +86,23 @@ def test_dr_secure_power_closed_forms() -> None:
     want = np.where(up, np.maximum(free.p_baseline_kw, np.minimum(free.p_dr_kw, 3.0)), free.p_dr_kw)
     assert b.p_dr_secure_kw is not None
     np.testing.assert_allclose(b.p_dr_secure_kw, want, atol=1e-9)
+    sb = summarize_dr(b)
+    assert sb["reduction_mean_secure_kw"] == pytest.approx((base_ev - want[ev]).mean(), abs=1e-9)
+    assert sb["peak_reduction_secure_kw"] == pytest.approx(base_ev.max() - want[ev].max(), abs=1e-9)
     # The rebound after the event (7.2 kW from a baseline already done charging) is cut to 3 kW.
     assert free.rebound_peak_kw == pytest.approx(7.2)
     assert b.rebound_peak_secure_kw == pytest.approx(3.0)
     s = summarize_dr(b)
     assert s["rebound_peak_network_gap_kw"] == pytest.approx(4.2)
+    # (c) a two-step event (steps 2-3) in which the EV, charging 7.2 kW in the baseline, discharges 7.2 kW;
+    # export limit 2 kW: the bus goes down to -2 kW only. Reduction unconstrained 7.2 + 7.2 = 14.4 kW at both
+    # steps, network-secure 7.2 + 2 = 9.2 kW (mean and peak alike).
+    free_c = run_demand_response(fleet, 0, 2, 4)
+    c = summarize_dr(run_demand_response(fleet, 0, 2, 4, limits=_limits(96, [1e6], [2.0], [0])))
+    assert free_c.p_baseline_kw[2:4] == pytest.approx([7.2, 7.2]) and free_c.p_dr_kw[2:4] == pytest.approx([-7.2, -7.2])
+    assert c["peak_reduction_kw"] == pytest.approx(14.4) and c["reduction_mean_kw"] == pytest.approx(14.4)
+    assert c["peak_reduction_secure_kw"] == pytest.approx(9.2)
+    assert c["reduction_mean_secure_kw"] == pytest.approx(9.2)
     assert "secure_rule" in s and "secure_rule" not in summarize_dr(free)
 
 
@@ -157,6 +180,9 @@ def test_bid_secure_scales_with_the_bound() -> None:
     assert b.bid_secure.expected_profit == pytest.approx(0.5 * b.bid.expected_profit)
     s = summarize_bid(b)
     assert s["bid_network_gap_kw"] == pytest.approx(0.5 * b.bid.bid_kw)
+    assert s["availability_mean_secure_kw"] == pytest.approx(0.5 * s["availability_mean_kw"])
+    assert s["expected_profit_secure_per_h"] == pytest.approx(0.5 * s["expected_profit_per_h"])
+    assert s["expected_profit_per_h"] > 0.0 and s["availability_mean_kw"] > 0.0
     assert "bid_secure_kw" not in summarize_bid(run_bid_analysis(scen))
 
 

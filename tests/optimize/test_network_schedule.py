@@ -13,7 +13,7 @@ from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet, simulate_soc
 from v2gtwin.grid.feeder import Feeder, ieee33, to_pandapower
 from v2gtwin.grid.linear import calc_linear_model
-from v2gtwin.optimize.network_schedule import solve_network_schedule
+from v2gtwin.optimize.network_schedule import NetworkScheduleResult, solve_network_schedule
 from v2gtwin.optimize.virtual_battery import calc_virtual_battery
 
 N_STEPS = 24  # 1 h steps from noon
@@ -165,6 +165,56 @@ def test_v2g_export_held_below_v_max() -> None:
     assert pandapower_v_max(secure.p_bus_kw[0]) <= 1.0 + 1e-4
 
 
+def test_v2g_export_held_below_the_rating() -> None:
+    # Reverse flow: the V2G fleet of the test above selling 400 x 7.2 = 2,880 kW for one evening hour (19:00) from
+    # the far end of the main lateral (one hour, so that recharging the energy sold fits under the rating at night
+    # and the export side binds, not the EVs' energy). One branch rated: the one feeding Baran & Wu's bus 11
+    # (feeder index 10), 66 A; its base current peaks at 60 A (forward) and the unconstrained export drives about
+    # 73 A back through it (measured by the sweep). Voltage limits wide open (0.8 / 1.2 pu) so that only the rating
+    # can bind. pandapower's current on that line (line 9: line k - 1 feeds feeder bus k) and its direction on both
+    # schedules.
+    amp_a = 66.0
+    ieee = ieee33()
+    amp = np.full(ieee.n_bus, np.inf)
+    amp[10] = amp_a
+    feeder = Feeder(**{**ieee.__dict__, "ampacity_a": amp})
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert model.base.i_branch_a[:, 10].max() < amp_a
+    fleet = night_fleet(400, np.arange(12, 18))
+    fleet = fleet.replace(
+        p_discharge_max_kw=np.full(fleet.n, 7.2), soc0_pu=np.full(fleet.n, 0.7), soc_target_pu=np.full(fleet.n, 0.75)
+    )
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where(hour == 19, 300.0, 40.0)
+    kw = dict(v_min_pu=0.8, v_max_pu=1.2, degradation_per_mwh=0.0)
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+
+    def pandapower_line9(p_bus: np.ndarray) -> tuple[float, float]:
+        """(largest current on the rated line, largest while its power flows towards the source) [A]."""
+        net = to_pandapower(feeder, p[0], q[0])
+        bus_of_load = net.load.bus.to_numpy()
+        worst, worst_rev = 0.0, 0.0
+        for t in range(N_STEPS):
+            net.load["p_mw"] = (p + p_bus)[t, bus_of_load] / 1000.0
+            net.load["q_mvar"] = q[t, bus_of_load] / 1000.0
+            pp.runpp(net, tolerance_mva=1e-9)
+            i_a = float(net.res_line.i_ka.iat[9]) * 1000.0
+            worst = max(worst, i_a)
+            if net.res_line.p_from_mw.iat[9] < 0.0:
+                worst_rev = max(worst_rev, i_a)
+        return worst, worst_rev
+
+    _, i_free_rev = pandapower_line9(free.p_bus_kw[0])
+    assert i_free_rev > amp_a and free.ac_violations > 0  # the export overloads it, flowing back to the source
+    i_sec, i_sec_rev = pandapower_line9(secure.p_bus_kw[0])
+    assert i_sec <= amp_a * (1 + 1e-4) and secure.ac_violations == 0
+    assert i_sec_rev > 0.9 * amp_a  # the secure schedule still exports through it, up to the rating
+    assert secure.cost_per_horizon > free.cost_per_horizon  # selling less earns less
+
+
 def test_lp_optimum_matches_a_dense_cvxpy_formulation() -> None:
     # One LP round (no tightening) on a small radial feeder: the same problem written with the dense
     # common-path matrix (v = v0 - R dp / (S v0)) in cvxpy and solved by Clarabel.
@@ -284,3 +334,134 @@ def test_network_schedule_analysis_wiring() -> None:
         np.testing.assert_allclose(
             a.secure.p_ev_kw[:, kept.bus == b].sum(axis=1), a.secure.p_bus_kw[0][:, b], atol=1e-6
         )
+
+
+def test_network_schedule_analysis_secure_is_the_constrained_schedule() -> None:
+    # Wiring of the two schedules: the far-end fleet of the weak-feeder test (400 EVs on Baran & Wu buses 13-18)
+    # against the scenario's default prices. The unconstrained schedule must break 0.95 pu and the network-secure
+    # one must not, by pandapower's Newton-Raphson on each schedule's bus powers (independent of the sweep that
+    # counts ac_violations); holding the limits costs money.
+    from v2gtwin.markets.scheduling import run_network_schedule_analysis
+    from v2gtwin.scenario import MarketsSpec, TimeGrid
+
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(400, np.arange(12, 18))
+    a = run_network_schedule_analysis(
+        fleet,
+        [model],
+        np.zeros(fleet.n, int),
+        fleet.bus,
+        MarketsSpec(),
+        TimeGrid(n_steps=N_STEPS, dt_s=3600, start_hour=12),
+    )
+    s = a.summary()
+    assert a.unconstrained.network_secure is False and a.secure.network_secure is True
+    assert s["ac_violations_unconstrained"] > 0 == s["ac_violations"]
+    assert s["cost_difference_per_horizon"] > 0.0
+    assert pandapower_v_min(feeder, p + a.unconstrained.p_bus_kw[0], q) < 0.95
+    assert pandapower_v_min(feeder, p + a.secure.p_bus_kw[0], q) >= 0.95 - 1e-4
+
+
+def pandapower_violation_counts(
+    feeder: Feeder, p: np.ndarray, q: np.ndarray, p_ev: np.ndarray, v_min: float, v_max: float, tol_v: float = 1e-4
+) -> tuple[int, int]:
+    """(EV-caused violations, base violations) by pandapower's Newton-Raphson, by the rule the schedule documents:
+    a bus-step (branch-step) the base load alone puts outside the limits counts in the base figure, and counts as
+    EV-caused only where the EVs make it worse (voltage lower / higher than the base's by more than ``tol_v``,
+    current above the base's by more than 1e-4 of it); any other bus-step outside [v_min - tol_v, v_max + tol_v]
+    and branch-step above its ampacity (1 + 1e-4) is EV-caused. The source bus is left out."""
+    tol_i = 1e-4
+    net = to_pandapower(feeder, p[0], q[0])
+    bus_of_load = net.load.bus.to_numpy()
+    amp = feeder.ampacity_a[1:]  # line k - 1 feeds feeder bus k (built in order)
+
+    def run(p_t: np.ndarray, q_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        net.load["p_mw"] = p_t[bus_of_load] / 1000.0
+        net.load["q_mvar"] = q_t[bus_of_load] / 1000.0
+        pp.runpp(net, tolerance_mva=1e-9)
+        return net.res_bus.vm_pu.to_numpy()[1:], net.res_line.i_ka.to_numpy() * 1000.0
+
+    n_ev = n_base = 0
+    for t in range(p.shape[0]):
+        v0, i0 = run(p[t], q[t])
+        v, i_a = run(p[t] + p_ev[t], q[t])
+        base_lo, base_hi, base_i = v0 < v_min - tol_v, v0 > v_max + tol_v, i0 > amp * (1 + tol_i)
+        n_base += int(base_lo.sum() + base_hi.sum() + base_i.sum())
+        n_ev += int(np.where(base_lo, v < v0 - tol_v, v < v_min - tol_v).sum())
+        n_ev += int(np.where(base_hi, v > v0 + tol_v, v > v_max + tol_v).sum())
+        n_ev += int(np.where(base_i, i_a > i0 * (1 + tol_i), i_a > amp * (1 + tol_i)).sum())
+    return n_ev, n_base
+
+
+def full_load_night(feeder: Feeder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The base load of :func:`base_load` with Baran & Wu's full load at 02:00 (step 14, lowest voltage 0.913 pu
+    by their paper), and a price cheap at 02:00-04:00 so that the unconstrained schedule charges there."""
+    p, q = base_load(feeder)
+    p[14], q[14] = feeder.p_load_kw, feeder.q_load_kvar
+    hour = (12 + np.arange(N_STEPS)) % 24
+    return p, q, np.where((hour >= 2) & (hour < 4), 20.0, 90.0)
+
+
+def assert_secure_adds_only_the_unavoidable(
+    feeder: Feeder,
+    p: np.ndarray,
+    q: np.ndarray,
+    fleet: Fleet,
+    secure: NetworkScheduleResult,
+    v_min: float,
+    v_max: float,
+    n_base: int,
+) -> None:
+    """The network-secure schedule at the full-load step draws only the least its bus batteries can (the inner
+    virtual battery holds the EVs outside its common plug-in window on a reference trajectory), so what it adds
+    there is counted, not hidden: its ac_violations equal pandapower's count, and without that step pandapower
+    finds none."""
+    p_bus = secure.p_bus_kw[0]
+    buses, group = np.unique(fleet.bus, return_inverse=True)
+    least_kw = calc_virtual_battery(fleet, "inner", group, buses.size).as_2d("p_min_kw")[14].sum()
+    assert least_kw > 0.0  # the EVs outside the battery's common window ride their reference rate
+    assert p_bus[14].sum() == pytest.approx(least_kw, rel=1e-6)
+    n_ev, n_base_sec = pandapower_violation_counts(feeder, p, q, p_bus, v_min, v_max)
+    assert n_base_sec == n_base and secure.ac_violations == n_ev
+    without = p_bus.copy()
+    without[14] = 0.0
+    assert pandapower_violation_counts(feeder, p, q, without, v_min, v_max) == (0, n_base)
+
+
+def test_base_load_voltage_violations_counted_apart() -> None:
+    feeder = ieee33()
+    p, q, price = full_load_night(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert model.base.v_pu[14].min() == pytest.approx(0.9131, abs=2e-4)  # Baran & Wu (1989): 0.9131 pu at bus 18
+    fleet = night_fleet(400, np.arange(12, 18))
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    kw = dict(v_min_pu=0.95, v_max_pu=1.05, degradation_per_mwh=0.0)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+    n_ev, n_base = pandapower_violation_counts(feeder, p, q, free.p_bus_kw[0], 0.95, 1.05)
+    # The base load alone: the full-load step's buses below 0.95 pu (21 of Baran & Wu's 32 load buses).
+    assert n_base > 0 and free.base_violations == n_base == secure.base_violations
+    # The unconstrained schedule charges at the full-load step and lowers those buses further: counted.
+    assert np.abs(free.p_bus_kw[0][14]).sum() > 0.0
+    assert n_ev > 0 and free.ac_violations == n_ev
+    assert_secure_adds_only_the_unavoidable(feeder, p, q, fleet, secure, 0.95, 1.05, n_base)
+
+
+def test_base_load_overloads_counted_apart() -> None:
+    # Every branch rated 150 A: the full-load step overloads the first branches (about 200 A), the other steps
+    # (half load at most, about 102 A) do not. Voltage limits wide open (0.8 / 1.2 pu) so only ratings count.
+    feeder = ieee33(ampacity_a=150.0)
+    p, q, price = full_load_night(feeder)
+    model = calc_linear_model(feeder, p, q)
+    assert (model.base.i_branch_a[14, 1:] > 150.0).any() and (np.delete(model.base.i_branch_a, 14, 0) < 150.0).all()
+    fleet = night_fleet(400, np.arange(12, 18))
+    args = (fleet, [model], np.zeros(fleet.n, int), fleet.bus, price)
+    kw = dict(v_min_pu=0.8, v_max_pu=1.2, degradation_per_mwh=0.0)
+    free = solve_network_schedule(*args, network_secure=False, **kw)
+    secure = solve_network_schedule(*args, **kw)
+    n_ev, n_base = pandapower_violation_counts(feeder, p, q, free.p_bus_kw[0], 0.8, 1.2)
+    assert n_base > 0 and free.base_violations == n_base == secure.base_violations
+    assert n_ev > 0 and free.ac_violations == n_ev
+    assert_secure_adds_only_the_unavoidable(feeder, p, q, fleet, secure, 0.8, 1.2, n_base)

@@ -12,7 +12,9 @@ Per feeder, one LP (HiGHS dual simplex), the feeders solved side by side in work
 * ``v_min + m_lo <= v_j <= v_max - m_hi`` and ``|P0_b + dP_b| <= sqrt((sqrt(3) V_base I_max v0_parent)^2 - Q0_b^2)``
   (the rating at the sending end's base voltage, reactive flow held at its base value), where the base case
   already breaks a limit the EVs may not make it worse (``v_j >= v0_j``, ``dP_b <= 0``) and those bus-steps are
-  counted apart (``base_violations``);
+  counted apart (``base_violations``) -- except by the least power their bus batteries must draw (``dP_b`` up to
+  the subtree's least power on an overloaded branch; the voltage rows' slack likewise), which the exact check
+  counts in ``ac_violations``;
 * minimise ``sum_t price_t (sum of EV power) dt + degradation x discharge``.
 
 Network rows exist only at *active* steps: where, with every bus's EV power anywhere between its battery's bounds,
@@ -205,14 +207,19 @@ def _network_rows(
     with np.errstate(invalid="ignore"):
         p_max = np.sqrt(np.clip(s_max**2 - q0**2, 0.0, None))
     p_max = np.where(np.isfinite(s_max), p_max, np.inf)
-    dp_hi_all = np.where(np.isfinite(p_max), np.maximum(p_max - p0, 0.0), np.inf)
-    dp_lo_all = np.where(np.isfinite(p_max), np.minimum(-p_max - p0, 0.0), -np.inf)
     # Screening: the extreme drops and branch flows the EVs could cause at each step.
     lo_bus, hi_bus = p_range
     w_most = (hi_bus @ model.r_path_pu.T)[:, 1:]
     w_least = (lo_bus @ model.r_path_pu.T)[:, 1:]
     flow_hi = (model.ancestors.T @ hi_bus.T).T[:, 1:]
     flow_lo = (model.ancestors.T @ lo_bus.T).T[:, 1:]
+    # A branch the base load alone overloads may not carry more, except what its EVs cannot avoid (the bus
+    # batteries' least power, e.g. their reference trajectory): the LP stays solvable and the exact check counts
+    # what they add (ac_violations).
+    room_hi = np.where(p0 > p_max, np.clip(flow_lo, 0.0, None), p_max - p0)
+    room_lo = np.where(p0 < -p_max, np.clip(flow_hi, None, 0.0), -p_max - p0)
+    dp_hi_all = np.where(np.isfinite(p_max), room_hi, np.inf)
+    dp_lo_all = np.where(np.isfinite(p_max), room_lo, -np.inf)
     safe = (w_most <= w_hi_all) & (w_least >= w_lo_all) & (flow_hi <= dp_hi_all) & (flow_lo >= dp_lo_all)
     steps = np.flatnonzero(~safe.all(axis=1))
     na = steps.size
