@@ -223,23 +223,62 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
         return ""
     cur = result.scenario.currency
     units = {"kw": "kW", "per_h": f"{cur}/h", "per_horizon": f"{cur} over the horizon", "count": "-"}
-    body = [
-        (
-            f"{r['service']} [{units.get(r['unit'], r['unit'])}]",
-            f"{r['unconstrained']:,.1f}",
-            f"{r['secure']:,.1f}",
-            f"{r['network_gap']:,.1f}",
+    body = []
+    for r in rows:
+        label = f"{r['service']} [{units.get(r['unit'], r['unit'])}]"
+        if r["unit"] in ("per_horizon", "count"):  # a cost or a count: the extra the security costs (+)
+            diff, label = r["secure"] - r["unconstrained"], label + " (difference: network-secure − unconstrained)"
+        else:  # what the network cannot carry (+)
+            diff = r["network_gap"]
+        body.append(
+            (
+                label,
+                _fmt_secure(r["unconstrained"], r["unit"]),
+                _fmt_secure(r["secure"], r["unit"]),
+                _fmt_secure(diff, r["unit"]),
+            )
         )
-        for r in rows
-    ]
     # The one rule, and where a figure states more (e.g. how the bid's simulated days are placed), that too.
     extra = {r["service"]: str(r["secure_rule"]) for r in rows if r["secure_rule"] != SECURE_RULE}
     notes = "".join(f" {html.escape(k)}: {html.escape(v)}." for k, v in extra.items())
     return (
         "<h3>Services within the network</h3>"
         + _table(("service", "unconstrained", "network-secure", "difference"), body)
-        + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure.'
-        f"{notes}</p>"
+        + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure '
+        "(what the network cannot carry), except for costs and counts, where it is network-secure minus "
+        f"unconstrained (the extra cost, or the extra violations, of security).{notes}</p>"
+    )
+
+
+def _fmt_secure(x: float, unit: str) -> str:
+    """A figure of the services-within-the-network table: counts as integers, others to 0.1 (no "-0.0")."""
+    if unit == "count":
+        return f"{round(x):,d}"
+    return f"{round(float(x), 1) + 0.0:,.1f}"
+
+
+def _secure_first(d: dict[str, Any], names: Sequence[str], unit: str = "kw", fmt: str = ",.0f") -> str:
+    """Figures ``names`` of a summary ``d`` joined by " / ": the network-secure values, with the unconstrained
+    ones beside them in brackets, when ``d`` carries them; the plain values otherwise."""
+    plain = " / ".join(format(d[f"{n}_{unit}"], fmt) for n in names)
+    if not all(d.get(f"{n}_secure_{unit}") is not None for n in names):
+        return plain
+    return " / ".join(format(d[f"{n}_secure_{unit}"], fmt) for n in names) + f" (unconstrained {plain})"
+
+
+def _secure_label(d: dict[str, Any], names: Sequence[str], unit: str = "kw") -> str:
+    """ " network-secure (unconstrained)" when ``d`` carries the network-secure figures ``names``, else ""."""
+    return " network-secure (unconstrained)" if all(d.get(f"{n}_secure_{unit}") is not None for n in names) else ""
+
+
+def _ignores_network_note(result: StudyResult) -> str:
+    """With the fleet on a network and ``network_secure = false``: a sentence saying the services ignore it."""
+    net = result.scenario.network
+    if net is None or net.secure:
+        return ""
+    return (
+        '<p class="muted"><b>network_secure = false:</b> the figures of this section ignore the feeders\' '
+        "operating envelopes shown in the feeder section; the network may not carry them.</p>"
     )
 
 
@@ -264,23 +303,30 @@ def _services_section(result: StudyResult) -> str:
             f"{ag['restore_without_fleet_s']:.0f} / {ag['restore_s']:.0f}",
         ),
         (
-            "contingency reserve, max / mean over the day [kW]",
-            f"{s['reserve']['max_kw']:,.0f} / {s['reserve']['mean_kw']:,.0f}",
+            "contingency reserve, max / mean over the day" + _secure_label(s["reserve"], ("max", "mean")) + " [kW]",
+            _secure_first(s["reserve"], ("max", "mean")),
         ),
         (
-            "DR: mean reduction / peak reduction [kW]",
-            f"{dr['reduction_mean_kw']:,.0f} / {dr['peak_reduction_kw']:,.0f}",
+            "DR: mean reduction / peak reduction" + _secure_label(dr, ("reduction_mean", "peak_reduction")) + " [kW]",
+            _secure_first(dr, ("reduction_mean", "peak_reduction")),
         ),
         (
-            "DR: rebound peak after the event (baseline at that time) [kW]",
-            f"{dr['rebound_peak_kw']:,.0f} ({dr['rebound_baseline_kw']:,.0f})",
+            "DR: rebound peak after the event" + _secure_label(dr, ("rebound_peak",)) + " [kW]",
+            _secure_first(dr, ("rebound_peak",)),
+        ),
+        ("DR: baseline at the rebound peak [kW]", f"{dr['rebound_baseline_kw']:,.0f}"),
+        (
+            "regulation capacity offered" + _secure_label(ag, ("capacity",)) + " [kW]",
+            _secure_first(ag, ("capacity",)),
         ),
         ("DR: EVs leaving below target with / without the event", f"{dr['n_unmet']} / {dr['n_unmet_baseline']}"),
     ]
+    reg_secure = ag.get("capacity_secure_kw")
     reg_rows = [
         (
             k,
-            f"{v['capacity_kw']:,.0f}",
+            f"{v['capacity_kw']:,.0f}"
+            + ("" if reg_secure is None else f" unconstrained (network-secure {reg_secure:,.0f})"),
             f"{v['accuracy']:.3f}",
             f"{v['delay']:.3f}",
             f"{v['precision']:.3f}",
@@ -314,6 +360,7 @@ def _services_section(result: StudyResult) -> str:
     )
     return (
         "<h2>Bulk-grid services</h2>"
+        + _ignores_network_note(result)
         + _table(("quantity", "value"), rows)
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
@@ -327,10 +374,17 @@ def _services_section(result: StudyResult) -> str:
         + _table(
             ("allocation", "capacity [kW]", "accuracy", "delay", "precision", "score", "throughput [kWh]"), reg_rows
         )
+        + (
+            ""
+            if reg_secure is None
+            else '<p class="muted">The scores are of the unconstrained capacity; the network carries the '
+            "network-secure capacity (the one sold).</p>"
+        )
         + _figure(to_png_base64(fig_regulation(sv)), "Signal and response, first 20 minutes.")
         + _figure(
             to_png_base64(fig_reserve_dr(result.fleet, sv)),
-            "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom).",
+            "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom)"
+            + ("; black: network-secure." if sv.reserve.reserve_secure_kw is not None else "."),
         )
         + "<h3>Under-frequency cascade</h3>"
         + _table(("mode", "nadir [Hz]", "UFLS stages", "load shed [MW]", "DER lost [MW]"), cas_rows)
@@ -361,6 +415,7 @@ def _markets_section(result: StudyResult) -> str:
     ]
     rows.append((f"deadweight loss of TOU [{cur}/day]", "", f"{m['deadweight_loss_per_day']:,.0f}"))
     st, bd, sc = s["stackelberg"], s["bid"], s["schedule"]
+    blind = "" if s.get("network_schedule") is None else " fleet-wide, network-blind"
     ch, dis = st["charge"], st["discharge"]
     nfit = "-" if bd["bid_normal_fit_kw"] is None else f"{bd['bid_normal_fit_kw']:,.0f}"
 
@@ -378,16 +433,24 @@ def _markets_section(result: StudyResult) -> str:
             f"... energy bought [kWh] / aggregator profit [{cur}/day]",
             f"{dis['energy_kwh']:,.0f} / {dis['profit_per_day']:,.1f}",
         ),
-        (f"Regulation bid b* ({bd['availability_kind']} / normal fit) [kW]", f"{bd['bid_kw']:,.0f} / {nfit}"),
-        ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
-        (f"... expected profit [{cur}/h]", f"{bd['expected_profit_per_h']:,.1f}"),
-        ("Schedule: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
-            f"... cost uncontrolled / per-EV LP [{cur} per {sc['horizon_h']:g} h]",
+            f"Regulation bid b* ({bd['availability_kind']}){_secure_label(bd, ('bid',))} [kW]",
+            _secure_first(bd, ("bid",)),
+        ),
+        ("... normal fit, unconstrained [kW]", nfit),
+        ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
+        (
+            f"... expected profit{_secure_label(bd, ('expected_profit',), 'per_h')} [{cur}/h]",
+            _secure_first(bd, ("expected_profit",), "per_h", ",.1f"),
+        ),
+        *_network_schedule_rows(s.get("network_schedule"), cur),
+        (f"Schedule{blind}: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
+        (
+            f"... cost uncontrolled / per-EV LP{blind} [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['uncontrolled_cost_per_horizon']:,.1f} / {sc['individual_cost_per_horizon']:,.1f}",
         ),
         (
-            f"... virtual battery: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
+            f"... virtual battery{blind}: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
         (
@@ -415,11 +478,14 @@ def _markets_section(result: StudyResult) -> str:
             to_png_base64(fig_market(mk, cur)), "Supply and demand in the peak hour; prices and V2G over the day."
         )
         + "<h3>Aggregator pricing, bids and schedules</h3>"
+        + _ignores_network_note(result)
         + _table(("quantity", "value"), other)
+        + _network_schedule_note(s.get("network_schedule"))
         + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
             to_png_base64(fig_schedule(result.fleet, mk, cur)),
-            f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",
+            f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']})"
+            + ("; black: the network-secure schedule sold." if mk.network_schedule is not None else "."),
         )
         + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
         + _table(
@@ -435,6 +501,49 @@ def _markets_section(result: StudyResult) -> str:
         f"{rb['radius_bound']} ({rb['promised_event']}); Monte Carlo on {rb['mc_days']:,} Gaussian days."
         f"{none_note}</p>"
         + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
+    )
+
+
+def _network_schedule_rows(ns: dict[str, Any] | None, cur: str) -> list[tuple[str, str]]:
+    """The markets table's rows of the schedule sold within the network (none without it)."""
+    if ns is None:
+        return []
+    per = f"[{cur} per {ns['horizon_h']:g} h]"
+    cap = "no import cap" if ns.get("import_cap_kw") is None else f"import cap {ns['import_cap_kw']:,.0f} kW"
+    blind = ns.get("fleet_wide_ac_violations")
+    return [
+        (
+            f"Schedule sold: network-secure, {ns['n_feeders']} feeders, {cap}: cost {per}",
+            f"{ns['cost_network_secure_per_horizon']:,.1f}",
+        ),
+        (
+            "... exact-AC violations (bus- and branch-steps beyond the base load's) / peak fleet power [kW]",
+            f"{ns['ac_violations']:,d} / {ns['p_max_kw']:,.0f}",
+        ),
+        (
+            f"... the same per-bus batteries and cap without the network limits: cost {per} / exact-AC violations",
+            f"{ns['cost_unconstrained_per_horizon']:,.1f} / {ns['ac_violations_unconstrained']:,d}",
+        ),
+        (
+            "... fleet-wide network-blind schedule (below) through every feeder's exact AC: violations",
+            f"{ns['fleet_wide_note']}" if blind is None else f"{blind:,d}",
+        ),
+    ]
+
+
+def _network_schedule_note(ns: dict[str, Any] | None) -> str:
+    """Why the schedule costs differ (none without a network schedule)."""
+    if ns is None:
+        return ""
+    rule = ns.get("import_cap_rule") or "no import cap"
+    return (
+        '<p class="muted">The schedule sold is the network-secure one: each bus\'s EVs as an inner virtual '
+        "battery (Zhao et al. 2017), each feeder's linearised voltage and thermal limits as constraints, checked "
+        f"by the exact power flow, and the import cap ({html.escape(rule)}). The fleet-wide schedules below it "
+        "ignore the network: the per-EV LP and the outer battery are lower bounds on cost, the inner battery groups "
+        "EVs by plug-in window (not by bus) under the whole-fleet cap. The costs differ by the grouping (window "
+        "classes against per-bus batteries), the cap (whole fleet against its split among feeders) and the "
+        "network rows.</p>"
     )
 
 
