@@ -38,6 +38,15 @@ from v2gtwin.report.figures import (
     to_png_base64,
 )
 from v2gtwin.report.network_figures import fig_envelope_heatmap
+from v2gtwin.report.network_services import (
+    fmt_secure,
+    ignores_network_note,
+    network_battery_part,
+    network_schedule_note,
+    network_schedule_rows,
+    secure_first,
+    secure_label,
+)
 from v2gtwin.report.protection import protection_section
 from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
@@ -233,9 +242,9 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
         body.append(
             (
                 label,
-                _fmt_secure(r["unconstrained"], r["unit"]),
-                _fmt_secure(r["secure"], r["unit"]),
-                _fmt_secure(diff, r["unit"]),
+                fmt_secure(r["unconstrained"], r["unit"]),
+                fmt_secure(r["secure"], r["unit"]),
+                fmt_secure(diff, r["unit"]),
             )
         )
     # The one rule, and where a figure states more (e.g. how the bid's simulated days are placed), that too.
@@ -247,38 +256,6 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
         + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure '
         "(what the network cannot carry), except for costs and counts, where it is network-secure minus "
         f"unconstrained (the extra cost, or the extra violations, of security).{notes}</p>"
-    )
-
-
-def _fmt_secure(x: float, unit: str) -> str:
-    """A figure of the services-within-the-network table: counts as integers, others to 0.1 (no "-0.0")."""
-    if unit == "count":
-        return f"{round(x):,d}"
-    return f"{round(float(x), 1) + 0.0:,.1f}"
-
-
-def _secure_first(d: dict[str, Any], names: Sequence[str], unit: str = "kw", fmt: str = ",.0f") -> str:
-    """Figures ``names`` of a summary ``d`` joined by " / ": the network-secure values, with the unconstrained
-    ones beside them in brackets, when ``d`` carries them; the plain values otherwise."""
-    plain = " / ".join(format(d[f"{n}_{unit}"], fmt) for n in names)
-    if not all(d.get(f"{n}_secure_{unit}") is not None for n in names):
-        return plain
-    return " / ".join(format(d[f"{n}_secure_{unit}"], fmt) for n in names) + f" (unconstrained {plain})"
-
-
-def _secure_label(d: dict[str, Any], names: Sequence[str], unit: str = "kw") -> str:
-    """ " network-secure (unconstrained)" when ``d`` carries the network-secure figures ``names``, else ""."""
-    return " network-secure (unconstrained)" if all(d.get(f"{n}_secure_{unit}") is not None for n in names) else ""
-
-
-def _ignores_network_note(result: StudyResult) -> str:
-    """With the fleet on a network and ``network_secure = false``: a sentence saying the services ignore it."""
-    net = result.scenario.network
-    if net is None or net.secure:
-        return ""
-    return (
-        '<p class="muted"><b>network_secure = false:</b> the figures of this section ignore the feeders\' '
-        "operating envelopes shown in the feeder section; the network may not carry them.</p>"
     )
 
 
@@ -303,24 +280,24 @@ def _services_section(result: StudyResult) -> str:
             f"{ag['restore_without_fleet_s']:.0f} / {ag['restore_s']:.0f}",
         ),
         (
-            "contingency reserve, max / mean over the day" + _secure_label(s["reserve"], ("max", "mean")) + " [kW]",
-            _secure_first(s["reserve"], ("max", "mean")),
+            "contingency reserve, max / mean over the day" + secure_label(s["reserve"], ("max", "mean")) + " [kW]",
+            secure_first(s["reserve"], ("max", "mean")),
         ),
         (
-            "DR: mean reduction / peak reduction" + _secure_label(dr, ("reduction_mean", "peak_reduction")) + " [kW]",
-            _secure_first(dr, ("reduction_mean", "peak_reduction")),
+            "DR: mean reduction / peak reduction" + secure_label(dr, ("reduction_mean", "peak_reduction")) + " [kW]",
+            secure_first(dr, ("reduction_mean", "peak_reduction")),
         ),
         (
-            "DR: rebound peak after the event" + _secure_label(dr, ("rebound_peak",)) + " [kW]",
-            _secure_first(dr, ("rebound_peak",)),
+            "DR: rebound peak after the event" + secure_label(dr, ("rebound_peak",)) + " [kW]",
+            secure_first(dr, ("rebound_peak",)),
         ),
         ("DR: baseline at the rebound peak [kW]", f"{dr['rebound_baseline_kw']:,.0f}"),
-        (
-            "regulation capacity offered" + _secure_label(ag, ("capacity",)) + " [kW]",
-            _secure_first(ag, ("capacity",)),
-        ),
         ("DR: EVs leaving below target with / without the event", f"{dr['n_unmet']} / {dr['n_unmet_baseline']}"),
     ]
+    if "capacity_kw" in ag:  # the regulation capacity offered (with network limits: the secure one first)
+        rows.append(
+            ("regulation capacity offered" + secure_label(ag, ("capacity",)) + " [kW]", secure_first(ag, ("capacity",)))
+        )
     reg_secure = ag.get("capacity_secure_kw")
     reg_rows = [
         (
@@ -360,7 +337,7 @@ def _services_section(result: StudyResult) -> str:
     )
     return (
         "<h2>Bulk-grid services</h2>"
-        + _ignores_network_note(result)
+        + ignores_network_note(result)
         + _table(("quantity", "value"), rows)
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
@@ -395,6 +372,7 @@ def _services_section(result: StudyResult) -> str:
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
         + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
         + _network_services_part(result, s)
+        + network_battery_part(result)
     )
 
 
@@ -434,16 +412,16 @@ def _markets_section(result: StudyResult) -> str:
             f"{dis['energy_kwh']:,.0f} / {dis['profit_per_day']:,.1f}",
         ),
         (
-            f"Regulation bid b* ({bd['availability_kind']}){_secure_label(bd, ('bid',))} [kW]",
-            _secure_first(bd, ("bid",)),
+            f"Regulation bid b* ({bd['availability_kind']}){secure_label(bd, ('bid',))} [kW]",
+            secure_first(bd, ("bid",)),
         ),
         ("... normal fit, unconstrained [kW]", nfit),
         ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
         (
-            f"... expected profit{_secure_label(bd, ('expected_profit',), 'per_h')} [{cur}/h]",
-            _secure_first(bd, ("expected_profit",), "per_h", ",.1f"),
+            f"... expected profit{secure_label(bd, ('expected_profit',), 'per_h')} [{cur}/h]",
+            secure_first(bd, ("expected_profit",), "per_h", ",.1f"),
         ),
-        *_network_schedule_rows(s.get("network_schedule"), cur),
+        *network_schedule_rows(s.get("network_schedule"), cur),
         (f"Schedule{blind}: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
             f"... cost uncontrolled / per-EV LP{blind} [{cur} per {sc['horizon_h']:g} h]",
@@ -478,9 +456,9 @@ def _markets_section(result: StudyResult) -> str:
             to_png_base64(fig_market(mk, cur)), "Supply and demand in the peak hour; prices and V2G over the day."
         )
         + "<h3>Aggregator pricing, bids and schedules</h3>"
-        + _ignores_network_note(result)
+        + ignores_network_note(result)
         + _table(("quantity", "value"), other)
-        + _network_schedule_note(s.get("network_schedule"))
+        + network_schedule_note(s.get("network_schedule"))
         + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
             to_png_base64(fig_schedule(result.fleet, mk, cur)),
@@ -501,49 +479,6 @@ def _markets_section(result: StudyResult) -> str:
         f"{rb['radius_bound']} ({rb['promised_event']}); Monte Carlo on {rb['mc_days']:,} Gaussian days."
         f"{none_note}</p>"
         + _figure(to_png_base64(fig_robust(mk)), "Cost of robustness and Monte Carlo violation rate (SOCP, Clarabel).")
-    )
-
-
-def _network_schedule_rows(ns: dict[str, Any] | None, cur: str) -> list[tuple[str, str]]:
-    """The markets table's rows of the schedule sold within the network (none without it)."""
-    if ns is None:
-        return []
-    per = f"[{cur} per {ns['horizon_h']:g} h]"
-    cap = "no import cap" if ns.get("import_cap_kw") is None else f"import cap {ns['import_cap_kw']:,.0f} kW"
-    blind = ns.get("fleet_wide_ac_violations")
-    return [
-        (
-            f"Schedule sold: network-secure, {ns['n_feeders']} feeders, {cap}: cost {per}",
-            f"{ns['cost_network_secure_per_horizon']:,.1f}",
-        ),
-        (
-            "... exact-AC violations (bus- and branch-steps beyond the base load's) / peak fleet power [kW]",
-            f"{ns['ac_violations']:,d} / {ns['p_max_kw']:,.0f}",
-        ),
-        (
-            f"... the same per-bus batteries and cap without the network limits: cost {per} / exact-AC violations",
-            f"{ns['cost_unconstrained_per_horizon']:,.1f} / {ns['ac_violations_unconstrained']:,d}",
-        ),
-        (
-            "... fleet-wide network-blind schedule (below) through every feeder's exact AC: violations",
-            f"{ns['fleet_wide_note']}" if blind is None else f"{blind:,d}",
-        ),
-    ]
-
-
-def _network_schedule_note(ns: dict[str, Any] | None) -> str:
-    """Why the schedule costs differ (none without a network schedule)."""
-    if ns is None:
-        return ""
-    rule = ns.get("import_cap_rule") or "no import cap"
-    return (
-        '<p class="muted">The schedule sold is the network-secure one: each bus\'s EVs as an inner virtual '
-        "battery (Zhao et al. 2017), each feeder's linearised voltage and thermal limits as constraints, checked "
-        f"by the exact power flow, and the import cap ({html.escape(rule)}). The fleet-wide schedules below it "
-        "ignore the network: the per-EV LP and the outer battery are lower bounds on cost, the inner battery groups "
-        "EVs by plug-in window (not by bus) under the whole-fleet cap. The costs differ by the grouping (window "
-        "classes against per-bus batteries), the cap (whole fleet against its split among feeders) and the "
-        "network rows.</p>"
     )
 
 
