@@ -181,7 +181,7 @@ def test_schedule_sold_within_the_network_and_the_battery_reported(
     assert code == 0, err
     data = json.loads(out)
     ns = data["markets"]["summary"]["network_schedule"]
-    assert ns["p_max_kw"] <= ns["import_cap_kw"] * (1 + 1e-6)
+    assert ns["p_peak_kw"] <= ns["import_cap_kw"] * (1 + 1e-6)
     assert ns["import_cap_kw"] == pytest.approx(data["markets"]["summary"]["schedule"]["import_cap_kw"])
     assert "pro rata" in ns["import_cap_rule"]
     assert isinstance(ns["fleet_wide_ac_violations"], int)
@@ -190,7 +190,7 @@ def test_schedule_sold_within_the_network_and_the_battery_reported(
     cli = json.loads(out)["network_schedule"]
     for key in ("cost_network_secure_per_horizon", "ac_violations", "fleet_wide_ac_violations", "import_cap_kw"):
         assert cli[key] == pytest.approx(ns[key])
-    assert max(cli["p_total_kw"]) == pytest.approx(ns["p_max_kw"])
+    assert max(cli["p_total_kw"]) == pytest.approx(ns["p_peak_kw"])
     nb = data["network_battery"]["summary"]
     f = nb["fleet"]
     assert len(nb["feeders"]) == 1  # the one IEEE 33-bus feeder

@@ -279,7 +279,7 @@ class NetworkScheduleAnalysis:
             "solve_s": s.solve_s,
             "import_cap_kw": s.summary()["import_cap_kw"],
             "import_cap_rule": s.summary()["import_cap_rule"],
-            "p_max_kw": s.summary()["p_max_kw"],
+            "p_peak_kw": s.summary()["p_peak_kw"],
             "energy_charged_kwh": s.energy_charged_kwh,
             "fleet_wide_ac_violations": self.fleet_wide_ac_violations,
             "fleet_wide_base_violations": self.fleet_wide_base_violations,

@@ -159,7 +159,7 @@ class NetworkScheduleResult:
             "solve_s": self.solve_s,
             "import_cap_kw": self.import_cap_kw if math.isfinite(self.import_cap_kw) else None,
             "import_cap_rule": CAP_RULE if math.isfinite(self.import_cap_kw) else None,
-            "p_max_kw": float(self.p_ev_kw.sum(axis=1).max()) if self.p_ev_kw.size else 0.0,
+            "p_peak_kw": float(self.p_ev_kw.sum(axis=1).max()) if self.p_ev_kw.size else 0.0,
         }
 
 

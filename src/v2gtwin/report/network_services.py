@@ -127,7 +127,7 @@ def network_schedule_rows(ns: dict[str, Any] | None, cur: str) -> list[tuple[str
         ),
         (
             "... exact-AC violations (bus- and branch-steps beyond the base load's) / peak fleet power [kW]",
-            f"{ns['ac_violations']:,d} / {ns['p_max_kw']:,.0f}",
+            f"{ns['ac_violations']:,d} / {ns['p_peak_kw']:,.0f}",
         ),
         (
             f"... the same per-bus batteries and cap without the network limits: cost {per} / exact-AC violations",
