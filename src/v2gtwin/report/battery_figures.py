@@ -14,7 +14,7 @@ __all__ = ["fig_network_battery"]
 _STYLE: dict[str, tuple[str, str]] = {
     "outer": ("tab:gray", "outer (sum of the EVs' bounds)"),
     "inner": ("tab:blue", "inner (disaggregable)"),
-    "network_secure": ("tab:red", "network-secure inner (sold)"),
+    "network_secure": ("tab:red", "network-secure inner"),
 }
 
 
