@@ -415,7 +415,7 @@ def _markets_section(result: StudyResult) -> str:
             f"Regulation bid b* ({bd['availability_kind']}){secure_label(bd, ('bid',))} [kW]",
             secure_first(bd, ("bid",)),
         ),
-        ("... normal fit, unconstrained [kW]", nfit),
+        (f"... normal fit{', unconstrained' if secure_label(bd, ('bid',)) else ''} [kW]", nfit),
         ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
         (
             f"... expected profit{secure_label(bd, ('expected_profit',), 'per_h')} [{cur}/h]",
