@@ -212,3 +212,65 @@ def test_report_names_the_network_its_feeders_base_load_and_ratings() -> None:
     assert f"<td>ieee33</td><td>33</td><td>{n_evs[0]}</td>" in table
     assert "OpenDSS&#x27;s default Line NormAmps, 400 A" in table and "the scenario&#x27;s ampacity_a, 300 A" in table
     assert "Branch ratings: " in page.split("Dynamic operating envelopes")[1]
+
+
+def test_schedule_sold_within_the_network_and_the_battery_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Wiring: the schedule the study sells is the network-secure one under the import cap (its peak at most the
+    # cap); the fleet-wide schedule's exact-AC count is beside it; `schedule --json` prints the same figures as
+    # results.json; the network-secure battery is in results.json and the report; bids and the main tables show
+    # the secure value first with the unconstrained one beside it.
+    scen = tmp_path / "net.toml"
+    scen.write_text(NET_TOML)
+    code, out, err = run_cli(capsys, "study", "-s", str(scen), "--out", str(tmp_path / "o"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    ns = data["markets"]["summary"]["network_schedule"]
+    assert ns["p_peak_kw"] <= ns["import_cap_kw"] * (1 + 1e-6)
+    assert ns["import_cap_kw"] == pytest.approx(data["markets"]["summary"]["schedule"]["import_cap_kw"])
+    assert "pro rata" in ns["import_cap_rule"]
+    assert isinstance(ns["fleet_wide_ac_violations"], int)
+    code, out, err = run_cli(capsys, "schedule", "-s", str(scen), "--json")
+    assert code == 0, err
+    cli = json.loads(out)["network_schedule"]
+    for key in ("cost_network_secure_per_horizon", "ac_violations", "fleet_wide_ac_violations", "import_cap_kw"):
+        assert cli[key] == pytest.approx(ns[key])
+    assert max(cli["p_total_kw"]) == pytest.approx(ns["p_peak_kw"])
+    nb = data["network_battery"]["summary"]
+    f = nb["fleet"]
+    assert len(nb["feeders"]) == 1  # the one IEEE 33-bus feeder
+    assert f["outer"]["p_max_peak_kw"] >= f["inner"]["p_max_peak_kw"] >= f["network_secure"]["p_max_peak_kw"]
+    assert f["gaps"]["inner_minus_network_secure"]["p_max_peak_kw"] == pytest.approx(
+        f["inner"]["p_max_peak_kw"] - f["network_secure"]["p_max_peak_kw"]
+    )
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "The network-secure virtual battery" in html
+    assert "Schedule sold: network-secure" in html
+    bid = data["markets"]["summary"]["bid"]
+    assert f"{bid['bid_secure_kw']:,.0f} (unconstrained {bid['bid_kw']:,.0f})" in html
+    ag = data["services"]["summary"]["agc"]
+    assert f"{ag['capacity_secure_kw']:,.0f} (unconstrained {ag['capacity_kw']:,.0f})" in html
+
+
+def test_secure_table_formats_counts_and_signs() -> None:
+    from v2gtwin.report.network_services import fmt_secure
+
+    assert fmt_secure(88.0, "count") == "88"
+    assert fmt_secure(-0.01, "per_horizon") == "0.0"  # no "-0.0"
+    assert fmt_secure(-1234.56, "kw") == "-1,234.6"
+
+
+def test_network_secure_false_says_the_services_ignore_the_envelopes(tmp_path: Path) -> None:
+    scen = parse_scenario(
+        {
+            "fleet": {"n_evs": 50},
+            "time": {"n_steps": 24, "dt_s": 3600},
+            "cyber": {"n_stations": 0},
+            "network": {"network_secure": False, "feeders": [{"source": "ieee33"}]},
+        }
+    )
+    res = StudyChain(scen).run()
+    assert res.network_battery is None and res.markets.network_schedule is None
+    html = write_report(res, tmp_path / "o")["report"].read_text()
+    assert html.count("network_secure = false:") == 2  # services and markets sections

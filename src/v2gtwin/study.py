@@ -63,6 +63,7 @@ from v2gtwin.markets.scheduling import (
     run_robust_analysis,
     run_schedule_analysis,
 )
+from v2gtwin.optimize.network_battery import NetworkBattery, calc_network_battery
 from v2gtwin.scenario import Scenario
 from v2gtwin.study_network import run_bid_analysis_within
 from v2gtwin.study_result import (
@@ -181,6 +182,7 @@ class StudyChain:
         self.envelopes_: tuple[Any, ...] = ()
         self.network_limits_: NetworkLimits | None = None
         self.network_schedule_: NetworkScheduleAnalysis | None = None
+        self.network_battery_: NetworkBattery | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -217,7 +219,11 @@ class StudyChain:
         self.network_ = run_network_analysis(sc.network, net, self.fleet, unc.p_kw, sc.time)
         self.envelopes_ = self.network_.envelopes
         if sc.network.secure:  # every service is sold within the feeders' operating envelopes
-            self.network_limits_ = build_network_limits(self.envelopes_, net.ev_feeder, net.ev_bus)
+            self.network_limits_ = lim = build_network_limits(self.envelopes_, net.ev_feeder, net.ev_bus)
+            # The fleet's outer, inner and network-secure inner virtual batteries, per feeder and summed.
+            self.network_battery_ = calc_network_battery(
+                self.fleet, lim.ev_node, lim.node_feeder, lim.feeder_names, lim.p_import_max_kw, lim.p_export_max_kw
+            )
 
     def feeder(self) -> None:
         spec, fleet = self.scenario.feeder, self._fleet()
@@ -329,8 +335,9 @@ class StudyChain:
         sc, fleet = self.scenario, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
         p_base, _ = self._require(self.base_load_, "feeder")
+        fleet_wide = run_schedule_analysis(fleet, unc, sc.markets, sc.time, sc.seed, sc.currency)
         self.schedule_ = (
-            run_schedule_analysis(fleet, unc, sc.markets, sc.time, sc.seed, sc.currency),
+            fleet_wide,
             # The site is the feeder: its base load and the EVs charging on it.
             run_robust_analysis(
                 self._require(self.feeder_fleet, "feeder"),
@@ -341,20 +348,28 @@ class StudyChain:
                 sc.currency,
             ),
         )
-        if self.network_limits_ is not None and self.network_ is not None and sc.network is not None:
-            # The day-ahead schedule on the feeders, unconstrained and within their linearised limits.
-            net = self.network_.network
-            self.network_schedule_ = run_network_schedule_analysis(
-                fleet,
-                net.linear_models(),
-                net.ev_feeder,
-                net.ev_bus,
-                sc.markets,
-                sc.time,
-                v_min_pu=sc.network.v_min_pu,
-                v_max_pu=sc.network.v_max_pu,
-                currency=sc.currency,
-            )
+        self.network_schedule_ = self.run_network_schedule(fleet_wide)
+
+    def run_network_schedule(self, fleet_wide: ScheduleAnalysis) -> NetworkScheduleAnalysis | None:
+        """With services sold within the network (after the network step): the day-ahead schedule on the
+        feeders, unconstrained and within their linearised limits, under the import cap split among them, and
+        ``fleet_wide`` (the network-blind schedule) through every feeder's exact power flow; None otherwise."""
+        sc = self.scenario
+        if self.network_limits_ is None or self.network_ is None or sc.network is None:
+            return None
+        net = self.network_.network
+        return run_network_schedule_analysis(
+            self._fleet(),
+            net.linear_models(),
+            net.ev_feeder,
+            net.ev_bus,
+            sc.markets,
+            sc.time,
+            v_min_pu=sc.network.v_min_pu,
+            v_max_pu=sc.network.v_max_pu,
+            currency=sc.currency,
+            fleet_wide=fleet_wide,
+        )
 
     def resilience(self) -> None:
         sc = self.scenario
@@ -440,4 +455,5 @@ class StudyChain:
             timings_s=dict(self.timings_s),
             protection=self.protection_,
             resilience=self.resilience_,
+            network_battery=self.network_battery_,
         )

@@ -50,6 +50,7 @@ from v2gtwin.markets.scheduling import (
     RobustAnalysis,
     ScheduleAnalysis,
 )
+from v2gtwin.optimize.network_battery import NetworkBattery
 from v2gtwin.scenario import Scenario
 
 __all__ = [
@@ -286,6 +287,8 @@ class StudyResult:
     timings_s : wall time of each step [s].
     protection : fault currents and relay coordination without and with V2G (None when not run).
     resilience : the critical facility through the scenario's outage, with and without V2G (None: not run).
+    network_battery : the fleet's outer, inner and network-secure inner virtual batteries per feeder (None
+        unless the fleet sits on a network with ``network_secure`` on).
     """
 
     scenario: Scenario
@@ -298,6 +301,7 @@ class StudyResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     protection: ProtectionAnalysis | None = None
     resilience: ResilienceAnalysis | None = None
+    network_battery: NetworkBattery | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -345,7 +349,13 @@ class StudyResult:
             "timings_s": self.timings_s,
             "protection": None if self.protection is None else self.protection.to_dict(),
             "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
+            "network_battery": None if (nb := self.network_battery) is None else _battery_dict(nb, series),
         }
+
+
+def _battery_dict(nb: NetworkBattery, series: bool) -> dict[str, Any]:
+    """The network_battery section of results.json: the summary and the fleet's power bands over the day."""
+    return {"summary": nb.summary()} | ({"series": nb.series()} if series else {})
 
 
 def _resilience_dict(res: ResilienceAnalysis, series: bool) -> dict[str, Any]:

@@ -465,3 +465,74 @@ def test_base_load_overloads_counted_apart() -> None:
     assert n_base > 0 and free.base_violations == n_base == secure.base_violations
     assert n_ev > 0 and free.ac_violations == n_ev
     assert_secure_adds_only_the_unavoidable(feeder, p, q, fleet, secure, 0.8, 1.2, n_base)
+
+
+def test_import_cap_split_pro_rata_to_energy_need() -> None:
+    # Hand arithmetic: feeder 0's EVs need 10 + 30 = 40 kWh, feeder 1's (1.0 - 0.2) x 60 = 48 kWh; a 50 kW cap
+    # splits 50 x 40 / 88 = 22.727 and 50 x 48 / 88 = 27.273 kW.
+    from v2gtwin.optimize.network_schedule import calc_feeder_caps_kw
+
+    fleet = night_fleet(3, np.array([3]))
+    fleet = fleet.replace(soc0_pu=np.full(3, 0.2), soc_target_pu=np.array([0.2 + 10 / 60, 0.2 + 30 / 60, 1.0]))
+    caps = calc_feeder_caps_kw(fleet, np.array([0, 0, 1]), 2, 50.0)
+    np.testing.assert_allclose(caps, [50 * 40 / 88, 50 * 48 / 88])
+    assert np.isinf(calc_feeder_caps_kw(fleet, np.array([0, 0, 1]), 2, np.inf)).all()
+
+
+def test_import_cap_holds_on_every_feeder_and_the_fleet() -> None:
+    # Two copies of the 33-bus feeder; all EVs want the two cheap hours. With a cap of 60 % of the unconstrained
+    # schedule's peak, each feeder's EV power stays under its pro-rata share at every step, so the fleet's does too,
+    # and each EV still meets its target.
+    from v2gtwin.optimize.network_schedule import calc_feeder_caps_kw
+
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(120, np.arange(2, 10))
+    fe = np.r_[np.zeros(60, int), np.ones(60, int)]
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where((hour >= 2) & (hour < 4), 20.0, 90.0)
+    kw = dict(v_min_pu=0.8, v_max_pu=1.2, degradation_per_mwh=0.0)
+    free = solve_network_schedule(fleet, [model, model], fe, fleet.bus, price, network_secure=False, **kw)
+    cap = 0.6 * float(free.p_ev_kw.sum(axis=1).max())
+    capped = solve_network_schedule(fleet, [model, model], fe, fleet.bus, price, import_cap_kw=cap, **kw)
+    shares = calc_feeder_caps_kw(fleet, fe, 2, cap)
+    for k in (0, 1):
+        assert capped.p_ev_kw[:, fe == k].sum(axis=1).max() <= shares[k] * (1 + 1e-6)
+    assert capped.p_ev_kw.sum(axis=1).max() <= cap * (1 + 1e-6)
+    assert capped.cost_per_horizon > free.cost_per_horizon  # energy pushed out of the cheap hours
+    real = simulate_soc(fleet, capped.p_ev_kw)
+    end = real.soc_pu[fleet.departure_step, np.arange(fleet.n)]
+    assert np.all(end >= fleet.soc_target_pu - 1e-7)
+    assert capped.summary()["import_cap_kw"] == pytest.approx(cap)
+
+
+def test_check_schedule_ac_counts_as_pandapower() -> None:
+    # Any per-EV schedule through the exact power flow: the count of bus-steps below 0.95 pu equals pandapower's
+    # Newton-Raphson count on the same bus powers.
+    from v2gtwin.optimize.network_schedule import check_schedule_ac
+
+    feeder = ieee33()
+    p, q = base_load(feeder)
+    model = calc_linear_model(feeder, p, q)
+    fleet = night_fleet(400, np.arange(12, 18))
+    hour = (12 + np.arange(N_STEPS)) % 24
+    price = np.where((hour >= 2) & (hour < 4), 20.0, 90.0)
+    free = solve_network_schedule(
+        fleet, [model], np.zeros(fleet.n, int), fleet.bus, price, network_secure=False, degradation_per_mwh=0.0
+    )
+    n_viol, n_base, v_low = check_schedule_ac(free.p_ev_kw, [model], np.zeros(fleet.n, int), fleet.bus)
+    net = to_pandapower(feeder, p[0], q[0])
+    bus_of_load = net.load.bus.to_numpy()
+    count, lowest = 0, 2.0
+    for t in range(N_STEPS):
+        pt = p[t] + free.p_bus_kw[0][t]
+        net.load["p_mw"] = pt[bus_of_load] / 1000.0
+        net.load["q_mvar"] = q[t, bus_of_load] / 1000.0
+        pp.runpp(net, tolerance_mva=1e-9)
+        vm = net.res_bus.vm_pu.to_numpy()
+        count += int((vm[1:] < 0.95 - 1e-4).sum() + (vm[1:] > 1.05 + 1e-4).sum())
+        lowest = min(lowest, float(vm.min()))
+    assert n_base == 0 and count > 0
+    assert n_viol == count == free.ac_violations
+    assert v_low == pytest.approx(lowest, abs=1e-6)

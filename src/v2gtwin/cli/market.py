@@ -117,6 +117,18 @@ def schedule(
     scen, fleet, base = _fleet_baseline(scenario, changes)
     sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed, scen.currency)
     out: dict[str, Any] = {"currency": scen.currency} | sc.summary()  # stated once, at the top
+    network_sched = None
+    if scen.network is not None and scen.network.secure:
+        # The schedule sold within the network, as the study's schedule step computes it (results.json's
+        # markets.network_schedule); placing the EVs on feeders changes only their buses.
+        from v2gtwin.study import StudyChain
+
+        net_chain = StudyChain(scen)
+        for step in ("build_fleet", "envelope", "uncontrolled", "network"):
+            getattr(net_chain, step)()
+        network_sched = net_chain.run_network_schedule(sc)
+        if network_sched is not None:
+            out["network_schedule"] = network_sched.summary()
     if robust or scen.markets.robust_violation_prob is not None:
         # The site is the feeder with the EVs charging on it, as in the study.
         from v2gtwin.study import StudyChain
@@ -134,6 +146,8 @@ def schedule(
                 out["robust"][key] = _radius_line(v)
     if json_out:
         out["p_total_kw"] = sc.individual.p_total_kw.tolist()
+        if network_sched is not None:  # the schedule sold: network-secure, per step [kW]
+            out["network_schedule"]["p_total_kw"] = network_sched.secure.p_ev_kw.sum(axis=1).tolist()
     _emit(out, json_out)
 
 

@@ -315,7 +315,7 @@ SECURE_FIGURES: tuple[tuple[str, str, str, str, str], ...] = (
 #: (service, section, summary key, unconstrained key, secure key, unit, rule).
 SECURE_FIGURES_NAMED: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     (
-        "day-ahead schedule: cost over the horizon",
+        "day-ahead schedule on per-bus batteries, import cap split among feeders: cost over the horizon",
         "markets",
         "network_schedule",
         "cost_unconstrained_per_horizon",
@@ -324,7 +324,8 @@ SECURE_FIGURES_NAMED: tuple[tuple[str, str, str, str, str, str, str], ...] = (
         "the schedule solved with each feeder's linearised voltage and thermal limits as constraints",
     ),
     (
-        "day-ahead schedule: exact-AC violations (bus-steps and branch-steps)",
+        "day-ahead schedule on per-bus batteries, import cap split among feeders: exact-AC violations "
+        "(bus-steps and branch-steps)",
         "markets",
         "network_schedule",
         "ac_violations_unconstrained",

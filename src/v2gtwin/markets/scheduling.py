@@ -74,9 +74,7 @@ def feasible_drop(fleet: Fleet) -> int:
 
 def feasible_part(fleet: Fleet) -> Fleet:
     """The EVs whose target is reachable at full power (a schedule can only promise those)."""
-    dwell = fleet.departure_step - fleet.arrival_step
-    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
-    return fleet.subset(reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9)
+    return fleet.subset(_reachable(fleet))
 
 
 @dataclass(frozen=True)
@@ -98,6 +96,8 @@ class ScheduleAnalysis:
     n_evs : EVs scheduled (reachable targets). n_dropped : EVs left out (targets out of reach).
     solver_requested : markets.schedule_solver. horizon_h : the horizon the costs cover [h].
     currency : the scenario's currency.
+    p_ev_kw : the inner plan's per-EV power as realised (n_steps, n_evs) [kW]; ev_index : (n_evs,) each
+    scheduled EV's index in the study's fleet [-] (to place the plan on the network's feeders).
     """
 
     price_per_mwh: FloatArray
@@ -116,6 +116,8 @@ class ScheduleAnalysis:
     inner: BatterySchedule | None = None
     n_classes: int = 0
     n_members: int = 0
+    p_ev_kw: FloatArray | None = None
+    ev_index: npt.NDArray[np.int64] | None = None
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready). ``solver`` is the one that answered the per-EV LP; when it differs
@@ -172,9 +174,10 @@ def run_schedule_analysis(
     from v2gtwin.fleet import run_uncontrolled, simulate_soc
 
     part = feasible_part(fleet)
+    ev_index = np.flatnonzero(_reachable(fleet))
     if part.n > spec.schedule_max_evs:
-        keep = np.random.default_rng([seed, 51]).choice(part.n, size=spec.schedule_max_evs, replace=False)
-        part = part.subset(np.sort(keep))
+        keep = np.sort(np.random.default_rng([seed, 51]).choice(part.n, size=spec.schedule_max_evs, replace=False))
+        part, ev_index = part.subset(keep), ev_index[keep]
     price = calc_price_curve(spec, time)
     unc = run_uncontrolled(part)
     cap = spec.import_cap_share * float(unc.p_kw.sum(axis=1).max())
@@ -210,7 +213,16 @@ def run_schedule_analysis(
         inner=inner,
         n_classes=int(classes.max()) + 1 if classes.size else 0,
         n_members=int(vb.n_members.sum()),
+        p_ev_kw=np.asarray(real.p_kw, dtype=np.float64),
+        ev_index=ev_index.astype(np.int64),
     )
+
+
+def _reachable(fleet: Fleet) -> npt.NDArray[np.bool_]:
+    """Per EV: its target is reachable at full power (the EVs :func:`feasible_part` keeps)."""
+    dwell = fleet.departure_step - fleet.arrival_step
+    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
+    return np.asarray(reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9)
 
 
 @dataclass(frozen=True)
@@ -220,9 +232,13 @@ class NetworkScheduleAnalysis:
 
     Attributes
     ----------
-    unconstrained : the schedule without the feeders' limits. secure : with them. n_evs : EVs scheduled
+    unconstrained : the schedule without the feeders' limits (per-bus batteries and the import cap split among
+    the feeders, as ``secure``). secure : with them: the schedule the study sells. n_evs : EVs scheduled
     (reachable targets) [-]. n_dropped : EVs left out [-]. v_min_pu, v_max_pu : the limits [pu]. horizon_h [h].
-    currency.
+    currency. fleet_wide_ac_violations, fleet_wide_base_violations, fleet_wide_v_min_pu : the fleet-wide
+    (network-blind) schedule of :func:`run_schedule_analysis` (inner battery of window classes, whole-fleet cap)
+    through the exact power flow of every feeder [-], [-], [pu]; None when it was not checked
+    (``fleet_wide_note`` says why).
     """
 
     unconstrained: NetworkScheduleResult
@@ -233,9 +249,14 @@ class NetworkScheduleAnalysis:
     v_max_pu: float
     horizon_h: float
     currency: str = "USD"
+    fleet_wide_ac_violations: int | None = None
+    fleet_wide_base_violations: int | None = None
+    fleet_wide_v_min_pu: float | None = None
+    fleet_wide_note: str = ""
 
     def summary(self) -> dict[str, Any]:
-        """Each figure unconstrained and network-secure, and the difference (JSON-ready)."""
+        """Each figure unconstrained and network-secure, and the difference (JSON-ready); the secure schedule's
+        import cap and its split, and the fleet-wide (network-blind) schedule's exact-AC check."""
         u, s = self.unconstrained, self.secure
         return {
             "horizon_h": self.horizon_h,
@@ -256,6 +277,14 @@ class NetworkScheduleAnalysis:
             "solver": s.solver,
             "workers": s.workers,
             "solve_s": s.solve_s,
+            "import_cap_kw": s.summary()["import_cap_kw"],
+            "import_cap_rule": s.summary()["import_cap_rule"],
+            "p_peak_kw": s.summary()["p_peak_kw"],
+            "energy_charged_kwh": s.energy_charged_kwh,
+            "fleet_wide_ac_violations": self.fleet_wide_ac_violations,
+            "fleet_wide_base_violations": self.fleet_wide_base_violations,
+            "fleet_wide_v_min_pu": self.fleet_wide_v_min_pu,
+            "fleet_wide_note": self.fleet_wide_note,
         }
 
 
@@ -271,22 +300,44 @@ def run_network_schedule_analysis(
     v_max_pu: float = 1.05,
     workers: int = 1,
     currency: str = "USD",
+    fleet_wide: ScheduleAnalysis | None = None,
 ) -> NetworkScheduleAnalysis:
     """The fleet's EVs with reachable targets scheduled against the scenario's prices on their feeders (each EV
-    on feeder ``ev_feeder[i]``, bus ``ev_bus[i]``), without and with the feeders' voltage and thermal limits."""
-    from v2gtwin.optimize.network_schedule import solve_network_schedule
+    on feeder ``ev_feeder[i]``, bus ``ev_bus[i]``), without and with the feeders' voltage and thermal limits,
+    both under the import cap of :func:`run_schedule_analysis` (``import_cap_share`` of these EVs' uncontrolled
+    peak) split among the feeders (:data:`v2gtwin.optimize.network_schedule.CAP_RULE`). With ``fleet_wide`` (the
+    study's fleet-wide schedule of the same fleet), its per-EV plan is also run through every feeder's exact power
+    flow and its violations counted."""
+    from v2gtwin.fleet import run_uncontrolled
+    from v2gtwin.optimize.network_schedule import check_schedule_ac, solve_network_schedule
 
-    dwell = fleet.departure_step - fleet.arrival_step
-    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
-    keep = reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9
+    keep = _reachable(fleet)
     part = fleet.subset(keep)
     fe, bu = np.asarray(ev_feeder)[keep], np.asarray(ev_bus)[keep]
     price = calc_price_curve(spec, time)
+    cap = spec.import_cap_share * float(run_uncontrolled(part).p_kw.sum(axis=1).max()) if part.n else np.inf
     kw: dict[str, Any] = dict(
-        v_min_pu=v_min_pu, v_max_pu=v_max_pu, degradation_per_mwh=spec.degradation_per_mwh, workers=workers
+        v_min_pu=v_min_pu,
+        v_max_pu=v_max_pu,
+        degradation_per_mwh=spec.degradation_per_mwh,
+        workers=workers,
+        import_cap_kw=cap if cap > 0 else np.inf,
     )
     free = solve_network_schedule(part, feeders, fe, bu, price, network_secure=False, **kw)
     secure = solve_network_schedule(part, feeders, fe, bu, price, network_secure=True, **kw)
+    blind: tuple[int | None, int | None, float | None] = (None, None, None)
+    note = "the fleet-wide schedule was not given"
+    if fleet_wide is not None and fleet_wide.p_ev_kw is not None and fleet_wide.ev_index is not None:
+        if fleet_wide.ev_index.size != int(keep.sum()):
+            note = (
+                f"not checked: the fleet-wide schedule covers a sample of {fleet_wide.ev_index.size:,} of the "
+                f"{int(keep.sum()):,} EVs (markets.schedule_max_evs), so its power per bus is not the fleet's"
+            )
+        else:
+            p_all = np.zeros((time.n_steps, fleet.n))
+            p_all[:, fleet_wide.ev_index] = fleet_wide.p_ev_kw
+            blind = check_schedule_ac(p_all, feeders, ev_feeder, ev_bus, v_min_pu=v_min_pu, v_max_pu=v_max_pu)
+            note = "the fleet-wide schedule's per-EV plan through the exact power flow of every feeder"
     return NetworkScheduleAnalysis(
         unconstrained=free,
         secure=secure,
@@ -296,6 +347,10 @@ def run_network_schedule_analysis(
         v_max_pu=v_max_pu,
         horizon_h=time.horizon_h,
         currency=currency,
+        fleet_wide_ac_violations=blind[0],
+        fleet_wide_base_violations=blind[1],
+        fleet_wide_v_min_pu=blind[2],
+        fleet_wide_note=note,
     )
 
 

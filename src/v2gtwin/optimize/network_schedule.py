@@ -28,9 +28,11 @@ branch-steps above their ampacity are violations. While any remain (at most ``ma
 ratings shrink by the observed current ratio, and the feeder is solved again. Violations that remain are
 reported, never hidden.
 
-The feeders are independent: no fleet-wide constraint couples them (a fleet-wide import cap would be a coupling
-row over all feeders; the market's cap is applied to the fleet-wide schedule of
-:mod:`v2gtwin.markets.scheduling`, not here).
+Fleet-wide import cap: a cap on the fleet's EV power would be a coupling row over all feeders. To keep the
+feeders independent (solved side by side), the cap is split among feeders pro rata to each feeder's EV energy
+need (``cap_k = cap need_k / sum need``, rule :data:`CAP_RULE`, stated in the output) and each feeder's LP gets
+the row ``sum of its bus powers <= cap_k`` at every step. The split is a restriction: every schedule it allows
+also meets the fleet-wide cap; it may cost more than one LP with the coupling row.
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ from v2gtwin.grid.feeder import S_BASE_KVA, run_powerflow
 from v2gtwin.grid.linear import LinearFeederModel
 from v2gtwin.optimize.virtual_battery import build_battery_lp, calc_virtual_battery, disaggregate_battery
 
-__all__ = ["FeederSchedule", "NetworkScheduleResult", "solve_network_schedule"]
+__all__ = [
+    "CAP_RULE",
+    "FeederSchedule",
+    "NetworkScheduleResult",
+    "calc_feeder_caps_kw",
+    "check_schedule_ac",
+    "solve_network_schedule",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +80,8 @@ TOL_I_REL = 1e-4
 #: Penalty on the linear model's voltage slack, per pu and bus-step [currency]: the LP stays solvable where the
 #: EVs' must-charge energy cannot fit within the limits, and what remains shows as exact-AC violations.
 SLACK_COST_PER_PU = 1e5
+#: How a fleet-wide import cap is shared among the feeders (each feeder's LP holds its share at every step).
+CAP_RULE = "fleet-wide import cap split among feeders pro rata to each feeder's EV energy need"
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,8 @@ class NetworkScheduleResult:
     over feeders [-].
     v_min_pu : lowest exact voltage over all feeders [pu]. network_secure : whether the feeders' limits were
     constraints. solver : who answered. workers : feeders solved side by side, one process each [-]. solve_s :
-    wall time [s].
+    wall time [s]. import_cap_kw : the fleet-wide cap on the EVs' power (inf: none) [kW]. feeder_cap_kw :
+    (n_feeders,) each feeder's share of it (rule :data:`CAP_RULE`) [kW].
     """
 
     feeders: tuple[FeederSchedule, ...]
@@ -125,6 +137,8 @@ class NetworkScheduleResult:
     solver: str
     workers: int
     solve_s: float
+    import_cap_kw: float = math.inf
+    feeder_cap_kw: FloatArray | None = None
 
     @property
     def p_bus_kw(self) -> tuple[FloatArray, ...]:
@@ -145,6 +159,9 @@ class NetworkScheduleResult:
             "solver": self.solver,
             "workers": self.workers,
             "solve_s": self.solve_s,
+            "import_cap_kw": self.import_cap_kw if math.isfinite(self.import_cap_kw) else None,
+            "import_cap_rule": CAP_RULE if math.isfinite(self.import_cap_kw) else None,
+            "p_peak_kw": float(self.p_ev_kw.sum(axis=1).max()) if self.p_ev_kw.size else 0.0,
         }
 
 
@@ -308,6 +325,7 @@ def _solve_feeder(
     secure: bool,
     max_rounds: int,
     tol_v: float,
+    cap_kw: float = math.inf,
 ) -> tuple[FeederSchedule, FloatArray]:
     from v2gtwin.optimize.schedule import _linprog
 
@@ -348,8 +366,10 @@ def _solve_feeder(
             net = _network_rows(
                 model, lim, lp.n_var, lp.flex, buses.astype(np.int64), vb.as_2d("p_fixed_kw"), p_range, v_min, v_max
             )
+        n_all = lp.n_var
         if net is not None:
             a_net, b_net, a_ub, b_ub, bnd_net, cost_net, _ = net
+            n_all = a_net.shape[1]
             a_eq = sp.vstack(
                 [sp.hstack([lp.a_eq, sp.csr_matrix((lp.a_eq.shape[0], a_net.shape[1] - lp.n_var))]), a_net]
             )
@@ -358,11 +378,21 @@ def _solve_feeder(
             cost = np.concatenate([lp.cost, cost_net])
         else:
             a_eq, b_eq, bounds, cost, a_ub, b_ub = lp.a_eq, lp.b_eq, lp.bounds, lp.cost, None, None
+        if math.isfinite(cap_kw):  # the feeder's share of the fleet-wide cap: sum of bus powers <= cap_k
+            summ = sp.csr_matrix(
+                (np.ones(n_steps * ng), (np.repeat(np.arange(n_steps), ng), np.arange(n_steps * ng))),
+                shape=(n_steps, n_steps * ng),
+            )
+            a_cap = sp.hstack([summ @ lp.flex, sp.csr_matrix((n_steps, n_all - lp.n_var))]).tocsr()
+            b_cap = cap_kw - vb.as_2d("p_fixed_kw").sum(axis=1)
+            a_ub = a_cap if a_ub is None else sp.vstack([a_ub, a_cap]).tocsr()
+            b_ub = b_cap if b_ub is None else np.concatenate([b_ub, b_cap])
         res = _linprog(cost, a_ub, b_ub, a_eq, b_eq, bounds, HIGHS_OPTIONS)
         if res.status != 0:
             raise InfeasibleError(
                 f"feeder {feeder.name}: network-constrained schedule {res.message} (round {rounds}): the EVs' "
                 f"must-charge energy does not fit within the thermal limits"
+                + ("" if not math.isfinite(cap_kw) else f" and the feeder's share {cap_kw:,.1f} kW of the import cap")
             )
         p_grp = vb.as_2d("p_fixed_kw") + (lp.flex @ res.x[: lp.n_var]).reshape(n_steps, ng)
         dp = np.zeros((n_steps, nb))
@@ -429,6 +459,7 @@ def solve_network_schedule(
     max_rounds: int = 4,
     tol_v_pu: float = 1e-4,
     workers: int = 1,
+    import_cap_kw: float = math.inf,
 ) -> NetworkScheduleResult:
     """Cost-minimal day-ahead schedule of the fleet on its feeders (see the module docstring).
 
@@ -447,6 +478,8 @@ def solve_network_schedule(
         default, solves in this process. More than one needs the calling script's ``if __name__ == "__main__":``
         guard (multiprocessing's "spawn" start method re-imports it) and pays a few seconds to start the workers
         (measured on 100 feeders on 2 busy cores: 43-77 s with two workers, 44-50 s with one) [-].
+    import_cap_kw : fleet-wide cap on the EVs' summed power at every step, split among the feeders pro rata to
+        their EVs' energy need (:data:`CAP_RULE`); inf: no cap [kW].
 
     Raises
     ------
@@ -477,13 +510,18 @@ def solve_network_schedule(
             raise DataError(f"ev_bus: EVs on feeder {m.feeder.name} must sit on buses 1..{m.feeder.n_bus - 1}")
     if workers < 1:
         raise DataError(f"workers: allowed range >= 1, got {workers}")
+    if not (import_cap_kw > 0):
+        raise DataError(f"import_cap_kw: allowed range > 0 kW (inf: no cap), got {import_cap_kw}")
     n_workers = max(1, min(workers, len(feeders)))
     limits = (network_secure, max_rounds, tol_v_pu)
+    feeder_cap = calc_feeder_caps_kw(fleet, fe, len(feeders), import_cap_kw)
     jobs = []
     for k in range(len(feeders)):
         idx = np.flatnonzero(fe == k)
         sub = fleet.subset(idx)
-        jobs.append((feeders[k], sub, bu[idx], price, degradation_per_mwh, v_min_pu, v_max_pu, *limits))
+        jobs.append(
+            (feeders[k], sub, bu[idx], price, degradation_per_mwh, v_min_pu, v_max_pu, *limits, float(feeder_cap[k]))
+        )
     if n_workers == 1:
         out = [_solve_feeder(*job) for job in jobs]
     else:
@@ -509,4 +547,51 @@ def solve_network_schedule(
         solver=SOLVER_NETWORK,
         workers=int(n_workers),
         solve_s=time.perf_counter() - t0,
+        import_cap_kw=float(import_cap_kw),
+        feeder_cap_kw=feeder_cap,
     )
+
+
+def calc_feeder_caps_kw(fleet: Fleet, ev_feeder: npt.ArrayLike, n_feeders: int, import_cap_kw: float) -> FloatArray:
+    """Each feeder's share of a fleet-wide import cap [kW], pro rata to its EVs' energy need
+    ``need_i = soc_target C - soc0 C`` (clipped at 0; :data:`CAP_RULE`): ``cap_k = cap need_k / sum need``.
+    All inf without a cap; an even split when no EV needs energy."""
+    if not math.isfinite(import_cap_kw):
+        return np.full(n_feeders, math.inf)
+    need = np.clip((fleet.soc_target_pu - fleet.soc0_pu) * fleet.capacity_kwh, 0.0, None)
+    need_k = np.bincount(np.asarray(ev_feeder, dtype=np.int64), weights=need, minlength=n_feeders)
+    total = float(need_k.sum())
+    share = need_k / total if total > 0 else np.full(n_feeders, 1.0 / max(n_feeders, 1))
+    return np.asarray(import_cap_kw * share, dtype=np.float64)
+
+
+def check_schedule_ac(
+    p_ev_kw: npt.ArrayLike,
+    feeders: Sequence[LinearFeederModel],
+    ev_feeder: npt.ArrayLike,
+    ev_bus: npt.ArrayLike,
+    *,
+    v_min_pu: float = 0.95,
+    v_max_pu: float = 1.05,
+    tol_v_pu: float = 1e-4,
+) -> tuple[int, int, float]:
+    """Any per-EV schedule ``p_ev_kw`` (n_steps, N) [kW] through the exact power flow of every feeder on top of
+    its base load: (violations beyond the base load's, base violations, lowest voltage [pu]), counted as
+    :class:`FeederSchedule` counts them (bus-steps outside [v_min, v_max] plus branch-steps above ampacity)."""
+    p = np.asarray(p_ev_kw, dtype=float)
+    fe = np.asarray(ev_feeder, dtype=np.int64)
+    bu = np.asarray(ev_bus, dtype=np.int64)
+    if p.ndim != 2 or p.shape[1] != fe.size or fe.shape != bu.shape or not np.isfinite(p).all():
+        raise DataError(f"p_ev_kw: need finite (n_steps, {fe.size}) kW, one column per placed EV; got {p.shape}")
+    n_viol = n_base = 0
+    v_low = math.inf
+    for k, model in enumerate(feeders):
+        on = fe == k
+        dp = np.zeros_like(model.base.v_pu)
+        np.add.at(dp.T, bu[on], p[:, on].T)  # EV power per bus
+        p_base, q_base = _base_loads(model)
+        pf = run_powerflow(model.feeder, p_base + dp, q_base, on_nonconvergence="nan")
+        v = np.nan_to_num(pf.v_pu, nan=0.0)
+        nv, nb, *_ = _count_violations(model, v, pf.i_branch_a, v_min_pu, v_max_pu, tol_v_pu)
+        n_viol, n_base, v_low = n_viol + nv, n_base + nb, min(v_low, float(np.nanmin(pf.v_pu)))
+    return n_viol, n_base, v_low

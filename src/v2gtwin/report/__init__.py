@@ -45,6 +45,15 @@ from v2gtwin.report.network_section import (
     network_table_part,
     ratings_text,
 )
+from v2gtwin.report.network_services import (
+    fmt_secure,
+    ignores_network_note,
+    network_battery_part,
+    network_schedule_note,
+    network_schedule_rows,
+    secure_first,
+    secure_label,
+)
 from v2gtwin.report.protection import protection_section
 from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
@@ -232,23 +241,30 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
         return ""
     cur = result.scenario.currency
     units = {"kw": "kW", "per_h": f"{cur}/h", "per_horizon": f"{cur} over the horizon", "count": "-"}
-    body = [
-        (
-            f"{r['service']} [{units.get(r['unit'], r['unit'])}]",
-            f"{r['unconstrained']:,.1f}",
-            f"{r['secure']:,.1f}",
-            f"{r['network_gap']:,.1f}",
+    body = []
+    for r in rows:
+        label = f"{r['service']} [{units.get(r['unit'], r['unit'])}]"
+        if r["unit"] in ("per_horizon", "count"):  # a cost or a count: the extra the security costs (+)
+            diff, label = r["secure"] - r["unconstrained"], label + " (difference: network-secure − unconstrained)"
+        else:  # what the network cannot carry (+)
+            diff = r["network_gap"]
+        body.append(
+            (
+                label,
+                fmt_secure(r["unconstrained"], r["unit"]),
+                fmt_secure(r["secure"], r["unit"]),
+                fmt_secure(diff, r["unit"]),
+            )
         )
-        for r in rows
-    ]
     # The one rule, and where a figure states more (e.g. how the bid's simulated days are placed), that too.
     extra = {r["service"]: str(r["secure_rule"]) for r in rows if r["secure_rule"] != SECURE_RULE}
     notes = "".join(f" {html.escape(k)}: {html.escape(v)}." for k, v in extra.items())
     return (
         "<h3>Services within the network</h3>"
         + _table(("service", "unconstrained", "network-secure", "difference"), body)
-        + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure.'
-        f"{notes}</p>"
+        + f'<p class="muted">Rule: {html.escape(SECURE_RULE)}. Difference = unconstrained minus network-secure '
+        "(what the network cannot carry), except for costs and counts, where it is network-secure minus "
+        f"unconstrained (the extra cost, or the extra violations, of security).{notes}</p>"
     )
 
 
@@ -273,23 +289,30 @@ def _services_section(result: StudyResult) -> str:
             f"{ag['restore_without_fleet_s']:.0f} / {ag['restore_s']:.0f}",
         ),
         (
-            "contingency reserve, max / mean over the day [kW]",
-            f"{s['reserve']['max_kw']:,.0f} / {s['reserve']['mean_kw']:,.0f}",
+            "contingency reserve, max / mean over the day" + secure_label(s["reserve"], ("max", "mean")) + " [kW]",
+            secure_first(s["reserve"], ("max", "mean")),
         ),
         (
-            "DR: mean reduction / peak reduction [kW]",
-            f"{dr['reduction_mean_kw']:,.0f} / {dr['peak_reduction_kw']:,.0f}",
+            "DR: mean reduction / peak reduction" + secure_label(dr, ("reduction_mean", "peak_reduction")) + " [kW]",
+            secure_first(dr, ("reduction_mean", "peak_reduction")),
         ),
         (
-            "DR: rebound peak after the event (baseline at that time) [kW]",
-            f"{dr['rebound_peak_kw']:,.0f} ({dr['rebound_baseline_kw']:,.0f})",
+            "DR: rebound peak after the event" + secure_label(dr, ("rebound_peak",)) + " [kW]",
+            secure_first(dr, ("rebound_peak",)),
         ),
+        ("DR: baseline at the rebound peak [kW]", f"{dr['rebound_baseline_kw']:,.0f}"),
         ("DR: EVs leaving below target with / without the event", f"{dr['n_unmet']} / {dr['n_unmet_baseline']}"),
     ]
+    if "capacity_kw" in ag:  # the regulation capacity offered (with network limits: the secure one first)
+        rows.append(
+            ("regulation capacity offered" + secure_label(ag, ("capacity",)) + " [kW]", secure_first(ag, ("capacity",)))
+        )
+    reg_secure = ag.get("capacity_secure_kw")
     reg_rows = [
         (
             k,
-            f"{v['capacity_kw']:,.0f}",
+            f"{v['capacity_kw']:,.0f}"
+            + ("" if reg_secure is None else f" unconstrained (network-secure {reg_secure:,.0f})"),
             f"{v['accuracy']:.3f}",
             f"{v['delay']:.3f}",
             f"{v['precision']:.3f}",
@@ -323,6 +346,7 @@ def _services_section(result: StudyResult) -> str:
     )
     return (
         "<h2>Bulk-grid services</h2>"
+        + ignores_network_note(result)
         + _table(("quantity", "value"), rows)
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
@@ -336,10 +360,17 @@ def _services_section(result: StudyResult) -> str:
         + _table(
             ("allocation", "capacity [kW]", "accuracy", "delay", "precision", "score", "throughput [kWh]"), reg_rows
         )
+        + (
+            ""
+            if reg_secure is None
+            else '<p class="muted">The scores are of the unconstrained capacity; the network carries the '
+            "network-secure capacity (the one sold).</p>"
+        )
         + _figure(to_png_base64(fig_regulation(sv)), "Signal and response, first 20 minutes.")
         + _figure(
             to_png_base64(fig_reserve_dr(result.fleet, sv)),
-            "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom).",
+            "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom)"
+            + ("; black: network-secure." if sv.reserve.reserve_secure_kw is not None else "."),
         )
         + "<h3>Under-frequency cascade</h3>"
         + _table(("mode", "nadir [Hz]", "UFLS stages", "load shed [MW]", "DER lost [MW]"), cas_rows)
@@ -350,6 +381,7 @@ def _services_section(result: StudyResult) -> str:
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
         + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
         + _network_services_part(result, s)
+        + network_battery_part(result)
     )
 
 
@@ -370,6 +402,7 @@ def _markets_section(result: StudyResult) -> str:
     ]
     rows.append((f"deadweight loss of TOU [{cur}/day]", "", f"{m['deadweight_loss_per_day']:,.0f}"))
     st, bd, sc = s["stackelberg"], s["bid"], s["schedule"]
+    blind = "" if s.get("network_schedule") is None else " fleet-wide, network-blind"
     ch, dis = st["charge"], st["discharge"]
     nfit = "-" if bd["bid_normal_fit_kw"] is None else f"{bd['bid_normal_fit_kw']:,.0f}"
 
@@ -387,16 +420,24 @@ def _markets_section(result: StudyResult) -> str:
             f"... energy bought [kWh] / aggregator profit [{cur}/day]",
             f"{dis['energy_kwh']:,.0f} / {dis['profit_per_day']:,.1f}",
         ),
-        (f"Regulation bid b* ({bd['availability_kind']} / normal fit) [kW]", f"{bd['bid_kw']:,.0f} / {nfit}"),
-        ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
-        (f"... expected profit [{cur}/h]", f"{bd['expected_profit_per_h']:,.1f}"),
-        ("Schedule: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
-            f"... cost uncontrolled / per-EV LP [{cur} per {sc['horizon_h']:g} h]",
+            f"Regulation bid b* ({bd['availability_kind']}){secure_label(bd, ('bid',))} [kW]",
+            secure_first(bd, ("bid",)),
+        ),
+        (f"... normal fit{', unconstrained' if secure_label(bd, ('bid',)) else ''} [kW]", nfit),
+        ("... critical fractile p/(p+λ)", f"{bd['fractile']:.3f}"),
+        (
+            f"... expected profit{secure_label(bd, ('expected_profit',), 'per_h')} [{cur}/h]",
+            secure_first(bd, ("expected_profit",), "per_h", ",.1f"),
+        ),
+        *network_schedule_rows(s.get("network_schedule"), cur),
+        (f"Schedule{blind}: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
+        (
+            f"... cost uncontrolled / per-EV LP{blind} [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['uncontrolled_cost_per_horizon']:,.1f} / {sc['individual_cost_per_horizon']:,.1f}",
         ),
         (
-            f"... virtual battery: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
+            f"... virtual battery{blind}: outer bound / inner (realised by the EVs) [{cur} per {sc['horizon_h']:g} h]",
             f"{sc['aggregate_cost_per_horizon']:,.1f} / {sc['disaggregated_cost_per_horizon']:,.1f}",
         ),
         (
@@ -424,11 +465,14 @@ def _markets_section(result: StudyResult) -> str:
             to_png_base64(fig_market(mk, cur)), "Supply and demand in the peak hour; prices and V2G over the day."
         )
         + "<h3>Aggregator pricing, bids and schedules</h3>"
+        + ignores_network_note(result)
         + _table(("quantity", "value"), other)
+        + network_schedule_note(s.get("network_schedule"))
         + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
             to_png_base64(fig_schedule(result.fleet, mk, cur)),
-            f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']}).",
+            f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']})"
+            + ("; black: the network-secure schedule sold." if mk.network_schedule is not None else "."),
         )
         + "<h3>Robust schedule under ellipsoidal uncertainty</h3>"
         + _table(

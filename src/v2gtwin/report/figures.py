@@ -411,12 +411,16 @@ def fig_reserve_dr(fleet: FleetSection, services: ServicesSection) -> Figure:
         ls=":",
         label="of which: stopping charging",
     )
+    if r.reserve_secure_kw is not None:  # what the network carries (sold within the operating envelopes)
+        ax1.step(fleet.time_h, r.reserve_secure_kw / 1e3, where="post", color="k", lw=1.2, label="network-secure")
     ax1.set_ylabel("reserve [MW]")
     ax1.legend(fontsize=8)
     ax1.set_title(f"Reserve deliverable in {r.lead_s / 60:g} min for {r.duration_s / 60:g} min, and a DR event")
     d = services.dr
     ax2.step(fleet.time_h, d.p_baseline_kw / 1e3, where="post", color="tab:gray", label="baseline (uncontrolled)")
     ax2.step(fleet.time_h, d.p_dr_kw / 1e3, where="post", color="tab:green", label="with the DR event")
+    if d.p_dr_secure_kw is not None:
+        ax2.step(fleet.time_h, d.p_dr_secure_kw / 1e3, where="post", color="k", lw=1.0, label="... network-secure")
     dt = fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1.0
     ax2.axvspan(d.start_step * dt, d.end_step * dt, color="tab:red", alpha=0.1, label="event")
     ax2.axvline(d.notify_step * dt, color="tab:red", ls=":", lw=0.8, label="notification")
@@ -507,6 +511,9 @@ def fig_bid(markets: MarketsSection, currency: str) -> Figure:
     )
     ax.plot(b.bids_kw / 1e3, b.profit_mc_per_h, color="tab:orange", ls="--", label="Monte Carlo estimate")
     ax.axvline(b.bid.bid_kw / 1e3, color="k", ls=":", label=f"b* = F⁻¹(p/(p+λ)) = {b.bid.bid_kw / 1e3:.2f} MW")
+    if b.bid_secure is not None:  # the bid sold within the network's operating envelopes
+        secure = b.bid_secure.bid_kw
+        ax.axvline(secure / 1e3, color="tab:red", lw=1.2, label=f"network-secure b* = {secure / 1e3:.2f} MW")
     ax.set_xlabel("bid [MW]")
     ax.set_ylabel(f"expected profit [{currency}/h]")
     ax.grid(alpha=0.3)
@@ -521,16 +528,27 @@ def fig_schedule(fleet: FleetSection, markets: MarketsSection, currency: str = "
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     ax.step(fleet.time_h, fleet.p_uncontrolled_kw / 1e3, where="post", color="tab:gray", label="uncontrolled (all EVs)")
-    ax.step(fleet.time_h, sc.individual.p_total_kw / 1e3, where="post", color="tab:blue", label="per-EV LP")
+    blind = "" if markets.network_schedule is None else " (network-blind)"
+    ax.step(fleet.time_h, sc.individual.p_total_kw / 1e3, where="post", color="tab:blue", label=f"per-EV LP{blind}")
     ax.step(
         fleet.time_h,
         sc.disaggregated_kw / 1e3,
         where="post",
         color="tab:green",
         ls="--",
-        label="inner virtual battery, disaggregated",
+        label=f"inner virtual battery, disaggregated{blind}",
     )
     ax.axhline(sc.import_cap_kw / 1e3, color="tab:red", ls=":", label="import cap")
+    ns = markets.network_schedule
+    if ns is not None:  # the schedule sold: per-bus batteries within the feeders' limits and the cap's split
+        ax.step(
+            fleet.time_h,
+            ns.secure.p_ev_kw.sum(axis=1) / 1e3,
+            where="post",
+            color="k",
+            lw=1.6,
+            label="network-secure (the schedule sold)",
+        )
     ax.set_ylabel("fleet power [MW]")
     ax2 = ax.twinx()
     ax2.step(fleet.time_h, sc.price_per_mwh, where="post", color="tab:orange", lw=0.8)
