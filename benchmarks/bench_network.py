@@ -63,6 +63,7 @@ from v2gtwin.grid.feeder import Feeder, synthetic_feeder
 from v2gtwin.grid.linear import calc_linear_model
 from v2gtwin.grid.profiles import calc_daily_profile
 from v2gtwin.markets.analysis import calc_price_curve
+from v2gtwin.markets.scheduling import calc_reachable
 from v2gtwin.optimize.network_schedule import solve_network_schedule
 from v2gtwin.scenario import DEFAULT_SCENARIO, FleetSpec
 
@@ -122,9 +123,7 @@ def run_schedule(case: Case, seed: int, workers: int = 1) -> dict[str, Any]:
     ev_feeder = np.concatenate([np.full(int(w.sum()), k) for k, (_, _, _, w) in enumerate(case)]).astype(np.int64)
     ev_bus = np.concatenate([np.repeat(np.arange(w.size), w.astype(np.int64)) for _, _, _, w in case])
     fleet = synthesize_fleet(FleetSpec(n_evs=int(ev_feeder.size)), tg, 2, rng)
-    dwell = fleet.departure_step - fleet.arrival_step
-    reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
-    keep = reach >= fleet.soc_target_pu * fleet.capacity_kwh - 1e-9
+    keep = calc_reachable(fleet)
     price = calc_price_curve(DEFAULT_SCENARIO.markets, tg)
     t0 = time.perf_counter()
     r = solve_network_schedule(

@@ -48,6 +48,7 @@ __all__ = [
     "NetworkScheduleAnalysis",
     "RobustAnalysis",
     "ScheduleAnalysis",
+    "calc_reachable",
     "feasible_drop",
     "feasible_part",
     "run_network_schedule_analysis",
@@ -74,7 +75,7 @@ def feasible_drop(fleet: Fleet) -> int:
 
 def feasible_part(fleet: Fleet) -> Fleet:
     """The EVs whose target is reachable at full power (a schedule can only promise those)."""
-    return fleet.subset(_reachable(fleet))
+    return fleet.subset(calc_reachable(fleet))
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def run_schedule_analysis(
     from v2gtwin.fleet import run_uncontrolled, simulate_soc
 
     part = feasible_part(fleet)
-    ev_index = np.flatnonzero(_reachable(fleet))
+    ev_index = np.flatnonzero(calc_reachable(fleet))
     if part.n > spec.schedule_max_evs:
         keep = np.sort(np.random.default_rng([seed, 51]).choice(part.n, size=spec.schedule_max_evs, replace=False))
         part, ev_index = part.subset(keep), ev_index[keep]
@@ -218,7 +219,7 @@ def run_schedule_analysis(
     )
 
 
-def _reachable(fleet: Fleet) -> npt.NDArray[np.bool_]:
+def calc_reachable(fleet: Fleet) -> npt.NDArray[np.bool_]:
     """Per EV: its target is reachable at full power (the EVs :func:`feasible_part` keeps)."""
     dwell = fleet.departure_step - fleet.arrival_step
     reach = fleet.soc0_pu * fleet.capacity_kwh + fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h * dwell
@@ -311,7 +312,7 @@ def run_network_schedule_analysis(
     from v2gtwin.fleet import run_uncontrolled
     from v2gtwin.optimize.network_schedule import check_schedule_ac, solve_network_schedule
 
-    keep = _reachable(fleet)
+    keep = calc_reachable(fleet)
     part = fleet.subset(keep)
     fe, bu = np.asarray(ev_feeder)[keep], np.asarray(ev_bus)[keep]
     price = calc_price_curve(spec, time)

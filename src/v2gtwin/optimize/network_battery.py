@@ -141,12 +141,12 @@ def calc_network_battery(
     p_import_max_kw, p_export_max_kw : (n_steps, n_node) operating envelope of each bus, >= 0 [kW]
         (:class:`v2gtwin.grid.secure.NetworkLimits`).
     """
-    from v2gtwin.markets.scheduling import _reachable
+    from v2gtwin.markets.scheduling import calc_reachable
 
     nf = np.asarray(node_feeder, dtype=np.int64)
     node = np.asarray(ev_node, dtype=np.int64)
     n_node, n_f = nf.size, len(feeder_names)
-    keep = _reachable(fleet)
+    keep = calc_reachable(fleet)
     part = fleet.subset(keep)
     g = node[keep]
     outer = calc_virtual_battery(part, "outer", g, n_node)
