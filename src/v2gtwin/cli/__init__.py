@@ -11,7 +11,9 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from v2gtwin.cli import (  # noqa: F401  (register commands)
+    battery,
     csms,
+    cyber,
     feeder,
     fleet,
     frequency,
