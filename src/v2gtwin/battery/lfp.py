@@ -51,6 +51,7 @@ from numba import njit, prange
 from scipy.special import ndtr
 
 from v2gtwin.battery.states import step_power_b_state, step_sigmoid_state
+from v2gtwin.errors import DataError
 
 __all__ = ["BREAK_IN_EFC_PER_DAY", "CAP_AH", "PARAMS", "calc_rates", "calc_ua_v", "run_states"]
 
@@ -158,33 +159,38 @@ def calc_rates(
     }
 
 
+#: EVs per parallel block (days outer, the EVs of a block inner: independent updates side by side).
+BLOCK: Final = 512
+
+
 @njit(parallel=True, cache=True)
-def _run(q1, q3, q7, dod, crate0, efc0, dt_days, n_days, days_per_out, pr, out_cal, out_cyc):  # type: ignore[no-untyped-def]
+def _run(q1, q3, q7, dod, crate0, efc0, dt_days, n_out, days_per_out, pr, out_cal, out_cyc):  # type: ignore[no-untyped-def]
     q2, q5_b0, q5_b1, q5_b2, q6, q8, q9, brk_lim, brk_y0 = pr
     n_ev = q1.shape[0]
-    for i in prange(n_ev):
-        y_cal = 0.0
-        y_cyc = 0.0
-        y_brk = brk_y0
-        k = 0
-        d2 = dod[i] * dod[i]
-        for d in range(n_days):
-            q = 1.0 - y_cal - y_cyc - y_brk
-            efc = efc0[i] * q
-            c = crate0[i] * q
-            q5 = abs(q5_b0 + q5_b1 * dod[i] + q5_b2 * np.exp(d2 * c * c * c))
-            d_cal = step_sigmoid_state(y_cal, dt_days, q1[i], q2, q3[i])
-            d_cyc = step_power_b_state(y_cyc, efc, q5, q6)
-            d_brk = 0.0
-            if efc / dt_days > brk_lim:
-                d_brk = step_sigmoid_state(y_brk, efc, q7[i], q8, q9)
-            y_cal += d_cal
-            y_cyc += d_cyc
-            y_brk += d_brk
-            if (d + 1) % days_per_out == 0:
-                out_cal[i, k] = y_cal
-                out_cyc[i, k] = y_cyc + y_brk
-                k += 1
+    n_blocks = (n_ev + BLOCK - 1) // BLOCK
+    for b in prange(n_blocks):
+        i0 = b * BLOCK
+        m = min(i0 + BLOCK, n_ev) - i0
+        y_cal = np.zeros(m)
+        y_cyc = np.zeros(m)
+        y_brk = np.full(m, brk_y0)
+        for k in range(n_out):
+            for _ in range(days_per_out):
+                for j in range(m):
+                    i = i0 + j
+                    q = 1.0 - y_cal[j] - y_cyc[j] - y_brk[j]
+                    efc = efc0[i] * q
+                    c = crate0[i] * q
+                    q5 = abs(q5_b0 + q5_b1 * dod[i] + q5_b2 * np.exp(dod[i] * dod[i] * c * c * c))
+                    d_cal = step_sigmoid_state(y_cal[j], dt_days, q1[i], q2, q3[i])
+                    d_cyc = step_power_b_state(y_cyc[j], efc, q5, q6)
+                    if efc / dt_days > brk_lim:
+                        y_brk[j] += step_sigmoid_state(y_brk[j], efc, q7[i], q8, q9)
+                    y_cal[j] += d_cal
+                    y_cyc[j] += d_cyc
+            for j in range(m):
+                out_cal[i0 + j, k] = y_cal[j]
+                out_cyc[i0 + j, k] = y_cyc[j] + y_brk[j]
 
 
 def run_states(
@@ -198,6 +204,8 @@ def run_states(
     periods.
     """
     n_ev = efc0.shape[0]
+    if any(rates[k].shape != (n_ev,) for k in ("q1", "q3", "q7", "dod", "crate0")):
+        raise DataError(f"rates and efc0 must all be ({n_ev},)")
     n_out = n_days // days_per_out
     out_cal = np.zeros((n_ev, n_out))
     out_cyc = np.zeros((n_ev, n_out))
@@ -225,7 +233,7 @@ def run_states(
         c(rates["crate0"]),
         c(efc0),
         float(dt_days),
-        int(n_days),
+        int(n_out),
         int(days_per_out),
         pr,
         out_cal,

@@ -41,7 +41,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
-from v2gtwin.battery.states import step_power_state
+from v2gtwin.battery.states import calc_power_state_unit
+from v2gtwin.errors import DataError
 
 __all__ = ["CAP_AH", "OCV_SOC_PU", "OCV_V", "PARAMS", "calc_ocv_v", "calc_rates", "run_states"]
 
@@ -120,24 +121,44 @@ def calc_rates(soc_pu: FloatArray, temp_k: FloatArray, t_h: FloatArray, dod_pu: 
     return {"alpha_cap": alpha_mean, "beta_cap": beta}
 
 
+#: EVs per parallel block: the days run outer and the EVs of a block inner, so the compiler can vectorise the
+#: update across EVs instead of waiting on each EV's chain of dependent divisions.
+BLOCK: Final = 512
+
+
 @njit(parallel=True, cache=True)
-def _run(alpha, beta, efc0, dt_days, n_days, days_per_out, p_cal, p_cyc, cap_ah, out_cal, out_cyc):  # type: ignore[no-untyped-def]
+def _run(alpha, beta, efc0, u_cal, n_out, days_per_out, cap_ah, out_cal, out_cyc):  # type: ignore[no-untyped-def]
     n_ev = alpha.shape[0]
-    for i in prange(n_ev):
-        y_cal = 0.0
-        y_cyc = 0.0
-        k = 0
-        for d in range(n_days):
-            q = 1.0 - y_cal - y_cyc
-            ah = efc0[i] * q * 2.0 * cap_ah
-            d_cal = step_power_state(y_cal, dt_days, alpha[i], p_cal)
-            d_cyc = step_power_state(y_cyc, ah, beta[i], p_cyc)
-            y_cal += d_cal
-            y_cyc += d_cyc
-            if (d + 1) % days_per_out == 0:
-                out_cal[i, k] = y_cal
-                out_cyc[i, k] = y_cyc
-                k += 1
+    n_blocks = (n_ev + BLOCK - 1) // BLOCK
+    for b in prange(n_blocks):
+        i0 = b * BLOCK
+        i1 = min(i0 + BLOCK, n_ev)
+        m = i1 - i0
+        y_cyc = np.zeros(m)
+        ah_q = np.empty(m)  # charge throughput of a period per unit of remaining capacity [Ah]
+        kk = np.empty(m)  # 0.5 beta^2: the slope of the square-root law (qcyc_p = 0.5) is kk * dAh / y
+        for j in range(m):
+            ah_q[j] = efc0[i0 + j] * 2.0 * cap_ah
+            kk[j] = 0.5 * beta[i0 + j] * beta[i0 + j]
+        d = 0
+        for k in range(n_out):
+            for _ in range(days_per_out):
+                u = u_cal[d - 1] if d > 0 else 0.0
+                if d == 0:
+                    for j in range(m):  # a fresh state follows the trajectory itself: beta * Ah^0.5
+                        y_cyc[j] = beta[i0 + j] * np.sqrt(ah_q[j])
+                else:
+                    for j in range(m):
+                        y = y_cyc[j]
+                        ah = ah_q[j] * (1.0 - alpha[i0 + j] * u - y)
+                        if y > 0.0:
+                            y_cyc[j] = y + kk[j] * ah / y
+                        else:
+                            y_cyc[j] = beta[i0 + j] * np.sqrt(ah) if ah > 0.0 else 0.0
+                d += 1
+            for j in range(m):
+                out_cal[i0 + j, k] = alpha[i0 + j] * u_cal[d - 1]
+                out_cyc[i0 + j, k] = y_cyc[j]
 
 
 def run_states(
@@ -147,9 +168,13 @@ def run_states(
 
     ``efc0`` (n_ev,) are the equivalent full cycles of a period of the new cell [-]; as the cell loses capacity,
     the same SoC swing moves less charge (``Q = efc0 * q * 2 * 2.15 Ah`` with ``q`` the remaining capacity),
-    as in BLAST-Lite. Returns the calendar and cycle losses [pu] after every ``days_per_out`` periods.
+    as in BLAST-Lite. The calendar state, with equal periods, is ``alpha_cap`` times one sequence
+    (:func:`~v2gtwin.battery.states.calc_power_state_unit`). Returns the calendar and cycle losses [pu] after
+    every ``days_per_out`` periods.
     """
     n_ev = efc0.shape[0]
+    if rates["alpha_cap"].shape != (n_ev,) or rates["beta_cap"].shape != (n_ev,):
+        raise DataError(f"rates and efc0 must all be ({n_ev},)")
     n_out = n_days // days_per_out
     out_cal = np.zeros((n_ev, n_out))
     out_cyc = np.zeros((n_ev, n_out))
@@ -158,11 +183,9 @@ def run_states(
         np.ascontiguousarray(rates["alpha_cap"], dtype=np.float64),
         np.ascontiguousarray(rates["beta_cap"], dtype=np.float64),
         np.ascontiguousarray(efc0, dtype=np.float64),
-        float(dt_days),
-        int(n_days),
+        calc_power_state_unit(float(dt_days), p["qcal_p"], int(n_days)),
+        int(n_out),
         int(days_per_out),
-        p["qcal_p"],
-        p["qcyc_p"],
         CAP_AH,
         out_cal,
         out_cyc,

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import numpy.typing as npt
 from numba import njit
 
-__all__ = ["step_power_b_state", "step_power_state", "step_sigmoid_state"]
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["calc_power_state_unit", "step_power_b_state", "step_power_state", "step_sigmoid_state"]
 
 
 @njit(cache=True)
@@ -48,7 +52,24 @@ def step_power_state(y0: float, dx: float, k: float, p: float) -> float:
         return 0.0
     if y0 == 0.0:
         return k * dx**p
+    if p == 0.5:  # the same slope without a power: k p (y0/k)^-1 dx
+        return 0.5 * k * k * dx / y0
     return k * p * (y0 / k) ** ((p - 1.0) / p) * dx
+
+
+@njit(cache=True)
+def calc_power_state_unit(dx: float, p: float, n: int) -> FloatArray:
+    """States ``u_1 .. u_n`` of ``y = x^p`` (rate 1) after ``n`` equal steps ``dx`` of :func:`step_power_state`.
+
+    With a constant step the power state scales with its rate: ``y_n = k u_n`` for any ``k`` (substitute
+    ``y = k u`` in the step), so a fleet whose EVs differ only in ``k`` needs this one sequence [-].
+    """
+    u = np.empty(n)
+    y = 0.0
+    for j in range(n):
+        y += step_power_state(y, dx, 1.0, p)
+        u[j] = y
+    return u
 
 
 @njit(cache=True)
