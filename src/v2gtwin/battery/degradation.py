@@ -38,6 +38,7 @@ __all__ = [
     "FadeResult",
     "calc_fade",
     "calc_period_stressors",
+    "summarize_fade",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -280,3 +281,50 @@ def calc_fade(
 
 def _subset(st: dict[str, Any], idx: npt.NDArray[np.intp]) -> dict[str, Any]:
     return {k: (v if k == "t_h" else np.asarray(v)[idx]) for k, v in st.items()}
+
+
+#: Percentiles of the fleet reported by :func:`summarize_fade` [%].
+PERCENTILES: Final = (5, 50, 95)
+
+
+def summarize_fade(result: FadeResult, temp_c: float | None = None) -> dict[str, Any]:
+    """Fleet capacity fade by year: mean and percentiles over EVs (the ``battery fade --json`` dict).
+
+    Parameters
+    ----------
+    result : the fleet's fade.
+    temp_c : the cell temperature used, when one value for the fleet [degC] (echoed in the output).
+
+    Returns
+    -------
+    dict
+        ``n_evs``, ``years``, ``chemistry`` (one name, or ``"mixed"`` with ``n_evs_by_chemistry``),
+        ``dod_method``, ``efc_per_day_mean`` [1/day], ``dod_mean_pu`` [pu], and ``by_year``:
+        ``{"year_1": {"q_loss_mean_pu", "q_loss_p5_pu", "q_loss_p50_pu", "q_loss_p95_pu",
+        "q_loss_cal_mean_pu", "q_loss_cyc_mean_pu"}, ...}`` [pu of the new capacity].
+    """
+    names = sorted(set(result.chemistry))
+    out: dict[str, Any] = {
+        "n_evs": int(result.q_loss_pu.shape[0]),
+        "years": result.n_years,
+        "chemistry": names[0] if len(names) == 1 else "mixed",
+    }
+    if len(names) > 1:
+        out["n_evs_by_chemistry"] = {n: int(sum(c == n for c in result.chemistry)) for n in names}
+    if temp_c is not None:
+        out["temp_c"] = float(temp_c)
+    out["dod_method"] = result.dod_method
+    out["efc_per_day_mean"] = float(np.mean(result.efc_per_day))
+    if result.dod_pu is not None:
+        out["dod_mean_pu"] = float(np.mean(result.dod_pu))
+    by_year: dict[str, dict[str, float]] = {}
+    pct = np.percentile(result.q_loss_pu, PERCENTILES, axis=0)
+    for y in range(result.n_years):
+        row = {"q_loss_mean_pu": float(np.mean(result.q_loss_pu[:, y]))}
+        for p, v in zip(PERCENTILES, pct[:, y], strict=True):
+            row[f"q_loss_p{p}_pu"] = float(v)
+        row["q_loss_cal_mean_pu"] = float(np.mean(result.q_loss_cal_pu[:, y]))
+        row["q_loss_cyc_mean_pu"] = float(np.mean(result.q_loss_cyc_pu[:, y]))
+        by_year[f"year_{y + 1}"] = row
+    out["by_year"] = by_year
+    return out
