@@ -18,7 +18,12 @@ from tests.conftest import require_part
 from v2gtwin.battery import nmc
 from v2gtwin.battery.cycles import calc_cycle_dod_pu, extract_cycles
 from v2gtwin.battery.degradation import CHEMISTRIES, calc_fade
-from v2gtwin.battery.states import calc_power_state_unit, step_power_state
+from v2gtwin.battery.states import (
+    calc_power_state_unit,
+    step_power_b_state,
+    step_power_state,
+    step_sigmoid_state,
+)
 from v2gtwin.errors import DataError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "blast_lite"
@@ -128,6 +133,30 @@ def test_power_state_steps_against_the_closed_form():
     u = calc_power_state_unit(2.0, 0.75, 3)
     assert u[0] == pytest.approx(2.0**0.75, rel=1e-15)
     assert u[1] == pytest.approx(u[0] + 0.75 * u[0] ** (-1.0 / 3.0) * 2.0, rel=1e-15)
+
+
+def test_sigmoid_and_power_b_slopes_are_the_trajectories_derivatives():
+    # The step from y0 is the trajectory's slope at the x that gives y0, times dx. Reference: the closed-form
+    # trajectory differentiated numerically (central difference, h = 1e-4 of x) at that x.
+    y_inf, k, p, x = 0.12, 0.003, 1.4, 150.0
+
+    def sig(x):
+        return 2 * y_inf * (0.5 - 1 / (1 + math.exp((k * x) ** p)))
+
+    h = 1e-4 * x
+    slope = (sig(x + h) - sig(x - h)) / (2 * h)
+    assert step_sigmoid_state(sig(x), 1.0, y_inf, k, p) == pytest.approx(slope, rel=1e-7)
+    assert step_sigmoid_state(0.0, x, y_inf, k, p) == pytest.approx(sig(x), rel=1e-14)  # fresh: the trajectory
+    assert step_sigmoid_state(y_inf, 1.0, y_inf, k, p) == 0.0  # at the asymptote it does not grow
+
+    kb, pb = 2e-5, 1.13
+
+    def pw(x):
+        return (kb * x) ** pb
+
+    slope = (pw(x + h) - pw(x - h)) / (2 * h)
+    assert step_power_b_state(pw(x), 1.0, kb, pb) == pytest.approx(slope, rel=1e-7)
+    assert step_power_b_state(0.0, x, kb, pb) == pytest.approx(pw(x), rel=1e-14)
 
 
 def test_rainflow_counter_equals_the_rainflow_package_on_random_series():
