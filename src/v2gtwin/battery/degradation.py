@@ -88,7 +88,7 @@ def _lfp_rates(s: dict[str, Any]) -> dict[str, FloatArray]:
 MODELS: Final[dict[str, ChemistryModel]] = {
     "nmc": ChemistryModel("nmc", "Sanyo UR18650E (NMC111/graphite), Schmalstieg et al. 2014", nmc.CAP_AH,
                           _nmc_rates, nmc.run_states),
-    "lfp": ChemistryModel("lfp", "Sony/Murata US26650FTC1 (LFP/graphite), Gasper et al. 2022", lfp.CAP_AH,
+    "lfp": ChemistryModel("lfp", "Sony/Murata 3 Ah (LFP/graphite), Gasper et al. 2022", lfp.CAP_AH,
                           _lfp_rates, lfp.run_states),
 }  # fmt: skip
 

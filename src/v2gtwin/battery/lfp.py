@@ -1,4 +1,4 @@
-"""LFP capacity fade: Sony/Murata US26650FTC1 (LFP / graphite, 3 Ah), the model NREL identified (Gasper et al.
+"""LFP capacity fade: Sony/Murata 3 Ah LFP/graphite cylindrical cell, the model NREL identified (Gasper et al.
 2022) on the TUM ageing data of Naumann et al. (calendar 2018, cycle 2020).
 
 Three loss states add up, each a trajectory carried forward period by period (:mod:`v2gtwin.battery.states`)::
@@ -58,7 +58,7 @@ __all__ = ["BREAK_IN_EFC_PER_DAY", "CAP_AH", "PARAMS", "calc_rates", "calc_ua_v"
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Nominal capacity of the Sony/Murata US26650FTC1 cell [Ah].
+#: Nominal capacity of the Sony/Murata LFP cell [Ah].
 CAP_AH: Final = 3.0
 
 #: The break-in loss only grows in a period with more than this many equivalent full cycles per day [1/day]
