@@ -21,8 +21,9 @@ are averaged over the period's samples in time (trapezoid rule). This is NREL's 
 
 The parameters are those of the NREL identification; Gasper et al. (2022) publish the model form and its
 identification on the same data; the paper was not accessible here to check each value, so they are taken as
-BLAST-Lite 1.1.1 states them. Validity: calendar 0-60 degC; cycling only at 25 and 45 degC, DoD 80-100 %,
-up to 1C charge / 2C discharge; the cycle term has no temperature dependence.
+BLAST-Lite 1.1.1 states them. Validity (BLAST-Lite's summary of the test matrix): cycling only at 25 and
+45 degC (its stated range 20-40 degC), DoD 80-100 %, up to 1C charge / 2C discharge; no low-temperature data;
+the cycle term has no temperature dependence.
 
 References
 ----------

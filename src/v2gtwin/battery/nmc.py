@@ -20,8 +20,8 @@ The open-circuit voltage table :data:`OCV_V` is the one BLAST-Lite 1.1.1 uses (d
 Schmalstieg et al. Fig. 1, with Ecker et al. 2014 for 0 and 10 % SoC); it is published data, reproduced with
 its source (BLAST-Lite: BSD-3-Clause, Copyright (c) 2023 Alliance for Energy Innovation, LLC).
 
-Validity (Schmalstieg's test matrix): calendar ageing at 35-50 degC, cycle ageing at 35 degC and 1C only;
-the cycle term has no temperature or C-rate dependence.
+Validity (BLAST-Lite's summary of the test matrix): calendar ageing varied SoC at 50 degC and temperature at
+50 % SoC; cycle ageing at 35 degC and 1C only; the cycle term has no temperature or C-rate dependence.
 
 References
 ----------
