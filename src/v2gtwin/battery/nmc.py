@@ -48,7 +48,9 @@ __all__ = ["CAP_AH", "OCV_SOC_PU", "OCV_V", "PARAMS", "calc_ocv_v", "calc_rates"
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Nominal capacity of the Sanyo UR18650E cell [Ah] (Schmalstieg et al. 2014, section 2).
+#: Capacity of the Sanyo UR18650E cell that converts equivalent cycles to Ah in beta_cap's sqrt(Q) [Ah], as
+#: BLAST-Lite 1.1.1 takes it (Ecker et al. 2014 give 2.05 Ah nominal for the same cell; not checked here which
+#: value Schmalstieg et al. fitted Q with).
 CAP_AH: Final = 2.15
 
 #: Capacity-fade parameters of Schmalstieg et al. (2014), alpha_cap (calendar) and beta_cap (cycle) with the
