@@ -27,11 +27,11 @@ the cycle term has no temperature dependence.
 
 References
 ----------
-P. Gasper, A. Saxon, Y. Shi, E. Endler, K. Smith, F. B. Planella, "Machine-learning assisted identification of
+P. Gasper et al., "Machine-learning assisted identification of
 accurate battery lifetime models with uncertainty", J. Electrochem. Soc. 169 (2022) 080518,
 doi:10.1149/1945-7111/ac86a8.
 M. Naumann, M. Schimpe, P. Keil, H. C. Hesse, A. Jossen, "Analysis and modeling of calendar aging of a
-commercial LiFePO4/graphite cell", J. Energy Storage 17 (2018) 153-169, doi:10.1016/j.est.2018.01.019.
+commercial LiFePO4/graphite cell", J. Energy Storage 17 (2018), doi:10.1016/j.est.2018.01.019.
 M. Naumann, F. B. Spingler, A. Jossen, "Analysis and modeling of cycle aging of a commercial LiFePO4/graphite
 cell", J. Power Sources 451 (2020) 227666, doi:10.1016/j.jpowsour.2019.227666.
 M. Safari, C. Delacourt, "Modeling of a commercial graphite/LiFePO4 cell", J. Electrochem. Soc. 158(5) (2011)

@@ -13,8 +13,8 @@ little; at constant stress with daily steps the excess is below 0.5 % of the los
 
 References
 ----------
-K. Smith, A. Saxon, M. Keyser, B. Lundstrom, Z. Cao, A. Roc, "Life prediction model for grid-connected Li-ion
-battery energy storage system", 2017 American Control Conference, pp. 4062-4068, doi:10.23919/ACC.2017.7963578
+K. Smith et al., "Life prediction model for grid-connected Li-ion
+battery energy storage system", 2017 American Control Conference
 (state-equation form of the trajectories).
 """
 
