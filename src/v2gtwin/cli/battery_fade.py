@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from types import TracebackType
 from typing import Annotated, Any
 
 import typer
@@ -40,9 +42,45 @@ def battery_fade(
             "battery fade repeats one day: time.n_steps * time.dt_s must be 86400 s; got "
             f"{scen.time.n_steps} x {scen.time.dt_s:g} s"
         )
-    fleet = build_fleet(scen)
-    soc = run_uncontrolled(fleet).soc_pu[: scen.time.n_steps].T
-    fade = calc_fade(soc, scen.time.dt_h, temp_c, years, chemistry, capacity_kwh=fleet.capacity_kwh)
+    with _Steps(show=not json_out and sys.stderr.isatty()) as steps:
+        steps.advance("fleet")
+        fleet = build_fleet(scen)
+        steps.advance("uncontrolled charging")
+        soc = run_uncontrolled(fleet).soc_pu[: scen.time.n_steps].T
+        steps.advance(f"ageing {fleet.n:,} EVs for {years} years")
+        fade = calc_fade(soc, scen.time.dt_h, temp_c, years, chemistry, capacity_kwh=fleet.capacity_kwh)
     out: dict[str, Any] = summarize_fade(fade, temp_c)
     out["operation"] = "uncontrolled charging, the scenario's day repeated"
     _emit(out, json_out)
+
+
+class _Steps:
+    """A three-step progress bar on stderr (rich) when ``show``; nothing otherwise."""
+
+    def __init__(self, show: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        self._done = 0
+        if show:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=Console(stderr=True)
+            )
+
+    def __enter__(self) -> _Steps:
+        if self._progress is not None:
+            self._progress.__enter__()
+            self._task = self._progress.add_task("battery fade", total=3)
+        return self
+
+    def advance(self, what: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self._done, description=what)
+        self._done += 1
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=3)
+            self._progress.__exit__(et, ev, tb)
