@@ -47,7 +47,7 @@ def battery_fade(
         fleet = build_fleet(scen)
         steps.advance("uncontrolled charging")
         soc = run_uncontrolled(fleet).soc_pu[: scen.time.n_steps].T
-        steps.advance(f"ageing {fleet.n:,} EVs for {years} years")
+        steps.advance(f"ageing {fleet.n:,} EVs, {years} year(s)")
         fade = calc_fade(soc, scen.time.dt_h, temp_c, years, chemistry, capacity_kwh=fleet.capacity_kwh)
     out: dict[str, Any] = summarize_fade(fade, temp_c)
     out["operation"] = "uncontrolled charging, the scenario's day repeated"
