@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import require_part
 from v2gtwin.battery import nmc
@@ -236,3 +238,22 @@ def test_bad_input_is_one_clear_error(kwargs, message):
         calc_fade(**args, **extra)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    chem=st.sampled_from(CHEMISTRIES),
+    temp=st.floats(-20.0, 60.0),
+)
+def test_fade_invariants_on_random_days(seed, chem, temp):
+    # Invariants of any duty cycle: losses finite, >= 0, growing year on year (every slope is >= 0), total =
+    # calendar + cycle, and the rainflow DoD never above the day's range (each cycle's range is within it).
+    rng = np.random.default_rng(seed)
+    soc = np.clip(np.cumsum(rng.normal(0, 0.03, (5, 96)), axis=1) + rng.uniform(0.2, 0.8, (5, 1)), 0.0, 1.0)
+    res = calc_fade(soc, 0.25, temp, 3, chem)
+    assert np.all(np.isfinite(res.q_loss_pu)) and np.all(res.q_loss_pu >= 0.0)
+    assert np.all(np.diff(res.q_loss_pu, axis=1) >= 0.0)
+    np.testing.assert_allclose(res.q_loss_pu, res.q_loss_cal_pu + res.q_loss_cyc_pu, rtol=1e-15)
+    assert res.dod_pu is not None
+    assert np.all(res.dod_pu <= soc.max(axis=1) - soc.min(axis=1) + 1e-15)
