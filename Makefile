@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.v2gtwin-installed
 OUT ?= out
 
-.PHONY: study test lint bench clean lock
+.PHONY: study test lint bench clean lock blast-reference
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
+
+# Reference outputs of NREL's BLAST-Lite for tests/battery/test_degradation.py. BLAST-Lite declares numpy<2, so it gets
+# its own virtual environment (.venv-blast); benchmarks/bench_battery.py times it from there too.
+BLAST_VENV := .venv-blast
+
+$(BLAST_VENV)/.installed:
+	@test -x $(BLAST_VENV)/bin/python || $(PYTHON) -m venv $(BLAST_VENV)
+	$(BLAST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "blast-lite==1.1.1" "numpy<2"
+	@touch $@
+
+blast-reference: $(BLAST_VENV)/.installed
+	$(BLAST_VENV)/bin/python scripts/blast_lite_reference.py write --years 10
 
 lock:
 	@printf '%s\n' '# Fully pinned environment for `make study` / `make test` (runtime + dev + the optional acn extra).' \
