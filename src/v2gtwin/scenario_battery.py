@@ -45,9 +45,9 @@ class BatterySpec(_Model):
         0.2, gt=0.0, lt=1.0, description="Capacity loss at which the battery is replaced (0.2: 80 % left) [-]."
     )
     v2g_probe_kwh: float = Field(
-        1.0,
+        10.0,
         gt=0.0,
         le=100.0,
-        description="Extra daily V2G throughput of the finite difference that gives the marginal cost [kWh].",
+        description="Extra V2G discharge a day whose ageing gives the marginal cost (an evening's V2G session) [kWh].",
     )
     years: int = Field(10, ge=1, le=30, description="Years of ageing in the study's battery section [-].")
