@@ -171,3 +171,25 @@ def test_bid_prices_battery_wear_as_a_newsvendor() -> None:
     assert b.bid.bid_kw < b0.bid.bid_kw
     with pytest.raises(DataError, match="reg_price_per_mw"):
         run_bid_analysis(scen, av, degradation_per_mwh=1e6)
+
+
+def test_lfp_cost_of_a_probe_on_a_parked_day_matches_the_closed_form() -> None:
+    # A parked day (SoC 0.5, no cycling of its own) plus the probe: 6 kWh on 60 kWh, a sampled sine of amplitude
+    # 0.05 pu (a sample on each peak): DoD 0.1, sum |dSoC| = 4 x 0.05 = 0.2, so 0.1 equivalent full cycles a day.
+    # Gasper et al. (2022) cycle law (BLAST-Lite 1.1.1 parameters, lfp.PARAMS): q_cyc = (q5 EFC)^q6 with
+    # q5 = |b0 + b1 DoD + b2 exp(DoD^2 C^3)| (C ~ 0.013/h: the exponential is 1 to 1e-8).
+    from v2gtwin.battery.lfp import PARAMS as P
+
+    q5 = abs(P["q5_b0"] + P["q5_b1"] * 0.1 + P["q5_b2"])
+    q_cyc = (q5 * 0.1 * 365) ** P["q6"]
+    expected_per_kwh = q_cyc / (6.0 * 365) * 60.0 * 100.0 / 0.2
+    f = one_ev(soc0_pu=0.5, soc_target_pu=0.5)
+    duty = np.full((1, 96), 0.5)
+    probe, ok = add_v2g_probe(duty, f, 6.0)
+    got = calc_marginal_cost_per_kwh(
+        duty, 0.25, 25.0, "lfp", [60.0], probe, 6.0, years=1, replacement_cost_per_kwh=100.0, eol_fade_pu=0.2
+    )[0]
+    # Within 6 %: the model scales each day's cycles by the capacity left (about 97 % over the first year of
+    # calendar loss at 25 degC, 0.97^1.13 = 0.966), which the closed form leaves out.
+    assert got == pytest.approx(expected_per_kwh, rel=0.06)
+    assert got < expected_per_kwh  # and that scaling only lowers it

@@ -128,9 +128,9 @@ def battery_health_section(result: StudyResult) -> str:
     med = c["cost_median_by_chemistry_per_mwh"]
     lfp_low = (med.get("lfp") or 0.0) < 0.5 * (med.get("nmc") or 0.0)
     lfp_note = (
-        " LFP's cost is far lower: its cycle loss grows as a small power of the equivalent full cycles and has no "
-        "temperature term, so after the throughput of daily driving an extra cycle adds little (its cycle data "
-        "cover deep cycles, 80-100 % DoD, only)."
+        " LFP's cost is far lower because its model's cycle term, identified on deep cycles (80-100 % DoD), nearly "
+        "vanishes at the shallow depths of daily use (its linear depth term cancels near 18 % DoD): an "
+        "extrapolation, to be read as a lower bound."
     )
     total = fv["q_loss_median_pu"][-1]
     cal_share = fv["q_loss_cal_median_pu"][-1] / total if total > 0 else 0.0
