@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-
 from tests.fleets import one_ev
+
 from v2gtwin.battery.cost import (
     add_v2g_probe,
     assign_chemistry,
@@ -185,7 +185,7 @@ def test_lfp_cost_of_a_probe_on_a_parked_day_matches_the_closed_form() -> None:
     expected_per_kwh = q_cyc / (6.0 * 365) * 60.0 * 100.0 / 0.2
     f = one_ev(soc0_pu=0.5, soc_target_pu=0.5)
     duty = np.full((1, 96), 0.5)
-    probe, ok = add_v2g_probe(duty, f, 6.0)
+    probe, _ = add_v2g_probe(duty, f, 6.0)
     got = calc_marginal_cost_per_kwh(
         duty, 0.25, 25.0, "lfp", [60.0], probe, 6.0, years=1, replacement_cost_per_kwh=100.0, eol_fade_pu=0.2
     )[0]
