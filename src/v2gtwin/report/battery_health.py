@@ -28,20 +28,25 @@ def fig_fade(bh: BatteryHealthAnalysis) -> Figure:
     fig = Figure(figsize=(_W, _H))
     ax, ax2 = fig.subplots(1, 2)
     years = np.arange(0, bh.years + 1)
-    for fade, colour, name in ((bh.fade_uncontrolled, "tab:gray", "uncontrolled"), (bh.fade_v2g, "tab:blue", "V2G")):
+    # V2G first, uncontrolled dashed on top: the two medians often lie within a line's width of each other.
+    for fade, colour, name, ls in (
+        (bh.fade_v2g, "tab:blue", "V2G", "-"),
+        (bh.fade_uncontrolled, "k", "uncontrolled", "--"),
+    ):
         q = np.column_stack([np.zeros(fade.q_loss_pu.shape[0]), fade.q_loss_pu])
         left = 100.0 * (1.0 - q)
-        ax.plot(years, np.median(left, axis=0), color=colour, lw=1.6, label=f"{name} (median)")
+        med = np.median(left, axis=0)
+        ax.plot(years, med, color=colour, ls=ls, lw=1.6, label=f"{name}: {med[-1]:.1f} % after {bh.years} y")
         ax.fill_between(
             years, np.percentile(left, 10, axis=0), np.percentile(left, 90, axis=0), color=colour, alpha=0.15
         )
         cal = np.concatenate([[0.0], np.median(fade.q_loss_cal_pu, axis=0)]) * 100.0
         cyc = np.concatenate([[0.0], np.median(fade.q_loss_cyc_pu, axis=0)]) * 100.0
         ax2.plot(years, cal, color=colour, ls="-", lw=1.4, label=f"calendar, {name}")
-        ax2.plot(years, cyc, color=colour, ls="--", lw=1.4, label=f"cycle, {name}")
+        ax2.plot(years, cyc, color=colour, ls=":", lw=1.6, label=f"cycle, {name}")
     ax.set_xlabel("years")
     ax.set_ylabel("capacity left [% of new]")
-    ax.set_title("capacity left (band: 10-90 % of EVs)", fontsize=9)
+    ax.set_title("capacity left, median (band: 10-90 % of EVs)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     ax2.set_xlabel("years")
@@ -158,6 +163,14 @@ def battery_health_section(result: StudyResult) -> str:
             "depends on time and the SoC level, which V2G changes little, so the schedule's extra cycling adds a "
             "small share of the total.</p>"
             if cal_share > 0.5
+            else ""
+        )
+        + (
+            f"<p>Under the V2G schedule the calendar loss is lower ({100 * fv['q_loss_cal_median_pu'][-1]:.1f} % "
+            f"against {100 * fu['q_loss_cal_median_pu'][-1]:.1f} %): the schedule charges in the cheap hours late "
+            "in the plug-in window, so the batteries spend longer at a lower SoC, which offsets much of the extra "
+            "cycle loss.</p>"
+            if fv["q_loss_cal_median_pu"][-1] < fu["q_loss_cal_median_pu"][-1]
             else ""
         )
         + _table(("figure", "battery models", "flat placeholder"), compare_rows)
