@@ -35,8 +35,9 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 22
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 23  # 22 + the battery section's fade
     assert "Control path: OCPP central system" in html
+    assert "Battery health" in html
     assert "Protection: fault currents and relay coordination" in html
     assert "Resilience of a critical facility" in html
     # Opens offline: nothing is loaded from elsewhere.

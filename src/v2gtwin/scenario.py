@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from v2gtwin._scenario_base import _Model
 from v2gtwin.errors import ScenarioError
+from v2gtwin.scenario_battery import BatterySpec
 from v2gtwin.scenario_markets import MarketsSpec
 from v2gtwin.scenario_network import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec
 from v2gtwin.scenario_protection import AggregatorSpec, DeviceSpec, ProtectionSpec, RelayCurve, ResilienceSpec
@@ -27,6 +28,7 @@ __all__ = [
     "FEEDER_N_BUS",
     "SYNTHETIC_FEEDER_DEFAULTS",
     "AggregatorSpec",
+    "BatterySpec",
     "DeviceSpec",
     "FeederSpec",
     "FleetSpec",
@@ -318,6 +320,7 @@ class Scenario(_Model):
     cyber: CyberSpec = Field(default_factory=CyberSpec)
     protection: ProtectionSpec = Field(default_factory=ProtectionSpec)
     resilience: ResilienceSpec = Field(default_factory=ResilienceSpec)
+    battery: BatterySpec = Field(default_factory=BatterySpec)
     network: NetworkSpec | None = Field(
         None,
         description="The fleet on a network of feeders; unset: the whole fleet on the one [feeder] (whose "

@@ -90,6 +90,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from v2gtwin.battery.cost import DegradationCost
+    from v2gtwin.battery.health import BatteryHealthAnalysis
     from v2gtwin.cyber.fleet_link import CyberRun
 
 logger = logging.getLogger(__name__)
@@ -147,8 +149,10 @@ class StudyChain:
         "agc",
         "reserve",
         "cascade",
+        "battery_cost",
         "markets",
         "schedule",
+        "battery",
         "resilience",
         "cyber",
     )
@@ -175,6 +179,8 @@ class StudyChain:
         self.markets_: tuple[dict[str, Any], StackelbergAnalysis, BidAnalysis] | None = None
         self.schedule_: tuple[ScheduleAnalysis, RobustAnalysis] | None = None
         self.cyber_: CyberRun | None = None
+        self.battery_cost_: DegradationCost | None = None
+        self.battery_: BatteryHealthAnalysis | None = None
         self.protection_: ProtectionAnalysis | None = None
         self.resilience_: ResilienceAnalysis | None = None
         # The network's operating envelopes (one per feeder) and, flattened with the EVs' places, the limits
@@ -321,21 +327,41 @@ class StudyChain:
         unc = self._require(self.uncontrolled_, "uncontrolled")
         self.cascade_ = run_cascade_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
 
+    def battery_cost(self) -> None:
+        """The battery's cost per MWh discharged, per EV: what the markets and schedules price V2G at."""
+        from v2gtwin.battery.cost import degradation_cost_per_mwh
+
+        unc = self._require(self.uncontrolled_, "uncontrolled")
+        self.battery_cost_ = degradation_cost_per_mwh(self.scenario, self._fleet(), unc.soc_pu)
+
+    def _degradation(self) -> tuple[Any, float | None, str]:
+        """(per-EV cost or None for the flat default, the fleet's one cost or None, its source)."""
+        c = self.battery_cost_
+        if c is None:
+            return None, None, "flat"
+        from v2gtwin.markets.scheduling import calc_fleet_degradation_per_mwh
+
+        return c.per_ev_per_mwh, calc_fleet_degradation_per_mwh(self._fleet(), c.per_ev_per_mwh), c.source
+
     def markets(self) -> None:
         sc, fleet = self.scenario, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
         limits = self.network_limits_
+        deg, deg_fleet, _ = self._degradation()
         self.markets_ = (
-            run_market_analysis(fleet, unc, sc.markets, sc.time, limits),
-            run_stackelberg_analysis(fleet, sc.markets, sc.seed),
-            run_bid_analysis_within(sc, limits),
+            run_market_analysis(fleet, unc, sc.markets, sc.time, limits, deg),
+            run_stackelberg_analysis(fleet, sc.markets, sc.seed, deg),
+            run_bid_analysis_within(sc, limits, deg_fleet),
         )
 
     def schedule(self) -> None:
         sc, fleet = self.scenario, self._fleet()
         unc = self._require(self.uncontrolled_, "uncontrolled")
         p_base, _ = self._require(self.base_load_, "feeder")
-        fleet_wide = run_schedule_analysis(fleet, unc, sc.markets, sc.time, sc.seed, sc.currency)
+        deg, _, source = self._degradation()
+        fleet_wide = run_schedule_analysis(
+            fleet, unc, sc.markets, sc.time, sc.seed, sc.currency, degradation_per_mwh=deg, degradation_source=source
+        )
         self.schedule_ = (
             fleet_wide,
             # The site is the feeder: its base load and the EVs charging on it.
@@ -369,6 +395,23 @@ class StudyChain:
             v_max_pu=sc.network.v_max_pu,
             currency=sc.currency,
             fleet_wide=fleet_wide,
+            degradation_per_mwh=self._degradation()[0],
+        )
+
+    def battery(self) -> None:
+        """The fleet's capacity fade uncontrolled vs under the schedule, and the schedule and V2G offer priced
+        by the battery models and by the flat placeholder."""
+        from v2gtwin.battery.health import run_battery_health_analysis
+
+        schedule, _ = self._require(self.schedule_, "schedule")
+        market = self._require(self.markets_, "markets")[0]
+        self.battery_ = run_battery_health_analysis(
+            self.scenario,
+            self._fleet(),
+            self._require(self.uncontrolled_, "uncontrolled"),
+            self._require(self.battery_cost_, "battery_cost"),
+            schedule,
+            market,
         )
 
     def resilience(self) -> None:
@@ -456,4 +499,5 @@ class StudyChain:
             protection=self.protection_,
             resilience=self.resilience_,
             network_battery=self.network_battery_,
+            battery=self.battery_,
         )

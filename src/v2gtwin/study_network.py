@@ -29,14 +29,18 @@ def place_on_network(scenario: Scenario, fleet: Fleet) -> tuple[Fleet, NetworkLi
     return placed, build_network_limits(envelopes, net.ev_feeder, net.ev_bus)
 
 
-def run_bid_analysis_within(scenario: Scenario, limits: NetworkLimits | None) -> BidAnalysis:
+def run_bid_analysis_within(
+    scenario: Scenario, limits: NetworkLimits | None, degradation_per_mwh: float | None = None
+) -> BidAnalysis:
     """The newsvendor bid, and with ``limits`` its network-secure twin: each simulated day's EVs sit where the
-    study fleet's EVs of the same index sit (said in ``secure_rule``; none when the sizes differ, said too)."""
+    study fleet's EVs of the same index sit (said in ``secure_rule``; none when the sizes differ, said too).
+    ``degradation_per_mwh``: the battery wear of regulating (None: none, as before the battery models)."""
+    deg = 0.0 if degradation_per_mwh is None else float(degradation_per_mwh)
     if limits is None:
-        return run_bid_analysis(scenario)
+        return run_bid_analysis(scenario, degradation_per_mwh=deg)
     if limits.ev_node.size != scenario.fleet.n_evs:  # the bid's simulated days are synthetic fleets of n_evs
         return dataclasses.replace(
-            run_bid_analysis(scenario),
+            run_bid_analysis(scenario, degradation_per_mwh=deg),
             secure_rule=f"no network-secure bid: the bid's simulated days have {scenario.fleet.n_evs} EVs, the "
             f"network places {limits.ev_node.size}",
         )
@@ -44,4 +48,5 @@ def run_bid_analysis_within(scenario: Scenario, limits: NetworkLimits | None) ->
         scenario,
         secure_headroom=lambda f, step: calc_regulation_headroom_secure_kw(f, step, limits),
         secure_rule="the simulated days' EVs sit where the study fleet's EVs of the same index sit; " + SECURE_RULE,
+        degradation_per_mwh=deg,
     )

@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from v2gtwin.battery.health import BatteryHealthAnalysis
     from v2gtwin.cyber.fleet_link import CyberRun
 
 FloatArray = np.ndarray
@@ -289,6 +290,8 @@ class StudyResult:
     resilience : the critical facility through the scenario's outage, with and without V2G (None: not run).
     network_battery : the fleet's outer, inner and network-secure inner virtual batteries per feeder (None
         unless the fleet sits on a network with ``network_secure`` on).
+    battery : battery health: the V2G degradation cost, the fleet's fade uncontrolled vs V2G, the schedule and
+        V2G offer priced by the models and by the flat placeholder (None when not run).
     """
 
     scenario: Scenario
@@ -302,6 +305,7 @@ class StudyResult:
     protection: ProtectionAnalysis | None = None
     resilience: ResilienceAnalysis | None = None
     network_battery: NetworkBattery | None = None
+    battery: BatteryHealthAnalysis | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -350,6 +354,7 @@ class StudyResult:
             "protection": None if self.protection is None else self.protection.to_dict(),
             "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
             "network_battery": None if (nb := self.network_battery) is None else _battery_dict(nb, series),
+            "battery": None if self.battery is None else self.battery.summary(),
         }
 
 

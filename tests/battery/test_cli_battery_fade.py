@@ -24,7 +24,9 @@ def test_fade_json_reads_the_fleets_uncontrolled_day(capsys: pytest.CaptureFixtu
     from v2gtwin.study import build_fleet
 
     path = _scenario(tmp_path)
-    code, out, err = run_cli(capsys, "battery", "fade", "--scenario", str(path), "--years", "3", "--json")
+    code, out, err = run_cli(
+        capsys, "battery", "fade", "--scenario", str(path), "--years", "3", "--chemistry", "nmc", "--json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["n_evs"] == 40 and data["years"] == 3 and data["chemistry"] == "nmc" and data["temp_c"] == 25.0
@@ -69,3 +71,13 @@ def test_horizon_that_is_not_a_day_is_named(capsys: pytest.CaptureFixture[str], 
     code, _, err = run_cli(capsys, "battery", "fade", "-s", str(path))
     assert_one_line_error(code, err)
     assert "time.n_steps * time.dt_s must be 86400 s; got 48 x 900 s" in err
+
+
+def test_fade_defaults_come_from_the_battery_section(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = _scenario(tmp_path, "[battery]\nlfp_share = 0.25\ntemp_c = 35.0\nyears = 2\n")
+    code, out, err = run_cli(capsys, "battery", "fade", "-s", str(path), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    # round(0.25 x 40) = 10 LFP EVs, the rest NMC; the scenario's temperature and years
+    assert data["n_evs_by_chemistry"] == {"lfp": 10, "nmc": 30}
+    assert data["temp_c"] == 35.0 and data["years"] == 2

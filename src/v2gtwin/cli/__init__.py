@@ -12,6 +12,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from v2gtwin.cli import (  # noqa: F401  (register commands)
     battery,
+    battery_cost,
     battery_fade,
     csms,
     cyber,

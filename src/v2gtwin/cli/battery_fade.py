@@ -16,25 +16,35 @@ from v2gtwin.errors import ScenarioError
 @battery_app.command("fade")
 def battery_fade(
     scenario: ScenarioOpt = None,
-    years: Annotated[int, typer.Option(min=1, max=50, help="Years of ageing (1-50).")] = 10,
-    chemistry: Annotated[str, typer.Option(help="Cell chemistry's ageing model: nmc or lfp.")] = "nmc",
+    years: Annotated[
+        int | None, typer.Option(min=1, max=50, help="Years of ageing (1-50; default: battery.years).")
+    ] = None,
+    chemistry: Annotated[
+        str | None,
+        typer.Option(help="Every EV's ageing model, nmc or lfp (default: battery.lfp_share of the EVs LFP)."),
+    ] = None,
     temp_c: Annotated[
-        float, typer.Option("--temp-c", min=-40.0, max=80.0, help="Cell temperature, all year [degC] (-40 to 80).")
-    ] = 25.0,
+        float | None,
+        typer.Option(
+            "--temp-c", min=-40.0, max=80.0, help="Cell temperature, all year (default: battery.temp_c) [degC]."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fleet capacity fade by year (mean and 5/50/95th percentiles over EVs) for the scenario's uncontrolled
     charging, the day repeated for --years.
 
-    The fleet model charges each EV from arrival to its target; the drive that brings the SoC back to the
-    arrival value is placed at the end of the day (the fleet model does not simulate driving), so the day is a
-    closed cycle whose depth of discharge is counted by rainflow.
+    Each EV's day is its duty cycle as the study ages it (v2gtwin.battery.cost.calc_daily_duty_soc): the SoC
+    simulated while plugged in, and, while away, a linear fall from its departure SoC to its arrival SoC (the
+    fleet model does not simulate driving), so the day is a closed cycle whose depth of discharge is counted by
+    rainflow.
     """
+    from v2gtwin.battery.cost import assign_chemistry, calc_daily_duty_soc
     from v2gtwin.battery.degradation import CHEMISTRIES, calc_fade, summarize_fade
     from v2gtwin.fleet import run_uncontrolled
     from v2gtwin.study import build_fleet
 
-    if chemistry not in CHEMISTRIES:
+    if chemistry is not None and chemistry not in CHEMISTRIES:
         raise ScenarioError(f"--chemistry {chemistry!r} is not known; allowed: {', '.join(CHEMISTRIES)}")
     scen = load_scenario_with(scenario, {})
     if abs(scen.time.n_steps * scen.time.dt_s - 86_400.0) > 1e-6:
@@ -42,14 +52,17 @@ def battery_fade(
             "battery fade repeats one day: time.n_steps * time.dt_s must be 86400 s; got "
             f"{scen.time.n_steps} x {scen.time.dt_s:g} s"
         )
+    years = scen.battery.years if years is None else years
+    temp = scen.battery.temp_c if temp_c is None else temp_c
     with _Steps(show=not json_out and sys.stderr.isatty()) as steps:
         steps.advance("fleet")
         fleet = build_fleet(scen)
+        chem = chemistry if chemistry is not None else assign_chemistry(fleet.n, scen.battery.lfp_share, scen.seed)
         steps.advance("uncontrolled charging")
-        soc = run_uncontrolled(fleet).soc_pu[: scen.time.n_steps].T
+        soc = calc_daily_duty_soc(fleet, run_uncontrolled(fleet).soc_pu)
         steps.advance(f"ageing {fleet.n:,} EVs, {years} year(s)")
-        fade = calc_fade(soc, scen.time.dt_h, temp_c, years, chemistry, capacity_kwh=fleet.capacity_kwh)
-    out: dict[str, Any] = summarize_fade(fade, temp_c)
+        fade = calc_fade(soc, scen.time.dt_h, temp, years, chem, capacity_kwh=fleet.capacity_kwh)
+    out: dict[str, Any] = summarize_fade(fade, temp)
     out["operation"] = "uncontrolled charging, the scenario's day repeated"
     _emit(out, json_out)
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from v2gtwin.errors import DataError
 from v2gtwin.fleet import Fleet, SocResult, synthesize_fleet
 from v2gtwin.grid.profiles import RTS79_WINTER_WEEKDAY_PCT, calc_daily_profile
 from v2gtwin.grid.secure import SECURE_RULE, NetworkLimits, calc_secure_band, calc_secure_change, summarize_gap
@@ -100,23 +101,45 @@ def calc_v2g_offer_secure(fleet: Fleet, spec: MarketsSpec, time: TimeGrid, limit
     return offer, sc.n_bus_binding
 
 
+def calc_v2g_offer_cost_per_mwh(
+    fleet: Fleet, spec: MarketsSpec, time: TimeGrid, degradation_per_mwh: float | npt.ArrayLike | None = None
+) -> float:
+    """The V2G offer's price: the degradation cost of the EVs plugged in at ``v2g_offer_hour`` averaged with
+    their discharge power as weights (``degradation_per_mwh`` one cost or one per EV; None: the flat
+    ``markets.degradation_per_mwh``) [currency/MWh]."""
+    if degradation_per_mwh is None:
+        return float(spec.degradation_per_mwh)
+    deg = np.broadcast_to(np.asarray(degradation_per_mwh, dtype=float), (fleet.n,))
+    step = time.step_at(spec.v2g_offer_hour, "markets.v2g_offer_hour")
+    w = np.where((fleet.arrival_step <= step) & (step < fleet.departure_step), fleet.p_discharge_max_kw, 0.0)
+    return float((deg * w).sum() / w.sum()) if w.sum() > 0 else float(deg.mean()) if fleet.n else 0.0
+
+
 def run_market_analysis(
-    fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid, limits: NetworkLimits | None = None
+    fleet: Fleet,
+    baseline: SocResult,
+    spec: MarketsSpec,
+    time: TimeGrid,
+    limits: NetworkLimits | None = None,
+    degradation_per_mwh: float | npt.ArrayLike | None = None,
 ) -> dict[str, Any]:
     """TOU vs RTP over 24 hourly periods with the fleet's V2G offer in the supply stack.
 
     Returns {'rtp', 'tou', 'deadweight_loss', 'demand', 'supply', 'v2g_offer_hour', 'v2g_offer_clock'} (the
     clock as "HH:MM", :meth:`TimeGrid.clock_label`); money over the day. With ``limits`` (the network's
     operating envelopes) also 'v2g_offer_secure_kw', 'v2g_offer_n_bus_binding' and 'secure_rule'
-    (:func:`calc_v2g_offer_secure`); the market itself is cleared with the unconstrained offer."""
+    (:func:`calc_v2g_offer_secure`); the market itself is cleared with the unconstrained offer. The offer is
+    priced at its EVs' degradation cost (:func:`calc_v2g_offer_cost_per_mwh`), stored as
+    ``v2g_offer_price_per_mwh`` in :func:`summarize_market`."""
     demand = calc_market_demand(spec)
     v2g_p, v2g_e = calc_v2g_offer(fleet, spec, time)
+    v2g_cost = calc_v2g_offer_cost_per_mwh(fleet, spec, time, degradation_per_mwh)
     supply = SupplyStack(
         np.asarray(spec.gen_capacity_mw) * 1000.0,
         np.asarray(spec.gen_cost_per_mwh, float),
         v2g_p_max_kw=v2g_p,
         v2g_energy_kwh=v2g_e,
-        v2g_cost_per_mwh=spec.degradation_per_mwh,
+        v2g_cost_per_mwh=v2g_cost,
     )
     hours = np.arange(24)
     blocks = ((hours >= spec.tou_peak_start_hour) & (hours < spec.tou_peak_end_hour)).astype(int)
@@ -152,6 +175,9 @@ def summarize_market(market: dict[str, Any]) -> dict[str, Any]:
     out["v2g_offer_clock"] = market.get("v2g_offer_clock")
     out["v2g_offer_kw"] = float(np.max(supply.v2g_p_max_kw))
     out["v2g_energy_kwh"] = float(supply.v2g_energy_kwh)
+    out["v2g_offer_price_per_mwh"] = float(supply.v2g_cost_per_mwh)
+    # V2G energy the market takes over the day under RTP (24 hourly periods: kW x 1 h) [kWh].
+    out["v2g_sold_kwh"] = float(np.sum(market["rtp"].v2g_kw))
     if "v2g_offer_secure_kw" in market:
         out |= summarize_gap(out["v2g_offer_kw"], market["v2g_offer_secure_kw"], "v2g_offer")
         out["v2g_offer_n_bus_binding"] = int(market["v2g_offer_n_bus_binding"])
@@ -191,22 +217,35 @@ def calc_charging_followers(
 
 
 def calc_discharge_followers(
-    fleet: Fleet, spec: MarketsSpec, rng: np.random.Generator
+    fleet: Fleet, spec: MarketsSpec, rng: np.random.Generator, degradation_per_mwh: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Discharging followers (reservation [currency/kWh], gamma [currency/kWh^2], y_max [kWh]): the V2G-capable
     EVs with more than 0.1 kWh (grid side) between their target and their SoC ceiling; ``y_max`` that energy
     after discharge losses, reservation prices uniform on [0.2 v, 0.6 v] (v the aggregator's resale value) and
     ``gamma`` so that each offers its whole energy at a price of about v (x U(0.6, 1.4), at least 5 % of v per
-    ``y_max``)."""
+    ``y_max``). ``degradation_per_mwh``: per EV of ``fleet`` (None: the flat ``markets.degradation_per_mwh``)."""
     spare = np.clip(fleet.soc_max_pu - fleet.soc_target_pu, 0, None) * fleet.capacity_kwh * fleet.eta_discharge
-    y_max = spare[(spare > 0.1) & (fleet.p_discharge_max_kw > 0)]
-    v, d = spec.discharge_value_per_kwh, spec.degradation_per_mwh / 1000.0
+    sells = (spare > 0.1) & (fleet.p_discharge_max_kw > 0)
+    y_max = spare[sells]
+    v = spec.discharge_value_per_kwh
+    d = _follower_degradation_per_kwh(fleet, spec, sells, degradation_per_mwh)
     res = rng.uniform(0.2 * v, 0.6 * v, y_max.size)
     gamma = np.maximum(v - res - d, 0.05 * v) / y_max * rng.uniform(0.6, 1.4, y_max.size)
     return res, gamma, y_max
 
 
-def run_stackelberg_analysis(fleet: Fleet, spec: MarketsSpec, seed: int) -> StackelbergAnalysis:
+def _follower_degradation_per_kwh(
+    fleet: Fleet, spec: MarketsSpec, sells: npt.NDArray[np.bool_], degradation_per_mwh: FloatArray | None
+) -> FloatArray:
+    """Each discharging follower's degradation cost [currency/kWh]."""
+    if degradation_per_mwh is None:
+        return np.full(int(sells.sum()), spec.degradation_per_mwh / 1000.0)
+    return np.broadcast_to(np.asarray(degradation_per_mwh, dtype=float), (fleet.n,))[sells] / 1000.0
+
+
+def run_stackelberg_analysis(
+    fleet: Fleet, spec: MarketsSpec, seed: int, degradation_per_mwh: float | npt.ArrayLike | None = None
+) -> StackelbergAnalysis:
     """The aggregator prices charging (energy cost ``charging_cost_per_kwh``, limit ``x_cap_share`` of the EVs'
     demand at that cost) and V2G energy bought back (value ``discharge_value_per_kwh``, followers' degradation
     ``degradation_per_mwh``, limit ``discharge_cap_share`` of their offer at that value); followers seeded.
@@ -221,15 +260,18 @@ def run_stackelberg_analysis(fleet: Fleet, spec: MarketsSpec, seed: int) -> Stac
         c = spec.charging_cost_per_kwh
         free = float(np.clip((a - c) / b, 0, xm).sum())
         charge = solve_stackelberg(a, b, xm, c, x_cap=spec.x_cap_share * free)
-    r, g, ym = calc_discharge_followers(fleet, spec, np.random.default_rng([seed, 22]))
-    v, d = spec.discharge_value_per_kwh, spec.degradation_per_mwh / 1000.0
+    deg = None if degradation_per_mwh is None else np.broadcast_to(np.asarray(degradation_per_mwh, float), (fleet.n,))
+    r, g, ym = calc_discharge_followers(fleet, spec, np.random.default_rng([seed, 22]), deg)
+    spare = np.clip(fleet.soc_max_pu - fleet.soc_target_pu, 0, None) * fleet.capacity_kwh * fleet.eta_discharge
+    v = spec.discharge_value_per_kwh
+    d = _follower_degradation_per_kwh(fleet, spec, (spare > 0.1) & (fleet.p_discharge_max_kw > 0), deg)
     offer = float(np.clip((v - r - d) / g, 0, ym).sum())
     if r.size == 0:
         notes["discharge"] = "no V2G-capable EV of the fleet holds energy above its target"
     elif offer <= 0:
         notes["discharge"] = (
             f"no EV sells at markets.discharge_value_per_kwh = {v:g} (every reservation price plus degradation "
-            f"{d:g}/kWh is above it)"
+            f"({float(d.min()) if d.size else 0.0:g} to {float(d.max()) if d.size else 0.0:g}/kWh) is above it)"
         )
     else:
         discharge = solve_stackelberg_discharge(r, d, g, ym, v, y_cap_kwh=spec.discharge_cap_share * offer)
@@ -273,6 +315,9 @@ class BidAnalysis:
     samples_secure_kw : the same days' headroom the network carries (None without a network bound) [kW].
     bid_secure : the optimal bid under the empirical distribution of ``samples_secure_kw`` (None without) .
     secure_rule : the rule of the network-secure figures (empty without a network bound).
+    degradation_per_mwh : the battery's cost per MWh discharged while regulating [currency/MWh] (0: none).
+    reg_discharge_kwh_per_kw_h : energy discharged per kW of regulation capacity and hour of a RegD-like signal
+    (the mean of its negative part, :func:`v2gtwin.grid.agc.generate_regd_signal`) [kWh/(kW h)].
     """
 
     availability: Availability
@@ -287,6 +332,8 @@ class BidAnalysis:
     reg_price_per_mw: float
     reg_penalty_per_mw: float
     event_clock: str | None = None
+    degradation_per_mwh: float = 0.0
+    reg_discharge_kwh_per_kw_h: float = 0.0
     samples_secure_kw: FloatArray | None = None
     bid_secure: BidResult | None = None
     secure_rule: str = ""
@@ -310,12 +357,23 @@ def calc_regulation_headroom_secure_kw(fleet: Fleet, step: int, limits: NetworkL
     return calc_regulation_headroom_kw(fleet, step) if n_bind == 0 else float(secure.sum())
 
 
+def calc_regulation_discharge_kwh_per_kw_h(seed: int, hours: float = 24.0) -> float:
+    """Energy a regulation resource discharges per kW of capacity and hour: the mean of the negative part of a
+    seeded RegD-like signal (:func:`v2gtwin.grid.agc.generate_regd_signal`, 2-s steps over ``hours``)
+    [kWh/(kW h)]."""
+    from v2gtwin.grid.agc import generate_regd_signal
+
+    s = generate_regd_signal(round(hours * 1800), np.random.default_rng([seed, 35]))
+    return float(np.clip(-s, 0.0, None).mean())
+
+
 def run_bid_analysis(
     scenario: Scenario,
     availability: Availability | None = None,
     *,
     secure_headroom: Callable[[Fleet, int], float] | None = None,
     secure_rule: str = SECURE_RULE,
+    degradation_per_mwh: float = 0.0,
 ) -> BidAnalysis:
     """The newsvendor regulation bid at ``markets.reg_price_per_mw`` and ``reg_penalty_per_mw``.
 
@@ -324,9 +382,27 @@ def run_bid_analysis(
     With ``secure_headroom(fleet, step)`` [kW] (the part of a day's symmetric headroom the network carries,
     e.g. :func:`v2gtwin.grid.secure.calc_secure_band` summed), the same days give a network-secure
     availability and its own optimal bid (``secure_rule`` names the rule behind it).
+
+    With ``degradation_per_mwh`` > 0 the capacity delivered costs battery wear: a kW delivered for an hour
+    discharges ``u`` kWh (:func:`calc_regulation_discharge_kwh_per_kw_h`), so with ``c = degradation x u`` the
+    hour's profit ``p b - lambda E(b - A)+ - c E min(b, A)`` is the newsvendor's with ``p - c`` and
+    ``lambda - c`` (``min(b, A) = b - (b - A)+``): the bid is ``F^-1((p - c) / (p + lambda - 2 c))``, and no
+    bid at all when ``c >= p``.
     """
     spec, time = scenario.markets, scenario.time
-    p, lam = spec.reg_price_per_mw / 1000.0, spec.reg_penalty_per_mw / 1000.0  # per kW
+    u = calc_regulation_discharge_kwh_per_kw_h(scenario.seed) if degradation_per_mwh > 0 else 0.0
+    wear = degradation_per_mwh / 1000.0 * u  # per kW and hour
+    p, lam = spec.reg_price_per_mw / 1000.0 - wear, spec.reg_penalty_per_mw / 1000.0 - wear  # per kW
+    if p <= 0:
+        raise DataError(
+            f"markets.reg_price_per_mw: {spec.reg_price_per_mw:g} does not pay the battery wear of regulating "
+            f"({wear * 1000:g} per MW and hour at a degradation cost of {degradation_per_mwh:g} per MWh); raise it"
+        )
+    if lam <= 0:
+        raise DataError(
+            f"markets.reg_penalty_per_mw: {spec.reg_penalty_per_mw:g} is below the battery wear of regulating "
+            f"({wear * 1000:g} per MW and hour): a shortfall would cost less than delivering; raise it"
+        )
     samples = np.zeros(0)
     normal_fit = None
     event_hour = event_clock = None
@@ -377,6 +453,8 @@ def run_bid_analysis(
         spec.reg_penalty_per_mw,
         event_clock,
         **secure,
+        degradation_per_mwh=float(degradation_per_mwh),
+        reg_discharge_kwh_per_kw_h=u,
     )
 
 
@@ -403,6 +481,10 @@ def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
         "bid_kw": b.bid.bid_kw,
         "bid_normal_fit_kw": None if b.normal_fit is None else b.normal_fit.bid_kw,
         "expected_profit_per_h": b.bid.expected_profit,
+        "degradation_per_mwh": b.degradation_per_mwh,
+        "reg_discharge_kwh_per_kw_h": b.reg_discharge_kwh_per_kw_h,
+        # Battery wear per MW of regulation delivered for an hour [currency/(MW h)].
+        "reg_wear_per_mw": b.degradation_per_mwh * b.reg_discharge_kwh_per_kw_h,
     } | _summarize_bid_secure(b, mean)
 
 

@@ -99,6 +99,9 @@ class ScheduleAnalysis:
     currency : the scenario's currency.
     p_ev_kw : the inner plan's per-EV power as realised (n_steps, n_evs) [kW]; ev_index : (n_evs,) each
     scheduled EV's index in the study's fleet [-] (to place the plan on the network's feeders).
+    degradation_per_mwh : the degradation cost of the aggregate (outer and inner) batteries: the scheduled EVs'
+    costs averaged with their discharge power as weights (the per-EV LP takes each EV's own) [currency/MWh].
+    degradation_source : "flat" (markets.degradation_per_mwh) or "model" (the battery models, per EV).
     """
 
     price_per_mwh: FloatArray
@@ -119,6 +122,8 @@ class ScheduleAnalysis:
     n_members: int = 0
     p_ev_kw: FloatArray | None = None
     ev_index: npt.NDArray[np.int64] | None = None
+    degradation_per_mwh: float = 30.0
+    degradation_source: str = "flat"
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready). ``solver`` is the one that answered the per-EV LP; when it differs
@@ -155,44 +160,76 @@ class ScheduleAnalysis:
             if self.inner is None
             else float(self.inner.p_total_kw.sum()) * self.horizon_h / self.price_per_mwh.size,
             "inner_solver": None if self.inner is None else self.inner.solver,
+            # Energy the realised (inner) plan discharges over the horizon [kWh] and its degradation cost.
+            "energy_discharged_kwh": None
+            if self.p_ev_kw is None
+            else float(-np.clip(self.p_ev_kw, None, 0).sum()) * self.horizon_h / self.price_per_mwh.size,
+            "degradation_per_mwh": self.degradation_per_mwh,
+            "degradation_source": self.degradation_source,
             "inner_n_classes": self.n_classes,
             "inner_n_members": self.n_members,
         }
 
 
-def _cost(p_kw: npt.ArrayLike, price: FloatArray, dt_h: float, deg: float) -> float:
+def _cost(p_kw: npt.ArrayLike, price: FloatArray, dt_h: float, deg: float | FloatArray) -> float:
+    """Energy cost plus degradation over the horizon; ``deg`` one cost or one per EV (column) [currency/MWh]."""
     p = np.asarray(p_kw, dtype=float)
     total = p.sum(axis=1) if p.ndim == 2 else p
-    dis = -np.clip(p, None, 0).sum(axis=1) if p.ndim == 2 else -np.clip(p, None, 0)
-    return float((total * price).sum() * dt_h / 1000 + deg * dis.sum() * dt_h / 1000)
+    dis = -np.clip(p, None, 0).sum(axis=0) if p.ndim == 2 else -np.clip(p, None, 0)
+    return float((total * price).sum() * dt_h / 1000 + np.sum(np.asarray(deg) * dis) * dt_h / 1000)
+
+
+def calc_fleet_degradation_per_mwh(fleet: Fleet, degradation_per_mwh: float | npt.ArrayLike) -> float:
+    """One degradation cost for an aggregate model of ``fleet``: the EVs' costs averaged with their discharge
+    power as weights (the EVs that cannot discharge do not count; a fleet without V2G: the plain mean)
+    [currency/MWh]."""
+    deg = np.broadcast_to(np.asarray(degradation_per_mwh, dtype=float), (fleet.n,))
+    w = fleet.p_discharge_max_kw
+    if fleet.n == 0:
+        return float(np.mean(np.asarray(degradation_per_mwh, dtype=float))) if np.size(degradation_per_mwh) else 0.0
+    return float((deg * w).sum() / w.sum()) if w.sum() > 0 else float(deg.mean())
 
 
 def run_schedule_analysis(
-    fleet: Fleet, baseline: SocResult, spec: MarketsSpec, time: TimeGrid, seed: int = 0, currency: str = "USD"
+    fleet: Fleet,
+    baseline: SocResult,
+    spec: MarketsSpec,
+    time: TimeGrid,
+    seed: int = 0,
+    currency: str = "USD",
+    degradation_per_mwh: float | npt.ArrayLike | None = None,
+    degradation_source: str = "flat",
 ) -> ScheduleAnalysis:
     """Individual and aggregate schedules of the EVs with reachable targets, under the site import cap (a
-    seeded sample of ``schedule_max_evs`` of them for larger fleets); costs over the horizon in ``currency``."""
+    seeded sample of ``schedule_max_evs`` of them for larger fleets); costs over the horizon in ``currency``.
+
+    ``degradation_per_mwh``: one cost, or one per EV of ``fleet`` (the battery models':
+    :func:`v2gtwin.battery.cost.degradation_cost_per_mwh`) [currency/MWh]; None: the flat
+    ``markets.degradation_per_mwh``. The per-EV LP takes each EV's own; the aggregate batteries one cost
+    (:func:`calc_fleet_degradation_per_mwh`)."""
     from v2gtwin.fleet import run_uncontrolled, simulate_soc
 
+    deg_all = np.broadcast_to(
+        np.asarray(spec.degradation_per_mwh if degradation_per_mwh is None else degradation_per_mwh, dtype=float),
+        (fleet.n,),
+    )
     part = feasible_part(fleet)
     ev_index = np.flatnonzero(calc_reachable(fleet))
     if part.n > spec.schedule_max_evs:
         keep = np.sort(np.random.default_rng([seed, 51]).choice(part.n, size=spec.schedule_max_evs, replace=False))
         part, ev_index = part.subset(keep), ev_index[keep]
+    deg = np.ascontiguousarray(deg_all[ev_index])
+    deg_fleet = calc_fleet_degradation_per_mwh(part, deg)
     price = calc_price_curve(spec, time)
     unc = run_uncontrolled(part)
     cap = spec.import_cap_share * float(unc.p_kw.sum(axis=1).max())
-    ind = solve_fleet_schedule(
-        part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap, method=spec.schedule_solver
-    )
-    agg = solve_aggregate_schedule(part, price, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap)
+    ind = solve_fleet_schedule(part, price, degradation_per_mwh=deg, import_cap_kw=cap, method=spec.schedule_solver)
+    agg = solve_aggregate_schedule(part, price, degradation_per_mwh=deg_fleet, import_cap_kw=cap)
     # Classes of 30-minute arrival and departure bins: 374.5 on the default day against 389.7 with 1-hour bins and
     # 365.5 with exact windows (447 classes, three times the LP time).
     classes = calc_window_classes(part, max(1, round(WINDOW_BIN_S / time.dt_s)))
     vb = calc_virtual_battery(part, "inner", classes)
-    inner = solve_battery_schedule(
-        vb, price, time.dt_h, degradation_per_mwh=spec.degradation_per_mwh, import_cap_kw=cap
-    )
+    inner = solve_battery_schedule(vb, price, time.dt_h, degradation_per_mwh=deg_fleet, import_cap_kw=cap)
     real = simulate_soc(part, disaggregate_battery(part, inner.p_kw, classes, battery=vb))
     e_real = np.cumsum(real.p_kw.sum(axis=1)) * time.dt_h
     e_plan = np.cumsum(inner.p_total_kw) * time.dt_h
@@ -204,8 +241,8 @@ def run_schedule_analysis(
         aggregate=agg,
         disaggregated_kw=np.asarray(real.p_kw.sum(axis=1)),
         tracking_error_kwh=float(short.max()),
-        uncontrolled_cost_per_horizon=_cost(unc.p_kw, price, time.dt_h, spec.degradation_per_mwh),
-        disaggregated_cost_per_horizon=_cost(real.p_kw, price, time.dt_h, spec.degradation_per_mwh),
+        uncontrolled_cost_per_horizon=_cost(unc.p_kw, price, time.dt_h, deg),
+        disaggregated_cost_per_horizon=_cost(real.p_kw, price, time.dt_h, deg),
         n_evs=part.n,
         n_dropped=feasible_drop(fleet),
         solver_requested=spec.schedule_solver,
@@ -216,6 +253,8 @@ def run_schedule_analysis(
         n_members=int(vb.n_members.sum()),
         p_ev_kw=np.asarray(real.p_kw, dtype=np.float64),
         ev_index=ev_index.astype(np.int64),
+        degradation_per_mwh=deg_fleet,
+        degradation_source=degradation_source,
     )
 
 
@@ -302,25 +341,31 @@ def run_network_schedule_analysis(
     workers: int = 1,
     currency: str = "USD",
     fleet_wide: ScheduleAnalysis | None = None,
+    degradation_per_mwh: float | npt.ArrayLike | None = None,
 ) -> NetworkScheduleAnalysis:
     """The fleet's EVs with reachable targets scheduled against the scenario's prices on their feeders (each EV
     on feeder ``ev_feeder[i]``, bus ``ev_bus[i]``), without and with the feeders' voltage and thermal limits,
     both under the import cap of :func:`run_schedule_analysis` (``import_cap_share`` of these EVs' uncontrolled
     peak) split among the feeders (:data:`v2gtwin.optimize.network_schedule.CAP_RULE`). With ``fleet_wide`` (the
     study's fleet-wide schedule of the same fleet), its per-EV plan is also run through every feeder's exact power
-    flow and its violations counted."""
+    flow and its violations counted. ``degradation_per_mwh`` as in :func:`run_schedule_analysis`; the feeders'
+    per-bus batteries take one cost (:func:`calc_fleet_degradation_per_mwh` of the scheduled EVs)."""
     from v2gtwin.fleet import run_uncontrolled
     from v2gtwin.optimize.network_schedule import check_schedule_ac, solve_network_schedule
 
     keep = calc_reachable(fleet)
     part = fleet.subset(keep)
+    deg = spec.degradation_per_mwh if degradation_per_mwh is None else degradation_per_mwh
+    deg_fleet = calc_fleet_degradation_per_mwh(
+        part, np.broadcast_to(np.asarray(deg, dtype=float), (fleet.n,))[keep] if np.ndim(deg) else deg
+    )
     fe, bu = np.asarray(ev_feeder)[keep], np.asarray(ev_bus)[keep]
     price = calc_price_curve(spec, time)
     cap = spec.import_cap_share * float(run_uncontrolled(part).p_kw.sum(axis=1).max()) if part.n else np.inf
     kw: dict[str, Any] = dict(
         v_min_pu=v_min_pu,
         v_max_pu=v_max_pu,
-        degradation_per_mwh=spec.degradation_per_mwh,
+        degradation_per_mwh=deg_fleet,
         workers=workers,
         import_cap_kw=cap if cap > 0 else np.inf,
     )

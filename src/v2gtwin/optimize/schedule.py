@@ -97,18 +97,29 @@ def _check_targets(fleet: Fleet) -> None:
         )
 
 
+def _check_degradation(fleet: Fleet, degradation_per_mwh: float | npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The degradation cost per EV [currency/MWh]: a scalar for all or one per EV, finite and >= 0."""
+    deg = np.asarray(degradation_per_mwh, dtype=float)
+    if deg.ndim > 1 or (deg.ndim == 1 and deg.size != fleet.n):
+        raise DataError(f"degradation_per_mwh: one value or one per EV ({fleet.n}), got shape {deg.shape}")
+    if not np.all(np.isfinite(deg)) or np.any(deg < 0):
+        raise DataError(f"degradation_per_mwh: must be finite and >= 0, got min {float(np.min(deg)):g}")
+    return np.broadcast_to(deg, (fleet.n,)).astype(float)
+
+
 def solve_fleet_schedule(
     fleet: Fleet,
     price_per_mwh: npt.ArrayLike,
     *,
-    degradation_per_mwh: float = 30.0,
+    degradation_per_mwh: float | npt.ArrayLike = 30.0,
     import_cap_kw: float | npt.ArrayLike = np.inf,
     base_load_kw: float | npt.ArrayLike = 0.0,
     method: str = "chain",
 ) -> ScheduleResult:
     """Cost-minimal charge/discharge schedule of every EV (see the module docstring for the LP).
 
-    ``degradation_per_mwh`` is a placeholder cost per MWh discharged until the battery models supply one.
+    ``degradation_per_mwh`` is the battery's cost per MWh discharged: one value for every EV, or one per EV
+    (:func:`v2gtwin.battery.cost.degradation_cost_per_mwh` gives the battery models' per-EV cost).
     ``method``: ``"chain"`` (default) solves the LP with the structure-exploiting interior-point method of
     :mod:`v2gtwin.optimize._fleet_ipm` and hands it to HiGHS only when that does not converge (HiGHS then
     names what is infeasible, or answers); ``"highs"`` uses HiGHS' interior-point solver directly. The result's
@@ -125,8 +136,7 @@ def solve_fleet_schedule(
     if method not in ("chain", "highs"):
         raise DataError(f"method: must be 'chain' or 'highs', got {method!r}")
     price = _check_prices(fleet, price_per_mwh)
-    if degradation_per_mwh < 0:
-        raise DataError(f"degradation_per_mwh: must be >= 0, got {degradation_per_mwh}")
+    deg = _check_degradation(fleet, degradation_per_mwh)
     _check_targets(fleet)
     n_steps, dt_h = fleet.n_steps, fleet.dt_h
     cap = np.broadcast_to(np.asarray(import_cap_kw, dtype=float), (n_steps,))
@@ -168,7 +178,7 @@ def solve_fleet_schedule(
         ]
     )
     cost_c = price[k_t] * dt_h / 1000.0
-    cost_d = (-price[k_t] + degradation_per_mwh) * dt_h / 1000.0
+    cost_d = (-price[k_t] + deg[k_ev]) * dt_h / 1000.0
     c = np.concatenate([cost_c, cost_d, np.zeros(K)])
     if method == "chain":
         cap_rows = np.cumsum(finite) - 1
