@@ -183,9 +183,7 @@ def run_split_plot_anova(
         A column missing or not finite, a whole-plot factor that varies within a whole plot, or an error
         stratum without degrees of freedom (too few replicated whole plots).
     """
-    import pandas as pd
     import statsmodels.api as sm
-    from patsy import dmatrix
     from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
     wp_f, sp_f = list(whole_plot_factors), list(subplot_factors)
@@ -213,16 +211,21 @@ def run_split_plot_anova(
             bad = int(np.unique(cols[whole_plot])[int(np.argmax(n_per_wp > 1))])
             raise DataError(f"{name!r} varies within whole plot {bad}; a whole-plot factor must be constant there")
 
-    table = pd.DataFrame(frame)
+    def term(factors: Sequence[str]) -> tuple[str, ...]:
+        return tuple(alias[f] for f in factors)
 
-    def term(factors: Sequence[str]) -> str:
-        return ":".join(f"C({alias[f]})" for f in factors)
+    def indicators(keys: tuple[str, ...]) -> np.ndarray:
+        """One column per observed level combination of the factors ``keys`` (full dummy coding)."""
+        cell = np.unique(np.stack([frame[k] for k in keys], axis=1), axis=0, return_inverse=True)[1].ravel()
+        return np.eye(int(cell.max()) + 1)[cell]
 
-    def fit(terms: Sequence[str]) -> tuple[float, int]:
-        x = dmatrix("1" + "".join(f" + {t}" for t in terms), table, return_type="matrix")
-        with warnings.catch_warnings():  # the whole-plot id is aliased with blocks and whole-plot terms: expected
+    def fit(terms: Sequence[tuple[str, ...]]) -> tuple[float, int]:
+        # Redundant (full) dummy coding: the column space, hence the sums of squares, is that of any coding;
+        # statsmodels' OLS uses the pseudo-inverse and counts degrees of freedom by the matrix rank.
+        x = np.hstack([np.ones((y.size, 1)), *(indicators(t) for t in terms)])
+        with warnings.catch_warnings():  # aliased columns are expected (see above)
             warnings.simplefilter("ignore", SingularMatrixWarning)
-            res = sm.OLS(y, np.asarray(x)).fit()
+            res = sm.OLS(y, x).fit()
         return float(res.ssr), round(float(res.df_resid))
 
     subsets = [list(c) for r in range(1, len(wp_f) + len(sp_f) + 1) for c in itertools.combinations(wp_f + sp_f, r)]
@@ -230,11 +233,11 @@ def run_split_plot_anova(
     sp_terms = [s for s in subsets if any(f in sp_f for f in s)]
 
     rows: list[AnovaRow] = []
-    used: list[str] = []
+    used: list[tuple[str, ...]] = []
     ssr, dfr = fit(used)
     ss_total, df_total = ssr, dfr
 
-    def add(source: str, stratum: str, new_terms: Sequence[str]) -> AnovaRow:
+    def add(source: str, stratum: str, new_terms: Sequence[tuple[str, ...]]) -> AnovaRow:
         nonlocal ssr, dfr
         used.extend(new_terms)
         ssr_new, dfr_new = fit(used)
@@ -244,9 +247,9 @@ def run_split_plot_anova(
         return AnovaRow(source, stratum, df, ss, ss / df if df > 0 else math.nan)
 
     if block:
-        rows.append(add(block, "block", ["C(blk)"]))
+        rows.append(add(block, "block", [("blk",)]))
     wp_rows = [add(":".join(s), "whole_plot", [term(s)]) for s in wp_terms]
-    wpe = add("whole-plot error", "whole_plot", ["C(wp)"])
+    wpe = add("whole-plot error", "whole_plot", [("wp",)])
     if wpe.df < 1:
         raise DataError(
             "too few replicated whole plots: the whole-plot error has 0 degrees of freedom (each whole-plot factor "
@@ -255,7 +258,7 @@ def run_split_plot_anova(
     sp_rows = [add(":".join(s), "subplot", [term(s)]) for s in sp_terms]
     by_term_err: list[AnovaRow] = []
     if subplot_error == "by_term":
-        by_term_err = [add(f"{block}:{':'.join(s)}", "subplot", [f"C(blk):{term(s)}"]) for s in sp_terms]
+        by_term_err = [add(f"{block}:{':'.join(s)}", "subplot", [("blk", *term(s))]) for s in sp_terms]
     ss_res, df_res = ssr, dfr
     spe = AnovaRow("subplot error", "subplot", df_res, ss_res, ss_res / df_res if df_res > 0 else math.nan)
 

@@ -360,7 +360,7 @@ def read_run_sheet(path: str | Any, response: str = "q_loss_pct") -> dict[str, n
     out: dict[str, np.ndarray] = {c: frame[c].to_numpy() for c in frame.columns}
     for c in needed:
         raw = frame[c].str.strip()
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        values = np.array([_parse_float(v) for v in raw], dtype=float)  # exact: Python's float() round-trips
         bad = ~np.isfinite(values)
         if bad.any():
             k = int(np.argmax(bad))
@@ -370,3 +370,10 @@ def read_run_sheet(path: str | Any, response: str = "q_loss_pct") -> dict[str, n
             )
         out[c] = values
     return out
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
