@@ -144,3 +144,26 @@ def test_lack_of_fit_errors() -> None:
         run_lack_of_fit([1, 2, 3, 4], [1, 2, 3, 4], x, 2)
     with pytest.raises(DataError, match="no degrees of freedom for lack of fit"):
         run_lack_of_fit([1, 1.1, 2, 2.2], [1, 1, 2, 2], [1, 1, 2, 2], 2)
+
+
+def test_strata_agree_with_reml_variance_components() -> None:
+    # Independent route through statsmodels' MixedLM (REML, random intercept per chamber-run): for a balanced
+    # split plot, REML's variance components equal the ANOVA estimators when these are positive:
+    # sigma2_subplot = MS_SPE and sigma2_wholeplot = (MS_WPE - MS_SPE) / b (b = 6 cells per chamber-run).
+    d = build_split_plot_design([25, 35, 45], [0.2, 0.5, 0.8], [0.5, 1.0], 3, 4, seed=2)
+    rng = np.random.default_rng(8)
+    y = 5 + 0.1 * d.temp_c + 2 * d.dod_pu + rng.normal(0, 1.5, d.n_whole_plots)[d.whole_plot - 1]
+    y = y + rng.normal(0, 0.5, d.n_runs)
+    frame = pd.DataFrame({"y": y, "temp_c": d.temp_c, "dod_pu": d.dod_pu, "c_rate": d.c_rate, "wp": d.whole_plot})
+    a = run_split_plot_anova(frame, "y", ["temp_c"], ["dod_pu", "c_rate"], "wp")
+    ms_wpe, ms_spe = a.row("whole-plot error").ms, a.row("subplot error").ms
+    assert ms_wpe > ms_spe
+    m = smf.mixedlm("y ~ C(temp_c) * C(dod_pu) * C(c_rate)", frame, groups=frame["wp"]).fit(reml=True)
+    assert m.scale == pytest.approx(ms_spe, rel=1e-4)
+    assert float(m.cov_re.iloc[0, 0]) == pytest.approx((ms_wpe - ms_spe) / 6, rel=1e-3)
+
+
+def test_one_level_factor_is_an_error(tensile: pd.DataFrame) -> None:
+    one = tensile[tensile.temperature_f == 200]
+    with pytest.raises(DataError, match="'temperature_f' takes one level only"):
+        run_split_plot_anova(one, "strength", ["method"], ["temperature_f"], "whole_plot")

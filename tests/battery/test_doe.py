@@ -207,3 +207,15 @@ def test_cli_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     sheet.write_text("\n".join(keep) + "\n")
     code, _, err = run_cli(capsys, "doe", "analyze", str(sheet))
     assert_one_line_error(code, err)
+
+
+def test_cli_validate(capsys: pytest.CaptureFixture[str]) -> None:
+    code, text, err = run_cli(capsys, "doe", "validate", "--experiments", "300", "--noise", "0.02", "--json")
+    assert code == 0, err
+    res = json.loads(text)
+    assert res["n_experiments"] == 300 and res["n_runs"] == 36 and res["n_points"] == 18
+    assert set(res["models"]) == {"arrhenius", "linear_temp"}
+    assert res["models"]["arrhenius"]["rejection_rate_theory"] == 0.05
+    assert res["acceptance_rate_right_model"] == pytest.approx(1 - res["models"]["arrhenius"]["rejection_rate"])
+    assert_one_line_error(*run_cli(capsys, "doe", "validate", "--experiments", "0")[::2])
+    assert_one_line_error(*run_cli(capsys, "doe", "validate", "--noise", "0")[::2])

@@ -204,12 +204,19 @@ def run_split_plot_anova(
         frame[f"f{k}"] = _levels(cols[name])
     if block:
         frame["blk"] = _levels(cols[block])
+    for name in [*wp_f, *sp_f]:
+        if np.unique(frame[alias[name]]).size < 2:
+            raise DataError(f"factor {name!r} takes one level only; a factor of the analysis needs at least two")
     for name in [*wp_f, *([block] if block else [])]:
         codes = frame[alias.get(name, "blk")]
         n_per_wp = np.array([np.unique(codes[wp == w]).size for w in np.unique(wp)])
         if np.any(n_per_wp > 1):
-            bad = int(np.unique(cols[whole_plot])[int(np.argmax(n_per_wp > 1))])
-            raise DataError(f"{name!r} varies within whole plot {bad}; a whole-plot factor must be constant there")
+            bad = np.unique(cols[whole_plot])[int(np.argmax(n_per_wp > 1))]
+            what = "a block" if name == block else "a whole-plot factor"
+            raise DataError(
+                f"{name!r} varies within whole plot {bad}; {what} must be constant there (whole-plot ids must be "
+                "unique across blocks)"
+            )
 
     def term(factors: Sequence[str]) -> tuple[str, ...]:
         return tuple(alias[f] for f in factors)
