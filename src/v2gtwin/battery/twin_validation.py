@@ -103,7 +103,7 @@ def calc_q_loss_wang_pct(
     n_cycles : float
         Cycles of the test [-].
     capacity_ah : float
-        Nominal cell capacity [Ah] (2.3 Ah: the A123 26650 cell class of the paper).
+        Nominal cell capacity [Ah] (it only scales the Ah throughput).
     b : float
         Pre-exponential factor [% / Ah^z].
 
