@@ -300,6 +300,15 @@ def run_split_plot_anova(
     notes: list[str] = []
     if not balanced:
         notes.append("unbalanced data: sequential (type I) sums of squares in the order of the table")
+    if block:
+        wp_cells = np.stack([frame["blk"], *(frame[alias[f]] for f in wp_f)], axis=1)
+        n_cells = np.unique(wp_cells, axis=0).shape[0]
+        n_full = np.unique(frame["blk"]).size * np.unique(wp_cells[:, 1:], axis=0).shape[0]
+        if n_cells < n_full:
+            notes.append(
+                f"incomplete blocks: not every block holds every whole-plot level ({n_cells} of {n_full} "
+                "combinations); the whole-plot terms are adjusted for blocks (sequential sums of squares)"
+            )
     return SplitPlotAnova(
         response=response,
         rows=tuple(out),
