@@ -167,3 +167,15 @@ def test_one_level_factor_is_an_error(tensile: pd.DataFrame) -> None:
     one = tensile[tensile.temperature_f == 200]
     with pytest.raises(DataError, match="'temperature_f' takes one level only"):
         run_split_plot_anova(one, "strength", ["method"], ["temperature_f"], "whole_plot")
+
+
+def test_incomplete_blocks_are_named(tensile: pd.DataFrame) -> None:
+    # Montgomery's days are complete blocks (every method every day): no note. Rounds of a 2-chamber design with
+    # 3 temperatures are not (a round holds 2 of the 3 temperatures): the table says so.
+    a = run_split_plot_anova(tensile, "strength", ["method"], ["temperature_f"], "whole_plot", block="replicate")
+    assert not any("incomplete blocks" in n for n in a.notes)
+    d = build_split_plot_design([25, 35, 45], [0.2, 0.8], [0.5, 1.0], 2, 2, seed=1)
+    y = np.random.default_rng(0).normal(size=d.n_runs)
+    frame = pd.DataFrame({"y": y, "t": d.temp_c, "dod": d.dod_pu, "c": d.c_rate, "wp": d.whole_plot, "r": d.round})
+    b = run_split_plot_anova(frame, "y", ["t"], ["dod", "c"], "wp", block="r")
+    assert any("incomplete blocks" in n for n in b.notes)
