@@ -179,3 +179,19 @@ def test_incomplete_blocks_are_named(tensile: pd.DataFrame) -> None:
     frame = pd.DataFrame({"y": y, "t": d.temp_c, "dod": d.dod_pu, "c": d.c_rate, "wp": d.whole_plot, "r": d.round})
     b = run_split_plot_anova(frame, "y", ["t"], ["dod", "c"], "wp", block="r")
     assert any("incomplete blocks" in n for n in b.notes)
+
+
+def test_terms_without_degrees_of_freedom_are_named_and_left_out() -> None:
+    # Without the (DoD 0.8, C-rate 1) cells, the DoD x C-rate interaction (and its interaction with temperature)
+    # cannot be estimated: left out of the table, named in the notes; the strata still add up to the total.
+    d = build_split_plot_design([25, 45], [0.2, 0.8], [0.5, 1.0], 2, 2, seed=1)
+    f = pd.DataFrame(
+        {"y": np.random.default_rng(0).normal(size=d.n_runs), "t": d.temp_c, "dod": d.dod_pu, "c": d.c_rate}
+    ).assign(wp=d.whole_plot)
+    g = f[~((f.dod == 0.8) & (f.c == 1.0))]
+    a = run_split_plot_anova(g, "y", ["t"], ["dod", "c"], "wp")
+    sources = {r.source for r in a.rows}
+    assert "dod:c" not in sources and "t:dod:c" not in sources
+    assert any("dod:c, t:dod:c" in n for n in a.notes)
+    assert sum(r.ss for r in a.rows[:-1]) == pytest.approx(a.row("total").ss, rel=1e-12)
+    assert a.row("total").ss == pytest.approx(float(np.sum((g.y - g.y.mean()) ** 2)), rel=1e-12)

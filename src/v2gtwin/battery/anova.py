@@ -275,6 +275,13 @@ def run_split_plot_anova(
         f = r.ms / err.ms
         return AnovaRow(r.source, r.stratum, r.df, r.ss, r.ms, f, float(stats.f.sf(f, r.df, err.df)), err.source)
 
+    dropped = [r.source for r in (*wp_rows, *sp_rows) if r.df < 1]
+    wp_rows = [r for r in wp_rows if r.df >= 1]
+    if subplot_error == "by_term":
+        pairs = [(r, e) for r, e in zip(sp_rows, by_term_err, strict=True) if r.df >= 1]
+        sp_rows, by_term_err = [r for r, _ in pairs], [e for _, e in pairs]
+    else:
+        sp_rows = [r for r in sp_rows if r.df >= 1]
     out: list[AnovaRow] = list(rows)
     out += [tested(r, wpe) for r in wp_rows] + [wpe]
     if subplot_error == "by_term":
@@ -298,6 +305,8 @@ def run_split_plot_anova(
     wp_sizes = np.bincount(wp)
     balanced = bool(np.all(counts == counts[0]) and np.all(wp_sizes == wp_sizes[0]))
     notes: list[str] = []
+    if dropped:
+        notes.append(f"not estimable from these runs (0 degrees of freedom), left out: {', '.join(dropped)}")
     if not balanced:
         notes.append("unbalanced data: sequential (type I) sums of squares in the order of the table")
     if block:
