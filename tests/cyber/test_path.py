@@ -257,3 +257,36 @@ def test_cli_cyber_path_json_and_bad_input(capsys: pytest.CaptureFixture[str]) -
     code, out, err = run_cli(capsys, "cyber", "path", "--deadline-miss-max", "2")
     assert_one_line_error(code, err)
     assert "cyber.deadline_miss_max" in err and "<= 1" in err
+
+
+def test_study_delays_the_regulation_response_by_the_path() -> None:
+    # Default LTE path: one attempt has mean latency 0.005 + 0.04 + 0.195 = 0.24 s and gets through with
+    # p = 0.995 x 0.999 = 0.994005; with a 1 s timeout and 3 attempts (latency << timeout), a landed command
+    # is k s late with probability q^k p / (1 - q^3), q = 1 - p, so its mean delay is
+    # 0.24 + (q p + 2 q^2 p) / (1 - q^3) s = 0.24603 s. Monte Carlo of 100,000: sd about 0.1 / 316 = 0.0003.
+    from v2gtwin.report.cyber_path import cyber_path_section
+    from v2gtwin.scenario import parse_scenario
+    from v2gtwin.study import StudyChain
+
+    scen = parse_scenario({"fleet": {"n_evs": 200}, "time": {"n_steps": 48, "dt_s": 1800}})
+    chain = StudyChain(scen)
+    for step in ("build_fleet", "envelope", "uncontrolled", "network", "frequency", "cyber_path", "agc"):
+        getattr(chain, step)()
+    p = 0.995 * 0.999
+    q = 1 - p
+    mean = 0.24 + (q * p + 2 * q * q * p) / (1 - q**3)
+    assert chain.cyber_path_ is not None and chain.agc_ is not None
+    assert chain.cyber_path_.grid.mean_given_landed_s == pytest.approx(mean, abs=2e-4)
+    assert chain.agc_.delay_mean_s == pytest.approx(mean, abs=0.0015)
+    assert chain.agc_.regulation_without_delay is not None
+    # Without the delay, a fleet with this much headroom follows the signal exactly: precision 1.
+    assert chain.agc_.regulation_without_delay["pro_rata"].score.precision == pytest.approx(1.0, abs=1e-9)
+    assert chain.agc_.regulation["pro_rata"].score.precision < 1.0 - 1e-4
+
+    class _Result:  # what the section reads of a StudyResult
+        cyber_path = chain.cyber_path_
+        services = type("S", (), {"agc": chain.agc_})()
+
+    html = cyber_path_section(_Result())  # type: ignore[arg-type]
+    assert "Command path" in html and "AGC / regulation" in html and html.count("<img") == 1
+    assert "without delay" in html
