@@ -66,6 +66,7 @@ __all__ = [
 if TYPE_CHECKING:
     from v2gtwin.battery.health import BatteryHealthAnalysis
     from v2gtwin.cyber.fleet_link import CyberRun
+    from v2gtwin.cyber.path_analysis import PathAnalysis
 
 FloatArray = np.ndarray
 
@@ -292,6 +293,7 @@ class StudyResult:
         unless the fleet sits on a network with ``network_secure`` on).
     battery : battery health: the V2G degradation cost, the fleet's fade uncontrolled vs V2G, the schedule and
         V2G offer priced by the models and by the flat placeholder (None when not run).
+    cyber_path : the command path's latency and reliability against the services' deadlines (None: not run).
     """
 
     scenario: Scenario
@@ -306,6 +308,7 @@ class StudyResult:
     resilience: ResilienceAnalysis | None = None
     network_battery: NetworkBattery | None = None
     battery: BatteryHealthAnalysis | None = None
+    cyber_path: PathAnalysis | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -355,6 +358,7 @@ class StudyResult:
             "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
             "network_battery": None if (nb := self.network_battery) is None else _battery_dict(nb, series),
             "battery": None if self.battery is None else self.battery.summary(),
+            "cyber_path": None if self.cyber_path is None else self.cyber_path.summary(),
         }
 
 
