@@ -296,7 +296,7 @@ def calc_attempt_grid(path: Path, *, dt_s: float | None = None, n_grid: int = 81
     """
     if dt_s is None:
         dt_s = max(_attempt_t_max_s(path, tail), 1e-6) / (n_grid - 1)
-    return _attempt_grid(path, dt_s, n_grid)
+    return _attempt_grid(path, dt_s, n_grid + 2)  # 2 cells past the end: a fixed shift splits to the next one
 
 
 def _attempt_grid(path: Path, dt_s: float, n: int) -> LatencyGrid:
@@ -341,7 +341,7 @@ def calc_landing_grid(
     t_end = (retry.max_attempts - 1) * retry.timeout_s + max(_attempt_t_max_s(path, tail), 1e-6)
     step = t_end / (n_grid - 1) if dt_s is None else dt_s
     step = retry.timeout_s / math.ceil(retry.timeout_s / step - 1e-9)
-    n = math.ceil(t_end / step) + 1
+    n = math.ceil(t_end / step) + 3  # 2 cells past the end: a fixed shift splits to the next one
     one = _attempt_grid(path, step, n)
     f = one.cdf / path.p_success if path.p_success > 0 else np.zeros(n)
     t = one.t_s
