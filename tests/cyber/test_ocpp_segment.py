@@ -4,11 +4,13 @@ at a delay and a loss rate the fit did not use."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from tests.cli_helpers import assert_one_line_error, run_cli
 from v2gtwin.cyber.ocpp_segment import (
     OcppPoint,
     calc_hold_moments,
@@ -118,3 +120,36 @@ def test_predicted_mean_under_loss_matches_real_round_trips() -> None:
     se_s = math.sqrt(2 * hold_var_s2 / 300)
     assert se_s == pytest.approx(0.00122, abs=5e-5)
     assert row["predicted_mean_s"] == pytest.approx(row["measured_mean_s"], abs=4 * se_s)
+
+
+def test_cli_measure_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "cyber", "path", "--measure", "--measure-loss", "0.3")
+    assert_one_line_error(code, err)
+    assert "--measure-loss" in err and "[0, 0.25)" in err
+    code, _, err = run_cli(capsys, "cyber", "path", "--measure", "--measure-delay-ms", "-1")
+    assert_one_line_error(code, err)
+    assert "--measure-delay-ms" in err
+
+
+def test_cli_measure_wiring(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Wiring only (the measurement itself is tested above): a hand-made measured segment must take the place
+    # of the default csms->charger link, and the table must reach --json.
+    from v2gtwin.cyber import ocpp_segment
+
+    seg = Segment("csms->charger (OCPP over TCP, test)", 0.05, 0.0, "none", 0.0, 0.001, 1.0, "measured: test")
+    table = [{"delay_s": 0.05, "loss": 0.0, "used_in_fit": False}]
+    seen: dict[str, object] = {}
+
+    def fake(**kw: object) -> tuple[Segment, list[dict[str, object]]]:
+        seen.update(kw)
+        return seg, table
+
+    monkeypatch.setattr(ocpp_segment, "measure_ocpp_segment", fake)
+    code, out, err = run_cli(capsys, "cyber", "path", "--measure", "--measure-delay-ms", "50", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert seen["at"] == (0.05, 0.01)
+    names = [s["name"] for s in doc["segments"]]
+    assert seg.name in names and not any("(LTE)" in n for n in names)
+    assert doc["measured_segment"]["table"] == table
+    assert doc["measured_segment"]["segment"]["source"] == "measured: test"
