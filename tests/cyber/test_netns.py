@@ -115,3 +115,22 @@ def test_unavailable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netns.shutil, "which", lambda _name: None)
     with pytest.raises(netns.NetnsUnavailableError, match="`ip`"):
         netns.create_veth_pair()
+
+
+def test_thread_in_a_namespace(pair: netns.VethPair) -> None:
+    # An address of ns_a can be bound only inside ns_a (the kernel refuses it elsewhere: EADDRNOTAVAIL), and
+    # only the helper's own thread moves: the caller's namespace is the same before and after.
+    import socket
+
+    before = os.readlink("/proc/thread-self/ns/net")
+
+    def bind() -> str:
+        with socket.socket() as s:
+            s.bind((pair.ipv4_a, 0))
+        return os.readlink("/proc/thread-self/ns/net")
+
+    inside = netns.run_in_netns_thread(pair.ns_a, bind)
+    assert inside != before
+    assert os.readlink("/proc/thread-self/ns/net") == before
+    with pytest.raises(OSError), socket.socket() as s:
+        s.bind((pair.ipv4_a, 0))

@@ -11,9 +11,12 @@ from v2gtwin.cli._common import format_number
 from v2gtwin.errors import DataError
 
 
-def measure_segment(delay_ms: float, loss: float, show_progress: bool) -> tuple[Any, dict[str, Any]]:
+def measure_segment(
+    delay_ms: float, loss: float, show_progress: bool, *, netns: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """Measure and fit the OCPP segment; return it (at ``delay_ms`` one-way [ms], ``loss`` [-]) and the JSON
-    of ``measured_segment``. A progress bar on stderr when ``show_progress``."""
+    of ``measured_segment``. A progress bar on stderr when ``show_progress``; ``netns``: across a veth pair
+    between two network namespaces instead of loopback."""
     from v2gtwin.cyber.ocpp_segment import DEFAULT_POINTS, measure_ocpp_segment
 
     if not (math.isfinite(delay_ms) and delay_ms >= 0.0):
@@ -33,12 +36,15 @@ def measure_segment(delay_ms: float, loss: float, show_progress: bool) -> tuple[
             transient=True,
         ) as progress:
             task = progress.add_task("OCPP round trips", total=len(DEFAULT_POINTS))
-            seg, table = measure_ocpp_segment(at=at, progress=lambda i, _n: progress.update(task, completed=i))
+            seg, table = measure_ocpp_segment(
+                at=at, progress=lambda i, _n: progress.update(task, completed=i), netns=netns
+            )
     else:
-        seg, table = measure_ocpp_segment(at=at)
+        seg, table = measure_ocpp_segment(at=at, netns=netns)
     out = {
         "at_delay_s": at[0],
         "at_loss": at[1],
+        "link": "netns veth pair" if netns else "loopback",
         "segment": {
             "name": seg.name,
             "fixed_s": seg.fixed_s,

@@ -50,6 +50,10 @@ def path(
     measure_loss: Annotated[
         float, typer.Option("--measure-loss", help="With --measure: loss per transmission, in [0, 0.25) [-].")
     ] = 0.01,
+    measure_netns: Annotated[
+        bool,
+        typer.Option("--measure-netns", help="With --measure: across a veth pair between two network namespaces."),
+    ] = False,
 ) -> None:
     """Command path central system -> link -> charger -> ISO 15118 -> EV: latency (convolution and Monte
     Carlo), reliability, retries, and the probability of missing each service's deadline."""
@@ -68,7 +72,8 @@ def path(
         from v2gtwin.cli.cyber_measure import measure_segment
         from v2gtwin.cyber.path_defaults import build_default_path
 
-        seg, measured = measure_segment(measure_delay_ms, measure_loss, not json_out and sys.stderr.isatty())
+        show = not json_out and sys.stderr.isatty()
+        seg, measured = measure_segment(measure_delay_ms, measure_loss, show, netns=measure_netns)
         out = run_path_study(scen, build_default_path(scen.cyber.path).with_segment(seg)).summary()
         out["measured_segment"] = measured
     else:

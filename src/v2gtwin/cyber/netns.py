@@ -26,11 +26,12 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from v2gtwin.errors import V2GTwinError
 
@@ -40,13 +41,16 @@ __all__ = [
     "check_netns",
     "create_veth_pair",
     "destroy_veth_pair",
+    "enter_netns",
     "popen_in_netns",
     "run_in_netns",
+    "run_in_netns_thread",
     "veth_namespaces",
 ]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _COUNTER = itertools.count()
 _LL_RE = re.compile(r"inet6 (fe80::[0-9a-f:]+)/64 scope link(?P<flags>[^\n]*)")
 
@@ -183,6 +187,46 @@ def veth_namespaces(prefix: str = "v2gtw", **kwargs: Any) -> Iterator[VethPair]:
         yield pair
     finally:
         destroy_veth_pair(pair)
+
+
+_CLONE_NEWNET = 0x40000000  # from <sched.h>
+
+
+def enter_netns(ns: str) -> None:
+    """Move the *calling thread* into namespace ``ns`` (setns(2) on ``/var/run/netns/<ns>``).
+
+    Only the calling thread moves (its later sockets live in ``ns``); use it at the start of a thread of
+    its own (:func:`run_in_netns_thread`), never on the main thread.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise NetnsUnavailableError(f"setns into {ns}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def run_in_netns_thread(ns: str, fn: Callable[[], T]) -> T:
+    """Run ``fn()`` on a fresh thread inside namespace ``ns`` and return its result (or raise its error)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            enter_netns(ns)
+            box["value"] = fn()
+        except BaseException as err:  # handed back to the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=target, name=f"netns-{ns}", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["value"])
 
 
 def run_in_netns(ns: str, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:

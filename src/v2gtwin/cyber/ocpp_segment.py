@@ -52,6 +52,7 @@ import datetime as dt
 import logging
 import math
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path as FsPath
@@ -59,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from v2gtwin.cyber.netns import VethPair, run_in_netns_thread, veth_namespaces
 from v2gtwin.cyber.path import Path, Segment, calc_attempt_grid
 from v2gtwin.cyber.shaping import LINUX_RTO_MIN_S, ShapingProxy
 from v2gtwin.errors import DataError
@@ -159,6 +161,69 @@ async def _measure_point(
         return OcppPoint(delay_s, loss, proxy.rto_s, tuple(rtts), n_exchanges, proxy.stats.n_losses)
 
 
+def _station_side_in_netns(
+    pair: VethPair,
+    csms_port: int,
+    station_id: str,
+    shaping: dict[str, Any],
+    ready: threading.Event,
+    done: threading.Event,
+) -> tuple[float, int]:
+    """In namespace ``pair.ns_b`` (on a thread of its own): the shaping proxy to the central system across the
+    veth pair and a station through it; set ``ready`` once the station has booted, end when ``done`` is set.
+    Returns the proxy's RTO [s] and its emulated losses."""
+
+    async def side() -> tuple[float, int]:
+        from v2gtwin.cyber.csms.simulator import run_station
+
+        async with ShapingProxy(("127.0.0.1", 0), (pair.ipv4_a, csms_port), **shaping) as proxy:
+            booted, stop = asyncio.Event(), asyncio.Event()
+            url = f"ws://127.0.0.1:{proxy.port}"
+            task = asyncio.create_task(run_station(url, station_id, reports=0, ready=booted, stop=stop))
+            try:
+                await booted.wait()
+                if task.done():
+                    task.result()  # the station gave up: its error surfaces here
+                ready.set()
+                await asyncio.to_thread(done.wait)
+            finally:
+                stop.set()
+                await asyncio.gather(task, return_exceptions=True)
+            return proxy.rto_s, proxy.stats.n_losses
+
+    return run_in_netns_thread(pair.ns_b, lambda: asyncio.run(side()))
+
+
+async def _measure_point_netns(
+    csms: Any, pair: VethPair, k: int, delay_s: float, loss: float, n_exchanges: int, rto_s: float | None,
+    seed: int, timeout_s: float,
+) -> OcppPoint:  # fmt: skip
+    """As :func:`_measure_point`, with the station and the proxy in ``pair.ns_b`` and the central system (this
+    loop) in ``pair.ns_a``: the round trips cross the veth pair."""
+    station_id = f"SEG-{k:03d}"
+    ready, done = threading.Event(), threading.Event()
+    shaping = {"delay_s": delay_s, "loss": loss, "rto_s": rto_s, "seed": seed + k}
+    side = asyncio.ensure_future(
+        asyncio.to_thread(_station_side_in_netns, pair, csms.port, station_id, shaping, ready, done)
+    )
+    rtts: list[float] = []
+    try:
+        while not ready.is_set():
+            if side.done():
+                side.result()
+                raise DataError(f"netns: the station in {pair.ns_b} ended before it booted")
+            await asyncio.sleep(0.01)
+        for _ in range(n_exchanges):
+            out = await csms.dispatch({station_id: _SET_POINT_W}, timeout_s=timeout_s, retries=0)
+            row = out[station_id]
+            if row["status"] == "Accepted" and row["latency_s"] is not None:
+                rtts.append(float(row["latency_s"]))
+    finally:
+        done.set()
+        rto_used_s, n_losses = await side
+    return OcppPoint(delay_s, loss, rto_used_s, tuple(rtts), n_exchanges, n_losses)
+
+
 async def _measure_all(
     points: Sequence[tuple[float, float]],
     n_exchanges: int,
@@ -168,15 +233,21 @@ async def _measure_all(
     timeout_s: float,
     db_dir: str,
     progress: Callable[[int, int], None] | None,
+    pair: VethPair | None = None,
 ) -> list[OcppPoint]:
     from v2gtwin.cyber.csms.server import Csms
     from v2gtwin.cyber.csms.store import Store
 
     out: list[OcppPoint] = []
-    async with Csms(Store(f"sqlite:///{FsPath(db_dir) / 'segment.sqlite'}"), port=0) as csms:
+    host = "127.0.0.1" if pair is None else pair.ipv4_a
+    async with Csms(Store(f"sqlite:///{FsPath(db_dir) / 'segment.sqlite'}"), host=host, port=0) as csms:
         for k, (delay_s, loss) in enumerate(points):
             n = n_exchanges_lossy if loss > 0 else n_exchanges
-            out.append(await _measure_point(csms, k, delay_s, loss, n, rto_s, seed, timeout_s))
+            if pair is None:
+                point = await _measure_point(csms, k, delay_s, loss, n, rto_s, seed, timeout_s)
+            else:
+                point = await _measure_point_netns(csms, pair, k, delay_s, loss, n, rto_s, seed, timeout_s)
+            out.append(point)
             if progress is not None:
                 progress(k + 1, len(points))
     return out
@@ -191,6 +262,7 @@ def run_ocpp_round_trips(
     seed: int = 0,
     timeout_s: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
+    netns: bool = False,
 ) -> list[OcppPoint]:
     """Measure ``n_exchanges`` SetChargingProfile round trips at each loss-free (one-way delay [s], loss [-])
     point, ``n_exchanges_lossy`` at each lossy one (a loss is rare: more exchanges to see a few).
@@ -198,6 +270,10 @@ def run_ocpp_round_trips(
     ``rto_s``: the emulation's initial RTO [s] (default: the proxy's ``2 d + 0.2``). ``timeout_s``: dispatch
     time-out per attempt [s]; an attempt past it counts against ``p_success``. ``progress(done, total)`` is
     called after each point. Runs its own event loop (call it from synchronous code).
+
+    ``netns``: run the central system in one network namespace and the proxy and the station in another,
+    joined by a veth pair (:mod:`v2gtwin.cyber.netns`; needs root and ``ip``), so that the round trips cross
+    a real kernel link instead of loopback.
     """
     for name, n in (("n_exchanges", n_exchanges), ("n_exchanges_lossy", n_exchanges_lossy)):
         if n < 1:
@@ -206,10 +282,12 @@ def run_ocpp_round_trips(
         raise DataError("points: give at least one (delay_s, loss) point")
     for delay_s, loss in points:
         _check_point(delay_s, loss)
+    args = (points, n_exchanges, n_exchanges_lossy, rto_s, seed, timeout_s)
     with tempfile.TemporaryDirectory() as db_dir:
-        return asyncio.run(
-            _measure_all(points, n_exchanges, n_exchanges_lossy, rto_s, seed, timeout_s, db_dir, progress)
-        )
+        if not netns:
+            return asyncio.run(_measure_all(*args, db_dir, progress))
+        with veth_namespaces() as pair:
+            return run_in_netns_thread(pair.ns_a, lambda: asyncio.run(_measure_all(*args, db_dir, progress, pair)))
 
 
 def calc_hold_moments(loss: float, rto_s: float) -> tuple[float, float]:
@@ -277,7 +355,9 @@ class OcppFit:
         )
 
 
-def fit_ocpp_segment(points: Sequence[OcppPoint], holdout_delays_s: Sequence[float] = ()) -> OcppFit:
+def fit_ocpp_segment(
+    points: Sequence[OcppPoint], holdout_delays_s: Sequence[float] = (), link: str = "loopback"
+) -> OcppFit:
     """Fit the OCPP segment model to the loss-free points whose delay is not held out (module notes).
 
     Raises :class:`DataError` when fewer than two distinct delays remain to fit.
@@ -304,7 +384,7 @@ def fit_ocpp_segment(points: Sequence[OcppPoint], holdout_delays_s: Sequence[flo
         fitted_delays_s=tuple(delays),
         source=(
             "measured: v2gtwin cyber path --measure (OCPP 2.0.1 SetChargingProfile round trips, central system "
-            f"<-> simulated station on loopback through the shaping proxy), {today}"
+            f"<-> simulated station on {link} through the shaping proxy), {today}"
         ),
     )
 
@@ -357,6 +437,7 @@ def measure_ocpp_segment(
     rto_s: float | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    netns: bool = False,
 ) -> tuple[Segment, list[dict[str, Any]]]:
     """Measure, fit, and return the segment at ``at`` = (one-way delay [s], loss [-]) with the table of
     predicted against measured round trips at every measured point (``used_in_fit`` marks the fitted rows;
@@ -366,7 +447,14 @@ def measure_ocpp_segment(
     """
     _check_point(*at)
     measured = run_ocpp_round_trips(
-        points, n_exchanges=n_exchanges, n_exchanges_lossy=n_exchanges_lossy, rto_s=rto_s, seed=seed, progress=progress
+        points,
+        n_exchanges=n_exchanges,
+        n_exchanges_lossy=n_exchanges_lossy,
+        rto_s=rto_s,
+        seed=seed,
+        progress=progress,
+        netns=netns,
     )
-    fit = fit_ocpp_segment(measured, holdout_delays_s)
+    link = "a veth pair between two network namespaces" if netns else "loopback"
+    fit = fit_ocpp_segment(measured, holdout_delays_s, link=link)
     return fit.segment(at[0], at[1], rto_s), _table(measured, fit)
