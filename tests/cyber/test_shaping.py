@@ -104,15 +104,22 @@ def test_no_shaping_is_fast(echo_port: int) -> None:
     assert np.median(rtt_s) < 0.05
 
 
-def test_transfer_time_follows_the_rate(echo_port: int) -> None:
+@pytest.mark.parametrize("max_queue_segments", [4096, 4])
+def test_transfer_time_follows_the_rate(echo_port: int, max_queue_segments: int) -> None:
     # N bytes at r bytes/s take N / r: 200,000 / 1,000,000 = 0.2 s to go up; the echo comes back pipelined
     # through the same-rate return direction, so the last byte returns after 0.2 s plus one segment's
-    # serialisation (1460 / 1e6 = 1.5 ms) plus loopback time.
+    # serialisation (1460 / 1e6 = 1.5 ms) plus loopback time. The same with a queue of 4 segments (the proxy
+    # then stops reading and TCP's flow control holds the sender back).
     n_bytes, rate_bps = 200_000, 1_000_000.0
     payload = os.urandom(n_bytes)
     expected_s = calc_transfer_time_s(n_bytes, rate_bps)
     assert expected_s == pytest.approx(0.2)
-    with ShapingProxy(LOCAL, ("127.0.0.1", echo_port), rate_bps=rate_bps) as proxy, _connect(proxy.port) as sock:
+    with (
+        ShapingProxy(
+            LOCAL, ("127.0.0.1", echo_port), rate_bps=rate_bps, max_queue_segments=max_queue_segments
+        ) as proxy,
+        _connect(proxy.port) as sock,
+    ):
         received: list[bytes] = []
         reader = threading.Thread(target=lambda: received.append(_recv_exactly(sock, n_bytes)))
         t0 = time.perf_counter()
@@ -195,6 +202,7 @@ def test_stream_survives_loss_and_jitter_intact(echo_port: int) -> None:
         ({"rate_bps": 0.0}, "rate_bps"),
         ({"rto_s": 0.0}, "rto_s"),
         ({"mss_bytes": 0}, "mss_bytes"),
+        ({"max_queue_segments": 0}, "max_queue_segments"),
     ],
 )
 def test_bad_parameters_are_named(kwargs: dict[str, float], field: str) -> None:

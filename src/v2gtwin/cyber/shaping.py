@@ -146,6 +146,11 @@ class _Direction:
     last_out_t: float = 0.0
     queue: asyncio.Queue[tuple[float, bytes] | None] = field(default_factory=asyncio.Queue)
 
+    @classmethod
+    def bounded(cls, max_segments: int) -> _Direction:
+        """A direction whose queue holds at most ``max_segments`` segments (then reading pauses)."""
+        return cls(queue=asyncio.Queue(maxsize=max_segments))
+
 
 class ShapingProxy:
     """A TCP proxy adding one-way delay, jitter, emulated loss and a rate limit in both directions.
@@ -169,6 +174,9 @@ class ShapingProxy:
         Initial retransmission time-out of the loss emulation [s], > 0; default ``2 * delay_s + 0.2``.
     mss_bytes : int
         Largest segment [bytes], >= 1 (the unit of loss and jitter).
+    max_queue_segments : int
+        Segments held per direction at most, >= 1; when full the proxy stops reading that side, so the
+        sender's own TCP flow control holds it back (about 6 MB at the default 4096 x 1460 bytes).
     seed : int
         Seed of the jitter and loss draws.
 
@@ -190,6 +198,7 @@ class ShapingProxy:
         rate_bps: float | None = None,
         rto_s: float | None = None,
         mss_bytes: int = 1460,
+        max_queue_segments: int = 4096,
         seed: int = 0,
     ) -> None:
         self.listen = (str(listen[0]), int(listen[1]))
@@ -214,6 +223,9 @@ class ShapingProxy:
         if int(mss_bytes) < 1:
             raise DataError(f"mss_bytes must be an integer >= 1 (got {mss_bytes})")
         self.mss_bytes = int(mss_bytes)
+        if int(max_queue_segments) < 1:
+            raise DataError(f"max_queue_segments must be an integer >= 1 (got {max_queue_segments})")
+        self.max_queue_segments = int(max_queue_segments)
         self.stats = LinkStats()
         self._rng = np.random.default_rng(seed)
         self._server: asyncio.base_events.Server | None = None
@@ -349,7 +361,7 @@ class ShapingProxy:
         return t_out
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        state = _Direction()
+        state = _Direction.bounded(self.max_queue_segments)
         sender = self._spawn(self._send(state, writer))
         try:
             while True:
@@ -359,11 +371,14 @@ class ShapingProxy:
                     break
                 for start in range(0, len(data), self.mss_bytes):
                     chunk = data[start : start + self.mss_bytes]
-                    state.queue.put_nowait((self._release_time(state, t_in, len(chunk)), chunk))
+                    await state.queue.put((self._release_time(state, t_in, len(chunk)), chunk))
         except (ConnectionError, OSError):
             pass
         finally:
-            state.queue.put_nowait(None)
+            try:
+                state.queue.put_nowait(None)
+            except asyncio.QueueFull:  # cancelled while full: nothing more will be sent
+                sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
 
     async def _send(self, state: _Direction, writer: asyncio.StreamWriter) -> None:
