@@ -94,7 +94,7 @@ def test_round_trip_is_at_least_twice_the_one_way_delay(echo_port: int) -> None:
     with ShapingProxy(LOCAL, ("127.0.0.1", echo_port), delay_s=0.1) as proxy:
         rtt_s = _round_trips_s(proxy.port, 5)
     assert rtt_s.min() >= 0.2
-    assert rtt_s.max() < 0.2 + 0.1  # a delay applied twice per direction would give >= 0.4 s
+    assert rtt_s.max() < 0.2 + 0.15  # a delay applied twice per direction would give >= 0.4 s
 
 
 def test_no_shaping_is_fast(echo_port: int) -> None:
