@@ -36,6 +36,24 @@ def path(
     deadline_miss_max: Annotated[
         float | None, typer.Option("--deadline-miss-max", help="Flag a service missed more often than this [-].")
     ] = None,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure",
+            help="Measure the csms->charger segment (real OCPP round trips through a shaping proxy, ~45 s) "
+            "and use it in place of the default link.",
+        ),
+    ] = False,
+    measure_delay_ms: Annotated[
+        float, typer.Option("--measure-delay-ms", help="With --measure: one-way link delay of the segment [ms].")
+    ] = 50.0,
+    measure_loss: Annotated[
+        float, typer.Option("--measure-loss", help="With --measure: loss per transmission, in [0, 0.25) [-].")
+    ] = 0.01,
+    measure_netns: Annotated[
+        bool,
+        typer.Option("--measure-netns", help="With --measure: across a veth pair between two network namespaces."),
+    ] = False,
 ) -> None:
     """Command path central system -> link -> charger -> ISO 15118 -> EV: latency (convolution and Monte
     Carlo), reliability, retries, and the probability of missing each service's deadline."""
@@ -49,7 +67,17 @@ def path(
     }
     changes = {k: v for k, v in given.items() if v is not None}
     scen = load_scenario_with(scenario, {"cyber": changes} if changes else {})
-    out = run_path_study(scen).summary()
+    measured: dict[str, Any] | None = None
+    if measure:  # the measured segment replaces the default link (see cli/cyber_measure.py)
+        from v2gtwin.cli.cyber_measure import measure_segment
+        from v2gtwin.cyber.path_defaults import build_default_path
+
+        show = not json_out and sys.stderr.isatty()
+        seg, measured = measure_segment(measure_delay_ms, measure_loss, show, netns=measure_netns)
+        out = run_path_study(scen, build_default_path(scen.cyber.path).with_segment(seg)).summary()
+        out["measured_segment"] = measured
+    else:
+        out = run_path_study(scen).summary()
     if json_out:
         _print_json(out)
         return
@@ -76,3 +104,7 @@ def path(
     for r in out["services"]:
         if not r["needs_path"]:
             sys.stdout.write(f"{r['service']}: needs no command path ({r['basis']})\n")
+    if measured is not None:
+        from v2gtwin.cli.cyber_measure import write_measure_table
+
+        write_measure_table(measured)
