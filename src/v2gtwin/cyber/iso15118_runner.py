@@ -16,6 +16,7 @@ script only wraps a few of its methods to record, with the shared wall clock of 
 * ``listening`` -- the SECC's SDP server listens (the EVCC may be started);
 * ``sdp_tx``/``sdp_rx`` -- the EVCC's SDP request over UDP and the SECC's answer;
 * ``connect_start``/``connected`` -- the EVCC's TCP (and TLS, when used) connection to the SECC;
+* ``failed`` -- the EVCC's session ended without a SessionStopRes (it exits with code 5);
 * ``end`` -- the EVCC has processed the session's SessionStopRes (it then exits at once instead of waiting the
   stack's 5 s before closing the TCP connection, which is no part of the exchange being measured).
 
@@ -112,7 +113,15 @@ def _install_probes(log: _EventLog, side: str) -> None:  # pragma: no cover (run
         from iso15118.evcc import comm_session_handler as evh
         from iso15118.evcc.transport import tcp_client
 
+        orig_restart = evh.CommunicationSessionHandler.restart_sdp
         orig_sdp = evh.CommunicationSessionHandler.send_sdp
+
+        async def restart_sdp(self: Any, new_sdp_cycle: bool) -> None:
+            if new_sdp_cycle and _connected[0]:  # the session ended without its SessionStopRes
+                log.write("failed")
+                os._exit(5)
+            await orig_restart(self, new_sdp_cycle)
+
         orig_udp = evh.CommunicationSessionHandler.process_incoming_udp_packet
         orig_create = tcp_client.TCPClient.create
 
@@ -127,6 +136,7 @@ def _install_probes(log: _EventLog, side: str) -> None:  # pragma: no cover (run
         async def create(*args: Any, **kwargs: Any) -> Any:
             log.write("connect_start", tls=bool(args[3] if len(args) > 3 else kwargs.get("is_tls")))
             client = await orig_create(*args, **kwargs)
+            _connected[0] = True
             ssl_obj = client.writer.get_extra_info("ssl_object")
             log.write(
                 "connected",
@@ -135,6 +145,8 @@ def _install_probes(log: _EventLog, side: str) -> None:  # pragma: no cover (run
             )
             return client
 
+        _connected = [False]
+        evh.CommunicationSessionHandler.restart_sdp = restart_sdp
         evh.CommunicationSessionHandler.send_sdp = send_sdp
         evh.CommunicationSessionHandler.process_incoming_udp_packet = process_incoming_udp_packet
         tcp_client.TCPClient.create = staticmethod(create)
