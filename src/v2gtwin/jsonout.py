@@ -32,6 +32,7 @@ MAY_BE_MISSING: frozenset[str] = frozenset(
     {
         "restore_s",  # AGC restoration time: null when frequency does not return to its band within the run
         "restore_without_fleet_s",  # the same without the fleet
+        "restore_without_delay_s",  # the same without the command path's delay (docs/cyber.md)
         "fleet_hosting_scale",  # null when no limit was found (no EV charging, or none up to the search's cap)
         "v_min_uncontrolled_pu",  # network feeder's lowest voltage: null at a step without power-flow solution
     }

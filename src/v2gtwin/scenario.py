@@ -298,6 +298,18 @@ class CyberSpec(_Model):
         le=2000,
         description="Simulated charging stations (the fleet's first EVs) dispatched in the study; 0 skips it [-].",
     )
+    path: Literal["lte", "nbiot", "wired"] = Field(
+        "lte", description="Default command path: central system -> (LTE | NB-IoT | wired internet) -> charger -> EV."
+    )
+    retry_timeout_s: float = Field(
+        1.0, gt=0.0, le=3600.0, description="Time a command waits for its acknowledgement before a retry [s]."
+    )
+    retry_max_attempts: int = Field(
+        3, ge=1, le=100, description="Attempts of a command at most, the first included [-]."
+    )
+    deadline_miss_max: float = Field(
+        0.01, ge=0.0, le=1.0, description="A service is flagged when the path misses its deadline more often [-]."
+    )
 
 
 class Scenario(_Model):

@@ -91,6 +91,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from v2gtwin.cyber.fleet_link import CyberRun
+    from v2gtwin.cyber.path_analysis import PathAnalysis
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class StudyChain:
         "losses",
         "protection",
         "frequency",
+        "cyber_path",
         "agc",
         "reserve",
         "cascade",
@@ -170,6 +172,7 @@ class StudyChain:
         self.dispatch_: DispatchComparison | None = None
         self.frequency_: FrequencyAnalysis | None = None
         self.agc_: AgcAnalysis | None = None
+        self.cyber_path_: PathAnalysis | None = None
         self.reserve_: tuple[ReserveResult, DemandResponseResult] | None = None
         self.cascade_: dict[str, CascadeResult] | None = None
         self.markets_: tuple[dict[str, Any], StackelbergAnalysis, BidAnalysis] | None = None
@@ -306,10 +309,20 @@ class StudyChain:
         unc = self._require(self.uncontrolled_, "uncontrolled")
         self.frequency_ = run_frequency_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed)
 
+    def cyber_path(self) -> None:
+        """The command path (scenario ``[cyber]``) against the services' deadlines; its delays feed ``agc``."""
+        from v2gtwin.cyber.path_study import run_path_study
+
+        self.cyber_path_ = run_path_study(self.scenario)
+
     def agc(self) -> None:
         sc = self.scenario
         unc = self._require(self.uncontrolled_, "uncontrolled")
-        self.agc_ = run_agc_analysis(self._fleet(), unc, sc.frequency, sc.time, sc.seed, limits=self.network_limits_)
+        # The fleet's AGC and regulation response arrives after the command path's delay (landed commands).
+        delays = 0.0 if self.cyber_path_ is None else self.cyber_path_.samples_s
+        self.agc_ = run_agc_analysis(
+            self._fleet(), unc, sc.frequency, sc.time, sc.seed, limits=self.network_limits_, delay_s=delays
+        )
 
     def reserve(self) -> None:
         sc = self.scenario
@@ -456,4 +469,5 @@ class StudyChain:
             protection=self.protection_,
             resilience=self.resilience_,
             network_battery=self.network_battery_,
+            cyber_path=self.cyber_path_,
         )

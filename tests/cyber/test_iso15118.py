@@ -75,7 +75,7 @@ def test_session_time_rejects_negative_and_non_finite() -> None:
 
 
 def _ev(t_ms: float, kind: str, **kw: object) -> dict[str, object]:
-    return {"t_ns": int(round(t_ms * 1e6)), "kind": kind, **kw}
+    return {"t_ns": round(t_ms * 1e6), "kind": kind, **kw}
 
 
 def _pair_events() -> tuple[list[dict[str, object]], list[dict[str, object]]]:

@@ -15,6 +15,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     csms,
     cyber,
     cyber_iso15118,
+    cyber_path,
     feeder,
     fleet,
     frequency,

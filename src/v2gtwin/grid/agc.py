@@ -22,6 +22,7 @@ __all__ = [
     "AgcResult",
     "PjmScore",
     "RegulationResult",
+    "calc_lag_weights",
     "calc_pjm_score",
     "generate_regd_signal",
     "read_regulation_signal",
@@ -32,6 +33,31 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.floating[Any]]
+
+
+# --- command delay ----------------------------------------------------------------------------------------
+def calc_lag_weights(delay_s: float | npt.ArrayLike, dt_s: float) -> FloatArray:
+    """Weights ``w_l`` over lags of ``l`` steps such that a piecewise-constant set-point ``x`` delayed by the
+    command path has the step average ``y[t] = sum_l w_l x[t - l]``.
+
+    ``delay_s`` is one delay or samples of the delay (each EV's command crosses the path on its own, so the
+    fleet's aggregate follows the mixture). A delay ``d = (k + f) dt`` gives weight ``1 - f`` to lag ``k`` and
+    ``f`` to lag ``k + 1``: exact for the step average of a zero-order-hold signal, no rounding to steps.
+    """
+    d = np.atleast_1d(np.asarray(delay_s, dtype=float))
+    if d.size == 0 or not np.isfinite(d).all() or (d < 0).any() or not dt_s > 0:
+        raise DataError("delay_s: need one or more finite delays >= 0 s and dt_s > 0")
+    x = d / dt_s
+    k = np.floor(x).astype(np.int64)
+    f = x - k
+    n = int(k.max()) + 2
+    w = np.bincount(k, weights=1.0 - f, minlength=n) + np.bincount(k + 1, weights=f, minlength=n)
+    return np.asarray(w / d.size)
+
+
+def _delay_signal(x: FloatArray, weights: FloatArray) -> FloatArray:
+    """``y[t] = sum_l w_l x[t - l]`` with ``x`` = 0 before the start (the fleet holds its base power)."""
+    return np.asarray(np.convolve(x, weights)[: x.size])
 
 
 # --- two-area AGC -----------------------------------------------------------------------------------------
@@ -120,6 +146,7 @@ def run_two_area_agc(
     ev_share: float = 1.0,
     t_end_s: float = 600.0,
     dt_s: float = 0.05,
+    ev_delay_s: float | npt.ArrayLike = 0.0,
 ) -> AgcResult:
     """Two-area load-frequency control after load steps ``dp_load_kw`` at t = 0.
 
@@ -132,8 +159,10 @@ def run_two_area_agc(
     within ``[-ev_down, ev_up]``, first-order lag ``t_ev``) and the rest to the conventional units, whose
     set-point moves at most ``ramp_kw_per_s``; governor ``T_G dP_v/dt = -dP_v - df/(R) + P_c``, turbine
     ``T_CH dP_m/dt = dP_v - dP_m``. Fixed-step RK2 (Heun) at ``dt_s``; the ramp and range limits act between
-    steps.
+    steps. ``ev_delay_s`` (one delay, or samples of the command path's delay) delays the fleet's request by
+    :func:`calc_lag_weights`; 0 (default) leaves the loop as without a path.
     """
+    w_delay = calc_lag_weights(ev_delay_s, dt_s)
     if not (0 < dt_s <= 0.5 and 0 < t_end_s <= 86_400 and k_i_per_s >= 0 and 0 <= ev_share <= 1):
         raise DataError("AGC settings: need 0 < dt_s <= 0.5, 0 < t_end_s <= 86400, k_i_per_s >= 0, 0 <= ev_share <= 1")
     if not t_tie_kw_per_hz_s > 0:
@@ -161,6 +190,7 @@ def run_two_area_agc(
     tie = 0.0
     out = {k: np.empty((n + 1, 2)) for k in ("df", "ace", "pev", "pc")}
     out_tie = np.empty(n + 1)
+    hist = np.zeros((w_delay.size, 2))  # the fleet's requests, newest first, for the command delay
 
     def deriv(df, pv, pm, pev, tie, pc, ev_target):  # type: ignore[no-untyped-def]
         ptie = np.array([tie, -tie])
@@ -178,8 +208,11 @@ def run_two_area_agc(
         if s == n:
             break
         z = z - k_i_per_s * ace * dt_s
-        ev_target = np.clip(ev_share * z, -down, up)
-        pc_target = z - ev_target
+        ev_request = np.clip(ev_share * z, -down, up)
+        hist = np.roll(hist, 1, axis=0)
+        hist[0] = ev_request
+        ev_target = w_delay @ hist
+        pc_target = z - ev_request
         pc = pc + np.clip(pc_target - pc, -ramp * dt_s, ramp * dt_s)
         k1 = deriv(df, pv, pm, pev, tie, pc, ev_target)
         df1, pv1, pm1, pev1, tie1 = (
@@ -451,6 +484,7 @@ def run_regulation(
     eta_charge: npt.ArrayLike,
     eta_discharge: npt.ArrayLike,
     allocation: Literal["pro_rata", "soc_aware"] = "soc_aware",
+    delay_s: float | npt.ArrayLike = 0.0,
 ) -> RegulationResult:
     """Follow ``signal_pu`` x ``capacity_kw`` with the plugged-in EVs around their base power ``p0_kw``.
 
@@ -458,9 +492,11 @@ def run_regulation(
     requested direction; 'soc_aware' in proportion to headroom times the energy it has to give (SoC above
     the minimum for injection, room below the maximum for absorption), which keeps the fleet's SoC spread
     even and its headroom alive. SoC is advanced with the efficiencies; what the SoC limits forbid is not
-    delivered and shows in the score.
+    delivered and shows in the score. ``delay_s`` (one delay, or samples of the command path's delay) delays
+    the set-point the fleet receives (:func:`calc_lag_weights`); the score compares with the signal as sent.
     """
     sig = np.asarray(signal_pu, dtype=float)
+    received = _delay_signal(sig, calc_lag_weights(delay_s, dt_s))
     if not (capacity_kw >= 0 and math.isfinite(capacity_kw)):
         raise DataError(f"capacity_kw: must be >= 0, got {capacity_kw}")
     if allocation not in ("pro_rata", "soc_aware"):
@@ -485,7 +521,7 @@ def run_regulation(
     resp = np.empty(sig.size)
     soc_end = np.empty(n)
     throughput = _run_regulation(  # type: ignore[call-arg]
-        np.ascontiguousarray(sig * capacity_kw), *arrays, dt_s / 3600.0, allocation == "soc_aware", resp, soc_end
+        np.ascontiguousarray(received * capacity_kw), *arrays, dt_s / 3600.0, allocation == "soc_aware", resp, soc_end
     )
     resp_pu = resp / capacity_kw if capacity_kw > 0 else np.zeros_like(resp)
     return RegulationResult(

@@ -173,6 +173,9 @@ class AgcAnalysis:
         of the secure range (None without network limits) [kW].
     n_bus_binding : buses whose envelope cuts the band (None without network limits) [-].
     secure_rule : the rule of the network-secure figures (empty without network limits).
+    delay_mean_s : mean command-path delay the fleet's response was delayed by (0: no path) [s].
+    regulation_without_delay, restore_without_delay_s : the same runs without the command delay (None when
+        there is no delay) [-, s].
     """
 
     agc: AgcResult
@@ -185,6 +188,9 @@ class AgcAnalysis:
     capacity_secure_kw: float | None = None
     n_bus_binding: int | None = None
     secure_rule: str = ""
+    delay_mean_s: float = 0.0
+    regulation_without_delay: dict[str, RegulationResult] | None = None
+    restore_without_delay_s: float | None = None
 
 
 def run_agc_analysis(
@@ -195,10 +201,15 @@ def run_agc_analysis(
     seed: int,
     signal: tuple[float, FloatArray] | None = None,
     limits: NetworkLimits | None = None,
+    delay_s: float | npt.ArrayLike = 0.0,
 ) -> AgcAnalysis:
     """AGC with/without the fleet, and regulation following over ``reg_minutes`` from ``event_hour``; with
     ``limits`` (the network's operating envelopes), also the network-secure range and capacity
-    (:func:`v2gtwin.grid.secure.calc_secure_band` on each EV's symmetric band around its baseline power)."""
+    (:func:`v2gtwin.grid.secure.calc_secure_band` on each EV's symmetric band around its baseline power).
+    ``delay_s`` (one delay or samples of the command path's delay [s]) delays the fleet's response in the AGC
+    loop and in regulation following; when it is not 0, the runs without it are kept beside them."""
+    delays = np.atleast_1d(np.asarray(delay_s, dtype=float))
+    delayed = bool((delays != 0).any())
     step = clock_to_step(time, spec.event_hour, "frequency.event_hour")
     droop, idx = build_droop_fleet(fleet, baseline, step, spec, np.random.default_rng([seed, 5]))
     sym = float(np.minimum(droop.headroom_up_kw, droop.headroom_down_kw).sum())
@@ -223,7 +234,9 @@ def run_agc_analysis(
     plain = AgcArea(**base_area)
     dp = (spec.agc_step_mw * 1000.0, 0.0)
     tie = 2 * np.pi * 0.1 * area_kw / spec.f_nom_hz
-    agc = run_two_area_agc(with_fleet, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s)
+    agc = run_two_area_agc(
+        with_fleet, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s, ev_delay_s=delays
+    )
     agc_without = run_two_area_agc(plain, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s)
     if signal is None:
         dt_s = 2.0
@@ -233,25 +246,37 @@ def run_agc_analysis(
     soc = np.asarray(baseline.soc_pu[step, idx], dtype=float)
     p0 = np.asarray(baseline.p_kw[step, idx], dtype=float)
     capacity = spec.reg_capacity_share * sym
-    regulation = {
-        alloc: run_regulation(
-            sig,
-            dt_s,
-            capacity,
-            soc,
-            fleet.capacity_kwh[idx],
-            fleet.soc_min_pu[idx],
-            fleet.soc_max_pu[idx],
-            p0,
-            fleet.p_charge_max_kw[idx],
-            fleet.p_discharge_max_kw[idx],
-            fleet.eta_charge[idx],
-            fleet.eta_discharge[idx],
-            alloc,
-        )
-        for alloc in ("pro_rata", "soc_aware")
-    }
+    regulation, regulation_undelayed = (
+        {
+            alloc: run_regulation(
+                sig,
+                dt_s,
+                capacity,
+                soc,
+                fleet.capacity_kwh[idx],
+                fleet.soc_min_pu[idx],
+                fleet.soc_max_pu[idx],
+                p0,
+                fleet.p_charge_max_kw[idx],
+                fleet.p_discharge_max_kw[idx],
+                fleet.eta_charge[idx],
+                fleet.eta_discharge[idx],
+                alloc,
+                d,
+            )
+            for alloc in ("pro_rata", "soc_aware")
+        }
+        for d in (delays, 0.0)
+    )
     out = AgcAnalysis(agc, agc_without, sym, regulation, dt_s, capacity_kw=capacity)
+    if delayed:
+        plain_loop = run_two_area_agc(with_fleet, plain, dp, t_tie_kw_per_hz_s=tie, k_i_per_s=spec.agc_k_i_per_s)
+        out = dataclasses.replace(
+            out,
+            delay_mean_s=float(delays.mean()),
+            regulation_without_delay=regulation_undelayed,
+            restore_without_delay_s=plain_loop.restore_s,
+        )
     if limits is None:
         return out
     band = np.zeros(fleet.n)
@@ -392,26 +417,41 @@ def summarize_dynamics(fa: FrequencyAnalysis, step_mw: float) -> dict[str, Any]:
 def summarize_agc(ag: AgcAnalysis) -> dict[str, Any]:
     """AGC restoration with and without the fleet, and regulation following per allocation; with network
     limits, the range and capacity unconstrained, network-secure and the difference."""
-    return {
-        "restore_s": ag.agc.restore_s,
-        "restore_without_fleet_s": ag.agc_without.restore_s,
-        "fleet_range_kw": ag.fleet_range_kw,
-        "regulation": {
-            k: {
-                "capacity_kw": r.capacity_kw,
-                "score": r.score.composite,
-                "accuracy": r.score.accuracy,
-                "delay": r.score.delay,
-                "precision": r.score.precision,
-                "throughput_kwh": r.throughput_kwh,
-            }
-            for k, r in ag.regulation.items()
-        },
-    } | _secure_keys(
-        ag,
-        ("fleet_range", ag.fleet_range_kw, ag.fleet_range_secure_kw),
-        ("capacity", ag.capacity_kw, ag.capacity_secure_kw),
+    return (
+        {
+            "restore_s": ag.agc.restore_s,
+            "restore_without_fleet_s": ag.agc_without.restore_s,
+            "fleet_range_kw": ag.fleet_range_kw,
+            "regulation": {
+                k: {
+                    "capacity_kw": r.capacity_kw,
+                    "score": r.score.composite,
+                    "accuracy": r.score.accuracy,
+                    "delay": r.score.delay,
+                    "precision": r.score.precision,
+                    "throughput_kwh": r.throughput_kwh,
+                }
+                for k, r in ag.regulation.items()
+            },
+        }
+        | _delay_keys(ag)
+        | _secure_keys(
+            ag,
+            ("fleet_range", ag.fleet_range_kw, ag.fleet_range_secure_kw),
+            ("capacity", ag.capacity_kw, ag.capacity_secure_kw),
+        )
     )
+
+
+def _delay_keys(ag: AgcAnalysis) -> dict[str, Any]:
+    """The command delay and the figures without it, when the fleet's response was delayed (else empty)."""
+    if ag.regulation_without_delay is None:
+        return {}
+    return {
+        "command_delay_mean_s": ag.delay_mean_s,
+        "restore_without_delay_s": ag.restore_without_delay_s,
+        "score_without_delay": {k: r.score.composite for k, r in ag.regulation_without_delay.items()},
+    }
 
 
 def _secure_keys(res: Any, *figures: tuple[str, float, float | None]) -> dict[str, Any]:

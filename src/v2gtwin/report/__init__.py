@@ -16,6 +16,7 @@ from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
 from v2gtwin.grid.secure import SECURE_RULE, tabulate_secure_figures
 from v2gtwin.jsonout import dumps_strict
+from v2gtwin.report.cyber_path import cyber_path_section
 from v2gtwin.report.figures import (
     fig_agc,
     fig_arrivals,
@@ -548,6 +549,7 @@ def render_html(result: StudyResult) -> str:
         + _services_section(result)
         + _markets_section(result)
         + resilience_section(result)
+        + cyber_path_section(result)
         + _cyber_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"

@@ -1,0 +1,78 @@
+"""`v2gtwin cyber path`: the command path's latency distribution, reliability and retries against the grid
+services' deadlines (the study's ``cyber_path`` step)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, _print_json, format_number, load_scenario_with
+from v2gtwin.cli.cyber import cyber_app
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "YES" if v else "no"
+    return format_number(float(v))
+
+
+@cyber_app.command("path")
+def path(
+    scenario: ScenarioOpt = None,
+    json_out: JsonOpt = False,
+    variant: Annotated[
+        str | None, typer.Option("--path", help="Default path: lte, nbiot or wired (scenario: cyber.path).")
+    ] = None,
+    retry_timeout_s: Annotated[
+        float | None, typer.Option("--retry-timeout-s", help="Wait for an acknowledgement before a retry [s].")
+    ] = None,
+    retry_max_attempts: Annotated[
+        int | None, typer.Option("--retry-max-attempts", help="Attempts at most, the first included [-].")
+    ] = None,
+    deadline_miss_max: Annotated[
+        float | None, typer.Option("--deadline-miss-max", help="Flag a service missed more often than this [-].")
+    ] = None,
+) -> None:
+    """Command path central system -> link -> charger -> ISO 15118 -> EV: latency (convolution and Monte
+    Carlo), reliability, retries, and the probability of missing each service's deadline."""
+    from v2gtwin.cyber.path_study import run_path_study
+
+    given = {
+        "path": variant,
+        "retry_timeout_s": retry_timeout_s,
+        "retry_max_attempts": retry_max_attempts,
+        "deadline_miss_max": deadline_miss_max,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    scen = load_scenario_with(scenario, {"cyber": changes} if changes else {})
+    out = run_path_study(scen).summary()
+    if json_out:
+        _print_json(out)
+        return
+    head = {k: out[k] for k in ("path", "p_success_attempt", "mean_attempt_s", "retry_timeout_s")}
+    head |= {k: out[k] for k in ("retry_max_attempts", "p_land", "mean_given_landed_s")}
+    head |= {f"{k}_s": v for k, v in out["quantiles_s"].items()}
+    head |= {"mass_beyond_grid": out["mass_beyond_grid"], "deadline_miss_max": out["deadline_miss_max"]}
+    _emit(head, False)
+    sys.stdout.write("segments:\n")
+    for s in out["segments"]:
+        sys.stdout.write(f"  {s['name']}: mean {format_number(s['mean_s'])} s, p_success {s['p_success']:g}\n")
+        sys.stdout.write(f"    source: {s['source']}\n")
+    rows = [["service", "deadline [s]", "P(miss)", "P(miss) MC", "flagged"]]
+    rows += [
+        [r["service"], _fmt(r["deadline_s"]), _fmt(r["p_miss"]), _fmt(r["p_miss_mc"]), _fmt(r["flagged"])]
+        for r in out["services"]
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        sys.stdout.write(
+            "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
+        sys.stdout.write("\n")
+    for r in out["services"]:
+        if not r["needs_path"]:
+            sys.stdout.write(f"{r['service']}: needs no command path ({r['basis']})\n")

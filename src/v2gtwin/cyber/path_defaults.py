@@ -1,0 +1,141 @@
+"""Default command paths (cellular LTE, NB-IoT, wired internet) and the grid services they are checked
+against, each figure with where it comes from.
+
+Every default is a documented choice, not a measurement of a particular network: a segment whose figures
+could not be checked against their source here says "unverified" in its ``source``. A measured segment
+(``source="measured: ..."``) replaces a default one through :meth:`v2gtwin.cyber.path.Path.with_segment`.
+
+References
+----------
+.. [1] 3GPP TR 25.913 v9.0.0, "Requirements for Evolved UTRA and UTRAN", section 6.2.2: user-plane latency
+   below 5 ms one way in an unloaded, single-user network (the LTE design target, radio access only).
+.. [2] H. Holma, A. Toskala (eds.), "LTE for UMTS", Wiley 2009, section 11.11: expected round trip of a
+   small ping about 20 ms without retransmissions, about 22 ms with a 10 % block error rate.
+.. [3] 3GPP TR 45.820 v13.1.0, "Cellular system support for ultra-low complexity and low throughput IoT
+   (CIoT)", section 5: latency objective of 10 s or less for an exception report at the maximum coupling
+   loss (164 dB).
+.. [4] ISO 15118-2:2014, message timing: the EV waits at most 2 s for most responses (V2G_EVCC_Msg_Timeout)
+   and 0.25 s for CurrentDemandRes / ChargingStatusRes; sequence timeout 60 s. The SECC cannot push a new
+   limit: it rides on the response to the EV's next request. Figures as encoded in the open ``iso15118``
+   package (iso15118/shared/messages/iso15118_2/timeouts.py).
+.. [5] PJM Manual 12, "Balancing Operations", section 4.5: the regulation signal (RegA / RegD) is sent
+   every 2 s; performance is scored on correlation, delay and precision.
+.. [6] NERC BAL-002-3, "Disturbance Control Standard - Contingency Reserve for Recovery from a Balancing
+   Contingency Event": Contingency Event Recovery Period of 15 minutes; 10-minute (spinning) reserve is the
+   usual product.
+.. [7] NERC BAL-003-2, "Frequency Response and Frequency Bias Setting": primary frequency response is
+   measured over the first tens of seconds after an event (A/B points); it is delivered by local droop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from v2gtwin.cyber.path import Path, Segment
+
+__all__ = ["PATHS", "Service", "build_default_path", "build_services"]
+
+_LTE = (
+    "LTE: radio one way < 5 ms target [3GPP TR 25.913 6.2.2]; ping about 20 ms round trip, 22 ms with 10 % "
+    "BLER [Holma & Toskala, LTE for UMTS, 11.11]; +10 ms core/internet and the exponential tail (mean 15 ms, "
+    "scheduling and load) and p_success 0.995 are assumptions (unverified)"
+)
+_NBIOT = (
+    "NB-IoT: latency objective <= 10 s at 164 dB coupling loss [3GPP TR 45.820, 5]; the gamma part (mean "
+    "1.5 s, cv 1) for normal coverage and p_success 0.99 are assumptions (unverified)"
+)
+_WIRED = "wired internet (DSL/fibre + VPN): 10 ms fixed, exponential 5 ms, p_success 0.999 are assumptions (unverified)"
+_ISO = (
+    "ISO 15118-2 over HomePlug Green PHY: the limit rides on the response to the EV's next CurrentDemandReq "
+    "or ChargingStatusReq, which comes within 0.25 s [ISO 15118-2:2014 message timeouts]; the wait is taken "
+    "uniform on [0, 0.25 s] and written as a gamma with its mean 0.125 s and cv 1/sqrt(3); 20 ms PLC + EXI, "
+    "50 ms EV processing and p_success 0.999 are assumptions (unverified)"
+)
+_CSMS = "central system: 5 ms to build and queue the set-point (assumption, unverified; replace by a measured segment)"
+
+
+def _csms() -> Segment:
+    return Segment("csms", 0.0, 0.0, "none", 0.0, 0.005, 1.0, _CSMS)
+
+
+def _iso() -> Segment:
+    return Segment("charger->EV (ISO 15118-2 over PLC)", 0.02, 0.125, "gamma", 0.5774, 0.05, 0.999, _ISO)
+
+
+def _lte() -> Path:
+    link = Segment("csms->charger (LTE)", 0.015, 0.015, "exponential", 1.0, 0.01, 0.995, _LTE)
+    return Path((_csms(), link, _iso()), name="LTE")
+
+
+def _nbiot() -> Path:
+    link = Segment("csms->charger (NB-IoT)", 0.3, 1.5, "gamma", 1.0, 0.01, 0.99, _NBIOT)
+    return Path((_csms(), link, _iso()), name="NB-IoT")
+
+
+def _wired() -> Path:
+    link = Segment("csms->charger (wired internet)", 0.01, 0.005, "exponential", 1.0, 0.01, 0.999, _WIRED)
+    return Path((_csms(), link, _iso()), name="wired internet")
+
+
+#: The default paths, by ``[cyber] path``.
+PATHS: dict[str, Callable[[], Path]] = {"lte": _lte, "nbiot": _nbiot, "wired": _wired}
+
+
+def build_default_path(variant: str) -> Path:
+    """The default path ``variant`` (a key of :data:`PATHS`)."""
+    from v2gtwin.errors import DataError
+
+    if variant not in PATHS:
+        raise DataError(f"cyber.path = {variant!r} is not one of {', '.join(PATHS)}")
+    return PATHS[variant]()
+
+
+@dataclass(frozen=True)
+class Service:
+    """A grid service and the time within which its command must land.
+
+    Attributes
+    ----------
+    name : the service.
+    deadline_s : time within which the command must land, None for a service that needs no command [s].
+    needs_path : False when the service is delivered locally (droop) and no command travels.
+    basis : what the deadline is and where it comes from.
+    """
+
+    name: str
+    deadline_s: float | None
+    needs_path: bool
+    basis: str
+
+
+def build_services(reg_dt_s: float, reserve_lead_s: float, dr_lead_s: float) -> tuple[Service, ...]:
+    """The services table: primary response (local droop, no path), AGC / regulation (one signal period),
+    contingency reserve (the scenario's lead time) and demand response (the scenario's notice)."""
+    return (
+        Service(
+            "primary frequency response",
+            None,
+            False,
+            "local droop on measured frequency; no command travels [NERC BAL-003-2]",
+        ),
+        Service(
+            "AGC / regulation",
+            reg_dt_s,
+            True,
+            f"a set-point must land before the next one, {reg_dt_s:g} s later [PJM Manual 12, 4.5: 2 s signal]",
+        ),
+        Service(
+            "contingency reserve",
+            reserve_lead_s,
+            True,
+            f"delivery within the reserve lead time, {reserve_lead_s / 60:g} min (frequency.reserve_lead_min) "
+            "[NERC BAL-002-3: 15 min recovery period; 10-min spinning reserve]",
+        ),
+        Service(
+            "demand response",
+            dr_lead_s,
+            True,
+            f"notice before the event, {dr_lead_s / 60:g} min (frequency.dr_notify_hour to dr_start_hour)",
+        ),
+    )
