@@ -384,11 +384,13 @@ def run_session(
         cipher=str(connected.get("cipher") or "-"),
         sdp_s=phases["sdp_s"],
         connect_s=phases["connect_s"],
+        tls_context_s=phases["tls_context_s"],
         total_s=phases["total_s"],
         messages=messages,
         rtt_probe_s=rtt_s,
         info={
             "attempted": sum(1 for e in ev_events if e["kind"] == "tx"),
+            "load_avg_1min": os.getloadavg()[0],
             "iso15118": ISO15118_VERSION,
             "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },

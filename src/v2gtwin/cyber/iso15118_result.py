@@ -67,6 +67,20 @@ class Iso15118Result:
             )
         return rows
 
+    def path_effect(self, variant: str = "lte") -> dict[str, Any]:
+        """The default ``variant`` path of :mod:`v2gtwin.cyber.path_defaults` with its assumed ISO 15118 segment
+        and with this one in its place (:meth:`Path.with_segment`): mean and 95th percentile of one attempt."""
+        from v2gtwin.cyber.path import calc_attempt_grid
+        from v2gtwin.cyber.path_defaults import build_default_path
+
+        default = build_default_path(variant)
+        mine = default.with_segment(self.segment)
+        out: dict[str, Any] = {"path": default.name}
+        for key, path in (("default_segment", default), ("this_segment", mine)):
+            out[f"mean_s_{key}"] = path.mean_s
+            out[f"p95_s_{key}"] = calc_attempt_grid(path).quantile_s(0.95)
+        return out
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready: the mode, the blocker, the segments, the model check and each session's message table."""
         return {
@@ -74,6 +88,7 @@ class Iso15118Result:
             "measurement_blocker": self.blocker,
             "segment": segment_to_dict(self.segment),
             "segments": {f"ISO 15118{p}": segment_to_dict(seg) for p, seg in self.segments.items()},
+            "path_lte": self.path_effect("lte"),
             "model_check": self.model_check(),
             "sessions": [s.summary() for s in self.sessions],
             "documented_timeouts_s": {f"ISO 15118{p}": t for p, t in DOCUMENTED_TIMEOUTS_S.items()},

@@ -14,8 +14,10 @@ script only wraps a few of its methods to record, with the shared wall clock of 
 * ``rx``  -- a V2GTP message has been read from the TCP socket (entry of ``process_message``) [bytes];
 * ``dec`` -- its EXI payload is decoded [name]; ``enc`` -- an outgoing message is EXI-encoded [name];
 * ``listening`` -- the SECC's SDP server listens (the EVCC may be started);
-* ``sdp_tx``/``sdp_rx`` -- the EVCC's SDP request over UDP and the SECC's answer;
-* ``connect_start``/``connected`` -- the EVCC's TCP (and TLS, when used) connection to the SECC;
+* ``sdp_tx``/``sdp_rx`` -- the EVCC's SDP request handed to its UDP socket, and the SECC's answer read;
+* ``connect_start``/``connected`` -- the EVCC's TCP (and TLS, when used) connection to the SECC, within which
+  ``ssl_context_start``/``ssl_context_done`` bracket the TLS context set-up (reading and decrypting its keys and
+  certificates from disk), which is no part of the handshake;
 * ``failed`` -- the EVCC's session ended without a SessionStopRes (it exits with code 5);
 * ``end`` -- the EVCC has processed the session's SessionStopRes (it then exits at once instead of waiting the
   stack's 5 s before closing the TCP connection, which is no part of the exchange being measured).
@@ -114,7 +116,20 @@ def _install_probes(log: _EventLog, side: str) -> None:  # pragma: no cover (run
         from iso15118.evcc.transport import tcp_client
 
         orig_restart = evh.CommunicationSessionHandler.restart_sdp
-        orig_sdp = evh.CommunicationSessionHandler.send_sdp
+        from iso15118.evcc.transport import udp_client
+
+        orig_udp_send = udp_client.UDPClient.send
+        orig_ctx = tcp_client.get_ssl_context
+
+        def udp_send(self: Any, message: Any) -> None:
+            log.write("sdp_tx")
+            orig_udp_send(self, message)
+
+        def get_ssl_context(*args: Any, **kwargs: Any) -> Any:
+            log.write("ssl_context_start")
+            ctx = orig_ctx(*args, **kwargs)
+            log.write("ssl_context_done")
+            return ctx
 
         async def restart_sdp(self: Any, new_sdp_cycle: bool) -> None:
             if new_sdp_cycle and _connected[0]:  # the session ended without its SessionStopRes
@@ -124,10 +139,6 @@ def _install_probes(log: _EventLog, side: str) -> None:  # pragma: no cover (run
 
         orig_udp = evh.CommunicationSessionHandler.process_incoming_udp_packet
         orig_create = tcp_client.TCPClient.create
-
-        async def send_sdp(self: Any) -> None:
-            log.write("sdp_tx")
-            await orig_sdp(self)
 
         async def process_incoming_udp_packet(self: Any, message: Any) -> None:
             log.write("sdp_rx", n_bytes=len(message.data))
@@ -147,7 +158,8 @@ def _install_probes(log: _EventLog, side: str) -> None:  # pragma: no cover (run
 
         _connected = [False]
         evh.CommunicationSessionHandler.restart_sdp = restart_sdp
-        evh.CommunicationSessionHandler.send_sdp = send_sdp
+        udp_client.UDPClient.send = udp_send
+        tcp_client.get_ssl_context = get_ssl_context
         evh.CommunicationSessionHandler.process_incoming_udp_packet = process_incoming_udp_packet
         tcp_client.TCPClient.create = staticmethod(create)
 

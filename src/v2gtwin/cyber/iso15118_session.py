@@ -184,7 +184,9 @@ class SessionMeasurement:
     sdp_s : float
         SDP request -> SDP response at the EV (UDP multicast) [s].
     connect_s : float
-        TCP connection (and TLS handshake) to the charger, as the EV sees it [s].
+        TCP connection (and TLS handshake) to the charger, as the EV sees it, without ``tls_context_s`` [s].
+    tls_context_s : float
+        The EV's TLS context set-up (reading and decrypting its keys and certificates; 0 without TLS) [s].
     total_s : float
         SDP request -> SessionStopRes processed by the EV [s].
     messages : tuple of MessageTiming
@@ -202,6 +204,7 @@ class SessionMeasurement:
     total_s: float
     messages: tuple[MessageTiming, ...]
     rtt_probe_s: float
+    tls_context_s: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -226,8 +229,10 @@ class SessionMeasurement:
             "n_charge_loop": len(self.loop()),
             "total_s": self.total_s,
             "sdp_s": self.sdp_s,
+            "tls_context_s": self.tls_context_s,
             "connect_s": self.connect_s,
             "rtt_probe_s": self.rtt_probe_s,
+            "load_avg_1min": self.info.get("load_avg_1min"),
             "mean_round_trip_s": float(np.mean([m.round_trip_s for m in msgs])),
             "mean_secc_processing_s": float(np.mean([m.secc_processing_s for m in msgs])),
             "mean_ev_before_s": float(np.mean([m.ev_before_s for m in msgs])),
@@ -279,7 +284,8 @@ def calc_message_timings(
     -------
     messages : tuple of MessageTiming
     phases : dict
-        ``sdp_s``, ``connect_s`` and ``total_s`` [s].
+        ``sdp_s``, ``tls_context_s`` (loading the TLS keys, 0 without TLS), ``connect_s`` (TCP connection and
+        TLS handshake, without the context) and ``total_s`` [s].
     """
     t0 = _one(evcc_events, "sdp_tx", "EVCC")
     t_connected = _one(evcc_events, "connected", "EVCC")
@@ -318,7 +324,11 @@ def calc_message_timings(
         prev = d
     t_sdp_rx = _one(evcc_events, "sdp_rx", "EVCC")
     t_connect = _one(evcc_events, "connect_start", "EVCC")
+    ctx = _events(evcc_events, "ssl_context_start"), _events(evcc_events, "ssl_context_done")
+    context_ns = int(ctx[1][0]["t_ns"]) - int(ctx[0][0]["t_ns"]) if ctx[0] and ctx[1] else 0
+    t_connect += context_ns
     phases = {
+        "tls_context_s": context_ns * 1e-9,
         "sdp_s": (t_sdp_rx - t0) * 1e-9,
         "connect_s": (t_connected - t_connect) * 1e-9,
         "total_s": (t_end - t0) * 1e-9,
@@ -382,34 +392,46 @@ def calc_session_time_s(
 
 
 def predict_session_time_s(
-    calibration: SessionMeasurement, n_messages: int | None = None, setup_s: float | None = None
+    calibration: SessionMeasurement, n_loop: int | None = None, setup_s: float | None = None
 ) -> float:
-    """Predict a session's duration from the per-message means of ``calibration``.
+    """Predict a session's duration from the per-message-type means of ``calibration``.
 
-    The round trip is the separate TCP probe's (``rtt_probe_s``), not the session's own transit times, so the
-    prediction of the calibration session itself is a check of the model's additivity, not an identity.
+    Each message type ``k`` (SessionSetupReq, the charge-loop request, ...) counts ``n_k`` times with its mean
+    processing at the EV and at the charger, and every exchange adds the round trip of the separate TCP probe
+    (``rtt_probe_s``), not the session's own transit times:
+    :math:`T = T_\\mathrm{setup} + \\sum_k n_k (\\bar t_{\\mathrm{EV},k} + t_\\mathrm{RTT}
+    + \\bar t_{\\mathrm{SECC},k})`.
+    With the calibration's own counts this is :func:`calc_session_time_s` with the overall means; with another
+    charge-loop length ``n_loop`` it predicts a longer or shorter session of the same kind.
 
     Parameters
     ----------
     calibration : SessionMeasurement
-        Where the means of the charger's and the EV's processing come from.
-    n_messages : int, optional
-        Pairs in the predicted session (default: the calibration's).
+        Where the means come from.
+    n_loop : int, optional
+        Charge-loop exchanges in the predicted session (default: the calibration's) [-], >= 0.
     setup_s : float, optional
-        SDP + connection [s] (default: the calibration's).
+        SDP + TLS context + connection [s] (default: the calibration's).
     """
-    msgs = calibration.messages
-    n = calibration.n_messages if n_messages is None else n_messages
-    setup = calibration.sdp_s + calibration.connect_s if setup_s is None else setup_s
-    return float(
-        calc_session_time_s(
-            n,
-            calibration.rtt_probe_s,
-            float(np.mean([m.secc_processing_s for m in msgs])),
-            float(np.mean([m.ev_before_s for m in msgs])),
-            setup,
+    loop_name = CHARGE_LOOP_REQUESTS[calibration.protocol]
+    setup = calibration.sdp_s + calibration.tls_context_s + calibration.connect_s if setup_s is None else setup_s
+    by_type: dict[str, list[MessageTiming]] = {}
+    for m in calibration.messages:
+        by_type.setdefault(m.name, []).append(m)
+    if n_loop is not None and n_loop > 0 and loop_name not in by_type:
+        raise DataError(f"the calibration session has no {loop_name} to scale to n_loop = {n_loop}")
+    total = float(setup)
+    for name, msgs in by_type.items():
+        n = len(msgs) if (n_loop is None or name != loop_name) else n_loop
+        total += float(
+            calc_session_time_s(
+                n,
+                calibration.rtt_probe_s,
+                float(np.mean([m.secc_processing_s for m in msgs])),
+                float(np.mean([m.ev_before_s for m in msgs])),
+            )
         )
-    )
+    return total
 
 
 def calc_residual_wait(period_s: np.ndarray) -> tuple[float, float]:
