@@ -239,6 +239,8 @@ _ISO2_AC_EIM = [
 ]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # two sessions of ~20 s each on a loaded machine, each allowed 120 s
 def test_real_iso15118_2_session_and_model() -> None:
     _require_stack()
     short = iso15118_live.run_session("-2", tls=False, charge_loop_cycles=3)
@@ -259,6 +261,8 @@ def test_real_iso15118_2_session_and_model() -> None:
     assert 0 < seg.random_mean_s < 2.0  # the wait is about half a loop, far inside the 2 s timeout (Table 109)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize(
     ("protocol", "version", "cipher"),
     [

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from v2gtwin.cli._common import JsonOpt, _emit
+from v2gtwin.cli._common import JsonOpt, _emit, format_value
 from v2gtwin.cli.cyber import cyber_app
 from v2gtwin.errors import DataError
 
@@ -38,8 +38,9 @@ def _text(summary: dict[str, Any]) -> None:
     for s in summary["sessions"]:
         sys.stdout.write(
             f"\n{s['protocol']} {'TLS ' + s['tls_version'] + ' ' + s['cipher'] if s['tls'] else '(no TLS)'}: "
-            f"{s['n_messages']} messages in {s['total_s']:.3f} s (SDP {1e3 * s['sdp_s']:.1f} ms, connect "
-            f"{1e3 * s['connect_s']:.1f} ms, RTT probe {1e3 * s['rtt_probe_s']:.3f} ms)\n"
+            f"{s['n_messages']} messages in {s['total_s']:.3f} s (SDP {1e3 * s['sdp_s']:.1f} ms, TLS context "
+            f"{1e3 * s['tls_context_s']:.1f} ms, connect {1e3 * s['connect_s']:.1f} ms, RTT probe "
+            f"{1e3 * s['rtt_probe_s']:.3f} ms, load average {format_value('load', s['load_avg_1min'])})\n"
         )
         sys.stdout.write(f"  {'message':<32}{'bytes':>7}{'EV [ms]':>9}{'SECC [ms]':>11}{'round trip [ms]':>17}\n")
         for m in s["messages"]:
