@@ -295,10 +295,16 @@ def run_session(
     log : callable, optional
         Called with a line of progress.
 
+    Returns
+    -------
+    SessionMeasurement
+        A completed session, or one the stack ended early after connecting (``failure`` holds its reason, e.g.
+        the EV's message timeout ran out on a loaded machine): that is a measured failure of the segment.
+
     Raises
     ------
     Iso15118RunError
-        The stack is missing or a session did not complete; the message quotes the blocker.
+        The stack is missing or a session failed before it connected; the message quotes the blocker.
     """
     check_protocol(protocol)
     if not 1 <= charge_loop_cycles <= 1000:
@@ -367,12 +373,16 @@ def run_session(
             except subprocess.TimeoutExpired:
                 rc = None
             ev_events = _read_events(evcc_ev)
-            if rc != 0 or not any(e["kind"] == "end" for e in ev_events):
+            kinds = {e["kind"] for e in ev_events}
+            complete = rc == 0 and "end" in kinds
+            failure = None if complete else _reason(evcc_log)
+            if not complete and not (rc == 5 and "failed" in kinds and "connected" in kinds):
                 raise Iso15118RunError(
-                    f"the ISO 15118{protocol} session (tls={tls}) did not complete (EVCC exit {rc}): {_tail(evcc_log)}"
+                    f"the ISO 15118{protocol} session (tls={tls}) did not complete (EVCC exit {rc}): {failure}"
                 )
             time.sleep(0.2)  # the SECC's last record (its SessionStopRes) is written before the EVCC reads it
-            messages, phases = calc_message_timings(ev_events, _read_events(secc_ev))
+            messages, phases = calc_message_timings(ev_events, _read_events(secc_ev), complete)
+            say(f"session {'completed' if complete else 'ended early: ' + str(failure)}")
         finally:
             for p in procs:
                 _stop(p)
@@ -388,6 +398,7 @@ def run_session(
         total_s=phases["total_s"],
         messages=messages,
         rtt_probe_s=rtt_s,
+        failure=failure,
         info={
             "attempted": sum(1 for e in ev_events if e["kind"] == "tx"),
             "load_avg_1min": os.getloadavg()[0],

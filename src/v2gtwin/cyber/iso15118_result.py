@@ -55,6 +55,8 @@ class Iso15118Result:
         + SDP and connection) against the measured one."""
         rows = []
         for s in self.sessions:
+            if not s.completed:  # the model is of a completed session; the failure counts in p_success
+                continue
             pred = predict_session_time_s(s)
             rows.append(
                 {

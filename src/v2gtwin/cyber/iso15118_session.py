@@ -193,6 +193,9 @@ class SessionMeasurement:
         The request/response pairs in order.
     rtt_probe_s : float
         Median round trip of a small TCP message over the same link, measured apart from the session [s].
+    failure : str or None
+        None for a completed session; else the stack's reason for ending it early (e.g. the EV's message timeout
+        ran out), and ``messages`` holds the pairs answered before that.
     """
 
     protocol: str
@@ -205,7 +208,13 @@ class SessionMeasurement:
     messages: tuple[MessageTiming, ...]
     rtt_probe_s: float
     tls_context_s: float = 0.0
+    failure: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        """True when the session ended with its SessionStopRes; False when it ended early (``failure`` says why)."""
+        return self.failure is None
 
     @property
     def n_messages(self) -> int:
@@ -225,6 +234,8 @@ class SessionMeasurement:
             "tls": self.tls,
             "tls_version": self.tls_version,
             "cipher": self.cipher,
+            "completed": self.completed,
+            "failure": self.failure,
             "n_messages": self.n_messages,
             "n_charge_loop": len(self.loop()),
             "total_s": self.total_s,
@@ -237,7 +248,7 @@ class SessionMeasurement:
             "mean_secc_processing_s": float(np.mean([m.secc_processing_s for m in msgs])),
             "mean_ev_before_s": float(np.mean([m.ev_before_s for m in msgs])),
             "mean_one_way_s": float(np.mean([0.5 * (m.forward_s + m.back_s) for m in msgs])),
-            "predicted_total_s": predict_session_time_s(self),
+            "predicted_total_s": predict_session_time_s(self) if self.completed else None,
             "messages": [
                 {
                     "name": m.name,
@@ -267,7 +278,7 @@ def _one(events: Sequence[Mapping[str, Any]], kind: str, side: str) -> int:
 
 
 def calc_message_timings(
-    evcc_events: Sequence[Mapping[str, Any]], secc_events: Sequence[Mapping[str, Any]]
+    evcc_events: Sequence[Mapping[str, Any]], secc_events: Sequence[Mapping[str, Any]], complete: bool = True
 ) -> tuple[tuple[MessageTiming, ...], dict[str, float]]:
     """Pair the EV's and the charger's event records into per-message timings.
 
@@ -279,6 +290,10 @@ def calc_message_timings(
     ----------
     evcc_events, secc_events : sequence of mapping
         Records ``{"t_ns": int, "kind": str, ...}`` as written by :mod:`v2gtwin.cyber.iso15118_runner`.
+    complete : bool
+        True: the session ended with its SessionStopRes (an ``end`` record) and every request was answered.
+        False: it ended early (a ``failed`` record, e.g. the EV's message timeout); the answered pairs are
+        returned and ``total_s`` runs to the failure.
 
     Returns
     -------
@@ -289,11 +304,12 @@ def calc_message_timings(
     """
     t0 = _one(evcc_events, "sdp_tx", "EVCC")
     t_connected = _one(evcc_events, "connected", "EVCC")
-    t_end = _one(evcc_events, "end", "EVCC")
+    t_end = _one(evcc_events, "end" if complete else "failed", "EVCC")
     ev_tx, ev_rx, ev_dec = (_events(evcc_events, k) for k in ("tx", "rx", "dec"))
     se_rx, se_tx = _events(secc_events, "rx"), _events(secc_events, "tx")
-    n = len(ev_tx)
-    if not (len(ev_rx) == len(se_rx) == len(se_tx) == n and len(ev_dec) >= n) or n == 0:
+    n = len(ev_tx) if complete else len(ev_rx)
+    paired = len(ev_rx) == len(se_rx) == len(se_tx) == n if complete else min(len(ev_tx), len(se_rx), len(se_tx)) >= n
+    if not (paired and len(ev_dec) >= n) or (complete and n == 0):
         raise DataError(
             f"event records do not pair: EVCC sent {n} and read {len(ev_rx)}, SECC read {len(se_rx)} and sent "
             f"{len(se_tx)} messages"
@@ -468,18 +484,20 @@ def measured_segment(sessions: Sequence[SessionMeasurement], source: str) -> Seg
     fixed part: median one-way transit of the loop's responses; random part: the wait for the EV's next loop
     request (:func:`calc_residual_wait` of the request periods), gamma with that mean and coefficient of
     variation; processing: mean charger processing of a loop request + mean EV decoding of its response;
-    success: completed / attempted exchanges.
+    success: answered / attempted exchanges (a session that ended early on a timeout counts its unanswered
+    request as a failure).
     """
     if not sessions:
         raise DataError("measured_segment needs at least one measured session")
-    loops = [s.loop() for s in sessions]
-    if any(len(lp) < 2 for lp in loops):
-        raise DataError("each session needs at least 2 charge-loop exchanges to measure the loop period")
+    loops = [s.loop() for s in sessions if len(s.loop()) >= 2]  # a session cut short may have too few
+    if not loops:
+        raise DataError("no session has the 2 charge-loop exchanges needed to measure the loop period")
     back = np.concatenate([[m.back_s for m in lp] for lp in loops])
     periods = np.concatenate([np.diff([m.t_req_s for m in lp]) for lp in loops])
     proc = np.concatenate([[m.secc_processing_s + m.ev_decode_s for m in lp] for lp in loops])
     wait_mean_s, wait_cv = calc_residual_wait(periods)
-    attempted = sum(int(s.info.get("attempted", s.n_messages)) for s in sessions)
+    # A session that ended early had one request more than its answered pairs (the one that timed out).
+    attempted = sum(int(s.info.get("attempted", s.n_messages + (0 if s.completed else 1))) for s in sessions)
     completed = sum(s.n_messages for s in sessions)
     names = sorted({f"ISO 15118{s.protocol}" for s in sessions})
     return Segment(
