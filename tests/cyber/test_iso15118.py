@@ -232,6 +232,26 @@ def test_cli_documented_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["segments"]["ISO 15118-20"]["fixed_s"] == 0.5
 
 
+def test_cli_text_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "cyber", "iso15118")
+    assert code == 0, err
+    assert "documented (not measured)" in out and "ChargingStatusReq" in out
+
+
+def test_cli_text_of_measured_sessions(capsys: pytest.CaptureFixture[str]) -> None:
+    # The text layout of a measured result (wiring only: the numbers are the synthetic session's).
+    from v2gtwin.cli.cyber_iso15118 import _text
+    from v2gtwin.cyber.iso15118_result import build_iso15118_result
+
+    done = _session([0.2, 0.4])
+    early = SessionMeasurement(**{**done.__dict__, "failure": "TimeoutError: AC_CHARGE_LOOP_REQ", "info": {}})
+    _text(build_iso15118_result([done, early], ["-2"], None, "measured: test").summary())
+    out = capsys.readouterr().out
+    assert out.count("model check") == 1  # the session that ended early has no model check
+    assert "ended early (a measured failure): TimeoutError" in out
+    assert out.count("ChargingStatusReq") == 6
+
+
 @pytest.mark.parametrize(
     ("args", "field"),
     [(["--protocol", "3"], "--protocol"), (["--tls", "maybe"], "--tls"), (["--loop", "1"], "--loop")],

@@ -42,6 +42,8 @@ def _text(summary: dict[str, Any]) -> None:
             f"{1e3 * s['tls_context_s']:.1f} ms, connect {1e3 * s['connect_s']:.1f} ms, RTT probe "
             f"{1e3 * s['rtt_probe_s']:.3f} ms, load average {format_value('load', s['load_avg_1min'])})\n"
         )
+        if not s["completed"]:
+            sys.stdout.write(f"  ended early (a measured failure): {s['failure']}\n")
         sys.stdout.write(f"  {'message':<32}{'bytes':>7}{'EV [ms]':>9}{'SECC [ms]':>11}{'round trip [ms]':>17}\n")
         for m in s["messages"]:
             sys.stdout.write(
