@@ -245,15 +245,14 @@ def _tail(path: Path, n: int = 3) -> str:
 
 
 def _reason(path: Path) -> str:
-    """The stack's own account of why a session ended early: its first error, timeout or stop-reason lines."""
+    """The stack's own account of why a session ended early: its stop reason, else its first error lines."""
     if not path.exists():
         return "(no output)"
-    keys = ("ERROR", "Timeout", "timeout", "Reason:", "Error")
-    hits = [
-        ln.strip()
-        for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if any(k in ln for k in keys)
-    ]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for ln in lines:
+        if "Reason:" in ln:
+            return ln[ln.index("Reason:") :].strip()[:300]
+    hits = [ln.strip() for ln in lines if any(k in ln for k in ("ERROR", "Error", "Timeout", "timeout"))]
     return " | ".join(h[-240:] for h in hits[:3]) or _tail(path)
 
 
