@@ -35,7 +35,8 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 22
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 23  # 22 + the command path's CDF
+    assert "Command path: latency and reliability against service deadlines" in html
     assert "Control path: OCPP central system" in html
     assert "Protection: fault currents and relay coordination" in html
     assert "Resilience of a critical facility" in html
@@ -45,6 +46,8 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
     assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
+    # The command path (default LTE, 3 attempts): P(land) = 1 - (1 - 0.995 x 0.999)^3.
+    assert data["cyber_path"]["p_land"] == pytest.approx(1 - (1 - 0.995 * 0.999) ** 3, abs=1e-9)
     # The protection step: the 33-bus default scheme (head relay and the relays of laterals 19, 23, 26).
     assert [d["bus"] for d in data["protection"]["devices"]] == ["2", "19", "23", "26"]
     assert len(data["protection"]["faults"]) == 33

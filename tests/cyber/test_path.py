@@ -106,6 +106,18 @@ def test_lognormal_part_convolution_agrees_with_monte_carlo() -> None:
     assert path.var_s2 == pytest.approx(0.04**2 + 0.02**2)
 
 
+def test_none_random_part_is_a_constant() -> None:
+    # random_dist "none" with random_mean_s 0.1: the latency is 0.02 + 0.1 + 0.03 = 0.15 s exactly.
+    path = Path((seg("a", fixed=0.02, mean=0.1, dist="none", proc=0.03),))
+    assert path.mean_s == pytest.approx(0.15)
+    assert path.var_s2 == 0.0
+    g = calc_attempt_grid(path)
+    assert g.prob_by(0.149) == pytest.approx(0.0, abs=1e-9)
+    assert g.prob_by(0.151) == pytest.approx(1.0, abs=1e-9)
+    lat, _ = sample_attempt_s(path, np.random.default_rng(10), 100)
+    assert lat == pytest.approx(np.full(100, 0.15))
+
+
 def test_reliability_is_the_product() -> None:
     path = Path((seg("a", p=0.99), seg("b", p=0.95), seg("c", p=0.9)))
     assert path.p_success == pytest.approx(0.99 * 0.95 * 0.9)

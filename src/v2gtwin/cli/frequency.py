@@ -62,7 +62,9 @@ def frequency_agc(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Two-area AGC with and without the fleet, and the fleet following a regulation signal (PJM score)."""
+    """Two-area AGC with and without the fleet, and the fleet following a regulation signal (PJM score); the
+    fleet's response is delayed by the scenario's command path ([cyber], as in the study)."""
+    from v2gtwin.cyber.path_study import run_path_study
     from v2gtwin.grid.agc import read_regulation_signal
     from v2gtwin.grid.bulk import run_agc_analysis, summarize_agc
     from v2gtwin.study_network import place_on_network
@@ -70,7 +72,8 @@ def frequency_agc(
     scen, fleet, base = _fleet_baseline(scenario)
     fleet, limits = place_on_network(scen, fleet)
     sig = read_regulation_signal(signal) if signal is not None else None
-    ag = run_agc_analysis(fleet, base, scen.frequency, scen.time, scen.seed, signal=sig, limits=limits)
+    delays = run_path_study(scen).samples_s  # the study's cyber_path step, the same seeded draws
+    ag = run_agc_analysis(fleet, base, scen.frequency, scen.time, scen.seed, signal=sig, limits=limits, delay_s=delays)
     _emit(summarize_agc(ag), json_out)
 
 

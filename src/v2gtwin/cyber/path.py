@@ -59,7 +59,8 @@ class Segment:
     random_mean_s : float
         Mean of the random part of the latency [s], >= 0.
     random_dist : str
-        Distribution of the random part: ``"none"``, ``"exponential"``, ``"gamma"`` or ``"lognormal"``.
+        Distribution of the random part: ``"none"`` (a constant ``random_mean_s``), ``"exponential"``,
+        ``"gamma"`` or ``"lognormal"``.
     random_cv : float
         Coefficient of variation of the random part (gamma, lognormal; exponential has 1, none ignores it) [-].
     processing_s : float
@@ -258,14 +259,16 @@ def _segment_pmf(seg: Segment, n: int, dt_s: float) -> FloatArray:
     """Probability mass of one traversal's latency on ``k dt_s``, k < n (random part binned to the nearest
     grid point, then shifted by fixed + processing time)."""
     part = DISTS[seg.random_dist]
+    shift_s = seg.fixed_s + seg.processing_s
     if seg.random_dist == "none" or seg.random_mean_s == 0:
         pmf = np.zeros(n)
         pmf[0] = 1.0
+        shift_s += seg.random_mean_s  # "none": a constant random part (its mean)
     else:
         edges = (np.arange(n + 1) - 0.5) * dt_s
         pmf = np.diff(part.cdf(np.maximum(edges, 0.0), seg.random_mean_s, seg.random_cv))
         pmf[0] = float(part.cdf(np.array([0.5 * dt_s]), seg.random_mean_s, seg.random_cv)[0])
-    return _shift_mass(pmf, seg.fixed_s + seg.processing_s, dt_s)
+    return _shift_mass(pmf, shift_s, dt_s)
 
 
 def _attempt_t_max_s(path: Path, tail: float) -> float:

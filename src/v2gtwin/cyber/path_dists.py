@@ -44,11 +44,15 @@ class RandomPart:
 
 
 def _none_cdf(t: FloatArray, m: float, c: float) -> FloatArray:
+    return np.asarray(t >= m, dtype=float)
+
+
+def _zero_cdf(t: FloatArray, m: float, c: float) -> FloatArray:
     return np.asarray(t >= 0.0, dtype=float)
 
 
 def _exp_cdf(t: FloatArray, m: float, c: float) -> FloatArray:
-    return np.where(t > 0.0, -np.expm1(-np.maximum(t, 0.0) / m), 0.0) if m > 0 else _none_cdf(t, m, c)
+    return np.where(t > 0.0, -np.expm1(-np.maximum(t, 0.0) / m), 0.0) if m > 0 else _zero_cdf(t, m, c)
 
 
 def _gamma_frozen(m: float, c: float) -> Any:
@@ -62,7 +66,7 @@ def _lognorm_frozen(m: float, c: float) -> Any:
 
 def _frozen_cdf(make: Callable[[float, float], Any]) -> Callable[[FloatArray, float, float], FloatArray]:
     def cdf(t: FloatArray, m: float, c: float) -> FloatArray:
-        return np.asarray(make(m, c).cdf(t), dtype=float) if m > 0 else _none_cdf(t, m, c)
+        return np.asarray(make(m, c).cdf(t), dtype=float) if m > 0 else _zero_cdf(t, m, c)
 
     return cdf
 
@@ -75,10 +79,11 @@ def _frozen_ppf(make: Callable[[float, float], Any]) -> Callable[[float, float, 
 
 
 DISTS: dict[str, RandomPart] = {
+    # "none": no randomness; the part is the constant ``random_mean_s`` (0 unless given), variance 0.
     "none": RandomPart(
         cdf=_none_cdf,
-        sample=lambda rng, m, c, n: np.zeros(n),
-        ppf=lambda q, m, c: 0.0,
+        sample=lambda rng, m, c, n: np.full(n, m),
+        ppf=lambda q, m, c: m,
         var_s2=lambda m, c: 0.0,
     ),
     "exponential": RandomPart(

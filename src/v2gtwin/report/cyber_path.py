@@ -20,24 +20,26 @@ __all__ = ["cyber_path_section", "fig_path_cdf"]
 
 def fig_path_cdf(res: PathAnalysis) -> Figure:
     """P(landed by t) on a log time axis, convolution and Monte Carlo, with each service's deadline."""
-    fig = Figure(figsize=(8.0, 3.4))
+    fig = Figure(figsize=(8.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
     t, cdf = res.cdf_points(400)
     keep = t > 0
-    ax.plot(t[keep], cdf[keep], color="tab:blue", lw=1.6, label="convolution")
+    t_hi = float(t[-1])
+    for s in res.services:
+        t_hi = max(t_hi, (s.deadline_s or 0.0) * 1.5)
+    # Past the grid's end P(landed) stays at its last value (the rest of the mass is named in the table).
+    ax.plot(np.append(t[keep], t_hi), np.append(cdf[keep], cdf[-1]), color="tab:blue", lw=1.6, label="convolution")
     mc = np.sort(res.samples_s)
     if mc.size:
         idx = np.unique(np.linspace(0, mc.size - 1, 300).round().astype(int))
         ax.plot(mc[idx], (idx + 1) / res.n_samples, ls=":", color="k", lw=1.2, label="Monte Carlo")
     colours = ("tab:red", "tab:orange", "tab:green", "tab:purple")
-    t_hi = float(t[-1])
     for s, c in zip([s for s in res.services if s.deadline_s is not None], colours, strict=False):
-        assert s.deadline_s is not None
-        ax.axvline(s.deadline_s, color=c, ls="--", lw=1, label=f"{s.name} ({s.deadline_s:g} s)")
-        t_hi = max(t_hi, s.deadline_s * 1.5)
+        ax.axvline(s.deadline_s or 0.0, color=c, ls="--", lw=1, label=f"{s.name} ({s.deadline_s:g} s)")
     ax.axhline(1.0 - res.deadline_miss_max, color="grey", lw=0.8, ls="-.", label="1 - deadline_miss_max")
     ax.set_xscale("log")
-    ax.set_xlim(max(float(t[keep][0]) if keep.any() else 1e-3, 1e-3), t_hi)
+    first = t[keep & (cdf > 1e-4)]
+    ax.set_xlim(max(float(first[0]) / 3.0 if first.size else 1e-3, 1e-4), t_hi)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("time after the central system sends the command [s]")
     ax.set_ylabel("P(command landed)")

@@ -1,0 +1,52 @@
+"""Benchmark: the command-path model's two methods on the default paths (LTE, NB-IoT, wired internet), 1 s
+timeout, 3 attempts.
+
+Prints one JSON line: per path, ``convolution_ms`` (best of ``--repeat`` runs of ``calc_landing_grid``, its
+``grid_points``), ``monte_carlo_ms`` (best of ``--repeat`` runs of ``sample_landing_s`` with ``--samples``
+commands), and the p99 landing time by each method (``p99_conv_s``, ``p99_mc_s``) as a cross-check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from v2gtwin.cyber.path import RetryPolicy, calc_landing_grid, sample_landing_s
+from v2gtwin.cyber.path_defaults import PATHS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--samples", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    retry = RetryPolicy(timeout_s=1.0, max_attempts=3)
+    out = {}
+    for name, build in PATHS.items():
+        path = build()
+        conv, mc = [], []
+        for i in range(args.repeat):
+            t0 = time.perf_counter()
+            grid = calc_landing_grid(path, retry)
+            conv.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            t, landed = sample_landing_s(path, retry, np.random.default_rng(i), args.samples)
+            mc.append(time.perf_counter() - t0)
+        k = int(np.ceil(0.99 * args.samples)) - 1
+        lt = np.sort(t[landed])
+        out[name] = {
+            "convolution_ms": round(min(conv) * 1e3, 2),
+            "grid_points": int(grid.t_s.size),
+            "monte_carlo_ms": round(min(mc) * 1e3, 2),
+            "samples": args.samples,
+            "p99_conv_s": grid.quantile_s(0.99),
+            "p99_mc_s": float(lt[k]) if k < lt.size else None,
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
