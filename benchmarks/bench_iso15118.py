@@ -35,12 +35,15 @@ def main() -> int:
             out[f"iso15118{protocol}{'_tls' if tls else ''}"] = {
                 "total_s": round(m.total_s, 4),
                 "n_messages": m.n_messages,
-                "mean_round_trip_s": round(s["mean_round_trip_s"], 4),
-                "mean_secc_processing_s": round(s["mean_secc_processing_s"], 4),
-                "mean_ev_before_s": round(s["mean_ev_before_s"], 4),
+                "completed": m.completed,
+                "mean_round_trip_s": s["mean_round_trip_s"],
+                "mean_secc_processing_s": s["mean_secc_processing_s"],
+                "mean_ev_before_s": s["mean_ev_before_s"],
                 "connect_s": round(m.connect_s, 5),
                 "tls_context_s": round(m.tls_context_s, 5),
-                "error_pct": round(100 * (predict_session_time_s(m) - m.total_s) / m.total_s, 2),
+                "error_pct": round(100 * (predict_session_time_s(m) - m.total_s) / m.total_s, 2)
+                if m.completed
+                else None,
             }
     out["load_avg_1min"] = round(os.getloadavg()[0], 2)
     sys.stdout.write(json.dumps(out) + "\n")

@@ -160,6 +160,15 @@ def test_segment_counts_an_unanswered_request_as_a_failure() -> None:
     assert seg.p_success == pytest.approx(6 / 7, rel=1e-12)
 
 
+def test_summary_of_a_session_without_answers_is_strict_json() -> None:
+    # A session that ended before its first answer: no means (None), never NaN.
+    from v2gtwin.jsonout import dumps_strict
+
+    s = SessionMeasurement("-20", True, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 0.02, 0.01, 0.6, (), 1e-5, failure="x")
+    out = json.loads(dumps_strict(s.summary()))
+    assert out["mean_round_trip_s"] is None and out["completed"] is False and out["predicted_total_s"] is None
+
+
 def _session(periods_s: list[float], back_s: float = 0.001) -> SessionMeasurement:
     """A synthetic -2 session whose charge-loop requests leave at the given intervals."""
     from v2gtwin.cyber.iso15118_session import MessageTiming

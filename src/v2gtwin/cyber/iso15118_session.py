@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +71,6 @@ __all__ = [
     "predict_session_time_s",
 ]
 
-Protocol = Literal["-2", "-20"]
 
 #: The protocols this segment covers, with the ``iso15118`` package's name for the EV's choice.
 PROTOCOLS: dict[str, str] = {"-2": "ISO_15118_2", "-20": "ISO_15118_20_AC"}
@@ -244,10 +243,10 @@ class SessionMeasurement:
             "connect_s": self.connect_s,
             "rtt_probe_s": self.rtt_probe_s,
             "load_avg_1min": self.info.get("load_avg_1min"),
-            "mean_round_trip_s": float(np.mean([m.round_trip_s for m in msgs])),
-            "mean_secc_processing_s": float(np.mean([m.secc_processing_s for m in msgs])),
-            "mean_ev_before_s": float(np.mean([m.ev_before_s for m in msgs])),
-            "mean_one_way_s": float(np.mean([0.5 * (m.forward_s + m.back_s) for m in msgs])),
+            "mean_round_trip_s": _mean([m.round_trip_s for m in msgs]),
+            "mean_secc_processing_s": _mean([m.secc_processing_s for m in msgs]),
+            "mean_ev_before_s": _mean([m.ev_before_s for m in msgs]),
+            "mean_one_way_s": _mean([0.5 * (m.forward_s + m.back_s) for m in msgs]),
             "predicted_total_s": predict_session_time_s(self) if self.completed else None,
             "messages": [
                 {
@@ -264,6 +263,11 @@ class SessionMeasurement:
                 for m in msgs
             ],
         }
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    """The mean, or None for no values (a session that ended before its first answer)."""
+    return float(np.mean(values)) if len(values) else None
 
 
 def _events(events: Sequence[Mapping[str, Any]], kind: str) -> list[Mapping[str, Any]]:
