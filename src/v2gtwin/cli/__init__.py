@@ -14,6 +14,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     battery,
     csms,
     cyber,
+    cyber_tls,
     feeder,
     fleet,
     frequency,
