@@ -189,6 +189,9 @@ class TlsProfile:
         Who the TLS client and server are (``EV``, ``charger``, ``CSMS``).
     session_ticket : bool
         The server sends a session ticket (OpenSSL's default).
+    server_cert_bytes, client_cert_bytes : tuple of int
+        DER sizes of the certificates each side sends, leaf first [bytes]; empty: the curve's typical sizes
+        (:attr:`Curve.cert_bytes`). Their length must match the chain length.
     source : str
         Where the profile's settings come from.
     """
@@ -203,6 +206,8 @@ class TlsProfile:
     server_role: str
     session_ticket: bool = True
     source: str = ""
+    server_cert_bytes: tuple[int, ...] = ()
+    client_cert_bytes: tuple[int, ...] = ()
 
     @property
     def suite(self) -> Suite:
@@ -303,6 +308,14 @@ def resolve_profile(
     if n_chain_client is not None:
         changes["n_chain_client"] = n_chain_client
     prof = replace(prof, **changes) if changes else prof
+    for side, sizes, n in (
+        ("server", prof.server_cert_bytes, prof.n_chain_server),
+        ("client", prof.client_cert_bytes, prof.n_chain_client),
+    ):
+        if sizes and (len(sizes) != n or any(int(b) < 100 or int(b) > 16384 for b in sizes)):
+            raise DataError(
+                f"{side}_cert_bytes must hold {n} sizes (n_chain_{side}) in [100, 16384] bytes (got {sizes})"
+            )
     if prof.cipher_suite not in CIPHER_SUITES:
         raise DataError(f"cipher_suite must be one of {_names(CIPHER_SUITES)} (got {prof.cipher_suite!r})")
     if prof.curve not in CURVES:
@@ -323,9 +336,9 @@ def resolve_profile(
 #: ``python benchmarks/bench_tls.py`` (keygen = ``ec.generate_private_key``, derive = ``exchange(ECDH())``,
 #: sign / verify = ECDSA with the curve's hash over 100 bytes). ``--measure`` measures them again.
 REFERENCE_OP_COSTS_S: dict[str, dict[str, float]] = {
-    "P-256": {"keygen": 11.9e-6, "derive": 46.7e-6, "sign": 22.5e-6, "verify": 62.4e-6},
-    "P-384": {"keygen": 148.1e-6, "derive": 342.5e-6, "sign": 207.3e-6, "verify": 469.2e-6},
-    "P-521": {"keygen": 128.8e-6, "derive": 277.5e-6, "sign": 245.2e-6, "verify": 459.5e-6},
+    "P-256": {"keygen": 11.8e-6, "derive": 46.7e-6, "sign": 21.3e-6, "verify": 61.2e-6},
+    "P-384": {"keygen": 149.7e-6, "derive": 344.2e-6, "sign": 207.6e-6, "verify": 473.7e-6},
+    "P-521": {"keygen": 129.2e-6, "derive": 277.9e-6, "sign": 245.6e-6, "verify": 473.6e-6},
 }
 
 
@@ -351,14 +364,15 @@ class Overhead:
 
 
 #: Calibrated on this machine (see :func:`v2gtwin.cyber.handshake_measure.calibrate_overhead`): in-memory
-#: handshakes (``ssl.MemoryBIO``, no network, system OpenSSL 3.0) of TLS 1.2 P-256 with a 3-certificate chain,
-#: server-authenticated and mutual; each side's CPU time minus its counted operations. Only these two cases are
-#: used: every other profile, curve, round-trip time and rate in the validation is out of sample.
+#: handshakes (``ssl.MemoryBIO``, no network, Python's ssl on OpenSSL 3.0.19) of TLS 1.2 P-256,
+#: server-authenticated with a 3-certificate chain and mutual with 1-certificate chains; each side's CPU time
+#: minus its counted operations, least squares. Only these two cases are used: TLS 1.3, P-521, other chain
+#: lengths and every round-trip time and rate in the validation are out of sample.
 REFERENCE_OVERHEAD = Overhead(
-    base_client_s=0.05e-3,
-    base_server_s=0.19e-3,
-    cert_check_s=0.18e-3,
-    source="calibrated 2026-11-27 on in-memory TLS 1.2 P-256 handshakes (python benchmarks/bench_tls.py)",
+    base_client_s=0.186e-3,
+    base_server_s=0.282e-3,
+    cert_check_s=0.177e-3,
+    source="calibrated 2026-11-27 on in-memory TLS 1.2 P-256 handshakes, CPU time (python benchmarks/bench_tls.py)",
 )
 
 
@@ -389,9 +403,9 @@ CPU_PRESETS: dict[str, CpuPreset] = {
         ),
         CpuPreset(
             "cortex-m7",
-            1080.0,
+            1100.0,
             "SEGGER emSecure-ECDSA: P-256 signature verification 67.45 ms on a Cortex-M7 at 216 MHz "
-            "(segger.com, emSecure-ECDSA performance table) / 62.4 us here",
+            "(segger.com, emSecure-ECDSA performance table) / 61.2 us here (P-256 verify)",
         ),
         CpuPreset(
             "cortex-m4",
@@ -446,7 +460,9 @@ def _client_hello_bytes(n_bytes: int) -> int:
     return 517 if 256 <= hs < 512 else n_bytes
 
 
-def _certs_bytes(curve: Curve, n: int, per_entry: int) -> int:
+def _certs_bytes(curve: Curve, n: int, per_entry: int, given: tuple[int, ...] = ()) -> int:
+    if given:
+        return sum(given) + n * per_entry
     leaf, ca = curve.cert_bytes
     return leaf + (n - 1) * ca + n * per_entry
 
@@ -460,14 +476,18 @@ def calc_flights(prof: TlsProfile) -> list[Flight]:
     c = CURVES[prof.curve]
     s = prof.suite
     m = prof.mutual
-    leaf_bytes = c.cert_bytes[0]
+    leaf_bytes = prof.client_cert_bytes[0] if prof.client_cert_bytes else c.cert_bytes[0]
     ticket = (TICKET_BYTES + (leaf_bytes + 4 if m else 0)) if prof.session_ticket else 0
     if s.tls_version == "1.2":
-        f2 = SERVER_FLIGHT_12_FIXED_BYTES + _certs_bytes(c, prof.n_chain_server, 3) + c.key_share_bytes
+        f2 = (
+            SERVER_FLIGHT_12_FIXED_BYTES
+            + _certs_bytes(c, prof.n_chain_server, 3, prof.server_cert_bytes)
+            + c.key_share_bytes
+        )
         f2 += c.sig_bytes + (CERT_REQUEST_12_BYTES if m else 0)
         f3 = 10 + c.key_share_bytes + CCS_BYTES + s.finished_record_bytes
         if m:
-            f3 += 7 + _certs_bytes(c, prof.n_chain_client, 3) + 8 + c.sig_bytes
+            f3 += 7 + _certs_bytes(c, prof.n_chain_client, 3, prof.client_cert_bytes) + 8 + c.sig_bytes
         f4 = (15 + ticket if ticket else 0) + CCS_BYTES + s.finished_record_bytes
         return [
             Flight("client", CLIENT_HELLO_12_BYTES, {}, 0),
@@ -488,11 +508,21 @@ def calc_flights(prof: TlsProfile) -> list[Flight]:
         ]
     fin = 4 + s.finished_record_bytes + RECORD_13_OVERHEAD_BYTES
     f1 = _client_hello_bytes(CLIENT_HELLO_13_FIXED_BYTES + c.key_share_bytes)
-    f2 = SERVER_FLIGHT_13_FIXED_BYTES + _certs_bytes(c, prof.n_chain_server, 5) + c.key_share_bytes
+    f2 = (
+        SERVER_FLIGHT_13_FIXED_BYTES
+        + _certs_bytes(c, prof.n_chain_server, 5, prof.server_cert_bytes)
+        + c.key_share_bytes
+    )
     f2 += 8 + c.sig_bytes + fin - RECORD_13_OVERHEAD_BYTES + (CERT_REQUEST_13_BYTES if m else 0)
     f3 = CCS_BYTES + fin
     if m:
-        f3 += 2 * RECORD_13_OVERHEAD_BYTES + 8 + _certs_bytes(c, prof.n_chain_client, 5) + 8 + c.sig_bytes
+        f3 += (
+            2 * RECORD_13_OVERHEAD_BYTES
+            + 8
+            + _certs_bytes(c, prof.n_chain_client, 5, prof.client_cert_bytes)
+            + 8
+            + c.sig_bytes
+        )
     tickets = 2 * (ticket + RECORD_13_OVERHEAD_BYTES + 15) if ticket else 0  # OpenSSL sends two
     return [
         Flight("client", f1, {"keygen": 1}, 0),

@@ -11,6 +11,8 @@
   (added one-way delay and rate limit) when the round-trip time or the rate is not zero/unlimited; median of
   several handshakes. The TCP connection is made before the clock starts (the proxy accepts locally and cannot
   delay TCP's own handshake).
+- :func:`measure_rig_oneway_s`: what the rig itself adds per flight (a raw TCP echo through the same proxy);
+  it is added to the prediction in the comparison, and reported.
 - :func:`run_validation`: predicted beside measured at several round-trip times and rates.
 
 Certificates come from a throw-away PKI in a temporary folder: a root, ``n - 1`` sub-CAs and a leaf per side
@@ -60,6 +62,7 @@ __all__ = [
     "measure_handshakes",
     "measure_in_memory",
     "measure_op_costs_s",
+    "measure_rig_oneway_s",
     "openssl_available",
     "run_validation",
 ]
@@ -136,6 +139,16 @@ class Pki:
         chain of one) or ``<side>.key``."""
         return self.folder / (f"{side}.key" if what == "key" else f"{side}-{what}.pem")
 
+    def cert_bytes(self, side: str) -> tuple[int, ...]:
+        """DER sizes of the side's chain, leaf first [bytes]."""
+        certs = x509.load_pem_x509_certificates(self.path(side, "chain").read_bytes())
+        return tuple(len(c.public_bytes(serialization.Encoding.DER)) for c in certs)
+
+    def sized(self, prof: TlsProfile) -> TlsProfile:
+        """``prof`` with this PKI's certificate sizes (the model then counts the bytes actually sent)."""
+        client = self.cert_bytes("client")[: prof.n_chain_client] if prof.mutual else ()
+        return replace(prof, server_cert_bytes=self.cert_bytes("server"), client_cert_bytes=client)
+
 
 def _write_side(folder: Path, side: str, curve: ec.EllipticCurve, n_chain: int) -> None:
     root_key = ec.generate_private_key(curve)
@@ -209,11 +222,11 @@ def _check_suite(prof: TlsProfile, got: tuple[str, str, int] | None) -> None:
 # ----------------------------------------------------------------------------------------------- in memory
 def _one_in_memory(srv: ssl.SSLContext, cli: ssl.SSLContext) -> tuple[float, float, list[int], Any]:
     bio = [ssl.MemoryBIO() for _ in range(4)]
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     s = srv.wrap_bio(bio[0], bio[1], server_side=True)
-    t1 = time.perf_counter()
+    t1 = time.thread_time()
     c = cli.wrap_bio(bio[2], bio[3], server_hostname="localhost")
-    t_side = {"c": time.perf_counter() - t1, "s": t1 - t0}  # creating the connection objects counts too
+    t_side = {"c": time.thread_time() - t1, "s": t1 - t0}  # creating the connection objects counts too
     done = {"c": False, "s": False}
     flights: list[int] = []
     turn = "c"
@@ -221,13 +234,13 @@ def _one_in_memory(srv: ssl.SSLContext, cli: ssl.SSLContext) -> tuple[float, flo
         if done["c"] and done["s"]:
             break
         obj, out_bio, in_bio = (c, bio[3], bio[0]) if turn == "c" else (s, bio[1], bio[2])
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         try:
             obj.do_handshake()
             done[turn] = True
         except ssl.SSLWantReadError:
             pass
-        t_side[turn] += time.perf_counter() - t0
+        t_side[turn] += time.thread_time() - t0
         data = out_bio.read()
         if data:
             flights.append(len(data))
@@ -237,7 +250,10 @@ def _one_in_memory(srv: ssl.SSLContext, cli: ssl.SSLContext) -> tuple[float, flo
 
 
 def measure_in_memory(prof: TlsProfile, pki: Pki, n: int = 30) -> dict[str, Any]:
-    """Median CPU time per side of in-memory handshakes (no network) and the bytes of each flight."""
+    """Median CPU time per side of in-memory handshakes (no network) and the bytes of each flight.
+
+    CPU time of the thread (``time.thread_time``), not wall time: other processes on a loaded machine take
+    the processor away from a handshake, not work out of it."""
     srv, cli = _contexts(prof, pki)
     runs = [_one_in_memory(srv, cli) for _ in range(n)]
     _check_suite(prof, runs[-1][3])
@@ -325,7 +341,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _python_server(srv: ssl.SSLContext, done_q: queue.Queue[float]) -> Iterator[int]:
+def _python_server(srv: ssl.SSLContext, done_q: queue.Queue[float], accepted_q: queue.Queue[float]) -> Iterator[int]:
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(8)
@@ -339,6 +355,7 @@ def _python_server(srv: ssl.SSLContext, done_q: queue.Queue[float]) -> Iterator[
                 return
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                accepted_q.put(time.perf_counter())
                 try:
                     with srv.wrap_socket(conn, server_side=True) as tls:
                         done_q.put(time.perf_counter())
@@ -402,6 +419,65 @@ def _openssl_server(prof: TlsProfile, pki: Pki) -> Iterator[int]:
             proc.wait()
 
 
+@contextmanager
+def _echo_server() -> Iterator[int]:
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+
+    th = threading.Thread(target=serve, name="echo-server", daemon=True)
+    th.start()
+    try:
+        yield int(lsock.getsockname()[1])
+    finally:
+        lsock.close()
+        th.join(timeout=5.0)
+
+
+def measure_rig_oneway_s(rtt_s: float, rate_bps: float | None, *, n_bytes: int = 1000, n: int = 5) -> float:
+    """The test rig's own latency per one-way traversal [s]: a raw TCP echo of ``n_bytes`` over loopback (through
+    a shaping proxy with the same settings when ``rtt_s`` > 0 or a rate is set), median round trip minus the
+    link's nominal ``rtt_s + 2 n_bytes / rate``, halved. No TLS is involved: this is what the emulation and the
+    host (socket calls, thread wake-ups, the proxy's timer) add to every flight, measured apart from the model.
+    """
+    from v2gtwin.cyber.shaping import ShapingProxy
+
+    payload = b"e" * n_bytes
+    with ExitStack() as stack:
+        port = stack.enter_context(_echo_server())
+        if rtt_s > 0.0 or rate_bps is not None:
+            proxy = stack.enter_context(
+                ShapingProxy(("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt_s / 2.0, rate_bps=rate_bps)
+            )
+            port = proxy.port
+        with socket.create_connection(("127.0.0.1", port), timeout=30.0) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            rtts = []
+            for _ in range(n + 1):
+                t0 = time.perf_counter()
+                sock.sendall(payload)
+                got = 0
+                while got < n_bytes:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise DataError("rig: the echo connection closed early")
+                    got += len(chunk)
+                rtts.append(time.perf_counter() - t0)
+    nominal = rtt_s + (2.0 * n_bytes / rate_bps if rate_bps else 0.0)
+    return max(statistics.median(rtts[1:]) - nominal, 0.0) / 2.0
+
+
 def measure_handshakes(
     profile: str | TlsProfile,
     rtt_s: float = 0.0,
@@ -410,6 +486,7 @@ def measure_handshakes(
     n: int = 7,
     peer: Literal["python", "openssl"] = "python",
     pki: Pki | None = None,
+    settle_s: float = 0.05,
 ) -> dict[str, Any]:
     """Median times of ``n`` real handshakes over loopback (after one warm-up), shaped when asked.
 
@@ -417,6 +494,11 @@ def measure_handshakes(
     with ``peer="openssl"``, whose completion time is not observable here), the smallest of the ``n`` of each
     (``*_min_s``: the handshake least disturbed by other processes -- on a loaded machine every wake-up of a
     side can wait for a scheduler slice), ``n``, ``peer``, ``cipher_suite`` and ``shaped`` (proxy used).
+
+    The clock starts when the TCP connection is set up end to end: with the Python server when it has accepted
+    the connection (through the proxy, that is after the proxy's own connection to it), with ``openssl
+    s_server`` ``settle_s`` after the client's connect (it cannot say when it accepted). TCP's handshake is not
+    timed: through a user-space proxy it would not see the added delay.
     """
     from v2gtwin.cyber.handshake import _check_link  # same checks and messages as the model
     from v2gtwin.cyber.shaping import ShapingProxy
@@ -435,8 +517,9 @@ def measure_handshakes(
             pki = make_pki(tmp, prof.curve, prof.n_chain_server, prof.n_chain_client)
         srv, cli = _contexts(prof, pki)
         done_q: queue.Queue[float] = queue.Queue()
+        accepted_q: queue.Queue[float] = queue.Queue()
         if peer == "python":
-            port = stack.enter_context(_python_server(srv, done_q))
+            port = stack.enter_context(_python_server(srv, done_q, accepted_q))
         else:
             port = stack.enter_context(_openssl_server(prof, pki))
         shaped = rtt > 0.0 or rate is not None
@@ -451,6 +534,12 @@ def measure_handshakes(
         for i in range(n + 1):
             sock = socket.create_connection(("127.0.0.1", port), timeout=30.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # The clock starts once the connection is set up end to end (the proxy has connected to the server
+            # and the server has accepted): the Python server says so; s_server cannot, so wait settle_s.
+            if peer == "python":
+                accepted_q.get(timeout=30.0)
+            else:
+                time.sleep(settle_s)
             t0 = time.perf_counter()
             with cli.wrap_socket(sock, server_hostname="localhost") as tls:
                 t1 = time.perf_counter()
@@ -490,7 +579,9 @@ def run_validation(
     """Predicted beside measured for every profile, link (RTT [s], rate [bytes/s] or None) and peer.
 
     Measured on this machine, so the prediction uses processor factors 1. Each row: the measurement's keys,
-    ``predicted_s`` (the model's ``t_handshake_s``; with the openssl peer its ``t_client_done_s``),
+    ``t_model_s`` (the model's ``t_handshake_s``; with the openssl peer its ``t_client_done_s``),
+    ``t_rig_oneway_s`` (:func:`measure_rig_oneway_s`, the rig's own latency per flight, measured right after),
+    ``predicted_s`` = ``t_model_s`` + flights on the path x ``t_rig_oneway_s``,
     ``measured_s`` (median) and ``measured_min_s`` (smallest), ``error`` = predicted / median - 1 and
     ``error_min`` = predicted / smallest - 1.
     """
@@ -504,15 +595,21 @@ def run_validation(
                     if progress is not None:
                         progress(f"{prof.name} rtt {rtt * 1e3:g} ms rate {rate or 'unlimited'} {peer}")
                     meas = measure_handshakes(prof, rtt, rate, n=n, peer=peer, pki=pki)
-                    pred = calc_handshake_time(prof, rtt, rate, op_costs_s=op_costs_s, overhead=overhead)
+                    rig_s = measure_rig_oneway_s(rtt, rate)
+                    pred = calc_handshake_time(pki.sized(prof), rtt, rate, op_costs_s=op_costs_s, overhead=overhead)
                     if meas["t_handshake_s"] is not None:
-                        predicted, key, what = pred.t_handshake_s, "t_handshake", "both ends done"
+                        model_s, key, what = pred.t_handshake_s, "t_handshake", "both ends done"
+                        n_oneway = 2.0 * pred.n_round_trips
                     else:
-                        predicted, key, what = pred.t_client_done_s, "t_client_done", "client done"
+                        model_s, key, what = pred.t_client_done_s, "t_client_done", "client done"
+                        n_oneway = 2.0 * pred.n_round_trips - (1.0 if prof.tls_version == "1.3" else 0.0)
+                    predicted = model_s + n_oneway * rig_s
                     rows.append(
                         {
                             **meas,
                             "compared": what,
+                            "t_model_s": model_s,
+                            "t_rig_oneway_s": rig_s,
                             "predicted_s": predicted,
                             "measured_s": meas[f"{key}_s"],
                             "measured_min_s": meas[f"{key}_min_s"],
