@@ -27,7 +27,8 @@ import cryptography
 from cryptography.hazmat.backends.openssl.backend import backend
 
 from v2gtwin.cyber.handshake import PROFILES, calc_handshake_time
-from v2gtwin.cyber.handshake_measure import calibrate_overhead, measure_handshakes, measure_op_costs_s
+from v2gtwin.cyber.handshake_live import measure_handshakes
+from v2gtwin.cyber.handshake_measure import calibrate_overhead, measure_op_costs_s
 
 
 def main() -> None:

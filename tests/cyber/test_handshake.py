@@ -26,14 +26,8 @@ from v2gtwin.cyber.handshake import (
     handshake_breakdown,
     resolve_profile,
 )
-from v2gtwin.cyber.handshake_measure import (
-    Pki,
-    make_pki,
-    measure_in_memory,
-    measure_op_costs_s,
-    openssl_available,
-    run_validation,
-)
+from v2gtwin.cyber.handshake_live import openssl_available, run_validation
+from v2gtwin.cyber.handshake_measure import Pki, make_pki, measure_in_memory, measure_op_costs_s
 from v2gtwin.errors import DataError
 
 TOLERANCE = 0.20  # the issue's tolerance for predicted vs measured
@@ -253,15 +247,15 @@ def test_compute_against_in_memory_handshakes(pki_cache, profile: str, curve: st
 
 
 # --------------------------------------------------------------------------------------------- live
-LIVE_LINKS = ((0.1, None), (0.05, 4000.0))
+LIVE_LINKS = ((0.2, None), (0.05, 4000.0))
 
 
 @pytest.mark.parametrize("profile", ["iso15118-2", "iso15118-20", "ocpp-sp3"])
 def test_live_handshakes_python_ssl(profile: str) -> None:
-    """Real handshakes (Python's ssl client and server) over loopback through the shaping proxy at an RTT of 0.1 s and
+    """Real handshakes (Python's ssl client and server) over loopback through the shaping proxy at an RTT of 0.2 s and
     at 0.05 s with 4,000 bytes/s: median of 5 against the model (reference costs) within 20 %.
 
-    The round-trip times are at least 100 ms (or the transfer takes >= 0.4 s) because on a loaded 2-core machine
+    The round-trip time is 200 ms (or the transfer takes >= 0.4 s) because on a loaded 2-core machine
     every wake-up of a side or of the proxy can wait a scheduler slice (observed: +10-20 ms per handshake at
     load 8-10); zero-delay handshakes are compared in CPU time above."""
     rows = run_validation((profile,), LIVE_LINKS, peers=("python",), n=5)
@@ -274,7 +268,18 @@ def test_live_handshakes_openssl_s_server(profile: str) -> None:
     """Python's ssl client against `openssl s_server` (another program, the system's OpenSSL) through the proxy:
     the client's completion time, median of 5, within 20 % of the model."""
     require_part(openssl_available(), "the openssl command")
-    rows = run_validation((profile,), ((0.1, None), (0.05, 4000.0)), peers=("openssl",), n=5)
+    rows = run_validation((profile,), ((0.2, None), (0.05, 4000.0)), peers=("openssl",), n=5)
+    bad = [(r["rtt_s"], r["rate_bps"], r["predicted_s"], r["measured_s"]) for r in rows if abs(r["error"]) > TOLERANCE]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("profile", ["iso15118-2", "ocpp-sp3"])
+def test_live_handshakes_openssl_s_time(profile: str) -> None:
+    """OpenSSL's own client (`openssl s_time -new`) against the Python server through the proxy: the median
+    cycle per connection (connect, handshake until the client is done, close; from the server's accept times)
+    within 20 % of the model's client completion time."""
+    require_part(openssl_available(), "the openssl command")
+    rows = run_validation((profile,), ((0.2, None), (0.05, 4000.0)), peers=("s_time",), n=5)
     bad = [(r["rtt_s"], r["rate_bps"], r["predicted_s"], r["measured_s"]) for r in rows if abs(r["error"]) > TOLERANCE]
     assert not bad, bad
 

@@ -164,6 +164,7 @@ def tls(
     rtt_s = rtt_ms / 1e3
     out = calc_tls_summary(rtt_s, rate_bps, **kwargs)  # checks every input before anything is measured
     if measure:
+        from v2gtwin.cyber import handshake_live as live
         from v2gtwin.cyber import handshake_measure as hm
         from v2gtwin.cyber.handshake import resolve_profile
 
@@ -173,13 +174,17 @@ def tls(
         out = calc_tls_summary(
             rtt_s, rate_bps, **kwargs, op_costs_s=costs, overhead=overhead, op_costs_source="measured now"
         )
-        peers: tuple[Any, ...] = ("python", "openssl") if hm.openssl_available() else ("python",)
+        has_openssl = live.openssl_available()
         rows = []
         for name in names:
             prof = resolve_profile(
                 name, cipher_suite=cipher_suite, curve=curve, n_chain_server=chain_server, n_chain_client=chain_client
             )
-            rows += hm.run_validation(
+            peers: tuple[Any, ...] = ("python",)
+            if has_openssl:
+                s_time_ok = prof.tls_version == "1.2" and (not prof.mutual or prof.n_chain_client == 1)
+                peers = ("python", "openssl", "s_time") if s_time_ok else ("python", "openssl")
+            rows += live.run_validation(
                 (prof,),
                 ((rtt_s, rate_bps),),
                 peers=peers,
@@ -189,7 +194,7 @@ def tls(
                 progress=_progress,
             )
         out["validation"] = rows
-        if not hm.openssl_available():
+        if not has_openssl:
             out["validation_note"] = "openssl command not found: only Python's ssl was measured"
     if json_out:
         _print_json(out)
