@@ -299,3 +299,18 @@ def test_profile_changes_keep_registry() -> None:
     prof = resolve_profile(replace(PROFILES["iso15118-2"], mutual=True, n_chain_client=2))
     assert prof.mutual and prof.n_chain_client == 2
     assert not PROFILES["iso15118-2"].mutual
+
+
+def test_cli_measure_wiring(capsys: pytest.CaptureFixture[str]) -> None:
+    """`cyber tls --measure --json`: the breakdown with costs measured now and one validation row per peer
+    (wiring only; the numbers are checked above)."""
+    import json
+
+    code, out, _ = run_cli(capsys, "cyber", "tls", "--measure", "-p", "ocpp-sp2", "--n", "1", "--json")
+    assert code == 0
+    got = json.loads(out)
+    assert got["profiles"][0]["op_costs_source"] == "measured now"
+    peers = {r["peer"] for r in got["validation"]}
+    assert peers == ({"python", "openssl", "s_time"} if openssl_available() else {"python"})
+    for r in got["validation"]:
+        assert r["profile"] == "ocpp-sp2" and r["measured_s"] > 0 and r["predicted_s"] > 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -99,8 +101,24 @@ def _text(out: dict[str, Any]) -> str:
     return text
 
 
-def _progress(msg: str) -> None:
-    sys.stderr.write(f"handshakes: {msg}\n")
+@contextmanager
+def _progress_bar(total: int, show: bool) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr (a terminal only) over the measured points; yields ``step(description)``,
+    called before each point."""
+    if not (show and sys.stderr.isatty()):
+        yield lambda _msg: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task("handshakes", total=total)
+        done = [-1]
+
+        def step(msg: str) -> None:
+            done[0] += 1
+            progress.update(task, completed=done[0], description=msg)
+
+        yield step
 
 
 @cyber_app.command("tls")
@@ -168,14 +186,15 @@ def tls(
         from v2gtwin.cyber import handshake_measure as hm
         from v2gtwin.cyber.handshake import resolve_profile
 
-        sys.stderr.write("measuring operation costs and the TLS stack's overhead ...\n")
+        if not json_out and sys.stderr.isatty():
+            sys.stderr.write("measuring operation costs and the TLS stack's overhead ...\n")
         costs = hm.measure_op_costs_s()
         overhead = hm.calibrate_overhead(costs)
         out = calc_tls_summary(
             rtt_s, rate_bps, **kwargs, op_costs_s=costs, overhead=overhead, op_costs_source="measured now"
         )
         has_openssl = live.openssl_available()
-        rows = []
+        plan = []
         for name in names:
             prof = resolve_profile(
                 name, cipher_suite=cipher_suite, curve=curve, n_chain_server=chain_server, n_chain_client=chain_client
@@ -184,15 +203,19 @@ def tls(
             if has_openssl:
                 s_time_ok = prof.tls_version == "1.2" and (not prof.mutual or prof.n_chain_client == 1)
                 peers = ("python", "openssl", "s_time") if s_time_ok else ("python", "openssl")
-            rows += live.run_validation(
-                (prof,),
-                ((rtt_s, rate_bps),),
-                peers=peers,
-                n=n,
-                op_costs_s=costs,
-                overhead=overhead,
-                progress=_progress,
-            )
+            plan.append((prof, peers))
+        rows: list[dict[str, Any]] = []
+        with _progress_bar(sum(len(peers) for _, peers in plan), show=not json_out) as step:
+            for prof, peers in plan:
+                rows += live.run_validation(
+                    (prof,),
+                    ((rtt_s, rate_bps),),
+                    peers=peers,
+                    n=n,
+                    op_costs_s=costs,
+                    overhead=overhead,
+                    progress=step,
+                )
         out["validation"] = rows
         if not has_openssl:
             out["validation_note"] = "openssl command not found: only Python's ssl was measured"
