@@ -18,6 +18,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     cyber,
     cyber_iso15118,
     cyber_path,
+    cyber_tls,
     doe,
     feeder,
     fleet,
