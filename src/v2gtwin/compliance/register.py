@@ -350,7 +350,9 @@ def _format_error(exc: ValidationError, data: dict[str, Any], source: str) -> st
     errors = exc.errors()
     locs = [tuple(e["loc"]) for e in errors]
     causes = [
-        e for e, loc in zip(errors, locs, strict=True) if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+        e
+        for e, loc in zip(errors, locs, strict=True)
+        if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
     ]
     err = causes[0]
     loc = tuple(err["loc"])
