@@ -87,8 +87,8 @@ def _check_pu(name: str, value: float | None) -> float | None:
 
 
 class TripSettings(_Model):
-    """Configured voltage and frequency trip settings (IEEE 1547-2018 clause 6.4.1, Tables 11-13; clause 6.5.1,
-    Tables 14-15 for frequency): a threshold and a clearing time per element; any may be missing (not assessed)."""
+    """Configured voltage and frequency trip settings (IEEE 1547-2018 clause 6.4.1, Tables 11-13 for voltage;
+    clause 6.5.1 for frequency): a threshold and a clearing time per element; any may be missing (not assessed)."""
 
     ov2_pu: float | None = Field(None, description="OV2 threshold [pu of nominal voltage].")
     ov2_s: float | None = Field(None, ge=0.0, le=1e5, description="OV2 clearing time [s].")
