@@ -147,8 +147,9 @@ def _trip_rule(element: str) -> Rule:
         out = []
         for inv in reg.inverters:
             cat = inv.abnormal_category
-            rng_f = table.lookup("trip", f_name, cat or "III")
-            cite = rng_f.citation() if rng_f else "IEEE Std 1547-2018 clause 6.4.1 / 6.5.1"
+            rng_f = table.lookup("trip", f_name, cat) if cat else None
+            clause = "6.4.1" if f_name.endswith("_pu") else "6.5.1"
+            cite = rng_f.citation() if rng_f else f"IEEE Std 1547-2018 clause {clause}"
             if cat is None:
                 out.append(
                     Finding(

@@ -103,7 +103,16 @@ def study_notes(scenario: Scenario) -> tuple[str, ...]:
     """The sentences the study's compliance section prints under its findings."""
     legacy = read_ieee1547().legacy
     fs = scenario.frequency
+    no_vv = (
+        (
+            "The feeder runs no volt-var ([feeder] voltvar_curve = 'none'): the inverters are declared normal "
+            "category B and their volt-var is not assessed.",
+        )
+        if scenario.feeder.voltvar_curve not in ("A", "B")
+        else ()
+    )
     return (
+        *no_vv,
         LEGACY_NOTE.format(uf_hz=legacy.uf_hz, uf_s=legacy.uf_s),
         f"The fleet's droop responses are first-order lags with time constants {fs.ev_t_response_min_s:g} to "
         f"{fs.ev_t_response_max_s:g} s, i.e. open-loop response times (to 90 %, ln(10) x tau) of "
