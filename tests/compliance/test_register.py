@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.compliance.registers import base
+from v2gtwin.compliance.audit import run_audit
 from v2gtwin.compliance.register import load_register, parse_register, with_aggregation
 from v2gtwin.errors import ScenarioError
+from v2gtwin.jsonout import dumps_strict
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -121,3 +126,45 @@ def test_with_aggregation_validates_overrides() -> None:
     assert with_aggregation(reg) is reg
     with pytest.raises(ScenarioError, match=r"command line: field aggregation\.settlement_interval_min"):
         with_aggregation(reg, settlement_interval_min=0)
+
+
+def _leaves(d: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(d, dict):
+        return [p for k, v in d.items() for p in _leaves(v, (*path, k))]
+    if isinstance(d, list):
+        return [p for i, v in enumerate(d) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_junk_value_is_accepted_or_one_line(data: st.DataObject) -> None:
+    # Property: whatever lands in any field, the parser returns a register or raises ScenarioError with one line
+    # naming the source (never another exception, never a non-finite value accepted).
+    d = base()
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_leaves(d)))
+        node: Any = d
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = data.draw(_JUNK)
+    try:
+        reg = parse_register(d, "fuzz.toml")
+    except ScenarioError as exc:
+        msg = str(exc)
+        assert msg.startswith("fuzz.toml") and "\n" not in msg
+        return
+    json.dumps(reg.model_dump(mode="json"), allow_nan=False)  # finite, strict JSON
+    # ... and the audit of what was accepted runs and serialises strictly too.
+    dumps_strict(run_audit(reg).to_dict())
