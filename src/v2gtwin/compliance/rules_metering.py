@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from v2gtwin.compliance.findings import Finding, Rule
+from v2gtwin.compliance.findings import Finding, Rule, Status
 from v2gtwin.compliance.meters import calc_sum_error_bound_pct
 from v2gtwin.compliance.register import Meter, MeterSum, Register
 
@@ -140,11 +140,11 @@ def _meter_rule(rule: str) -> Rule:
                 f"{agg.settlement_interval_min:g} min)",
             }[rule]
             cite = _C1220 if rule == "METER-CLASS" else _FERC
-            status = "pass" if ok else "fail"
+            status: Status = "pass" if ok else "fail"
             if rule == "METER-INTERVAL" and ok and agg.settlement_interval_min % m.interval_min > 1e-9:
                 status = "warning"
                 evidence += "; the settlement interval is not a whole number of meter intervals"
-            out.append(Finding(rule, m.id, status, evidence, cite, True, None if ok else "replace_meter"))  # type: ignore[arg-type]
+            out.append(Finding(rule, m.id, status, evidence, cite, True, None if ok else "replace_meter"))
         return out
 
     return run
@@ -181,9 +181,9 @@ def _sums(reg: Register) -> list[Finding]:
         if not r["assessable"]:
             out.append(Finding("METER-SUM", s.id, "not-assessed", str(r["reason"]), cite))
             continue
+        by_id = {m.id: m for m in reg.meters}
         terms = " + ".join(
-            f"{c:g} % x {abs(e):g} kWh"
-            for c, e in zip(r["class_pct"], r["e_kwh"], strict=True)  # type: ignore[call-overload]
+            f"{class_pct(by_id[i].accuracy_class):g} % x {abs(by_id[i].e_kwh or 0.0):g} kWh" for i in s.meters
         )
         net = r["net_kwh"]
         if r["unbounded"]:
