@@ -47,6 +47,12 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     data = json.loads(paths["results"].read_text())
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
+    # The compliance step audits the study's own V2G inverters; the legacy group fails on purpose.
+    assert "Compliance (IEEE 1547-2018) of the study's own inverters" in html
+    legacy = [f for f in data["compliance"]["findings"] if f["asset"] == "V2G-legacy"]
+    assert {"rule": "IEEE1547-TRIP-UF1", "status": "fail"}.items() <= next(
+        f for f in legacy if f["rule"] == "IEEE1547-TRIP-UF1"
+    ).items()
     assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
     # The command path (default LTE, 3 attempts): P(land) = 1 - (1 - 0.995 x 0.999)^3.
     assert data["cyber_path"]["p_land"] == pytest.approx(1 - (1 - 0.995 * 0.999) ** 3, abs=1e-9)

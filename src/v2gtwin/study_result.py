@@ -65,6 +65,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from v2gtwin.battery.health import BatteryHealthAnalysis
+    from v2gtwin.compliance.audit import AuditResult
     from v2gtwin.cyber.fleet_link import CyberRun
     from v2gtwin.cyber.path_analysis import PathAnalysis
 
@@ -294,6 +295,7 @@ class StudyResult:
     battery : battery health: the V2G degradation cost, the fleet's fade uncontrolled vs V2G, the schedule and
         V2G offer priced by the models and by the flat placeholder (None when not run).
     cyber_path : the command path's latency and reliability against the services' deadlines (None: not run).
+    compliance : IEEE 1547-2018 audit of the study's own V2G inverters (None when not run).
     """
 
     scenario: Scenario
@@ -309,6 +311,7 @@ class StudyResult:
     network_battery: NetworkBattery | None = None
     battery: BatteryHealthAnalysis | None = None
     cyber_path: PathAnalysis | None = None
+    compliance: AuditResult | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -359,6 +362,7 @@ class StudyResult:
             "network_battery": None if (nb := self.network_battery) is None else _battery_dict(nb, series),
             "battery": None if self.battery is None else self.battery.summary(),
             "cyber_path": None if self.cyber_path is None else self.cyber_path.summary(),
+            "compliance": None if self.compliance is None else self.compliance.to_dict(),
         }
 
 

@@ -14,6 +14,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     battery,
     battery_cost,
     battery_fade,
+    comply,
     csms,
     cyber,
     cyber_iso15118,

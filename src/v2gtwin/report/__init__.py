@@ -17,6 +17,7 @@ from v2gtwin.errors import V2GTwinError
 from v2gtwin.grid.secure import SECURE_RULE, tabulate_secure_figures
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.report.battery_health import battery_health_section
+from v2gtwin.report.compliance import compliance_section
 from v2gtwin.report.cyber_path import cyber_path_section
 from v2gtwin.report.figures import (
     fig_agc,
@@ -553,6 +554,7 @@ def render_html(result: StudyResult) -> str:
         + resilience_section(result)
         + cyber_path_section(result)
         + _cyber_section(result)
+        + compliance_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
     )
