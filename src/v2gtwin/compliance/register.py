@@ -1,0 +1,475 @@
+"""The asset register an aggregator audits: sites, EVSEs / bidirectional inverters, meters, the aggregation and
+the retail programmes its resources are enrolled in.
+
+Read from TOML (:func:`load_register`), validated like scenarios (frozen pydantic models, unknown keys are errors);
+the inverters and meters may also come from CSV files named in the TOML (``inverters_csv``, ``meters_csv``; one row
+per asset, nested settings as dotted column names such as ``trip.uf2_hz``). Every error is one line naming the
+file, the asset's id and the field.
+
+Validation rejects what cannot be a setting at all (a trip frequency of 0.985 looks like per-unit, a voltage of 240
+looks like volts, an unknown category or accuracy class, a meter covering an unknown inverter); whether a
+plausible setting lies inside the standard's allowed range is the audit's question (:mod:`v2gtwin.compliance.audit`),
+not the loader's.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from v2gtwin._scenario_base import _Model
+from v2gtwin.errors import ScenarioError
+
+__all__ = [
+    "ACCURACY_CLASSES",
+    "Aggregation",
+    "FreqDroopSettings",
+    "Inverter",
+    "Meter",
+    "MeterSum",
+    "Register",
+    "RemediationCosts",
+    "RetailEnrolment",
+    "Site",
+    "TripSettings",
+    "VoltVarSettings",
+    "load_register",
+    "parse_register",
+]
+
+#: Accuracy classes a meter may declare: ANSI C12.20 classes 0.1, 0.2, 0.5 (the accuracy limit in percent at the
+#: class's test points), the coarser 1.0 and 2.0 of internal or sub-meters (e.g. IEC 62053-21 classes 1 and 2), and
+#: "none" (no declared accuracy).
+ACCURACY_CLASSES = ("0.1", "0.2", "0.5", "1.0", "2.0", "none")
+
+AccuracyClass = Literal["0.1", "0.2", "0.5", "1.0", "2.0", "none"]
+
+#: Plausible ranges of a setting's unit (not the standard's allowed ranges): outside them the value is in the
+#: wrong unit or a typo. ``(low, high, hint)``: the hint says what the value looks like when it is far off.
+_F_HZ = (40.0, 70.0)
+_V_PU = (0.0, 2.0)
+
+
+def _check_hz(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if 0.0 < value <= 2.0:
+        raise ValueError(f"{value} looks like per-unit of nominal frequency; give {name} in Hz (40 to 70)")
+    if not _F_HZ[0] <= value <= _F_HZ[1]:
+        raise ValueError(f"{value} Hz is not a power-system frequency; give {name} in Hz (40 to 70)")
+    return value
+
+
+def _check_pu(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if value > 10.0:
+        raise ValueError(f"{value} looks like volts; give {name} in per-unit of nominal voltage (0 to 2)")
+    if not _V_PU[0] < value <= _V_PU[1]:
+        raise ValueError(f"{value} is outside 0 to 2; give {name} in per-unit of nominal voltage")
+    return value
+
+
+class TripSettings(_Model):
+    """Configured voltage and frequency trip settings (IEEE 1547-2018 clause 6.4.1, Tables 11-13; clause 6.5.1,
+    Tables 14-15 for frequency): a threshold and a clearing time per element; any may be missing (not assessed)."""
+
+    ov2_pu: float | None = Field(None, description="OV2 threshold [pu of nominal voltage].")
+    ov2_s: float | None = Field(None, ge=0.0, le=1e5, description="OV2 clearing time [s].")
+    ov1_pu: float | None = Field(None, description="OV1 threshold [pu of nominal voltage].")
+    ov1_s: float | None = Field(None, ge=0.0, le=1e5, description="OV1 clearing time [s].")
+    uv1_pu: float | None = Field(None, description="UV1 threshold [pu of nominal voltage].")
+    uv1_s: float | None = Field(None, ge=0.0, le=1e5, description="UV1 clearing time [s].")
+    uv2_pu: float | None = Field(None, description="UV2 threshold [pu of nominal voltage].")
+    uv2_s: float | None = Field(None, ge=0.0, le=1e5, description="UV2 clearing time [s].")
+    of2_hz: float | None = Field(None, description="OF2 threshold [Hz].")
+    of2_s: float | None = Field(None, ge=0.0, le=1e5, description="OF2 clearing time [s].")
+    of1_hz: float | None = Field(None, description="OF1 threshold [Hz].")
+    of1_s: float | None = Field(None, ge=0.0, le=1e5, description="OF1 clearing time [s].")
+    uf1_hz: float | None = Field(None, description="UF1 threshold [Hz].")
+    uf1_s: float | None = Field(None, ge=0.0, le=1e5, description="UF1 clearing time [s].")
+    uf2_hz: float | None = Field(None, description="UF2 threshold [Hz].")
+    uf2_s: float | None = Field(None, ge=0.0, le=1e5, description="UF2 clearing time [s].")
+
+    @field_validator("ov2_pu", "ov1_pu", "uv1_pu", "uv2_pu")
+    @classmethod
+    def _v_unit(cls, v: float | None, info: Any) -> float | None:
+        return _check_pu(info.field_name, v)
+
+    @field_validator("of2_hz", "of1_hz", "uf1_hz", "uf2_hz")
+    @classmethod
+    def _f_unit(cls, v: float | None, info: Any) -> float | None:
+        return _check_hz(info.field_name, v)
+
+
+class VoltVarSettings(_Model):
+    """Volt-var curve (IEEE 1547-2018 clause 5.3.3, Table 8): four (V, Q) points, Q in percent of the nameplate
+    apparent power, + = injected (capacitive)."""
+
+    enabled: bool = Field(True, description="Whether the volt-var function is enabled.")
+    v1_pu: float = Field(description="V1 [pu of nominal voltage].")
+    q1_pct: float = Field(ge=-100.0, le=100.0, description="Q1 [% of nameplate apparent power, + injected].")
+    v2_pu: float = Field(description="V2 [pu of nominal voltage].")
+    q2_pct: float = Field(ge=-100.0, le=100.0, description="Q2 [% of nameplate apparent power, + injected].")
+    v3_pu: float = Field(description="V3 [pu of nominal voltage].")
+    q3_pct: float = Field(ge=-100.0, le=100.0, description="Q3 [% of nameplate apparent power, + injected].")
+    v4_pu: float = Field(description="V4 [pu of nominal voltage].")
+    q4_pct: float = Field(ge=-100.0, le=100.0, description="Q4 [% of nameplate apparent power, + injected].")
+    t_response_s: float | None = Field(None, gt=0.0, le=1e4, description="Open-loop response time [s].")
+
+    @field_validator("v1_pu", "v2_pu", "v3_pu", "v4_pu")
+    @classmethod
+    def _v_unit(cls, v: float, info: Any) -> float:
+        _check_pu(info.field_name, v)
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VoltVarSettings:
+        if not self.v1_pu <= self.v2_pu <= self.v3_pu <= self.v4_pu:
+            raise ValueError(
+                f"volt-var voltages must not decrease: v1_pu <= v2_pu <= v3_pu <= v4_pu; got "
+                f"{self.v1_pu}, {self.v2_pu}, {self.v3_pu}, {self.v4_pu}"
+            )
+        return self
+
+
+class FreqDroopSettings(_Model):
+    """Frequency droop (frequency-watt) settings (IEEE 1547-2018 clause 6.5.2.7)."""
+
+    db_of_hz: float = Field(ge=0.0, description="Over-frequency deadband dbOF [Hz].")
+    db_uf_hz: float = Field(ge=0.0, description="Under-frequency deadband dbUF [Hz].")
+    k_of_pu: float = Field(gt=0.0, description="Over-frequency droop kOF [pu frequency per pu power].")
+    k_uf_pu: float = Field(gt=0.0, description="Under-frequency droop kUF [pu frequency per pu power].")
+    t_response_s: float | None = Field(None, gt=0.0, le=1e4, description="Open-loop response time [s].")
+
+    @field_validator("db_of_hz", "db_uf_hz")
+    @classmethod
+    def _db_unit(cls, v: float, info: Any) -> float:
+        if v > 5.0:
+            raise ValueError(f"{v} Hz is not a deadband (a frequency?); give {info.field_name} in Hz (0 to 5)")
+        return v
+
+    @field_validator("k_of_pu", "k_uf_pu")
+    @classmethod
+    def _k_unit(cls, v: float, info: Any) -> float:
+        if v > 1.0:
+            raise ValueError(f"{v} looks like percent; give {info.field_name} in per-unit (5 % droop = 0.05)")
+        return v
+
+
+class Site(_Model):
+    """A site of the aggregation."""
+
+    id: str = Field(min_length=1, max_length=60, description="Site id, unique in the register.")
+    name: str = Field("", max_length=200, description="Site name.")
+    utility: str = Field("", max_length=200, description="Distribution utility serving the site.")
+
+
+class Inverter(_Model):
+    """An EVSE / bidirectional inverter type at a site (``count`` identical units)."""
+
+    id: str = Field(min_length=1, max_length=60, description="Asset id, unique in the register.")
+    site: str = Field(min_length=1, max_length=60, description="Id of its site.")
+    vendor: str = Field("", max_length=200, description="Vendor (OCPP BootNotification chargePointVendor).")
+    model: str = Field("", max_length=200, description="Model (OCPP BootNotification chargePointModel).")
+    firmware: str = Field("", max_length=200, description="Firmware version.")
+    rating_kw: float = Field(gt=0.0, le=1e5, description="Active-power rating of one unit [kW].")
+    rating_kva: float | None = Field(
+        None, gt=0.0, le=1e5, description="Nameplate apparent power of one unit [kVA] (default: rating_kw)."
+    )
+    count: int = Field(1, ge=1, le=10_000_000, description="Identical units at the site.")
+    certifications: tuple[str, ...] = Field((), description="Certifications, e.g. 'UL 1741 SB', 'IEEE 1547.1-2020'.")
+    normal_category: Literal["A", "B"] | None = Field(
+        None, description="IEEE 1547-2018 normal operating performance category (clause 4.3): A or B."
+    )
+    abnormal_category: Literal["I", "II", "III"] | None = Field(
+        None, description="IEEE 1547-2018 abnormal operating performance category (clause 4.3): I, II or III."
+    )
+    source: Literal["register", "csms"] = Field(
+        "register", description="Where the entry comes from: the register file or the central system."
+    )
+    trip: TripSettings | None = Field(None, description="Configured trip settings (missing: not assessed).")
+    volt_var: VoltVarSettings | None = Field(None, description="Volt-var settings (missing: not assessed).")
+    freq_droop: FreqDroopSettings | None = Field(None, description="Frequency droop settings (missing: not assessed).")
+
+    @property
+    def s_rated_kva(self) -> float:
+        """Nameplate apparent power of one unit [kVA] (``rating_kva``, else ``rating_kw``)."""
+        return self.rating_kva if self.rating_kva is not None else self.rating_kw
+
+
+class Meter(_Model):
+    """A meter and the inverters it measures."""
+
+    id: str = Field(min_length=1, max_length=60, description="Meter id, unique in the register.")
+    site: str = Field(min_length=1, max_length=60, description="Id of its site.")
+    accuracy_class: AccuracyClass = Field(
+        description="Accuracy class: ANSI C12.20 '0.1', '0.2', '0.5'; '1.0', '2.0' (sub-meters); 'none'."
+    )
+    dedicated: bool = Field(description="Measures only the aggregated resources (not the host's other load).")
+    directional: bool = Field(description="Registers import and export separately.")
+    interval_min: float = Field(gt=0.0, le=1440.0, description="Interval length of its data [min].")
+    revenue_grade: bool = Field(description="Certified revenue-grade (approved for settlement).")
+    covers: tuple[str, ...] = Field((), description="Ids of the inverters it measures.")
+    e_kwh: float | None = Field(
+        None,
+        ge=-1e9,
+        le=1e9,
+        description="Energy it registered over the assessment period, signed (+ import, - export) [kWh]; used "
+        "by meter sums.",
+    )
+
+    @field_validator("accuracy_class", mode="before")
+    @classmethod
+    def _class_text(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            return f"{float(v):.1f}"
+        return v
+
+
+class MeterSum(_Model):
+    """Energy of a resource taken as the sum of several meters' readings (e.g. internal EVSE meters)."""
+
+    id: str = Field(min_length=1, max_length=60, description="Id of the summed quantity, unique in the register.")
+    meters: tuple[str, ...] = Field(min_length=1, description="Ids of the meters summed.")
+    covers: tuple[str, ...] = Field((), description="Ids of the inverters it stands in for a meter of.")
+
+
+class Aggregation(_Model):
+    """The aggregation offered to the wholesale market (FERC Order 2222, 18 CFR 35.28(g)(12))."""
+
+    name: str = Field("", max_length=200, description="Name of the aggregation.")
+    market: str = Field("", max_length=60, description="Market (RTO/ISO), e.g. 'PJM'.")
+    min_size_kw: float = Field(
+        100.0, gt=0.0, le=1e6, description="Market's minimum aggregation size [kW] (FERC Order 2222 cap: 100 kW)."
+    )
+    settlement_interval_min: float = Field(
+        5.0, gt=0.0, le=1440.0, description="Market's settlement interval [min] (metering interval limit)."
+    )
+    total_size_kw: float | None = Field(
+        None, gt=0.0, le=1e8, description="Declared size [kW] (default: sum of inverters' rating_kw x count)."
+    )
+    distribution_review: Literal["approved", "pending", "not_filed"] = Field(
+        "not_filed", description="Status of the distribution utility's review of the aggregation."
+    )
+    telemetry: bool | None = Field(
+        None, description="Real-time telemetry to the market operator in place (missing: not assessed)."
+    )
+    services: tuple[str, ...] = Field((), description="Wholesale services offered, e.g. 'energy', 'regulation'.")
+
+
+class RetailEnrolment(_Model):
+    """Resources of the register also enrolled in a retail (utility or state) programme."""
+
+    program: str = Field(min_length=1, max_length=200, description="Name of the retail programme.")
+    resources: tuple[str, ...] = Field(min_length=1, description="Ids of the inverters enrolled.")
+    services: tuple[str, ...] = Field((), description="Services the programme pays for, e.g. 'energy'.")
+
+
+class RemediationCosts(_Model):
+    """Optional one-off cost of each remediation action, per unit acted on [the register's currency]."""
+
+    replace_meter: float | None = Field(None, ge=0.0, le=1e9, description="Per meter replaced.")
+    certify_inverter: float | None = Field(None, ge=0.0, le=1e9, description="Per inverter certified.")
+    reconfigure_inverter: float | None = Field(None, ge=0.0, le=1e9, description="Per inverter reconfigured.")
+    file_utility_review: float | None = Field(None, ge=0.0, le=1e9, description="Per review filed.")
+    withdraw_retail: float | None = Field(None, ge=0.0, le=1e9, description="Per resource withdrawn.")
+    add_telemetry: float | None = Field(None, ge=0.0, le=1e9, description="Per aggregation equipped.")
+    grow_aggregation: float | None = Field(None, ge=0.0, le=1e9, description="Per aggregation grown.")
+
+
+class Register(_Model):
+    """The whole asset register."""
+
+    currency: str = Field("USD", min_length=1, max_length=10, description="Currency of every cost in it.")
+    aggregation: Aggregation = Field(default_factory=Aggregation, description="The aggregation.")
+    sites: tuple[Site, ...] = Field((), description="Sites.")
+    inverters: tuple[Inverter, ...] = Field((), description="EVSEs / bidirectional inverters.")
+    meters: tuple[Meter, ...] = Field((), description="Meters.")
+    meter_sums: tuple[MeterSum, ...] = Field((), description="Quantities taken as sums of meters.")
+    retail_enrolments: tuple[RetailEnrolment, ...] = Field((), description="Retail programme enrolments.")
+    remediation_costs: RemediationCosts = Field(
+        default_factory=RemediationCosts, description="Optional cost per remediation action."
+    )
+
+    @model_validator(mode="after")
+    def _references(self) -> Register:
+        def unique(kind: str, ids: list[str]) -> set[str]:
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    raise ValueError(f"{kind} '{i}': id used twice")
+                seen.add(i)
+            return seen
+
+        sites = unique("site", [s.id for s in self.sites])
+        invs = unique("inverter", [i.id for i in self.inverters])
+        meters = unique("meter", [m.id for m in self.meters])
+        unique("meter sum", [m.id for m in self.meter_sums])
+        for inv in self.inverters:
+            if sites and inv.site not in sites:
+                raise ValueError(f"inverter '{inv.id}': field site: unknown site '{inv.site}'")
+        for m in self.meters:
+            if sites and m.site not in sites:
+                raise ValueError(f"meter '{m.id}': field site: unknown site '{m.site}'")
+            for c in m.covers:
+                if c not in invs:
+                    raise ValueError(f"meter '{m.id}': field covers: unknown inverter '{c}'")
+        for s in self.meter_sums:
+            for mid in s.meters:
+                if mid not in meters:
+                    raise ValueError(f"meter sum '{s.id}': field meters: unknown meter '{mid}'")
+            for c in s.covers:
+                if c not in invs:
+                    raise ValueError(f"meter sum '{s.id}': field covers: unknown inverter '{c}'")
+        for e in self.retail_enrolments:
+            for r in e.resources:
+                if r not in invs:
+                    raise ValueError(f"retail enrolment '{e.program}': field resources: unknown inverter '{r}'")
+        return self
+
+    @property
+    def total_size_kw(self) -> float:
+        """The aggregation's size [kW]: declared, else the sum of the inverters' rating_kw x count."""
+        if self.aggregation.total_size_kw is not None:
+            return self.aggregation.total_size_kw
+        return float(sum(i.rating_kw * i.count for i in self.inverters))
+
+
+_KIND = {"inverters": "inverter", "meters": "meter", "sites": "site", "meter_sums": "meter sum"}
+
+
+def _format_error(exc: ValidationError, data: dict[str, Any], source: str) -> str:
+    errors = exc.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    causes = [
+        e
+        for e, loc in zip(errors, locs, strict=True)
+        if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+    ]
+    err = causes[0]
+    loc = tuple(err["loc"])
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key '{loc[-1]}'"
+    elif err["type"] == "missing":
+        msg = "missing field"
+    elif not isinstance(err.get("input"), dict) and "got" not in msg and "looks like" not in msg:
+        msg += f"; got {err.get('input')!r}"
+    more = f" (+{len(causes) - 1} more)" if len(causes) > 1 else ""
+    where = ""
+    rest = loc
+    if len(loc) >= 2 and loc[0] in _KIND and isinstance(loc[1], int):
+        entries = data.get(str(loc[0]), [])
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        where = f"{_KIND[str(loc[0])]} '{ident}'" if ident else f"{_KIND[str(loc[0])]} #{loc[1] + 1}"
+        rest = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "retail_enrolments" and isinstance(loc[1], int):
+        entries = data.get("retail_enrolments", [])
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        prog = entry.get("program") if isinstance(entry, dict) else None
+        where = f"retail enrolment '{prog}'" if prog else f"retail enrolment #{loc[1] + 1}"
+        rest = loc[2:]
+    field = ".".join(str(p) for p in rest)
+    parts = [source] + ([where] if where else []) + ([f"field {field}"] if field else [])
+    return (": ".join(parts) + f": {msg}{more}").replace("\n", " ")
+
+
+def _read_csv(path: Path, kind: str) -> list[dict[str, Any]]:
+    """Rows of a CSV register part as nested dicts: ``trip.uf2_hz`` -> ``{"trip": {"uf2_hz": ...}}``; empty cells
+    are missing; ``a;b`` in a list column (certifications, covers) is a list; numbers and true/false are parsed."""
+    lists = {"certifications", "covers", "services", "resources", "meters"}
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such {kind} CSV file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ScenarioError(f"{path}: cannot read {kind} CSV file ({exc.__class__.__name__}: {exc})") from None
+    out = []
+    for row in rows:
+        entry: dict[str, Any] = {}
+        for key, raw in row.items():
+            if key is None or raw is None or raw.strip() == "":
+                continue
+            text = raw.strip()
+            value: Any
+            if key.split(".")[-1] in lists:
+                value = [t.strip() for t in text.split(";") if t.strip()]
+            elif text.lower() in ("true", "false"):
+                value = text.lower() == "true"
+            elif key.split(".")[-1] in ("accuracy_class", "id", "site", "firmware", "model", "vendor"):
+                value = text
+            else:
+                try:
+                    value = int(text) if text.lstrip("+-").isdigit() else float(text)
+                except ValueError:
+                    value = text
+            node = entry
+            *heads, last = key.strip().split(".")
+            for h in heads:
+                node = node.setdefault(h, {})
+            node[last] = value
+        out.append(entry)
+    return out
+
+
+def parse_register(data: dict[str, Any], source: str = "<register>", base_dir: str | Path | None = None) -> Register:
+    """Validate a register given as a (TOML-shaped) dict.
+
+    ``inverters_csv`` / ``meters_csv`` (paths relative to ``base_dir``) add CSV rows to ``inverters`` / ``meters``.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming ``source``, the asset id and the field, the problem and the bad value.
+    """
+    data = dict(data)
+    base = Path(base_dir) if base_dir is not None else Path(".")
+    for key, kind in (("inverters_csv", "inverters"), ("meters_csv", "meters")):
+        csv_path = data.pop(key, None)
+        if csv_path is None:
+            continue
+        if not isinstance(csv_path, str):
+            raise ScenarioError(f"{source}: field {key}: expected a file path; got {csv_path!r}")
+        p = Path(csv_path)
+        rows = _read_csv(p if p.is_absolute() else base / p, kind)
+        data[kind] = list(data.get(kind, [])) + rows
+    try:
+        return Register.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_error(exc, data, source)) from None
+
+
+def load_register(path: str | Path) -> Register:
+    """Read and validate an asset register TOML file (with the CSV files it names).
+
+    Raises
+    ------
+    ScenarioError
+        The file cannot be read, is not valid TOML, or fails validation (one line naming asset and field).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such register file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{p}: is a directory, expected a register TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{p}: cannot read register file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+    return parse_register(data, source=str(p), base_dir=p.parent)
