@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from v2gtwin._scenario_base import _Model
 from v2gtwin.errors import ScenarioError
+from v2gtwin.ieee1547 import read_ieee1547
 from v2gtwin.scenario_markets import MarketsSpec
 from v2gtwin.scenario_network import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec
 from v2gtwin.scenario_protection import AggregatorSpec, DeviceSpec, ProtectionSpec, RelayCurve, ResilienceSpec
@@ -221,6 +222,10 @@ class FeederSpec(_Model):
         return self.synthetic_n_bus if fixed is None else fixed
 
 
+#: The EVs' frequency-droop defaults: IEEE 1547-2018's, from the package's one table (:mod:`v2gtwin.ieee1547`).
+_DROOP_DEFAULTS = read_ieee1547().defaults("freq_droop", "III")
+
+
 class FrequencySpec(_Model):
     """Bulk-grid services: the system the fleet serves and the events studied."""
 
@@ -237,9 +242,14 @@ class FrequencySpec(_Model):
     step_mw: float = Field(5.0, gt=-1e5, lt=1e5, description="Load step of the primary-response event [MW].")
     event_hour: float = Field(20.0, ge=0.0, lt=24.0, description="Clock time of the frequency events [h].")
     ev_deadband_hz: float = Field(
-        0.036, ge=0.0, le=1.0, description="EV frequency-droop deadband (IEEE 1547-2018 default 0.036) [Hz]."
+        _DROOP_DEFAULTS["db_uf_hz"],
+        ge=0.0,
+        le=1.0,
+        description="EV frequency-droop deadband (IEEE 1547-2018 default 0.036) [Hz].",
     )
-    ev_droop_pu: float = Field(0.05, gt=0.0, le=1.0, description="EV frequency droop (IEEE 1547 default 5 %) [pu].")
+    ev_droop_pu: float = Field(
+        _DROOP_DEFAULTS["k_uf_pu"], gt=0.0, le=1.0, description="EV frequency droop (IEEE 1547 default 5 %) [pu]."
+    )
     ev_t_response_min_s: float = Field(0.2, gt=0.0, le=60.0, description="Fastest EV response time constant [s].")
     ev_t_response_max_s: float = Field(1.0, gt=0.0, le=60.0, description="Slowest EV response time constant [s].")
     agc_area_mw: float = Field(1000.0, gt=0.0, le=1e6, description="Rating of each of the two AGC areas [MW].")

@@ -253,6 +253,9 @@ class Aggregation(_Model):
     settlement_interval_min: float = Field(
         5.0, gt=0.0, le=1440.0, description="Market's settlement interval [min] (metering interval limit)."
     )
+    required_accuracy_class: Literal["0.1", "0.2", "0.5"] = Field(
+        "0.2", description="ANSI C12.20 class the market requires of settlement meters (this or better)."
+    )
     total_size_kw: float | None = Field(
         None, gt=0.0, le=1e8, description="Declared size [kW] (default: sum of inverters' rating_kw x count)."
     )
@@ -277,6 +280,7 @@ class RemediationCosts(_Model):
     """Optional one-off cost of each remediation action, per unit acted on [the register's currency]."""
 
     replace_meter: float | None = Field(None, ge=0.0, le=1e9, description="Per meter replaced.")
+    install_meter: float | None = Field(None, ge=0.0, le=1e9, description="Per meter installed.")
     certify_inverter: float | None = Field(None, ge=0.0, le=1e9, description="Per inverter certified.")
     reconfigure_inverter: float | None = Field(None, ge=0.0, le=1e9, description="Per inverter reconfigured.")
     file_utility_review: float | None = Field(None, ge=0.0, le=1e9, description="Per review filed.")

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from v2gtwin.errors import DataError
 from v2gtwin.grid.frequency import SystemParams
+from v2gtwin.ieee1547 import read_ieee1547
 
 __all__ = [
     "CASCADE_MODES",
@@ -33,13 +34,14 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.floating[Any]]
 BoolArray = npt.NDArray[np.bool_]
 
-#: IEEE Std 1547-2018 default under-frequency trip settings (clause 6.5.1, all abnormal operating performance
-#: categories): UF1 58.5 Hz / 300 s, UF2 56.5 Hz / 0.16 s (values as encoded by the open-source pyUL1741SB
-#: and NREL PyDSS, which cite the standard's tables). Legacy DERs: IEEE Std 1547-2003, Table 2 (DR <= 30 kW:
-#: below 59.3 Hz, clearing time 0.16 s).
-IEEE1547_UF1 = (58.5, 300.0)
-IEEE1547_UF2 = (56.5, 0.16)
-LEGACY_UF = (59.3, 0.16)
+#: IEEE Std 1547-2018 default under-frequency trip settings (clause 6.5.1, the same for all abnormal operating
+#: performance categories): UF1 58.5 Hz / 300 s, UF2 56.5 Hz / 0.16 s, and the legacy DERs' IEEE Std 1547-2003
+#: setting (59.3 Hz / 0.16 s), read from the package's one IEEE 1547 table (:mod:`v2gtwin.ieee1547`), which the
+#: compliance audit checks settings against.
+_TRIP = read_ieee1547().defaults("trip", "III")
+IEEE1547_UF1 = (_TRIP["uf1_hz"], _TRIP["uf1_s"])
+IEEE1547_UF2 = (_TRIP["uf2_hz"], _TRIP["uf2_s"])
+LEGACY_UF = (read_ieee1547().legacy.uf_hz, read_ieee1547().legacy.uf_s)
 
 #: Groups of :func:`default_population` that belong to the aggregator's V2G fleet.
 FLEET_GROUPS = ("V2G legacy", "V2G IEEE 1547", "EV charging")

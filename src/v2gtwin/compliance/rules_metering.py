@@ -1,0 +1,225 @@
+"""Metering rules for wholesale participation: every settlement meter (a meter that ``covers`` inverters) must be
+dedicated, directional, revenue-grade, of the required ANSI C12.20 class or better and record intervals no longer
+than the market's settlement interval; every inverter must be behind such a meter; and an energy taken as a sum of
+meters must stay within the required class's error limit in the worst case (:mod:`v2gtwin.compliance.meters`).
+
+References
+----------
+ANSI C12.20-2015, accuracy classes 0.1, 0.2 and 0.5 (error limit in % of reading). FERC Order No. 2222
+(172 FERC ¶ 61,247, 2020), 18 CFR 35.28(g)(12): metering and telemetry requirements of distributed energy
+resource aggregations. The required class (0.2 by default) and the settlement interval (5 min by default) are
+the market's own: the register's ``[aggregation]`` sets them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from v2gtwin.compliance.findings import Finding, Rule
+from v2gtwin.compliance.meters import calc_sum_error_bound_pct
+from v2gtwin.compliance.register import Meter, MeterSum, Register
+
+__all__ = ["RULES", "calc_meter_sum", "class_pct", "settlement_ok"]
+
+_C1220 = "ANSI C12.20-2015 accuracy classes; the market's revenue metering rules"
+_FERC = "FERC Order No. 2222, 18 CFR 35.28(g)(12): metering and telemetry requirements"
+
+
+def class_pct(accuracy_class: str) -> float | None:
+    """The error limit of an accuracy class [% of reading]; None for 'none' (no declared accuracy)."""
+    return None if accuracy_class == "none" else float(accuracy_class)
+
+
+def _settlement_meters(reg: Register) -> list[Meter]:
+    return [m for m in reg.meters if m.covers]
+
+
+def _class_ok(m: Meter, required: str) -> bool:
+    c = class_pct(m.accuracy_class)
+    return c is not None and c <= float(required) + 1e-12
+
+
+def _interval_ok(m: Meter, settlement_min: float) -> bool:
+    return m.interval_min <= settlement_min + 1e-9
+
+
+def _meter_checks(reg: Register) -> dict[str, dict[str, bool]]:
+    """Per settlement meter, whether each metering requirement holds."""
+    agg = reg.aggregation
+    return {
+        m.id: {
+            "METER-CLASS": _class_ok(m, agg.required_accuracy_class),
+            "METER-REVENUE": m.revenue_grade,
+            "METER-DEDICATED": m.dedicated,
+            "METER-DIRECTIONAL": m.directional,
+            "METER-INTERVAL": _interval_ok(m, agg.settlement_interval_min),
+        }
+        for m in _settlement_meters(reg)
+    }
+
+
+def calc_meter_sum(reg: Register, s: MeterSum) -> dict[str, object]:
+    """The worst-case error bound of a meter sum and what it rests on (JSON-ready: an unbounded error is None
+    with ``unbounded`` true).
+
+    Returns
+    -------
+    dict
+        ``id``, ``meters``, ``class_pct`` [%], ``e_kwh`` [kWh], ``net_kwh`` [kWh], ``bound_pct`` [% of the net
+        energy] (None when not assessable or unbounded), ``unbounded``, ``limit_pct`` (the required class) [%],
+        ``assessable`` and, when not assessable, ``reason``.
+    """
+    by_id = {m.id: m for m in reg.meters}
+    meters = [by_id[i] for i in s.meters]
+    classes = [class_pct(m.accuracy_class) for m in meters]
+    energies = [m.e_kwh for m in meters]
+    limit = float(reg.aggregation.required_accuracy_class)
+    out: dict[str, object] = {
+        "id": s.id,
+        "meters": list(s.meters),
+        "class_pct": classes,
+        "e_kwh": energies,
+        "limit_pct": limit,
+    }
+    missing = [m.id for m, c, e in zip(meters, classes, energies, strict=True) if c is None or e is None]
+    if missing:
+        return {
+            **out,
+            "net_kwh": None,
+            "bound_pct": None,
+            "unbounded": False,
+            "assessable": False,
+            "reason": f"no accuracy class or energy (e_kwh) for {', '.join(missing)}",
+        }
+    c_arr = [float(c) for c in classes if c is not None]
+    e_arr = [float(e) for e in energies if e is not None]
+    bound = calc_sum_error_bound_pct(c_arr, e_arr)
+    unbounded = math.isinf(bound)
+    return {
+        **out,
+        "net_kwh": sum(e_arr),
+        "bound_pct": None if unbounded else bound,
+        "unbounded": unbounded,
+        "assessable": True,
+    }
+
+
+def settlement_ok(reg: Register) -> dict[str, bool]:
+    """Per inverter, whether its energy is settled by a compliant meter (every check passes) or by a meter sum
+    whose worst-case error stays within the required class."""
+    checks = _meter_checks(reg)
+    ok = {inv.id: False for inv in reg.inverters}
+    for m in _settlement_meters(reg):
+        if all(checks[m.id].values()):
+            for c in m.covers:
+                ok[c] = True
+    for s in reg.meter_sums:
+        r = calc_meter_sum(reg, s)
+        bound = r["bound_pct"]
+        if isinstance(bound, float) and bound <= float(reg.aggregation.required_accuracy_class) + 1e-12:
+            for c in s.covers:
+                ok[c] = True
+    return ok
+
+
+def _meter_rule(rule: str) -> Rule:
+    def run(reg: Register) -> list[Finding]:
+        agg = reg.aggregation
+        checks = _meter_checks(reg)
+        out = []
+        for m in _settlement_meters(reg):
+            ok = checks[m.id][rule]
+            evidence = {
+                "METER-CLASS": f"class {m.accuracy_class} (required {agg.required_accuracy_class} or better)",
+                "METER-REVENUE": "revenue-grade" if m.revenue_grade else "not revenue-grade",
+                "METER-DEDICATED": "dedicated to the resources" if m.dedicated else "shared with other load",
+                "METER-DIRECTIONAL": "registers import and export separately"
+                if m.directional
+                else "does not register import and export separately (V2G export is netted)",
+                "METER-INTERVAL": f"interval {m.interval_min:g} min (settlement interval "
+                f"{agg.settlement_interval_min:g} min)",
+            }[rule]
+            cite = _C1220 if rule == "METER-CLASS" else _FERC
+            status = "pass" if ok else "fail"
+            if rule == "METER-INTERVAL" and ok and agg.settlement_interval_min % m.interval_min > 1e-9:
+                status = "warning"
+                evidence += "; the settlement interval is not a whole number of meter intervals"
+            out.append(Finding(rule, m.id, status, evidence, cite, True, None if ok else "replace_meter"))  # type: ignore[arg-type]
+        return out
+
+    return run
+
+
+def _coverage(reg: Register) -> list[Finding]:
+    covered: dict[str, list[str]] = {inv.id: [] for inv in reg.inverters}
+    for m in _settlement_meters(reg):
+        for c in m.covers:
+            covered[c].append(f"meter {m.id}")
+    for s in reg.meter_sums:
+        for c in s.covers:
+            covered[c].append(f"meter sum {s.id}")
+    out = []
+    for inv in reg.inverters:
+        by = covered[inv.id]
+        if by:
+            out.append(
+                Finding("METER-COVERAGE", inv.id, "pass", "settled by " + ", ".join(by), _FERC, True, None, inv.count)
+            )
+        else:
+            out.append(
+                Finding("METER-COVERAGE", inv.id, "fail", "no meter covers it", _FERC, True, "install_meter", inv.count)
+            )
+    return out
+
+
+def _sums(reg: Register) -> list[Finding]:
+    cite = "ANSI C12.20-2015 class limit; worst-case error of a sum: sum(c_i |E_i|) / |sum E_i| (triangle inequality)"
+    out = []
+    for s in reg.meter_sums:
+        r = calc_meter_sum(reg, s)
+        limit = r["limit_pct"]
+        if not r["assessable"]:
+            out.append(Finding("METER-SUM", s.id, "not-assessed", str(r["reason"]), cite))
+            continue
+        terms = " + ".join(
+            f"{c:g} % x {abs(e):g} kWh"
+            for c, e in zip(r["class_pct"], r["e_kwh"], strict=True)  # type: ignore[call-overload]
+        )
+        net = r["net_kwh"]
+        if r["unbounded"]:
+            out.append(
+                Finding(
+                    "METER-SUM",
+                    s.id,
+                    "fail",
+                    f"({terms}) / |{net:g} kWh|: net energy zero, error unbounded (limit {limit:g} %)",
+                    cite,
+                    True,
+                    "install_meter",
+                )
+            )
+            continue
+        bound = r["bound_pct"]
+        assert isinstance(bound, float) and isinstance(limit, float)
+        ok = bound <= limit + 1e-12
+        out.append(
+            Finding(
+                "METER-SUM",
+                s.id,
+                "pass" if ok else "fail",
+                f"worst-case error ({terms}) / |{net:g} kWh| = {bound:.3g} % of the summed energy (limit {limit:g} %)",
+                cite,
+                True,
+                None if ok else "install_meter",
+            )
+        )
+    return out
+
+
+#: The metering rules, by id.
+RULES: dict[str, Rule] = {
+    **{r: _meter_rule(r) for r in ("METER-CLASS", "METER-REVENUE", "METER-DEDICATED", "METER-DIRECTIONAL")},
+    "METER-INTERVAL": _meter_rule("METER-INTERVAL"),
+    "METER-COVERAGE": _coverage,
+    "METER-SUM": _sums,
+}
