@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import json
 import logging
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from v2gtwin.compliance.register import Register, load_register, parse_register
-from v2gtwin.errors import DataError
+from v2gtwin.compliance.register import Register, _read_csv, parse_register
+from v2gtwin.errors import DataError, ScenarioError
 
 __all__ = ["MAPPING", "CsmsRegister", "FieldMapping", "StationFacts", "read_station_facts", "register_from_csms"]
 
@@ -102,13 +103,16 @@ def _rating_kw(f: StationFacts) -> float | None:
     return total_kw
 
 
-# Trip curves: (control type, y unit expected, scale of y to the register's unit, the two elements from the most
-# to the least severe, and the sort order that puts the most severe first).
+# Trip curves: control type -> (y unit expected, scale of y to the register's unit, the register's elements from
+# the fast to the delayed trip, the unit suffix of the threshold). The two points of a curve are told apart by
+# their clearing time (x): IEEE 1547-2018 numbers the fast element 2 (OV2, UV2, OF2, UF2: 0.16 s to 2 s by default)
+# and the delayed one 1 (2 s to 300 s), so a station set with its fast element at the wrong threshold (the legacy
+# 59.3 Hz under-frequency trip) is read as it is configured, and audited as such.
 _TRIP_CURVES = {
-    "HVMustTrip": ("PctEffectiveV", 1 / _PCT, ("ov2", "ov1"), "_pu", True),
-    "LVMustTrip": ("PctEffectiveV", 1 / _PCT, ("uv2", "uv1"), "_pu", False),
-    "HFMustTrip": ("Not_Applicable", 1.0, ("of2", "of1"), "_hz", True),
-    "LFMustTrip": ("Not_Applicable", 1.0, ("uf2", "uf1"), "_hz", False),
+    "HVMustTrip": ("PctEffectiveV", 1 / _PCT, ("ov2", "ov1"), "_pu"),
+    "LVMustTrip": ("PctEffectiveV", 1 / _PCT, ("uv2", "uv1"), "_pu"),
+    "HFMustTrip": ("Not_Applicable", 1.0, ("of2", "of1"), "_hz"),
+    "LFMustTrip": ("Not_Applicable", 1.0, ("uf2", "uf1"), "_hz"),
 }
 
 
@@ -124,10 +128,10 @@ def _curve_points(f: StationFacts, control_type: str, y_unit: str, n: int) -> li
         )
         f.der.pop(control_type)
         return None
-    if len(points) != n or (control_type != "VoltVar" and len({y for _, y in points}) != n):
+    if len(points) != n or (control_type != "VoltVar" and len({x for x, _ in points}) != n):
         f.notes.append(
             f"station '{f.station_id}': {control_type} not read: {len(points)} points, the register's settings "
-            f"need {n}{' with distinct y' if control_type != 'VoltVar' else ''}"
+            f"need {n}{' with distinct clearing times (x)' if control_type != 'VoltVar' else ''}"
         )
         f.der.pop(control_type)
         return None
@@ -135,13 +139,13 @@ def _curve_points(f: StationFacts, control_type: str, y_unit: str, n: int) -> li
 
 
 def _trip_reader(control_type: str, rank: int, what: str) -> Callable[[StationFacts], Any]:
-    y_unit, scale, _, _, descending = _TRIP_CURVES[control_type]
+    y_unit, scale, _, _ = _TRIP_CURVES[control_type]
 
     def read(f: StationFacts) -> float | None:
         points = _curve_points(f, control_type, y_unit, 2)
         if points is None:
             return None
-        x, y = sorted(points, key=lambda p: p[1], reverse=descending)[rank]
+        x, y = sorted(points)[rank]  # by clearing time: element 2 is the fast trip, element 1 the delayed one
         return round(y * scale, 9) if what == "threshold" else x
 
     return read
@@ -213,13 +217,13 @@ MAPPING: tuple[FieldMapping, ...] = (
             f"trip.{element}{suffix if what == 'threshold' else '_s'}",
             "ReportDERControl",
             f"{ctype} curve (OCPP 2.1 DERControlEnumType), point with the "
-            f"{('highest' if desc else 'lowest') if rank == 0 else ('second highest' if desc else 'second lowest')} y",
+            f"{'shortest' if rank == 0 else 'longest'} clearing time x",
             (f"y [{'% of nominal voltage' if suffix == '_pu' else 'Hz'}]" + (" / 100" if suffix == "_pu" else ""))
             if what == "threshold"
             else "x [s] (clearing time)",
             _trip_reader(ctype, rank, what),
         )
-        for ctype, (_, _, elements, suffix, desc) in _TRIP_CURVES.items()
+        for ctype, (_, _, elements, suffix) in _TRIP_CURVES.items()
         for rank, element in enumerate(elements)
         for what in ("threshold", "time")
     ),
@@ -393,6 +397,29 @@ def _open_store(db_url: str) -> tuple[Any, str]:
         ) from None
 
 
+def _read_register_dict(path: Path) -> dict[str, Any]:
+    """The register file as a dict, its CSV inverters read in, so that the store's values merge into them before
+    validation (a register may leave out what the central system reports, e.g. ``rating_kw``). One-line errors
+    as :func:`~v2gtwin.compliance.register.load_register`'s."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such register file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a directory, expected a register TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read register file ({exc.__class__.__name__}: {exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    csv_path = data.pop("inverters_csv", None)
+    if isinstance(csv_path, str):
+        p = Path(csv_path)
+        data["inverters"] = list(data.get("inverters", [])) + _read_csv(
+            p if p.is_absolute() else path.parent / p, "inverters"
+        )
+    return data
+
+
 def register_from_csms(db_url: str, register: str | Path | Register | None = None) -> CsmsRegister:
     """The register with its charger part built from the central system's store at ``db_url`` (an SQLAlchemy
     URL), the rest from ``register`` (a register file, an already loaded :class:`Register`, or None).
@@ -406,13 +433,17 @@ def register_from_csms(db_url: str, register: str | Path | Register | None = Non
         The register file is invalid, or the merged register fails validation (the message names the inverter,
         the field and, for a value from the store, the database).
     """
-    base = load_register(register) if isinstance(register, (str, Path)) else register
+    base_dir: Path | None = None
+    if isinstance(register, (str, Path)):
+        data = _read_register_dict(Path(register))
+        base_dir = Path(register).parent
+    else:
+        data = register.model_dump(mode="python") if register is not None else {}
     store, shown = _open_store(db_url)
     try:
         facts = read_station_facts(store)
     finally:
         store.engine.dispose()
-    data: dict[str, Any] = base.model_dump(mode="python") if base is not None else {}
     inverters: list[dict[str, Any]] = [dict(i) for i in data.get("inverters", [])]
     by_id = {i["id"]: i for i in inverters}
     base_ids = set(by_id)
@@ -453,5 +484,6 @@ def register_from_csms(db_url: str, register: str | Path | Register | None = Non
             notes.append(f"inverter '{inv['id']}' is not known to the central system: register values only")
             sources[inv["id"]] = {leaf: "register" for leaf in _leaves(inv) if leaf not in ("id", "source")}
     data["inverters"] = inverters
-    merged = parse_register(data, source=f"--from-csms {shown}" + (f" with {register}" if register else ""))
+    where = f"--from-csms {shown}" + (f" with {register}" if isinstance(register, (str, Path)) else "")
+    merged = parse_register(data, source=where, base_dir=base_dir)
     return CsmsRegister(merged, sources, tuple(sorted(station_ids)), tuple(notes))
