@@ -338,8 +338,16 @@ class Csms:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> None:
-        """Run a coroutine in a task the central system keeps (and cancels when it stops)."""
-        task = asyncio.get_running_loop().create_task(coro)
+        """Run a coroutine in a task the central system keeps (and cancels when it stops); its failure is logged
+        (info), never left unretrieved."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:  # e.g. the station went away before its inventory was asked
+                logger.info("%s failed: %r", getattr(coro, "__name__", "task"), exc)
+
+        task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

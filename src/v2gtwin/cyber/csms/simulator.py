@@ -145,7 +145,13 @@ class _SimBehaviour:
     def _later(self, coro: Any) -> None:
         """Send a call of the station's own after answering the central system's (never from inside a handler:
         the ``ocpp`` package would deadlock), in a task the station keeps."""
-        task = asyncio.get_running_loop().create_task(coro)
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:  # the connection went away meanwhile: said at info level, never unretrieved
+                logger.info("station %s: %s failed: %r", self.id, getattr(coro, "__name__", "call"), exc)
+
+        task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
