@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 from v2gtwin._scenario_base import _Model
 from v2gtwin.errors import ScenarioError
 from v2gtwin.ieee1547 import read_ieee1547
+from v2gtwin.scenario_compliance import ComplianceSpec
 from v2gtwin.scenario_markets import MarketsSpec
 from v2gtwin.scenario_network import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec
 from v2gtwin.scenario_protection import AggregatorSpec, DeviceSpec, ProtectionSpec, RelayCurve, ResilienceSpec
@@ -28,6 +29,7 @@ __all__ = [
     "FEEDER_N_BUS",
     "SYNTHETIC_FEEDER_DEFAULTS",
     "AggregatorSpec",
+    "ComplianceSpec",
     "DeviceSpec",
     "FeederSpec",
     "FleetSpec",
@@ -328,6 +330,7 @@ class Scenario(_Model):
     cyber: CyberSpec = Field(default_factory=CyberSpec)
     protection: ProtectionSpec = Field(default_factory=ProtectionSpec)
     resilience: ResilienceSpec = Field(default_factory=ResilienceSpec)
+    compliance: ComplianceSpec = Field(default_factory=ComplianceSpec)
     network: NetworkSpec | None = Field(
         None,
         description="The fleet on a network of feeders; unset: the whole fleet on the one [feeder] (whose "

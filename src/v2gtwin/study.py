@@ -90,6 +90,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from v2gtwin.compliance.audit import AuditResult
     from v2gtwin.cyber.fleet_link import CyberRun
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class StudyChain:
         "schedule",
         "resilience",
         "cyber",
+        "compliance",
     )
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
@@ -183,6 +185,7 @@ class StudyChain:
         self.network_limits_: NetworkLimits | None = None
         self.network_schedule_: NetworkScheduleAnalysis | None = None
         self.network_battery_: NetworkBattery | None = None
+        self.compliance_: AuditResult | None = None
         self.timings_s: dict[str, float] = {}
 
     def run(self) -> StudyResult:
@@ -396,6 +399,15 @@ class StudyChain:
 
             self.cyber_ = run_dispatch_demo(self._fleet(), n, self.scenario.seed)
 
+    def compliance(self) -> None:
+        """IEEE 1547-2018 audit of the study's own V2G inverters, with the trip, droop and volt-var settings the
+        frequency, cascade and feeder steps simulate (the legacy group fails on purpose: see the notes)."""
+        from v2gtwin.compliance.audit import run_audit
+        from v2gtwin.compliance.study_assets import build_study_register, study_notes
+
+        register = build_study_register(self.scenario, self._fleet())
+        self.compliance_ = run_audit(register, ("ieee1547",), study_notes(self.scenario))
+
     # --- assembly ----------------------------------------------------------------------------------------
     @staticmethod
     def _require(value: Any, step: str) -> Any:
@@ -456,4 +468,5 @@ class StudyChain:
             protection=self.protection_,
             resilience=self.resilience_,
             network_battery=self.network_battery_,
+            compliance=self.compliance_,
         )

@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from v2gtwin.compliance.audit import AuditResult
     from v2gtwin.cyber.fleet_link import CyberRun
 
 FloatArray = np.ndarray
@@ -289,6 +290,7 @@ class StudyResult:
     resilience : the critical facility through the scenario's outage, with and without V2G (None: not run).
     network_battery : the fleet's outer, inner and network-secure inner virtual batteries per feeder (None
         unless the fleet sits on a network with ``network_secure`` on).
+    compliance : IEEE 1547-2018 audit of the study's own V2G inverters (None when not run).
     """
 
     scenario: Scenario
@@ -302,6 +304,7 @@ class StudyResult:
     protection: ProtectionAnalysis | None = None
     resilience: ResilienceAnalysis | None = None
     network_battery: NetworkBattery | None = None
+    compliance: AuditResult | None = None
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
@@ -350,6 +353,7 @@ class StudyResult:
             "protection": None if self.protection is None else self.protection.to_dict(),
             "resilience": None if self.resilience is None else _resilience_dict(self.resilience, series),
             "network_battery": None if (nb := self.network_battery) is None else _battery_dict(nb, series),
+            "compliance": None if self.compliance is None else self.compliance.to_dict(),
         }
 
 

@@ -12,6 +12,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from v2gtwin.cli import (  # noqa: F401  (register commands)
     battery,
+    comply,
     csms,
     cyber,
     feeder,

@@ -40,6 +40,7 @@ __all__ = [
     "VoltVarSettings",
     "load_register",
     "parse_register",
+    "with_aggregation",
 ]
 
 #: Accuracy classes a meter may declare: ANSI C12.20 classes 0.1, 0.2, 0.5 (the accuracy limit in percent at the
@@ -49,8 +50,18 @@ ACCURACY_CLASSES = ("0.1", "0.2", "0.5", "1.0", "2.0", "none")
 
 AccuracyClass = Literal["0.1", "0.2", "0.5", "1.0", "2.0", "none"]
 
+
+def _class_as_text(v: Any) -> Any:
+    """An accuracy class given as a number (0.2) as the text the models take ('0.2')."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)) and math.isfinite(v):
+        return f"{float(v):.1f}"
+    return v
+
+
 #: Plausible ranges of a setting's unit (not the standard's allowed ranges): outside them the value is in the
-#: wrong unit or a typo. ``(low, high, hint)``: the hint says what the value looks like when it is far off.
+#: wrong unit or a typo, and the error says what it looks like (a frequency of 0.985 looks like per-unit).
 _F_HZ = (40.0, 70.0)
 _V_PU = (0.0, 2.0)
 
@@ -227,11 +238,7 @@ class Meter(_Model):
     @field_validator("accuracy_class", mode="before")
     @classmethod
     def _class_text(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            return f"{float(v):.1f}"
-        return v
+        return _class_as_text(v)
 
 
 class MeterSum(_Model):
@@ -266,6 +273,11 @@ class Aggregation(_Model):
         None, description="Real-time telemetry to the market operator in place (missing: not assessed)."
     )
     services: tuple[str, ...] = Field((), description="Wholesale services offered, e.g. 'energy', 'regulation'.")
+
+    @field_validator("required_accuracy_class", mode="before")
+    @classmethod
+    def _class_text(cls, v: Any) -> Any:
+        return _class_as_text(v)
 
 
 class RetailEnrolment(_Model):
@@ -477,3 +489,14 @@ def load_register(path: str | Path) -> Register:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
     return parse_register(data, source=str(p), base_dir=p.parent)
+
+
+def with_aggregation(register: Register, source: str = "command line", **values: Any) -> Register:
+    """The register with ``[aggregation]`` fields replaced (values of None are left as they are), validated like
+    the file; errors name ``source`` and the field."""
+    picked = {k: v for k, v in values.items() if v is not None}
+    if not picked:
+        return register
+    data = register.model_dump(mode="json")
+    data["aggregation"] = {**data["aggregation"], **picked}
+    return parse_register(data, source)

@@ -105,9 +105,9 @@ def _curve_finding(
             rule,
             inv.id,
             "fail",
-            f"{what}, category {category}: " + "; ".join(p for p, _ in problems),
+            f"{what}, category {category}: " + "; ".join(p for p, v in problems if v),
             cite,
-            verified,
+            True,
             "reconfigure_inverter",
             inv.count,
         )
@@ -184,7 +184,7 @@ def _trip_rule(element: str) -> Rule:
                 parts.append(f"{name} {value:g} {_unit(name)} (allowed {_range_text(rng, name, settings)})")
             evidence = f"category {cat}: " + "; ".join(parts)
             if any(v for _, v in problems):
-                out.append(Finding(rule, inv.id, "fail", evidence, cite, verified, "reconfigure_inverter", inv.count))
+                out.append(Finding(rule, inv.id, "fail", evidence, cite, True, "reconfigure_inverter", inv.count))
             elif problems:
                 out.append(
                     Finding(

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from v2gtwin.errors import ConvergenceError, DataError
 from v2gtwin.grid import _kernels
 from v2gtwin.grid.feeder import S_BASE_KVA, Feeder, PowerFlowResult, run_powerflow
+from v2gtwin.ieee1547 import read_ieee1547
 
 __all__ = ["VOLTVAR_CURVES", "VoltVarCurve", "VoltVarResult", "calc_voltvar_q", "run_voltvar"]
 
@@ -50,13 +51,19 @@ class VoltVarCurve:
             raise DataError(f"volt-var curve {self.name}: |q_pu| must be <= 1, got {self.q_pu}")
 
 
+def _default_curve(category: str) -> VoltVarCurve:
+    d = read_ieee1547().defaults("volt_var", category)
+    return VoltVarCurve(
+        f"IEEE 1547-2018 Category {category}",
+        tuple(d[f"v{i}_pu"] for i in range(1, 5)),
+        tuple(d[f"q{i}_pct"] / 100.0 for i in range(1, 5)),
+    )
+
+
 #: IEEE 1547-2018 Table 8 default volt-var settings (V in pu of nominal, Q in pu of rated apparent power,
-#: + = injection); values as encoded by two open-source implementations that cite the standard's tables
-#: (pyUL1741SB, NREL PyDSS).
-VOLTVAR_CURVES: dict[str, VoltVarCurve] = {
-    "A": VoltVarCurve("IEEE 1547-2018 Category A", (0.90, 1.00, 1.00, 1.10), (0.25, 0.0, 0.0, -0.25)),
-    "B": VoltVarCurve("IEEE 1547-2018 Category B", (0.92, 0.98, 1.02, 1.08), (0.44, 0.0, 0.0, -0.44)),
-}
+#: + = injection), from the package's one IEEE 1547 table (:mod:`v2gtwin.ieee1547`; values as encoded by
+#: open-source implementations that cite the standard's tables).
+VOLTVAR_CURVES: dict[str, VoltVarCurve] = {c: _default_curve(c) for c in ("A", "B")}
 
 
 def calc_voltvar_q(curve: VoltVarCurve, v_pu: npt.ArrayLike) -> FloatArray:

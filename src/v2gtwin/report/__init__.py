@@ -16,6 +16,7 @@ from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
 from v2gtwin.grid.secure import SECURE_RULE, tabulate_secure_figures
 from v2gtwin.jsonout import dumps_strict
+from v2gtwin.report.compliance import compliance_section
 from v2gtwin.report.figures import (
     fig_agc,
     fig_arrivals,
@@ -549,6 +550,7 @@ def render_html(result: StudyResult) -> str:
         + _markets_section(result)
         + resilience_section(result)
         + _cyber_section(result)
+        + compliance_section(result)
         + f'<h2>Run</h2><p class="muted">Step timings: {html.escape(timing)}.</p>'
         + "</body></html>"
     )
