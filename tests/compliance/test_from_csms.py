@@ -21,6 +21,7 @@ from v2gtwin.cyber.csms.simulator import SimEV, SimSettings, run_station
 from v2gtwin.cyber.csms.store import Store
 from v2gtwin.errors import DataError, ScenarioError
 
+from ..cli_helpers import assert_one_line_error, run_cli
 from ..cyber.helpers import run
 
 
@@ -244,7 +245,9 @@ def test_bad_database_urls_are_one_line_errors_and_create_nothing(tmp_path: Path
         register_from_csms("postgresql+nosuchdriver://user:secret@127.0.0.1/db")
 
 
-def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(tmp_path: Path) -> None:
+def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Three V2X stations (OCPP 2.1) report to a running central system; BAD's under-frequency trip is the legacy
     59.3 Hz (IEEE 1547-2018's UF2 range ends at 57.0 Hz). The register file gives what the store cannot know
     (site, categories, certification) and no rating. The IEEE 1547 audit fails BAD and no other station."""
@@ -284,3 +287,22 @@ def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(tmp_pat
     audit = run_audit(got.register, families=("ieee1547",))
     failing = {(f.asset, f.rule) for f in audit.findings if f.status == "fail"}
     assert failing == {("BAD", "IEEE1547-TRIP-UF2")}
+    # The same through the command: exit status 1, the one failing finding, the sources and the stations.
+    code, out, err = run_cli(
+        capsys, "comply", str(reg), "--from-csms", f"sqlite:///{db}", "--family", "ieee1547", "--json"
+    )
+    assert code == 1, err
+    d = json.loads(out)
+    assert {(f["asset"], f["rule"]) for f in d["findings"] if f["status"] == "fail"} == failing
+    assert d["from_csms"]["stations"] == ["BAD", "GOOD-1", "GOOD-2"]
+    assert d["from_csms"]["field_sources"]["BAD"]["trip.uf2_hz"] == "csms"
+    assert d["from_csms"]["field_sources"]["BAD"]["abnormal_category"] == "register"
+    code, out, _ = run_cli(capsys, "comply", "--from-csms", f"sqlite:///{db}", "--family", "ieee1547")
+    assert code == 1 and "field sources (--from-csms):" in out and "site 'unknown'" in out
+
+
+def test_comply_from_csms_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_one_line_error(*run_cli(capsys, "comply")[::2])
+    code, _, err = run_cli(capsys, "comply", "--from-csms", f"sqlite:///{tmp_path / 'none.sqlite'}")
+    assert_one_line_error(code, err)
+    assert "--from-csms" in err and "no such database file" in err
