@@ -145,6 +145,7 @@ class _SimBehaviour:
     def _later(self, coro: Any) -> None:
         """Send a call of the station's own after answering the central system's (never from inside a handler:
         the ``ocpp`` package would deadlock), in a task the station keeps."""
+
         async def guarded() -> None:
             try:
                 await coro
