@@ -134,7 +134,8 @@ def test_every_field_of_the_mapping_from_hand_written_reports(tmp_path: Path) ->
     sources = got.field_sources["CS-1"]
     assert {m.field for m in MAPPING} <= set(sources) and sources["site"] == "missing"
     assert {v for k, v in sources.items() if k != "site"} == {"csms"}
-    assert got.notes == ("station 'CS-1' is not in the register: placed at site 'unknown'",)
+    assert got.notes[0] == "station 'CS-1' is not in the register: placed at site 'unknown'"
+    assert len(got.notes) == 2 and got.notes[1].startswith("volt-var reactive power of 1 station(s) read in %")
 
 
 def test_the_control_in_effect_superseded_scheduled_and_priority(tmp_path: Path) -> None:

@@ -478,6 +478,13 @@ def register_from_csms(db_url: str, register: str | Path | Register | None = Non
                 entry[k] = {kk: vv for kk, vv in entry[k].items() if vv is not None} or None
         sources[f.station_id] = dict(sorted(src.items()))
         notes += f.notes
+    vv_read = sorted(sid for sid, src in sources.items() if src.get("volt_var.q1_pct") == "csms")
+    if vv_read:
+        notes.append(
+            f"volt-var reactive power of {len(vv_read)} station(s) read in % of the station's maximum reactive power "
+            "(OCPP PctMaxVar) as % of its nameplate apparent power: the same when the inverter's var rating equals "
+            "its kVA rating"
+        )
     station_ids = {f.station_id for f in facts}
     for inv in inverters:
         if inv["id"] not in station_ids:
