@@ -19,6 +19,7 @@ schemas as shipped in the ``ocpp`` package (``ocpp/v21/schemas``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from v2gtwin.cyber.csms.store import Store
 if TYPE_CHECKING:
     from v2gtwin.cyber.csms.server import Csms
 
-__all__ = ["DER_LISTS", "der_control_rows", "report_rows", "request_inventory"]
+__all__ = ["DER_LISTS", "InventoryRequests", "der_control_rows", "report_rows", "request_inventory"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,32 @@ def der_control_rows(lists: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+class InventoryRequests:
+    """The central system's report requests: ``status`` (station -> request -> the station's answer) and the
+    reports awaited (their ``requestId``) until their last part is stored."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, dict[str, str]] = {}
+        self._ids = itertools.count(1)
+        self._awaiting: dict[str, set[int]] = {}
+
+    def next_id(self) -> int:
+        """A fresh ``requestId``."""
+        return next(self._ids)
+
+    def expect(self, station_id: str, request_id: int) -> None:
+        """A report was requested from a station: awaited until its last part arrives."""
+        self._awaiting.setdefault(station_id, set()).add(request_id)
+
+    def arrived(self, station_id: str, request_id: int) -> None:
+        """The last part of a report was stored (or none will come: the request was refused)."""
+        self._awaiting.get(station_id, set()).discard(request_id)
+
+    def complete(self, station_id: str) -> bool:
+        """Every request was answered and every report accepted has arrived in full."""
+        return station_id in self.status and not self._awaiting.get(station_id)
+
+
 class InventoryHandlers:
     """NotifyReport, in both versions' station classes: the parts of a device-model report, stored."""
 
@@ -130,7 +157,7 @@ class InventoryHandlers:
         if rows:
             await self._commit([Store.op_reported_variables(self.id, rows)])  # type: ignore[attr-defined]
         if not kw.get("tbc", False) and self.csms is not None:
-            self.csms.report_arrived(self.id, int(request_id))
+            self.csms.inventory.arrived(self.id, int(request_id))
         return call_result.NotifyReport()
 
 
@@ -146,7 +173,7 @@ class DerControlHandlers:
         if rows:
             await self._commit([Store.op_der_controls(self.id, rows)])  # type: ignore[attr-defined]
         if not lists.get("tbc", False) and self.csms is not None:
-            self.csms.report_arrived(self.id, int(request_id))
+            self.csms.inventory.arrived(self.id, int(request_id))
         return call_result21.ReportDERControl()
 
 
@@ -154,7 +181,7 @@ async def request_inventory(csms: Csms, station_id: str, *, timeout_s: float = 3
     """Ask a booted station for its full device model (GetBaseReport, ``FullInventory``) and, on OCPP 2.1, for its
     default DER controls (GetDERControl, ``isDefault`` true, every type). Returns each request's answer status
     (``Accepted``, ``NotSupported``, ... or ``timeout`` / ``error``); the reports themselves arrive afterwards as
-    the station's own NotifyReport / ReportDERControl calls, and :meth:`Csms.report_arrived` counts them in."""
+    the station's own NotifyReport / ReportDERControl calls, and :meth:`InventoryRequests.arrived` counts them in."""
     handler = csms.stations.get(station_id)
     if handler is None:
         return {}
@@ -163,8 +190,8 @@ async def request_inventory(csms: Csms, station_id: str, *, timeout_s: float = 3
         requests.append(("GetDERControl", {"is_default": True}))
     out: dict[str, str] = {}
     for action, fields in requests:
-        request_id = csms.next_request_id()
-        csms.expect_report(station_id, request_id)
+        request_id = csms.inventory.next_id()
+        csms.inventory.expect(station_id, request_id)
         try:
             answer = await csms.send(station_id, action, request_id=request_id, timeout_s=timeout_s, **fields)
             status = str(getattr(answer.status, "value", answer.status))
@@ -176,7 +203,7 @@ async def request_inventory(csms: Csms, station_id: str, *, timeout_s: float = 3
             logger.info("%s to %s failed: %r", action, station_id, exc)
             status = "error"
         if status != "Accepted":
-            csms.report_arrived(station_id, request_id)  # no report will come
+            csms.inventory.arrived(station_id, request_id)  # no report will come
         out[action] = status
-    csms.inventory_status[station_id] = out
+    csms.inventory.status[station_id] = out
     return out

@@ -19,7 +19,6 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-import itertools
 import json
 import logging
 import math
@@ -41,7 +40,7 @@ from websockets.exceptions import NegotiationError
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.gcpause import gc_paused
-from v2gtwin.cyber.csms.inventory import DerControlHandlers, InventoryHandlers, request_inventory
+from v2gtwin.cyber.csms.inventory import DerControlHandlers, InventoryHandlers, InventoryRequests, request_inventory
 from v2gtwin.cyber.csms.payloads import build_set_point_request, meter_rows, set_point_frame
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
 from v2gtwin.cyber.csms.tls import server_ssl_context
@@ -332,9 +331,7 @@ class Csms:
         self._seen_written: dict[str, float] = {}  # station -> monotonic time its last_seen was last queued
         self._seen: dict[str, dt.datetime] = {}  # last_seen values queued for the next group commit
         self.inventory_on_boot = inventory_on_boot
-        self.inventory_status: dict[str, dict[str, str]] = {}  # station -> request -> answer status
-        self._request_ids = itertools.count(1)
-        self._awaiting: dict[str, set[int]] = {}  # station -> ids of reports requested and not complete yet
+        self.inventory = InventoryRequests()  # the report requests sent and the reports awaited
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -351,21 +348,14 @@ class Csms:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def next_request_id(self) -> int:
-        """A fresh ``requestId`` for a report request."""
-        return next(self._request_ids)
-
-    def expect_report(self, station_id: str, request_id: int) -> None:
-        """A report was requested from a station: it is awaited until its last part arrives."""
-        self._awaiting.setdefault(station_id, set()).add(request_id)
-
-    def report_arrived(self, station_id: str, request_id: int) -> None:
-        """The last part of a report was stored (or none will come: the request was refused)."""
-        self._awaiting.get(station_id, set()).discard(request_id)
+    @property
+    def inventory_status(self) -> dict[str, dict[str, str]]:
+        """Station -> report request -> the station's answer (Accepted, NotSupported, timeout, error...)."""
+        return self.inventory.status
 
     def inventory_complete(self, station_id: str) -> bool:
-        """The station answered every report request sent to it and sent the last part of every report."""
-        return station_id in self.inventory_status and not self._awaiting.get(station_id)
+        """The station answered every report request and sent the last part of every report it accepted."""
+        return self.inventory.complete(station_id)
 
     def authorize(self, id_token: dict[str, Any]) -> str:
         """AuthorizationStatus of an id token: Accepted, or Unknown when not among ``allowed_id_tokens``."""
