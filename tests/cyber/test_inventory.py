@@ -258,3 +258,31 @@ def test_a_database_from_before_the_firmware_columns_gets_them(tmp_path: Path) -
     row = store.station("OLD-1")
     assert row is not None and row.firmware == "" and row.serial_number == ""
     assert store.reported_variables() == [] and store.der_controls() == []
+
+
+def test_the_central_system_refuses_a_report_that_breaks_the_schema(tmp_path: Path) -> None:
+    """A ReportDERControl whose curve lacks its ``yUnit`` (sent without the station's own validation) gets a
+    CALLERROR and nothing is stored; the valid one after it is stored."""
+    from ocpp.exceptions import OCPPError
+
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    bad = der_control_lists(SimSettings(), "VoltVar")
+    del bad["curve"][0]["curve"]["yUnit"]
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        async with Csms(store, port=0) as csms:
+
+            async def body(st):  # type: ignore[no-untyped-def]
+                with pytest.raises(OCPPError):
+                    await st.call(
+                        v21.call.ReportDERControl(request_id=7, **bad), suppress=False, skip_schema_validation=True
+                    )
+                stored_after_bad = len(store.der_controls("CS-V"))
+                good = der_control_lists(SimSettings(), "VoltVar")
+                await st.call(v21.call.ReportDERControl(request_id=8, **good), suppress=False)
+                return stored_after_bad
+
+            return await station_session(csms, "CS-V", v21.ChargePoint, body, SUBPROTOCOL_21)
+
+    assert run(scenario()) == 0
+    assert [c.control_type for c in store.der_controls("CS-V")] == ["VoltVar"]
