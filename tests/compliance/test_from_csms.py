@@ -157,6 +157,7 @@ def test_what_cannot_be_read_is_named_and_left_to_the_register(tmp_path: Path) -
         _curve("HVMustTrip", [(0.16, 1.2), (13.0, 1.1)], "PctMaxW"),  # a y unit that is not a voltage
         _curve("LFMustTrip", [(0.16, 56.5), (10.0, 57.5), (300.0, 58.5)], "Not_Applicable"),  # three points
         _droop(0.036, 0.036),  # dead bands where frequencies belong
+        _curve("VoltVar", [(92.0, float("nan")), (98.0, 0.0), (102.0, 0.0), (108.0, -44.0)], "PctMaxVar"),
     ]
     url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(7000.0, unit="A")], controls)})
     reg = tmp_path / "r.toml"
@@ -180,6 +181,7 @@ def test_what_cannot_be_read_is_named_and_left_to_the_register(tmp_path: Path) -
     assert "HVMustTrip not read: yUnit 'PctMaxW', expected 'PctEffectiveV'" in notes
     assert "LFMustTrip not read: 3 points" in notes
     assert "FreqDroop not read: overFreq 0.036 Hz" in notes
+    assert "VoltVar not read: a point that is not a finite number" in notes and inv.volt_var is None
 
 
 def test_the_store_wins_over_the_register_and_the_register_fills_the_rest(tmp_path: Path) -> None:

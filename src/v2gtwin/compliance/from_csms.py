@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ def _rating_kw(f: StationFacts) -> float | None:
     for evse_id in sorted({k[1] for k in chosen}):
         _, unit, max_limit = next(v for k, v in chosen.items() if k[1] == evse_id)
         scale = {"W": 1e-3, "kW": 1.0}.get(unit)
-        if scale is None or max_limit is None or not max_limit > 0:
+        if scale is None or max_limit is None or not (math.isfinite(max_limit) and max_limit > 0):
             f.notes.append(f"station '{f.station_id}': Power maxLimit {max_limit} {unit!r} not read (unit W or kW)")
             return None
         total_kw += max_limit * scale
@@ -122,6 +123,10 @@ def _curve_points(f: StationFacts, control_type: str, y_unit: str, n: int) -> li
         return None
     curve = control.get("curve") or {}
     points = [(float(p["x"]), float(p["y"])) for p in curve.get("curveData") or []]
+    if not all(math.isfinite(v) for p in points for v in p):
+        f.notes.append(f"station '{f.station_id}': {control_type} not read: a point that is not a finite number")
+        f.der.pop(control_type)
+        return None
     if curve.get("yUnit") != y_unit:
         f.notes.append(
             f"station '{f.station_id}': {control_type} not read: yUnit {curve.get('yUnit')!r}, expected {y_unit!r}"
@@ -181,6 +186,11 @@ def _droop_reader(key: str) -> Callable[[StationFacts], Any]:
             return None
         body = control.get("freqDroop") or {}
         over, under = float(body.get("overFreq", 0.0)), float(body.get("underFreq", 0.0))
+        numbers = [over, under, *(float(body.get(k) or 0.0) for k in ("overDroop", "underDroop", "responseTime"))]
+        if not all(math.isfinite(v) for v in numbers):
+            f.notes.append(f"station '{f.station_id}': FreqDroop not read: a value that is not a finite number")
+            f.der.pop("FreqDroop")
+            return None
         if not (over >= F_NOMINAL_HZ >= under > 0.0):
             f.notes.append(
                 f"station '{f.station_id}': FreqDroop not read: overFreq {over} Hz and underFreq {under} Hz must "
