@@ -18,8 +18,10 @@ frequency trips common to all categories, the Category B default volt-var curve 
 References
 ----------
 IEEE Std 1547-2018, *Standard for Interconnection and Interoperability of Distributed Energy Resources with
-Associated Electric Power Systems Interfaces*: default voltage and frequency trip settings (Tables 11–13
-family), volt-var default curve (Table 8, Category B), frequency-droop defaults (clause 6.5.2.7).
+Associated Electric Power Systems Interfaces*: default voltage trip settings (clause 6.4.1, Tables 11–13),
+default frequency trip settings (clause 6.5.1; the table number not verified), volt-var default curve (clause 5.3.3,
+Table 8, Category B), frequency-droop defaults (clause 6.5.2.7). The same values as the package's IEEE 1547 table
+(``v2gtwin/data/ieee1547_2018.toml``), written here so that the central system's package stays free of it.
 IEEE Std 2030.5-2018, ``DERCurve`` / ``CurveData`` (independent variable on x, dependent on y).
 OCA, *OCPP 2.1 Edition 1*, block R (DER control); *OCPP 2.0.1 Part 2 Appendices*, standardized components and
 variables (``ChargingStation.VendorName``, ``ChargingStation.Model``, ``EVSE.Power`` with ``maxLimit``).
