@@ -309,3 +309,16 @@ def test_comply_from_csms_bad_input_is_one_line(tmp_path: Path, capsys: pytest.C
     code, _, err = run_cli(capsys, "comply", "--from-csms", f"sqlite:///{tmp_path / 'none.sqlite'}")
     assert_one_line_error(code, err)
     assert "--from-csms" in err and "no such database file" in err
+
+
+def test_the_simulated_stations_defaults_are_the_standards_table() -> None:
+    """The simulated stations' default settings (written in the central system's package, which must not read
+    the compliance data) equal the package's IEEE 1547-2018 table: Category III trips, Category B volt-var, the
+    default droop — so a default station is a compliant one."""
+    from v2gtwin.ieee1547 import read_ieee1547
+
+    table, s = read_ieee1547(), SimSettings()
+    assert {k: getattr(s, k) for k in table.defaults("trip", "III")} == table.defaults("trip", "III")
+    assert {k: getattr(s, f"vv_{k}") for k in table.defaults("volt_var", "B")} == table.defaults("volt_var", "B")
+    droop = table.defaults("freq_droop", "III")
+    assert {k: getattr(s, f"droop_{k}") for k in droop} == droop
