@@ -44,6 +44,12 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     data = json.loads(paths["results"].read_text())
     assert data["scenario"]["fleet"]["n_evs"] == 300
     assert len(data["fleet"]["p_uncontrolled_kw"]) == 48
+    # The compliance step audits the study's own V2G inverters; the legacy group fails on purpose.
+    assert "Compliance (IEEE 1547-2018) of the study's own inverters" in html
+    legacy = [f for f in data["compliance"]["findings"] if f["asset"] == "V2G-legacy"]
+    assert {"rule": "IEEE1547-TRIP-UF1", "status": "fail"}.items() <= next(
+        f for f in legacy if f["rule"] == "IEEE1547-TRIP-UF1"
+    ).items()
     assert data["cyber"]["profiles_acknowledged"] == data["cyber"]["n_stations"] > 0
     # The protection step: the 33-bus default scheme (head relay and the relays of laterals 19, 23, 26).
     assert [d["bus"] for d in data["protection"]["devices"]] == ["2", "19", "23", "26"]

@@ -118,12 +118,13 @@ class Ieee1547Table:
     legacy: LegacySetting
     sources: dict[str, str]
 
+    @functools.cached_property
+    def _index(self) -> dict[tuple[str, str, str], SettingRange]:
+        return {(s.function, s.name, c): s for s in self.settings for c in s.categories}
+
     def lookup(self, function: str, name: str, category: str) -> SettingRange | None:
         """The range of setting ``name`` of ``function`` for ``category`` (None when the table has none)."""
-        for s in self.settings:
-            if s.function == function and s.name == name and category in s.categories:
-                return s
-        return None
+        return self._index.get((function, name, category))
 
     def names(self, function: str) -> tuple[str, ...]:
         """Names of the settings of ``function``, in file order, each once."""

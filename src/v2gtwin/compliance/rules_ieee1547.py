@@ -15,6 +15,8 @@ IEEE 1547.1-2020).
 
 from __future__ import annotations
 
+import functools
+
 from v2gtwin.compliance.findings import Finding, Rule
 from v2gtwin.compliance.register import Inverter, Register
 from v2gtwin.ieee1547 import SettingRange, read_ieee1547
@@ -36,6 +38,7 @@ TRIP_ELEMENTS: dict[str, tuple[str, str]] = {
 _UNIT = {"_pu": "pu", "_hz": "Hz", "_s": "s", "_pct": "%"}
 
 
+@functools.cache
 def _unit(name: str) -> str:
     for suffix, unit in _UNIT.items():
         if name.endswith(suffix):
