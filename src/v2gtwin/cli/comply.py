@@ -109,7 +109,8 @@ def comply(
 ) -> None:
     """Audit an asset register against IEEE 1547-2018 / UL 1741 SB, ANSI C12.20 metering and FERC Order No. 2222:
     findings (rule, asset, status, evidence, citation) and a remediation plan. Exit status 1 when any rule fails,
-    2 on bad input."""
+    2 on bad input. With --from-csms, the chargers come from what the central system's stations reported (the
+    register file, optional then, gives the rest; every field says its source)."""
     from v2gtwin.compliance.audit import run_audit
     from v2gtwin.compliance.register import load_register, with_aggregation
 
