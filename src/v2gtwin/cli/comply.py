@@ -14,13 +14,28 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from v2gtwin.cli._common import JsonOpt, _print_json, app, format_number
+from v2gtwin.errors import V2GTwinError
 
 if TYPE_CHECKING:
     from v2gtwin.compliance.audit import AuditResult
 
-__all__ = ["comply", "print_audit"]
+__all__ = ["comply", "print_audit", "print_sources"]
 
 _STATUS_LABEL = {"fail": "FAIL", "warning": "WARN", "not-assessed": "N/A", "pass": "pass"}
+
+
+def print_sources(field_sources: dict[str, dict[str, str]]) -> None:
+    """Per inverter of a register built with --from-csms, which fields came from the central system."""
+    sys.stdout.write("\nfield sources (--from-csms):\n")
+    for inv, fields in field_sources.items():
+        by: dict[str, list[str]] = {}
+        for name, src in fields.items():
+            by.setdefault(src, []).append(name)
+        parts = [
+            f"{src} {len(names)} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+            for src, names in by.items()
+        ]
+        sys.stdout.write(f"  {inv}: {'; '.join(parts)}\n")
 
 
 def print_audit(result: AuditResult) -> None:
@@ -62,7 +77,9 @@ def print_audit(result: AuditResult) -> None:
 
 @app.command("comply")
 def comply(
-    register: Annotated[Path, typer.Argument(help="Asset register TOML file (inverters and meters may be CSV).")],
+    register: Annotated[
+        Path | None, typer.Argument(help="Asset register TOML file (inverters and meters may be CSV).")
+    ] = None,
     market_interval_min: Annotated[
         float | None,
         typer.Option("--market-interval-min", help="Market settlement interval [min] (default: the register's, 5)."),
@@ -79,15 +96,34 @@ def comply(
         list[str] | None,
         typer.Option("--family", help="Rule family to run: ieee1547, metering, ferc2222 (repeat; default: all)."),
     ] = None,
+    from_csms: Annotated[
+        str | None,
+        typer.Option(
+            "--from-csms",
+            metavar="DB_URL",
+            help="Build the chargers from the central system's store at this SQLAlchemy URL (what the stations "
+            "reported: BootNotification, device model, OCPP 2.1 DER controls); REGISTER gives the rest.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Audit an asset register against IEEE 1547-2018 / UL 1741 SB, ANSI C12.20 metering and FERC Order No. 2222:
     findings (rule, asset, status, evidence, citation) and a remediation plan. Exit status 1 when any rule fails,
-    2 on bad input."""
+    2 on bad input. With --from-csms, the chargers come from what the central system's stations reported (the
+    register file, optional then, gives the rest; every field says its source)."""
     from v2gtwin.compliance.audit import run_audit
     from v2gtwin.compliance.register import load_register, with_aggregation
 
-    reg = load_register(register)
+    deployed = None
+    if from_csms is not None:
+        from v2gtwin.compliance.from_csms import register_from_csms
+
+        deployed = register_from_csms(from_csms, register)
+        reg = deployed.register
+    elif register is None:
+        raise V2GTwinError("REGISTER: give an asset register file, or --from-csms DB_URL (or both)")
+    else:
+        reg = load_register(register)
     reg = with_aggregation(
         reg,
         "command line",
@@ -95,10 +131,12 @@ def comply(
         min_size_kw=min_size_kw,
         required_accuracy_class=required_class,
     )
-    result = run_audit(reg, tuple(family) if family else None)
+    result = run_audit(reg, tuple(family) if family else None, notes=deployed.notes if deployed else ())
     if json_out:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict() | ({"from_csms": deployed.to_dict()} if deployed else {}))
     else:
         print_audit(result)
+        if deployed is not None:
+            print_sources(deployed.field_sources)
     if not result.passed:
         raise typer.Exit(1)

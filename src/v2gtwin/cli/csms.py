@@ -93,6 +93,13 @@ def csms_serve(
         float,
         typer.Option(min=0.0, max=86_400.0, help="Seconds between status lines on stderr (0: none)."),
     ] = 60.0,
+    inventory: Annotated[
+        bool,
+        typer.Option(
+            help="After a station's boot, ask for its device model (GetBaseReport) and, on OCPP 2.1, its DER "
+            "controls (GetDERControl), and store them (read by 'v2gtwin comply --from-csms')."
+        ),
+    ] = True,
 ) -> None:
     """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
     ws[s]://HOST:PORT/<station_id>). Prints the address it listens on (the actual port with --port 0), then a
@@ -123,6 +130,7 @@ def csms_serve(
             certfile=certfile,
             keyfile=keyfile,
             cafile=cafile,
+            inventory_on_boot=inventory,
         )
     except DataError as exc:
         raise V2GTwinError(f"--pki {pki}: {exc}") from None

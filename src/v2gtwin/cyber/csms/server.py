@@ -40,6 +40,7 @@ from websockets.exceptions import NegotiationError
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.gcpause import gc_paused
+from v2gtwin.cyber.csms.inventory import DerControlHandlers, InventoryHandlers, InventoryRequests, request_inventory
 from v2gtwin.cyber.csms.payloads import build_set_point_request, meter_rows, set_point_frame
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
 from v2gtwin.cyber.csms.tls import server_ssl_context
@@ -145,7 +146,8 @@ class _Handlers:
     @on("BootNotification")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
         vendor, model = charging_station.get("vendor_name", ""), charging_station.get("model", "")
-        await self._commit([Store.op_upsert_station(self.id, vendor, model)])
+        firmware, serial = charging_station.get("firmware_version", ""), charging_station.get("serial_number", "")
+        await self._commit([Store.op_upsert_station(self.id, vendor, model, firmware=firmware, serial_number=serial)])
         return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_INTERVAL_S, status="Accepted")
 
     @after("BootNotification")  # type: ignore[untyped-decorator,unused-ignore]
@@ -154,6 +156,8 @@ class _Handlers:
         (OCPP 2.0.1 Part 2, B01: no CSMS-initiated request before the station's boot was accepted)."""
         if self.csms is not None:
             self.csms.booted.add(self.id)
+            if self.csms.inventory_on_boot:  # device model and DER controls, in a task of its own (see inventory)
+                self.csms.spawn(request_inventory(self.csms, self.id))
 
     @on("Heartbeat")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_heartbeat(self, **_: Any) -> Any:
@@ -226,14 +230,14 @@ class _Handlers:
         return call_result.TransactionEvent()
 
 
-class StationHandler(CompiledValidation, _Handlers, v201.ChargePoint):
+class StationHandler(CompiledValidation, InventoryHandlers, _Handlers, v201.ChargePoint):
     """One station connected with OCPP 2.0.1."""
 
     version = SUBPROTOCOL
     calls: Any = v201.call
 
 
-class StationHandler21(CompiledValidation, _Handlers, v21.ChargePoint):
+class StationHandler21(CompiledValidation, InventoryHandlers, DerControlHandlers, _Handlers, v21.ChargePoint):
     """One station connected with OCPP 2.1 (V2X set-points possible once its EV declares them)."""
 
     version = SUBPROTOCOL_21
@@ -272,6 +276,10 @@ class Csms:
     last_seen_every_s : a connected station's ``last_seen`` in the store is rewritten at most this often [s] (on
     its traffic, in the next group commit: one bulk UPDATE for all the stations due, never a write per message);
     connection and disconnection always write it.
+    inventory_on_boot : once a station's boot is accepted, ask it for its device model (GetBaseReport) and, on
+    OCPP 2.1, its DER controls (GetDERControl), and store the reports (:mod:`v2gtwin.cyber.csms.inventory`).
+    Off by default here (a station that does not answer would hold its call lock for the request's time-out);
+    ``v2gtwin csms serve`` turns it on.
     """
 
     def __init__(
@@ -287,6 +295,7 @@ class Csms:
         cafile: str | None = None,
         allowed_id_tokens: set[str] | None = None,
         last_seen_every_s: float = 60.0,
+        inventory_on_boot: bool = False,
     ):
         if not (math.isfinite(last_seen_every_s) and last_seen_every_s >= 0):
             raise DataError(f"last_seen_every_s: a finite number of seconds >= 0; got {last_seen_every_s!r}")
@@ -321,6 +330,32 @@ class Csms:
         self.last_seen_every_s = last_seen_every_s
         self._seen_written: dict[str, float] = {}  # station -> monotonic time its last_seen was last queued
         self._seen: dict[str, dt.datetime] = {}  # last_seen values queued for the next group commit
+        self.inventory_on_boot = inventory_on_boot
+        self.inventory = InventoryRequests()  # the report requests sent and the reports awaited
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine in a task the central system keeps (and cancels when it stops); its failure is logged
+        (info), never left unretrieved."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:  # e.g. the station went away before its inventory was asked
+                logger.info("%s failed: %r", getattr(coro, "__name__", "task"), exc)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def inventory_status(self) -> dict[str, dict[str, str]]:
+        """Station -> report request -> the station's answer (Accepted, NotSupported, timeout, error...)."""
+        return self.inventory.status
+
+    def inventory_complete(self, station_id: str) -> bool:
+        """The station answered every report request and sent the last part of every report it accepted."""
+        return self.inventory.complete(station_id)
 
     def authorize(self, id_token: dict[str, Any]) -> str:
         """AuthorizationStatus of an id token: Accepted, or Unknown when not among ``allowed_id_tokens``."""
@@ -604,6 +639,8 @@ class Csms:
             await self._server.wait_closed()
         if self._writer is not None:
             self._writer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
 
     async def __aenter__(self) -> Csms:
         """``async with Csms(store, port=0) as csms:`` starts it and stops it on the way out."""

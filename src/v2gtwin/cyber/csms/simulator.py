@@ -33,15 +33,24 @@ from typing import Any
 
 from ocpp import v21, v201
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.routing import on
+from ocpp.routing import after, on
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.server import SUBPROTOCOL, SUBPROTOCOL_21
+from v2gtwin.cyber.csms.sim_report import SimSettings, der_control_lists, device_model_report, now_iso
 from v2gtwin.cyber.csms.validation import CompiledValidation
 
-__all__ = ["CentralSystemLostError", "SimEV", "SimStation", "SimStation21", "run_fleet", "run_station"]
+__all__ = [
+    "CentralSystemLostError",
+    "SimEV",
+    "SimSettings",
+    "SimStation",
+    "SimStation21",
+    "run_fleet",
+    "run_station",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +91,16 @@ class _SimBehaviour:
     energy_wh: float
     profiles: list[dict[str, Any]]
     calls: Any
+    calls_result: Any
     call: Any
     _send: Any
+    settings: SimSettings
+    _tasks: set[asyncio.Task[Any]]
 
-    def _setup(self, ev: SimEV) -> None:
+    def _setup(self, ev: SimEV, settings: SimSettings | None = None) -> None:
         self.ev = ev
+        self.settings = settings or SimSettings()
+        self._tasks = set()
         self.soc_pu = ev.soc0_pu
         self.limit_w = ev.p_max_w
         self.energy_wh = 0.0
@@ -128,13 +142,45 @@ class _SimBehaviour:
             return 0.0
         return self.limit_w
 
+    def _later(self, coro: Any) -> None:
+        """Send a call of the station's own after answering the central system's (never from inside a handler:
+        the ``ocpp`` package would deadlock), in a task the station keeps."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:  # the connection went away meanwhile: said at info level, never unretrieved
+                logger.info("station %s: %s failed: %r", self.id, getattr(coro, "__name__", "call"), exc)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_report(self, request_id: int) -> None:
+        """The device model in one NotifyReport (:func:`~v2gtwin.cyber.csms.sim_report.device_model_report`)."""
+        data = device_model_report(self.settings, self.ev.p_max_w, self.power_w())
+        await self.call(
+            self.calls.NotifyReport(request_id=request_id, generated_at=now_iso(), seq_no=0, report_data=data)
+        )
+
+    @on("GetBaseReport")  # type: ignore[untyped-decorator,unused-ignore]
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return self.calls_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")  # type: ignore[untyped-decorator,unused-ignore]
+    def after_get_base_report(self, request_id: int, **_: Any) -> None:
+        self._later(self._send_report(int(request_id)))
+
     async def boot(self) -> Any:
         """BootNotification, then the EV plugs in: StatusNotification Occupied and NotifyEVChargingNeeds."""
-        ans = await self.call(
-            self.calls.BootNotification(
-                charging_station={"model": "v2gtwin-sim", "vendor_name": "v2gtwin"}, reason="PowerUp"
-            )
-        )
+        station: dict[str, Any] = {
+            "model": self.settings.model,
+            "vendor_name": self.settings.vendor,
+            "firmware_version": self.settings.firmware,
+        }
+        if self.settings.serial_number:
+            station["serial_number"] = self.settings.serial_number
+        ans = await self.call(self.calls.BootNotification(charging_station=station, reason="PowerUp"))
         now = _now()
         await self.call(
             self.calls.StatusNotification(timestamp=now, connector_status="Occupied", evse_id=1, connector_id=1)
@@ -193,6 +239,12 @@ class _SimBehaviour:
         )
 
 
+def _snake(lists: dict[str, Any]) -> dict[str, Any]:
+    """ReportDERControl's list names as the ``ocpp`` package's dataclass fields (the elements stay in wire
+    format: the package converts keys to camelCase on sending, and camelCase keys pass unchanged)."""
+    return {{"freqDroop": "freq_droop"}.get(k, k): v for k, v in lists.items()}
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -201,10 +253,18 @@ class SimStation(CompiledValidation, _SimBehaviour, v201.ChargePoint):
     """A simulated OCPP 2.0.1 station (EVs without V2X)."""
 
     calls = v201.call
+    calls_result = v201.call_result
 
-    def __init__(self, station_id: str, connection: Any, ev: SimEV | None = None, response_timeout: float = 30.0):
+    def __init__(
+        self,
+        station_id: str,
+        connection: Any,
+        ev: SimEV | None = None,
+        response_timeout: float = 30.0,
+        settings: SimSettings | None = None,
+    ):
         super().__init__(station_id, connection, response_timeout=response_timeout)
-        self._setup(ev or SimEV())
+        self._setup(ev or SimEV(), settings)
 
     @on("SetChargingProfile")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
@@ -213,13 +273,37 @@ class SimStation(CompiledValidation, _SimBehaviour, v201.ChargePoint):
 
 
 class SimStation21(CompiledValidation, _SimBehaviour, v21.ChargePoint):
-    """A simulated OCPP 2.1 station (V2X EVs: discharge set-points)."""
+    """A simulated OCPP 2.1 station (V2X EVs: discharge set-points; its IEEE 1547 settings as DER controls)."""
 
     calls = v21.call
+    calls_result = v21.call_result
 
-    def __init__(self, station_id: str, connection: Any, ev: SimEV | None = None, response_timeout: float = 30.0):
+    def __init__(
+        self,
+        station_id: str,
+        connection: Any,
+        ev: SimEV | None = None,
+        response_timeout: float = 30.0,
+        settings: SimSettings | None = None,
+    ):
         super().__init__(station_id, connection, response_timeout=response_timeout)
-        self._setup(ev or SimEV(v2x=True))
+        self._setup(ev or SimEV(v2x=True), settings)
+
+    @on("GetDERControl")  # type: ignore[untyped-decorator,unused-ignore]
+    def on_get_der_control(self, request_id: int, control_type: str | None = None, **_: Any) -> Any:
+        """Accepted when the station has default controls of the type asked (or any, without a type), then the
+        report follows; NotSupported for a station without DER controls; NotFound otherwise. ``isDefault`` false
+        (scheduled controls) finds nothing: the simulated station has only its defaults."""
+        if not self.settings.der_controls:
+            return v21.call_result.GetDERControl(status="NotSupported")
+        found = der_control_lists(self.settings, control_type) and _.get("is_default", True) is not False
+        return v21.call_result.GetDERControl(status="Accepted" if found else "NotFound")
+
+    @after("GetDERControl")  # type: ignore[untyped-decorator,unused-ignore]
+    def after_get_der_control(self, request_id: int, control_type: str | None = None, **kw: Any) -> None:
+        lists = der_control_lists(self.settings, control_type)
+        if lists and kw.get("is_default", True) is not False:
+            self._later(self.call(v21.call.ReportDERControl(request_id=int(request_id), **_snake(lists))))
 
     @on("SetChargingProfile")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
@@ -239,6 +323,7 @@ async def run_station(
     max_attempts: int = 8,
     backoff_s: float = 0.5,
     registry: dict[str, SimStation | SimStation21] | None = None,
+    settings: SimSettings | None = None,
 ) -> SimStation | SimStation21:
     """Connect, boot, plug in, send ``reports`` MeterValues every ``interval_s``, then stay connected until
     ``stop``. A failed connection (or one dropped before ``stop``) is retried after ``backoff_s`` x 2^k
@@ -246,6 +331,8 @@ async def run_station(
 
     ``ready`` is set once the reports are sent — or when the station gives up, so that it never holds others up.
     ``registry`` (optional) maps the station id to its live station object while it is connected.
+    ``settings``: what the station reports about itself (identity, IEEE 1547 settings; default
+    :class:`~v2gtwin.cyber.csms.sim_report.SimSettings`).
     """
     ev = ev or SimEV()
     cls: type[SimStation] | type[SimStation21] = SimStation21 if ev.v2x else SimStation
@@ -261,7 +348,7 @@ async def run_station(
                     open_timeout=60,
                     compression=None,
                 ) as ws:
-                    prev, station = station, cls(station_id, ws, ev)
+                    prev, station = station, cls(station_id, ws, ev, settings=settings)
                     if prev is not None:  # a reconnection keeps the EV's state
                         station.soc_pu, station.energy_wh, station.limit_w = prev.soc_pu, prev.energy_wh, prev.limit_w
                         station.profiles = prev.profiles
@@ -332,6 +419,7 @@ async def run_fleet(
     connect_batch: int = 200,
     max_attempts: int = 8,
     freeze_gc: bool = False,
+    settings: dict[str, SimSettings] | None = None,
 ) -> list[SimStation | SimStation21]:
     """Run ``n`` simulated stations against ``url`` (EV k of ``evs`` in station k; default EVs otherwise).
 
@@ -340,7 +428,8 @@ async def run_fleet(
     at once, each advancing its EV by ``max(interval_s, 1)`` s). Then the stations stay ``hold_s`` seconds.
     Stations that fail are logged and left out; the run fails only when all do (:class:`CentralSystemLostError`
     when they had connected). ``max_attempts``: connection
-    attempts per station (see :func:`run_station`).
+    attempts per station (see :func:`run_station`). ``settings``: station id -> what that station reports about
+    itself (the others: the defaults).
 
     ``freeze_gc``: once every station is in, move the process's objects (connections, stations, their tasks)
     out of the cyclic garbage collector's reach (``gc.freeze``). For a simulator in a process of its own with
@@ -368,6 +457,7 @@ async def run_fleet(
                     stop=stop,
                     registry=live,
                     max_attempts=max_attempts,
+                    settings=(settings or {}).get(ids[k]),
                 )
             )
         )

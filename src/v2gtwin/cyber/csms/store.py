@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     create_engine,
     event,
     func,
@@ -33,7 +34,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-__all__ = ["Evse", "MeterValue", "ProfileRecord", "Station", "Store", "Transaction", "TransactionEventRecord"]
+__all__ = [
+    "DerControlRecord",
+    "Evse",
+    "MeterValue",
+    "ProfileRecord",
+    "ReportedVariable",
+    "Station",
+    "Store",
+    "Transaction",
+    "TransactionEventRecord",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +62,9 @@ class Station(_Base):
     ``status`` is the last connector status the station reported (it is the station's word, kept as sent);
     ``connected`` whether it is connected to the central system now; ``last_seen`` its last traffic (written at
     most once per ``Csms(last_seen_every_s=...)`` while connected, and at connection and disconnection);
-    ``disconnected_at`` when its last connection ended (None while connected or never connected)."""
+    ``disconnected_at`` when its last connection ended (None while connected or never connected).
+    ``firmware`` and ``serial_number``: BootNotification's ``chargingStation.firmwareVersion`` and
+    ``serialNumber`` (empty when the station sent none)."""
 
     __tablename__ = "stations"
     station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -62,6 +75,55 @@ class Station(_Base):
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     disconnected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     password_hash: Mapped[str] = mapped_column(String(200), default="")
+    firmware: Mapped[str] = mapped_column(String(50), default="")
+    serial_number: Mapped[str] = mapped_column(String(25), default="")
+
+
+class ReportedVariable(_Base):
+    """One attribute of one variable of a station's device model, as its latest NotifyReport gave it (OCPP
+    2.0.1 Part 2, B07 Get Base Report / NotifyReportRequest ``reportData``). A newer report of the same
+    component, variable and attribute replaces the row.
+
+    ``component`` / ``component_instance`` / ``evse_id`` / ``connector_id`` name the component (``evse_id`` 0
+    and ``connector_id`` 0: not on an EVSE / connector); ``variable`` / ``variable_instance`` the variable;
+    ``attribute`` the attribute type (Actual, Target, MinSet, MaxSet); ``value`` the value as reported (text, up
+    to 2,500 characters in OCPP 2.1; None when the station reported the attribute without a value).
+    ``unit``, ``data_type``, ``min_limit``, ``max_limit``: the variable's characteristics when reported.
+    ``received_at``: when the central system stored it."""
+
+    __tablename__ = "reported_variables"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), primary_key=True)
+    component: Mapped[str] = mapped_column(String(50), primary_key=True)
+    component_instance: Mapped[str] = mapped_column(String(50), primary_key=True, default="")
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    variable: Mapped[str] = mapped_column(String(50), primary_key=True)
+    variable_instance: Mapped[str] = mapped_column(String(50), primary_key=True, default="")
+    attribute: Mapped[str] = mapped_column(String(16), primary_key=True, default="Actual")
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    data_type: Mapped[str] = mapped_column(String(20), default="")
+    min_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DerControlRecord(_Base):
+    """One DER control a station reported (OCPP 2.1 ReportDERControlRequest, answering GetDERControl): its id,
+    type (``DERControlEnumType``: HVMustTrip, VoltVar, FreqDroop, ...), whether it is a default control and
+    whether a higher-priority one supersedes it, its priority (0 highest) and the whole control as received
+    (``body_json``: the wire-format JSON object of the curve, freqDroop, enterService... element). A newer
+    report of the same control id and type replaces the row."""
+
+    __tablename__ = "der_controls"
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), primary_key=True)
+    control_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    control_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    body_json: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class MeterValue(_Base):
@@ -159,11 +221,16 @@ class Store:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def _add_connection_columns(self) -> None:
-        """A database made before the ``connected`` and ``disconnected_at`` columns existed gets them (create_all
-        adds tables, not columns)."""
+        """A database made before the ``connected``, ``disconnected_at``, ``firmware`` and ``serial_number``
+        columns existed gets them (create_all adds tables, not columns)."""
         have = {c["name"] for c in inspect(self.engine).get_columns("stations")}
         timestamp = DateTime(timezone=True).compile(dialect=self.engine.dialect)
-        added = {"connected": "BOOLEAN NOT NULL DEFAULT FALSE", "disconnected_at": f"{timestamp} NULL"}
+        added = {
+            "connected": "BOOLEAN NOT NULL DEFAULT FALSE",
+            "disconnected_at": f"{timestamp} NULL",
+            "firmware": "VARCHAR(50) NOT NULL DEFAULT ''",
+            "serial_number": "VARCHAR(25) NOT NULL DEFAULT ''",
+        }
         with self.engine.begin() as conn:
             for name, ddl in added.items():
                 if name not in have:
@@ -197,19 +264,38 @@ class Store:
             s.execute(insert(MeterValue), rows)
 
     @staticmethod
-    def op_upsert_station(station_id: str, vendor: str = "", model: str = "", status: str | None = None) -> Op:
-        """A station's boot or status."""
+    def op_upsert_station(
+        station_id: str,
+        vendor: str = "",
+        model: str = "",
+        status: str | None = None,
+        firmware: str = "",
+        serial_number: str = "",
+    ) -> Op:
+        """A station's boot (vendor, model, firmware and serial number as BootNotification gives them: a boot
+        replaces all four) or status."""
 
         def op(s: Session) -> None:
             now = dt.datetime.now(dt.UTC)
             st = s.get(Station, station_id)
             if st is None:
-                s.add(Station(station_id=station_id, vendor=vendor, model=model, status=status or "", last_seen=now))
+                s.add(
+                    Station(
+                        station_id=station_id,
+                        vendor=vendor,
+                        model=model,
+                        status=status or "",
+                        last_seen=now,
+                        firmware=firmware,
+                        serial_number=serial_number,
+                    )
+                )
                 s.flush()
                 return
             st.last_seen = now
             if vendor:
                 st.vendor, st.model = vendor, model
+                st.firmware, st.serial_number = firmware, serial_number
             if status is not None:
                 st.status = status
 
@@ -424,4 +510,59 @@ class Store:
             q = select(ProfileRecord).order_by(ProfileRecord.id)
             if station_id is not None:
                 q = q.where(ProfileRecord.station_id == station_id)
+            return list(s.scalars(q))
+
+    @classmethod
+    def op_reported_variables(cls, station_id: str, rows: Sequence[dict[str, Any]]) -> Op:
+        """Part of a station's device-model report (NotifyReport): each row a dict with the
+        :class:`ReportedVariable` fields but ``station_id`` and ``received_at``; a row replaces the stored one of
+        the same component, variable and attribute."""
+
+        def op(s: Session) -> None:
+            cls._ensure_station(s, station_id)
+            now = dt.datetime.now(dt.UTC)
+            for row in rows:
+                s.merge(ReportedVariable(station_id=station_id, received_at=now, **row))
+            s.flush()
+
+        return op
+
+    @classmethod
+    def op_der_controls(cls, station_id: str, rows: Sequence[dict[str, Any]]) -> Op:
+        """Part of a station's DER control report (ReportDERControl): each row a dict with the
+        :class:`DerControlRecord` fields but ``station_id`` and ``received_at``; a row replaces the stored one of
+        the same control type and id."""
+
+        def op(s: Session) -> None:
+            cls._ensure_station(s, station_id)
+            now = dt.datetime.now(dt.UTC)
+            for row in rows:
+                s.merge(DerControlRecord(station_id=station_id, received_at=now, **row))
+            s.flush()
+
+        return op
+
+    def stations(self) -> list[Station]:
+        """Every station's record, by station id."""
+        with Session(self.engine) as s:
+            return list(s.scalars(select(Station).order_by(Station.station_id)))
+
+    def reported_variables(self, station_id: str | None = None) -> list[ReportedVariable]:
+        """The device-model attributes stations reported (of one station, or all), by station and component."""
+        with Session(self.engine) as s:
+            q = select(ReportedVariable).order_by(
+                ReportedVariable.station_id, ReportedVariable.component, ReportedVariable.variable
+            )
+            if station_id is not None:
+                q = q.where(ReportedVariable.station_id == station_id)
+            return list(s.scalars(q))
+
+    def der_controls(self, station_id: str | None = None) -> list[DerControlRecord]:
+        """The DER controls stations reported (of one station, or all), by station, type and id."""
+        with Session(self.engine) as s:
+            q = select(DerControlRecord).order_by(
+                DerControlRecord.station_id, DerControlRecord.control_type, DerControlRecord.control_id
+            )
+            if station_id is not None:
+                q = q.where(DerControlRecord.station_id == station_id)
             return list(s.scalars(q))
