@@ -124,14 +124,14 @@ def test_breakdown_roles() -> None:
     [
         ({"rtt_s": -0.01}, "rtt_s"),
         ({"rtt_s": float("nan")}, "rtt_s"),
-        ({"rate_bps": 0.0}, "rate_bps"),
-        ({"rate_bps": -5.0}, "rate_bps"),
+        ({"rate_bytes_per_s": 0.0}, "rate_bytes_per_s"),
+        ({"rate_bytes_per_s": -5.0}, "rate_bytes_per_s"),
         ({"cpu_factor_client": 0.0}, "cpu_factor_client"),
         ({"cpu_factor_server": "cortex-m0"}, "cpu_factor_server"),
     ],
 )
 def test_bad_link_or_cpu(kwargs: dict[str, object], field: str) -> None:
-    args: dict[str, object] = {"profile": "iso15118-2", "rtt_s": 0.0, "rate_bps": None, **kwargs}
+    args: dict[str, object] = {"profile": "iso15118-2", "rtt_s": 0.0, "rate_bytes_per_s": None, **kwargs}
     with pytest.raises(DataError, match=field):
         calc_handshake_time(**args)  # type: ignore[arg-type]
 
@@ -153,7 +153,7 @@ def test_bad_profile_suite_curve_chain() -> None:
     ("args", "field"),
     [
         (["--rtt-ms", "-1"], "--rtt-ms"),
-        (["--rate-bps", "0"], "--rate-bps"),
+        (["--rate-bytes-per-s", "0"], "--rate-bytes-per-s"),
         (["--cipher-suite", "TLS_NULL"], "cipher_suite"),
         (["--profile", "nope"], "profile"),
         (["--cpu-ev", "-3"], "cpu_factor_ev"),
@@ -168,7 +168,7 @@ def test_cli_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], args:
 def test_cli_json_is_the_summary(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    code, out, _ = run_cli(capsys, "cyber", "tls", "--rtt-ms", "40", "--rate-bps", "5000", "--json")
+    code, out, _ = run_cli(capsys, "cyber", "tls", "--rtt-ms", "40", "--rate-bytes-per-s", "5000", "--json")
     assert code == 0
     got = json.loads(out)
     want = calc_tls_summary(0.04, 5000.0)
@@ -259,7 +259,11 @@ def test_live_handshakes_python_ssl(profile: str) -> None:
     every wake-up of a side or of the proxy can wait a scheduler slice (observed: +10-20 ms per handshake at
     load 8-10); zero-delay handshakes are compared in CPU time above."""
     rows = run_validation((profile,), LIVE_LINKS, peers=("python",), n=5)
-    bad = [(r["rtt_s"], r["rate_bps"], r["predicted_s"], r["measured_s"]) for r in rows if abs(r["error"]) > TOLERANCE]
+    bad = [
+        (r["rtt_s"], r["rate_bytes_per_s"], r["predicted_s"], r["measured_s"])
+        for r in rows
+        if abs(r["error"]) > TOLERANCE
+    ]
     assert not bad, bad
 
 
@@ -269,7 +273,11 @@ def test_live_handshakes_openssl_s_server(profile: str) -> None:
     the client's completion time, median of 5, within 20 % of the model."""
     require_part(openssl_available(), "the openssl command")
     rows = run_validation((profile,), ((0.2, None), (0.05, 4000.0)), peers=("openssl",), n=5)
-    bad = [(r["rtt_s"], r["rate_bps"], r["predicted_s"], r["measured_s"]) for r in rows if abs(r["error"]) > TOLERANCE]
+    bad = [
+        (r["rtt_s"], r["rate_bytes_per_s"], r["predicted_s"], r["measured_s"])
+        for r in rows
+        if abs(r["error"]) > TOLERANCE
+    ]
     assert not bad, bad
 
 
@@ -280,7 +288,11 @@ def test_live_handshakes_openssl_s_time(profile: str) -> None:
     within 20 % of the model's client completion time."""
     require_part(openssl_available(), "the openssl command")
     rows = run_validation((profile,), ((0.2, None), (0.05, 4000.0)), peers=("s_time",), n=5)
-    bad = [(r["rtt_s"], r["rate_bps"], r["predicted_s"], r["measured_s"]) for r in rows if abs(r["error"]) > TOLERANCE]
+    bad = [
+        (r["rtt_s"], r["rate_bytes_per_s"], r["predicted_s"], r["measured_s"])
+        for r in rows
+        if abs(r["error"]) > TOLERANCE
+    ]
     assert not bad, bad
 
 

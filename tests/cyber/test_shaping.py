@@ -110,13 +110,13 @@ def test_transfer_time_follows_the_rate(echo_port: int, max_queue_segments: int)
     # through the same-rate return direction, so the last byte returns after 0.2 s plus one segment's
     # serialisation (1460 / 1e6 = 1.5 ms) plus loopback time. The same with a queue of 4 segments (the proxy
     # then stops reading and TCP's flow control holds the sender back).
-    n_bytes, rate_bps = 200_000, 1_000_000.0
+    n_bytes, rate_bytes_per_s = 200_000, 1_000_000.0
     payload = os.urandom(n_bytes)
-    expected_s = calc_transfer_time_s(n_bytes, rate_bps)
+    expected_s = calc_transfer_time_s(n_bytes, rate_bytes_per_s)
     assert expected_s == pytest.approx(0.2)
     with (
         ShapingProxy(
-            LOCAL, ("127.0.0.1", echo_port), rate_bps=rate_bps, max_queue_segments=max_queue_segments
+            LOCAL, ("127.0.0.1", echo_port), rate_bytes_per_s=rate_bytes_per_s, max_queue_segments=max_queue_segments
         ) as proxy,
         _connect(proxy.port) as sock,
     ):
@@ -199,7 +199,7 @@ def test_stream_survives_loss_and_jitter_intact(echo_port: int) -> None:
         ({"jitter_s": math.nan}, "jitter_s"),
         ({"loss": 1.0}, "loss"),
         ({"loss": -0.1}, "loss"),
-        ({"rate_bps": 0.0}, "rate_bps"),
+        ({"rate_bytes_per_s": 0.0}, "rate_bytes_per_s"),
         ({"rto_s": 0.0}, "rto_s"),
         ({"mss_bytes": 0}, "mss_bytes"),
         ({"max_queue_segments": 0}, "max_queue_segments"),

@@ -37,7 +37,7 @@ def _ms(value: float | None) -> str:
 
 
 def _text(out: dict[str, Any]) -> str:
-    rate = out["rate_bps"]
+    rate = out["rate_bytes_per_s"]
     lines = [
         f"link: RTT {format_number(out['rtt_s'] * 1e3)} ms, rate "
         + ("unlimited" if rate is None else f"{format_number(rate)} bytes/s"),
@@ -88,7 +88,7 @@ def _text(out: dict[str, Any]) -> str:
                 r["profile"],
                 r["peer"],
                 format_number(r["rtt_s"] * 1e3),
-                "unlimited" if r["rate_bps"] is None else format_number(r["rate_bps"]),
+                "unlimited" if r["rate_bytes_per_s"] is None else format_number(r["rate_bytes_per_s"]),
                 r["compared"],
                 _ms(r["predicted_s"]),
                 _ms(r["measured_s"]),
@@ -128,8 +128,9 @@ def tls(
         typer.Option("--profile", "-p", help="iso15118-2, iso15118-20, ocpp-sp2, ocpp-sp3 (repeat; default all)."),
     ] = None,
     rtt_ms: Annotated[float, typer.Option("--rtt-ms", help="Round-trip time of the link [ms], >= 0.")] = 0.0,
-    rate_bps: Annotated[
-        float | None, typer.Option("--rate-bps", help="Link rate per direction [bytes/s], > 0 (default: no limit).")
+    rate_bytes_per_s: Annotated[
+        float | None,
+        typer.Option("--rate-bytes-per-s", help="Link rate per direction [bytes/s], > 0 (default: no limit)."),
     ] = None,
     cpu_ev: Annotated[
         str, typer.Option("--cpu-ev", help="EV processor: factor (time there / here) or a preset.")
@@ -166,8 +167,10 @@ def tls(
         raise DataError(f"--n must be an integer >= 1 (got {n})")
     if not math.isfinite(rtt_ms) or rtt_ms < 0:
         raise DataError(f"--rtt-ms must be a finite number >= 0 ms (got {rtt_ms})")
-    if rate_bps is not None and (not math.isfinite(rate_bps) or rate_bps <= 0):
-        raise DataError(f"--rate-bps must be a finite number > 0 bytes/s, or left out for no limit (got {rate_bps})")
+    if rate_bytes_per_s is not None and (not math.isfinite(rate_bytes_per_s) or rate_bytes_per_s <= 0):
+        raise DataError(
+            f"--rate-bytes-per-s must be a finite number > 0 bytes/s, or left out for no limit (got {rate_bytes_per_s})"
+        )
     names = tuple(profile) if profile else tuple(PROFILES)
     kwargs: dict[str, Any] = {
         "profiles": names,
@@ -180,7 +183,7 @@ def tls(
         "n_chain_client": chain_client,
     }
     rtt_s = rtt_ms / 1e3
-    out = calc_tls_summary(rtt_s, rate_bps, **kwargs)  # checks every input before anything is measured
+    out = calc_tls_summary(rtt_s, rate_bytes_per_s, **kwargs)  # checks every input before anything is measured
     if measure:
         from v2gtwin.cyber import handshake_live as live
         from v2gtwin.cyber import handshake_measure as hm
@@ -191,7 +194,7 @@ def tls(
         costs = hm.measure_op_costs_s()
         overhead = hm.calibrate_overhead(costs)
         out = calc_tls_summary(
-            rtt_s, rate_bps, **kwargs, op_costs_s=costs, overhead=overhead, op_costs_source="measured now"
+            rtt_s, rate_bytes_per_s, **kwargs, op_costs_s=costs, overhead=overhead, op_costs_source="measured now"
         )
         has_openssl = live.openssl_available()
         plan = []
@@ -209,7 +212,7 @@ def tls(
             for prof, peers in plan:
                 rows += live.run_validation(
                     (prof,),
-                    ((rtt_s, rate_bps),),
+                    ((rtt_s, rate_bytes_per_s),),
                     peers=peers,
                     n=n,
                     op_costs_s=costs,

@@ -257,7 +257,7 @@ class HandshakeResult:
 
     profile: TlsProfile
     rtt_s: float
-    rate_bps: float | None
+    rate_bytes_per_s: float | None
     cpu_factor_client: float
     cpu_factor_server: float
     n_round_trips: float
@@ -290,7 +290,7 @@ class HandshakeResult:
             "client_role": p.client_role,
             "server_role": p.server_role,
             "rtt_s": self.rtt_s,
-            "rate_bps": self.rate_bps,
+            "rate_bytes_per_s": self.rate_bytes_per_s,
             "cpu_factor_client": self.cpu_factor_client,
             "cpu_factor_server": self.cpu_factor_server,
             "n_round_trips": self.n_round_trips,
@@ -315,7 +315,7 @@ class HandshakeResult:
 def calc_handshake_time(
     profile: str | TlsProfile,
     rtt_s: float,
-    rate_bps: float | None = None,
+    rate_bytes_per_s: float | None = None,
     cpu_factor_client: float | str = 1.0,
     cpu_factor_server: float | str = 1.0,
     *,
@@ -331,7 +331,7 @@ def calc_handshake_time(
         A key of :data:`PROFILES` or a profile (see :func:`resolve_profile` for changes).
     rtt_s : float
         Round-trip time of the link [s], >= 0.
-    rate_bps : float or None
+    rate_bytes_per_s : float or None
         Link rate in each direction [bytes/s], > 0; None for no limit.
     cpu_factor_client, cpu_factor_server : float or str
         Time on the side's processor / time on this machine [-], > 0, or a key of :data:`CPU_PRESETS`.
@@ -347,7 +347,7 @@ def calc_handshake_time(
     HandshakeResult
     """
     prof = resolve_profile(profile)
-    rtt, rate = check_link(rtt_s, rate_bps)
+    rtt, rate = check_link(rtt_s, rate_bytes_per_s)
     fc = cpu_factor(cpu_factor_client, "cpu_factor_client")
     fs = cpu_factor(cpu_factor_server, "cpu_factor_server")
     costs_all = REFERENCE_OP_COSTS_S if op_costs_s is None else op_costs_s
@@ -385,7 +385,7 @@ def calc_handshake_time(
     return HandshakeResult(
         profile=prof,
         rtt_s=rtt,
-        rate_bps=rate,
+        rate_bytes_per_s=rate,
         cpu_factor_client=fc,
         cpu_factor_server=fs,
         n_round_trips=n_oneway / 2.0,
@@ -409,7 +409,7 @@ def calc_handshake_time(
 def handshake_breakdown(
     profile: str,
     rtt_s: float,
-    rate_bps: float | None,
+    rate_bytes_per_s: float | None,
     cpu_factor_ev: float | str = 1.0,
     cpu_factor_charger: float | str = 1.0,
     cpu_factor_csms: float | str = 1.0,
@@ -425,7 +425,7 @@ def handshake_breakdown(
         A key of :data:`PROFILES`.
     rtt_s : float
         Round-trip time [s], >= 0.
-    rate_bps : float or None
+    rate_bytes_per_s : float or None
         Link rate [bytes/s], > 0; None for no limit.
     cpu_factor_ev, cpu_factor_charger, cpu_factor_csms : float or str
         Processor factors [-] (time there / time here) or keys of :data:`CPU_PRESETS`.
@@ -437,13 +437,13 @@ def handshake_breakdown(
     """
     prof = resolve_profile(profile)
     by_role = {"EV": cpu_factor_ev, "charger": cpu_factor_charger, "CSMS": cpu_factor_csms}
-    res = calc_handshake_time(prof, rtt_s, rate_bps, by_role[prof.client_role], by_role[prof.server_role])
+    res = calc_handshake_time(prof, rtt_s, rate_bytes_per_s, by_role[prof.client_role], by_role[prof.server_role])
     return res.to_dict()
 
 
 def calc_tls_summary(
     rtt_s: float,
-    rate_bps: float | None,
+    rate_bytes_per_s: float | None,
     *,
     profiles: tuple[str, ...] = tuple(PROFILES),
     cpu_factor_ev: float | str = 1.0,
@@ -459,10 +459,10 @@ def calc_tls_summary(
 ) -> dict[str, Any]:
     """The breakdown of several profiles on one link: the dict of ``v2gtwin cyber tls --json``.
 
-    Returns ``{"rtt_s", "rate_bps", "op_costs_s", "overhead", "profiles": [HandshakeResult.to_dict(), ...]}``;
+    Returns ``{"rtt_s", "rate_bytes_per_s", "op_costs_s", "overhead", "profiles": [HandshakeResult.to_dict(), ...]}``;
     the changes (suite, curve, chain lengths) apply to every profile listed.
     """
-    rtt, rate = check_link(rtt_s, rate_bps)
+    rtt, rate = check_link(rtt_s, rate_bytes_per_s)
     if not profiles:
         raise DataError(f"profiles must name at least one of {names_of(PROFILES)}")
     by_role = {
@@ -493,7 +493,7 @@ def calc_tls_summary(
         rows.append(res.to_dict())
     return {
         "rtt_s": rtt,
-        "rate_bps": rate,
+        "rate_bytes_per_s": rate,
         "op_costs_s": REFERENCE_OP_COSTS_S if op_costs_s is None else op_costs_s,
         "overhead": {
             "base_client_s": ov.base_client_s,

@@ -165,7 +165,7 @@ def _echo_server() -> Iterator[int]:
         th.join(timeout=5.0)
 
 
-def measure_rig_oneway_s(rtt_s: float, rate_bps: float | None, *, n_bytes: int = 1000, n: int = 5) -> float:
+def measure_rig_oneway_s(rtt_s: float, rate_bytes_per_s: float | None, *, n_bytes: int = 1000, n: int = 5) -> float:
     """The test rig's own latency per one-way traversal [s]: a raw TCP echo of ``n_bytes`` over loopback (through
     a shaping proxy with the same settings when ``rtt_s`` > 0 or a rate is set), median round trip minus the
     link's nominal ``rtt_s + 2 n_bytes / rate``, halved. No TLS is involved: this is what the emulation and the
@@ -176,9 +176,11 @@ def measure_rig_oneway_s(rtt_s: float, rate_bps: float | None, *, n_bytes: int =
     payload = b"e" * n_bytes
     with ExitStack() as stack:
         port = stack.enter_context(_echo_server())
-        if rtt_s > 0.0 or rate_bps is not None:
+        if rtt_s > 0.0 or rate_bytes_per_s is not None:
             proxy = stack.enter_context(
-                ShapingProxy(("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt_s / 2.0, rate_bps=rate_bps)
+                ShapingProxy(
+                    ("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt_s / 2.0, rate_bytes_per_s=rate_bytes_per_s
+                )
             )
             port = proxy.port
         with socket.create_connection(("127.0.0.1", port), timeout=30.0) as sock:
@@ -194,14 +196,14 @@ def measure_rig_oneway_s(rtt_s: float, rate_bps: float | None, *, n_bytes: int =
                         raise DataError("rig: the echo connection closed early")
                     got += len(chunk)
                 rtts.append(time.perf_counter() - t0)
-    nominal = rtt_s + (2.0 * n_bytes / rate_bps if rate_bps else 0.0)
+    nominal = rtt_s + (2.0 * n_bytes / rate_bytes_per_s if rate_bytes_per_s else 0.0)
     return max(statistics.median(rtts[1:]) - nominal, 0.0) / 2.0
 
 
 def measure_handshakes(
     profile: str | TlsProfile,
     rtt_s: float = 0.0,
-    rate_bps: float | None = None,
+    rate_bytes_per_s: float | None = None,
     *,
     n: int = 7,
     peer: Literal["python", "openssl"] = "python",
@@ -223,7 +225,7 @@ def measure_handshakes(
     from v2gtwin.cyber.shaping import ShapingProxy
 
     prof = resolve_profile(profile)
-    rtt, rate = check_link(rtt_s, rate_bps)
+    rtt, rate = check_link(rtt_s, rate_bytes_per_s)
     if n < 1:
         raise DataError(f"n must be an integer >= 1 (got {n})")
     if peer not in ("python", "openssl"):
@@ -244,7 +246,7 @@ def measure_handshakes(
         shaped = rtt > 0.0 or rate is not None
         if shaped:
             proxy = stack.enter_context(
-                ShapingProxy(("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt / 2.0, rate_bps=rate)
+                ShapingProxy(("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt / 2.0, rate_bytes_per_s=rate)
             )
             port = proxy.port
         t_client: list[float] = []
@@ -274,7 +276,7 @@ def measure_handshakes(
         "profile": prof.name,
         "peer": peer,
         "rtt_s": rtt,
-        "rate_bps": rate,
+        "rate_bytes_per_s": rate,
         "n": n,
         "shaped": shaped,
         "cipher_suite": prof.cipher_suite,
@@ -288,7 +290,7 @@ def measure_handshakes(
 def measure_s_time(
     profile: str | TlsProfile,
     rtt_s: float = 0.0,
-    rate_bps: float | None = None,
+    rate_bytes_per_s: float | None = None,
     *,
     seconds: int = 3,
     pki: Pki | None = None,
@@ -306,7 +308,7 @@ def measure_s_time(
     from v2gtwin.cyber.shaping import ShapingProxy
 
     prof = resolve_profile(profile)
-    rtt, rate = check_link(rtt_s, rate_bps)
+    rtt, rate = check_link(rtt_s, rate_bytes_per_s)
     if prof.tls_version != "1.2" or (prof.mutual and prof.n_chain_client > 1):
         raise DataError(
             f"peer s_time: profile {prof.name} must be TLS 1.2 with a client chain of 1 (s_time cannot choose "
@@ -323,7 +325,7 @@ def measure_s_time(
         port = stack.enter_context(_python_server(srv, queue.Queue(), accepted_q))
         if rtt > 0.0 or rate is not None:
             proxy = stack.enter_context(
-                ShapingProxy(("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt / 2.0, rate_bps=rate)
+                ShapingProxy(("127.0.0.1", 0), ("127.0.0.1", port), delay_s=rtt / 2.0, rate_bytes_per_s=rate)
             )
             port = proxy.port
         cmd = [
@@ -358,7 +360,7 @@ def measure_s_time(
         "profile": prof.name,
         "peer": "s_time",
         "rtt_s": rtt,
-        "rate_bps": rate,
+        "rate_bytes_per_s": rate,
         "n": len(cycles),
         "shaped": rtt > 0.0 or rate is not None,
         "cipher_suite": prof.cipher_suite,

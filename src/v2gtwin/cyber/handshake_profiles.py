@@ -1,7 +1,8 @@
 """The TLS handshake model's inputs: curves, cipher suites, profiles (ISO 15118-2/-20, OCPP security profiles 2
 and 3), the operation costs and stack costs measured on this machine, and processor presets.
 
-Sources of each profile and preset are in their ``source`` fields and in docs/cyber-tls.md; the model itself is
+Sources of each profile and preset are in their ``source`` fields and in docs/cyber.md (TLS handshake); the
+model itself is
 :mod:`v2gtwin.cyber.handshake`.
 """
 
@@ -365,13 +366,15 @@ def cpu_factor(value: float | str, name: str) -> float:
     return v
 
 
-def check_link(rtt_s: float, rate_bps: float | None) -> tuple[float, float | None]:
+def check_link(rtt_s: float, rate_bytes_per_s: float | None) -> tuple[float, float | None]:
     rtt = float(rtt_s)
     if not math.isfinite(rtt) or rtt < 0.0:
         raise DataError(f"rtt_s must be a finite number >= 0 s (got {rtt_s})")
-    if rate_bps is None:
+    if rate_bytes_per_s is None:
         return rtt, None
-    rate = float(rate_bps)
+    rate = float(rate_bytes_per_s)
     if not math.isfinite(rate) or rate <= 0.0:
-        raise DataError(f"rate_bps must be a finite number > 0 bytes/s, or None for no limit (got {rate_bps})")
+        raise DataError(
+            f"rate_bytes_per_s must be a finite number > 0 bytes/s, or None for no limit (got {rate_bytes_per_s})"
+        )
     return rtt, rate

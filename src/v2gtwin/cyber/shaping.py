@@ -19,7 +19,7 @@ read at ``t_k``, leaves the proxy at
 
     t^{out}_k = \\max\\big(t^{tx}_k + d + J_k + m_k\\,\\mathrm{RTO}_k,\\; t^{out}_{k-1}\\big)
 
-with ``r`` the rate [bytes/s] (no limit when ``rate_bps`` is None), ``d`` the one-way delay, ``J_k`` an
+with ``r`` the rate [bytes/s] (no limit when ``rate_bytes_per_s`` is None), ``d`` the one-way delay, ``J_k`` an
 exponentially distributed jitter of mean ``jitter_s`` and ``m_k`` the number of emulated losses of the
 segment. The last ``max`` keeps the byte stream in order, as TCP delivers it: jitter delays the segments
 behind a late one (head-of-line blocking), it never reorders them.
@@ -82,14 +82,14 @@ def _check_nonneg(name: str, value: float) -> float:
     return value
 
 
-def calc_transfer_time_s(n_bytes: float, rate_bps: float | None, delay_s: float = 0.0) -> float:
+def calc_transfer_time_s(n_bytes: float, rate_bytes_per_s: float | None, delay_s: float = 0.0) -> float:
     """Time for ``n_bytes`` sent at once to cross one direction of the shaped link, without jitter or loss.
 
     Parameters
     ----------
     n_bytes : float
         Bytes sent in one burst [bytes].
-    rate_bps : float or None
+    rate_bytes_per_s : float or None
         Rate limit [bytes/s]; None for no limit.
     delay_s : float
         One-way delay [s].
@@ -97,9 +97,9 @@ def calc_transfer_time_s(n_bytes: float, rate_bps: float | None, delay_s: float 
     Returns
     -------
     float
-        ``delay_s + n_bytes / rate_bps`` [s] (``delay_s`` without a rate limit).
+        ``delay_s + n_bytes / rate_bytes_per_s`` [s] (``delay_s`` without a rate limit).
     """
-    serial_s = 0.0 if rate_bps is None else float(n_bytes) / float(rate_bps)
+    serial_s = 0.0 if rate_bytes_per_s is None else float(n_bytes) / float(rate_bytes_per_s)
     return float(delay_s) + serial_s
 
 
@@ -168,7 +168,7 @@ class ShapingProxy:
     loss : float
         Probability that a transmission of a segment is lost, in [0, 1); emulated as a hold of one RTO
         (doubling on each repeated loss), see the module notes.
-    rate_bps : float or None
+    rate_bytes_per_s : float or None
         Rate limit of each direction [bytes/s], > 0; None for no limit.
     rto_s : float or None
         Initial retransmission time-out of the loss emulation [s], > 0; default ``2 * delay_s + 0.2``.
@@ -195,7 +195,7 @@ class ShapingProxy:
         delay_s: float = 0.0,
         jitter_s: float = 0.0,
         loss: float = 0.0,
-        rate_bps: float | None = None,
+        rate_bytes_per_s: float | None = None,
         rto_s: float | None = None,
         mss_bytes: int = 1460,
         max_queue_segments: int = 4096,
@@ -209,11 +209,13 @@ class ShapingProxy:
         if not (0.0 <= loss < 1.0):
             raise DataError(f"loss must be a probability in [0, 1) (got {loss})")
         self.loss = loss
-        if rate_bps is not None:
-            rate_bps = float(rate_bps)
-            if not math.isfinite(rate_bps) or rate_bps <= 0.0:
-                raise DataError(f"rate_bps must be a finite number > 0 bytes/s, or None (got {rate_bps})")
-        self.rate_bps = rate_bps
+        if rate_bytes_per_s is not None:
+            rate_bytes_per_s = float(rate_bytes_per_s)
+            if not math.isfinite(rate_bytes_per_s) or rate_bytes_per_s <= 0.0:
+                raise DataError(
+                    f"rate_bytes_per_s must be a finite number > 0 bytes/s, or None (got {rate_bytes_per_s})"
+                )
+        self.rate_bytes_per_s = rate_bytes_per_s
         if rto_s is None:
             rto_s = 2.0 * self.delay_s + LINUX_RTO_MIN_S
         rto_s = float(rto_s)
@@ -342,7 +344,7 @@ class ShapingProxy:
 
     def _release_time(self, state: _Direction, t_in: float, n_bytes: int) -> float:
         """Departure time of one segment (module notes), updating the direction's state and counters."""
-        serial_s = 0.0 if self.rate_bps is None else n_bytes / self.rate_bps
+        serial_s = 0.0 if self.rate_bytes_per_s is None else n_bytes / self.rate_bytes_per_s
         t_tx = max(t_in, state.tx_free_t) + serial_s
         state.tx_free_t = t_tx
         extra_s = float(self._rng.exponential(self.jitter_s)) if self.jitter_s > 0.0 else 0.0
@@ -412,7 +414,7 @@ async def _serve_forever(proxy: ShapingProxy) -> None:
             f"shaping {proxy.host}:{proxy.port} -> {proxy.target[0]}:{proxy.target[1]}: "
             f"delay {proxy.delay_s * 1e3:g} ms, jitter {proxy.jitter_s * 1e3:g} ms, loss {proxy.loss:g} "
             f"(emulated as RTO {proxy.rto_s * 1e3:g} ms holds), rate "
-            f"{'unlimited' if proxy.rate_bps is None else f'{proxy.rate_bps:g} bytes/s'}",
+            f"{'unlimited' if proxy.rate_bytes_per_s is None else f'{proxy.rate_bytes_per_s:g} bytes/s'}",
             flush=True,
         )
         await asyncio.Event().wait()
@@ -429,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay per direction [ms]")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="mean exponential jitter [ms]")
     parser.add_argument("--loss", type=float, default=0.0, help="loss probability per transmission [0, 1)")
-    parser.add_argument("--rate-bps", type=float, default=None, help="rate limit per direction [bytes/s]")
+    parser.add_argument("--rate-bytes-per-s", type=float, default=None, help="rate limit per direction [bytes/s]")
     parser.add_argument("--rto-ms", type=float, default=None, help="initial RTO [ms] (default 2 x delay + 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the jitter and loss draws")
     args = parser.parse_args(argv)
@@ -440,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             delay_s=_check_nonneg("--delay-ms", args.delay_ms) / 1e3,
             jitter_s=_check_nonneg("--jitter-ms", args.jitter_ms) / 1e3,
             loss=args.loss,
-            rate_bps=args.rate_bps,
+            rate_bytes_per_s=args.rate_bytes_per_s,
             rto_s=None if args.rto_ms is None else args.rto_ms / 1e3,
             seed=args.seed,
         )
