@@ -2,8 +2,7 @@
 and 3), the operation costs and stack costs measured on this machine, and processor presets.
 
 Sources of each profile and preset are in their ``source`` fields and in docs/cyber.md (TLS handshake); the
-model itself is
-:mod:`v2gtwin.cyber.handshake`.
+model itself is :mod:`v2gtwin.cyber.handshake`.
 """
 
 from __future__ import annotations
