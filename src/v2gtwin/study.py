@@ -350,11 +350,10 @@ class StudyChain:
         unc = self._require(self.uncontrolled_, "uncontrolled")
         self.battery_cost_ = degradation_cost_per_mwh(self.scenario, self._fleet(), unc.soc_pu)
 
-    def _degradation(self) -> tuple[Any, float | None, str]:
-        """(per-EV cost or None for the flat default, the fleet's one cost or None, its source)."""
-        c = self.battery_cost_
-        if c is None:
-            return None, None, "flat"
+    def _degradation(self) -> tuple[Any, float, str]:
+        """(per-EV cost, the fleet's one cost, its source): the battery_cost step's, which must have run (the
+        markets and schedules are never priced with a silent default)."""
+        c = self._require(self.battery_cost_, "battery_cost")
         from v2gtwin.markets.scheduling import calc_fleet_degradation_per_mwh
 
         return c.per_ev_per_mwh, calc_fleet_degradation_per_mwh(self._fleet(), c.per_ev_per_mwh), c.source

@@ -23,7 +23,7 @@ def test_cli_prints_the_study_sections(tmp_path: Path, capsys: pytest.CaptureFix
     path = tmp_path / "s.toml"
     path.write_text('currency = "EUR"\n' + SMALL_TOML)
     chain = StudyChain(load_scenario(path))
-    for step in ("build_fleet", "envelope", "uncontrolled", "markets"):
+    for step in ("build_fleet", "envelope", "uncontrolled", "battery_cost", "markets"):
         getattr(chain, step)()
     assert chain.markets_ is not None
     stub = SimpleNamespace(summary=lambda: {})
@@ -40,9 +40,14 @@ def test_cli_prints_the_study_sections(tmp_path: Path, capsys: pytest.CaptureFix
         assert printed == json.loads(json.dumps(study[section]))
 
 
-def test_bid_with_a_given_availability(capsys: pytest.CaptureFixture[str]) -> None:
-    # N(2000, 400) kW, payment 20 and penalty 60 per MW-h: fractile 0.25, b* = 2000 + 400 Phi^-1(0.25) = 1730.2 kW.
-    code, out, err = run_cli(capsys, "bid", "--price", "20", "--availability", "normal:2000,400", "--json")
+def test_bid_with_a_given_availability(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # N(2000, 400) kW, payment 20 and penalty 60 per MW-h: fractile 0.25, b* = 2000 + 400 Phi^-1(0.25) = 1730.2 kW
+    # (no battery wear: a flat degradation cost of 0; tests/battery/test_cost.py checks the bid with wear).
+    path = tmp_path / "s.toml"
+    path.write_text('[battery]\ndegradation_cost = "flat"\n[markets]\ndegradation_per_mwh = 0.0\n')
+    code, out, err = run_cli(
+        capsys, "bid", "-s", str(path), "--price", "20", "--availability", "normal:2000,400", "--json"
+    )
     assert code == 0, err
     d = json.loads(out)
     assert d["bid_kw"] == pytest.approx(2000 + 400 * stats.norm.ppf(0.25), rel=1e-9)

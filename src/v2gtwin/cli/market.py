@@ -15,6 +15,17 @@ from v2gtwin.cli._common import (
     load_scenario_with,
 )
 
+
+def _degradation(scen, fleet, base):  # type: ignore[no-untyped-def]
+    """The battery's cost per MWh discharged as the study prices it: per EV, the fleet's one cost, its source
+    (:func:`v2gtwin.battery.cost.degradation_cost_per_mwh`; [battery] degradation_cost)."""
+    from v2gtwin.battery.cost import degradation_cost_per_mwh
+    from v2gtwin.markets.scheduling import calc_fleet_degradation_per_mwh
+
+    c = degradation_cost_per_mwh(scen, fleet, base.soc_pu)
+    return c.per_ev_per_mwh, calc_fleet_degradation_per_mwh(fleet, c.per_ev_per_mwh), c.source
+
+
 market_app = typer.Typer(help="Markets: TOU vs RTP welfare, Stackelberg aggregator pricing.", no_args_is_help=True)
 app.add_typer(market_app, name="market")
 
@@ -27,7 +38,8 @@ def market_compare(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> N
 
     scen, fleet, base = _fleet_baseline(scenario)
     fleet, limits = place_on_network(scen, fleet)
-    market = run_market_analysis(fleet, base, scen.markets, scen.time, limits)
+    deg, _, _ = _degradation(scen, fleet, base)
+    market = run_market_analysis(fleet, base, scen.markets, scen.time, limits, deg)
     out = {"currency": scen.currency} | summarize_market(market)
     if not json_out:  # the hourly series only in --json
         for k in ("rtp", "tou"):
@@ -41,8 +53,9 @@ def market_stackelberg(scenario: ScenarioOpt = None, json_out: JsonOpt = False) 
     back (exact breakpoint search)."""
     from v2gtwin.markets.analysis import run_stackelberg_analysis, summarize_stackelberg
 
-    scen, fleet, _ = _fleet_baseline(scenario)
-    st = run_stackelberg_analysis(fleet, scen.markets, scen.seed)
+    scen, fleet, base = _fleet_baseline(scenario)
+    deg, _, _ = _degradation(scen, fleet, base)
+    st = run_stackelberg_analysis(fleet, scen.markets, scen.seed, deg)
     _emit({"currency": scen.currency} | summarize_stackelberg(st), json_out)
 
 
@@ -76,14 +89,19 @@ def bid(
     if penalty is not None:
         changes["reg_penalty_per_mw"] = penalty
     scen = load_scenario_with(scenario, {"markets": changes} if changes else {})
+    from v2gtwin.fleet import run_uncontrolled
+    from v2gtwin.study import build_fleet
+
+    fleet = build_fleet(scen)
+    # The battery wear of regulating, priced as the study prices it (the study fleet's one cost).
+    _, deg_fleet, _ = _degradation(scen, fleet, run_uncontrolled(fleet))
     if av is None and scen.network is not None:  # the simulated availability, also within the network
-        from v2gtwin.study import build_fleet
         from v2gtwin.study_network import place_on_network, run_bid_analysis_within
 
-        _, limits = place_on_network(scen, build_fleet(scen))
-        result = run_bid_analysis_within(scen, limits)
+        _, limits = place_on_network(scen, fleet)
+        result = run_bid_analysis_within(scen, limits, deg_fleet)
     else:
-        result = run_bid_analysis(scen, av)
+        result = run_bid_analysis(scen, av, degradation_per_mwh=deg_fleet)
     _emit({"currency": scen.currency} | summarize_bid(result), json_out)
 
 
@@ -115,7 +133,17 @@ def schedule(
 
     changes = {} if violation_prob is None else {"markets": {"robust_violation_prob": violation_prob}}
     scen, fleet, base = _fleet_baseline(scenario, changes)
-    sc = run_schedule_analysis(fleet, base, scen.markets, scen.time, scen.seed, scen.currency)
+    deg, _, source = _degradation(scen, fleet, base)
+    sc = run_schedule_analysis(
+        fleet,
+        base,
+        scen.markets,
+        scen.time,
+        scen.seed,
+        scen.currency,
+        degradation_per_mwh=deg,
+        degradation_source=source,
+    )
     out: dict[str, Any] = {"currency": scen.currency} | sc.summary()  # stated once, at the top
     network_sched = None
     if scen.network is not None and scen.network.secure:
@@ -124,7 +152,7 @@ def schedule(
         from v2gtwin.study import StudyChain
 
         net_chain = StudyChain(scen)
-        for step in ("build_fleet", "envelope", "uncontrolled", "network"):
+        for step in ("build_fleet", "envelope", "uncontrolled", "network", "battery_cost"):
             getattr(net_chain, step)()
         network_sched = net_chain.run_network_schedule(sc)
         if network_sched is not None:
