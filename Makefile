@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.v2gtwin-installed
 OUT ?= out
 
-.PHONY: study test lint bench clean lock blast-reference iso15118-venv
+.PHONY: study test lint bench clean lock blast-reference iso15118-venv lock-iso15118 lock-blast
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ $(INTEROP): tests/interop/package-lock.json
 ISO15118_VENV := .venv-iso15118
 ISO15118 := $(ISO15118_VENV)/.v2gtwin-installed
 
-$(ISO15118):
+$(ISO15118): requirements-iso15118.lock
 	@missing=""; command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	  command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	  command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
@@ -45,10 +45,19 @@ $(ISO15118):
 	    echo "installing Debian's$$missing for the ISO 15118 sessions"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 	@test -x $(ISO15118_VENV)/bin/python || $(PYTHON) -m venv $(ISO15118_VENV)
-	@if $(ISO15118_VENV)/bin/python -m pip install --quiet --disable-pip-version-check iso15118==0.31.2 aiofile==3.12.3; \
+	@if $(ISO15118_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iso15118.lock; \
 	then touch $(ISO15118); else echo "iso15118 not installed: its sessions will be skipped (fail under CI=true)"; fi
 
 iso15118-venv: $(ISO15118)
+
+# Re-pin .venv-iso15118 (a fresh venv with the two top-level packages, then its freeze).
+lock-iso15118:
+	rm -rf $(ISO15118_VENV) && $(PYTHON) -m venv $(ISO15118_VENV)
+	$(ISO15118_VENV)/bin/python -m pip install --quiet --disable-pip-version-check iso15118==0.31.2 aiofile==3.12.3
+	@printf '%s\n' '# Fully pinned environment of .venv-iso15118 (make iso15118-venv): iso15118 0.31.2 and what it needs.' \
+	  '# Regenerate with `make lock-iso15118`.' > requirements-iso15118.lock
+	$(ISO15118_VENV)/bin/python -m pip freeze >> requirements-iso15118.lock
+	@touch $(ISO15118)
 
 test: $(STAMP) $(INTEROP) $(ISO15118)
 	$(BIN)/python -m pytest -n 2 -q
@@ -65,10 +74,19 @@ bench: $(STAMP)
 # its own virtual environment (.venv-blast); benchmarks/bench_battery.py times it from there too.
 BLAST_VENV := .venv-blast
 
-$(BLAST_VENV)/.installed:
+$(BLAST_VENV)/.installed: requirements-blast.lock
 	@test -x $(BLAST_VENV)/bin/python || $(PYTHON) -m venv $(BLAST_VENV)
-	$(BLAST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "blast-lite==1.1.1" "numpy<2"
+	$(BLAST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-blast.lock
 	@touch $@
+
+# Re-pin .venv-blast (a fresh venv with the top-level packages, then its freeze).
+lock-blast:
+	rm -rf $(BLAST_VENV) && $(PYTHON) -m venv $(BLAST_VENV)
+	$(BLAST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "blast-lite==1.1.1" "numpy<2"
+	@printf '%s\n' '# Fully pinned environment of .venv-blast (NREL BLAST-Lite 1.1.1, numpy<2). Regenerate with `make lock-blast`.' \
+	  > requirements-blast.lock
+	$(BLAST_VENV)/bin/python -m pip freeze >> requirements-blast.lock
+	@touch $(BLAST_VENV)/.installed
 
 blast-reference: $(BLAST_VENV)/.installed
 	$(BLAST_VENV)/bin/python scripts/blast_lite_reference.py write --years 10
