@@ -36,7 +36,12 @@ def _audit(d: dict[str, Any]):  # type: ignore[no-untyped-def]
     return run_audit(parse_register(d, "test"))
 
 
-def _with_sum(e_kwh: tuple[float, float], cls: str = "1.0") -> Callable[[dict[str, Any]], None]:
+def _with_sum(
+    e_kwh: tuple[float, float], cls: str = "1.0", only: bool = False, **meter: Any
+) -> Callable[[dict[str, Any]], None]:
+    """Two sub-meters (compliant in every METER-* check unless ``meter`` overrides it) summed into ``SUM`` covering
+    INV-1; ``only``: M-1 covers nothing, so the sum is INV-1's only coverage."""
+
     def change(d: dict[str, Any]) -> None:
         for i, e in enumerate(e_kwh):
             d["meters"].append(
@@ -47,11 +52,14 @@ def _with_sum(e_kwh: tuple[float, float], cls: str = "1.0") -> Callable[[dict[st
                     "dedicated": True,
                     "directional": True,
                     "interval_min": 1,
-                    "revenue_grade": False,
+                    "revenue_grade": True,
                     "e_kwh": e,
+                    **meter,
                 }
             )
         d["meter_sums"] = [{"id": "SUM", "meters": ["SUB-0", "SUB-1"], "covers": ["INV-1"]}]
+        if only:
+            d["meters"][0]["covers"] = []
 
     return change
 
@@ -140,6 +148,56 @@ CASES += [
     # 0.2 % x 30 + 0.2 % x 20 = 0.1 kWh on 50 kWh: 0.2 % = the limit.
     ("METER-SUM", "SUM", _with_sum((30.0, 20.0), "0.2"), "pass"),
     ("METER-SUM", "SUM", _with_sum((10.0, -10.0), "0.2"), "fail"),  # net zero: unbounded
+    # 0.5 % x 30 + 0.5 % x 20 = 0.25 kWh on 50 kWh: 0.5 % > the required 0.2 % (though within the meters' own class).
+    ("METER-SUM", "SUM", _with_sum((30.0, 20.0), "0.5"), "fail"),
+    # No energy registered: 0 / 0 is undefined, not a 0 % error.
+    ("METER-SUM", "SUM", _with_sum((0.0, 0.0), "0.2"), "not-assessed"),
+    ("FERC2222-METER", "aggregation", _with_sum((0.0, 0.0), "0.2", only=True), "fail"),
+    ("METER-COVERAGE", "INV-1", _with_sum((0.0, 0.0), "0.2", only=True), "fail"),
+    # One bidirectional class-0.2 meter (40 kWh in, 36 kWh out) and one importing 50 kWh: the worst case is
+    # 0.2 % x (40 + 36) + 0.2 % x 50 = 0.252 kWh on a net of 4 + 50 = 54 kWh: 0.467 % > 0.2 %. Netted to a signed
+    # 4 kWh it would read 0.2 % and pass.
+    (
+        "METER-SUM",
+        "SUM",
+        lambda d: (
+            _with_sum((0.0, 50.0), "0.2")(d),
+            d["meters"][1].pop("e_kwh"),
+            d["meters"][1].update(e_import_kwh=40.0, e_export_kwh=36.0),
+        ),
+        "fail",
+    ),
+    # A sum of class 0.2 meters within the limit, but each shared, non-directional, 15-min and not revenue-grade,
+    # standing alone for INV-1: it cannot replace a certified meter.
+    *[
+        (
+            rule,
+            asset,
+            _with_sum(
+                (30.0, 20.0), "0.2", only=True, revenue_grade=False, dedicated=False, directional=False, interval_min=15
+            ),
+            "fail",
+        )
+        for rule, asset in (
+            ("METER-SUM", "SUM"),
+            ("FERC2222-METER", "aggregation"),
+            ("METER-COVERAGE", "INV-1"),
+            ("METER-REVENUE", "SUB-0"),
+            ("METER-INTERVAL", "SUB-1"),
+        )
+    ],
+    # FERC2222-METER through every METER-* check of the only settlement meter.
+    ("FERC2222-METER", "aggregation", _set("meters.0.accuracy_class", "0.5"), "fail"),
+    ("FERC2222-METER", "aggregation", _set("meters.0.dedicated", False), "fail"),
+    ("FERC2222-METER", "aggregation", _set("meters.0.directional", False), "fail"),
+    ("FERC2222-METER", "aggregation", _set("meters.0.interval_min", 15), "fail"),
+    # A sum as INV-1's only coverage: within the limit with every meter compliant passes; over it fails.
+    ("FERC2222-METER", "aggregation", _with_sum((30.0, 20.0), "0.2", only=True), "pass"),
+    ("FERC2222-METER", "aggregation", _with_sum((40.0, -36.0), "0.2", only=True), "fail"),
+    ("METER-COVERAGE", "INV-1", _with_sum((30.0, 20.0), "0.2", only=True), "pass"),
+    # 5 min is a whole number of 0.1-min and 1-min intervals (the float 5 % 0.1 is 0.0999...).
+    ("METER-INTERVAL", "M-1", _set("meters.0.interval_min", 0.1), "pass"),
+    ("METER-INTERVAL", "M-1", _set("meters.0.interval_min", 1), "pass"),
 ]
 
 

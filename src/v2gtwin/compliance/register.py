@@ -231,14 +231,39 @@ class Meter(_Model):
         None,
         ge=-1e9,
         le=1e9,
-        description="Energy it registered over the assessment period, signed (+ import, - export) [kWh]; used "
-        "by meter sums.",
+        description="Shorthand for a meter whose flow went one way only over the assessment period: its energy, "
+        "signed (+ import, - export) [kWh]; give e_import_kwh and e_export_kwh instead when it went both ways. "
+        "Used by meter sums.",
+    )
+    e_import_kwh: float | None = Field(
+        None, ge=0.0, le=1e9, description="Energy it registered as import over the assessment period [kWh]."
+    )
+    e_export_kwh: float | None = Field(
+        None, ge=0.0, le=1e9, description="Energy it registered as export over the assessment period [kWh]."
     )
 
     @field_validator("accuracy_class", mode="before")
     @classmethod
     def _class_text(cls, v: Any) -> Any:
         return _class_as_text(v)
+
+    @model_validator(mode="after")
+    def _one_energy_form(self) -> Meter:
+        if self.e_kwh is not None and (self.e_import_kwh is not None or self.e_export_kwh is not None):
+            raise ValueError("give either e_kwh (one-directional shorthand) or e_import_kwh and e_export_kwh, not both")
+        if (self.e_import_kwh is None) != (self.e_export_kwh is None):
+            raise ValueError("give both e_import_kwh and e_export_kwh (0 for a direction with no flow)")
+        return self
+
+    @property
+    def e_import_export_kwh(self) -> tuple[float, float] | None:
+        """(import, export) it registered [kWh]: ``e_import_kwh`` and ``e_export_kwh``, else the signed ``e_kwh``
+        shorthand split by its sign; None when no energy is given."""
+        if self.e_import_kwh is not None and self.e_export_kwh is not None:
+            return (self.e_import_kwh, self.e_export_kwh)
+        if self.e_kwh is None:
+            return None
+        return (max(self.e_kwh, 0.0), max(-self.e_kwh, 0.0))
 
 
 class MeterSum(_Model):
