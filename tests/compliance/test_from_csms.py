@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from v2gtwin.compliance.audit import run_audit
+from v2gtwin.compliance.audit import run_audit, status_of
 from v2gtwin.compliance.from_csms import MAPPING, register_from_csms
+from v2gtwin.compliance.register import parse_register
 from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.simulator import SimEV, SimSettings, run_station
 from v2gtwin.cyber.csms.store import Store
@@ -126,6 +127,7 @@ def test_every_field_of_the_mapping_from_hand_written_reports(tmp_path: Path) ->
     # x [% of nominal] x vRef / 100: 92 x 1.02 = 0.9384 pu, 98 x 1.02 = 0.9996, 102 x 1.02 = 1.0404,
     # 108 x 1.02 = 1.1016
     assert (vv.v1_pu, vv.v2_pu, vv.v3_pu, vv.v4_pu) == pytest.approx((0.9384, 0.9996, 1.0404, 1.1016))
+    assert vv.vref_pu == pytest.approx(1.02)  # vRef 102 % / 100
     assert (vv.q1_pct, vv.q2_pct, vv.q3_pct, vv.q4_pct) == (44.0, 0.0, 0.0, -44.0)
     fd = inv.freq_droop
     # dead bands: 60.05 - 60 = 0.05 Hz over, 60 - 59.98 = 0.02 Hz under
@@ -136,6 +138,21 @@ def test_every_field_of_the_mapping_from_hand_written_reports(tmp_path: Path) ->
     assert {v for k, v in sources.items() if k != "site"} == {"csms"}
     assert got.notes[0] == "station 'CS-1' is not in the register: placed at site 'unknown'"
     assert len(got.notes) == 2 and got.notes[1].startswith("volt-var reactive power of 1 station(s) read in %")
+
+
+def test_a_default_curve_at_vref_102_pct_passes_volt_var(tmp_path: Path) -> None:
+    # The Category B default curve in % of VRef (92/98/102/108) with VRef = 102 %: V2 = 0.9996 pu lies in
+    # [VRef - 0.03, VRef] = [0.99, 1.02], V3 = 1.0404 in [1.02, 1.05], V1 0.9384 <= V2 - 0.02 = 0.9796, V4 1.1016 >=
+    # V3 + 0.02 = 1.0604: inside every range. Against a fixed VRef of 1.0 pu, V3 = 1.0404 exceeds 1.03 (a one-source
+    # range end: warning).
+    url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(9600.0)], FULL)})
+    reg = register_from_csms(url).register
+    data = reg.model_dump(mode="json")
+    data["inverters"][0].update(normal_category="B", abnormal_category="III")
+    f = next(f for f in run_audit(parse_register(data)).findings if f.rule == "IEEE1547-VV")
+    assert f.status == "pass", f.evidence
+    data["inverters"][0]["volt_var"]["vref_pu"] = 1.0
+    assert status_of(run_audit(parse_register(data)).findings, "IEEE1547-VV", "CS-1") == "warning"
 
 
 def test_the_control_in_effect_superseded_scheduled_and_priority(tmp_path: Path) -> None:
@@ -319,6 +336,9 @@ def test_the_simulated_stations_defaults_are_the_standards_table() -> None:
 
     table, s = read_ieee1547(), SimSettings()
     assert {k: getattr(s, k) for k in table.defaults("trip", "III")} == table.defaults("trip", "III")
-    assert {k: getattr(s, f"vv_{k}") for k in table.defaults("volt_var", "B")} == table.defaults("volt_var", "B")
+    vv = {k: v for k, v in table.defaults("volt_var", "B").items() if k != "vref_pu"}
+    assert {k: getattr(s, f"vv_{k}") for k in vv} == vv
+    # The simulator reports no vRef: the register's VRef default is the table's, 1.0 pu.
+    assert table.defaults("volt_var", "B")["vref_pu"] == 1.0
     droop = table.defaults("freq_droop", "III")
     assert {k: getattr(s, f"droop_{k}") for k in droop} == droop

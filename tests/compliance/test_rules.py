@@ -104,6 +104,46 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.v3_pu", 0.99), "fail"),  # V3 below VRef (also < V2: ok)
     ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.v1_pu", 0.97), "warning"),  # > V2 - 0.02 = 0.96
     ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.enabled", False), "not-assessed"),
+    # The Category B default curve shifted to VRef = 1.03 pu (V = 0.95, 1.01, 1.05, 1.11): every range moves with
+    # VRef (V2 in [1.00, 1.03], V3 in [1.03, 1.06], V4 <= 1.21), so it passes; at the default VRef 1.0 pu the same
+    # V3 = 1.05 is above 1.03 (one source: warning) and V2 = 1.01 above VRef (two sources: fail).
+    (
+        "IEEE1547-VV",
+        "INV-1",
+        lambda d: _inv(d)["volt_var"].update(vref_pu=1.03, v1_pu=0.95, v2_pu=1.01, v3_pu=1.05, v4_pu=1.11),
+        "pass",
+    ),
+    (
+        "IEEE1547-VV",
+        "INV-1",
+        lambda d: _inv(d)["volt_var"].update(v1_pu=0.95, v2_pu=1.01, v3_pu=1.05, v4_pu=1.11),
+        "fail",
+    ),
+    # VRef 1.07 pu, outside 0.95-1.05 pu (one source), the curve moved with it (+0.07 pu): warning.
+    (
+        "IEEE1547-VV",
+        "INV-1",
+        lambda d: _inv(d)["volt_var"].update(vref_pu=1.07, v1_pu=0.99, v2_pu=1.05, v3_pu=1.09, v4_pu=1.15),
+        "warning",
+    ),
+    # Category A: V2 = V3 = VRef (no deadband); its default curve 0.90/1.00/1.00/1.10, Q +-25 %, passes; V2 = 0.98
+    # fails.
+    *[
+        (
+            "IEEE1547-VV",
+            "INV-1",
+            lambda d, v2=v2: (
+                _inv(d).update(normal_category="A"),
+                _inv(d)["volt_var"].update(
+                    v1_pu=0.90, v2_pu=v2, v3_pu=1.0, v4_pu=1.10, q1_pct=25.0, q4_pct=-25.0, t_response_s=10.0
+                ),
+            ),
+            status,
+        )
+        for v2, status in ((1.0, "pass"), (0.98, "fail"))
+    ],
+    # Q outside the capability-based range (unverified): Q1 60 % > 44 %: warning.
+    ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.q1_pct", 60.0), "warning"),
     # Frequency droop, Category III: kOF 0.02-0.05 (0.02: 2 sources), dbOF 0.017-1.0 Hz, response 0.2-10 s.
     ("IEEE1547-FD", "INV-1", _set("inverters.0.freq_droop.k_of_pu", 0.01), "fail"),
     ("IEEE1547-FD", "INV-1", _set("inverters.0.freq_droop.db_uf_hz", 0.010), "fail"),

@@ -168,6 +168,13 @@ def _volt_var_reader(i: int, what: str) -> Callable[[StationFacts], Any]:
     return read
 
 
+def _volt_var_vref(f: StationFacts) -> float | None:
+    if _curve_points(f, "VoltVar", "PctMaxVar", 4) is None:
+        return None
+    v_ref_pct = (f.der["VoltVar"]["curve"].get("reactivePowerParams") or {}).get("vRef")
+    return round(float(v_ref_pct) / _PCT, 9) if v_ref_pct else None
+
+
 def _volt_var_response(f: StationFacts) -> float | None:
     if _curve_points(f, "VoltVar", "PctMaxVar", 4) is None:
         return None
@@ -252,6 +259,13 @@ MAPPING: tuple[FieldMapping, ...] = (
         )
         for i in range(4)
         for what in ("v", "q")
+    ),
+    FieldMapping(
+        "volt_var.vref_pu",
+        "ReportDERControl",
+        "VoltVar curve, reactivePowerParams.vRef",
+        "vRef [% of nominal voltage] / 100 (not given: the register's, else 1.0 pu)",
+        _volt_var_vref,
     ),
     FieldMapping(
         "volt_var.t_response_s",

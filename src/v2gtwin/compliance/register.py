@@ -123,6 +123,11 @@ class VoltVarSettings(_Model):
     apparent power, + = injected (capacitive)."""
 
     enabled: bool = Field(True, description="Whether the volt-var function is enabled.")
+    vref_pu: float = Field(
+        1.0,
+        description="Reference voltage VRef of the curve [pu of nominal voltage] (adjustable, 0.95 to 1.05 pu; "
+        "V1-V4's allowed ranges are relative to it).",
+    )
     v1_pu: float = Field(description="V1 [pu of nominal voltage].")
     q1_pct: float = Field(ge=-100.0, le=100.0, description="Q1 [% of nameplate apparent power, + injected].")
     v2_pu: float = Field(description="V2 [pu of nominal voltage].")
@@ -133,7 +138,7 @@ class VoltVarSettings(_Model):
     q4_pct: float = Field(ge=-100.0, le=100.0, description="Q4 [% of nameplate apparent power, + injected].")
     t_response_s: float | None = Field(None, gt=0.0, le=1e4, description="Open-loop response time [s].")
 
-    @field_validator("v1_pu", "v2_pu", "v3_pu", "v4_pu")
+    @field_validator("vref_pu", "v1_pu", "v2_pu", "v3_pu", "v4_pu")
     @classmethod
     def _v_unit(cls, v: float, info: Any) -> float:
         _check_pu(info.field_name, v)
