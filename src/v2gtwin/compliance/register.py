@@ -161,7 +161,24 @@ class FreqDroopSettings(_Model):
     db_uf_hz: float = Field(ge=0.0, description="Under-frequency deadband dbUF [Hz].")
     k_of_pu: float = Field(gt=0.0, description="Over-frequency droop kOF [pu frequency per pu power].")
     k_uf_pu: float = Field(gt=0.0, description="Under-frequency droop kUF [pu frequency per pu power].")
-    t_response_s: float | None = Field(None, gt=0.0, le=1e4, description="Open-loop response time [s].")
+    t_response_s: float | None = Field(
+        None, gt=0.0, le=1e4, description="Open-loop response time [s] (the fastest when the units' differ)."
+    )
+    t_response_max_s: float | None = Field(
+        None,
+        gt=0.0,
+        le=1e4,
+        description="Slowest open-loop response time among the entry's units when they differ [s]; checked against "
+        "the same range as t_response_s.",
+    )
+
+    @model_validator(mode="after")
+    def _response_order(self) -> FreqDroopSettings:
+        if self.t_response_max_s is not None and (
+            self.t_response_s is None or self.t_response_max_s < self.t_response_s
+        ):
+            raise ValueError("t_response_max_s needs t_response_s (the fastest) and must not be below it")
+        return self
 
     @field_validator("db_of_hz", "db_uf_hz")
     @classmethod

@@ -37,6 +37,9 @@ TRIP_ELEMENTS: dict[str, tuple[str, str]] = {
 
 _UNIT = {"_pu": "pu", "_hz": "Hz", "_s": "s", "_pct": "%"}
 
+#: Register fields checked against another setting's range: the slowest droop response against the response range.
+_SAME_RANGE_AS = {"t_response_max_s": "t_response_s"}
+
 
 @functools.cache
 def _unit(name: str) -> str:
@@ -92,7 +95,7 @@ def _curve_finding(
     for name, value in settings.items():
         if value is None:
             continue
-        rng = table.lookup(function, name, category)
+        rng = table.lookup(function, _SAME_RANGE_AS.get(name, name), category)
         if rng is None:
             continue
         cites.append(rng)
