@@ -116,20 +116,20 @@ def test_droop_defaults(cat: str) -> None:
     assert read_ieee1547().defaults("freq_droop", cat) == pytest.approx(DROOP_DEFAULTS)
 
 
-def test_single_source_values_are_marked_unverified() -> None:
+def test_single_source_values_are_marked_not_corroborated() -> None:
     t = read_ieee1547()
     # Category III UV1 clearing time lower end: pyUL1741SB only (PyDSS disagrees).
     uv1 = t.lookup("trip", "uv1_s", "III")
-    assert uv1 is not None and not uv1.min.verified and uv1.max.verified
+    assert uv1 is not None and not uv1.min.corroborated and uv1.max.corroborated
     # Droop ranges' upper ends: one source (IEEE 1547.1-2020 Table 19 as quoted).
-    assert not t.lookup("freq_droop", "db_of_hz", "II").max.verified  # type: ignore[union-attr]
+    assert not t.lookup("freq_droop", "db_of_hz", "II").max.corroborated  # type: ignore[union-attr]
     # Frequency-trip table number: one source.
-    assert not t.lookup("trip", "uf1_hz", "I").table_verified  # type: ignore[union-attr]
-    # Every verified value has at least two sources; every unverified one at most one.
+    assert not t.lookup("trip", "uf1_hz", "I").table_corroborated  # type: ignore[union-attr]
+    # Every corroborated value has at least two sources; every not corroborated one at most one.
     for s in t.settings:
         for b in (s.default, s.min, s.max):
-            assert (len(b.sources) >= 2) == b.verified, (s.name, s.categories)
-    assert t.legacy.uf_hz == 59.3 and t.legacy.uf_s == 0.16 and not t.legacy.verified
+            assert (len(b.sources) >= 2) == b.corroborated, (s.name, s.categories)
+    assert t.legacy.uf_hz == 59.3 and t.legacy.uf_s == 0.16 and not t.legacy.corroborated
 
 
 def test_simulations_read_the_same_table() -> None:

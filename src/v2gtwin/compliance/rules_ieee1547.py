@@ -2,8 +2,9 @@
 
 Every range comes from the package's one IEEE 1547 table (:mod:`v2gtwin.ieee1547`), which the study's
 simulations also take their defaults from. A setting outside a range end that two independent sources agree on
-fails; outside a range end that only one source gives (``verified = false`` in the data), it is a warning and the
-finding says the range is unverified.
+fails; outside a range end that only one source gives (``corroborated = false`` in the data), it is a warning and
+the finding says the range end has one source. Corroborated means two secondary encodings agree, not checked
+against the standard's text (which was not consulted).
 
 References
 ----------
@@ -59,14 +60,14 @@ def has_certification(inv: Inverter, cert: str) -> bool:
 
 
 def _check(rng: SettingRange, name: str, value: float, settings: dict[str, float | None]) -> tuple[str, bool] | None:
-    """None when ``value`` is inside the range; else (what is wrong, whether the violated end is verified)."""
+    """None when ``value`` is inside the range; else (what is wrong, whether the violated end is corroborated)."""
     lo = rng.min.resolve(settings)
     hi = rng.max.resolve(settings)
     unit = _unit(name)
     if lo is not None and value < lo - 1e-9:
-        return f"{name} {value:g} {unit} below {_bound_text(rng.min.text(), lo)} {unit}", rng.min.verified
+        return f"{name} {value:g} {unit} below {_bound_text(rng.min.text(), lo)} {unit}", rng.min.corroborated
     if hi is not None and value > hi + 1e-9:
-        return f"{name} {value:g} {unit} above {_bound_text(rng.max.text(), hi)} {unit}", rng.max.verified
+        return f"{name} {value:g} {unit} above {_bound_text(rng.max.text(), hi)} {unit}", rng.max.corroborated
     return None
 
 
@@ -79,7 +80,7 @@ def _range_text(rng: SettingRange, name: str, settings: dict[str, float | None])
     unit = _unit(name)
     lo_t = "-" if lo is None else f"{lo:g}"
     hi_t = "-" if hi is None else f"{hi:g}"
-    flag = "" if rng.min.verified and rng.max.verified else " (range unverified)"
+    flag = "" if rng.min.corroborated and rng.max.corroborated else " (range end from one source)"
     return f"{lo_t} to {hi_t} {unit}{flag}"
 
 
@@ -105,7 +106,7 @@ def _curve_finding(
         else:
             checked.append(name)
     cite = cites[0].citation() if cites else ""
-    verified = all(r.verified for r in cites)
+    corroborated = all(r.corroborated for r in cites)
     if any(v for _, v in problems):
         return Finding(
             rule,
@@ -122,8 +123,8 @@ def _curve_finding(
             rule,
             inv.id,
             "warning",
-            f"{what}, category {category}: " + "; ".join(p for p, _ in problems) + " (outside an unverified range "
-            "end: confirm against the standard)",
+            f"{what}, category {category}: " + "; ".join(p for p, _ in problems) + " (outside a range "
+            "end from one source: confirm against the standard)",
             cite,
             False,
             None,
@@ -135,7 +136,7 @@ def _curve_finding(
         "pass",
         f"{what}, category {category}: {', '.join(checked)} inside their ranges",
         cite,
-        verified,
+        corroborated,
         None,
         inv.count,
     )
@@ -178,13 +179,13 @@ def _trip_rule(element: str) -> Rule:
             settings = {f_name: value_f, t_name: value_t}
             problems: list[tuple[str, bool]] = []
             parts: list[str] = []
-            verified = True
+            corroborated = True
             for name, value in settings.items():
                 rng = table.lookup("trip", name, cat)
                 if rng is None or value is None:
                     parts.append(f"{name} not reported")
                     continue
-                verified = verified and rng.verified
+                corroborated = corroborated and rng.corroborated
                 bad = _check(rng, name, value, settings)
                 if bad is not None:
                     problems.append(bad)
@@ -198,7 +199,7 @@ def _trip_rule(element: str) -> Rule:
                         rule,
                         inv.id,
                         "warning",
-                        evidence + " - outside an unverified range end",
+                        evidence + " - outside a range end from one source: confirm against the standard",
                         cite,
                         False,
                         None,
@@ -206,9 +207,9 @@ def _trip_rule(element: str) -> Rule:
                     )
                 )
             elif value_f is None or value_t is None:
-                out.append(Finding(rule, inv.id, "not-assessed", evidence, cite, verified, None, inv.count))
+                out.append(Finding(rule, inv.id, "not-assessed", evidence, cite, corroborated, None, inv.count))
             else:
-                out.append(Finding(rule, inv.id, "pass", evidence, cite, verified, None, inv.count))
+                out.append(Finding(rule, inv.id, "pass", evidence, cite, corroborated, None, inv.count))
         return out
 
     return run
@@ -295,7 +296,7 @@ def _ride_through(reg: Register) -> list[Finding]:
     out = []
     cite = (
         "IEEE Std 1547-2018 clauses 6.4.2 (voltage) and 6.5.2 (frequency ride-through), tested by IEEE 1547.1-2020 "
-        "(breakpoint tables not encoded: unverified)"
+        "(breakpoint tables not encoded)"
     )
     for inv in reg.inverters:
         if inv.abnormal_category is None:
