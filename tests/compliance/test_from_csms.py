@@ -206,7 +206,7 @@ def test_the_store_wins_over_the_register_and_the_register_fills_the_rest(tmp_pa
     reg = tmp_path / "r.toml"
     reg.write_text(
         '[[sites]]\nid = "S1"\n[[sites]]\nid = "S2"\n'
-        '[[inverters]]\nid = "CS-1"\nsite = "S2"\nvendor = "Planned"\nrating_kw = 7.4\nrating_kva = 7.6\n'
+        '[[inverters]]\nid = "CS-1"\nsite = "S2"\nvendor = "Planned"\nrating_kw = 7.4\nrating_kva = 12.0\n'
         'certifications = ["UL 1741 SB"]\nnormal_category = "B"\nabnormal_category = "III"\n'
         "[inverters.trip]\nov2_pu = 1.15\nuf2_hz = 56.5\n"
         '[[inverters]]\nid = "OTHER"\nsite = "S1"\nrating_kw = 3.0\n'
@@ -214,7 +214,7 @@ def test_the_store_wins_over_the_register_and_the_register_fills_the_rest(tmp_pa
     got = register_from_csms(url, reg)
     inv = {i.id: i for i in got.register.inverters}
     cs1 = inv["CS-1"]
-    assert (cs1.vendor, cs1.rating_kw, cs1.rating_kva, cs1.site) == ("Acme", 11.0, 7.6, "S2")
+    assert (cs1.vendor, cs1.rating_kw, cs1.rating_kva, cs1.site) == ("Acme", 11.0, 12.0, "S2")
     assert cs1.trip is not None and (cs1.trip.ov2_pu, cs1.trip.uf2_hz) == (1.2, 56.5)
     assert cs1.certifications == ("UL 1741 SB",) and cs1.abnormal_category == "III"
     src = got.field_sources["CS-1"]

@@ -168,3 +168,26 @@ def test_any_junk_value_is_accepted_or_one_line(data: st.DataObject) -> None:
     json.dumps(reg.model_dump(mode="json"), allow_nan=False)  # finite, strict JSON
     # ... and the audit of what was accepted runs and serialises strictly too.
     dumps_strict(run_audit(reg).to_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        # 7.4 kW and 60 kW given in watts.
+        (lambda d: d["inverters"][0].update(rating_kw=7400.0), "7400 looks like W; give rating_kw in kW"),
+        (lambda d: d["inverters"][0].update(rating_kw=60000.0), "60000 looks like W; give rating_kw in kW"),
+        (lambda d: d["inverters"][0].update(rating_kva=10.0), "rating_kva 10 is below rating_kw 11"),
+        (lambda d: d["aggregation"].update(services=["energy", "spinach"]), "field aggregation.services.1"),
+    ],
+)
+def test_implausible_ratings_and_unknown_services(change, words: str) -> None:  # type: ignore[no-untyped-def]
+    d = base()
+    change(d)
+    with pytest.raises(ScenarioError, match=words):
+        parse_register(d, "reg.toml")
+
+
+def test_services_are_normalised() -> None:
+    d = base()
+    d["aggregation"]["services"] = [" Energy ", "Frequency-Response"]
+    assert parse_register(d).aggregation.services == ("energy", "frequency_response")

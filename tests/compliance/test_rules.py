@@ -165,6 +165,30 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("FERC2222-SIZE", "aggregation", _set("aggregation.min_size_kw", 220.0), "pass"),
     ("FERC2222-REVIEW", "aggregation", _set("aggregation.distribution_review", "not_filed"), "fail"),
     ("FERC2222-REVIEW", "aggregation", _set("aggregation.distribution_review", "pending"), "warning"),
+    ("FERC2222-REVIEW", "aggregation", lambda d: d["aggregation"].pop("distribution_review"), "not-assessed"),
+    # Declared 5,000 kW with 20 x 11 = 220 kW of inverters: both shown, a warning; declared 200 kW = 220 kW > 100.
+    ("FERC2222-SIZE", "aggregation", _set("aggregation.total_size_kw", 5000.0), "warning"),
+    ("FERC2222-SIZE", "aggregation", _set("aggregation.total_size_kw", 200.0), "pass"),
+    ("FERC2222-SIZE", "aggregation", _set("aggregation.total_size_kw", 90.0), "fail"),  # declared below 100 kW
+    # Services compared by name after normalising: " Energy " is energy, so it overlaps.
+    (
+        "FERC2222-DOUBLE",
+        "INV-1",
+        _set("retail_enrolments", [{"program": "peak rebate", "resources": ["INV-1"], "services": [" Energy "]}]),
+        "fail",
+    ),
+    # No wholesale services stated: overlaps cannot be assessed.
+    (
+        "FERC2222-DOUBLE",
+        "aggregation",
+        lambda d: (
+            d["aggregation"].pop("services"),
+            d.__setitem__(
+                "retail_enrolments", [{"program": "peak rebate", "resources": ["INV-1"], "services": ["energy"]}]
+            ),
+        ),
+        "not-assessed",
+    ),
     ("FERC2222-TELEMETRY", "aggregation", _set("aggregation.telemetry", False), "fail"),
     ("FERC2222-TELEMETRY", "aggregation", _set("aggregation.telemetry", None), "not-assessed"),
     (

@@ -27,6 +27,7 @@ from v2gtwin.errors import ScenarioError
 
 __all__ = [
     "ACCURACY_CLASSES",
+    "SERVICES",
     "Aggregation",
     "FreqDroopSettings",
     "Inverter",
@@ -49,6 +50,23 @@ __all__ = [
 ACCURACY_CLASSES = ("0.1", "0.2", "0.5", "1.0", "2.0", "none")
 
 AccuracyClass = Literal["0.1", "0.2", "0.5", "1.0", "2.0", "none"]
+
+#: Services a resource may be paid for, in the wholesale market or a retail programme (compared after stripping,
+#: lower-casing and writing spaces and hyphens as underscores: "Frequency Response" = "frequency_response").
+SERVICES = ("energy", "capacity", "regulation", "reserve", "frequency_response", "ramping", "voltage_support")
+Service = Literal["energy", "capacity", "regulation", "reserve", "frequency_response", "ramping", "voltage_support"]
+
+
+def _services_norm(v: Any) -> Any:
+    """Services as their canonical names (``" Energy "`` -> ``"energy"``); anything else is left to the Literal."""
+    if isinstance(v, (list, tuple)):
+        return ["_".join(x.strip().casefold().replace("-", " ").split()) if isinstance(x, str) else x for x in v]
+    return v
+
+
+#: A single unit above this rating is not an EVSE or V2G inverter (the largest charging standard, MCS, goes to
+#: 3.75 MW): the number is taken for watts [kW].
+_RATING_MAX_KW = 4000.0
 
 
 def _class_as_text(v: Any) -> Any:
@@ -213,7 +231,10 @@ class Inverter(_Model):
     firmware: str = Field("", max_length=200, description="Firmware version.")
     rating_kw: float = Field(gt=0.0, le=1e5, description="Active-power rating of one unit [kW].")
     rating_kva: float | None = Field(
-        None, gt=0.0, le=1e5, description="Nameplate apparent power of one unit [kVA] (default: rating_kw)."
+        None,
+        gt=0.0,
+        le=1e5,
+        description="Nameplate apparent power of one unit [kVA], >= rating_kw (default: rating_kw).",
     )
     count: int = Field(1, ge=1, le=10_000_000, description="Identical units at the site.")
     certifications: tuple[str, ...] = Field((), description="Certifications, e.g. 'UL 1741 SB', 'IEEE 1547.1-2020'.")
@@ -229,6 +250,25 @@ class Inverter(_Model):
     trip: TripSettings | None = Field(None, description="Configured trip settings (missing: not assessed).")
     volt_var: VoltVarSettings | None = Field(None, description="Volt-var settings (missing: not assessed).")
     freq_droop: FreqDroopSettings | None = Field(None, description="Frequency droop settings (missing: not assessed).")
+
+    @field_validator("rating_kw", "rating_kva")
+    @classmethod
+    def _rating_unit(cls, v: float | None, info: Any) -> float | None:
+        if v is not None and v > _RATING_MAX_KW:
+            unit = "W" if info.field_name == "rating_kw" else "VA"
+            raise ValueError(
+                f"{v:g} looks like {unit}; give {info.field_name} in k{unit} (one unit: at most {_RATING_MAX_KW:g})"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _kva_covers_kw(self) -> Inverter:
+        if self.rating_kva is not None and self.rating_kva < self.rating_kw:
+            raise ValueError(
+                f"rating_kva {self.rating_kva:g} is below rating_kw {self.rating_kw:g}: the apparent power rating "
+                "must be at least the active power rating"
+            )
+        return self
 
     @property
     def s_rated_kva(self) -> float:
@@ -313,18 +353,25 @@ class Aggregation(_Model):
     total_size_kw: float | None = Field(
         None, gt=0.0, le=1e8, description="Declared size [kW] (default: sum of inverters' rating_kw x count)."
     )
-    distribution_review: Literal["approved", "pending", "not_filed"] = Field(
-        "not_filed", description="Status of the distribution utility's review of the aggregation."
+    distribution_review: Literal["approved", "pending", "not_filed"] | None = Field(
+        None, description="Status of the distribution utility's review of the aggregation (missing: not assessed)."
     )
     telemetry: bool | None = Field(
         None, description="Real-time telemetry to the market operator in place (missing: not assessed)."
     )
-    services: tuple[str, ...] = Field((), description="Wholesale services offered, e.g. 'energy', 'regulation'.")
+    services: tuple[Service, ...] = Field(
+        (), description=f"Wholesale services offered: {', '.join(SERVICES)} (missing: double counting not assessed)."
+    )
 
     @field_validator("required_accuracy_class", mode="before")
     @classmethod
     def _class_text(cls, v: Any) -> Any:
         return _class_as_text(v)
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, v: Any) -> Any:
+        return _services_norm(v)
 
 
 class RetailEnrolment(_Model):
@@ -332,7 +379,12 @@ class RetailEnrolment(_Model):
 
     program: str = Field(min_length=1, max_length=200, description="Name of the retail programme.")
     resources: tuple[str, ...] = Field(min_length=1, description="Ids of the inverters enrolled.")
-    services: tuple[str, ...] = Field((), description="Services the programme pays for, e.g. 'energy'.")
+    services: tuple[Service, ...] = Field((), description=f"Services the programme pays for: {', '.join(SERVICES)}.")
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, v: Any) -> Any:
+        return _services_norm(v)
 
 
 class RemediationCosts(_Model):
@@ -399,11 +451,16 @@ class Register(_Model):
         return self
 
     @property
+    def rated_size_kw(self) -> float:
+        """The sum of the inverters' rating_kw x count [kW]."""
+        return float(sum(i.rating_kw * i.count for i in self.inverters))
+
+    @property
     def total_size_kw(self) -> float:
-        """The aggregation's size [kW]: declared, else the sum of the inverters' rating_kw x count."""
+        """The aggregation's size [kW]: declared, else :attr:`rated_size_kw`."""
         if self.aggregation.total_size_kw is not None:
             return self.aggregation.total_size_kw
-        return float(sum(i.rating_kw * i.count for i in self.inverters))
+        return self.rated_size_kw
 
 
 _KIND = {"inverters": "inverter", "meters": "meter", "sites": "site", "meter_sums": "meter sum"}
