@@ -78,6 +78,7 @@ def test_options_change_the_market(tmp_path: Path, capsys: pytest.CaptureFixture
         (["--market-interval-min", "-5"], "settlement_interval_min"),
         (["--required-class", "0.3"], "required_accuracy_class"),
         (["--family", "nope"], "unknown rule family"),
+        (["--market-interval-min", "nan"], "settlement_interval_min: must be a finite number in (0, 1440]"),
     ],
 )
 def test_bad_options_exit_2_one_line(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
