@@ -155,6 +155,21 @@ def test_a_default_curve_at_vref_102_pct_passes_volt_var(tmp_path: Path) -> None
     assert status_of(run_audit(parse_register(data)).findings, "IEEE1547-VV", "CS-1") == "warning"
 
 
+def test_trip_elements_are_ordered_by_threshold(tmp_path: Path) -> None:
+    # IEEE 1547-2003 (DR <= 30 kW): 59.3 Hz and 57.0 Hz, both cleared in 0.16 s - one clearing time, so only the
+    # threshold orders them: UF1 (closer to 60 Hz) = 59.3 Hz, UF2 = 57.0 Hz, as the register and the study write it.
+    # Over-voltage: the higher threshold is OV2 whatever the clearing times.
+    controls = [
+        _curve("LFMustTrip", [(0.16, 57.0), (0.16, 59.3)], "Not_Applicable"),
+        _curve("HVMustTrip", [(1.0, 110.0), (0.16, 120.0)], "PctEffectiveV"),
+    ]
+    url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(7000.0)], controls)})
+    t = register_from_csms(url).register.inverters[0].trip
+    assert t is not None
+    assert (t.uf1_hz, t.uf1_s, t.uf2_hz, t.uf2_s) == (59.3, 0.16, 57.0, 0.16)
+    assert (t.ov1_pu, t.ov1_s, t.ov2_pu, t.ov2_s) == pytest.approx((1.1, 1.0, 1.2, 0.16))
+
+
 def test_the_control_in_effect_superseded_scheduled_and_priority(tmp_path: Path) -> None:
     """Three LFMustTrip controls: a superseded one (ignored), a scheduled one (a default wins over it) and two
     defaults of priorities 1 and 0 (0 wins)."""
@@ -269,7 +284,7 @@ def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Three V2X stations (OCPP 2.1) report to a running central system; BAD's under-frequency trip is the legacy
-    59.3 Hz (IEEE 1547-2018's UF2 range ends at 57.0 Hz). The register file gives what the store cannot know
+    59.3 Hz (IEEE 1547-2018's UF1 range ends at 59.0 Hz). The register file gives what the store cannot know
     (site, categories, certification) and no rating. The IEEE 1547 audit fails BAD and no other station."""
     db = tmp_path / "csms.sqlite"
     store = Store(f"sqlite:///{db}")
@@ -306,7 +321,10 @@ def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(
     assert {i.id: i.rating_kw for i in got.register.inverters} == {sid: 11.0 for sid in settings}  # from the store
     audit = run_audit(got.register, families=("ieee1547",))
     failing = {(f.asset, f.rule) for f in audit.findings if f.status == "fail"}
-    assert failing == {("BAD", "IEEE1547-TRIP-UF2")}
+    # BAD's LFMustTrip points: 59.3 Hz / 0.16 s and 58.5 Hz / 300 s. By threshold (element 1 closer to nominal, as
+    # the register and the study write the legacy trip): UF1 = 59.3 Hz / 0.16 s (above 59.0 Hz, faster than 180 s)
+    # and UF2 = 58.5 Hz / 300 s (above 57.0 Hz): both fail.
+    assert failing == {("BAD", "IEEE1547-TRIP-UF2"), ("BAD", "IEEE1547-TRIP-UF1")}
     # The same through the command: exit status 1, the one failing finding, the sources and the stations.
     code, out, err = run_cli(
         capsys, "comply", str(reg), "--from-csms", f"sqlite:///{db}", "--family", "ieee1547", "--json"

@@ -104,15 +104,17 @@ def _rating_kw(f: StationFacts) -> float | None:
     return total_kw
 
 
-# Trip curves: control type -> (y unit expected, scale of y to the register's unit, the register's elements from
-# the fast to the delayed trip, the unit suffix of the threshold). The two points of a curve are told apart by
-# their clearing time (x): IEEE 1547-2018 numbers the fast element 2 (OV2, UV2, OF2, UF2: 0.16 s to 2 s by default)
-# and the delayed one 1 (2 s to 300 s), so a station set with its fast element at the wrong threshold (the legacy
-# 59.3 Hz under-frequency trip) is read as it is configured, and audited as such.
+# Trip curves: control type -> (y unit expected, scale of y to the register's unit, the register's elements in
+# ascending order of threshold, the unit suffix of the threshold). The two points of a curve are told apart by their
+# threshold (y), with the package's one convention (the register, the example, the study's legacy group):
+# element 1 is the one closer to nominal (OV1 below OV2, UV1 above UV2, OF1 below OF2, UF1 above UF2), element 2
+# the deeper excursion. Clearing times cannot tell them apart in general: IEEE 1547-2003's two under-frequency
+# elements (59.3 Hz and 57.0 Hz for DR <= 30 kW) both clear in 0.16 s. A station with the legacy 59.3 Hz / 0.16 s
+# element is read as UF1 = 59.3 Hz / 0.16 s, as the register and the study write it, and fails the UF1 rule.
 _TRIP_CURVES = {
-    "HVMustTrip": ("PctEffectiveV", 1 / _PCT, ("ov2", "ov1"), "_pu"),
+    "HVMustTrip": ("PctEffectiveV", 1 / _PCT, ("ov1", "ov2"), "_pu"),
     "LVMustTrip": ("PctEffectiveV", 1 / _PCT, ("uv2", "uv1"), "_pu"),
-    "HFMustTrip": ("Not_Applicable", 1.0, ("of2", "of1"), "_hz"),
+    "HFMustTrip": ("Not_Applicable", 1.0, ("of1", "of2"), "_hz"),
     "LFMustTrip": ("Not_Applicable", 1.0, ("uf2", "uf1"), "_hz"),
 }
 
@@ -133,10 +135,10 @@ def _curve_points(f: StationFacts, control_type: str, y_unit: str, n: int) -> li
         )
         f.der.pop(control_type)
         return None
-    if len(points) != n or (control_type != "VoltVar" and len({x for x, _ in points}) != n):
+    if len(points) != n or (control_type != "VoltVar" and len({y for _, y in points}) != n):
         f.notes.append(
             f"station '{f.station_id}': {control_type} not read: {len(points)} points, the register's settings "
-            f"need {n}{' with distinct clearing times (x)' if control_type != 'VoltVar' else ''}"
+            f"need {n}{' with distinct thresholds (y)' if control_type != 'VoltVar' else ''}"
         )
         f.der.pop(control_type)
         return None
@@ -150,7 +152,7 @@ def _trip_reader(control_type: str, rank: int, what: str) -> Callable[[StationFa
         points = _curve_points(f, control_type, y_unit, 2)
         if points is None:
             return None
-        x, y = sorted(points)[rank]  # by clearing time: element 2 is the fast trip, element 1 the delayed one
+        x, y = sorted(points, key=lambda p: p[1])[rank]  # by threshold (see _TRIP_CURVES)
         return round(y * scale, 9) if what == "threshold" else x
 
     return read
@@ -234,7 +236,7 @@ MAPPING: tuple[FieldMapping, ...] = (
             f"trip.{element}{suffix if what == 'threshold' else '_s'}",
             "ReportDERControl",
             f"{ctype} curve (OCPP 2.1 DERControlEnumType), point with the "
-            f"{'shortest' if rank == 0 else 'longest'} clearing time x",
+            f"{'lowest' if rank == 0 else 'highest'} threshold y",
             (f"y [{'% of nominal voltage' if suffix == '_pu' else 'Hz'}]" + (" / 100" if suffix == "_pu" else ""))
             if what == "threshold"
             else "x [s] (clearing time)",
