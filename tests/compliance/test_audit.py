@@ -73,9 +73,12 @@ def test_json_is_strict_even_for_an_unbounded_meter_sum() -> None:
         for i, e in enumerate((10.0, -10.0))
     ]
     d["meter_sums"] = [{"id": "SUM", "meters": ["S0", "S1"]}]
-    out = json.loads(dumps_strict(run_audit(parse_register(d)).to_dict()))
+    result = run_audit(parse_register(d))
+    out = json.loads(dumps_strict(result.to_dict()))
     (s,) = out["meter_sums"]
     assert s["unbounded"] is True and s["bound_pct"] is None
+    # The unbounded sum fails and calls for a dedicated meter.
+    assert {(r.action, r.asset) for r in result.remediation} == {("install_meter", "SUM")}
 
 
 def test_families_and_unknown_family() -> None:

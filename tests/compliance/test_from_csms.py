@@ -155,6 +155,14 @@ def test_a_default_curve_at_vref_102_pct_passes_volt_var(tmp_path: Path) -> None
     assert status_of(run_audit(parse_register(data)).findings, "IEEE1547-VV", "CS-1") == "warning"
 
 
+def test_a_station_with_several_evses_has_their_ratings_summed(tmp_path: Path) -> None:
+    # Two EVSEs of 11,000 W and 7.4 kW: 11 + 7.4 = 18.4 kW for the station, and the notes say it is a sum.
+    url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(11000.0, 1), _power(7.4, 2, "kW")], [])})
+    got = register_from_csms(url)
+    assert got.register.inverters[0].rating_kw == pytest.approx(18.4)
+    assert "station 'CS-1': rating_kw is the sum of 2 EVSEs' Power maxLimit" in got.notes
+
+
 def test_trip_elements_are_ordered_by_threshold(tmp_path: Path) -> None:
     # IEEE 1547-2003 (DR <= 30 kW): 59.3 Hz and 57.0 Hz, both cleared in 0.16 s - one clearing time, so only the
     # threshold orders them: UF1 (closer to 60 Hz) = 59.3 Hz, UF2 = 57.0 Hz, as the register and the study write it.

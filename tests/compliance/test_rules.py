@@ -97,7 +97,27 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("IEEE1547-TRIP-UF1", "INV-1", _set("inverters.0.trip.uf1_hz", 59.0), "pass"),  # the range's upper end
     ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip.uf2_hz", 57.5), "fail"),
     ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip", {}), "not-assessed"),
-    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.abnormal_category", None), "not-assessed"),
+    # Without a declared category: UV1's ranges differ by category (not assessed); the frequency trips and OV2 have
+    # one range for Categories I-III, so they are assessed.
+    ("IEEE1547-TRIP-UV1", "INV-1", _set("inverters.0.abnormal_category", None), "not-assessed"),
+    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.abnormal_category", None), "pass"),
+    (
+        "IEEE1547-TRIP-UF1",
+        "INV-1",
+        lambda d: (_inv(d).update(abnormal_category=None), _inv(d)["trip"].update(uf1_hz=59.3)),
+        "fail",
+    ),
+    (
+        "IEEE1547-TRIP-OV2",
+        "INV-1",
+        lambda d: (_inv(d).update(abnormal_category=None), _inv(d)["trip"].update(ov2_pu=1.15)),
+        "fail",
+    ),
+    # Only one of threshold and clearing time reported, the one given inside its range: not assessed, not a pass.
+    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip", {"uf2_hz": 56.5}), "not-assessed"),
+    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip", {"uf2_hz": 58.0}), "fail"),  # > 57.0 Hz
+    # IEEE 1547.1-2020 claimed without a UL 1741 SB listing: ride-through undemonstrated.
+    ("IEEE1547-RT", "INV-1", _set("inverters.0.certifications", ["IEEE 1547.1-2020"]), "warning"),
     ("IEEE1547-RT", "INV-1", _set("inverters.0.certifications", []), "warning"),
     ("IEEE1547-RT", "INV-1", _set("inverters.0.abnormal_category", None), "not-assessed"),
     # Volt-var, Category B (Table 8): V1 <= V2 - 0.02; V2 >= 0.97 (one source), V3 >= VRef; V4 >= V3 + 0.02.

@@ -148,9 +148,17 @@ def _trip_rule(element: str) -> Rule:
 
     def run(reg: Register) -> list[Finding]:
         table = read_ieee1547()
+        # An element whose ranges are the table's same entry for every abnormal category (the frequency trips, OV2)
+        # is assessed without a declared category.
+        any_cat = all(
+            len({id(table.lookup("trip", n, c)) for c in ("I", "II", "III")}) == 1
+            and table.lookup("trip", n, "I") is not None
+            for n in (f_name, t_name)
+        )
         out = []
         for inv in reg.inverters:
-            cat = inv.abnormal_category
+            declared = inv.abnormal_category
+            cat = declared or ("I" if any_cat else None)
             rng_f = table.lookup("trip", f_name, cat) if cat else None
             clause = "6.4.1" if f_name.endswith("_pu") else "6.5.1"
             cite = rng_f.citation() if rng_f else f"IEEE Std 1547-2018 clause {clause}"
@@ -190,7 +198,8 @@ def _trip_rule(element: str) -> Rule:
                 if bad is not None:
                     problems.append(bad)
                 parts.append(f"{name} {value:g} {_unit(name)} (allowed {_range_text(rng, name, settings)})")
-            evidence = f"category {cat}: " + "; ".join(parts)
+            head = f"category {cat}" if declared else "no category declared; the same range for Categories I-III"
+            evidence = f"{head}: " + "; ".join(parts)
             if any(v for _, v in problems):
                 out.append(Finding(rule, inv.id, "fail", evidence, cite, True, "reconfigure_inverter", inv.count))
             elif problems:
