@@ -118,3 +118,29 @@ def test_total_cost_is_null_without_any_cost() -> None:
         "reconfigure_inverter",
         "file_utility_review",
     }
+
+
+def test_a_sum_member_failing_a_check_is_remedied_by_the_sums_meter() -> None:
+    # M-1 covers nothing; two non-revenue class 0.2 meters summed stand in for INV-1: the members fail
+    # METER-REVENUE, and the plan installs one meter for the sum instead of replacing each member.
+    d = base()
+    d["meters"][0]["covers"] = []
+    d["meters"] += [
+        {
+            "id": f"S{i}",
+            "site": "S1",
+            "accuracy_class": "0.2",
+            "dedicated": True,
+            "directional": True,
+            "interval_min": 5,
+            "revenue_grade": False,
+            "e_kwh": e,
+        }
+        for i, e in enumerate((30.0, 20.0))
+    ]
+    d["meter_sums"] = [{"id": "SUM", "meters": ["S0", "S1"], "covers": ["INV-1"]}]
+    result = run_audit(parse_register(d))
+    fails = {(f.rule, f.asset) for f in result.findings if f.status == "fail"}
+    assert {("METER-REVENUE", "S0"), ("METER-REVENUE", "S1"), ("METER-SUM", "SUM")} <= fails
+    assert ("METER-COVERAGE", "INV-1") in fails
+    assert {(r.action, r.asset) for r in result.remediation} == {("install_meter", "SUM")}  # one meter, said once

@@ -152,6 +152,11 @@ def _meter_rule(rule: str) -> Rule:
     def run(reg: Register) -> list[Finding]:
         agg = reg.aggregation
         checks = _meter_checks(reg)
+        sums_of: dict[str, list[str]] = {}
+        for s in reg.meter_sums:
+            if s.covers:
+                for mid in s.meters:
+                    sums_of.setdefault(mid, []).append(f"meter sum {s.id}")
         out = []
         for m in _settlement_meters(reg):
             ok = checks[m.id][rule]
@@ -170,7 +175,11 @@ def _meter_rule(rule: str) -> Rule:
             if rule == "METER-INTERVAL" and ok and not _whole_intervals(agg.settlement_interval_min, m.interval_min):
                 status = "warning"
                 evidence += "; the settlement interval is not a whole number of meter intervals"
-            out.append(Finding(rule, m.id, status, evidence, cite, True, None if ok else "replace_meter"))
+            # A meter that only feeds a sum is remedied by the sum's install_meter (METER-SUM), not by replacing it.
+            action = None if ok or not m.covers else "replace_meter"
+            if not m.covers:
+                evidence += f" (summed in {', '.join(sums_of.get(m.id, []))})"
+            out.append(Finding(rule, m.id, status, evidence, cite, True, action))
         return out
 
     return run
@@ -201,10 +210,11 @@ def _coverage(reg: Register) -> list[Finding]:
                     "METER-COVERAGE",
                     inv.id,
                     "fail",
-                    f"covered only by meter sum {names}, which cannot settle it (see METER-SUM)",
+                    f"covered only by meter sum {names}, which cannot settle it (see METER-SUM, whose remedy "
+                    "installs the meter)",
                     _FERC,
                     True,
-                    "install_meter",
+                    None,
                     inv.count,
                 )
             )
