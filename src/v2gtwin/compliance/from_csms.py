@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from v2gtwin.compliance.register import Register, _read_csv, parse_register
+from v2gtwin.compliance.register import Register, parse_register
+from v2gtwin.compliance.register_io import read_csv
 from v2gtwin.errors import DataError, ScenarioError
 
 __all__ = ["MAPPING", "CsmsRegister", "FieldMapping", "StationFacts", "read_station_facts", "register_from_csms"]
@@ -440,7 +441,7 @@ def _read_register_dict(path: Path) -> dict[str, Any]:
     csv_path = data.pop("inverters_csv", None)
     if isinstance(csv_path, str):
         p = Path(csv_path)
-        data["inverters"] = list(data.get("inverters", [])) + _read_csv(
+        data["inverters"] = list(data.get("inverters", [])) + read_csv(
             p if p.is_absolute() else path.parent / p, "inverters"
         )
     return data
