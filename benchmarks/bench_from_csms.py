@@ -5,15 +5,17 @@ Prints one JSON line. Keys:
 
 * ``stations``: N, the store's stations (OCPP 2.1, each with a device model and the six DER controls the
   simulated stations report: four must-trip curves, volt-var, frequency droop); one in ten is non-compliant
-  (the legacy 59.3 Hz under-frequency trip). A register (one site, abnormal-performance Category III, a
-  placeholder rating the store replaces) lists them.
+  (the legacy 59.3 Hz under-frequency trip). A register (one site, normal Category B and abnormal Category III,
+  listed to UL 1741 SB, a placeholder rating the store replaces) lists them, so that a compliant station passes
+  every IEEE 1547 rule.
 * ``read_s``: wall time of :func:`v2gtwin.compliance.from_csms.register_from_csms` (read the store, map, merge,
   validate), median of ``--repeats``; ``audit_s``: the IEEE 1547 audit of that register
-  (:func:`v2gtwin.compliance.audit.run_audit`, family ``ieee1547``); ``failing_stations``: stations with a failing
-  IEEE 1547 finding (N / 10 expected).
+  (:func:`v2gtwin.compliance.audit.run_audit`, family ``ieee1547``); ``failing_stations``: stations with any
+  failing IEEE 1547 finding (N / 10 expected: no rule is left out).
 * ``connect_s_inventory`` / ``connect_s_plain``: with ``--connect K`` (default 50), K simulated stations connect,
   boot and plug in to a central system on loopback with and without ``inventory_on_boot``: the time until every
-  station is in and, with the inventory, every report is stored.
+  station is in and, with the inventory, every report is stored; after one discarded warm-up run of each, the
+  median of ``--repeats`` runs of each, the two alternating (plain first on even runs, inventory first on odd).
 
 The store is written directly (the rows the central system would write), in a temporary folder.
 Run: ``python benchmarks/bench_from_csms.py`` (``--stations``, ``--repeats``, ``--connect``). Wall times on a
@@ -91,7 +93,14 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "sites": [{"id": "S1"}],
                 "inverters": [
-                    {"id": f"CS-{k:05d}", "site": "S1", "rating_kw": 1.0, "abnormal_category": "III"}
+                    {
+                        "id": f"CS-{k:05d}",
+                        "site": "S1",
+                        "rating_kw": 1.0,
+                        "normal_category": "B",
+                        "abnormal_category": "III",
+                        "certifications": ["UL 1741 SB"],
+                    }
                     for k in range(args.stations)
                 ],
             }
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             audit = run_audit(got.register, families=("ieee1547",))
             audits.append(time.perf_counter() - t0)
-        failing = {f.asset for f in audit.findings if f.status == "fail" and f.rule.startswith("IEEE1547-TRIP")}
+        failing = {f.asset for f in audit.findings if f.status == "fail"}
         out = {
             "stations": args.stations,
             "read_s": round(statistics.median(reads), 4),
@@ -112,12 +121,16 @@ def main(argv: list[str] | None = None) -> int:
             "failing_stations": len(failing),
         }
         if args.connect:
-            out["connect_s_plain"] = round(
-                asyncio.run(connect_time(args.connect, False, f"sqlite:///{tmp}/a.sqlite")), 3
-            )
-            out["connect_s_inventory"] = round(
-                asyncio.run(connect_time(args.connect, True, f"sqlite:///{tmp}/b.sqlite")), 3
-            )
+            times: dict[bool, list[float]] = {False: [], True: []}
+            for run in range(args.repeats + 1):  # run 0: warm-up (imports, first connections), discarded
+                order = (False, True) if run % 2 == 0 else (True, False)
+                for inventory in order:
+                    db = f"sqlite:///{tmp}/connect-{run}-{int(inventory)}.sqlite"
+                    elapsed = asyncio.run(connect_time(args.connect, inventory, db))
+                    if run > 0:
+                        times[inventory].append(elapsed)
+            out["connect_s_plain"] = round(statistics.median(times[False]), 3)
+            out["connect_s_inventory"] = round(statistics.median(times[True]), 3)
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 

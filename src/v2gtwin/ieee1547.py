@@ -1,9 +1,10 @@
 """IEEE Std 1547-2018 default settings and ranges of allowable settings: the one table that the study's frequency
 and cascade simulations take their defaults from and that the compliance audit checks settings against.
 
-The values live in the packaged data file ``data/ieee1547_2018.toml``, each with its sources and a ``verified``
-flag (true when at least two independent open-source encodings of the standard's tables agree; the standard's
-text itself was not consulted). :func:`read_ieee1547` reads it once per process.
+The values live in the packaged data file ``data/ieee1547_2018.toml``, each with its sources and a
+``corroborated`` flag (true when at least two independent open-source encodings of the standard's tables agree).
+The standard's text itself was not consulted: no value is verified against the primary source.
+:func:`read_ieee1547` reads it once per process.
 
 References
 ----------
@@ -48,14 +49,14 @@ class Bound:
     ----------
     value : the number (None when relative) [unit of the setting].
     ref, offset : the setting it is relative to and the offset added to it (volt-var: ``v2_pu`` - 0.02).
-    verified : at least two independent encodings agree on it.
+    corroborated : at least two independent (secondary) encodings agree on it; not checked against the standard.
     sources : keys of the data file's ``[sources]``.
     """
 
     value: float | None
     ref: str | None
     offset: float
-    verified: bool
+    corroborated: bool
     sources: tuple[str, ...]
 
     def resolve(self, settings: dict[str, float | None]) -> float | None:
@@ -82,20 +83,20 @@ class SettingRange:
     categories: tuple[str, ...]
     clause: str
     table: str
-    table_verified: bool
+    table_corroborated: bool
     default: Bound
     min: Bound
     max: Bound
     note: str
 
     @property
-    def verified(self) -> bool:
-        """Default and both range ends verified."""
-        return self.default.verified and self.min.verified and self.max.verified
+    def corroborated(self) -> bool:
+        """Default and both range ends corroborated by two encodings."""
+        return self.default.corroborated and self.min.corroborated and self.max.corroborated
 
     def citation(self) -> str:
-        """``IEEE Std 1547-2018 clause 6.5.1, Table 18 (table number unverified)``."""
-        tail = "" if self.table_verified else " (table number unverified)"
+        """``IEEE Std 1547-2018 clause 6.5.1, Table 18 (table number from one source)``."""
+        tail = "" if self.table_corroborated else " (table number from one source)"
         return f"IEEE Std 1547-2018 clause {self.clause}, {self.table}{tail}"
 
 
@@ -106,7 +107,7 @@ class LegacySetting:
     uf_hz: float
     uf_s: float
     standard: str
-    verified: bool
+    corroborated: bool
     note: str
 
 
@@ -151,7 +152,7 @@ def _bound(raw: Any, where: str) -> Bound:
         value=None if value is None else float(value),
         ref=ref,
         offset=float(raw.get("offset", 0.0)),
-        verified=bool(raw["verified"]),
+        corroborated=bool(raw["corroborated"]),
         sources=tuple(raw.get("sources", ())),
     )
 
@@ -186,7 +187,7 @@ def parse_ieee1547(data: dict[str, Any]) -> Ieee1547Table:
                 categories=cats,
                 clause=str(raw["clause"]),
                 table=str(raw["table"]),
-                table_verified=bool(raw["table_verified"]),
+                table_corroborated=bool(raw["table_corroborated"]),
                 default=bounds["default"],
                 min=bounds["min"],
                 max=bounds["max"],
@@ -205,7 +206,7 @@ def parse_ieee1547(data: dict[str, Any]) -> Ieee1547Table:
         uf_hz=float(lg["uf_hz"]),
         uf_s=float(lg["uf_s"]),
         standard=str(lg["standard"]),
-        verified=bool(lg["verified"]),
+        corroborated=bool(lg["corroborated"]),
         note=str(lg.get("note", "")),
     )
     return Ieee1547Table(tuple(settings), legacy, sources)

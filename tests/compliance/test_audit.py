@@ -73,9 +73,12 @@ def test_json_is_strict_even_for_an_unbounded_meter_sum() -> None:
         for i, e in enumerate((10.0, -10.0))
     ]
     d["meter_sums"] = [{"id": "SUM", "meters": ["S0", "S1"]}]
-    out = json.loads(dumps_strict(run_audit(parse_register(d)).to_dict()))
+    result = run_audit(parse_register(d))
+    out = json.loads(dumps_strict(result.to_dict()))
     (s,) = out["meter_sums"]
     assert s["unbounded"] is True and s["bound_pct"] is None
+    # The unbounded sum fails and calls for a dedicated meter.
+    assert {(r.action, r.asset) for r in result.remediation} == {("install_meter", "SUM")}
 
 
 def test_families_and_unknown_family() -> None:
@@ -83,3 +86,61 @@ def test_families_and_unknown_family() -> None:
     assert {f.rule.split("-")[0] for f in result.findings} == {"METER"}
     with pytest.raises(ScenarioError, match="unknown rule family 'iec61850'; allowed: ieee1547, metering, ferc2222"):
         run_audit(parse_register(base()), ("iec61850",))
+
+
+def test_a_single_source_bound_is_marked_not_corroborated() -> None:
+    # uv1_s = 21 s for Category III sits on the 21 s lower end that only pyUL1741SB gives (PyDSS: 2-21 s), so the
+    # base register's UV1 finding rests on one source; UF2 (every value from two encodings or more) does not.
+    result = run_audit(parse_register(base()))
+    f = {x.rule: x for x in result.findings if x.asset == "INV-1"}
+    assert f["IEEE1547-TRIP-UV1"].status == "pass" and f["IEEE1547-TRIP-UV1"].corroborated is False
+    assert f["IEEE1547-TRIP-UV1"].to_dict()["corroborated"] is False
+    assert f["IEEE1547-TRIP-UF2"].corroborated is True
+    d = result.to_dict()
+    # No value was checked against the standards' texts: the JSON says so once.
+    assert d["primary_source_checked"] is False and "No reference value was checked" in d["source_note"]
+
+
+def test_a_repeated_family_runs_once() -> None:
+    once = run_audit(parse_register(_failing()), ("metering",))
+    twice = run_audit(parse_register(_failing()), ("metering", "metering"))
+    assert twice.findings == once.findings and twice.families == ("metering",)
+
+
+def test_total_cost_is_null_without_any_cost() -> None:
+    d = _failing()
+    d["remediation_costs"] = {}
+    rem = run_audit(parse_register(d)).to_dict()["remediation"]
+    assert rem["total_cost"] is None
+    assert set(rem["actions_without_cost"]) == {
+        "replace_meter",
+        "certify_inverter",
+        "reconfigure_inverter",
+        "file_utility_review",
+    }
+
+
+def test_a_sum_member_failing_a_check_is_remedied_by_the_sums_meter() -> None:
+    # M-1 covers nothing; two non-revenue class 0.2 meters summed stand in for INV-1: the members fail
+    # METER-REVENUE, and the plan installs one meter for the sum instead of replacing each member.
+    d = base()
+    d["meters"][0]["covers"] = []
+    d["meters"] += [
+        {
+            "id": f"S{i}",
+            "site": "S1",
+            "accuracy_class": "0.2",
+            "dedicated": True,
+            "directional": True,
+            "interval_min": 5,
+            "revenue_grade": False,
+            "e_kwh": e,
+        }
+        for i, e in enumerate((30.0, 20.0))
+    ]
+    d["meter_sums"] = [{"id": "SUM", "meters": ["S0", "S1"], "covers": ["INV-1"]}]
+    result = run_audit(parse_register(d))
+    fails = {(f.rule, f.asset) for f in result.findings if f.status == "fail"}
+    assert {("METER-REVENUE", "S0"), ("METER-REVENUE", "S1"), ("METER-SUM", "SUM")} <= fails
+    assert ("METER-COVERAGE", "INV-1") in fails
+    assert {(r.action, r.asset) for r in result.remediation} == {("install_meter", "SUM")}  # one meter, said once

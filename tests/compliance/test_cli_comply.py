@@ -47,6 +47,19 @@ def test_text_output_has_findings_and_plan(capsys: pytest.CaptureFixture[str]) -
     assert main(["comply", str(EXAMPLE)]) == 1
     out = capsys.readouterr().out
     assert "FAIL    IEEE1547-TRIP-UF1" in out and "remediation plan (USD)" in out and "exit status 1" in out
+    # A finding resting on a single-source value carries " *" and the footnote says what it means, and that no
+    # value was checked against the standards' texts.
+    assert any(line.endswith("] *") for line in out.splitlines())
+    assert "* rests on a value only one (secondary) source gives" in out
+    assert "No reference value was checked against the standards' own texts" in out
+
+
+def test_no_costs_given_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = base()
+    d["meters"][0]["revenue_grade"] = False
+    assert main(["comply", str(_write(tmp_path, d))]) == 1
+    out = capsys.readouterr().out
+    assert "total cost: no costs given" in out and "total cost 0" not in out
 
 
 def test_options_change_the_market(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,6 +78,7 @@ def test_options_change_the_market(tmp_path: Path, capsys: pytest.CaptureFixture
         (["--market-interval-min", "-5"], "settlement_interval_min"),
         (["--required-class", "0.3"], "required_accuracy_class"),
         (["--family", "nope"], "unknown rule family"),
+        (["--market-interval-min", "nan"], "settlement_interval_min: must be a finite number in (0, 1440]"),
     ],
 )
 def test_bad_options_exit_2_one_line(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from v2gtwin.compliance.audit import run_audit
+from v2gtwin.compliance.audit import run_audit, status_of
 from v2gtwin.compliance.from_csms import MAPPING, register_from_csms
+from v2gtwin.compliance.register import parse_register
 from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.simulator import SimEV, SimSettings, run_station
 from v2gtwin.cyber.csms.store import Store
@@ -126,6 +127,7 @@ def test_every_field_of_the_mapping_from_hand_written_reports(tmp_path: Path) ->
     # x [% of nominal] x vRef / 100: 92 x 1.02 = 0.9384 pu, 98 x 1.02 = 0.9996, 102 x 1.02 = 1.0404,
     # 108 x 1.02 = 1.1016
     assert (vv.v1_pu, vv.v2_pu, vv.v3_pu, vv.v4_pu) == pytest.approx((0.9384, 0.9996, 1.0404, 1.1016))
+    assert vv.vref_pu == pytest.approx(1.02)  # vRef 102 % / 100
     assert (vv.q1_pct, vv.q2_pct, vv.q3_pct, vv.q4_pct) == (44.0, 0.0, 0.0, -44.0)
     fd = inv.freq_droop
     # dead bands: 60.05 - 60 = 0.05 Hz over, 60 - 59.98 = 0.02 Hz under
@@ -136,6 +138,44 @@ def test_every_field_of_the_mapping_from_hand_written_reports(tmp_path: Path) ->
     assert {v for k, v in sources.items() if k != "site"} == {"csms"}
     assert got.notes[0] == "station 'CS-1' is not in the register: placed at site 'unknown'"
     assert len(got.notes) == 2 and got.notes[1].startswith("volt-var reactive power of 1 station(s) read in %")
+
+
+def test_a_default_curve_at_vref_102_pct_passes_volt_var(tmp_path: Path) -> None:
+    # The Category B default curve in % of VRef (92/98/102/108) with VRef = 102 %: V2 = 0.9996 pu lies in
+    # [VRef - 0.03, VRef] = [0.99, 1.02], V3 = 1.0404 in [1.02, 1.05], V1 0.9384 <= V2 - 0.02 = 0.9796, V4 1.1016 >=
+    # V3 + 0.02 = 1.0604: inside every range. Against a fixed VRef of 1.0 pu, V3 = 1.0404 exceeds 1.03 (a one-source
+    # range end: warning).
+    url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(9600.0)], FULL)})
+    reg = register_from_csms(url).register
+    data = reg.model_dump(mode="json")
+    data["inverters"][0].update(normal_category="B", abnormal_category="III")
+    f = next(f for f in run_audit(parse_register(data)).findings if f.rule == "IEEE1547-VV")
+    assert f.status == "pass", f.evidence
+    data["inverters"][0]["volt_var"]["vref_pu"] = 1.0
+    assert status_of(run_audit(parse_register(data)).findings, "IEEE1547-VV", "CS-1") == "warning"
+
+
+def test_a_station_with_several_evses_has_their_ratings_summed(tmp_path: Path) -> None:
+    # Two EVSEs of 11,000 W and 7.4 kW: 11 + 7.4 = 18.4 kW for the station, and the notes say it is a sum.
+    url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(11000.0, 1), _power(7.4, 2, "kW")], [])})
+    got = register_from_csms(url)
+    assert got.register.inverters[0].rating_kw == pytest.approx(18.4)
+    assert "station 'CS-1': rating_kw is the sum of 2 EVSEs' Power maxLimit" in got.notes
+
+
+def test_trip_elements_are_ordered_by_threshold(tmp_path: Path) -> None:
+    # IEEE 1547-2003 (DR <= 30 kW): 59.3 Hz and 57.0 Hz, both cleared in 0.16 s - one clearing time, so only the
+    # threshold orders them: UF1 (closer to 60 Hz) = 59.3 Hz, UF2 = 57.0 Hz, as the register and the study write it.
+    # Over-voltage: the higher threshold is OV2 whatever the clearing times.
+    controls = [
+        _curve("LFMustTrip", [(0.16, 57.0), (0.16, 59.3)], "Not_Applicable"),
+        _curve("HVMustTrip", [(1.0, 110.0), (0.16, 120.0)], "PctEffectiveV"),
+    ]
+    url = _store(tmp_path / "s.sqlite", {"CS-1": ([_power(7000.0)], controls)})
+    t = register_from_csms(url).register.inverters[0].trip
+    assert t is not None
+    assert (t.uf1_hz, t.uf1_s, t.uf2_hz, t.uf2_s) == (59.3, 0.16, 57.0, 0.16)
+    assert (t.ov1_pu, t.ov1_s, t.ov2_pu, t.ov2_s) == pytest.approx((1.1, 1.0, 1.2, 0.16))
 
 
 def test_the_control_in_effect_superseded_scheduled_and_priority(tmp_path: Path) -> None:
@@ -189,7 +229,7 @@ def test_the_store_wins_over_the_register_and_the_register_fills_the_rest(tmp_pa
     reg = tmp_path / "r.toml"
     reg.write_text(
         '[[sites]]\nid = "S1"\n[[sites]]\nid = "S2"\n'
-        '[[inverters]]\nid = "CS-1"\nsite = "S2"\nvendor = "Planned"\nrating_kw = 7.4\nrating_kva = 7.6\n'
+        '[[inverters]]\nid = "CS-1"\nsite = "S2"\nvendor = "Planned"\nrating_kw = 7.4\nrating_kva = 12.0\n'
         'certifications = ["UL 1741 SB"]\nnormal_category = "B"\nabnormal_category = "III"\n'
         "[inverters.trip]\nov2_pu = 1.15\nuf2_hz = 56.5\n"
         '[[inverters]]\nid = "OTHER"\nsite = "S1"\nrating_kw = 3.0\n'
@@ -197,7 +237,7 @@ def test_the_store_wins_over_the_register_and_the_register_fills_the_rest(tmp_pa
     got = register_from_csms(url, reg)
     inv = {i.id: i for i in got.register.inverters}
     cs1 = inv["CS-1"]
-    assert (cs1.vendor, cs1.rating_kw, cs1.rating_kva, cs1.site) == ("Acme", 11.0, 7.6, "S2")
+    assert (cs1.vendor, cs1.rating_kw, cs1.rating_kva, cs1.site) == ("Acme", 11.0, 12.0, "S2")
     assert cs1.trip is not None and (cs1.trip.ov2_pu, cs1.trip.uf2_hz) == (1.2, 56.5)
     assert cs1.certifications == ("UL 1741 SB",) and cs1.abnormal_category == "III"
     src = got.field_sources["CS-1"]
@@ -252,7 +292,7 @@ def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Three V2X stations (OCPP 2.1) report to a running central system; BAD's under-frequency trip is the legacy
-    59.3 Hz (IEEE 1547-2018's UF2 range ends at 57.0 Hz). The register file gives what the store cannot know
+    59.3 Hz (IEEE 1547-2018's UF1 range ends at 59.0 Hz). The register file gives what the store cannot know
     (site, categories, certification) and no rating. The IEEE 1547 audit fails BAD and no other station."""
     db = tmp_path / "csms.sqlite"
     store = Store(f"sqlite:///{db}")
@@ -289,7 +329,10 @@ def test_simulated_stations_to_audit_finds_exactly_the_non_compliant_one(
     assert {i.id: i.rating_kw for i in got.register.inverters} == {sid: 11.0 for sid in settings}  # from the store
     audit = run_audit(got.register, families=("ieee1547",))
     failing = {(f.asset, f.rule) for f in audit.findings if f.status == "fail"}
-    assert failing == {("BAD", "IEEE1547-TRIP-UF2")}
+    # BAD's LFMustTrip points: 59.3 Hz / 0.16 s and 58.5 Hz / 300 s. By threshold (element 1 closer to nominal, as
+    # the register and the study write the legacy trip): UF1 = 59.3 Hz / 0.16 s (above 59.0 Hz, faster than 180 s)
+    # and UF2 = 58.5 Hz / 300 s (above 57.0 Hz): both fail.
+    assert failing == {("BAD", "IEEE1547-TRIP-UF2"), ("BAD", "IEEE1547-TRIP-UF1")}
     # The same through the command: exit status 1, the one failing finding, the sources and the stations.
     code, out, err = run_cli(
         capsys, "comply", str(reg), "--from-csms", f"sqlite:///{db}", "--family", "ieee1547", "--json"
@@ -319,6 +362,9 @@ def test_the_simulated_stations_defaults_are_the_standards_table() -> None:
 
     table, s = read_ieee1547(), SimSettings()
     assert {k: getattr(s, k) for k in table.defaults("trip", "III")} == table.defaults("trip", "III")
-    assert {k: getattr(s, f"vv_{k}") for k in table.defaults("volt_var", "B")} == table.defaults("volt_var", "B")
+    vv = {k: v for k, v in table.defaults("volt_var", "B").items() if k != "vref_pu"}
+    assert {k: getattr(s, f"vv_{k}") for k in vv} == vv
+    # The simulator reports no vRef: the register's VRef default is the table's, 1.0 pu.
+    assert table.defaults("volt_var", "B")["vref_pu"] == 1.0
     droop = table.defaults("freq_droop", "III")
     assert {k: getattr(s, f"droop_{k}") for k in droop} == droop

@@ -116,20 +116,20 @@ def test_droop_defaults(cat: str) -> None:
     assert read_ieee1547().defaults("freq_droop", cat) == pytest.approx(DROOP_DEFAULTS)
 
 
-def test_single_source_values_are_marked_unverified() -> None:
+def test_single_source_values_are_marked_not_corroborated() -> None:
     t = read_ieee1547()
     # Category III UV1 clearing time lower end: pyUL1741SB only (PyDSS disagrees).
     uv1 = t.lookup("trip", "uv1_s", "III")
-    assert uv1 is not None and not uv1.min.verified and uv1.max.verified
+    assert uv1 is not None and not uv1.min.corroborated and uv1.max.corroborated
     # Droop ranges' upper ends: one source (IEEE 1547.1-2020 Table 19 as quoted).
-    assert not t.lookup("freq_droop", "db_of_hz", "II").max.verified  # type: ignore[union-attr]
+    assert not t.lookup("freq_droop", "db_of_hz", "II").max.corroborated  # type: ignore[union-attr]
     # Frequency-trip table number: one source.
-    assert not t.lookup("trip", "uf1_hz", "I").table_verified  # type: ignore[union-attr]
-    # Every verified value has at least two sources; every unverified one at most one.
+    assert not t.lookup("trip", "uf1_hz", "I").table_corroborated  # type: ignore[union-attr]
+    # Every corroborated value has at least two sources; every not corroborated one at most one.
     for s in t.settings:
         for b in (s.default, s.min, s.max):
-            assert (len(b.sources) >= 2) == b.verified, (s.name, s.categories)
-    assert t.legacy.uf_hz == 59.3 and t.legacy.uf_s == 0.16 and not t.legacy.verified
+            assert (len(b.sources) >= 2) == b.corroborated, (s.name, s.categories)
+    assert t.legacy.uf_hz == 59.3 and t.legacy.uf_s == 0.16 and not t.legacy.corroborated
 
 
 def test_simulations_read_the_same_table() -> None:
@@ -167,3 +167,110 @@ def test_malformed_table_is_a_data_error(change, words: str) -> None:  # type: i
     change(d)
     with pytest.raises(DataError, match=words):
         parse_ieee1547(d)
+
+
+# Every (function, setting, category) of the data file: (default, min, max), typed by hand from the encodings the
+# data file names: voltage trips from pyUL1741SB's VoltShallTripTable per category and PyDSS's range checks
+# (IEEE 1547-2018 Tables 11-13), with IEEE 1547.1-2020 Table 15's widest settings for the upper ends; frequency trips
+# (one table for all categories) from pyUL1741SB's FreqShallTripTable and PyDSS; droop from IEEE 1547.1-2020
+# Table 19 (least / most aggressive) as quoted by the SunSpec/Sandia SVP script; volt-var from pyUL1741SB's Table 8
+# curves and the gridhub notebook (VRef 0.95-1.05; V2 = V3 = VRef for Category A; B's V2 >= VRef - 0.03 and
+# V3 <= VRef + 0.03). A relative bound is written "ref+offset" (v2_pu-0.02 means V2 - 0.02 pu).
+_F = {
+    "of2_hz": (62.0, 61.8, 66.0),
+    "of2_s": (0.16, 0.16, 1000.0),
+    "of1_hz": (61.2, 61.0, 66.0),
+    "of1_s": (300.0, 180.0, 1000.0),
+    "uf1_hz": (58.5, 50.0, 59.0),
+    "uf1_s": (300.0, 180.0, 1000.0),
+    "uf2_hz": (56.5, 50.0, 57.0),
+    "uf2_s": (0.16, 0.16, 1000.0),
+}
+_V_ALL = {"ov2_pu": (1.20, 1.20, 1.20), "ov2_s": (0.16, 0.16, 0.16), "ov1_pu": (1.10, 1.10, 1.20)}
+FULL_TABLE: dict[tuple[str, str], dict[str, tuple[float | str, float | str, float | str]]] = {
+    ("trip", "I"): {
+        **_F,
+        **_V_ALL,
+        "ov1_s": (2.0, 1.0, 13.0),
+        "uv1_pu": (0.70, 0.0, 0.88),
+        "uv1_s": (2.0, 2.0, 21.0),
+        "uv2_pu": (0.45, 0.0, 0.50),
+        "uv2_s": (0.16, 0.16, 2.0),
+    },
+    ("trip", "II"): {
+        **_F,
+        **_V_ALL,
+        "ov1_s": (2.0, 1.0, 13.0),
+        "uv1_pu": (0.70, 0.0, 0.88),
+        "uv1_s": (10.0, 2.0, 21.0),
+        "uv2_pu": (0.45, 0.0, 0.50),
+        "uv2_s": (0.16, 0.16, 2.0),
+    },
+    ("trip", "III"): {
+        **_F,
+        **_V_ALL,
+        "ov1_s": (13.0, 1.0, 13.0),
+        "uv1_pu": (0.88, 0.0, 0.88),
+        "uv1_s": (21.0, 21.0, 50.0),
+        "uv2_pu": (0.50, 0.0, 0.50),
+        "uv2_s": (2.0, 2.0, 21.0),
+    },
+    **{
+        ("freq_droop", c): {
+            "db_of_hz": (0.036, 0.017, 1.0),
+            "db_uf_hz": (0.036, 0.017, 1.0),
+            "k_of_pu": (0.05, k_min, 0.05),
+            "k_uf_pu": (0.05, k_min, 0.05),
+            "t_response_s": (5.0, t_min, 10.0),
+        }
+        for c, k_min, t_min in (("I", 0.03, 1.0), ("II", 0.03, 1.0), ("III", 0.02, 0.2))
+    },
+    ("volt_var", "A"): {
+        "vref_pu": (1.0, 0.95, 1.05),
+        "v1_pu": (0.90, "vref_pu-0.18", "v2_pu-0.02"),
+        "v2_pu": (1.00, "vref_pu+0", "vref_pu+0"),
+        "v3_pu": (1.00, "vref_pu+0", "vref_pu+0"),
+        "v4_pu": (1.10, "v3_pu+0.02", "vref_pu+0.18"),
+        "q1_pct": (25.0, 0.0, 44.0),
+        "q2_pct": (0.0, -25.0, 44.0),
+        "q3_pct": (0.0, -25.0, 44.0),
+        "q4_pct": (-25.0, -25.0, 0.0),
+        "t_response_s": (10.0, 1.0, 90.0),
+    },
+    ("volt_var", "B"): {
+        "vref_pu": (1.0, 0.95, 1.05),
+        "v1_pu": (0.92, "vref_pu-0.18", "v2_pu-0.02"),
+        "v2_pu": (0.98, "vref_pu-0.03", "vref_pu+0"),
+        "v3_pu": (1.02, "vref_pu+0", "vref_pu+0.03"),
+        "v4_pu": (1.08, "v3_pu+0.02", "vref_pu+0.18"),
+        "q1_pct": (44.0, 0.0, 44.0),
+        "q2_pct": (0.0, -44.0, 44.0),
+        "q3_pct": (0.0, -44.0, 44.0),
+        "q4_pct": (-44.0, -44.0, 0.0),
+        "t_response_s": (5.0, 1.0, 90.0),
+    },
+}
+
+
+def _as_typed(b) -> float | str:  # type: ignore[no-untyped-def]
+    if b.value is not None:
+        return b.value
+    return f"{b.ref}{'+' if b.offset >= 0 else '-'}{abs(b.offset):g}"
+
+
+def test_the_whole_data_file_against_the_typed_table() -> None:
+    t = read_ieee1547()
+    got = {(s.function, c): {} for s in t.settings for c in s.categories}  # every (function, category) the file has
+    for s in t.settings:
+        for c in s.categories:
+            got[(s.function, c)][s.name] = (_as_typed(s.default), _as_typed(s.min), _as_typed(s.max))
+    assert set(got) == set(FULL_TABLE)
+    for key, expected in FULL_TABLE.items():
+        assert set(got[key]) == set(expected), key
+        for name, (d, lo, hi) in expected.items():
+            g = got[key][name]
+            for want, have in zip((d, lo, hi), g, strict=True):
+                if isinstance(want, str):
+                    assert have == want, (key, name)
+                else:
+                    assert have == pytest.approx(want, abs=1e-12), (key, name, g)

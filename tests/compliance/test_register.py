@@ -115,9 +115,52 @@ def test_csv_parts(tmp_path: Path) -> None:
     assert (a.count, a.certifications, a.trip.uf1_hz) == (3, ("UL 1741 SB", "IEEE 1547.1-2020"), 58.5)  # type: ignore[union-attr]
     assert b.certifications == () and b.abnormal_category is None and b.trip.uf1_s == 0.16  # type: ignore[union-attr]
     assert reg.meters[0].covers == ("A", "B") and reg.meters[0].accuracy_class == "0.2"
-    (tmp_path / "inv.csv").write_text("id,site,rating_kw,trip.uf1_hz\nA,S1,7.4,0.975\n")
-    with pytest.raises(ScenarioError, match=r"inverter 'A': field trip\.uf1_hz: 0\.975 looks like per-unit"):
+    (tmp_path / "inv.csv").write_text("id,site,rating_kw,trip.uf1_hz\nA,S1,7.4,58.5\nB,S1,7.4,0.975\n")
+    # The error names the CSV file and its row (the header is row 1).
+    with pytest.raises(
+        ScenarioError, match=r"inverter 'B' \(.*inv\.csv row 3\): field trip\.uf1_hz: 0\.975 looks like per-unit"
+    ):
         load_register(tmp_path / "reg.toml")
+
+
+def test_csv_saved_by_excel_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    (tmp_path / "inv.csv").write_bytes("\ufeffid,site,rating_kw\nA,S1,7.4\n".encode())
+    (tmp_path / "reg.toml").write_text('inverters_csv = "inv.csv"\n[[sites]]\nid = "S1"\n')
+    assert load_register(tmp_path / "reg.toml").inverters[0].id == "A"
+
+
+def test_a_misspelt_key_is_named_before_the_missing_field() -> None:
+    d = base()
+    d["inverters"][0]["ratting_kw"] = d["inverters"][0].pop("rating_kw")
+    with pytest.raises(
+        ScenarioError, match=r"inverter 'INV-1': field ratting_kw: unknown key 'ratting_kw' \(\+1 more\)"
+    ):
+        parse_register(d, "reg.toml")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (
+            lambda d: d["aggregation"].update(settlement_interval_min=float("nan")),
+            "field aggregation.settlement_interval_min: must be a finite number in (0, 1440]; got nan",
+        ),
+        (
+            lambda d: d["inverters"][0].update(rating_kw=float("nan")),
+            "field rating_kw: must be a finite number in (0, 100000]; got nan",
+        ),
+        (
+            lambda d: d.__setitem__("remediation_costs", {"replace_meter": float("inf")}),
+            "field remediation_costs.replace_meter: must be a finite number in [0, 1e+09]; got inf",
+        ),
+    ],
+)
+def test_non_finite_numbers_name_the_range(change, words: str) -> None:  # type: ignore[no-untyped-def]
+    d = base()
+    change(d)
+    with pytest.raises(ScenarioError) as info:
+        parse_register(d, "reg.toml")
+    assert words in str(info.value)
 
 
 def test_with_aggregation_validates_overrides() -> None:
@@ -168,3 +211,26 @@ def test_any_junk_value_is_accepted_or_one_line(data: st.DataObject) -> None:
     json.dumps(reg.model_dump(mode="json"), allow_nan=False)  # finite, strict JSON
     # ... and the audit of what was accepted runs and serialises strictly too.
     dumps_strict(run_audit(reg).to_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        # 7.4 kW and 60 kW given in watts.
+        (lambda d: d["inverters"][0].update(rating_kw=7400.0), "7400 looks like W; give rating_kw in kW"),
+        (lambda d: d["inverters"][0].update(rating_kw=60000.0), "60000 looks like W; give rating_kw in kW"),
+        (lambda d: d["inverters"][0].update(rating_kva=10.0), "rating_kva 10 is below rating_kw 11"),
+        (lambda d: d["aggregation"].update(services=["energy", "spinach"]), "field aggregation.services.1"),
+    ],
+)
+def test_implausible_ratings_and_unknown_services(change, words: str) -> None:  # type: ignore[no-untyped-def]
+    d = base()
+    change(d)
+    with pytest.raises(ScenarioError, match=words):
+        parse_register(d, "reg.toml")
+
+
+def test_services_are_normalised() -> None:
+    d = base()
+    d["aggregation"]["services"] = [" Energy ", "Frequency-Response"]
+    assert parse_register(d).aggregation.services == ("energy", "frequency_response")

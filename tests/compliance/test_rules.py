@@ -36,7 +36,12 @@ def _audit(d: dict[str, Any]):  # type: ignore[no-untyped-def]
     return run_audit(parse_register(d, "test"))
 
 
-def _with_sum(e_kwh: tuple[float, float], cls: str = "1.0") -> Callable[[dict[str, Any]], None]:
+def _with_sum(
+    e_kwh: tuple[float, float], cls: str = "1.0", only: bool = False, **meter: Any
+) -> Callable[[dict[str, Any]], None]:
+    """Two sub-meters (compliant in every METER-* check unless ``meter`` overrides it) summed into ``SUM`` covering
+    INV-1; ``only``: M-1 covers nothing, so the sum is INV-1's only coverage."""
+
     def change(d: dict[str, Any]) -> None:
         for i, e in enumerate(e_kwh):
             d["meters"].append(
@@ -47,11 +52,14 @@ def _with_sum(e_kwh: tuple[float, float], cls: str = "1.0") -> Callable[[dict[st
                     "dedicated": True,
                     "directional": True,
                     "interval_min": 1,
-                    "revenue_grade": False,
+                    "revenue_grade": True,
                     "e_kwh": e,
+                    **meter,
                 }
             )
         d["meter_sums"] = [{"id": "SUM", "meters": ["SUB-0", "SUB-1"], "covers": ["INV-1"]}]
+        if only:
+            d["meters"][0]["covers"] = []
 
     return change
 
@@ -89,13 +97,73 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("IEEE1547-TRIP-UF1", "INV-1", _set("inverters.0.trip.uf1_hz", 59.0), "pass"),  # the range's upper end
     ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip.uf2_hz", 57.5), "fail"),
     ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip", {}), "not-assessed"),
-    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.abnormal_category", None), "not-assessed"),
+    # Without a declared category: UV1's ranges differ by category (not assessed); the frequency trips and OV2 have
+    # one range for Categories I-III, so they are assessed.
+    ("IEEE1547-TRIP-UV1", "INV-1", _set("inverters.0.abnormal_category", None), "not-assessed"),
+    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.abnormal_category", None), "pass"),
+    (
+        "IEEE1547-TRIP-UF1",
+        "INV-1",
+        lambda d: (_inv(d).update(abnormal_category=None), _inv(d)["trip"].update(uf1_hz=59.3)),
+        "fail",
+    ),
+    (
+        "IEEE1547-TRIP-OV2",
+        "INV-1",
+        lambda d: (_inv(d).update(abnormal_category=None), _inv(d)["trip"].update(ov2_pu=1.15)),
+        "fail",
+    ),
+    # Only one of threshold and clearing time reported, the one given inside its range: not assessed, not a pass.
+    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip", {"uf2_hz": 56.5}), "not-assessed"),
+    ("IEEE1547-TRIP-UF2", "INV-1", _set("inverters.0.trip", {"uf2_hz": 58.0}), "fail"),  # > 57.0 Hz
+    # IEEE 1547.1-2020 claimed without a UL 1741 SB listing: ride-through undemonstrated.
+    ("IEEE1547-RT", "INV-1", _set("inverters.0.certifications", ["IEEE 1547.1-2020"]), "warning"),
     ("IEEE1547-RT", "INV-1", _set("inverters.0.certifications", []), "warning"),
     ("IEEE1547-RT", "INV-1", _set("inverters.0.abnormal_category", None), "not-assessed"),
     # Volt-var, Category B (Table 8): V1 <= V2 - 0.02; V2 >= 0.97 (one source), V3 >= VRef; V4 >= V3 + 0.02.
     ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.v3_pu", 0.99), "fail"),  # V3 below VRef (also < V2: ok)
     ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.v1_pu", 0.97), "warning"),  # > V2 - 0.02 = 0.96
     ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.enabled", False), "not-assessed"),
+    # The Category B default curve shifted to VRef = 1.03 pu (V = 0.95, 1.01, 1.05, 1.11): every range moves with
+    # VRef (V2 in [1.00, 1.03], V3 in [1.03, 1.06], V4 <= 1.21), so it passes; at the default VRef 1.0 pu the same
+    # V3 = 1.05 is above 1.03 (one source: warning) and V2 = 1.01 above VRef (two sources: fail).
+    (
+        "IEEE1547-VV",
+        "INV-1",
+        lambda d: _inv(d)["volt_var"].update(vref_pu=1.03, v1_pu=0.95, v2_pu=1.01, v3_pu=1.05, v4_pu=1.11),
+        "pass",
+    ),
+    (
+        "IEEE1547-VV",
+        "INV-1",
+        lambda d: _inv(d)["volt_var"].update(v1_pu=0.95, v2_pu=1.01, v3_pu=1.05, v4_pu=1.11),
+        "fail",
+    ),
+    # VRef 1.07 pu, outside 0.95-1.05 pu (one source), the curve moved with it (+0.07 pu): warning.
+    (
+        "IEEE1547-VV",
+        "INV-1",
+        lambda d: _inv(d)["volt_var"].update(vref_pu=1.07, v1_pu=0.99, v2_pu=1.05, v3_pu=1.09, v4_pu=1.15),
+        "warning",
+    ),
+    # Category A: V2 = V3 = VRef (no deadband); its default curve 0.90/1.00/1.00/1.10, Q +-25 %, passes; V2 = 0.98
+    # fails.
+    *[
+        (
+            "IEEE1547-VV",
+            "INV-1",
+            lambda d, v2=v2: (
+                _inv(d).update(normal_category="A"),
+                _inv(d)["volt_var"].update(
+                    v1_pu=0.90, v2_pu=v2, v3_pu=1.0, v4_pu=1.10, q1_pct=25.0, q4_pct=-25.0, t_response_s=10.0
+                ),
+            ),
+            status,
+        )
+        for v2, status in ((1.0, "pass"), (0.98, "fail"))
+    ],
+    # Q outside the capability-based range (unverified): Q1 60 % > 44 %: warning.
+    ("IEEE1547-VV", "INV-1", _set("inverters.0.volt_var.q1_pct", 60.0), "warning"),
     # Frequency droop, Category III: kOF 0.02-0.05 (0.02: 2 sources), dbOF 0.017-1.0 Hz, response 0.2-10 s.
     ("IEEE1547-FD", "INV-1", _set("inverters.0.freq_droop.k_of_pu", 0.01), "fail"),
     ("IEEE1547-FD", "INV-1", _set("inverters.0.freq_droop.db_uf_hz", 0.010), "fail"),
@@ -117,6 +185,30 @@ CASES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("FERC2222-SIZE", "aggregation", _set("aggregation.min_size_kw", 220.0), "pass"),
     ("FERC2222-REVIEW", "aggregation", _set("aggregation.distribution_review", "not_filed"), "fail"),
     ("FERC2222-REVIEW", "aggregation", _set("aggregation.distribution_review", "pending"), "warning"),
+    ("FERC2222-REVIEW", "aggregation", lambda d: d["aggregation"].pop("distribution_review"), "not-assessed"),
+    # Declared 5,000 kW with 20 x 11 = 220 kW of inverters: both shown, a warning; declared 200 kW = 220 kW > 100.
+    ("FERC2222-SIZE", "aggregation", _set("aggregation.total_size_kw", 5000.0), "warning"),
+    ("FERC2222-SIZE", "aggregation", _set("aggregation.total_size_kw", 200.0), "pass"),
+    ("FERC2222-SIZE", "aggregation", _set("aggregation.total_size_kw", 90.0), "fail"),  # declared below 100 kW
+    # Services compared by name after normalising: " Energy " is energy, so it overlaps.
+    (
+        "FERC2222-DOUBLE",
+        "INV-1",
+        _set("retail_enrolments", [{"program": "peak rebate", "resources": ["INV-1"], "services": [" Energy "]}]),
+        "fail",
+    ),
+    # No wholesale services stated: overlaps cannot be assessed.
+    (
+        "FERC2222-DOUBLE",
+        "aggregation",
+        lambda d: (
+            d["aggregation"].pop("services"),
+            d.__setitem__(
+                "retail_enrolments", [{"program": "peak rebate", "resources": ["INV-1"], "services": ["energy"]}]
+            ),
+        ),
+        "not-assessed",
+    ),
     ("FERC2222-TELEMETRY", "aggregation", _set("aggregation.telemetry", False), "fail"),
     ("FERC2222-TELEMETRY", "aggregation", _set("aggregation.telemetry", None), "not-assessed"),
     (
@@ -140,6 +232,56 @@ CASES += [
     # 0.2 % x 30 + 0.2 % x 20 = 0.1 kWh on 50 kWh: 0.2 % = the limit.
     ("METER-SUM", "SUM", _with_sum((30.0, 20.0), "0.2"), "pass"),
     ("METER-SUM", "SUM", _with_sum((10.0, -10.0), "0.2"), "fail"),  # net zero: unbounded
+    # 0.5 % x 30 + 0.5 % x 20 = 0.25 kWh on 50 kWh: 0.5 % > the required 0.2 % (though within the meters' own class).
+    ("METER-SUM", "SUM", _with_sum((30.0, 20.0), "0.5"), "fail"),
+    # No energy registered: 0 / 0 is undefined, not a 0 % error.
+    ("METER-SUM", "SUM", _with_sum((0.0, 0.0), "0.2"), "not-assessed"),
+    ("FERC2222-METER", "aggregation", _with_sum((0.0, 0.0), "0.2", only=True), "fail"),
+    ("METER-COVERAGE", "INV-1", _with_sum((0.0, 0.0), "0.2", only=True), "fail"),
+    # One bidirectional class-0.2 meter (40 kWh in, 36 kWh out) and one importing 50 kWh: the worst case is
+    # 0.2 % x (40 + 36) + 0.2 % x 50 = 0.252 kWh on a net of 4 + 50 = 54 kWh: 0.467 % > 0.2 %. Netted to a signed
+    # 4 kWh it would read 0.2 % and pass.
+    (
+        "METER-SUM",
+        "SUM",
+        lambda d: (
+            _with_sum((0.0, 50.0), "0.2")(d),
+            d["meters"][1].pop("e_kwh"),
+            d["meters"][1].update(e_import_kwh=40.0, e_export_kwh=36.0),
+        ),
+        "fail",
+    ),
+    # A sum of class 0.2 meters within the limit, but each shared, non-directional, 15-min and not revenue-grade,
+    # standing alone for INV-1: it cannot replace a certified meter.
+    *[
+        (
+            rule,
+            asset,
+            _with_sum(
+                (30.0, 20.0), "0.2", only=True, revenue_grade=False, dedicated=False, directional=False, interval_min=15
+            ),
+            "fail",
+        )
+        for rule, asset in (
+            ("METER-SUM", "SUM"),
+            ("FERC2222-METER", "aggregation"),
+            ("METER-COVERAGE", "INV-1"),
+            ("METER-REVENUE", "SUB-0"),
+            ("METER-INTERVAL", "SUB-1"),
+        )
+    ],
+    # FERC2222-METER through every METER-* check of the only settlement meter.
+    ("FERC2222-METER", "aggregation", _set("meters.0.accuracy_class", "0.5"), "fail"),
+    ("FERC2222-METER", "aggregation", _set("meters.0.dedicated", False), "fail"),
+    ("FERC2222-METER", "aggregation", _set("meters.0.directional", False), "fail"),
+    ("FERC2222-METER", "aggregation", _set("meters.0.interval_min", 15), "fail"),
+    # A sum as INV-1's only coverage: within the limit with every meter compliant passes; over it fails.
+    ("FERC2222-METER", "aggregation", _with_sum((30.0, 20.0), "0.2", only=True), "pass"),
+    ("FERC2222-METER", "aggregation", _with_sum((40.0, -36.0), "0.2", only=True), "fail"),
+    ("METER-COVERAGE", "INV-1", _with_sum((30.0, 20.0), "0.2", only=True), "pass"),
+    # 5 min is a whole number of 0.1-min and 1-min intervals (the float 5 % 0.1 is 0.0999...).
+    ("METER-INTERVAL", "M-1", _set("meters.0.interval_min", 0.1), "pass"),
+    ("METER-INTERVAL", "M-1", _set("meters.0.interval_min", 1), "pass"),
 ]
 
 

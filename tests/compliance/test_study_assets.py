@@ -54,5 +54,25 @@ def test_fastest_response_time_is_checked_against_the_category() -> None:
         scen = DEFAULT_SCENARIO.model_copy(
             update={"compliance": DEFAULT_SCENARIO.compliance.model_copy(update={"abnormal_category": cat})}
         )
-        _, result = _audit(scen)
+        reg, result = _audit(scen)
+        fd = reg.inverters[0].freq_droop
+        assert fd is not None
+        # The 90 % response time of a first-order lag: 1 - exp(-t / tau) = 0.9 -> t = ln(10) tau.
+        assert fd.t_response_s == pytest.approx(math.log(10) * 0.2)
+        assert fd.t_response_max_s == pytest.approx(math.log(10) * DEFAULT_SCENARIO.frequency.ev_t_response_max_s)
         assert status_of(result.findings, "IEEE1547-FD", "V2G-1547") == expected, cat
+
+
+def test_slowest_response_time_and_the_legacy_group_are_audited() -> None:
+    # tau_max = 20 s: ln(10) x 20 = 46.05 s, above the 10 s upper end (one source: a warning, not a pass), in both
+    # groups (every plugged-in EV gets the droop in the frequency step).
+    scen = DEFAULT_SCENARIO.model_copy(
+        update={"frequency": DEFAULT_SCENARIO.frequency.model_copy(update={"ev_t_response_max_s": 20.0})}
+    )
+    reg, result = _audit(scen)
+    inv = {i.id: i for i in reg.inverters}
+    assert inv["V2G-legacy"].freq_droop is not None
+    assert inv["V2G-legacy"].freq_droop.t_response_max_s == pytest.approx(46.0517, abs=1e-4)
+    for asset in ("V2G-1547", "V2G-legacy"):
+        f = next(f for f in result.findings if f.rule == "IEEE1547-FD" and f.asset == asset)
+        assert f.status == "warning" and "t_response_max_s 46.0517 s above 10 s" in f.evidence, f.evidence

@@ -40,7 +40,7 @@ def print_sources(field_sources: dict[str, dict[str, str]]) -> None:
 
 def print_audit(result: AuditResult) -> None:
     """The audit as text: counts, the findings table (failures first), the remediation plan and the notes."""
-    from v2gtwin.compliance.findings import STATUSES
+    from v2gtwin.compliance.findings import SOURCE_NOTE, STATUSES
 
     d = result.to_dict()
     w = sys.stdout.write
@@ -52,11 +52,12 @@ def print_audit(result: AuditResult) -> None:
     asset_w = max((len(f.asset) for f in rows), default=5)
     w(f"{'status':<6}  {'rule':<{rule_w}}  {'asset':<{asset_w}}  evidence  [citation]\n")
     for f in rows:
-        star = "" if f.verified else " *"
+        star = "" if f.corroborated else " *"
         head = f"{_STATUS_LABEL[f.status]:<6}  {f.rule:<{rule_w}}  {f.asset:<{asset_w}}"
         w(f"{head}  {f.evidence}  [{f.citation}]{star}\n")
-    if any(not f.verified for f in rows):
-        w("* rests on a value only one source gives (unverified): confirm against the standard\n")
+    if any(not f.corroborated for f in rows):
+        w("* rests on a value only one (secondary) source gives: confirm against the standard\n")
+    w(f"{SOURCE_NOTE}\n")
     rem = d["remediation"]
     w(f"\nremediation plan ({rem['currency']}):\n")
     if not rem["actions"]:
@@ -69,7 +70,10 @@ def print_audit(result: AuditResult) -> None:
     if rem["actions"]:
         missing = rem["actions_without_cost"]
         tail = f" (no cost given for {', '.join(missing)})" if missing else ""
-        w(f"  total cost {format_number(rem['total_cost'])} {rem['currency']}{tail}\n")
+        if rem["total_cost"] is None:
+            w("  total cost: no costs given\n")
+        else:
+            w(f"  total cost {format_number(rem['total_cost'])} {rem['currency']}{tail}\n")
     for note in result.notes:
         w(f"\nnote: {note}\n")
     w(f"\nresult: {'PASS' if result.passed else 'FAIL'} (exit status {result.exit_code})\n")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from v2gtwin.compliance import rules_ferc2222, rules_ieee1547, rules_metering
-from v2gtwin.compliance.findings import ACTIONS, STATUSES, Finding, Rule, Status
+from v2gtwin.compliance.findings import ACTIONS, SOURCE_NOTE, STATUSES, Finding, Rule, Status
 from v2gtwin.compliance.register import Register
 from v2gtwin.compliance.rules_metering import calc_meter_sum
 from v2gtwin.errors import ScenarioError
@@ -96,7 +96,8 @@ class AuditResult:
 
     def remediation_summary(self) -> list[dict[str, Any]]:
         """Per action: what it is, how many assets and units, and the total cost (None when the register gives no
-        cost for the action; ``to_dict`` then lists it in ``actions_without_cost``, outside ``total_cost``)."""
+        cost for the action; ``to_dict`` then lists it in ``actions_without_cost``, outside ``total_cost``, which
+        is None when no action has a cost)."""
         out = []
         for action, text in ACTIONS.items():
             items = [r for r in self.remediation if r.action == action]
@@ -124,12 +125,14 @@ class AuditResult:
             "families": list(self.families),
             "passed": self.passed,
             "counts": self.counts,
+            "source_note": SOURCE_NOTE,
+            "primary_source_checked": False,
             "findings": [f.to_dict() for f in self.findings],
             "remediation": {
                 "currency": self.currency,
                 "actions": summary,
                 "items": [r.to_dict() for r in self.remediation],
-                "total_cost": float(sum(costs)),
+                "total_cost": float(sum(costs)) if costs else None,
                 "actions_without_cost": [s["action"] for s in summary if s["cost"] is None],
             },
             "meter_sums": list(self.meter_sums),
@@ -168,7 +171,7 @@ def run_audit(register: Register, families: tuple[str, ...] | None = None, notes
     ScenarioError
         An unknown rule family (the message lists the known ones).
     """
-    chosen = tuple(RULE_FAMILIES) if families is None else families
+    chosen = tuple(RULE_FAMILIES) if families is None else tuple(dict.fromkeys(families))  # each family once
     unknown = [f for f in chosen if f not in RULE_FAMILIES]
     if unknown:
         raise ScenarioError(f"compliance: unknown rule family '{unknown[0]}'; allowed: {', '.join(RULE_FAMILIES)}")

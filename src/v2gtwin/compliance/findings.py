@@ -9,7 +9,14 @@ from typing import Literal
 
 from v2gtwin.compliance.register import Register
 
-__all__ = ["ACTIONS", "STATUSES", "Finding", "Rule", "Status"]
+__all__ = ["ACTIONS", "SOURCE_NOTE", "STATUSES", "Finding", "Rule", "Status"]
+
+#: What the findings' reference values rest on, said once in every output (text, HTML, JSON ``source_note``).
+SOURCE_NOTE = (
+    "No reference value was checked against the standards' own texts (IEEE 1547-2018, IEEE 1547.1-2020, "
+    "UL 1741 SB, ANSI C12.20, FERC Order No. 2222 were not consulted): the IEEE 1547 values come from open-source "
+    "encodings of its tables; 'corroborated' means two of them agree, '*' that one rests on a single source."
+)
 
 Status = Literal["pass", "fail", "warning", "not-assessed"]
 #: Every status, in the order outputs list them.
@@ -40,7 +47,9 @@ class Finding:
     status : pass, fail, warning or not-assessed.
     evidence : the value found and the allowed range, in words.
     citation : the clause or table the rule comes from.
-    verified : the reference values used were verified by two independent sources (False: say so).
+    corroborated : every reference value used is given alike by two independent secondary sources (open-source
+        encodings of the standard's tables); False when one rests on a single source. Not a check against the
+        standard's own text: no finding is primary-verified (see :data:`SOURCE_NOTE`).
     action : remediation action (a key of :data:`ACTIONS`) when the finding fails, else None.
     units : identical units the finding covers (an inverter entry's ``count``; 1 otherwise) [-].
     """
@@ -50,7 +59,7 @@ class Finding:
     status: Status
     evidence: str
     citation: str
-    verified: bool = True
+    corroborated: bool = True
     action: str | None = None
     units: int = 1
 
@@ -62,7 +71,7 @@ class Finding:
             "status": self.status,
             "evidence": self.evidence,
             "citation": self.citation,
-            "verified": self.verified,
+            "corroborated": self.corroborated,
             "action": self.action,
             "units": self.units,
         }

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from v2gtwin.compliance.register import Register, _read_csv, parse_register
+from v2gtwin.compliance.register import Register, parse_register
+from v2gtwin.compliance.register_io import read_csv
 from v2gtwin.errors import DataError, ScenarioError
 
 __all__ = ["MAPPING", "CsmsRegister", "FieldMapping", "StationFacts", "read_station_facts", "register_from_csms"]
@@ -104,15 +105,17 @@ def _rating_kw(f: StationFacts) -> float | None:
     return total_kw
 
 
-# Trip curves: control type -> (y unit expected, scale of y to the register's unit, the register's elements from
-# the fast to the delayed trip, the unit suffix of the threshold). The two points of a curve are told apart by
-# their clearing time (x): IEEE 1547-2018 numbers the fast element 2 (OV2, UV2, OF2, UF2: 0.16 s to 2 s by default)
-# and the delayed one 1 (2 s to 300 s), so a station set with its fast element at the wrong threshold (the legacy
-# 59.3 Hz under-frequency trip) is read as it is configured, and audited as such.
+# Trip curves: control type -> (y unit expected, scale of y to the register's unit, the register's elements in
+# ascending order of threshold, the unit suffix of the threshold). The two points of a curve are told apart by their
+# threshold (y), with the package's one convention (the register, the example, the study's legacy group):
+# element 1 is the one closer to nominal (OV1 below OV2, UV1 above UV2, OF1 below OF2, UF1 above UF2), element 2
+# the deeper excursion. Clearing times cannot tell them apart in general: IEEE 1547-2003's two under-frequency
+# elements (59.3 Hz and 57.0 Hz for DR <= 30 kW) both clear in 0.16 s. A station with the legacy 59.3 Hz / 0.16 s
+# element is read as UF1 = 59.3 Hz / 0.16 s, as the register and the study write it, and fails the UF1 rule.
 _TRIP_CURVES = {
-    "HVMustTrip": ("PctEffectiveV", 1 / _PCT, ("ov2", "ov1"), "_pu"),
+    "HVMustTrip": ("PctEffectiveV", 1 / _PCT, ("ov1", "ov2"), "_pu"),
     "LVMustTrip": ("PctEffectiveV", 1 / _PCT, ("uv2", "uv1"), "_pu"),
-    "HFMustTrip": ("Not_Applicable", 1.0, ("of2", "of1"), "_hz"),
+    "HFMustTrip": ("Not_Applicable", 1.0, ("of1", "of2"), "_hz"),
     "LFMustTrip": ("Not_Applicable", 1.0, ("uf2", "uf1"), "_hz"),
 }
 
@@ -133,10 +136,10 @@ def _curve_points(f: StationFacts, control_type: str, y_unit: str, n: int) -> li
         )
         f.der.pop(control_type)
         return None
-    if len(points) != n or (control_type != "VoltVar" and len({x for x, _ in points}) != n):
+    if len(points) != n or (control_type != "VoltVar" and len({y for _, y in points}) != n):
         f.notes.append(
             f"station '{f.station_id}': {control_type} not read: {len(points)} points, the register's settings "
-            f"need {n}{' with distinct clearing times (x)' if control_type != 'VoltVar' else ''}"
+            f"need {n}{' with distinct thresholds (y)' if control_type != 'VoltVar' else ''}"
         )
         f.der.pop(control_type)
         return None
@@ -150,7 +153,7 @@ def _trip_reader(control_type: str, rank: int, what: str) -> Callable[[StationFa
         points = _curve_points(f, control_type, y_unit, 2)
         if points is None:
             return None
-        x, y = sorted(points)[rank]  # by clearing time: element 2 is the fast trip, element 1 the delayed one
+        x, y = sorted(points, key=lambda p: p[1])[rank]  # by threshold (see _TRIP_CURVES)
         return round(y * scale, 9) if what == "threshold" else x
 
     return read
@@ -166,6 +169,13 @@ def _volt_var_reader(i: int, what: str) -> Callable[[StationFacts], Any]:
         return round(x / _PCT * v_ref_pct / _PCT, 9) if what == "v" else y
 
     return read
+
+
+def _volt_var_vref(f: StationFacts) -> float | None:
+    if _curve_points(f, "VoltVar", "PctMaxVar", 4) is None:
+        return None
+    v_ref_pct = (f.der["VoltVar"]["curve"].get("reactivePowerParams") or {}).get("vRef")
+    return round(float(v_ref_pct) / _PCT, 9) if v_ref_pct else None
 
 
 def _volt_var_response(f: StationFacts) -> float | None:
@@ -227,7 +237,7 @@ MAPPING: tuple[FieldMapping, ...] = (
             f"trip.{element}{suffix if what == 'threshold' else '_s'}",
             "ReportDERControl",
             f"{ctype} curve (OCPP 2.1 DERControlEnumType), point with the "
-            f"{'shortest' if rank == 0 else 'longest'} clearing time x",
+            f"{'lowest' if rank == 0 else 'highest'} threshold y",
             (f"y [{'% of nominal voltage' if suffix == '_pu' else 'Hz'}]" + (" / 100" if suffix == "_pu" else ""))
             if what == "threshold"
             else "x [s] (clearing time)",
@@ -252,6 +262,13 @@ MAPPING: tuple[FieldMapping, ...] = (
         )
         for i in range(4)
         for what in ("v", "q")
+    ),
+    FieldMapping(
+        "volt_var.vref_pu",
+        "ReportDERControl",
+        "VoltVar curve, reactivePowerParams.vRef",
+        "vRef [% of nominal voltage] / 100 (not given: the register's, else 1.0 pu)",
+        _volt_var_vref,
     ),
     FieldMapping(
         "volt_var.t_response_s",
@@ -424,7 +441,7 @@ def _read_register_dict(path: Path) -> dict[str, Any]:
     csv_path = data.pop("inverters_csv", None)
     if isinstance(csv_path, str):
         p = Path(csv_path)
-        data["inverters"] = list(data.get("inverters", [])) + _read_csv(
+        data["inverters"] = list(data.get("inverters", [])) + read_csv(
             p if p.is_absolute() else path.parent / p, "inverters"
         )
     return data

@@ -14,7 +14,6 @@ not the loader's.
 
 from __future__ import annotations
 
-import csv
 import math
 import tomllib
 from pathlib import Path
@@ -23,10 +22,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from v2gtwin._scenario_base import _Model
+from v2gtwin.compliance.register_io import format_error, read_csv
 from v2gtwin.errors import ScenarioError
 
 __all__ = [
     "ACCURACY_CLASSES",
+    "SERVICES",
     "Aggregation",
     "FreqDroopSettings",
     "Inverter",
@@ -49,6 +50,23 @@ __all__ = [
 ACCURACY_CLASSES = ("0.1", "0.2", "0.5", "1.0", "2.0", "none")
 
 AccuracyClass = Literal["0.1", "0.2", "0.5", "1.0", "2.0", "none"]
+
+#: Services a resource may be paid for, in the wholesale market or a retail programme (compared after stripping,
+#: lower-casing and writing spaces and hyphens as underscores: "Frequency Response" = "frequency_response").
+SERVICES = ("energy", "capacity", "regulation", "reserve", "frequency_response", "ramping", "voltage_support")
+Service = Literal["energy", "capacity", "regulation", "reserve", "frequency_response", "ramping", "voltage_support"]
+
+
+def _services_norm(v: Any) -> Any:
+    """Services as their canonical names (``" Energy "`` -> ``"energy"``); anything else is left to the Literal."""
+    if isinstance(v, (list, tuple)):
+        return ["_".join(x.strip().casefold().replace("-", " ").split()) if isinstance(x, str) else x for x in v]
+    return v
+
+
+#: A single unit above this rating is not an EVSE or V2G inverter (the largest charging standard, MCS, goes to
+#: 3.75 MW): the number is taken for watts [kW].
+_RATING_MAX_KW = 4000.0
 
 
 def _class_as_text(v: Any) -> Any:
@@ -123,6 +141,11 @@ class VoltVarSettings(_Model):
     apparent power, + = injected (capacitive)."""
 
     enabled: bool = Field(True, description="Whether the volt-var function is enabled.")
+    vref_pu: float = Field(
+        1.0,
+        description="Reference voltage VRef of the curve [pu of nominal voltage] (adjustable, 0.95 to 1.05 pu; "
+        "V1-V4's allowed ranges are relative to it).",
+    )
     v1_pu: float = Field(description="V1 [pu of nominal voltage].")
     q1_pct: float = Field(ge=-100.0, le=100.0, description="Q1 [% of nameplate apparent power, + injected].")
     v2_pu: float = Field(description="V2 [pu of nominal voltage].")
@@ -133,7 +156,7 @@ class VoltVarSettings(_Model):
     q4_pct: float = Field(ge=-100.0, le=100.0, description="Q4 [% of nameplate apparent power, + injected].")
     t_response_s: float | None = Field(None, gt=0.0, le=1e4, description="Open-loop response time [s].")
 
-    @field_validator("v1_pu", "v2_pu", "v3_pu", "v4_pu")
+    @field_validator("vref_pu", "v1_pu", "v2_pu", "v3_pu", "v4_pu")
     @classmethod
     def _v_unit(cls, v: float, info: Any) -> float:
         _check_pu(info.field_name, v)
@@ -156,7 +179,24 @@ class FreqDroopSettings(_Model):
     db_uf_hz: float = Field(ge=0.0, description="Under-frequency deadband dbUF [Hz].")
     k_of_pu: float = Field(gt=0.0, description="Over-frequency droop kOF [pu frequency per pu power].")
     k_uf_pu: float = Field(gt=0.0, description="Under-frequency droop kUF [pu frequency per pu power].")
-    t_response_s: float | None = Field(None, gt=0.0, le=1e4, description="Open-loop response time [s].")
+    t_response_s: float | None = Field(
+        None, gt=0.0, le=1e4, description="Open-loop response time [s] (the fastest when the units' differ)."
+    )
+    t_response_max_s: float | None = Field(
+        None,
+        gt=0.0,
+        le=1e4,
+        description="Slowest open-loop response time among the entry's units when they differ [s]; checked against "
+        "the same range as t_response_s.",
+    )
+
+    @model_validator(mode="after")
+    def _response_order(self) -> FreqDroopSettings:
+        if self.t_response_max_s is not None and (
+            self.t_response_s is None or self.t_response_max_s < self.t_response_s
+        ):
+            raise ValueError("t_response_max_s needs t_response_s (the fastest) and must not be below it")
+        return self
 
     @field_validator("db_of_hz", "db_uf_hz")
     @classmethod
@@ -191,7 +231,10 @@ class Inverter(_Model):
     firmware: str = Field("", max_length=200, description="Firmware version.")
     rating_kw: float = Field(gt=0.0, le=1e5, description="Active-power rating of one unit [kW].")
     rating_kva: float | None = Field(
-        None, gt=0.0, le=1e5, description="Nameplate apparent power of one unit [kVA] (default: rating_kw)."
+        None,
+        gt=0.0,
+        le=1e5,
+        description="Nameplate apparent power of one unit [kVA], >= rating_kw (default: rating_kw).",
     )
     count: int = Field(1, ge=1, le=10_000_000, description="Identical units at the site.")
     certifications: tuple[str, ...] = Field((), description="Certifications, e.g. 'UL 1741 SB', 'IEEE 1547.1-2020'.")
@@ -207,6 +250,25 @@ class Inverter(_Model):
     trip: TripSettings | None = Field(None, description="Configured trip settings (missing: not assessed).")
     volt_var: VoltVarSettings | None = Field(None, description="Volt-var settings (missing: not assessed).")
     freq_droop: FreqDroopSettings | None = Field(None, description="Frequency droop settings (missing: not assessed).")
+
+    @field_validator("rating_kw", "rating_kva")
+    @classmethod
+    def _rating_unit(cls, v: float | None, info: Any) -> float | None:
+        if v is not None and v > _RATING_MAX_KW:
+            unit = "W" if info.field_name == "rating_kw" else "VA"
+            raise ValueError(
+                f"{v:g} looks like {unit}; give {info.field_name} in k{unit} (one unit: at most {_RATING_MAX_KW:g})"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _kva_covers_kw(self) -> Inverter:
+        if self.rating_kva is not None and self.rating_kva < self.rating_kw:
+            raise ValueError(
+                f"rating_kva {self.rating_kva:g} is below rating_kw {self.rating_kw:g}: the apparent power rating "
+                "must be at least the active power rating"
+            )
+        return self
 
     @property
     def s_rated_kva(self) -> float:
@@ -231,14 +293,39 @@ class Meter(_Model):
         None,
         ge=-1e9,
         le=1e9,
-        description="Energy it registered over the assessment period, signed (+ import, - export) [kWh]; used "
-        "by meter sums.",
+        description="Shorthand for a meter whose flow went one way only over the assessment period: its energy, "
+        "signed (+ import, - export) [kWh]; give e_import_kwh and e_export_kwh instead when it went both ways. "
+        "Used by meter sums.",
+    )
+    e_import_kwh: float | None = Field(
+        None, ge=0.0, le=1e9, description="Energy it registered as import over the assessment period [kWh]."
+    )
+    e_export_kwh: float | None = Field(
+        None, ge=0.0, le=1e9, description="Energy it registered as export over the assessment period [kWh]."
     )
 
     @field_validator("accuracy_class", mode="before")
     @classmethod
     def _class_text(cls, v: Any) -> Any:
         return _class_as_text(v)
+
+    @model_validator(mode="after")
+    def _one_energy_form(self) -> Meter:
+        if self.e_kwh is not None and (self.e_import_kwh is not None or self.e_export_kwh is not None):
+            raise ValueError("give either e_kwh (one-directional shorthand) or e_import_kwh and e_export_kwh, not both")
+        if (self.e_import_kwh is None) != (self.e_export_kwh is None):
+            raise ValueError("give both e_import_kwh and e_export_kwh (0 for a direction with no flow)")
+        return self
+
+    @property
+    def e_import_export_kwh(self) -> tuple[float, float] | None:
+        """(import, export) it registered [kWh]: ``e_import_kwh`` and ``e_export_kwh``, else the signed ``e_kwh``
+        shorthand split by its sign; None when no energy is given."""
+        if self.e_import_kwh is not None and self.e_export_kwh is not None:
+            return (self.e_import_kwh, self.e_export_kwh)
+        if self.e_kwh is None:
+            return None
+        return (max(self.e_kwh, 0.0), max(-self.e_kwh, 0.0))
 
 
 class MeterSum(_Model):
@@ -266,18 +353,25 @@ class Aggregation(_Model):
     total_size_kw: float | None = Field(
         None, gt=0.0, le=1e8, description="Declared size [kW] (default: sum of inverters' rating_kw x count)."
     )
-    distribution_review: Literal["approved", "pending", "not_filed"] = Field(
-        "not_filed", description="Status of the distribution utility's review of the aggregation."
+    distribution_review: Literal["approved", "pending", "not_filed"] | None = Field(
+        None, description="Status of the distribution utility's review of the aggregation (missing: not assessed)."
     )
     telemetry: bool | None = Field(
         None, description="Real-time telemetry to the market operator in place (missing: not assessed)."
     )
-    services: tuple[str, ...] = Field((), description="Wholesale services offered, e.g. 'energy', 'regulation'.")
+    services: tuple[Service, ...] = Field(
+        (), description=f"Wholesale services offered: {', '.join(SERVICES)} (missing: double counting not assessed)."
+    )
 
     @field_validator("required_accuracy_class", mode="before")
     @classmethod
     def _class_text(cls, v: Any) -> Any:
         return _class_as_text(v)
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, v: Any) -> Any:
+        return _services_norm(v)
 
 
 class RetailEnrolment(_Model):
@@ -285,7 +379,12 @@ class RetailEnrolment(_Model):
 
     program: str = Field(min_length=1, max_length=200, description="Name of the retail programme.")
     resources: tuple[str, ...] = Field(min_length=1, description="Ids of the inverters enrolled.")
-    services: tuple[str, ...] = Field((), description="Services the programme pays for, e.g. 'energy'.")
+    services: tuple[Service, ...] = Field((), description=f"Services the programme pays for: {', '.join(SERVICES)}.")
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, v: Any) -> Any:
+        return _services_norm(v)
 
 
 class RemediationCosts(_Model):
@@ -352,92 +451,16 @@ class Register(_Model):
         return self
 
     @property
-    def total_size_kw(self) -> float:
-        """The aggregation's size [kW]: declared, else the sum of the inverters' rating_kw x count."""
-        if self.aggregation.total_size_kw is not None:
-            return self.aggregation.total_size_kw
+    def rated_size_kw(self) -> float:
+        """The sum of the inverters' rating_kw x count [kW]."""
         return float(sum(i.rating_kw * i.count for i in self.inverters))
 
-
-_KIND = {"inverters": "inverter", "meters": "meter", "sites": "site", "meter_sums": "meter sum"}
-
-
-def _format_error(exc: ValidationError, data: dict[str, Any], source: str) -> str:
-    errors = exc.errors()
-    locs = [tuple(e["loc"]) for e in errors]
-    causes = [
-        e
-        for e, loc in zip(errors, locs, strict=True)
-        if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
-    ]
-    err = causes[0]
-    loc = tuple(err["loc"])
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if err["type"] == "extra_forbidden":
-        msg = f"unknown key '{loc[-1]}'"
-    elif err["type"] == "missing":
-        msg = "missing field"
-    elif not isinstance(err.get("input"), dict) and "got" not in msg and "looks like" not in msg:
-        msg += f"; got {err.get('input')!r}"
-    more = f" (+{len(causes) - 1} more)" if len(causes) > 1 else ""
-    where = ""
-    rest = loc
-    if len(loc) >= 2 and loc[0] in _KIND and isinstance(loc[1], int):
-        entries = data.get(str(loc[0]), [])
-        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
-        ident = entry.get("id") if isinstance(entry, dict) else None
-        where = f"{_KIND[str(loc[0])]} '{ident}'" if ident else f"{_KIND[str(loc[0])]} #{loc[1] + 1}"
-        rest = loc[2:]
-    elif len(loc) >= 2 and loc[0] == "retail_enrolments" and isinstance(loc[1], int):
-        entries = data.get("retail_enrolments", [])
-        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
-        prog = entry.get("program") if isinstance(entry, dict) else None
-        where = f"retail enrolment '{prog}'" if prog else f"retail enrolment #{loc[1] + 1}"
-        rest = loc[2:]
-    field = ".".join(str(p) for p in rest)
-    parts = [source] + ([where] if where else []) + ([f"field {field}"] if field else [])
-    return (": ".join(parts) + f": {msg}{more}").replace("\n", " ")
-
-
-def _read_csv(path: Path, kind: str) -> list[dict[str, Any]]:
-    """Rows of a CSV register part as nested dicts: ``trip.uf2_hz`` -> ``{"trip": {"uf2_hz": ...}}``; empty cells
-    are missing; ``a;b`` in a list column (certifications, covers) is a list; numbers and true/false are parsed."""
-    lists = {"certifications", "covers", "services", "resources", "meters"}
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such {kind} CSV file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ScenarioError(f"{path}: cannot read {kind} CSV file ({exc.__class__.__name__}: {exc})") from None
-    out = []
-    for row in rows:
-        entry: dict[str, Any] = {}
-        for key, raw in row.items():
-            if key is None or raw is None or raw.strip() == "":
-                continue
-            text = raw.strip()
-            value: Any
-            if key.split(".")[-1] in lists:
-                value = [t.strip() for t in text.split(";") if t.strip()]
-            elif text.lower() in ("true", "false"):
-                value = text.lower() == "true"
-            elif key.split(".")[-1] in ("accuracy_class", "id", "site", "firmware", "model", "vendor"):
-                value = text
-            else:
-                try:
-                    value = int(text) if text.lstrip("+-").isdigit() else float(text)
-                except ValueError:
-                    value = text
-            node = entry
-            *heads, last = key.strip().split(".")
-            for h in heads:
-                node = node.setdefault(h, {})
-            node[last] = value
-        out.append(entry)
-    return out
+    @property
+    def total_size_kw(self) -> float:
+        """The aggregation's size [kW]: declared, else :attr:`rated_size_kw`."""
+        if self.aggregation.total_size_kw is not None:
+            return self.aggregation.total_size_kw
+        return self.rated_size_kw
 
 
 def parse_register(data: dict[str, Any], source: str = "<register>", base_dir: str | Path | None = None) -> Register:
@@ -452,6 +475,7 @@ def parse_register(data: dict[str, Any], source: str = "<register>", base_dir: s
     """
     data = dict(data)
     base = Path(base_dir) if base_dir is not None else Path(".")
+    origins: dict[tuple[str, int], str] = {}
     for key, kind in (("inverters_csv", "inverters"), ("meters_csv", "meters")):
         csv_path = data.pop(key, None)
         if csv_path is None:
@@ -459,12 +483,16 @@ def parse_register(data: dict[str, Any], source: str = "<register>", base_dir: s
         if not isinstance(csv_path, str):
             raise ScenarioError(f"{source}: field {key}: expected a file path; got {csv_path!r}")
         p = Path(csv_path)
-        rows = _read_csv(p if p.is_absolute() else base / p, kind)
-        data[kind] = list(data.get(kind, [])) + rows
+        full = p if p.is_absolute() else base / p
+        rows = read_csv(full, kind)
+        before = list(data.get(kind, []))
+        for i in range(len(rows)):
+            origins[(kind, len(before) + i)] = f"{full} row {i + 2}"  # row 1 is the header
+        data[kind] = before + rows
     try:
         return Register.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_format_error(exc, data, source)) from None
+        raise ScenarioError(format_error(exc, data, source, Register, origins)) from None
 
 
 def load_register(path: str | Path) -> Register:

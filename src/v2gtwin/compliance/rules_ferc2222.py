@@ -30,23 +30,37 @@ _REVIEW_STATUS: dict[str, Status] = {"approved": "pass", "pending": "warning", "
 def _size(reg: Register) -> list[Finding]:
     agg = reg.aggregation
     size = reg.total_size_kw
-    source = "declared" if agg.total_size_kw is not None else "sum of inverter ratings"
-    evidence = f"size {size:g} kW ({source}); market minimum {agg.min_size_kw:g} kW"
+    rated = reg.rated_size_kw
+    if agg.total_size_kw is not None:
+        evidence = f"size {size:g} kW (declared; the inverters' ratings sum to {rated:g} kW)"
+    else:
+        evidence = f"size {size:g} kW (sum of inverter ratings)"
+    evidence += f"; market minimum {agg.min_size_kw:g} kW"
     if agg.min_size_kw > ORDER_2222_MAX_MIN_SIZE_KW:
         evidence += f" (above the {ORDER_2222_MAX_MIN_SIZE_KW:g} kW cap of Order No. 2222)"
-    ok = size >= agg.min_size_kw
     cite = _CITE + ": minimum size requirement (at most 100 kW)"
-    return [
-        Finding(
-            "FERC2222-SIZE", _AGG, "pass" if ok else "fail", evidence, cite, True, None if ok else "grow_aggregation"
-        )
-    ]
+    if size < agg.min_size_kw:
+        return [Finding("FERC2222-SIZE", _AGG, "fail", evidence, cite, True, "grow_aggregation")]
+    if agg.total_size_kw is not None and agg.total_size_kw > rated + 1e-9:
+        evidence += "; the declared size exceeds the inverters in the register: list them all, or correct it"
+        return [Finding("FERC2222-SIZE", _AGG, "warning", evidence, cite)]
+    return [Finding("FERC2222-SIZE", _AGG, "pass", evidence, cite)]
 
 
 def _double_counting(reg: Register) -> list[Finding]:
     cite = _CITE + ": no double counting of a resource's services in retail programmes and the wholesale market"
     agg_services = set(reg.aggregation.services)
     counts = {inv.id: inv.count for inv in reg.inverters}
+    if reg.retail_enrolments and not agg_services:
+        return [
+            Finding(
+                "FERC2222-DOUBLE",
+                _AGG,
+                "not-assessed",
+                "resources are enrolled in retail programmes but [aggregation] services lists no wholesale service",
+                cite,
+            )
+        ]
     out = []
     for e in reg.retail_enrolments:
         for r in e.resources:
@@ -88,6 +102,12 @@ def _double_counting(reg: Register) -> list[Finding]:
 def _review(reg: Register) -> list[Finding]:
     cite = _CITE + ": coordination with the distribution utility (review of the aggregation's resources)"
     status = reg.aggregation.distribution_review
+    if status is None:
+        return [
+            Finding(
+                "FERC2222-REVIEW", _AGG, "not-assessed", "distribution utility review not stated in the register", cite
+            )
+        ]
     result: Status = _REVIEW_STATUS[status]
     return [
         Finding(

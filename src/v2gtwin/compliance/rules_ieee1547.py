@@ -2,8 +2,9 @@
 
 Every range comes from the package's one IEEE 1547 table (:mod:`v2gtwin.ieee1547`), which the study's
 simulations also take their defaults from. A setting outside a range end that two independent sources agree on
-fails; outside a range end that only one source gives (``verified = false`` in the data), it is a warning and the
-finding says the range is unverified.
+fails; outside a range end that only one source gives (``corroborated = false`` in the data), it is a warning and
+the finding says the range end has one source. Corroborated means two secondary encodings agree, not checked
+against the standard's text (which was not consulted).
 
 References
 ----------
@@ -37,6 +38,9 @@ TRIP_ELEMENTS: dict[str, tuple[str, str]] = {
 
 _UNIT = {"_pu": "pu", "_hz": "Hz", "_s": "s", "_pct": "%"}
 
+#: Register fields checked against another setting's range: the slowest droop response against the response range.
+_SAME_RANGE_AS = {"t_response_max_s": "t_response_s"}
+
 
 @functools.cache
 def _unit(name: str) -> str:
@@ -56,14 +60,14 @@ def has_certification(inv: Inverter, cert: str) -> bool:
 
 
 def _check(rng: SettingRange, name: str, value: float, settings: dict[str, float | None]) -> tuple[str, bool] | None:
-    """None when ``value`` is inside the range; else (what is wrong, whether the violated end is verified)."""
+    """None when ``value`` is inside the range; else (what is wrong, whether the violated end is corroborated)."""
     lo = rng.min.resolve(settings)
     hi = rng.max.resolve(settings)
     unit = _unit(name)
     if lo is not None and value < lo - 1e-9:
-        return f"{name} {value:g} {unit} below {_bound_text(rng.min.text(), lo)} {unit}", rng.min.verified
+        return f"{name} {value:g} {unit} below {_bound_text(rng.min.text(), lo)} {unit}", rng.min.corroborated
     if hi is not None and value > hi + 1e-9:
-        return f"{name} {value:g} {unit} above {_bound_text(rng.max.text(), hi)} {unit}", rng.max.verified
+        return f"{name} {value:g} {unit} above {_bound_text(rng.max.text(), hi)} {unit}", rng.max.corroborated
     return None
 
 
@@ -76,7 +80,7 @@ def _range_text(rng: SettingRange, name: str, settings: dict[str, float | None])
     unit = _unit(name)
     lo_t = "-" if lo is None else f"{lo:g}"
     hi_t = "-" if hi is None else f"{hi:g}"
-    flag = "" if rng.min.verified and rng.max.verified else " (range unverified)"
+    flag = "" if rng.min.corroborated and rng.max.corroborated else " (range end from one source)"
     return f"{lo_t} to {hi_t} {unit}{flag}"
 
 
@@ -92,7 +96,7 @@ def _curve_finding(
     for name, value in settings.items():
         if value is None:
             continue
-        rng = table.lookup(function, name, category)
+        rng = table.lookup(function, _SAME_RANGE_AS.get(name, name), category)
         if rng is None:
             continue
         cites.append(rng)
@@ -102,7 +106,7 @@ def _curve_finding(
         else:
             checked.append(name)
     cite = cites[0].citation() if cites else ""
-    verified = all(r.verified for r in cites)
+    corroborated = all(r.corroborated for r in cites)
     if any(v for _, v in problems):
         return Finding(
             rule,
@@ -119,8 +123,8 @@ def _curve_finding(
             rule,
             inv.id,
             "warning",
-            f"{what}, category {category}: " + "; ".join(p for p, _ in problems) + " (outside an unverified range "
-            "end: confirm against the standard)",
+            f"{what}, category {category}: " + "; ".join(p for p, _ in problems) + " (outside a range "
+            "end from one source: confirm against the standard)",
             cite,
             False,
             None,
@@ -132,7 +136,7 @@ def _curve_finding(
         "pass",
         f"{what}, category {category}: {', '.join(checked)} inside their ranges",
         cite,
-        verified,
+        corroborated,
         None,
         inv.count,
     )
@@ -144,9 +148,17 @@ def _trip_rule(element: str) -> Rule:
 
     def run(reg: Register) -> list[Finding]:
         table = read_ieee1547()
+        # An element whose ranges are the table's same entry for every abnormal category (the frequency trips, OV2)
+        # is assessed without a declared category.
+        any_cat = all(
+            len({id(table.lookup("trip", n, c)) for c in ("I", "II", "III")}) == 1
+            and table.lookup("trip", n, "I") is not None
+            for n in (f_name, t_name)
+        )
         out = []
         for inv in reg.inverters:
-            cat = inv.abnormal_category
+            declared = inv.abnormal_category
+            cat = declared or ("I" if any_cat else None)
             rng_f = table.lookup("trip", f_name, cat) if cat else None
             clause = "6.4.1" if f_name.endswith("_pu") else "6.5.1"
             cite = rng_f.citation() if rng_f else f"IEEE Std 1547-2018 clause {clause}"
@@ -175,18 +187,19 @@ def _trip_rule(element: str) -> Rule:
             settings = {f_name: value_f, t_name: value_t}
             problems: list[tuple[str, bool]] = []
             parts: list[str] = []
-            verified = True
+            corroborated = True
             for name, value in settings.items():
                 rng = table.lookup("trip", name, cat)
                 if rng is None or value is None:
                     parts.append(f"{name} not reported")
                     continue
-                verified = verified and rng.verified
+                corroborated = corroborated and rng.corroborated
                 bad = _check(rng, name, value, settings)
                 if bad is not None:
                     problems.append(bad)
                 parts.append(f"{name} {value:g} {_unit(name)} (allowed {_range_text(rng, name, settings)})")
-            evidence = f"category {cat}: " + "; ".join(parts)
+            head = f"category {cat}" if declared else "no category declared; the same range for Categories I-III"
+            evidence = f"{head}: " + "; ".join(parts)
             if any(v for _, v in problems):
                 out.append(Finding(rule, inv.id, "fail", evidence, cite, True, "reconfigure_inverter", inv.count))
             elif problems:
@@ -195,7 +208,7 @@ def _trip_rule(element: str) -> Rule:
                         rule,
                         inv.id,
                         "warning",
-                        evidence + " - outside an unverified range end",
+                        evidence + " - outside a range end from one source: confirm against the standard",
                         cite,
                         False,
                         None,
@@ -203,9 +216,9 @@ def _trip_rule(element: str) -> Rule:
                     )
                 )
             elif value_f is None or value_t is None:
-                out.append(Finding(rule, inv.id, "not-assessed", evidence, cite, verified, None, inv.count))
+                out.append(Finding(rule, inv.id, "not-assessed", evidence, cite, corroborated, None, inv.count))
             else:
-                out.append(Finding(rule, inv.id, "pass", evidence, cite, verified, None, inv.count))
+                out.append(Finding(rule, inv.id, "pass", evidence, cite, corroborated, None, inv.count))
         return out
 
     return run
@@ -292,7 +305,7 @@ def _ride_through(reg: Register) -> list[Finding]:
     out = []
     cite = (
         "IEEE Std 1547-2018 clauses 6.4.2 (voltage) and 6.5.2 (frequency ride-through), tested by IEEE 1547.1-2020 "
-        "(breakpoint tables not encoded: unverified)"
+        "(breakpoint tables not encoded)"
     )
     for inv in reg.inverters:
         if inv.abnormal_category is None:

@@ -7,6 +7,8 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from v2gtwin.compliance.findings import SOURCE_NOTE
+
 if TYPE_CHECKING:
     from v2gtwin.study import StudyResult
 
@@ -35,7 +37,7 @@ def compliance_section(result: StudyResult) -> str:
             f.rule,
             f"{f.asset} ({units[f.asset]:,} units)",
             f.evidence,
-            f.citation + ("" if f.verified else " *"),
+            f.citation + ("" if f.corroborated else " *"),
         )
         for f in sorted(audit.findings, key=lambda f: (_ORDER[f.status], f.rule, f.asset))
         if f.status != "pass"
@@ -64,7 +66,9 @@ def compliance_section(result: StudyResult) -> str:
         + notes
         + _table(("status", "rule", "asset", "evidence", "citation"), rows)
         + f'<p class="muted">{len(passed)} passing findings not listed ({", ".join(sorted(pass_rules))}). '
-        "* rests on a value only one source gives (unverified).</p>"
+        "* rests on a value only one (secondary) source gives. "
+        + html.escape(SOURCE_NOTE)
+        + "</p>"
         + "<h3>Remediation plan</h3>"
         + (_table(("action", "what", "assets", "units", "cost"), plan) if plan else "<p>Nothing to remediate.</p>")
     )
