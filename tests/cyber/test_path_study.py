@@ -196,3 +196,15 @@ def test_ocpp_check_against_the_real_central_system() -> None:
     fit = table["fit"]
     assert csms.mean_s == pytest.approx((fit["overhead_s"] + fit["random_mean_s"]) / 2.0, rel=1e-9)
     assert table["csms_assumed_s"] == 0.005 and csms.hop == "csms"
+
+
+def test_a_real_measurement_file_reads_back() -> None:
+    # tests/data/iso15118_measured.json: the output of `v2gtwin cyber iso15118 --measure --protocol 2 --tls off
+    # --loop 5 --json` run here on 2026-11-27 (one real ISO 15118-2 session, 15 messages, 15.7 s).
+    f = FsPath(__file__).parents[1] / "data" / "iso15118_measured.json"
+    data = json.loads(f.read_text())
+    seg = read_iso15118_measurement(str(f))
+    assert seg.mean_s == pytest.approx(data["segment"]["mean_s"], rel=1e-12)
+    assert seg.hop == "charger->EV" and seg.source.startswith("measured")
+    # The file's own model check (session time predicted within a few %) came with it.
+    assert abs(data["model_check"][0]["error_pct"]) < 10.0
