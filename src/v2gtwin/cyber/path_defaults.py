@@ -115,23 +115,23 @@ def build_iso_segment(loop: str = "dc-2") -> Segment:
     return Segment(name, 0.02, lp.timeout_s / 2.0, "gamma", 1.0 / math.sqrt(3.0), 0.05, 0.999, source)
 
 
-def _lte(iso: Segment) -> Path:
+def _lte(iso: Segment | None = None) -> Path:
     link = Segment("csms->charger (LTE)", 0.015, 0.015, "exponential", 1.0, 0.01, 0.995, _LTE)
-    return Path((_csms(), link, iso), name="LTE")
+    return Path((_csms(), link, iso or build_iso_segment()), name="LTE")
 
 
-def _nbiot(iso: Segment) -> Path:
+def _nbiot(iso: Segment | None = None) -> Path:
     link = Segment("csms->charger (NB-IoT)", 0.3, 1.5, "gamma", 1.0, 0.01, 0.99, _NBIOT)
-    return Path((_csms(), link, iso), name="NB-IoT")
+    return Path((_csms(), link, iso or build_iso_segment()), name="NB-IoT")
 
 
-def _wired(iso: Segment) -> Path:
+def _wired(iso: Segment | None = None) -> Path:
     link = Segment("csms->charger (wired internet)", 0.01, 0.005, "exponential", 1.0, 0.01, 0.999, _WIRED)
-    return Path((_csms(), link, iso), name="wired internet")
+    return Path((_csms(), link, iso or build_iso_segment()), name="wired internet")
 
 
-#: The default paths, by ``[cyber] path``.
-PATHS: dict[str, Callable[[Segment], Path]] = {"lte": _lte, "nbiot": _nbiot, "wired": _wired}
+#: The default paths, by ``[cyber] path``; each takes the ISO 15118 segment (default: ``dc-2``).
+PATHS: dict[str, Callable[..., Path]] = {"lte": _lte, "nbiot": _nbiot, "wired": _wired}
 
 
 def build_default_path(variant: str, iso_loop: str = "dc-2") -> Path:
