@@ -20,7 +20,7 @@ def _ms(v: Any) -> str:
 
 def fig_handshakes(hs: dict[str, Any]) -> Figure:
     """Stacked bars per handshake: round trips, transfer, client and server processing [ms]."""
-    fig = Figure(figsize=(8.0, 2.6), layout="constrained")
+    fig = Figure(figsize=(9.0, 2.6), layout="constrained")
     ax = fig.add_subplot()
     rows = hs["profiles"]
     names = [r["profile"] for r in rows]
@@ -43,7 +43,7 @@ def fig_handshakes(hs: dict[str, Any]) -> Figure:
     ax.set_title("TLS handshake time on the path's links", fontsize=10)
     ax.invert_yaxis()
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
