@@ -35,8 +35,9 @@ def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
-    # 22 + the battery section's fade + the command path's CDF
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 24
+    # 22 + the battery section's fade + the command path's CDF + the TLS handshake breakdown
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 25
+    assert "TLS handshake time on the path's links" in html
     assert "Command path: latency and reliability against service deadlines" in html
     assert "Control path: OCPP central system" in html
     assert "Battery health" in html

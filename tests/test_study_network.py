@@ -109,8 +109,8 @@ def test_every_service_has_its_secure_figure_in_json_and_report(result: StudyRes
     assert "<th>unconstrained</th><th>network-secure</th><th>difference</th>" in html
     assert "equal_per_ev" in html
     # One more figure than the study without a network (the envelope heat map); no cyber run here: 17 + 1.
-    # 22 + the command path's CDF + the battery section's fade
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 24
+    # 22 + the command path's CDF + the battery section's fade + the TLS handshake breakdown
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 25
 
 
 def test_without_a_network_nothing_is_added() -> None:

@@ -303,6 +303,10 @@ class FrequencySpec(_Model):
         return self
 
 
+#: Processor presets of the TLS handshake model (v2gtwin.cyber.handshake_profiles.CPU_PRESETS).
+CpuPresetName = Literal["host", "cortex-a53", "cortex-a7", "cortex-m7", "cortex-m4"]
+
+
 class CyberSpec(_Model):
     """The control path: the study's short dispatch run through the OCPP central system."""
 
@@ -324,6 +328,40 @@ class CyberSpec(_Model):
     deadline_miss_max: float = Field(
         0.01, ge=0.0, le=1.0, description="A service is flagged when the path misses its deadline more often [-]."
     )
+    iso15118_loop: Literal["dc-2", "ac-2", "dc-20", "ac-20"] = Field(
+        "dc-2",
+        description="Charge loop of the default ISO 15118 segment: dc-2 (ISO 15118-2 CurrentDemandReq, 0.25 s), "
+        "ac-2 (ChargingStatusReq, 2 s), dc-20 / ac-20 (ISO 15118-20 charge loop, 0.5 s).",
+    )
+    cpu_ev: float | CpuPresetName = Field(
+        "cortex-a7", description="EV's TLS processor: time there / time here [-] (> 0) or a preset (docs/cyber.md)."
+    )
+    cpu_charger: float | CpuPresetName = Field(
+        "cortex-a53", description="Charger's TLS processor: factor [-] (> 0) or a preset (docs/cyber.md)."
+    )
+    cpu_csms: float | CpuPresetName = Field(
+        "host", description="Central system's TLS processor: factor [-] (> 0) or a preset (docs/cyber.md)."
+    )
+    measure_ocpp_exchanges: int = Field(
+        15,
+        ge=0,
+        le=200,
+        description="Real OCPP round trips measured per delay in the study's cyber_path step; 0 skips it [-].",
+    )
+    iso15118_measurement: str | None = Field(
+        None,
+        min_length=1,
+        description="JSON file written by `v2gtwin cyber iso15118 --measure --json`; its measured segment "
+        "replaces the default ISO 15118 segment (None: the documented default).",
+    )
+
+    @model_validator(mode="after")
+    def _cpu_factors_positive(self) -> CyberSpec:
+        for name in ("cpu_ev", "cpu_charger", "cpu_csms"):
+            v = getattr(self, name)
+            if not isinstance(v, str) and not (math.isfinite(v) and v > 0.0):
+                raise ValueError(f"cyber.{name} must be a finite number > 0 or a preset name (got {v})")
+        return self
 
 
 class Scenario(_Model):

@@ -280,7 +280,9 @@ def test_study_delays_the_regulation_response_by_the_path() -> None:
     from v2gtwin.scenario import parse_scenario
     from v2gtwin.study import StudyChain
 
-    scen = parse_scenario({"fleet": {"n_evs": 200}, "time": {"n_steps": 48, "dt_s": 1800}})
+    # The default path's assumed 5 ms csms segment (no OCPP measurement in its place).
+    cyber = {"measure_ocpp_exchanges": 0}
+    scen = parse_scenario({"fleet": {"n_evs": 200}, "time": {"n_steps": 48, "dt_s": 1800}, "cyber": cyber})
     chain = StudyChain(scen)
     for step in ("build_fleet", "envelope", "uncontrolled", "network", "frequency", "cyber_path", "agc"):
         getattr(chain, step)()
@@ -300,5 +302,7 @@ def test_study_delays_the_regulation_response_by_the_path() -> None:
         services = type("S", (), {"agc": chain.agc_})()
 
     html = cyber_path_section(_Result())  # type: ignore[arg-type]
-    assert "Command path" in html and "AGC / regulation" in html and html.count("<img") == 1
+    assert (
+        "Command path" in html and "AGC / regulation" in html and html.count("<img") == 2
+    )  # landing-time CDF, handshake breakdown
     assert "without delay" in html

@@ -74,7 +74,12 @@ def path(
 
         show = not json_out and sys.stderr.isatty()
         seg, measured = measure_segment(measure_delay_ms, measure_loss, show, netns=measure_netns)
-        out = run_path_study(scen, build_default_path(scen.cyber.path).with_segment(seg)).summary()
+        from v2gtwin.cyber.path_study import drop_csms_for_measured_link
+
+        default = build_default_path(scen.cyber.path, scen.cyber.iso15118_loop)
+        measured_path, dropped = drop_csms_for_measured_link(default, seg)
+        out = run_path_study(scen, measured_path).summary()
+        measured["csms_segment"] = dropped
         out["measured_segment"] = measured
     else:
         out = run_path_study(scen).summary()
@@ -101,6 +106,31 @@ def path(
             "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
         )
         sys.stdout.write("\n")
+    hs = out["handshakes"]
+    sys.stdout.write("TLS handshakes on the path's links [ms] (round trips + transfer + client + server):\n")
+    for h in hs["profiles"]:
+        c = 1e3 * (h["t_crypto_client_s"] + h["t_overhead_client_s"])
+        sv = 1e3 * (h["t_crypto_server_s"] + h["t_overhead_server_s"])
+        sys.stdout.write(
+            f"  {h['profile']}: RTT {format_number(1e3 * h['rtt_s'])}, {h['n_round_trips']:g} round trips "
+            f"{format_number(1e3 * h['t_rtt_s'])} + {format_number(1e3 * h['t_transfer_s'])} + "
+            f"{h['client_role']} {format_number(c)} + {h['server_role']} {format_number(sv)} = "
+            f"{format_number(1e3 * h['t_handshake_s'])}\n"
+        )
+    sys.stdout.write(f"  {hs['dominant']}\n")
+    oc = out["ocpp_measurement"]
+    if "skipped" in oc:
+        sys.stdout.write(f"OCPP measurement: skipped ({oc['skipped']})\n")
+    else:
+        sys.stdout.write(f"OCPP measurement ({oc['took_s']:.1f} s, {oc['n_exchanges_per_delay']} per delay):\n")
+        for r in oc["table"]:
+            sys.stdout.write(
+                f"  {format_number(1e3 * r['delay_s'])} ms one-way{'' if r['used_in_fit'] else ' (held out)'}: "
+                f"mean measured {_fmt(1e3 * r['measured_mean_s'])} / predicted {_fmt(1e3 * r['predicted_mean_s'])} ms\n"
+            )
+    sys.stdout.write(f"ISO 15118 segment: {out['iso15118_segment']['note']}\n")
+    for note in out["path_notes"]:
+        sys.stdout.write(f"note: {note}\n")
     for r in out["services"]:
         if not r["needs_path"]:
             sys.stdout.write(f"{r['service']}: needs no command path ({r['basis']})\n")
@@ -108,3 +138,4 @@ def path(
         from v2gtwin.cli.cyber_measure import write_measure_table
 
         write_measure_table(measured)
+        sys.stdout.write(f"{measured['csms_segment']}\n")

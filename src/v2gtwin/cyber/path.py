@@ -53,7 +53,7 @@ class Segment:
     Attributes
     ----------
     name : str
-        Label, e.g. ``"csms->charger (LTE)"`` or ``"charger->EV (ISO 15118-2 over PLC)"``.
+        Label, e.g. ``"csms->charger (LTE)"`` or ``"charger->EV (ISO 15118-2 DC CurrentDemandReq loop over PLC)"``.
     fixed_s : float
         Fixed latency of one one-way traversal (propagation, serialisation) [s], >= 0.
     random_mean_s : float

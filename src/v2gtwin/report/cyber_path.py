@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from v2gtwin.report.cyber_segments import cyber_segments_html
 from v2gtwin.report.figures import to_png_base64
 
 if TYPE_CHECKING:
@@ -125,4 +126,5 @@ def cyber_path_section(result: StudyResult) -> str:
         + '<figure><img alt="command path landing-time CDF" src="data:image/png;base64,'
         + to_png_base64(fig_path_cdf(res))
         + "\"><figcaption>P(command landed by t) against the services' deadlines.</figcaption></figure>"
+        + cyber_segments_html(s)
     )
