@@ -72,7 +72,9 @@ def frequency_agc(
     scen, fleet, base = _fleet_baseline(scenario)
     fleet, limits = place_on_network(scen, fleet)
     sig = read_regulation_signal(signal) if signal is not None else None
-    delays = run_path_study(scen).samples_s  # the study's cyber_path step, the same seeded draws
+    # The study's cyber_path step, the same seeded draws (its OCPP measurement is shown beside the path, never in
+    # it: not needed here).
+    delays = run_path_study(scen, ocpp_exchanges=0).samples_s
     ag = run_agc_analysis(fleet, base, scen.frequency, scen.time, scen.seed, signal=sig, limits=limits, delay_s=delays)
     _emit(summarize_agc(ag), json_out)
 
