@@ -156,7 +156,12 @@ def test_bad_profile_suite_curve_chain() -> None:
         (["--rate-bytes-per-s", "0"], "--rate-bytes-per-s"),
         (["--cipher-suite", "TLS_NULL"], "cipher_suite"),
         (["--profile", "nope"], "profile"),
-        (["--cpu-ev", "-3"], "cpu_factor_ev"),
+        (["--cpu-ev", "-3"], "--cpu-ev must be a finite number > 0"),
+        (["--cpu-ev", "0"], "--cpu-ev must be a finite number > 0"),
+        (["--cpu-csms", "abacus"], "--cpu-csms must be a number > 0 or one of"),
+        (["--chain-client", "9"], "--chain-client must be an integer in [1, 8] certificates"),
+        (["--chain-client", "0"], "--chain-client must be an integer in [1, 8] certificates"),
+        (["--chain-server", "0"], "--chain-server must be an integer in [1, 8] certificates"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], field: str) -> None:

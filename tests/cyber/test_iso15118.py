@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -336,3 +337,15 @@ def test_real_tls_sessions(protocol: str, version: str, cipher: str) -> None:
     else:
         assert m.completed, m.failure
         assert m.messages[-1].name == "SessionStopReq"
+
+
+def test_missing_environment_blocker_names_the_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # With root and the tools present but no environment, the blocker names where it looked and the override.
+    import shutil
+
+    missing = f"{tmp_path}/nowhere/bin/python"
+    monkeypatch.setattr(iso15118_live.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setenv("V2GTWIN_ISO15118_PYTHON", missing)
+    blocker = iso15118_live.check_iso15118_available()
+    assert blocker is not None and missing in blocker and "V2GTWIN_ISO15118_PYTHON" in blocker

@@ -145,6 +145,18 @@ def test_cli_measure_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -
     code, _, err = run_cli(capsys, "cyber", "path", "--measure", "--measure-delay-ms", "-1")
     assert_one_line_error(code, err)
     assert "--measure-delay-ms" in err
+    # No upper bound used to let 1e9 ms hang the measurement: capped at 10 s, named with its unit.
+    code, _, err = run_cli(capsys, "cyber", "path", "--measure", "--measure-delay-ms", "1e9")
+    assert_one_line_error(code, err)
+    assert "--measure-delay-ms" in err and "[0, 10000] ms" in err
+    # The --measure-* options are never silently ignored: without --measure they are an error, and checked.
+    for extra in (["--measure-delay-ms", "20"], ["--measure-loss", "0.05"], ["--measure-netns"]):
+        code, _, err = run_cli(capsys, "cyber", "path", *extra)
+        assert_one_line_error(code, err)
+        assert extra[0] in err and "only with --measure" in err
+    code, _, err = run_cli(capsys, "cyber", "path", "--measure-loss", "0.3")
+    assert_one_line_error(code, err)
+    assert "--measure-loss" in err and "[0, 0.25)" in err
 
 
 def test_cli_measure_wiring(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,3 +181,5 @@ def test_cli_measure_wiring(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     assert seg.name in names and not any("(LTE)" in n for n in names)
     assert doc["measured_segment"]["table"] == table
     assert doc["measured_segment"]["segment"]["source"] == "measured: test"
+    # The header names the path for what it is: the variant with its link replaced by the measured segment.
+    assert doc["path"] == "LTE with its link replaced by the measured OCPP segment"

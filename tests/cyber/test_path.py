@@ -189,6 +189,8 @@ def test_with_segment_replaces_the_hop() -> None:
         ({"processing_s": -1.0}, "processing_s"),
         ({"random_dist": "weibull"}, "random_dist = 'weibull' is not one of none, exponential, gamma, lognormal"),
         ({"random_dist": "gamma", "random_cv": 0.0}, "random_cv"),
+        # An exponential part has cv 1; cv 2 used to be accepted, treated as 1 and echoed as 2.
+        ({"random_dist": "exponential", "random_cv": 2.0}, "random_cv = 2.0: an exponential random part has cv 1"),
     ],
 )
 def test_bad_segment_is_a_clear_error(kwargs: dict[str, object], match: str) -> None:
@@ -266,6 +268,9 @@ def test_cli_cyber_path_json_and_bad_input(capsys: pytest.CaptureFixture[str]) -
     assert agc["p_miss"] == pytest.approx(agc["p_miss_mc"], abs=0.007)
     assert agc["p_miss"] > 0.1
     assert data["flagged"] == ["AGC / regulation"]
+    # The deadlines come from the scenario: reserve lead 10 min = 600 s; DR notice 16:00 -> 17:00 = 3600 s.
+    assert rows["contingency reserve"]["deadline_s"] == 600.0
+    assert rows["demand response"]["deadline_s"] == 3600.0
     code, out, err = run_cli(capsys, "cyber", "path", "--deadline-miss-max", "2")
     assert_one_line_error(code, err)
     assert "cyber.deadline_miss_max" in err and "<= 1" in err

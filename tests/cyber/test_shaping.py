@@ -216,6 +216,10 @@ def test_cli_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) ->
     assert err.count("\n") == 1 and "loss" in err and "[0, 1)" in err
     assert main(["--listen", "127.0.0.1", "--to", "127.0.0.1:1"]) == 2
     assert "--listen" in capsys.readouterr().err
+    # The option's own name and unit, not the model's argument (rto_s ... s).
+    assert main(["--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--rto-ms", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--rto-ms must be a finite number > 0 ms" in err
 
 
 def test_cli_runs_a_proxy(echo_port: int) -> None:

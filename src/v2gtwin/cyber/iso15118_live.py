@@ -76,7 +76,10 @@ def check_iso15118_available() -> str | None:
             return f"`{tool}` not found ({why}); `make iso15118-venv` installs it on Debian"
     py = find_iso15118_python()
     if not py.exists():
-        return f"no iso15118 environment at {py}; run `make iso15118-venv`"
+        return (
+            f"no iso15118 environment at {py}; run `make iso15118-venv`, or set V2GTWIN_ISO15118_PYTHON to the "
+            "python of an environment with iso15118 installed"
+        )
     probe = subprocess.run(
         [str(py), "-c", "import iso15118, aiofile, py4j; print(iso15118.__file__)"],
         capture_output=True,
