@@ -307,3 +307,15 @@ def test_study_delays_the_regulation_response_by_the_path() -> None:
     html = cyber_path_section(_Result())  # type: ignore[arg-type]
     assert "Command path" in html and "AGC / regulation" in html and html.count("<img") == 1
     assert "without delay" in html
+
+
+def test_mass_beyond_a_short_grid_is_the_closed_form_tail() -> None:
+    # One exponential segment (mean 1 s, p = 0.9) on a grid of 300 + 2 cells of 0.01 s: the last cell's upper
+    # edge is (301 + 1/2) x 0.01 = 3.015 s, so the mass the grid leaves out is p e^{-3.015} = 0.0441413.
+    from v2gtwin.cyber.path import calc_attempt_grid
+
+    p = Path((Segment("x", 0.0, 1.0, "exponential", 1.0, 0.0, 0.9, "t"),))
+    g = calc_attempt_grid(p, dt_s=0.01, n_grid=300)
+    assert g.t_s[-1] == pytest.approx(3.015)
+    assert g.mass_beyond_grid == pytest.approx(0.9 * math.exp(-3.015), rel=1e-9)
+    assert g.cdf[-1] + g.mass_beyond_grid == pytest.approx(0.9, rel=1e-12)
