@@ -257,7 +257,8 @@ def test_cli_text_of_measured_sessions(capsys: pytest.CaptureFixture[str]) -> No
     early = SessionMeasurement(**{**done.__dict__, "failure": "TimeoutError: AC_CHARGE_LOOP_REQ", "info": {}})
     _text(build_iso15118_result([done, early], ["-2"], None, "measured: test").summary())
     out = capsys.readouterr().out
-    assert out.count("model check") == 1  # the session that ended early has no model check
+    assert out.count("model check, in-sample") == 1  # the session that ended early has no model check
+    assert "model check, held-out: needs two sessions of a kind (--repeat 2)" in out
     assert "ended early (a measured failure): TimeoutError" in out
     assert out.count("ChargingStatusReq") == 6
 
@@ -290,6 +291,40 @@ _ISO2_AC_EIM = [
     "ChargeParameterDiscoveryReq",
     "PowerDeliveryReq",
 ]
+
+
+def test_prediction_from_other_sessions_uses_medians_hand_computed() -> None:
+    from v2gtwin.cyber.iso15118_session import MessageTiming, predict_from_sessions_s
+
+    def loop(ev_s: float) -> MessageTiming:
+        return MessageTiming("ChargingStatusReq", "ChargingStatusRes", 21, 40, 1.0, ev_s, 0.0, 0.2, 0.0, 0.2, 0.0)
+
+    setup = MessageTiming("SessionSetupReq", "SessionSetupRes", 22, 39, 0.0, 0.3, 0.0, 0.5, 0.0, 0.5, 0.0)
+    # Two calibration sessions; the loop's EV times pooled: {0.1, 0.1, 0.1, 5.0} -> median 0.1 (the mean, 1.325,
+    # would carry the one slow exchange into every predicted one). Set-ups 0.11 and 0.31 s -> median 0.21 s;
+    # probe RTTs 1e-5 and 3e-5 -> median 2e-5 s. A loop of 6:
+    # 0.21 + (0.3 + 2e-5 + 0.5) + 6 x (0.1 + 2e-5 + 0.2) = 0.21 + 0.80002 + 1.80012 = 2.81014 s.
+    a = SessionMeasurement("-2", False, "-", "-", 0.1, 0.01, 1.5, (setup, loop(0.1), loop(0.1)), 1e-5)
+    b = SessionMeasurement("-2", False, "-", "-", 0.3, 0.01, 6.5, (setup, loop(0.1), loop(5.0)), 3e-5)
+    assert predict_from_sessions_s([a, b], 6) == pytest.approx(2.81014, rel=1e-12)
+    other = SessionMeasurement("-20", False, "-", "-", 0.3, 0.01, 6.5, (setup,), 3e-5)
+    with pytest.raises(DataError, match="one kind"):
+        predict_from_sessions_s([a, other], 6)
+
+
+def test_model_check_rows_are_labelled_and_held_out_needs_two_sessions() -> None:
+    from v2gtwin.cyber.iso15118_result import build_iso15118_result
+
+    one = build_iso15118_result([_session([0.2, 0.4])], ("-2",), None, "measured: test")
+    assert one.model_check()[0]["check"].startswith("in-sample")
+    assert one.held_out_check() == []
+    # Two sessions: each predicted from the other alone. Session B ([0.2, 0.4, 0.3]: 4 loop messages) from A
+    # (3 messages, each 0.05 + 1e-5 + 0.02 = 0.07001 s; set-up 0.11 s): 0.11 + 4 x 0.07001 = 0.39004 s.
+    two = build_iso15118_result([_session([0.2, 0.4]), _session([0.2, 0.4, 0.3])], ("-2",), None, "measured: t")
+    rows = two.held_out_check()
+    assert [r["n_calibration_sessions"] for r in rows] == [1, 1]
+    assert rows[1]["predicted_total_s"] == pytest.approx(0.39004, rel=1e-12)
+    assert rows[1]["check"].startswith("held-out")
 
 
 @pytest.mark.slow
