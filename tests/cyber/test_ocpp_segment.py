@@ -183,3 +183,21 @@ def test_cli_measure_wiring(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     assert doc["measured_segment"]["segment"]["source"] == "measured: test"
     # The header names the path for what it is: the variant with its link replaced by the measured segment.
     assert doc["path"] == "LTE with its link replaced by the measured OCPP segment"
+
+
+def test_fit_keeps_the_scatter_of_each_delay() -> None:
+    # Round trips 2 d + 1 ms plus 0 or 2 x(d) in equal shares, x = 1, 3, 11 ms at d = 0, 0.02, 0.1 s: the 5th
+    # percentile is still the line 2 d + 1 ms, and the random part at d has mean x(d) and variance x(d)^2 per
+    # round trip. Pooled over the delays (the old fit) the mean would be 5 ms everywhere, 5 x too much at d = 0.
+    xs = {0.0: 0.001, 0.02: 0.003, 0.1: 0.011}
+    pts = [_point(d, [2 * d + 0.001] * 10 + [2 * d + 0.001 + 2 * x] * 10) for d, x in xs.items()]
+    fit = fit_ocpp_segment(pts)
+    for d, x in xs.items():
+        seg = fit.segment(d)
+        # One traversal: mean x / 2, variance x^2 / 2 -> cv = sqrt(x^2 / 2) / (x / 2) = sqrt(2).
+        assert seg.random_mean_s == pytest.approx(x / 2, rel=1e-9)
+        assert seg.random_cv == pytest.approx(math.sqrt(2), rel=1e-9)
+    # Between fitted delays, linear in the delay: at 0.06 s the mean is (3 + 11) / 2 = 7 ms per round trip and
+    # the variance (9 + 121) / 2 = 65 ms^2.
+    m, v = fit.scatter_at(0.06)
+    assert (m, v) == pytest.approx((0.007, 65e-6), rel=1e-9)
