@@ -36,6 +36,14 @@ def test_study_over_nbiot_does_not_sell_regulation(tmp_path: Path) -> None:
     result = StudyChain(sc).run()
     cp = result.cyber_path
     assert cp is not None
+    # The AGC loop and the regulation run are delayed by the path's landed delays (NB-IoT: about 1.6 s mean):
+    # the mean fed is that of the Monte Carlo samples, and delayed and undelayed runs differ.
+    ag = result.services.agc
+    assert ag.delay_mean_s == pytest.approx(float(cp.samples_s.mean()), rel=1e-12) and ag.delay_mean_s > 1.0
+    assert ag.regulation_without_delay is not None
+    for alloc, r in ag.regulation.items():
+        assert r.score.composite < ag.regulation_without_delay[alloc].score.composite
+    assert ag.agc.restore_s != ag.restore_without_delay_s
     bid = summarize_bid(result.markets.bid)
     _check_regulation_verdict(bid["path"], cp.n_samples, cp.p_miss_mc(2.0))
     # Not sold: bid 0 kW, so the hour's profit p b - lambda E(b - A)+ is 0 (b = 0, A >= 0).
