@@ -14,6 +14,7 @@ from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.conftest import require_part
 from v2gtwin.cyber.netns import check_netns
 from v2gtwin.cyber.ocpp_segment import (
+    LINUX_RTO_MIN_S,
     OcppPoint,
     calc_hold_moments,
     calc_round_trip_quantiles_s,
@@ -201,3 +202,75 @@ def test_fit_keeps_the_scatter_of_each_delay() -> None:
     # the variance (9 + 121) / 2 = 65 ms^2.
     m, v = fit.scatter_at(0.06)
     assert (m, v) == pytest.approx((0.007, 65e-6), rel=1e-9)
+
+
+def _real_tcp_round_trips_s(loss: float, n: int) -> np.ndarray:
+    """Small request/response round trips over real TCP across a veth pair whose receiving end drops each
+    arriving TCP segment with probability ``loss`` (iptables' statistic match): real kernel retransmissions."""
+    import socket
+    import threading
+    import time
+
+    from v2gtwin.cyber.netns import run_in_netns, run_in_netns_thread, veth_namespaces
+
+    with veth_namespaces("v2gloss") as pair:
+        rule = ["iptables", "-A", "INPUT", "-i", pair.if_b, "-p", "tcp", "-m", "statistic", "--mode", "random"]
+        done = run_in_netns(pair.ns_b, [*rule, "--probability", str(loss), "-j", "DROP"], capture_output=True)
+        assert done.returncode == 0, done.stderr
+        ready = threading.Event()
+
+        def server() -> None:
+            with socket.socket() as s:
+                s.bind((pair.ipv4_b, 9099))
+                s.listen(1)
+                ready.set()
+                c, _ = s.accept()
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while data := c.recv(64):
+                    c.sendall(data)
+                c.close()
+
+        threading.Thread(target=run_in_netns_thread, args=(pair.ns_b, server), daemon=True).start()
+        assert ready.wait(10)
+
+        def client() -> np.ndarray:
+            out = []
+            with socket.create_connection((pair.ipv4_b, 9099), timeout=30) as c:
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    c.sendall(b"x" * 32)
+                    got = 0
+                    while got < 32:
+                        got += len(c.recv(64))
+                    out.append(time.perf_counter() - t0)
+            return np.asarray(out)
+
+        return run_in_netns_thread(pair.ns_a, client)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_hold_law_against_real_tcp_loss() -> None:
+    # An independent reference for the loss rows (the proxy emulates loss with the very law the model uses):
+    # real TCP across a veth pair, 10 % of the segments towards the server dropped by iptables. Only the
+    # request direction is lossy, so a round trip is delayed when its request is lost: P = p = 0.1, binomial
+    # standard error sqrt(0.09 / 300) = 0.017 (tolerance 4 sigma = 0.07). A lost segment waits one RTO, at
+    # least Linux's 200 ms minimum. The model's mean extra per lossy traversal, RTO p / (1 - 2 p) = 25 ms at
+    # RTO 0.2 s (calc_hold_moments), has standard deviation sqrt(0.0094) = 97 ms per round trip: over 300 the
+    # standard error is 5.6 ms; tolerance 4 sigma = 22 ms, plus 5 ms for the RTO's own margin above 200 ms.
+    import shutil
+
+    from v2gtwin.cyber.netns import check_netns
+
+    blocker = check_netns() or (None if shutil.which("iptables") else "`iptables` not found (Debian's iptables)")
+    require_part(blocker is None, f"real TCP loss across network namespaces: {blocker}")
+    p, n = 0.1, 300
+    rtt_s = _real_tcp_round_trips_s(p, n)
+    base_s = float(np.median(rtt_s))
+    delayed = rtt_s > 0.1
+    assert float(delayed.mean()) == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / n))
+    assert float(np.min(rtt_s[delayed])) >= LINUX_RTO_MIN_S
+    hold_mean_s, hold_var_s2 = calc_hold_moments(p, LINUX_RTO_MIN_S)
+    tol_s = 4 * math.sqrt(hold_var_s2 / n) + 0.005
+    assert float(rtt_s.mean()) - base_s == pytest.approx(hold_mean_s, abs=tol_s)
