@@ -32,7 +32,8 @@ $(INTEROP): tests/interop/package-lock.json
 # The real ISO 15118 segment's stack: iso15118 0.31.2 (the open EVCC/SECC of SwitchEV/EcoG) in its own venv, as it
 # pins pydantic 1.10 and cryptography 44 (v2gtwin's own pins differ; v2gtwin runs it as subprocesses and never
 # imports it). It imports aiofile without declaring it. Its EXI codec needs Java 17, its TLS test PKI openssl, and
-# the two network namespaces iproute2: root installs the missing ones from Debian; elsewhere the tests skip with a
+# the two network namespaces iproute2 (and the real-loss test of the OCPP segment iptables): root installs the
+# missing ones from Debian; elsewhere the tests skip with a
 # message (under CI=true they fail instead).
 ISO15118_VENV := .venv-iso15118
 ISO15118 := $(ISO15118_VENV)/.v2gtwin-installed
@@ -41,6 +42,7 @@ $(ISO15118): requirements-iso15118.lock
 	@missing=""; command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	  command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	  command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	  command -v iptables >/dev/null 2>&1 || missing="$$missing iptables"; \
 	  if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's$$missing for the ISO 15118 sessions"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from v2gtwin.cyber.path_analysis import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
 from v2gtwin.fleet import (
     Envelope,
     Fleet,
@@ -52,6 +53,7 @@ from v2gtwin.grid.services import DemandResponseResult, ReserveResult
 from v2gtwin.markets.analysis import (
     BidAnalysis,
     StackelbergAnalysis,
+    gate_bid_by_path,
     run_market_analysis,
     run_stackelberg_analysis,
 )
@@ -366,8 +368,12 @@ class StudyChain:
         self.markets_ = (
             run_market_analysis(fleet, unc, sc.markets, sc.time, limits, deg),
             run_stackelberg_analysis(fleet, sc.markets, sc.seed, deg),
-            run_bid_analysis_within(sc, limits, deg_fleet),
+            gate_bid_by_path(run_bid_analysis_within(sc, limits, deg_fleet), self._path_verdict(SERVICE_REGULATION)),
         )
+
+    def _path_verdict(self, service: str) -> dict[str, Any] | None:
+        """The command path's verdict on ``service`` (None when the cyber_path step did not run)."""
+        return None if self.cyber_path_ is None else self.cyber_path_.verdict(service)
 
     def schedule(self) -> None:
         sc, fleet = self.scenario, self._fleet()
@@ -508,6 +514,11 @@ class StudyChain:
             dr=dr,
             cascade=self._require(self.cascade_, "cascade"),
             step_mw=self.scenario.frequency.step_mw,
+            path_verdicts={
+                k: v
+                for k, name in (("reserve", SERVICE_RESERVE), ("dr", SERVICE_DR))
+                if (v := self._path_verdict(name))
+            },
         )
         market, stackelberg, bid = self._require(self.markets_, "markets")
         schedule, robust = self._require(self.schedule_, "schedule")

@@ -211,6 +211,8 @@ class ServicesSection:
     reserve : contingency reserve over the day. dr : the demand-response event.
     cascade : the under-frequency cascade in every disconnection mode.
     step_mw : the primary-response load step [MW].
+    path_verdicts : per summary key (``reserve``, ``dr``), the command path's verdict on that service
+        (:meth:`v2gtwin.cyber.path_analysis.PathAnalysis.verdict`); empty when no path was checked.
     """
 
     frequency: FrequencyAnalysis
@@ -219,11 +221,12 @@ class ServicesSection:
     dr: DemandResponseResult
     cascade: dict[str, CascadeResult]
     step_mw: float
+    path_verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready), one key per ``v2gtwin frequency`` command, each the dict that
         command prints with ``--json``."""
-        return {
+        out = {
             "droop": summarize_droop(self.frequency, self.step_mw),
             "dynamics": summarize_dynamics(self.frequency, self.step_mw),
             "agc": summarize_agc(self.agc),
@@ -231,6 +234,9 @@ class ServicesSection:
             "dr": summarize_dr(self.dr),
             "cascade": summarize_cascade(self.cascade),
         }
+        for key, v in self.path_verdicts.items():  # a service the path cannot deliver is not sold
+            out[key]["path"] = v | ({} if v["deliverable"] else {"note": "not deliverable over this path: not sold"})
+        return out
 
 
 @dataclass(frozen=True)

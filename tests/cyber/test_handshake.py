@@ -156,7 +156,12 @@ def test_bad_profile_suite_curve_chain() -> None:
         (["--rate-bytes-per-s", "0"], "--rate-bytes-per-s"),
         (["--cipher-suite", "TLS_NULL"], "cipher_suite"),
         (["--profile", "nope"], "profile"),
-        (["--cpu-ev", "-3"], "cpu_factor_ev"),
+        (["--cpu-ev", "-3"], "--cpu-ev must be a finite number > 0"),
+        (["--cpu-ev", "0"], "--cpu-ev must be a finite number > 0"),
+        (["--cpu-csms", "abacus"], "--cpu-csms must be a number > 0 or one of"),
+        (["--chain-client", "9"], "--chain-client must be an integer in [1, 8] certificates"),
+        (["--chain-client", "0"], "--chain-client must be an integer in [1, 8] certificates"),
+        (["--chain-server", "0"], "--chain-server must be an integer in [1, 8] certificates"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], field: str) -> None:
@@ -302,9 +307,27 @@ def test_reference_overhead_is_what_the_calibration_gives() -> None:
     from v2gtwin.cyber.handshake_measure import calibrate_overhead
 
     ov = calibrate_overhead(measure_op_costs_s(("P-256",), n=50), n=20)
-    for name in ("base_server_s", "cert_check_s"):
+    for name in ("base_client_s", "base_server_s", "cert_check_s"):
         ref, now = getattr(REFERENCE_OVERHEAD, name), getattr(ov, name)
         assert ref / 3 < now < 3 * ref, (name, ref, now)
+
+
+def test_reference_op_costs_are_what_the_machine_measures() -> None:
+    """Every shipped operation cost (REFERENCE_OP_COSTS_S, all curves) is within a factor of 3 of the cost
+    measured now with ``cryptography`` (wall-clock figures of a shared machine), and the P-256 ones within a
+    factor of 2 of the figures the issue quotes for this machine class: key agreement about 54 us, ECDSA sign
+    about 30 us, verify about 74 us."""
+    now = measure_op_costs_s(n=50)
+    bad = [
+        (curve, op, ref, now[curve][op])
+        for curve, ops in REFERENCE_OP_COSTS_S.items()
+        for op, ref in ops.items()
+        if not ref / 3 < now[curve][op] < 3 * ref
+    ]
+    assert not bad, bad
+    quoted_s = {"derive": 54e-6, "sign": 30e-6, "verify": 74e-6}
+    for op, q in quoted_s.items():
+        assert q / 2 < REFERENCE_OP_COSTS_S["P-256"][op] < 2 * q, (op, REFERENCE_OP_COSTS_S["P-256"][op], q)
 
 
 def test_profile_changes_keep_registry() -> None:

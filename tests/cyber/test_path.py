@@ -189,6 +189,8 @@ def test_with_segment_replaces_the_hop() -> None:
         ({"processing_s": -1.0}, "processing_s"),
         ({"random_dist": "weibull"}, "random_dist = 'weibull' is not one of none, exponential, gamma, lognormal"),
         ({"random_dist": "gamma", "random_cv": 0.0}, "random_cv"),
+        # An exponential part has cv 1; cv 2 used to be accepted, treated as 1 and echoed as 2.
+        ({"random_dist": "exponential", "random_cv": 2.0}, "random_cv = 2.0: an exponential random part has cv 1"),
     ],
 )
 def test_bad_segment_is_a_clear_error(kwargs: dict[str, object], match: str) -> None:
@@ -266,6 +268,9 @@ def test_cli_cyber_path_json_and_bad_input(capsys: pytest.CaptureFixture[str]) -
     assert agc["p_miss"] == pytest.approx(agc["p_miss_mc"], abs=0.007)
     assert agc["p_miss"] > 0.1
     assert data["flagged"] == ["AGC / regulation"]
+    # The deadlines come from the scenario: reserve lead 10 min = 600 s; DR notice 16:00 -> 17:00 = 3600 s.
+    assert rows["contingency reserve"]["deadline_s"] == 600.0
+    assert rows["demand response"]["deadline_s"] == 3600.0
     code, out, err = run_cli(capsys, "cyber", "path", "--deadline-miss-max", "2")
     assert_one_line_error(code, err)
     assert "cyber.deadline_miss_max" in err and "<= 1" in err
@@ -306,3 +311,15 @@ def test_study_delays_the_regulation_response_by_the_path() -> None:
         "Command path" in html and "AGC / regulation" in html and html.count("<img") == 2
     )  # landing-time CDF, handshake breakdown
     assert "without delay" in html
+
+
+def test_mass_beyond_a_short_grid_is_the_closed_form_tail() -> None:
+    # One exponential segment (mean 1 s, p = 0.9) on a grid of 300 + 2 cells of 0.01 s: the last cell's upper
+    # edge is (301 + 1/2) x 0.01 = 3.015 s, so the mass the grid leaves out is p e^{-3.015} = 0.0441413.
+    from v2gtwin.cyber.path import calc_attempt_grid
+
+    p = Path((Segment("x", 0.0, 1.0, "exponential", 1.0, 0.0, 0.9, "t"),))
+    g = calc_attempt_grid(p, dt_s=0.01, n_grid=300)
+    assert g.t_s[-1] == pytest.approx(3.015)
+    assert g.mass_beyond_grid == pytest.approx(0.9 * math.exp(-3.015), rel=1e-9)
+    assert g.cdf[-1] + g.mass_beyond_grid == pytest.approx(0.9, rel=1e-12)

@@ -216,6 +216,10 @@ def test_cli_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) ->
     assert err.count("\n") == 1 and "loss" in err and "[0, 1)" in err
     assert main(["--listen", "127.0.0.1", "--to", "127.0.0.1:1"]) == 2
     assert "--listen" in capsys.readouterr().err
+    # The option's own name and unit, not the model's argument (rto_s ... s).
+    assert main(["--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--rto-ms", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--rto-ms must be a finite number > 0 ms" in err
 
 
 def test_cli_runs_a_proxy(echo_port: int) -> None:
@@ -232,3 +236,17 @@ def test_cli_runs_a_proxy(echo_port: int) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_emulated_losses_per_segment_match_the_geometric_law(echo_port: int) -> None:
+    # Each forwarded segment is lost M times before it gets through, P(M = m) = (1 - p) p^m: E[M] = p / (1 - p)
+    # = 0.25 for p = 0.2, Var[M] = p / (1 - p)^2 = 0.3125. Over the proxy's n_segments (about 2 x 400) the mean
+    # has standard error sqrt(0.3125 / 800) = 0.020; tolerance 4 sigma = 0.08 (half the loss rate, 0.111, is
+    # 7 sigma away). A short RTO keeps the run short; the count does not depend on it.
+    p, n = 0.2, 400
+    with ShapingProxy(LOCAL, ("127.0.0.1", echo_port), loss=p, rto_s=0.002, seed=11) as proxy:
+        _round_trips_s(proxy.port, n)
+        stats = proxy.stats
+    assert stats.n_segments >= n
+    se = math.sqrt(p / (1 - p) ** 2 / stats.n_segments)
+    assert stats.n_losses / stats.n_segments == pytest.approx(p / (1 - p), abs=4 * se)

@@ -249,3 +249,48 @@ def test_cascade_loads_drop_at_once_in_every_mode_and_the_share_is_none_without_
     assert calc_fleet_ramp_effect(res)["fleet_share_of_gain"] is None
     with pytest.raises(DataError, match="fleet_ramp"):
         calc_fleet_ramp_effect({"simultaneous": res["simultaneous"]})
+
+
+def test_two_area_agc_fleet_delayed_by_the_path_is_the_plain_loop_until_the_delay() -> None:
+    # A command delay of 5 s = 100 steps of 0.05 s: the fleet's first request (step 0) reaches it at step 100.
+    # Until t = 5 s the loop is exactly one whose fleet is dispatched (the conventional units get z minus the
+    # fleet's request) but never moves (independent reference: a fleet lag of 1e12 s, no delay machinery);
+    # after it the fleet responds. Undelayed, the fleet already responds in the first second.
+    plain = AgcArea()
+    fleet = AgcArea(ev_up_kw=20000.0, ev_down_kw=20000.0)
+    kw = dict(t_end_s=60.0, k_i_per_s=0.5)
+    frozen = AgcArea(ev_up_kw=20000.0, ev_down_kw=20000.0, t_ev_s=1e12)
+    no_fleet = run_two_area_agc(frozen, plain, (20000.0, 0.0), **kw)  # type: ignore[arg-type]
+    delayed = run_two_area_agc(fleet, plain, (20000.0, 0.0), ev_delay_s=5.0, **kw)  # type: ignore[arg-type]
+    undelayed = run_two_area_agc(fleet, plain, (20000.0, 0.0), **kw)  # type: ignore[arg-type]
+    before = delayed.t_s <= 5.0 + 1e-9
+    assert np.abs(delayed.p_ev_kw[before]).max() == 0.0
+    np.testing.assert_allclose(delayed.df_hz[before], no_fleet.df_hz[before], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(delayed.p_tie_kw[before], no_fleet.p_tie_kw[before], rtol=0, atol=1e-3)
+    assert np.abs(delayed.p_ev_kw[delayed.t_s > 5.5, 0]).min() > 0.0
+    assert np.abs(undelayed.p_ev_kw[(undelayed.t_s > 0.5) & (undelayed.t_s <= 1.0), 0]).min() > 0.0
+
+
+def test_agc_analysis_delays_the_fleet_in_the_loop_and_keeps_the_undelayed_run() -> None:
+    # The command path's delay samples (4 s, 6 s) reach the two-area loop: no fleet response before 4 s (the
+    # earliest command lands then); mean 5 s (hand); the "without delay" figures are those of the same
+    # analysis run with no delay (independent run).
+    from v2gtwin.fleet import run_uncontrolled, synthesize_fleet
+    from v2gtwin.grid.bulk import run_agc_analysis
+    from v2gtwin.scenario import Scenario
+
+    scen = Scenario(fleet={"n_evs": 100})
+    fleet = synthesize_fleet(scen.fleet, scen.time, scen.feeder.n_bus, np.random.default_rng(3))
+    base = run_uncontrolled(fleet)
+    args = (fleet, base, scen.frequency, scen.time, scen.seed)
+    delayed = run_agc_analysis(*args, delay_s=[4.0, 6.0])
+    plain = run_agc_analysis(*args)
+    t = delayed.agc.t_s
+    assert np.abs(delayed.agc.p_ev_kw[t <= 4.0]).max() == 0.0
+    assert np.abs(plain.agc.p_ev_kw[(t > 0.5) & (t <= 4.0), 0]).max() > 0.0
+    assert delayed.delay_mean_s == pytest.approx(5.0)
+    assert delayed.restore_without_delay_s == plain.agc.restore_s
+    assert delayed.regulation_without_delay is not None
+    for alloc, r in plain.regulation.items():
+        assert delayed.regulation_without_delay[alloc].score.composite == r.score.composite
+        assert delayed.regulation[alloc].score.composite != r.score.composite

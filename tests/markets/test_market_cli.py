@@ -23,7 +23,7 @@ def test_cli_prints_the_study_sections(tmp_path: Path, capsys: pytest.CaptureFix
     path = tmp_path / "s.toml"
     path.write_text('currency = "EUR"\n' + SMALL_TOML)
     chain = StudyChain(load_scenario(path))
-    for step in ("build_fleet", "envelope", "uncontrolled", "battery_cost", "markets"):
+    for step in ("build_fleet", "envelope", "uncontrolled", "cyber_path", "battery_cost", "markets"):
         getattr(chain, step)()
     assert chain.markets_ is not None
     stub = SimpleNamespace(summary=lambda: {})

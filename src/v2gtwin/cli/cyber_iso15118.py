@@ -27,14 +27,19 @@ def _pick(option: str, value: str, choices: dict[str, Any]) -> Any:
 def _text(summary: dict[str, Any]) -> None:
     """Aligned text: the segment and model check through :func:`_emit`, then one line per message."""
     head = {
-        k: v for k, v in summary.items() if k not in ("segment", "sessions", "model_check", "documented_timeouts_s")
+        k: v
+        for k, v in summary.items()
+        if k not in ("segment", "sessions", "model_check", "model_check_held_out", "documented_timeouts_s")
     }
     _emit(head, False)
-    for row in summary["model_check"]:
-        sys.stdout.write(
-            f"model check {row['session']:<18} measured {row['measured_total_s']:.3f} s, predicted "
-            f"{row['predicted_total_s']:.3f} s ({row['error_pct']:+.1f} %)\n"
-        )
+    for kind, rows in (("in-sample", summary["model_check"]), ("held-out", summary["model_check_held_out"])):
+        for row in rows:
+            sys.stdout.write(
+                f"model check, {kind}: {row['session']:<18} measured {row['measured_total_s']:.3f} s, predicted "
+                f"{row['predicted_total_s']:.3f} s ({row['error_pct']:+.1f} %)\n"
+            )
+    if summary["sessions"] and not summary["model_check_held_out"]:
+        sys.stdout.write("model check, held-out: needs two sessions of a kind (--repeat 2)\n")
     for s in summary["sessions"]:
         sys.stdout.write(
             f"\n{s['protocol']} {'TLS ' + s['tls_version'] + ' ' + s['cipher'] if s['tls'] else '(no TLS)'}: "
@@ -68,6 +73,14 @@ def cyber_iso15118(
     protocol: Annotated[str, typer.Option("--protocol", help="ISO 15118 part to measure: 2, 20 or all.")] = "all",
     tls: Annotated[str, typer.Option("--tls", help="Sessions without TLS (off), with TLS (on) or both.")] = "both",
     loop: Annotated[int, typer.Option("--loop", help="ISO 15118-2 charge-loop exchanges per session, 2 to 1000.")] = 10,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat",
+            help="Sessions per protocol and TLS mode, 1 to 10; 2 or more add the held-out model check (each "
+            "session predicted from the others of its kind).",
+        ),
+    ] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """The charger -> EV segment of the command path: ISO 15118-2 and -20 sessions measured message by message
@@ -78,6 +91,8 @@ def cyber_iso15118(
     tls_modes = _pick("--tls", tls, _TLS_CHOICES)
     if not 2 <= loop <= 1000:
         raise DataError(f"--loop = {loop} is not in [2, 1000] (charge-loop exchanges per session)")
+    if not 1 <= repeat <= 10:
+        raise DataError(f"--repeat = {repeat} is not in [1, 10] (sessions per protocol and TLS mode)")
     show = measure and not json_out and sys.stderr.isatty()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -85,14 +100,14 @@ def cyber_iso15118(
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
         ) as progress:
-            task = progress.add_task("ISO 15118", total=len(protocols) * len(tls_modes))
+            task = progress.add_task("ISO 15118", total=len(protocols) * len(tls_modes) * repeat)
 
             def on_session(label: str, i: int, n: int) -> None:
                 progress.update(task, completed=i, description=label)
 
-            result = run_iso15118(True, protocols, tls_modes, loop, on_session=on_session)
+            result = run_iso15118(True, protocols, tls_modes, loop, on_session=on_session, repeat=repeat)
     else:
-        result = run_iso15118(measure, protocols, tls_modes, loop)
+        result = run_iso15118(measure, protocols, tls_modes, loop, repeat=repeat)
     summary = result.summary()
     if json_out:
         _emit(summary, True)

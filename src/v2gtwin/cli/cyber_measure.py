@@ -10,6 +10,27 @@ from typing import Any
 from v2gtwin.cli._common import format_number
 from v2gtwin.errors import DataError
 
+#: Largest one-way delay ``--measure-delay-ms`` accepts [ms]: 10 s, beyond any command path's deadline here
+#: (the measurement waits several round trips per point, so a larger delay would only make it hang).
+MEASURE_DELAY_MAX_MS = 10_000.0
+
+
+def check_measure_options(measure: bool, delay_ms: float | None, loss: float | None, netns: bool) -> None:
+    """The ``--measure-*`` options: valid always, and an error when given without ``--measure`` (never
+    silently ignored)."""
+    if delay_ms is not None and not (math.isfinite(delay_ms) and 0.0 <= delay_ms <= MEASURE_DELAY_MAX_MS):
+        raise DataError(f"--measure-delay-ms must be a number in [0, {MEASURE_DELAY_MAX_MS:g}] ms (got {delay_ms})")
+    if loss is not None and not (math.isfinite(loss) and 0.0 <= loss < 0.25):
+        raise DataError(f"--measure-loss must be in [0, 0.25) (got {loss})")
+    if not measure:
+        given = [
+            name
+            for name, v in (("--measure-delay-ms", delay_ms), ("--measure-loss", loss), ("--measure-netns", netns))
+            if v not in (None, False)
+        ]
+        if given:
+            raise DataError(f"{', '.join(given)}: only with --measure (add --measure or leave them out)")
+
 
 def measure_segment(
     delay_ms: float, loss: float, show_progress: bool, *, netns: bool = False
@@ -19,10 +40,7 @@ def measure_segment(
     between two network namespaces instead of loopback."""
     from v2gtwin.cyber.ocpp_segment import DEFAULT_POINTS, measure_ocpp_segment
 
-    if not (math.isfinite(delay_ms) and delay_ms >= 0.0):
-        raise DataError(f"--measure-delay-ms must be a finite number >= 0 ms (got {delay_ms})")
-    if not (math.isfinite(loss) and 0.0 <= loss < 0.25):
-        raise DataError(f"--measure-loss must be in [0, 0.25) (got {loss})")
+    check_measure_options(True, delay_ms, loss, netns)
     at = (delay_ms / 1e3, loss)
     if show_progress:
         from rich.console import Console

@@ -3,6 +3,7 @@ services' deadlines (the study's ``cyber_path`` step)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Annotated, Any
 
@@ -45,11 +46,15 @@ def path(
         ),
     ] = False,
     measure_delay_ms: Annotated[
-        float, typer.Option("--measure-delay-ms", help="With --measure: one-way link delay of the segment [ms].")
-    ] = 50.0,
+        float | None,
+        typer.Option(
+            "--measure-delay-ms", help="With --measure: one-way link delay of the segment, in [0, 10000] ms (50)."
+        ),
+    ] = None,
     measure_loss: Annotated[
-        float, typer.Option("--measure-loss", help="With --measure: loss per transmission, in [0, 0.25) [-].")
-    ] = 0.01,
+        float | None,
+        typer.Option("--measure-loss", help="With --measure: loss per transmission, in [0, 0.25) [-] (0.01)."),
+    ] = None,
     measure_netns: Annotated[
         bool,
         typer.Option("--measure-netns", help="With --measure: across a veth pair between two network namespaces."),
@@ -57,8 +62,10 @@ def path(
 ) -> None:
     """Command path central system -> link -> charger -> ISO 15118 -> EV: latency (convolution and Monte
     Carlo), reliability, retries, and the probability of missing each service's deadline."""
+    from v2gtwin.cli.cyber_measure import check_measure_options
     from v2gtwin.cyber.path_study import run_path_study
 
+    check_measure_options(measure, measure_delay_ms, measure_loss, measure_netns)
     given = {
         "path": variant,
         "retry_timeout_s": retry_timeout_s,
@@ -73,12 +80,17 @@ def path(
         from v2gtwin.cyber.path_defaults import build_default_path
 
         show = not json_out and sys.stderr.isatty()
-        seg, measured = measure_segment(measure_delay_ms, measure_loss, show, netns=measure_netns)
+        delay_ms = 50.0 if measure_delay_ms is None else measure_delay_ms
+        seg, measured = measure_segment(
+            delay_ms, 0.01 if measure_loss is None else measure_loss, show, netns=measure_netns
+        )
         from v2gtwin.cyber.path_study import drop_csms_for_measured_link
 
         default = build_default_path(scen.cyber.path, scen.cyber.iso15118_loop)
         measured_path, dropped = drop_csms_for_measured_link(default, seg)
-        out = run_path_study(scen, measured_path).summary()
+        # Named for what it is: the variant's link is the measured OCPP segment, not the variant's own.
+        label = f"{default.name} with its link replaced by the measured OCPP segment"
+        out = run_path_study(scen, dataclasses.replace(measured_path, name=label)).summary()
         measured["csms_segment"] = dropped
         out["measured_segment"] = measured
     else:

@@ -171,6 +171,13 @@ def tls(
         raise DataError(
             f"--rate-bytes-per-s must be a finite number > 0 bytes/s, or left out for no limit (got {rate_bytes_per_s})"
         )
+    from v2gtwin.cyber.handshake_profiles import cpu_factor
+
+    for opt, text in (("--cpu-ev", cpu_ev), ("--cpu-charger", cpu_charger), ("--cpu-csms", cpu_csms)):
+        cpu_factor(_factor(text), opt)  # errors name the option, not the model's argument
+    for opt, count in (("--chain-server", chain_server), ("--chain-client", chain_client)):
+        if count is not None and not 1 <= count <= 8:
+            raise DataError(f"{opt} must be an integer in [1, 8] certificates (got {count})")
     names = tuple(profile) if profile else tuple(PROFILES)
     kwargs: dict[str, Any] = {
         "profiles": names,

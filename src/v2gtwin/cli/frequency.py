@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,7 +87,8 @@ def frequency_reserve(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -
 
     scen, fleet, base = _fleet_baseline(scenario)
     fleet, limits = place_on_network(scen, fleet)
-    _emit(summarize_reserve(run_reserve_analysis(fleet, base, scen.frequency, limits)), json_out)
+    out = summarize_reserve(run_reserve_analysis(fleet, base, scen.frequency, limits))
+    _emit(out | _path_verdict(scen, "contingency reserve"), json_out)
 
 
 @frequency_app.command("dr")
@@ -99,7 +100,17 @@ def frequency_dr(scenario: ScenarioOpt = None, json_out: JsonOpt = False) -> Non
     scen, fleet, base = _fleet_baseline(scenario)
     fleet, limits = place_on_network(scen, fleet)
     _, d = run_reserve_dr_analysis(fleet, base, scen.frequency, scen.time, limits)
-    _emit(summarize_dr(d), json_out)
+    _emit(summarize_dr(d) | _path_verdict(scen, "demand response"), json_out)
+
+
+def _path_verdict(scen: Any, service: str) -> dict[str, Any]:
+    """As the study: the command path's verdict on ``service`` (marked not sold when it misses too often)."""
+    from v2gtwin.cyber.path_study import run_path_study
+
+    v = run_path_study(scen).verdict(service)
+    if v is None:
+        return {}
+    return {"path": v | ({} if v["deliverable"] else {"note": "not deliverable over this path: not sold"})}
 
 
 @frequency_app.command("cascade")

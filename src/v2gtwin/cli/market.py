@@ -102,6 +102,12 @@ def bid(
         result = run_bid_analysis_within(scen, limits, deg_fleet)
     else:
         result = run_bid_analysis(scen, av, degradation_per_mwh=deg_fleet)
+    # As the study: regulation is not sold when the scenario's command path misses its deadline too often.
+    from v2gtwin.cyber.path_analysis import SERVICE_REGULATION
+    from v2gtwin.cyber.path_study import run_path_study
+    from v2gtwin.markets.analysis import gate_bid_by_path
+
+    result = gate_bid_by_path(result, run_path_study(scen).verdict(SERVICE_REGULATION))
     _emit({"currency": scen.currency} | summarize_bid(result), json_out)
 
 

@@ -76,7 +76,10 @@ def check_iso15118_available() -> str | None:
             return f"`{tool}` not found ({why}); `make iso15118-venv` installs it on Debian"
     py = find_iso15118_python()
     if not py.exists():
-        return f"no iso15118 environment at {py}; run `make iso15118-venv`"
+        return (
+            f"no iso15118 environment at {py}; run `make iso15118-venv`, or set V2GTWIN_ISO15118_PYTHON to the "
+            "python of an environment with iso15118 installed"
+        )
     probe = subprocess.run(
         [str(py), "-c", "import iso15118, aiofile, py4j; print(iso15118.__file__)"],
         capture_output=True,
@@ -414,6 +417,7 @@ def run_iso15118(
     charge_loop_cycles: int = 10,
     command: str = "v2gtwin cyber iso15118 --measure",
     on_session: Callable[[str, int, int], None] | None = None,
+    repeat: int = 1,
 ) -> Iso15118Result:
     """The ISO 15118 segment: measured from real sessions (``measure``), else from the documented timeouts.
 
@@ -434,13 +438,17 @@ def run_iso15118(
         The command named in the measured segment's source.
     on_session : callable, optional
         Called as ``on_session(label, i, n)`` before each session.
+    repeat : int
+        Sessions per protocol and TLS mode, 1 to 10 (>= 2 gives the held-out model check) [-].
     """
+    if not (isinstance(repeat, int) and 1 <= repeat <= 10):
+        raise DataError(f"--repeat must be an integer in [1, 10] sessions (got {repeat!r})")
     for p in protocols:
         check_protocol(p)
     sessions: list[SessionMeasurement] = []
     blocker = check_iso15118_available() if measure else None
     if measure and blocker is None:
-        runs = [(p, t) for p in protocols for t in tls_modes]
+        runs = [(p, t) for p in protocols for t in tls_modes for _ in range(repeat)]
         for i, (p, t) in enumerate(runs):
             if on_session:
                 on_session(f"ISO 15118{p}{' TLS' if t else ''}", i, len(runs))

@@ -68,6 +68,7 @@ __all__ = [
     "check_protocol",
     "documented_segment",
     "measured_segment",
+    "predict_from_sessions_s",
     "predict_session_time_s",
 ]
 
@@ -409,6 +410,44 @@ def calc_session_time_s(
         + np.asarray(secc_processing_s, dtype=float)
     )
     return float(out) if out.ndim == 0 else out
+
+
+def predict_from_sessions_s(calibrations: Sequence[SessionMeasurement], n_loop: int) -> float:
+    """Predict a session of ``n_loop`` charge-loop exchanges from *other* sessions of the same kind (a held-out
+    check, not a fit to the session predicted): the formula of :func:`predict_session_time_s` with, per message
+    type, the median EV and charger processing pooled over every message of that type in ``calibrations``,
+    the median count per session of each message type outside the loop, the median probe round trip and the
+    median set-up (SDP + TLS context + connection). Medians, so one slow exchange on a shared machine does not
+    carry over to the whole loop.
+    """
+    if not calibrations:
+        raise DataError("predict_from_sessions_s needs at least one calibration session")
+    kinds = {(c.protocol, c.tls) for c in calibrations}
+    if len(kinds) != 1:
+        raise DataError(f"calibration sessions must be of one kind (protocol, tls); got {sorted(kinds)}")
+    if not (isinstance(n_loop, int) and n_loop >= 0):
+        raise DataError(f"n_loop must be an integer >= 0 (got {n_loop!r})")
+    loop_name = CHARGE_LOOP_REQUESTS[calibrations[0].protocol]
+    pooled: dict[str, list[MessageTiming]] = {}
+    for c in calibrations:
+        for m in c.messages:
+            pooled.setdefault(m.name, []).append(m)
+    if n_loop > 0 and loop_name not in pooled:
+        raise DataError(f"the calibration sessions have no {loop_name} to scale to n_loop = {n_loop}")
+    rtt = float(np.median([c.rtt_probe_s for c in calibrations]))
+    total = float(np.median([c.sdp_s + c.tls_context_s + c.connect_s for c in calibrations]))
+    for name, msgs in pooled.items():
+        per_session = [sum(m.name == name for m in c.messages) for c in calibrations]
+        n = n_loop if name == loop_name else round(float(np.median(per_session)))
+        total += float(
+            calc_session_time_s(
+                n,
+                rtt,
+                float(np.median([m.secc_processing_s for m in msgs])),
+                float(np.median([m.ev_before_s for m in msgs])),
+            )
+        )
+    return total
 
 
 def predict_session_time_s(

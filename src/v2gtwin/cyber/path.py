@@ -62,7 +62,7 @@ class Segment:
         Distribution of the random part: ``"none"`` (a constant ``random_mean_s``), ``"exponential"``,
         ``"gamma"`` or ``"lognormal"``.
     random_cv : float
-        Coefficient of variation of the random part (gamma, lognormal; exponential has 1, none ignores it) [-].
+        Coefficient of variation of the random part (gamma, lognormal; exponential must have 1, none ignores it) [-].
     processing_s : float
         Processing time at the receiving end [s], >= 0.
     p_success : float
@@ -87,6 +87,11 @@ class Segment:
         _check_range("random_cv", float(self.random_cv), 0.0, 100.0, "a coefficient of variation in [0, 100]")
         if self.random_dist not in RANDOM_DISTS:
             raise DataError(f"Segment.random_dist = {self.random_dist!r} is not one of {', '.join(RANDOM_DISTS)}")
+        if self.random_dist == "exponential" and self.random_cv != 1.0:
+            raise DataError(
+                f"Segment.random_cv = {self.random_cv!r}: an exponential random part has cv 1 exactly "
+                "(use gamma for another cv)"
+            )
         if self.random_dist in ("gamma", "lognormal") and self.random_mean_s > 0 and self.random_cv <= 0:
             raise DataError(f"Segment.random_cv = {self.random_cv!r} must be > 0 for a {self.random_dist} random part")
         if not self.name:

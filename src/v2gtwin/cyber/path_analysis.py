@@ -13,7 +13,12 @@ from v2gtwin.cyber.path import LatencyGrid, Path, RetryPolicy, calc_landing_grid
 from v2gtwin.cyber.path_defaults import Service
 from v2gtwin.errors import DataError
 
-__all__ = ["PathAnalysis", "run_path_analysis"]
+__all__ = ["SERVICE_DR", "SERVICE_REGULATION", "SERVICE_RESERVE", "PathAnalysis", "run_path_analysis"]
+
+#: The names of the services the study sells over the path (rows of the services table it gates).
+SERVICE_REGULATION = "AGC / regulation"
+SERVICE_RESERVE = "contingency reserve"
+SERVICE_DR = "demand response"
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -73,6 +78,22 @@ class PathAnalysis:
                 }
             )
         return rows
+
+    def verdict(self, service: str) -> dict[str, Any] | None:
+        """Whether ``service`` may be sold over this path: its row's deadline, P(miss) and the scenario's
+        threshold, ``deliverable`` False when P(miss) exceeds the threshold (the service is then not sold);
+        None when the table has no such service or it needs no path."""
+        for r in self.service_rows():
+            if r["service"] == service and r["needs_path"] and r["p_miss"] is not None:
+                return {
+                    "service": service,
+                    "path": self.path.name,
+                    "deadline_s": r["deadline_s"],
+                    "p_miss": r["p_miss"],
+                    "deadline_miss_max": self.deadline_miss_max,
+                    "deliverable": not r["flagged"],
+                }
+        return None
 
     def cdf_points(self, n: int = 300) -> tuple[FloatArray, FloatArray]:
         """The landing CDF thinned to about ``n`` points for a figure ([s], [-])."""

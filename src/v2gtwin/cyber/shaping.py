@@ -82,6 +82,14 @@ def _check_nonneg(name: str, value: float) -> float:
     return value
 
 
+def _check_positive(name: str, value_ms: float) -> float:
+    """A command-line time that must be > 0, named by its option and unit [ms]."""
+    value_ms = float(value_ms)
+    if not math.isfinite(value_ms) or value_ms <= 0.0:
+        raise DataError(f"{name} must be a finite number > 0 ms (got {value_ms:g})")
+    return value_ms
+
+
 def calc_transfer_time_s(n_bytes: float, rate_bytes_per_s: float | None, delay_s: float = 0.0) -> float:
     """Time for ``n_bytes`` sent at once to cross one direction of the shaped link, without jitter or loss.
 
@@ -443,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             jitter_s=_check_nonneg("--jitter-ms", args.jitter_ms) / 1e3,
             loss=args.loss,
             rate_bytes_per_s=args.rate_bytes_per_s,
-            rto_s=None if args.rto_ms is None else args.rto_ms / 1e3,
+            rto_s=None if args.rto_ms is None else _check_positive("--rto-ms", args.rto_ms) / 1e3,
             seed=args.seed,
         )
         with contextlib.suppress(KeyboardInterrupt):

@@ -3,6 +3,7 @@ in ``markets.scheduling``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "calc_regulation_headroom_secure_kw",
     "calc_v2g_offer",
     "calc_v2g_offer_secure",
+    "gate_bid_by_path",
     "run_bid_analysis",
     "run_market_analysis",
     "run_stackelberg_analysis",
@@ -315,6 +317,9 @@ class BidAnalysis:
     samples_secure_kw : the same days' headroom the network carries (None without a network bound) [kW].
     bid_secure : the optimal bid under the empirical distribution of ``samples_secure_kw`` (None without) .
     secure_rule : the rule of the network-secure figures (empty without a network bound).
+    path_verdict : the command path's verdict on regulation (``PathAnalysis.verdict`` of
+        :mod:`v2gtwin.cyber.path_analysis`; None: no path checked). When it is not deliverable, ``bid``
+        (``normal_fit``, ``bid_secure``) are 0 kW and ``bid_if_deliverable`` keeps the bid the path forbids.
     degradation_per_mwh : the battery's cost per MWh discharged while regulating [currency/MWh] (0: none).
     reg_discharge_kwh_per_kw_h : energy discharged per kW of regulation capacity and hour of a RegD-like signal
     (the mean of its negative part, :func:`v2gtwin.grid.agc.generate_regd_signal`) [kWh/(kW h)].
@@ -337,6 +342,8 @@ class BidAnalysis:
     samples_secure_kw: FloatArray | None = None
     bid_secure: BidResult | None = None
     secure_rule: str = ""
+    path_verdict: dict[str, Any] | None = None
+    bid_if_deliverable: BidResult | None = None
 
 
 def calc_regulation_headroom_kw(fleet: Fleet, step: int) -> float:
@@ -458,6 +465,25 @@ def run_bid_analysis(
     )
 
 
+def gate_bid_by_path(b: BidAnalysis, verdict: dict[str, Any] | None) -> BidAnalysis:
+    """The bid as the command path allows it: unchanged (the verdict recorded) when regulation is deliverable
+    over the path, else no bid (0 kW, expected profit 0: nothing is sold, nothing is owed) with the
+    forbidden bid kept as ``bid_if_deliverable``."""
+    if verdict is None:
+        return b
+    if verdict["deliverable"]:
+        return dataclasses.replace(b, path_verdict=verdict)
+    none = BidResult(0.0, b.bid.fractile, 0.0)
+    return dataclasses.replace(
+        b,
+        bid=none,
+        normal_fit=None if b.normal_fit is None else none,
+        bid_secure=None if b.bid_secure is None else none,
+        path_verdict=verdict,
+        bid_if_deliverable=b.bid,
+    )
+
+
 def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
     """The regulation bid as printed by ``v2gtwin bid`` and stored in results.json; expected profit per hour of
     regulation at the payment and penalty per MW and hour (money in the scenario's currency)."""
@@ -467,25 +493,43 @@ def summarize_bid(b: BidAnalysis) -> dict[str, Any]:
         mean, sd = float(s.mean()), float(s.std(ddof=1))
     else:
         mean, sd = float(av.dist().mean()), float(av.dist().std())
-    return {
-        "availability_kind": av.kind,
-        "availability_source": b.source,
-        "availability_mean_kw": mean,
-        "availability_sd_kw": sd,
-        "event_hour": b.event_hour,
-        "event_clock": b.event_clock,
-        "n_days": int(b.samples_kw.size) if b.samples_kw.size else None,
-        "reg_price_per_mw": b.reg_price_per_mw,
-        "reg_penalty_per_mw": b.reg_penalty_per_mw,
-        "fractile": b.bid.fractile,
-        "bid_kw": b.bid.bid_kw,
-        "bid_normal_fit_kw": None if b.normal_fit is None else b.normal_fit.bid_kw,
-        "expected_profit_per_h": b.bid.expected_profit,
-        "degradation_per_mwh": b.degradation_per_mwh,
-        "reg_discharge_kwh_per_kw_h": b.reg_discharge_kwh_per_kw_h,
-        # Battery wear per MW of regulation delivered for an hour [currency/(MW h)].
-        "reg_wear_per_mw": b.degradation_per_mwh * b.reg_discharge_kwh_per_kw_h,
-    } | _summarize_bid_secure(b, mean)
+    return (
+        {
+            "availability_kind": av.kind,
+            "availability_source": b.source,
+            "availability_mean_kw": mean,
+            "availability_sd_kw": sd,
+            "event_hour": b.event_hour,
+            "event_clock": b.event_clock,
+            "n_days": int(b.samples_kw.size) if b.samples_kw.size else None,
+            "reg_price_per_mw": b.reg_price_per_mw,
+            "reg_penalty_per_mw": b.reg_penalty_per_mw,
+            "fractile": b.bid.fractile,
+            "bid_kw": b.bid.bid_kw,
+            "bid_normal_fit_kw": None if b.normal_fit is None else b.normal_fit.bid_kw,
+            "expected_profit_per_h": b.bid.expected_profit,
+            "degradation_per_mwh": b.degradation_per_mwh,
+            "reg_discharge_kwh_per_kw_h": b.reg_discharge_kwh_per_kw_h,
+            # Battery wear per MW of regulation delivered for an hour [currency/(MW h)].
+            "reg_wear_per_mw": b.degradation_per_mwh * b.reg_discharge_kwh_per_kw_h,
+        }
+        | _summarize_bid_secure(b, mean)
+        | _summarize_bid_path(b)
+    )
+
+
+def _summarize_bid_path(b: BidAnalysis) -> dict[str, Any]:
+    """The command path's verdict on regulation (empty when no path was checked)."""
+    if b.path_verdict is None:
+        return {}
+    out: dict[str, Any] = {"path": b.path_verdict}
+    if b.bid_if_deliverable is not None:
+        out["path"] = b.path_verdict | {
+            "note": "not deliverable over this path: not sold",
+            "bid_if_deliverable_kw": b.bid_if_deliverable.bid_kw,
+            "expected_profit_if_deliverable_per_h": b.bid_if_deliverable.expected_profit,
+        }
+    return out
 
 
 def _summarize_bid_secure(b: BidAnalysis, mean_kw: float) -> dict[str, Any]:

@@ -271,6 +271,25 @@ def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str
     )
 
 
+def path_verdict_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """One row per service summary carrying the command path's verdict: sold or not, with P(miss) of its
+    deadline against the scenario's threshold (and, for the bid, the bid the path forbids)."""
+    rows = []
+    for label, d in summaries.items():
+        if (v := d.get("path")) is None:
+            continue
+        what = "deliverable" if v["deliverable"] else "NOT deliverable over this path: not sold"
+        if "bid_if_deliverable_kw" in v:
+            what += f" (bid if deliverable {v['bid_if_deliverable_kw']:,.0f} kW)"
+        rows.append(
+            (
+                f"{label} over the command path ({v['path']}): P(miss {v['deadline_s']:g} s) vs threshold",
+                f"{v['p_miss']:.3g} vs {v['deadline_miss_max']:g}: {what}",
+            )
+        )
+    return rows
+
+
 def _services_section(result: StudyResult) -> str:
     sv, spec = result.services, result.scenario.frequency
     tg = result.scenario.time
@@ -305,6 +324,7 @@ def _services_section(result: StudyResult) -> str:
         ),
         ("DR: baseline at the rebound peak [kW]", f"{dr['rebound_baseline_kw']:,.0f}"),
         ("DR: EVs leaving below target with / without the event", f"{dr['n_unmet']} / {dr['n_unmet_baseline']}"),
+        *path_verdict_rows({"Contingency reserve": s["reserve"], "DR": dr}),
     ]
     if "capacity_kw" in ag:  # the regulation capacity offered (with network limits: the secure one first)
         rows.append(
@@ -433,6 +453,7 @@ def _markets_section(result: StudyResult) -> str:
             f"... expected profit{secure_label(bd, ('expected_profit',), 'per_h')} [{cur}/h]",
             secure_first(bd, ("expected_profit",), "per_h", ",.1f"),
         ),
+        *path_verdict_rows({"Regulation bid": bd}),
         *network_schedule_rows(s.get("network_schedule"), cur),
         (f"Schedule{blind}: EVs scheduled (left out: target out of reach)", f"{sc['n_evs']:,} ({sc['n_dropped']})"),
         (
