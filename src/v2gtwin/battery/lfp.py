@@ -190,6 +190,7 @@ def _run_block(
             np.subtract(1.0, y_cal, out=q)
             q -= y_cyc
             q -= y_brk
+            np.maximum(q, 0.0, out=q)  # no capacity left (total loss 1): no cycles, the states stop growing
             np.multiply(e0, q, out=efc)
             np.multiply(q, q, out=t1)
             t1 *= q

@@ -152,7 +152,8 @@ def _run(alpha, beta, efc0, u_cal, n_out, days_per_out, cap_ah, out_cal, out_cyc
                 else:
                     for j in range(m):
                         y = y_cyc[j]
-                        ah = ah_q[j] * (1.0 - alpha[i0 + j] * u - y)
+                        # no capacity left (total loss 1): no throughput, the cycle state stops (never negative)
+                        ah = max(ah_q[j] * (1.0 - alpha[i0 + j] * u - y), 0.0)
                         if y > 0.0:
                             y_cyc[j] = y + kk[j] * ah / y
                         else:

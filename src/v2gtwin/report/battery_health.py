@@ -84,7 +84,10 @@ def battery_health_section(result: StudyResult) -> str:
     cur = html.escape(result.scenario.currency)
     b = result.scenario.battery
     c, cmp_ = s["cost"], s["compare"]
-    table_rows = [(r["chemistry"].upper(), f"{r['temp_c']:g}", f"{r['cost_per_mwh']:,.2f}") for r in c["table"]]
+    table_rows = [
+        (r["chemistry"].upper(), f"{r['temp_c']:g}", f"{r['cost_per_mwh']:,.2f}", f"{r['life_years']}")
+        for r in c["table"]
+    ]
     fu, fv = s["fade_uncontrolled"], s["fade_v2g"]
     last = f"year_{bh.years}"
     lu, lv = fu["by_year"][last], fv["by_year"][last]
@@ -96,9 +99,14 @@ def battery_health_section(result: StudyResult) -> str:
     ]
     compare_rows = [
         (
-            f"degradation cost of the schedule's batteries [{cur}/MWh]",
-            _num(cmp_.get("schedule_degradation_per_mwh_model"), ".2f"),
-            _num(cmp_.get("schedule_degradation_per_mwh_flat"), ".2f"),
+            f"degradation cost the schedule pays per MWh discharged, each EV at its own [{cur}/MWh]",
+            _num(cmp_.get("schedule_degradation_per_mwh_discharge_weighted_model"), ".2f"),
+            _num(cmp_.get("schedule_degradation_per_mwh_discharge_weighted_flat"), ".2f"),
+        ),
+        (
+            f"degradation cost of the aggregate batteries (discharge-power-weighted mean) [{cur}/MWh]",
+            _num(cmp_.get("schedule_degradation_per_mwh_aggregate_batteries_model"), ".2f"),
+            _num(cmp_.get("schedule_degradation_per_mwh_aggregate_batteries_flat"), ".2f"),
         ),
         (
             f"schedule cost over the horizon [{cur}]",
@@ -145,8 +153,11 @@ def battery_health_section(result: StudyResult) -> str:
         f"[{cur}/MWh]: {html.escape(by_chem)}."
         + (lfp_note if lfp_low else "")
         + "</p>"
-        + _table(("chemistry", "temperature [°C]", f"cost [{cur}/MWh]"), table_rows)
-        + f"<p class='muted'>Cost table: the median V2G EV's day. {html.escape(' '.join(c['notes']))}</p>"
+        + _table(("chemistry", "temperature [°C]", f"cost [{cur}/MWh]", "years averaged (life)"), table_rows)
+        + "<p class='muted'>Cost table: each chemistry on the day of its own median-cost V2G EV. Amounts in "
+        + f"{cur}.</p><ul class='muted'>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in c["notes"])
+        + "</ul>"
         + _figure(
             fig_fade(bh),
             f"Capacity left over {bh.years} years for the {bh.n_evs:,} scheduled EVs, on their uncontrolled days and "
