@@ -67,6 +67,7 @@ def test_matches_blast_lite_on_every_reference_profile(chem):
         "calendar_soc80_45c",
         "daily_dod50_35c",
         "daily_dod80_35c",
+        "cycling_4x_dod90_25c",
         "v2g_day_25c",
     }
     for name, prof in ref["profiles"].items():
