@@ -50,6 +50,8 @@ def battery_cost(
     table = out.pop("table")
     _emit(out, False)
     if table:
-        sys.stdout.write(f"\n{'chemistry':<10} {'temp_c':>7} {'cost_per_mwh':>13}\n")
+        sys.stdout.write(f"\n{'chemistry':<10} {'temp_c':>7} {'cost_per_mwh':>13} {'life_years':>10}\n")
         for r in table:
-            sys.stdout.write(f"{r['chemistry']:<10} {r['temp_c']:>7g} {r['cost_per_mwh']:>13,.2f}\n")
+            sys.stdout.write(
+                f"{r['chemistry']:<10} {r['temp_c']:>7g} {r['cost_per_mwh']:>13,.2f} {r['life_years']:>10}\n"
+            )
