@@ -37,7 +37,8 @@ class BatterySpec(_Model):
         25.0,
         ge=0.0,
         le=60.0,
-        description="Battery temperature over the day (0-60, the LFP model's test range, Naumann et al. 2018) [degC].",
+        description="Battery temperature over the day (0-60; the cycle terms were identified at 20-40, outside that "
+        "the output names the extrapolation) [degC].",
     )
     replacement_cost_per_kwh: float = Field(
         115.0,

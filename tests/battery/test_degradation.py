@@ -292,3 +292,12 @@ def test_summary_counts_evs_past_end_of_life():
     assert res.q_loss_pu[0, 1] < 0.2 <= res.q_loss_pu[1, 0]
     assert out["by_year"]["year_1"]["n_evs_past_eol"] == 1
     assert out["by_year"]["year_1"]["n_evs_dead"] == 0
+
+
+def test_temperatures_outside_the_cycling_tests_are_named():
+    # BLAST-Lite 1.1.1 experimental_range["cycling_temperature"] = [20, 40] for both models.
+    from v2gtwin.battery.degradation import calc_extrapolation_note
+
+    assert calc_extrapolation_note(25.0) is None and calc_extrapolation_note(40.0) is None
+    assert "outside the 20-40 degC" in (calc_extrapolation_note(45.0) or "")
+    assert "extrapolated" in (calc_extrapolation_note(0.0) or "")

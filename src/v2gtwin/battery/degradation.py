@@ -32,10 +32,12 @@ from v2gtwin.errors import DataError
 
 __all__ = [
     "CHEMISTRIES",
+    "CYCLING_RANGE_C",
     "DAYS_PER_YEAR",
     "MODELS",
     "ChemistryModel",
     "FadeResult",
+    "calc_extrapolation_note",
     "calc_fade",
     "calc_period_stressors",
     "summarize_fade",
@@ -52,11 +54,28 @@ MAX_YEARS: Final = 30
 #: Instantaneous C-rates below this are storage and count as 0 in the mean C-rate [1/h] (BLAST-Lite's rule).
 CRATE_STORAGE_PER_H: Final = 1e-2
 
-#: Cell temperature range accepted [degC]: the span of the LFP model's test temperatures, 0 to 60 degC (calendar
-#: tests at 0, 10, 25, 40 and 60 degC, Naumann et al. 2018, Table 1), which also holds the NMC model's calendar
-#: tests (35 to 50 degC, Schmalstieg et al. 2014; the NMC cycle term has no temperature dependence). The same
-#: bounds hold in the scenario's ``battery.temp_c`` and in ``battery fade`` / ``battery cost``.
+#: Cell temperature range accepted [degC], the same in the scenario's ``battery.temp_c`` and in ``battery fade`` /
+#: ``battery cost``. The models' cycle terms were identified at 20-40 degC only (:data:`CYCLING_RANGE_C`); their
+#: calendar terms on storage tests (NMC: temperature varied at 50 % SoC, Schmalstieg et al. 2014 / Ecker et al.
+#: 2014; LFP: Naumann et al. 2018). 0-60 degC is the envelope the twin accepts: beyond 60 degC the NMC calendar
+#: term alone takes 40 % of the capacity in the first year; the output names any temperature outside 20-40 degC
+#: as an extrapolation of the cycle terms.
 TEMP_RANGE_C: Final = (0.0, 60.0)
+
+#: Cycling temperatures of both models' test data [degC] (BLAST-Lite 1.1.1, ``experimental_range
+#: ["cycling_temperature"]`` of ``Nmc111_Gr_Sanyo2Ah_Battery`` and ``Lfp_Gr_SonyMurata3Ah_Battery``).
+CYCLING_RANGE_C: Final = (20.0, 40.0)
+
+
+def calc_extrapolation_note(temp_c: float) -> str | None:
+    """A sentence when ``temp_c`` lies outside :data:`CYCLING_RANGE_C` (the cycle terms extrapolated), else None."""
+    lo, hi = CYCLING_RANGE_C
+    if lo <= temp_c <= hi:
+        return None
+    return (
+        f"{temp_c:g} degC is outside the {lo:g}-{hi:g} degC of the models' cycling tests (BLAST-Lite 1.1.1 "
+        "experimental_range): their cycle terms, which have no temperature dependence, are extrapolated there"
+    )
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def battery_fade(
     rainflow.
     """
     from v2gtwin.battery.cost import assign_chemistry, calc_daily_duty_soc
-    from v2gtwin.battery.degradation import CHEMISTRIES, calc_fade, summarize_fade
+    from v2gtwin.battery.degradation import CHEMISTRIES, calc_extrapolation_note, calc_fade, summarize_fade
     from v2gtwin.fleet import run_uncontrolled
     from v2gtwin.study import build_fleet
 
@@ -64,6 +64,7 @@ def battery_fade(
         fade = calc_fade(soc, scen.time.dt_h, temp, years, chem, capacity_kwh=fleet.capacity_kwh)
     out: dict[str, Any] = summarize_fade(fade, temp, scen.battery.eol_fade_pu)
     out["operation"] = "uncontrolled charging, the scenario's day repeated"
+    out["notes"] = [n for n in (calc_extrapolation_note(temp),) if n]
     _emit(out, json_out)
 
 
