@@ -96,6 +96,10 @@ def battery_health_section(result: StudyResult) -> str:
         ("of which calendar, mean [%]", *(f"{100 * r['q_loss_cal_mean_pu']:.2f}" for r in (lu, lv))),
         ("of which cycle, mean [%]", *(f"{100 * r['q_loss_cyc_mean_pu']:.2f}" for r in (lu, lv))),
         ("equivalent full cycles a day, mean", f"{fu['efc_per_day_mean']:.3f}", f"{fv['efc_per_day_mean']:.3f}"),
+        (
+            f"EVs past {b.eol_fade_pu:.0%} loss (end of life) after the last year",
+            *(f"{r['n_evs_past_eol']:,} of {bh.n_evs:,}" for r in (lu, lv)),
+        ),
     ]
     compare_rows = [
         (
