@@ -57,8 +57,8 @@ CRATE_STORAGE_PER_H: Final = 1e-2
 #: Cell temperature range accepted [degC], the same in the scenario's ``battery.temp_c`` and in ``battery fade`` /
 #: ``battery cost``. The models' cycle terms were identified at 20-40 degC only (:data:`CYCLING_RANGE_C`); their
 #: calendar terms on storage tests (NMC: temperature varied at 50 % SoC, Schmalstieg et al. 2014 / Ecker et al.
-#: 2014; LFP: Naumann et al. 2018). 0-60 degC is the envelope the twin accepts: beyond 60 degC the NMC calendar
-#: term alone takes 40 % of the capacity in the first year; the output names any temperature outside 20-40 degC
+#: 2014; LFP: Naumann et al. 2018). 0-60 degC is the envelope the twin accepts: at 60 degC the default NMC fleet
+#: already loses 42 % of its capacity in the first year; the output names any temperature outside 20-40 degC
 #: as an extrapolation of the cycle terms.
 TEMP_RANGE_C: Final = (0.0, 60.0)
 
