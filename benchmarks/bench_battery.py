@@ -8,6 +8,9 @@ runs in its own virtual environment (``make blast-reference`` creates ``.venv-bl
 same run, on one EV's day from the same fleet, called one day at a time as the twin threads its states;
 ``per_cell_speedup_vs_blast_lite`` is BLAST-Lite's seconds for that cell over the twin's fleet seconds per EV.
 ``blast_max_rel_diff`` is the largest relative difference of the two yearly losses on that cell.
+The comparison is of a parallel fleet with a serial cell: ``twin_threads`` are the threads the twin's fleet run
+used (numba's for NMC, the LFP block pool's for LFP), ``blast_lite_threads`` is 1 (one cell in one process);
+``chemistry`` names the model timed (``--chemistry``).
 Target (issue 15): fleet_seconds <= 30 s on a 2-core machine.
 """
 
@@ -33,15 +36,31 @@ BLAST_PY = ROOT / ".venv-blast" / "bin" / "python"
 SCRIPT = ROOT / "scripts" / "blast_lite_reference.py"
 
 
-def _blast_cell(chemistry: str, soc_day: np.ndarray, dt_h: float, temp_c: float, years: int) -> dict | None:
-    if not BLAST_PY.exists():
+def _blast_cell(
+    chemistry: str, soc_day: np.ndarray, dt_h: float, temp_c: float, years: int, blast_py: Path = BLAST_PY
+) -> dict | None:
+    if not blast_py.exists():
         return None
     with tempfile.TemporaryDirectory() as tmp:
         prof = Path(tmp) / "profile.json"
         prof.write_text(json.dumps({"dt_h": dt_h, "soc_pu": soc_day.tolist(), "temp_c": temp_c}))
-        cmd = [str(BLAST_PY), str(SCRIPT), "time", "--model", chemistry, "--profile", str(prof)]
+        cmd = [str(blast_py), str(SCRIPT), "time", "--model", chemistry, "--profile", str(prof)]
         run = subprocess.run([*cmd, "--years", str(years)], capture_output=True, text=True, check=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _twin_threads(chemistry: str, n_evs: int) -> int:
+    """Threads the twin's fleet run uses: numba's pool (NMC kernel) or the LFP block pool."""
+    import os
+
+    import numba
+
+    from v2gtwin.battery import lfp
+
+    if chemistry == "nmc":
+        return int(numba.get_num_threads())
+    n_blocks = -(-n_evs // lfp.BLOCK)
+    return 1 if n_blocks <= 1 else min(n_blocks, os.cpu_count() or 1, 4)
 
 
 def main() -> None:
@@ -51,6 +70,7 @@ def main() -> None:
     parser.add_argument("--chemistry", choices=("nmc", "lfp"), default="nmc")
     parser.add_argument("--temp-c", type=float, default=25.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--blast-python", type=Path, default=BLAST_PY, help="python of BLAST-Lite's venv")
     args = parser.parse_args()
 
     scen = DEFAULT_SCENARIO
@@ -73,7 +93,7 @@ def main() -> None:
     # one cell of the same fleet: the EV with the median daily cycling (a day with one charge and one drive, so
     # BLAST-Lite's max - min depth of discharge and the rainflow one agree)
     i = int(np.argsort(fade.efc_per_day)[fade.efc_per_day.size // 2])
-    blast = _blast_cell(args.chemistry, soc[i], dt_h, args.temp_c, args.years)
+    blast = _blast_cell(args.chemistry, soc[i], dt_h, args.temp_c, args.years, args.blast_python)
     out = {
         "n_evs": int(soc.shape[0]),
         "years": args.years,
@@ -84,6 +104,8 @@ def main() -> None:
         "runs_s": [round(t, 3) for t in times],
         "first_call_s": round(first_call_s, 3),
         "twin_cell_seconds": fleet_seconds / soc.shape[0],
+        "twin_threads": _twin_threads(args.chemistry, soc.shape[0]),
+        "blast_lite_threads": 1,
     }
     if blast is None:
         out["blast_lite"] = "not installed: run `make blast-reference` to create .venv-blast"

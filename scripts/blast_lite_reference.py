@@ -63,6 +63,13 @@ def profiles() -> dict[str, dict]:
             "soc_pu": _ramp([(0, 0.9), (8, 0.9), (10, 0.1), (14, 0.9), (24, 0.9)], dt_h),
             "temp_c": 35.0,
         },
+        # accelerated cycling, four 90 % cycles a day (3.6 equivalent full cycles a day, 0.3C): above the 3 EFC/day
+        # at which the LFP model's break-in term switches on, so its parameters (q7, q8, q9) are compared too
+        "cycling_4x_dod90_25c": {
+            "dt_h": dt_h,
+            "soc_pu": _ramp([(6 * k + h, s) for k in range(4) for h, s in ((0, 0.95), (3, 0.05))] + [(24, 0.95)], dt_h),
+            "temp_c": 25.0,
+        },
         # V2G-like day: drive in the morning, charge at work, drive home, V2G discharge in the evening peak,
         # charge overnight; temperature following the day (20-30 degC)
         "v2g_day_25c": {

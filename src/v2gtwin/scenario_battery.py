@@ -33,7 +33,13 @@ class BatterySpec(_Model):
     lfp_share: float = Field(
         0.3, ge=0.0, le=1.0, description="Share of the fleet's EVs with LFP cells (the rest NMC), seeded draw [-]."
     )
-    temp_c: float = Field(25.0, ge=-20.0, le=60.0, description="Battery temperature over the day [degC].")
+    temp_c: float = Field(
+        25.0,
+        ge=0.0,
+        le=60.0,
+        description="Battery temperature over the day (0-60; the cycle terms were identified at 20-40, outside that "
+        "the output names the extrapolation) [degC].",
+    )
     replacement_cost_per_kwh: float = Field(
         115.0,
         gt=0.0,

@@ -195,3 +195,32 @@ def test_terms_without_degrees_of_freedom_are_named_and_left_out() -> None:
     assert any("dod:c, t:dod:c" in n for n in a.notes)
     assert sum(r.ss for r in a.rows[:-1]) == pytest.approx(a.row("total").ss, rel=1e-12)
     assert a.row("total").ss == pytest.approx(float(np.sum((g.y - g.y.mean()) ** 2)), rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:The design matrix is rank-deficient")
+def test_whole_plot_error_with_a_missing_cell_is_adjusted_for_the_subplot_terms() -> None:
+    # A 3-temperature x (3 DoD x 2 C-rate) split plot with 2 chamber-runs per temperature (36 runs), one run
+    # deleted. Independent reference: statsmodels' formula OLS (patsy treatment coding, not our dummy coding) of
+    # the nested models y ~ temp * dod * c and y ~ C(wp) + temp * dod * c; the whole-plot error is the drop in
+    # the residual sum of squares and degrees of freedom between them (Montgomery 2017, Section 14.4: the
+    # whole-plot error is the whole-plot variation the whole-plot factors do not explain, here with the
+    # subplot effects removed). Mutation caught: the whole-plot error fitted before the subplot terms
+    # (SSR(temp) - SSR(wp)), which with the missing cell also holds part of the DoD effect.
+    d = build_split_plot_design([25, 35, 45], [0.2, 0.5, 0.8], [0.5, 1.0], 2, 2, seed=3)
+    rng = np.random.default_rng(5)
+    wp_effect = rng.normal(0, 0.05, d.whole_plot.max() + 1)
+    y = 0.03 * d.temp_c + 2.0 * d.dod_pu + 0.3 * d.c_rate + wp_effect[d.whole_plot] + rng.normal(0, 0.05, d.n_runs)
+    df = (
+        pd.DataFrame({"y": y, "wp": d.whole_plot, "temp": d.temp_c, "dod": d.dod_pu, "c": d.c_rate})
+        .drop(index=7)
+        .reset_index(drop=True)
+    )
+    a = run_split_plot_anova(df, "y", ["temp"], ["dod", "c"], "wp")
+    full = smf.ols("y ~ C(temp) * C(dod) * C(c)", df).fit()
+    with_wp = smf.ols("y ~ C(wp) + C(temp) * C(dod) * C(c)", df).fit()
+    wpe = a.row("whole-plot error")
+    assert wpe.df == round(full.df_resid - with_wp.df_resid) == 3
+    assert wpe.ss == pytest.approx(full.ssr - with_wp.ssr, rel=1e-9)
+    assert not a.balanced and any("adjusted for the subplot terms" in n for n in a.notes)
+    # The temperature F uses it.
+    assert a.row("temp").f == pytest.approx(a.row("temp").ms / wpe.ms, rel=1e-12)

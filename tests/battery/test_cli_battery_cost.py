@@ -14,6 +14,7 @@ def test_battery_cost_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     d = json.loads(out)
     assert d["source"] == "model" and d["currency"] == "USD" and d["n_evs"] == 1000
+    assert d["years"] == 10 and isinstance(d["years"], int)  # an int, as in battery fade's JSON
     assert {r["chemistry"] for r in d["table"]} == {"nmc", "lfp"} and len(d["table"]) == 10
     assert d["cost_p10_per_mwh"] <= d["cost_median_per_mwh"] <= d["cost_p90_per_mwh"]
 
@@ -26,7 +27,13 @@ def test_battery_cost_flat_is_the_placeholder(capsys: pytest.CaptureFixture[str]
 
 
 @pytest.mark.parametrize(
-    ("args", "field"), [(["--temp-c", "99"], "battery.temp_c"), (["--years", "0"], "battery.years")]
+    ("args", "field"),
+    [
+        (["--temp-c", "99"], "--temp-c"),
+        (["--temp-c", "-5"], "--temp-c"),
+        (["--years", "0"], "--years"),
+        (["--years", "31"], "--years"),
+    ],
 )
 def test_battery_cost_bad_input(capsys: pytest.CaptureFixture[str], args: list[str], field: str) -> None:
     code, _, err = run_cli(capsys, "battery", "cost", *args)

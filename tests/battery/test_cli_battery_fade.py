@@ -56,8 +56,9 @@ def test_fade_text_and_lfp(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     [
         (["--chemistry", "nca"], "--chemistry 'nca' is not known; allowed: nmc, lfp"),
         (["--years", "0"], "--years"),
-        (["--years", "51"], "--years"),
-        (["--temp-c", "120"], "--temp-c"),
+        (["--years", "31"], "--years"),
+        (["--temp-c", "61"], "--temp-c"),
+        (["--temp-c", "-1"], "--temp-c"),
     ],
 )
 def test_bad_options_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, args, needle) -> None:

@@ -193,3 +193,112 @@ def test_lfp_cost_of_a_probe_on_a_parked_day_matches_the_closed_form() -> None:
     # calendar loss at 25 degC, 0.97^1.13 = 0.966), which the closed form leaves out.
     assert got == pytest.approx(expected_per_kwh, rel=0.06)
     assert got < expected_per_kwh  # and that scaling only lowers it
+
+
+def _parked_lfp(years: int) -> tuple[Scenario, Fleet, np.ndarray]:
+    scen = Scenario(
+        battery={
+            "lfp_share": 1.0,
+            "years": years,
+            "replacement_cost_per_kwh": 100.0,
+            "eol_fade_pu": 0.2,
+            "v2g_probe_kwh": 6.0,
+            "temp_c": 25.0,
+        }
+    )
+    f = one_ev(soc0_pu=0.5, soc_target_pu=0.5)
+    return scen, f, np.full((97, 1), 0.5)  # plugged in all day at 0.5: the duty cycle is flat
+
+
+def test_fleet_cost_per_mwh_is_the_closed_form_over_the_years() -> None:
+    # One parked LFP EV, years = 2: all its cycle ageing is the probe's 0.1 EFC a day at DoD 0.1 (see the test
+    # above), so over 2 years q_cyc = (q5 x 0.1 x 365 x 2)^q6 and the cost per MWh is
+    # 1000 x q_cyc / (6 kWh x 365 x 2) x 60 kWh x 100 per kWh / 0.2. Mutations caught: dropping `* years` from
+    # the energy (cost x2), per-kWh -> per-MWh factor 100 instead of 1000 (cost / 10).
+    from v2gtwin.battery.lfp import PARAMS as P
+
+    scen, f, soc = _parked_lfp(2)
+    q5 = abs(P["q5_b0"] + P["q5_b1"] * 0.1 + P["q5_b2"])
+    expected = 1000.0 * (q5 * 0.1 * 365 * 2) ** P["q6"] / (6.0 * 365 * 2) * 60.0 * 100.0 / 0.2
+    c = degradation_cost_per_mwh(scen, f, soc)
+    assert c.source == "model" and c.n_probed == 1
+    # Within 7 %, and below: the model scales each day's cycles by the capacity left (calendar loss ~3-5 % at
+    # 25 degC over 2 years), which the closed form leaves out.
+    assert 0.93 * expected < c.per_ev_per_mwh[0] < expected
+    # The table's (lfp, 25 degC) row is this EV's own day (the LFP median day of a one-EV fleet): the same cost.
+    row = {(r["chemistry"], r["temp_c"]): r for r in c.table}
+    assert row[("lfp", 25.0)]["cost_per_mwh"] == pytest.approx(c.per_ev_per_mwh[0], rel=1e-12)
+    assert ("nmc", 25.0) not in row  # no NMC EV: no NMC day to price
+    # Each row at its own temperature (mutation: every row at 25 degC): at 45 degC the calendar loss is larger,
+    # so less capacity is left, the same SoC swing moves less charge and the cycle loss is smaller.
+    assert row[("lfp", 45.0)]["cost_per_mwh"] < row[("lfp", 25.0)]["cost_per_mwh"]
+
+
+def test_cost_is_averaged_over_the_battery_life_only() -> None:
+    # A hot NMC EV (60 degC): calendar alone passes 20 % in year 1 (alpha_cap ~ 2.4e-3/day^0.75 x 365^0.75 ~
+    # 0.2-0.3), so its life is 1 year and its cost must be the 1-year cost whatever `years` says.
+    f = one_ev(soc0_pu=0.5, soc_target_pu=0.5)
+    duty = np.full((1, 96), 0.5)
+    probe, _ = add_v2g_probe(duty, f, 6.0)
+    kw = dict(replacement_cost_per_kwh=100.0, eol_fade_pu=0.2)
+    one = calc_marginal_cost_per_kwh(duty, 0.25, 60.0, "nmc", [60.0], probe, 6.0, years=1, **kw)[0]
+    ten = calc_marginal_cost_per_kwh(duty, 0.25, 60.0, "nmc", [60.0], probe, 6.0, years=10, **kw)[0]
+    assert ten == pytest.approx(one, rel=1e-12)
+    # At 25 degC the battery lasts the 10 years: the 10-year average differs from the 1-year one.
+    one25 = calc_marginal_cost_per_kwh(duty, 0.25, 25.0, "nmc", [60.0], probe, 6.0, years=1, **kw)[0]
+    ten25 = calc_marginal_cost_per_kwh(duty, 0.25, 25.0, "nmc", [60.0], probe, 6.0, years=10, **kw)[0]
+    assert ten25 < one25  # sqrt(Q) law: the average marginal cost falls with throughput
+
+
+def test_no_ev_with_room_says_flat() -> None:
+    # A 100 kWh probe on a 60 kWh battery leaves 0-1 for every EV: no EV is priced by the models.
+    scen = Scenario(battery={"v2g_probe_kwh": 100.0})
+    f = one_ev(soc0_pu=0.5, soc_target_pu=0.5)
+    c = degradation_cost_per_mwh(scen, f, np.full((97, 1), 0.5))
+    assert c.source == "flat (no EV had room)" and c.n_probed == 0
+    assert c.per_ev_per_mwh[0] == scen.markets.degradation_per_mwh
+
+
+def _default_fleet(n: int, lfp_share: float) -> tuple[Scenario, Fleet, np.ndarray]:
+    from v2gtwin.study import build_fleet
+
+    scen = Scenario(fleet={"n_evs": n}, battery={"lfp_share": lfp_share})
+    fleet = build_fleet(scen)
+    return scen, fleet, run_uncontrolled(fleet).soc_pu
+
+
+def test_negative_costs_are_clamped_to_zero_and_named() -> None:
+    # Independent reference: the raw marginal cost of each probed EV (calc_marginal_cost_per_kwh directly).
+    # Mutation caught: np.abs instead of the clamp (a negative cost would become positive, not 0).
+    scen, fleet, soc = _default_fleet(200, 1.0)
+    spec = scen.battery
+    duty = calc_daily_duty_soc(fleet, soc)
+    probe, ok = add_v2g_probe(duty, fleet, spec.v2g_probe_kwh)
+    idx = np.flatnonzero(ok)
+    raw = 1000.0 * calc_marginal_cost_per_kwh(
+        duty[idx], fleet.dt_h, spec.temp_c, "lfp", fleet.capacity_kwh[idx], probe[idx], spec.v2g_probe_kwh,
+        years=spec.years, replacement_cost_per_kwh=spec.replacement_cost_per_kwh, eol_fade_pu=spec.eol_fade_pu,
+    )  # fmt: skip
+    assert np.any(raw < 0)  # the case exercises the clamp
+    c = degradation_cost_per_mwh(scen, fleet, soc)
+    np.testing.assert_allclose(c.per_ev_per_mwh[idx], np.maximum(raw, 0.0), rtol=1e-12)
+    assert any(f"{int((raw < 0).sum())} EVs ({int((raw < 0).sum())} LFP) have a negative" in n for n in c.notes)
+
+
+def test_evs_without_room_take_their_own_chemistry_median_and_table_per_chemistry() -> None:
+    # EVs the probe cannot fit take the median of the probed EVs of their own chemistry (NMC and LFP costs
+    # differ by an order of magnitude, so a mixed median would be wrong for one of them); each chemistry's table
+    # row at the scenario's temperature is the cost of that chemistry's median probed EV (upper median).
+    scen, fleet, soc = _default_fleet(120, 0.5)
+    spec = scen.battery
+    c = degradation_cost_per_mwh(scen, fleet, soc)
+    chem = np.asarray(c.chemistry)
+    _, ok = add_v2g_probe(calc_daily_duty_soc(fleet, soc), fleet, spec.v2g_probe_kwh)
+    assert np.any(~ok)  # the default fleet has EVs without room
+    row = {(r["chemistry"], r["temp_c"]): r["cost_per_mwh"] for r in c.table}
+    for k in ("nmc", "lfp"):
+        own = c.per_ev_per_mwh[ok & (chem == k)]
+        assert own.size > 0
+        if np.any(~ok & (chem == k)):
+            np.testing.assert_allclose(c.per_ev_per_mwh[~ok & (chem == k)], np.median(own), rtol=1e-12)
+        assert row[(k, spec.temp_c)] == pytest.approx(np.sort(own)[own.size // 2], rel=1e-9, abs=1e-9)

@@ -80,8 +80,8 @@ def test_design_is_seeded_and_randomised_uniformly() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_replicates": 1}, "replicates: must be an integer >= 2"),
-        ({"n_chambers": 0}, "chambers: must be an integer >= 1"),
+        ({"n_replicates": 1}, "replicates: must be an integer from 2"),
+        ({"n_chambers": 0}, "chambers: must be an integer from 1 to 1000"),
         ({"temp_c": [25]}, "at least 2 levels"),
         ({"temp_c": [25, 25]}, "levels must be distinct"),
         ({"temp_c": [25, 95]}, r"outside the allowed range \[-40, 80\]"),
@@ -207,6 +207,63 @@ def test_cli_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     sheet.write_text("\n".join(keep) + "\n")
     code, _, err = run_cli(capsys, "doe", "analyze", str(sheet))
     assert_one_line_error(code, err)
+    # Replicate 1 only leaves one chamber-run per temperature: it is the whole-plot error that is missing (the
+    # check that comes first). A sheet with whole-plot error but no repeated design point cannot reach the
+    # pure-error check through `doe analyze`: every run its own (temp, DoD, C-rate) point saturates the full
+    # factorial subplot model, so the subplot error has 0 df first; the pure-error message is checked on
+    # run_lack_of_fit in test_anova.py.
+    assert "whole-plot error has 0 degrees of freedom" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["design", "--seed", "-1"], "--seed"),
+        (["validate", "--seed", "-1", "--experiments", "2"], "--seed"),
+        (["design", "--chambers", "99999999999999999999"], "--chambers"),
+        (["design", "--chambers", "0"], "--chambers"),
+        (["design", "--replicates", "101"], "--replicates"),
+        (["design", "--cells-per-chamber", "0"], "--cells-per-chamber"),
+        (["design", "--max-rounds", "0"], "--max-rounds"),
+    ],
+)
+def test_cli_out_of_range_options_are_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], option: str
+) -> None:
+    # Before the bounds: ValueError / OverflowError tracebacks with exit code 1.
+    code, _, err = run_cli(capsys, "doe", *args)
+    assert_one_line_error(code, err)
+    assert option in err
+
+
+def test_design_library_bounds() -> None:
+    with pytest.raises(ScenarioError, match="chambers: must be an integer from 1 to 1000"):
+        build_split_plot_design([25, 35], [0.5], [1.0], 10**20, 2, seed=1)
+    with pytest.raises(ScenarioError, match="seed: must be an integer >= 0"):
+        build_split_plot_design([25, 35], [0.5], [1.0], 2, 2, seed=-1)
+
+
+def test_subplots_are_randomised_anew_in_each_whole_plot() -> None:
+    # 3 DoD x 2 C-rates = 6 subplot treatments, 3 temperatures x 4 replicates = 12 whole plots. If one permutation
+    # were reused, all 12 whole plots would share one order; independent permutations share it with probability
+    # (1/720)^11. The treatment in the first subplot position over the whole plots: under independent uniform
+    # permutations each of the 6 treatments is equally likely there (chi-square goodness of fit, loose level).
+    d = build_split_plot_design([25, 35, 45], [0.2, 0.5, 0.8], [0.5, 1.0], 3, 4, seed=11)
+    orders = {tuple(zip(d.dod_pu[d.whole_plot == w], d.c_rate[d.whole_plot == w], strict=True)) for w in range(1, 13)}
+    assert len(orders) > 1
+    firsts = Counter()
+    for seed in range(60):
+        e = build_split_plot_design([25, 35, 45], [0.2, 0.5, 0.8], [0.5, 1.0], 3, 4, seed=seed)
+        for w in range(1, 13):
+            k = int(np.flatnonzero(e.whole_plot == w)[0])
+            firsts[(e.dod_pu[k], e.c_rate[k])] += 1
+    counts = np.array(list(firsts.values()))
+    assert counts.size == 6 and stats.chisquare(counts).pvalue > 1e-4
+    # Replicate numbers count each temperature's chamber-runs in run order: 1..4 for every temperature.
+    for t in (25.0, 35.0, 45.0):
+        wps = np.unique(d.whole_plot[d.temp_c == t])
+        reps = [int(d.replicate[d.whole_plot == w][0]) for w in wps]
+        assert reps == [1, 2, 3, 4]
 
 
 def test_cli_validate(capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,3 +276,18 @@ def test_cli_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert res["acceptance_rate_right_model"] == pytest.approx(1 - res["models"]["arrhenius"]["rejection_rate"])
     assert_one_line_error(*run_cli(capsys, "doe", "validate", "--experiments", "0")[::2])
     assert_one_line_error(*run_cli(capsys, "doe", "validate", "--noise", "0")[::2])
+
+
+def test_cli_validate_warns_when_the_wrong_model_is_hard_to_reject(capsys: pytest.CaptureFixture[str]) -> None:
+    # At 25-45 degC 1/T is nearly linear in T: the linear-temperature model's exact rejection probability is
+    # ~0.07 (noncentral F, lambda ~1.5), far below 0.8, and the output must say so; over 0-60 degC it is ~1 and
+    # no note is given.
+    code, text, err = run_cli(capsys, "doe", "validate", "--experiments", "20", "--json")
+    assert code == 0, err
+    res = json.loads(text)
+    assert res["models"]["linear_temp"]["rejection_rate_theory"] < 0.8
+    assert len(res["notes"]) == 1 and "widen the range" in res["notes"][0]
+    code, text, err = run_cli(capsys, "doe", "validate", "--experiments", "20", "--temperatures-c", "0,30,60", "--json")
+    assert code == 0, err
+    res = json.loads(text)
+    assert res["models"]["linear_temp"]["rejection_rate_theory"] > 0.8 and res["notes"] == []

@@ -5,7 +5,10 @@ Split-plot ANOVA
     time: the drop in the residual sum of squares is the term's sum of squares, the drop in residual degrees of
     freedom (the rank of the design matrix) its degrees of freedom. Terms of whole-plot factors only (chamber
     temperature) are tested against the **whole-plot error** -- the variation between whole plots (chamber-runs)
-    that the blocks and whole-plot factors do not explain, ``SS_WPE = SSR(block + WP terms) - SSR(whole plot)``.
+    that the blocks and whole-plot factors do not explain, adjusted for the subplot terms,
+    ``SS_WPE = SSR(block + WP terms + SP terms) - SSR(block + whole plot + SP terms)`` (with balanced data the same
+    as ``SSR(block + WP terms) - SSR(whole plot)``; with a missing cell only the adjusted form leaves the subplot
+    effects out of the whole-plot error).
     Every term that involves a subplot factor is tested against the **subplot error**: the residual of the model
     with one mean per whole plot plus all subplot terms (pooled), or -- the textbook analysis with blocks --
     against its own block-by-term interaction (``subplot_error="by_term"``).
@@ -256,7 +259,17 @@ def run_split_plot_anova(
     if block:
         rows.append(add(block, "block", [("blk",)]))
     wp_rows = [add(":".join(s), "whole_plot", [term(s)]) for s in wp_terms]
-    wpe = add("whole-plot error", "whole_plot", [("wp",)])
+    # Whole-plot error adjusted for the subplot terms: SSR(block + WP terms + SP terms) - SSR(block + whole plot
+    # + SP terms). With balanced data it equals SSR(block + WP terms) - SSR(whole plot); with a cell missing the
+    # unadjusted difference would also hold the subplot effects that the missing cell unbalances.
+    sp_keys = [term(s) for s in sp_terms]
+    ssr_a, dfr_a = fit([*used, *sp_keys])
+    ssr_b, dfr_b = fit([*used, ("wp",), *sp_keys])
+    wpe_df = dfr_a - dfr_b
+    wpe_ss = max(ssr_a - ssr_b, 0.0)
+    wpe = AnovaRow("whole-plot error", "whole_plot", wpe_df, wpe_ss, wpe_ss / wpe_df if wpe_df > 0 else math.nan)
+    used.append(("wp",))
+    ssr, dfr = fit(used)
     if wpe.df < 1:
         raise DataError(
             "too few replicated whole plots: the whole-plot error has 0 degrees of freedom (each whole-plot factor "
@@ -297,18 +310,21 @@ def run_split_plot_anova(
             )
         out += [tested(r, spe) for r in sp_rows] + [spe]
     out.append(AnovaRow("total", "total", df_total, ss_total, ss_total / df_total if df_total else math.nan))
-    ss_sum = sum(r.ss for r in out[:-1])
-    if not math.isclose(ss_sum, ss_total, rel_tol=1e-9, abs_tol=1e-9 * max(ss_total, 1.0)):
-        logger.warning("strata sums of squares add to %.6g, total %.6g", ss_sum, ss_total)
     cell = np.stack([frame[alias[f]] for f in [*wp_f, *sp_f]], axis=1)
     counts = np.unique(cell, axis=0, return_counts=True)[1]
     wp_sizes = np.bincount(wp)
     balanced = bool(np.all(counts == counts[0]) and np.all(wp_sizes == wp_sizes[0]))
+    ss_sum = sum(r.ss for r in out[:-1])
+    if balanced and not math.isclose(ss_sum, ss_total, rel_tol=1e-9, abs_tol=1e-9 * max(ss_total, 1.0)):
+        logger.warning("strata sums of squares add to %.6g, total %.6g", ss_sum, ss_total)
     notes: list[str] = []
     if dropped:
         notes.append(f"not estimable from these runs (0 degrees of freedom), left out: {', '.join(dropped)}")
     if not balanced:
-        notes.append("unbalanced data: sequential (type I) sums of squares in the order of the table")
+        notes.append(
+            "unbalanced data: sequential (type I) sums of squares in the order of the table; the whole-plot error "
+            "is adjusted for the subplot terms, so the strata no longer add up to the total"
+        )
     if block:
         wp_cells = np.stack([frame["blk"], *(frame[alias[f]] for f in wp_f)], axis=1)
         n_cells = np.unique(wp_cells, axis=0).shape[0]

@@ -32,10 +32,12 @@ from v2gtwin.errors import DataError
 
 __all__ = [
     "CHEMISTRIES",
+    "CYCLING_RANGE_C",
     "DAYS_PER_YEAR",
     "MODELS",
     "ChemistryModel",
     "FadeResult",
+    "calc_extrapolation_note",
     "calc_fade",
     "calc_period_stressors",
     "summarize_fade",
@@ -46,14 +48,34 @@ FloatArray = npt.NDArray[np.float64]
 #: Days in a year of the fade horizon [day] (leap days ignored).
 DAYS_PER_YEAR: Final = 365
 
-#: Longest horizon accepted [year].
-MAX_YEARS: Final = 50
+#: Longest horizon accepted [year] (the same bound as the scenario's ``battery.years`` and both CLIs).
+MAX_YEARS: Final = 30
 
 #: Instantaneous C-rates below this are storage and count as 0 in the mean C-rate [1/h] (BLAST-Lite's rule).
 CRATE_STORAGE_PER_H: Final = 1e-2
 
-#: Cell temperature range accepted [degC] (beyond the models' test data on both sides, but finite physics).
-TEMP_RANGE_C: Final = (-40.0, 80.0)
+#: Cell temperature range accepted [degC], the same in the scenario's ``battery.temp_c`` and in ``battery fade`` /
+#: ``battery cost``. The models' cycle terms were identified at 20-40 degC only (:data:`CYCLING_RANGE_C`); their
+#: calendar terms on storage tests (NMC: temperature varied at 50 % SoC, Schmalstieg et al. 2014 / Ecker et al.
+#: 2014; LFP: Naumann et al. 2018). 0-60 degC is the envelope the twin accepts: at 60 degC the default NMC fleet
+#: already loses 42 % of its capacity in the first year; the output names any temperature outside 20-40 degC
+#: as an extrapolation of the cycle terms.
+TEMP_RANGE_C: Final = (0.0, 60.0)
+
+#: Cycling temperatures of both models' test data [degC] (BLAST-Lite 1.1.1, ``experimental_range
+#: ["cycling_temperature"]`` of ``Nmc111_Gr_Sanyo2Ah_Battery`` and ``Lfp_Gr_SonyMurata3Ah_Battery``).
+CYCLING_RANGE_C: Final = (20.0, 40.0)
+
+
+def calc_extrapolation_note(temp_c: float) -> str | None:
+    """A sentence when ``temp_c`` lies outside :data:`CYCLING_RANGE_C` (the cycle terms extrapolated), else None."""
+    lo, hi = CYCLING_RANGE_C
+    if lo <= temp_c <= hi:
+        return None
+    return (
+        f"{temp_c:g} degC is outside the {lo:g}-{hi:g} degC of the models' cycling tests (BLAST-Lite 1.1.1 "
+        "experimental_range): their cycle terms, which have no temperature dependence, are extrapolated there"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,6 +133,9 @@ class FadeResult:
     chemistry : chemistry of each EV.
     dod_pu : (n_ev,) depth of discharge of the duty period (by ``dod_method``) [pu].
     dod_method : how ``dod_pu`` was counted.
+
+    A cell's total loss saturates at 1 (nothing left): from then on it moves no charge and its states stop;
+    :meth:`years_to_fade` and :func:`summarize_fade` flag the EVs past an end-of-life loss.
     """
 
     q_loss_pu: FloatArray
@@ -125,6 +150,12 @@ class FadeResult:
     def n_years(self) -> int:
         """Number of years [-]."""
         return int(self.q_loss_pu.shape[1])
+
+    def years_to_fade(self, fade_pu: float) -> npt.NDArray[np.int64]:
+        """Per EV, the first whole year at whose end the loss reaches ``fade_pu`` (1-based), or
+        :attr:`n_years` when it never does within the horizon [year]."""
+        past = self.q_loss_pu >= fade_pu
+        return np.where(past.any(axis=1), past.argmax(axis=1) + 1, self.n_years).astype(np.int64)
 
 
 def calc_period_stressors(soc_pu: FloatArray, dt_h: float, temp_c: npt.ArrayLike) -> dict[str, Any]:
@@ -217,8 +248,8 @@ def calc_fade(
     soc_pu : (n_ev, n_t) SoC over one day at the start of each step [pu]; the day repeats (the sample after
         the last is the first).
     dt_h : step [h]; ``n_t * dt_h`` must be 24 h.
-    temp_c : cell temperature [degC]: scalar, (n_ev,) or (n_ev, n_t) (-40 to 80).
-    years : whole years to simulate (1 to 50).
+    temp_c : cell temperature [degC]: scalar, (n_ev,) or (n_ev, n_t) (0 to 60, :data:`TEMP_RANGE_C`).
+    years : whole years to simulate (1 to 30).
     chemistry : one of :data:`CHEMISTRIES`, or one per EV.
     capacity_kwh : (n_ev,) usable capacity [kWh], optional and only checked: the models are relative to the
         cell's capacity, so a pack's relative fade does not depend on its size.
@@ -258,6 +289,8 @@ def calc_fade(
     dt_days = n_t * float(dt_h) / 24.0
     q_cal = np.zeros((n_ev, years))
     q_cyc = np.zeros((n_ev, years))
+    # Each model's states stop when its cell has no capacity left; the calendar state, a function of time,
+    # is capped here so that the total loss never passes 1 (never a negative capacity).
     chem_arr = np.asarray(chem)
     for name, model in MODELS.items():
         idx = np.flatnonzero(chem_arr == name)
@@ -268,6 +301,8 @@ def calc_fade(
         cal, cyc = model.run_states(rates, sub["efc0"], dt_days, n_days, DAYS_PER_YEAR)
         q_cal[idx] = cal
         q_cyc[idx] = cyc
+    q_cyc = np.minimum(q_cyc, 1.0)
+    q_cal = np.minimum(q_cal, 1.0 - q_cyc)
     return FadeResult(
         q_loss_pu=q_cal + q_cyc,
         q_loss_cal_pu=q_cal,
@@ -287,13 +322,14 @@ def _subset(st: dict[str, Any], idx: npt.NDArray[np.intp]) -> dict[str, Any]:
 PERCENTILES: Final = (5, 50, 95)
 
 
-def summarize_fade(result: FadeResult, temp_c: float | None = None) -> dict[str, Any]:
+def summarize_fade(result: FadeResult, temp_c: float | None = None, eol_fade_pu: float = 0.2) -> dict[str, Any]:
     """Fleet capacity fade by year: mean and percentiles over EVs (the ``battery fade --json`` dict).
 
     Parameters
     ----------
     result : the fleet's fade.
     temp_c : the cell temperature used, when one value for the fleet [degC] (echoed in the output).
+    eol_fade_pu : loss at which a battery is replaced [pu]; each year counts the EVs past it.
 
     Returns
     -------
@@ -301,7 +337,9 @@ def summarize_fade(result: FadeResult, temp_c: float | None = None) -> dict[str,
         ``n_evs``, ``years``, ``chemistry`` (one name, or ``"mixed"`` with ``n_evs_by_chemistry``),
         ``dod_method``, ``efc_per_day_mean`` [1/day], ``dod_mean_pu`` [pu], and ``by_year``:
         ``{"year_1": {"q_loss_mean_pu", "q_loss_p5_pu", "q_loss_p50_pu", "q_loss_p95_pu",
-        "q_loss_cal_mean_pu", "q_loss_cyc_mean_pu"}, ...}`` [pu of the new capacity].
+        "q_loss_cal_mean_pu", "q_loss_cyc_mean_pu", "n_evs_past_eol", "n_evs_dead"}, ...}`` [pu of the new
+        capacity]: ``n_evs_past_eol`` EVs whose loss reached ``eol_fade_pu`` (replaced in practice; their later
+        fade is that of a battery nobody would still drive), ``n_evs_dead`` those at a loss of 1 (saturated).
     """
     names = sorted(set(result.chemistry))
     out: dict[str, Any] = {
@@ -314,6 +352,7 @@ def summarize_fade(result: FadeResult, temp_c: float | None = None) -> dict[str,
     if temp_c is not None:
         out["temp_c"] = float(temp_c)
     out["dod_method"] = result.dod_method
+    out["eol_fade_pu"] = float(eol_fade_pu)
     out["efc_per_day_mean"] = float(np.mean(result.efc_per_day))
     if result.dod_pu is not None:
         out["dod_mean_pu"] = float(np.mean(result.dod_pu))
@@ -325,6 +364,8 @@ def summarize_fade(result: FadeResult, temp_c: float | None = None) -> dict[str,
             row[f"q_loss_p{p}_pu"] = float(v)
         row["q_loss_cal_mean_pu"] = float(np.mean(result.q_loss_cal_pu[:, y]))
         row["q_loss_cyc_mean_pu"] = float(np.mean(result.q_loss_cyc_pu[:, y]))
+        row["n_evs_past_eol"] = int(np.sum(result.q_loss_pu[:, y] >= eol_fade_pu))
+        row["n_evs_dead"] = int(np.sum(result.q_loss_pu[:, y] >= 1.0 - 1e-12))
         by_year[f"year_{y + 1}"] = row
     out["by_year"] = by_year
     return out

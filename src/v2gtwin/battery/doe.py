@@ -62,6 +62,9 @@ RUN_SHEET_COLUMNS: tuple[str, ...] = (
 TEMP_RANGE_C: tuple[float, float] = (-40.0, 80.0)
 DOD_RANGE_PU: tuple[float, float] = (0.0, 1.0)  # exclusive of 0
 C_RATE_RANGE: tuple[float, float] = (0.0, 10.0)  # exclusive of 0
+#: Most chambers and replicates a design may have (one-line errors instead of overflows beyond) [-].
+MAX_CHAMBERS: int = 1000
+MAX_REPLICATES: int = 100
 
 
 @dataclass(frozen=True)
@@ -244,13 +247,15 @@ def build_split_plot_design(
     rates = _check_levels("C-rates (c_rate)", c_rate, *C_RATE_RANGE, lo_open=True)
     if temps.size < 2:
         raise ScenarioError("temperatures (temp_c): give at least 2 levels (one level has no temperature effect)")
-    if int(n_chambers) != n_chambers or n_chambers < 1:
-        raise ScenarioError(f"chambers: must be an integer >= 1, got {n_chambers}")
-    if int(n_replicates) != n_replicates or n_replicates < 2:
+    if int(n_chambers) != n_chambers or not 1 <= n_chambers <= MAX_CHAMBERS:
+        raise ScenarioError(f"chambers: must be an integer from 1 to {MAX_CHAMBERS}, got {n_chambers}")
+    if int(n_replicates) != n_replicates or not 2 <= n_replicates <= MAX_REPLICATES:
         raise ScenarioError(
-            f"replicates: must be an integer >= 2 (the whole-plot error needs at least two chamber-runs per "
-            f"temperature), got {n_replicates}"
+            f"replicates: must be an integer from 2 (the whole-plot error needs at least two chamber-runs per "
+            f"temperature) to {MAX_REPLICATES}, got {n_replicates}"
         )
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ScenarioError(f"seed: must be an integer >= 0, got {seed}")
     n_sub = dods.size * rates.size
     if cells_per_chamber is not None:
         if cells_per_chamber < 1:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from v2gtwin.markets.scheduling import ScheduleAnalysis
     from v2gtwin.scenario import Scenario
 
-__all__ = ["BatteryHealthAnalysis", "run_battery_health_analysis"]
+__all__ = ["BatteryHealthAnalysis", "calc_discharge_weighted_cost_per_mwh", "run_battery_health_analysis"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -38,7 +38,10 @@ class BatteryHealthAnalysis:
     the models, the models when it used the flat cost).
     fade_uncontrolled, fade_v2g : the schedule's EVs aged on their uncontrolled and their scheduled days.
     n_evs : EVs aged [-]. years [-].
-    compare : the V2G offer and the schedule priced both ways (keys ``<figure>_model`` and ``<figure>_flat``).
+    compare : the V2G offer and the schedule priced both ways (keys ``<figure>_model`` and ``<figure>_flat``);
+    ``schedule_degradation_per_mwh_aggregate_batteries_*`` is the one cost of the aggregate models,
+    ``schedule_degradation_per_mwh_discharge_weighted_*`` what the solved schedule pays per MWh discharged.
+    eol_fade_pu : end-of-life loss the fade summaries count EVs past [pu].
     """
 
     cost: DegradationCost
@@ -48,27 +51,43 @@ class BatteryHealthAnalysis:
     n_evs: int
     years: int
     compare: dict[str, Any]
+    eol_fade_pu: float = 0.2
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: the cost, the fade both ways by year, and the comparison with the placeholder."""
-        model = self.cost if self.cost.source == "model" else self.other
+        model = self.cost if self.cost.source != "flat" else self.other
         return {
             "degradation_cost_source": self.cost.source,
             "cost": model.summary(),
             "years": self.years,
             "n_evs": self.n_evs,
-            "fade_uncontrolled": summarize_fade(self.fade_uncontrolled, self.cost.temp_c),
-            "fade_v2g": summarize_fade(self.fade_v2g, self.cost.temp_c),
+            "fade_uncontrolled": summarize_fade(self.fade_uncontrolled, self.cost.temp_c, self.eol_fade_pu),
+            "fade_v2g": summarize_fade(self.fade_v2g, self.cost.temp_c, self.eol_fade_pu),
             "compare": dict(self.compare),
         }
 
 
-def _schedule_figures(s: ScheduleAnalysis) -> dict[str, Any]:
+def calc_discharge_weighted_cost_per_mwh(p_ev_kw: npt.ArrayLike, cost_per_mwh: npt.ArrayLike) -> float | None:
+    """The degradation cost a schedule pays per MWh it discharges: ``sum_i c_i E_i / sum_i E_i`` with ``E_i`` the
+    energy EV ``i`` discharges (``p_ev_kw`` (n_steps, n_ev), discharge negative) and ``c_i`` its cost
+    [currency/MWh]; None when nothing is discharged."""
+    p = np.asarray(p_ev_kw, dtype=float)
+    e = -np.clip(p, None, 0.0).sum(axis=0)
+    c = np.asarray(cost_per_mwh, dtype=float)
+    return float((c * e).sum() / e.sum()) if e.sum() > 0 else None
+
+
+def _schedule_figures(s: ScheduleAnalysis, per_ev_per_mwh: FloatArray) -> dict[str, Any]:
     d = s.summary()
+    idx = s.ev_index if s.ev_index is not None else np.arange(per_ev_per_mwh.size)
+    paid = calc_discharge_weighted_cost_per_mwh(s.p_ev_kw, per_ev_per_mwh[idx]) if s.p_ev_kw is not None else None
     return {
         "cost_per_horizon": d["disaggregated_cost_per_horizon"],
         "energy_discharged_kwh": d["energy_discharged_kwh"],
-        "degradation_per_mwh": d["degradation_per_mwh"],
+        # the one cost the aggregate (virtual-battery) models use: discharge-power-weighted over the EVs
+        "degradation_per_mwh_aggregate_batteries": d["degradation_per_mwh"],
+        # what the schedule actually solved pays per MWh it discharges, each EV at its own cost
+        "degradation_per_mwh_discharge_weighted": paid,
     }
 
 
@@ -90,7 +109,8 @@ def run_battery_health_analysis(
     from v2gtwin.markets.scheduling import run_schedule_analysis
 
     sc, spec = scenario, scenario.battery
-    other_kind = "flat" if cost.source == "model" else "model"
+    kind_used = spec.degradation_cost  # the cost asked for ("model" even when no EV could be probed)
+    other_kind = "flat" if kind_used == "model" else "model"
     other = degradation_cost_per_mwh(_with_cost(sc, other_kind), fleet, uncontrolled.soc_pu)
     rerun = run_schedule_analysis(
         fleet,
@@ -102,13 +122,13 @@ def run_battery_health_analysis(
         degradation_per_mwh=other.per_ev_per_mwh,
         degradation_source=other.source,
     )
-    by_kind = {cost.source: schedule, other.source: rerun}
+    by_kind = {kind_used: (schedule, cost), other_kind: (rerun, other)}
     compare: dict[str, Any] = {}
-    for kind, s in by_kind.items():
-        for k, v in _schedule_figures(s).items():
+    for kind, (s, c) in by_kind.items():
+        for k, v in _schedule_figures(s, c.per_ev_per_mwh).items():
             compare[f"schedule_{k}_{kind}"] = v
     if market is not None:
-        costs = {cost.source: cost, other.source: other}
+        costs = {kind_used: cost, other_kind: other}
         for kind, c in costs.items():
             m = (
                 market
@@ -127,7 +147,9 @@ def run_battery_health_analysis(
     duty_v2g = calc_daily_duty_soc(sub, simulate_soc(sub, p_v2g).soc_pu)
     fade_unc = calc_fade(duty_unc, fleet.dt_h, spec.temp_c, spec.years, chem, capacity_kwh=sub.capacity_kwh)
     fade_v2g = calc_fade(duty_v2g, fleet.dt_h, spec.temp_c, spec.years, chem, capacity_kwh=sub.capacity_kwh)
-    return BatteryHealthAnalysis(cost, other, fade_unc, fade_v2g, int(idx.size), spec.years, compare)
+    return BatteryHealthAnalysis(
+        cost, other, fade_unc, fade_v2g, int(idx.size), spec.years, compare, float(spec.eol_fade_pu)
+    )
 
 
 def _with_cost(scenario: Scenario, kind: str) -> Scenario:

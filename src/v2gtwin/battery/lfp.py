@@ -20,8 +20,10 @@ are averaged over the period's samples in time (trapezoid rule). This is NREL's 
 ``Lfp_Gr_SonyMurata3Ah_Battery`` (version 1.1.1), whose parameters are :data:`PARAMS`.
 
 The parameters are those of the NREL identification; Gasper et al. (2022) publish the model form and its
-identification on the same data; the paper was not accessible here to check each value, so they are taken as
-BLAST-Lite 1.1.1 states them. Validity (BLAST-Lite's summary of the test matrix): cycling only at 25 and
+identification on the same data; the paper (open access) was not reachable from the development machine, so
+no value is checked against its tables: they are taken as BLAST-Lite 1.1.1 states them, and every term, the
+break-in term included (a 3.6 EFC/day reference profile), is checked against BLAST-Lite's own runs.
+Validity (BLAST-Lite's summary of the test matrix): cycling only at 25 and
 45 degC (its stated range 20-40 degC), DoD 80-100 %, up to 1C charge / 2C discharge; no low-temperature data;
 the cycle term has no temperature dependence.
 
@@ -190,6 +192,7 @@ def _run_block(
             np.subtract(1.0, y_cal, out=q)
             q -= y_cyc
             q -= y_brk
+            np.maximum(q, 0.0, out=q)  # no capacity left (total loss 1): no cycles, the states stop growing
             np.multiply(e0, q, out=efc)
             np.multiply(q, q, out=t1)
             t1 *= q

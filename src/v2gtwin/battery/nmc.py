@@ -49,13 +49,16 @@ __all__ = ["CAP_AH", "OCV_SOC_PU", "OCV_V", "PARAMS", "calc_ocv_v", "calc_rates"
 FloatArray = npt.NDArray[np.float64]
 
 #: Capacity of the Sanyo UR18650E cell that converts equivalent cycles to Ah in beta_cap's sqrt(Q) [Ah], as
-#: BLAST-Lite 1.1.1 takes it (Ecker et al. 2014 give 2.05 Ah nominal for the same cell; not checked here which
-#: value Schmalstieg et al. fitted Q with).
+#: BLAST-Lite 1.1.1 takes it (Ecker et al. 2014 give 2.05 Ah nominal for the same cell, and so does SimSES's cell
+#: class; which value Schmalstieg et al. fitted Q with could not be checked without the paper; the choice scales
+#: the cycle loss by sqrt(2.15/2.05) = 1.024 at most).
 CAP_AH: Final = 2.15
 
 #: Capacity-fade parameters of Schmalstieg et al. (2014), alpha_cap (calendar) and beta_cap (cycle) with the
-#: exponents 0.75 of time and 0.5 of charge throughput. The paper was not accessible here to check equation
-#: numbers; the values are those BLAST-Lite 1.1.1 transcribes from it (NREL).
+#: exponents 0.75 of time and 0.5 of charge throughput. The paper was not reachable here, so no equation or table
+#: number is quoted; the values are those BLAST-Lite 1.1.1 transcribes from it (NREL), and a second, independent
+#: transcription -- SimSES (TU Munich, classes SanyoNMCCalendarDegradationModel / SanyoNMCCyclicDegradationModel)
+#: -- has the same nine constants and both exponents.
 PARAMS: Final[dict[str, float]] = {
     "qcal_a_per_v": 7.543,  # [1/V] slope of alpha_cap in the voltage
     "qcal_b": -23.75,  # [-] offset of alpha_cap
@@ -152,7 +155,8 @@ def _run(alpha, beta, efc0, u_cal, n_out, days_per_out, cap_ah, out_cal, out_cyc
                 else:
                     for j in range(m):
                         y = y_cyc[j]
-                        ah = ah_q[j] * (1.0 - alpha[i0 + j] * u - y)
+                        # no capacity left (total loss 1): no throughput, the cycle state stops (never negative)
+                        ah = max(ah_q[j] * (1.0 - alpha[i0 + j] * u - y), 0.0)
                         if y > 0.0:
                             y_cyc[j] = y + kk[j] * ah / y
                         else:

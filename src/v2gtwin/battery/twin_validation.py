@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -202,6 +202,11 @@ def simulate_experiment(
     return np.asarray(q * np.exp(noise_rel * rng.standard_normal(q.shape)))
 
 
+#: Exact power below which ``doe validate`` warns that the wrong model is hard to reject (0.8, the usual target
+#: power of a test: J. Cohen, Statistical Power Analysis for the Behavioral Sciences, 2nd ed., 1988, Ch. 2) [-].
+ADEQUATE_POWER: Final = 0.8
+
+
 @dataclass(frozen=True)
 class TwinValidation:
     """Outcome of repeated simulated experiments: per model, how often the lack-of-fit test rejects it.
@@ -239,7 +244,22 @@ class TwinValidation:
                 }
                 for m in self.rejection_rate
             },
+            "notes": self.notes(),
         }
+
+    def notes(self) -> list[str]:
+        """Plain-language warnings: a wrong model whose exact rejection probability is below
+        :data:`ADEQUATE_POWER` (the test cannot tell it from the right one with this design and noise)."""
+        out = []
+        for m, p in self.rejection_rate_theory.items():
+            if m != "arrhenius" and p < ADEQUATE_POWER:
+                out.append(
+                    f"the test rejects the wrong model {m!r} with probability {p:.3f} only (below "
+                    f"{ADEQUATE_POWER:g}): over this temperature range 1/T is nearly linear in T, so the linear and "
+                    "Arrhenius laws nearly coincide; widen the range (e.g. --temperatures-c 0,30,60), add "
+                    "replicates or lower the noise"
+                )
+        return out
 
 
 def run_twin_validation(

@@ -13,9 +13,13 @@ from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, _fleet_baseline
 from v2gtwin.cli.battery import battery_app
 
 TempOpt = Annotated[
-    float | None, typer.Option("--temp-c", help="Battery temperature (default: battery.temp_c) [degC].")
+    float | None,
+    typer.Option("--temp-c", min=0.0, max=60.0, help="Battery temperature (0-60; default: battery.temp_c) [degC]."),
 ]
-YearsOpt = Annotated[int | None, typer.Option("--years", help="Years of the average (default: battery.years).")]
+YearsOpt = Annotated[
+    int | None,
+    typer.Option("--years", min=1, max=30, help="Years of the average (1-30; default: battery.years)."),
+]
 FlatOpt = Annotated[
     bool, typer.Option("--flat", help="Show the flat placeholder markets.degradation_per_mwh instead of the models.")
 ]
@@ -46,6 +50,8 @@ def battery_cost(
     table = out.pop("table")
     _emit(out, False)
     if table:
-        sys.stdout.write(f"\n{'chemistry':<10} {'temp_c':>7} {'cost_per_mwh':>13}\n")
+        sys.stdout.write(f"\n{'chemistry':<10} {'temp_c':>7} {'cost_per_mwh':>13} {'life_years':>10}\n")
         for r in table:
-            sys.stdout.write(f"{r['chemistry']:<10} {r['temp_c']:>7g} {r['cost_per_mwh']:>13,.2f}\n")
+            sys.stdout.write(
+                f"{r['chemistry']:<10} {r['temp_c']:>7g} {r['cost_per_mwh']:>13,.2f} {r['life_years']:>10}\n"
+            )

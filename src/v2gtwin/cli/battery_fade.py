@@ -17,7 +17,7 @@ from v2gtwin.errors import ScenarioError
 def battery_fade(
     scenario: ScenarioOpt = None,
     years: Annotated[
-        int | None, typer.Option(min=1, max=50, help="Years of ageing (1-50; default: battery.years).")
+        int | None, typer.Option(min=1, max=30, help="Years of ageing (1-30; default: battery.years).")
     ] = None,
     chemistry: Annotated[
         str | None,
@@ -26,7 +26,7 @@ def battery_fade(
     temp_c: Annotated[
         float | None,
         typer.Option(
-            "--temp-c", min=-40.0, max=80.0, help="Cell temperature, all year (default: battery.temp_c) [degC]."
+            "--temp-c", min=0.0, max=60.0, help="Cell temperature, all year (0-60; default: battery.temp_c) [degC]."
         ),
     ] = None,
     json_out: JsonOpt = False,
@@ -40,7 +40,7 @@ def battery_fade(
     rainflow.
     """
     from v2gtwin.battery.cost import assign_chemistry, calc_daily_duty_soc
-    from v2gtwin.battery.degradation import CHEMISTRIES, calc_fade, summarize_fade
+    from v2gtwin.battery.degradation import CHEMISTRIES, calc_extrapolation_note, calc_fade, summarize_fade
     from v2gtwin.fleet import run_uncontrolled
     from v2gtwin.study import build_fleet
 
@@ -62,8 +62,9 @@ def battery_fade(
         soc = calc_daily_duty_soc(fleet, run_uncontrolled(fleet).soc_pu)
         steps.advance(f"ageing {fleet.n:,} EVs, {years} year(s)")
         fade = calc_fade(soc, scen.time.dt_h, temp, years, chem, capacity_kwh=fleet.capacity_kwh)
-    out: dict[str, Any] = summarize_fade(fade, temp)
+    out: dict[str, Any] = summarize_fade(fade, temp, scen.battery.eol_fade_pu)
     out["operation"] = "uncontrolled charging, the scenario's day repeated"
+    out["notes"] = [n for n in (calc_extrapolation_note(temp),) if n]
     _emit(out, json_out)
 
 

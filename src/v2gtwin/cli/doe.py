@@ -22,9 +22,14 @@ app.add_typer(doe_app, name="doe")
 TempsOpt = Annotated[str, typer.Option("--temperatures-c", help="Chamber temperatures [°C], comma-separated.")]
 DodOpt = Annotated[str, typer.Option("--dod", help="Depths of discharge [pu of capacity], comma-separated.")]
 CrateOpt = Annotated[str, typer.Option("--c-rate", help="C-rates [1/h], comma-separated.")]
-ChambersOpt = Annotated[int, typer.Option("--chambers", help="Temperature chambers that run at the same time.")]
-RepsOpt = Annotated[int, typer.Option("--replicates", help="Chamber-runs per temperature (>= 2).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the randomisation (and of a simulated response).")]
+ChambersOpt = Annotated[
+    int, typer.Option("--chambers", min=1, max=1000, help="Temperature chambers that run at the same time (1-1000).")
+]
+RepsOpt = Annotated[int, typer.Option("--replicates", min=2, max=100, help="Chamber-runs per temperature (2-100).")]
+SeedOpt = Annotated[
+    int,
+    typer.Option("--seed", min=0, max=2**63 - 1, help="Seed of the randomisation (and of a simulated response), >= 0."),
+]
 
 
 def _levels(option: str, text: str) -> list[float]:
@@ -46,10 +51,19 @@ def doe_design(
     replicates: RepsOpt = 2,
     seed: SeedOpt = 1,
     cells_per_chamber: Annotated[
-        int | None, typer.Option("--cells-per-chamber", help="Cells one chamber holds (checked against the design).")
+        int | None,
+        typer.Option(
+            "--cells-per-chamber",
+            min=1,
+            max=100_000,
+            help="Cells one chamber holds (1-100000; checked against the design).",
+        ),
     ] = None,
     max_rounds: Annotated[
-        int | None, typer.Option("--max-rounds", help="Rounds of chamber-runs the campaign may take (checked).")
+        int | None,
+        typer.Option(
+            "--max-rounds", min=1, max=100_000, help="Rounds of chamber-runs the campaign may take (checked)."
+        ),
     ] = None,
     simulate_noise: Annotated[
         float | None,

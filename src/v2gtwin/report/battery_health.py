@@ -84,7 +84,10 @@ def battery_health_section(result: StudyResult) -> str:
     cur = html.escape(result.scenario.currency)
     b = result.scenario.battery
     c, cmp_ = s["cost"], s["compare"]
-    table_rows = [(r["chemistry"].upper(), f"{r['temp_c']:g}", f"{r['cost_per_mwh']:,.2f}") for r in c["table"]]
+    table_rows = [
+        (r["chemistry"].upper(), f"{r['temp_c']:g}", f"{r['cost_per_mwh']:,.2f}", f"{r['life_years']}")
+        for r in c["table"]
+    ]
     fu, fv = s["fade_uncontrolled"], s["fade_v2g"]
     last = f"year_{bh.years}"
     lu, lv = fu["by_year"][last], fv["by_year"][last]
@@ -93,12 +96,21 @@ def battery_health_section(result: StudyResult) -> str:
         ("of which calendar, mean [%]", *(f"{100 * r['q_loss_cal_mean_pu']:.2f}" for r in (lu, lv))),
         ("of which cycle, mean [%]", *(f"{100 * r['q_loss_cyc_mean_pu']:.2f}" for r in (lu, lv))),
         ("equivalent full cycles a day, mean", f"{fu['efc_per_day_mean']:.3f}", f"{fv['efc_per_day_mean']:.3f}"),
+        (
+            f"EVs past {b.eol_fade_pu:.0%} loss (end of life) after the last year",
+            *(f"{r['n_evs_past_eol']:,} of {bh.n_evs:,}" for r in (lu, lv)),
+        ),
     ]
     compare_rows = [
         (
-            f"degradation cost of the schedule's batteries [{cur}/MWh]",
-            _num(cmp_.get("schedule_degradation_per_mwh_model"), ".2f"),
-            _num(cmp_.get("schedule_degradation_per_mwh_flat"), ".2f"),
+            f"degradation cost the schedule pays per MWh discharged, each EV at its own [{cur}/MWh]",
+            _num(cmp_.get("schedule_degradation_per_mwh_discharge_weighted_model"), ".2f"),
+            _num(cmp_.get("schedule_degradation_per_mwh_discharge_weighted_flat"), ".2f"),
+        ),
+        (
+            f"degradation cost of the aggregate batteries (discharge-power-weighted mean) [{cur}/MWh]",
+            _num(cmp_.get("schedule_degradation_per_mwh_aggregate_batteries_model"), ".2f"),
+            _num(cmp_.get("schedule_degradation_per_mwh_aggregate_batteries_flat"), ".2f"),
         ),
         (
             f"schedule cost over the horizon [{cur}]",
@@ -139,14 +151,18 @@ def battery_health_section(result: StudyResult) -> str:
         "<h2>Battery health</h2>"
         f"<p>The study priced every kWh the fleet discharges with {used} (battery.degradation_cost). The cost is "
         f"the marginal capacity loss of {b.v2g_probe_kwh:g} kWh a day of extra V2G cycling on each EV's own day, "
-        f"averaged over {b.years} years at {b.temp_c:g} &deg;C, valued at {b.replacement_cost_per_kwh:g} {cur} per "
+        f"averaged over {b.years} years (or each battery's life to {b.eol_fade_pu:.0%} loss, if shorter) at "
+        f"{b.temp_c:g} &deg;C, valued at {b.replacement_cost_per_kwh:g} {cur} per "
         f"kWh of capacity over the {b.eol_fade_pu:.0%} of capacity a battery may lose (NMC: Schmalstieg et al. "
         "2014; LFP: Gasper et al. 2022 on Naumann et al.'s cells; see docs/battery.md). Median by chemistry "
         f"[{cur}/MWh]: {html.escape(by_chem)}."
         + (lfp_note if lfp_low else "")
         + "</p>"
-        + _table(("chemistry", "temperature [°C]", f"cost [{cur}/MWh]"), table_rows)
-        + f"<p class='muted'>Cost table: the median V2G EV's day. {html.escape(' '.join(c['notes']))}</p>"
+        + _table(("chemistry", "temperature [°C]", f"cost [{cur}/MWh]", "years averaged (life)"), table_rows)
+        + "<p class='muted'>Cost table: each chemistry on the day of its own median-cost V2G EV. Amounts in "
+        + f"{cur}.</p><ul class='muted'>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in c["notes"])
+        + "</ul>"
         + _figure(
             fig_fade(bh),
             f"Capacity left over {bh.years} years for the {bh.n_evs:,} scheduled EVs, on their uncontrolled days and "
