@@ -8,7 +8,6 @@ numeric field carries its unit in its name and its allowed range in its ``Field`
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +15,7 @@ import tomli_w
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
-from v2gtwin._scenario_base import _Model
+from v2gtwin._scenario_base import _Model, read_toml_file
 from v2gtwin.errors import ScenarioError
 from v2gtwin.ieee1547 import read_ieee1547
 from v2gtwin.scenario_battery import BatterySpec
@@ -548,19 +547,7 @@ def load_scenario(path: str | Path | None) -> Scenario:
     if path is None:
         return DEFAULT_SCENARIO
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such scenario file") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{p}: is a directory, expected a scenario TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: cannot read scenario file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
-    return parse_scenario(data, source=str(p), base_dir=p.parent)
+    return parse_scenario(read_toml_file(p, "scenario"), source=str(p), base_dir=p.parent)
 
 
 def scenario_to_toml(scenario: Scenario) -> str:

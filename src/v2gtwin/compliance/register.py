@@ -15,13 +15,12 @@ not the loader's.
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from v2gtwin._scenario_base import _Model
+from v2gtwin._scenario_base import _Model, read_toml_file
 from v2gtwin.compliance.register_io import format_error, read_csv
 from v2gtwin.errors import ScenarioError
 
@@ -504,19 +503,7 @@ def load_register(path: str | Path) -> Register:
         The file cannot be read, is not valid TOML, or fails validation (one line naming asset and field).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such register file") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{p}: is a directory, expected a register TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: cannot read register file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
-    return parse_register(data, source=str(p), base_dir=p.parent)
+    return parse_register(read_toml_file(p, "register"), source=str(p), base_dir=p.parent)
 
 
 def with_aggregation(register: Register, source: str = "command line", **values: Any) -> Register:
