@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "InfeasibleError",
     "ScenarioError",
+    "StepFailedError",
     "V2GTwinError",
 ]
 
@@ -33,3 +34,8 @@ class ConvergenceError(V2GTwinError, RuntimeError):
 
 class InfeasibleError(V2GTwinError, RuntimeError):
     """An optimisation or a requirement cannot be met; the message names the constraint family."""
+
+
+class StepFailedError(V2GTwinError, RuntimeError):
+    """A study step failed with an error that is not v2gtwin's own (the computation failed, not the input); the
+    message names the step and the error. The CLI prints it on one line and exits 1."""
