@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -71,7 +70,16 @@ from v2gtwin.markets.scheduling import (
 )
 from v2gtwin.optimize.network_battery import NetworkBattery, calc_network_battery
 from v2gtwin.scenario import Scenario
-from v2gtwin.study_graph import NOT_ASKED, Step, check_steps, describe_error, plan_steps, skip_reason
+from v2gtwin.study_graph import (
+    NOT_ASKED,
+    SECTION_STEPS,
+    STUDY_STEPS,
+    Step,
+    check_steps,
+    describe_error,
+    plan_steps,
+    skip_reason,
+)
 from v2gtwin.study_network import run_bid_analysis_within
 from v2gtwin.study_result import (
     FeederSection,
@@ -140,90 +148,26 @@ class StudyChain:
     bid) -> schedules -> resilience of a critical facility through an outage -> dispatch through the OCPP central
     system -> result.
 
+    The steps form a graph (:attr:`STEP_TABLE`: what each needs and produces); :meth:`run` with targets runs only
+    the steps they need, each once, and records a failed step instead of stopping (see docs/ARCHITECTURE.md).
+
     Parameters
     ----------
     scenario : the scenario.
-    on_step : called as ``on_step(name, index, total)`` before each step (a progress bar hooks in here).
+    on_step : called as ``on_step(name, index, total)`` before each step to run (``total``: the steps the targets
+        need; a progress bar hooks in here).
     """
 
     #: The steps: what each needs and produces (the order is derived from the needs; see docs/ARCHITECTURE.md).
-    STEP_TABLE: ClassVar[tuple[Step, ...]] = (
-        Step("build_fleet", (), ("fleet",), "the scenario's fleet (synthetic, ACN sessions)"),
-        Step("envelope", ("build_fleet",), ("envelope_",), "the fleet's power and energy envelope"),
-        Step("uncontrolled", ("build_fleet",), ("uncontrolled_",), "uncontrolled charging (SoC per EV)"),
-        Step(
-            "network",
-            ("build_fleet", "uncontrolled"),
-            ("fleet", "network_", "envelopes_", "network_limits_", "network_battery_"),
-            "the fleet placed on its network of feeders, their power flows and operating envelopes (no-op "
-            "without [network])",
-        ),
-        Step(
-            "feeder",
-            ("build_fleet", "uncontrolled", "network"),
-            ("feeder_", "feeder_notes", "base_load_", "p_ev_bus_kw", "feeder_fleet", "feeder_ts"),
-            "the detail feeder's day of power flows (base, with the fleet, with volt-var)",
-        ),
-        Step("hosting", ("feeder",), ("hosting_",), "hosting capacity per node and of the fleet"),
-        Step("losses", ("feeder",), ("dispatch_",), "loss-aware vs uniform vs random charging"),
-        Step("protection", ("feeder",), ("protection_",), "fault currents and relay coordination"),
-        Step("frequency", ("build_fleet", "uncontrolled"), ("frequency_",), "primary frequency response"),
-        Step("cyber_path", (), ("cyber_path_",), "the command path against the services' deadlines"),
-        Step(
-            "agc",
-            ("build_fleet", "uncontrolled", "network", "cyber_path"),
-            ("agc_",),
-            "AGC and regulation, delayed by the command path",
-        ),
-        Step("reserve", ("build_fleet", "uncontrolled", "network"), ("reserve_",), "reserve and demand response"),
-        Step("cascade", ("build_fleet", "uncontrolled"), ("cascade_",), "under-frequency cascade"),
-        Step("battery_cost", ("build_fleet", "uncontrolled"), ("battery_cost_",), "V2G degradation cost per EV"),
-        Step(
-            "markets",
-            ("build_fleet", "uncontrolled", "network", "battery_cost", "cyber_path"),
-            ("markets_",),
-            "TOU vs RTP, Stackelberg prices, regulation bid",
-        ),
-        Step(
-            "schedule",
-            ("build_fleet", "uncontrolled", "network", "feeder", "battery_cost"),
-            ("schedule_", "network_schedule_"),
-            "day-ahead and robust schedules (and on the network's feeders)",
-        ),
-        Step(
-            "battery",
-            ("build_fleet", "uncontrolled", "battery_cost", "markets", "schedule"),
-            ("battery_",),
-            "capacity fade uncontrolled vs scheduled",
-        ),
-        Step(
-            "resilience",
-            ("build_fleet", "uncontrolled", "feeder"),
-            ("resilience_",),
-            "a critical facility through an outage",
-        ),
-        Step("cyber", ("build_fleet",), ("cyber_",), "dispatch through the OCPP central system"),
-        Step("compliance", ("build_fleet",), ("compliance_",), "IEEE 1547-2018 audit of the study's inverters"),
-    )
+    STEP_TABLE: ClassVar[tuple[Step, ...]] = STUDY_STEPS
     #: Every step's name, in the order a whole study runs them (derived from the needs).
-    STEPS: ClassVar[tuple[str, ...]] = check_steps(STEP_TABLE)
+    STEPS: ClassVar[tuple[str, ...]] = check_steps(STUDY_STEPS)
     #: Which steps each section of :class:`StudyResult` is built from (None when one of them did not run).
-    SECTION_STEPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-        {
-            "fleet": ("build_fleet", "envelope", "uncontrolled"),
-            "feeder": ("feeder", "hosting", "losses"),
-            "services": ("frequency", "agc", "reserve", "cascade"),
-            "markets": ("markets", "schedule"),
-            "network": ("network",),
-            "network_battery": ("network",),
-            "protection": ("protection",),
-            "resilience": ("resilience",),
-            "battery": ("battery",),
-            "cyber_path": ("cyber_path",),
-            "cyber": ("cyber",),
-            "compliance": ("compliance",),
-        }
-    )
+    SECTION_STEPS: ClassVar[Mapping[str, tuple[str, ...]]] = SECTION_STEPS
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.STEPS = check_steps(cls.STEP_TABLE)  # a subclass with more steps gets its own checked order
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
         self.scenario = scenario
@@ -267,7 +211,8 @@ class StudyChain:
         self.timings_s: dict[str, float] = {}
 
     def run(self, targets: Iterable[str] | None = None) -> StudyResult:
-        """Run the steps ``targets`` need (None: every step), each once, and return the result.
+        """Run the steps ``targets`` (step names, or one name) need (None: every step), each once, and return the
+        result.
 
         A step that raises is recorded in ``failures`` (its traceback is logged at DEBUG) and the steps that
         need it are recorded in ``skipped``; the others still run. Steps that already ran (or failed) on this
@@ -278,7 +223,7 @@ class StudyChain:
         StudyGraphError
             A target is not a step.
         """
-        plan = plan_steps(self.steps, self.STEPS, targets)
+        plan = plan_steps(self.steps, self.STEPS, [targets] if isinstance(targets, str) else targets)
         for i, name in enumerate(plan):
             if self.on_step is not None:
                 self.on_step(name, i, len(plan))
@@ -637,21 +582,22 @@ class StudyChain:
             markets = MarketsSection(market, stackelberg, bid, schedule, robust, self.network_schedule_)
         skipped = {n: NOT_ASKED for n in self.STEPS if n not in self.done and n not in self.failures}
         skipped |= {n: why for n, why in self.skipped.items() if n not in self.done}
+        ran = self._ran  # a step that failed half-way may have set some of its products: never shown
         return StudyResult(
             scenario=self.scenario,
             fleet=fleet_section,
             feeder=feeder_section,
             services=services,
             markets=markets,
-            cyber=self.cyber_,
-            network=self.network_,
+            cyber=self.cyber_ if ran("cyber") else None,
+            network=self.network_ if ran("network") else None,
             timings_s=dict(self.timings_s),
-            protection=self.protection_,
-            resilience=self.resilience_,
-            network_battery=self.network_battery_,
-            battery=self.battery_,
-            cyber_path=self.cyber_path_,
-            compliance=self.compliance_,
+            protection=self.protection_ if ran("protection") else None,
+            resilience=self.resilience_ if ran("resilience") else None,
+            network_battery=self.network_battery_ if ran("network_battery") else None,
+            battery=self.battery_ if ran("battery") else None,
+            cyber_path=self.cyber_path_ if ran("cyber_path") else None,
+            compliance=self.compliance_ if ran("compliance") else None,
             failures=dict(self.failures),
             skipped={n: skipped[n] for n in self.STEPS if n in skipped},
         )

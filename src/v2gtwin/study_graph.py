@@ -11,11 +11,14 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from v2gtwin.errors import V2GTwinError
 
 __all__ = [
     "NOT_ASKED",
+    "SECTION_STEPS",
+    "STUDY_STEPS",
     "Step",
     "StudyGraphError",
     "check_steps",
@@ -48,6 +51,86 @@ class Step:
     needs: tuple[str, ...]
     produces: tuple[str, ...]
     doc: str = ""
+
+
+#: The study's steps: what each needs (the steps whose products it reads, hand-checked against its method in
+#: study.py) and produces (the :class:`~v2gtwin.study.StudyChain` attributes it sets), in the order of today's study.
+STUDY_STEPS: tuple[Step, ...] = (
+    Step("build_fleet", (), ("fleet",), "the scenario's fleet (synthetic, ACN sessions)"),
+    Step("envelope", ("build_fleet",), ("envelope_",), "the fleet's power and energy envelope"),
+    Step("uncontrolled", ("build_fleet",), ("uncontrolled_",), "uncontrolled charging (SoC per EV)"),
+    Step(
+        "network",
+        ("build_fleet", "uncontrolled"),
+        ("fleet", "network_", "envelopes_", "network_limits_", "network_battery_"),
+        "the fleet placed on its network of feeders, their power flows and operating envelopes (no-op "
+        "without [network])",
+    ),
+    Step(
+        "feeder",
+        ("build_fleet", "uncontrolled", "network"),
+        ("feeder_", "feeder_notes", "base_load_", "p_ev_bus_kw", "feeder_fleet", "feeder_ts"),
+        "the detail feeder's day of power flows (base, with the fleet, with volt-var)",
+    ),
+    Step("hosting", ("feeder",), ("hosting_",), "hosting capacity per node and of the fleet"),
+    Step("losses", ("feeder",), ("dispatch_",), "loss-aware vs uniform vs random charging"),
+    Step("protection", ("feeder",), ("protection_",), "fault currents and relay coordination"),
+    Step("frequency", ("build_fleet", "uncontrolled"), ("frequency_",), "primary frequency response"),
+    Step("cyber_path", (), ("cyber_path_",), "the command path against the services' deadlines"),
+    Step(
+        "agc",
+        ("build_fleet", "uncontrolled", "network", "cyber_path"),
+        ("agc_",),
+        "AGC and regulation, delayed by the command path",
+    ),
+    Step("reserve", ("build_fleet", "uncontrolled", "network"), ("reserve_",), "reserve and demand response"),
+    Step("cascade", ("build_fleet", "uncontrolled"), ("cascade_",), "under-frequency cascade"),
+    Step("battery_cost", ("build_fleet", "uncontrolled"), ("battery_cost_",), "V2G degradation cost per EV"),
+    Step(
+        "markets",
+        ("build_fleet", "uncontrolled", "network", "battery_cost", "cyber_path"),
+        ("markets_",),
+        "TOU vs RTP, Stackelberg prices, regulation bid",
+    ),
+    Step(
+        "schedule",
+        ("build_fleet", "uncontrolled", "network", "feeder", "battery_cost"),
+        ("schedule_", "network_schedule_"),
+        "day-ahead and robust schedules (and on the network's feeders)",
+    ),
+    Step(
+        "battery",
+        ("build_fleet", "uncontrolled", "battery_cost", "markets", "schedule"),
+        ("battery_",),
+        "capacity fade uncontrolled vs scheduled",
+    ),
+    Step(
+        "resilience",
+        ("build_fleet", "uncontrolled", "feeder"),
+        ("resilience_",),
+        "a critical facility through an outage",
+    ),
+    Step("cyber", ("build_fleet",), ("cyber_",), "dispatch through the OCPP central system"),
+    Step("compliance", ("build_fleet",), ("compliance_",), "IEEE 1547-2018 audit of the study's inverters"),
+)
+
+#: Which steps each section of :class:`~v2gtwin.study_result.StudyResult` is built from (None when one did not run).
+SECTION_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "fleet": ("build_fleet", "envelope", "uncontrolled"),
+        "feeder": ("feeder", "hosting", "losses"),
+        "services": ("frequency", "agc", "reserve", "cascade"),
+        "markets": ("markets", "schedule"),
+        "network": ("network",),
+        "network_battery": ("network",),
+        "protection": ("protection",),
+        "resilience": ("resilience",),
+        "battery": ("battery",),
+        "cyber_path": ("cyber_path",),
+        "cyber": ("cyber",),
+        "compliance": ("compliance",),
+    }
+)
 
 
 def check_steps(steps: Iterable[Step]) -> tuple[str, ...]:
