@@ -170,6 +170,16 @@ def test_study_cli_writes_both_files_and_exits_1_when_a_step_fails(
     assert data["fleet"] is None and data["compliance"] is not None  # compliance needs only the fleet
     html = (tmp_path / "o" / "report.html").read_text()
     assert 'id="study-failures"' in html and "out of luck" in html
+    # A box in place of each section that needs the failed step; the compliance section is there.
+    for title in (
+        "Fleet",
+        "Feeder",
+        "Bulk-grid services",
+        "Markets and scheduling",
+        "Resilience of a critical facility",
+    ):
+        assert f'<h2>{title}</h2><div class="failed">Not computed:' in html, title
+    assert "Compliance (IEEE 1547-2018) of the study's own inverters" in html
 
 
 def test_command_whose_step_failed_gives_one_line(

@@ -49,12 +49,13 @@ def failures_part(result: StudyResult) -> str:
 def section_or_box(
     result: StudyResult, title: str, render: Callable[[StudyResult], str], reads: tuple[str, ...]
 ) -> str:
-    """``render(result)`` when every result section in ``reads`` is there, else a box under ``title`` naming
-    the steps behind the missing sections and why they did not run."""
+    """``render(result)`` when every result section in ``reads`` is there (or missing only because its step had
+    nothing to do), else a box under ``title`` naming the steps behind the missing sections and why they did not
+    run."""
     missing = tuple(sec for sec in reads if getattr(result, sec) is None)
-    if not missing:
-        return render(result)
     lines = _why(result, missing)
+    if not lines:  # every step behind it ran (a section with nothing to show renders as itself: empty)
+        return render(result)
     css = "failed" if any("failed" in line for line in lines) else "skipped"
-    body = "".join(f"<li>{html.escape(line)}</li>" for line in lines) or "<li>not computed</li>"
+    body = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return f'<h2>{html.escape(title)}</h2><div class="{css}">Not computed:<ul>{body}</ul></div>'
