@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import assert_one_line_error, run_cli
-from v2gtwin.errors import DataError, StepFailedError
+from v2gtwin.errors import ConvergenceError, DataError, StepFailedError
 from v2gtwin.scenario import parse_scenario
 from v2gtwin.study import StudyChain
 from v2gtwin.study_graph import Step, StudyGraphError, check_steps
@@ -43,8 +43,20 @@ NEEDS = {
     "compliance": {"build_fleet"},
 }
 
-SMALL = parse_scenario({"fleet": {"n_evs": 60}, "time": {"n_steps": 24, "dt_s": 3600}, "cyber": {"n_stations": 0}})
-SMALL_TOML = "[fleet]\nn_evs = 60\n[time]\nn_steps = 24\ndt_s = 3600\n[cyber]\nn_stations = 0\n"
+# No OCPP stations and no live OCPP measurement: the command path is computed, nothing waits on a socket.
+CYBER = {"n_stations": 0, "measure_ocpp_exchanges": 0}
+SMALL = parse_scenario({"fleet": {"n_evs": 60}, "time": {"n_steps": 24, "dt_s": 3600}, "cyber": CYBER})
+SMALL_TOML = (
+    "[fleet]\nn_evs = 60\n[time]\nn_steps = 24\ndt_s = 3600\n[cyber]\nn_stations = 0\nmeasure_ocpp_exchanges = 0\n"
+)
+
+
+def _downstream(step: str) -> set[str]:
+    """Every step that needs ``step``, directly or through others, by the hand-listed needs."""
+    out: set[str] = set()
+    while grown := {s for s, needs in NEEDS.items() if s not in out and needs & (out | {step})}:
+        out |= grown
+    return out
 
 
 def _stub_steps(monkeypatch: pytest.MonkeyPatch, fail: dict[str, Exception] | None = None) -> list[str]:
@@ -95,6 +107,7 @@ def test_failed_step_is_recorded_dependents_skipped_others_run(monkeypatch: pyte
     chain.run()
     # Everything that needs feeder, directly or through another step, by the hand-listed needs.
     downstream = {"hosting", "losses", "protection", "schedule", "resilience", "battery"}
+    assert _downstream("feeder") == downstream
     assert chain.failures == {"feeder": "RuntimeError: no power flow second line"}
     assert set(chain.skipped) == downstream
     assert chain.skipped["hosting"] == "needs feeder, which failed"
@@ -104,39 +117,39 @@ def test_failed_step_is_recorded_dependents_skipped_others_run(monkeypatch: pyte
 
 
 def test_get_raises_the_steps_error_or_step_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    _stub_steps(monkeypatch, {"feeder": DataError("feeder.bus: bad"), "cascade": ZeroDivisionError("x")})
+    fail = {"feeder": DataError("feeder.bus: bad"), "cascade": ZeroDivisionError("x"), "agc": ConvergenceError("y")}
+    _stub_steps(monkeypatch, fail)
     chain = StudyChain(SMALL)
     with pytest.raises(DataError, match=r"feeder\.bus"):  # v2gtwin's own error (bad input): raised again as is
         chain.get("hosting")
     with pytest.raises(StepFailedError, match="step cascade failed: ZeroDivisionError: x"):
         chain.get("cascade")
+    with pytest.raises(StepFailedError, match="step agc failed: ConvergenceError: y"):  # computation, not input
+        chain.get("agc")
     assert chain.get("frequency") is None  # the stub produced nothing; independent steps still answer
 
 
 def test_result_sections_follow_what_ran(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real steps on a small fleet: the feeder fails, the cascade and the command path (asked for) still run."""
+    """Real steps on a small fleet: the feeder fails; the envelope and the command path (asked for) still run."""
 
     def boom(self: StudyChain) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(StudyChain, "feeder", boom)
-    res = StudyChain(SMALL).run(["hosting", "cascade", "cyber_path"])
+    res = StudyChain(SMALL).run(["hosting", "envelope", "cyber_path"])
     assert not res.ok
     assert res.failures == {"feeder": "RuntimeError: boom"}
     assert res.skipped["hosting"] == "needs feeder, which failed"
     assert res.skipped["frequency"] == "not asked for"
-    assert set(res.skipped) == set(NEEDS) - {
-        "build_fleet",
-        "uncontrolled",
-        "network",
-        "feeder",
-        "cascade",
-        "cyber_path",
-    }
-    assert res.cyber_path is not None
-    assert res.feeder is None and res.fleet is None and res.services is None and res.markets is None
+    ran = {"build_fleet", "uncontrolled", "network", "envelope", "cyber_path"}  # hosting's needs but the feeder
+    assert set(res.skipped) == set(NEEDS) - ran - {"feeder"}
+    assert set(res.timings_s) == ran | {"feeder"}
+    # The fleet section is built from build_fleet, envelope and uncontrolled, which all ran.
+    assert res.fleet is not None and res.fleet.summary["n_evs"] == 60 and res.cyber_path is not None
+    assert res.feeder is None and res.services is None and res.markets is None and res.resilience is None
     data = res.to_dict()
     assert data["ok"] is False and data["failures"] == res.failures and data["feeder"] is None
+    assert data["skipped"]["hosting"] == "needs feeder, which failed"
 
 
 def test_cycle_unknown_need_and_unknown_target_are_errors() -> None:
@@ -162,8 +175,24 @@ def test_study_cli_writes_both_files_and_exits_1_when_a_step_fails(
     scen = tmp_path / "s.toml"
     scen.write_text(SMALL_TOML)
     code, _, err = run_cli(capsys, "study", "-s", str(scen), "-o", str(tmp_path / "o"))
-    assert code == 1
-    assert "error: step uncontrolled failed: RuntimeError: out of luck" in err and "Traceback" not in err
+    assert code == 1  # the computation failed (not bad input)
+    after = _downstream("uncontrolled")
+    assert after == {
+        "network",
+        "feeder",
+        "hosting",
+        "losses",
+        "protection",
+        "frequency",
+        "agc",
+        "reserve",
+        "cascade",
+    } | {"battery_cost", "markets", "schedule", "battery", "resilience"}
+    order = [n for n in StudyChain.STEPS if n in after]
+    assert (
+        err
+        == f"error: step uncontrolled failed: RuntimeError: out of luck (not run because of it: {', '.join(order)})\n"
+    )
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     assert data["ok"] is False and data["failures"] == {"uncontrolled": "RuntimeError: out of luck"}
     assert data["skipped"]["network"] == "needs uncontrolled, which failed"
@@ -180,6 +209,22 @@ def test_study_cli_writes_both_files_and_exits_1_when_a_step_fails(
     ):
         assert f'<h2>{title}</h2><div class="failed">Not computed:' in html, title
     assert "Compliance (IEEE 1547-2018) of the study's own inverters" in html
+
+
+def test_study_cli_exits_2_when_a_step_failed_on_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bad_file(self: StudyChain) -> None:
+        raise DataError("fleet.sessions_csv: column arrival_time missing")
+
+    monkeypatch.setattr(StudyChain, "build_fleet", bad_file)  # everything but the command path needs the fleet
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML)
+    code, _, err = run_cli(capsys, "study", "-s", str(scen), "-o", str(tmp_path / "o"))
+    assert_one_line_error(code, err)
+    assert "step build_fleet failed: DataError: fleet.sessions_csv: column arrival_time missing" in err
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert data["ok"] is False and set(data["skipped"]) == _downstream("build_fleet")
 
 
 def test_command_whose_step_failed_gives_one_line(

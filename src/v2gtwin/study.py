@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from v2gtwin.cyber.path_analysis import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
-from v2gtwin.errors import StepFailedError, V2GTwinError
+from v2gtwin.errors import StepFailedError
 from v2gtwin.fleet import (
     Envelope,
     Fleet,
@@ -77,6 +77,7 @@ from v2gtwin.study_graph import (
     Step,
     check_steps,
     describe_error,
+    is_bad_input,
     plan_steps,
     skip_reason,
 )
@@ -237,10 +238,10 @@ class StudyChain:
         Raises
         ------
         V2GTwinError
-            The step, or one it needs, failed with an error of v2gtwin's own (bad input: the CLI exits 2);
-            the original error is raised again.
+            The step, or one it needs, failed on bad input (:func:`~v2gtwin.study_graph.is_bad_input`: the CLI
+            exits 2); the original error is raised again.
         StepFailedError
-            It failed with any other error (the computation failed: the CLI exits 1).
+            It failed with any other error (the computation failed: the CLI exits 1); the original is its cause.
         StudyGraphError
             ``step`` is not a step.
         """
@@ -248,7 +249,7 @@ class StudyChain:
             self._run_step(name)
             if name in self.errors:
                 exc = self.errors[name]
-                if isinstance(exc, V2GTwinError):
+                if is_bad_input(exc):
                     raise exc
                 raise StepFailedError(f"step {name} failed: {self.failures[name]}") from exc
         return getattr(self, self.steps[step].produces[0])

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from v2gtwin.errors import V2GTwinError
+from v2gtwin.errors import ConvergenceError, InfeasibleError, StepFailedError, V2GTwinError
 
 __all__ = [
     "NOT_ASKED",
@@ -23,6 +23,7 @@ __all__ = [
     "StudyGraphError",
     "check_steps",
     "describe_error",
+    "is_bad_input",
     "plan_steps",
     "skip_reason",
 ]
@@ -199,6 +200,14 @@ def describe_error(exc: BaseException) -> str:
     """A failed step's record: ``"ErrorType: first line of the message"`` (one line)."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether a step's error is bad input — one of v2gtwin's own errors about a scenario value or an input file,
+    which the user must fix (the CLI exits 2) — rather than a computation that failed on valid input (a solver
+    that did not converge, an infeasible optimisation, any other exception: the CLI exits 1)."""
+    computation = (ConvergenceError, InfeasibleError, StepFailedError)
+    return isinstance(exc, V2GTwinError) and not isinstance(exc, computation)
 
 
 def skip_reason(step: Step, failures: Mapping[str, str], skipped: Mapping[str, str]) -> str | None:

@@ -23,7 +23,7 @@ def study(
     json_out: JsonOpt = False,
 ) -> None:
     """Run the whole study on a scenario and write one HTML report and results.json (also when a step fails:
-    its sections say so, and the exit status is 1)."""
+    its sections say so, and the exit status is 1, or 2 when the step failed on bad input)."""
     from v2gtwin.report import prepare_out_dir, write_report
     from v2gtwin.scenario import load_scenario
     from v2gtwin.study import StudyChain
@@ -42,11 +42,13 @@ def study(
             def on_step(name: str, i: int, n: int) -> None:
                 progress.update(task, completed=i, total=n + 1, description=name.replace("_", " "))
 
-            result = StudyChain(scen, on_step=on_step).run()
+            chain = StudyChain(scen, on_step=on_step)
+            result = chain.run()
             progress.update(task, completed=len(StudyChain.STEPS), description="report")
             paths = write_report(result, out)
     else:
-        result = StudyChain(scen).run()
+        chain = StudyChain(scen)
+        result = chain.run()
         paths = write_report(result, out)
     if json_out:
         # results.json without the per-step series, through the same serializer as results.json.
@@ -54,8 +56,17 @@ def study(
     else:
         sys.stdout.write(f"report: {paths['report'].resolve()}\nresults: {paths['results'].resolve()}\n")
     if not result.ok:  # both files are written; the exit status says that something failed
-        for step, why in result.failures.items():
-            sys.stderr.write(f"error: step {step} failed: {why}\n")
-        if result.skipped:
-            sys.stderr.write(f"skipped (needs a failed step): {', '.join(result.skipped)}\n")
-        raise typer.Exit(1)
+        raise typer.Exit(_report_failures(result.failures, result.skipped, chain.errors))
+
+
+def _report_failures(failures: dict[str, str], skipped: dict[str, str], errors: dict[str, BaseException]) -> int:
+    """One stderr line per failed step, with the steps skipped because of it; the exit code: 2 when a step failed
+    on bad input (a scenario value or an input file: :func:`v2gtwin.study_graph.is_bad_input`), else 1."""
+    from v2gtwin.study_graph import is_bad_input
+
+    for step, why in failures.items():
+        # A skipped step's reason ends with the failed step at its root: "... needs feeder, which failed".
+        after = [s for s, r in skipped.items() if r.endswith(f"needs {step}, which failed")]
+        tail = f" (not run because of it: {', '.join(after)})" if after else ""
+        sys.stderr.write(f"error: step {step} failed: {why}{tail}\n")
+    return 2 if any(is_bad_input(e) for e in errors.values()) else 1
