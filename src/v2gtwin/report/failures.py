@@ -33,6 +33,7 @@ def failures_part(result: StudyResult) -> str:
             return ""
         names = ", ".join(result.skipped)
         return f'<p class="muted">Steps not asked for (their sections are left out): {html.escape(names)}.</p>'
+    n = len(result.failures)
     items = [f"<li><b>{html.escape(s)}</b> failed: {html.escape(why)}</li>" for s, why in result.failures.items()]
     items += [
         f"<li>{html.escape(s)} skipped: {html.escape(why)}</li>"
@@ -40,8 +41,8 @@ def failures_part(result: StudyResult) -> str:
         if why != NOT_ASKED
     ]
     return (
-        f'<div class="failed" id="study-failures"><b>{len(result.failures)} step(s) of this study failed</b>; '
-        "the sections they feed are replaced by a note, every other section is complete."
+        f'<div class="failed" id="study-failures"><b>{n} step{"s" if n > 1 else ""} of this study failed</b>; '
+        "the sections that need them are replaced by a note; every other section is complete."
         f"<ul>{''.join(items)}</ul></div>"
     )
 
