@@ -8,7 +8,9 @@ wrong declaration fails these tests.
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,33 @@ def test_failed_step_is_recorded_dependents_skipped_others_run(monkeypatch: pyte
     assert chain.skipped["battery"] == "needs schedule, which needs feeder, which failed"
     assert set(calls) == set(NEEDS) - downstream  # the feeder was tried, every independent step ran
     assert set(chain.timings_s) == set(calls)
+
+
+def test_failed_step_frees_what_its_frames_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed step's error is kept without its traceback, so the step's arrays are freed (a 1,000,000-EV study
+    must not keep gigabytes alive for a failure message)."""
+
+    class Big:
+        pass
+
+    ref: list[weakref.ref[Big]] = []
+
+    def fails(self: StudyChain) -> None:
+        held = Big()
+        ref.append(weakref.ref(held))
+        try:
+            raise KeyError("inner")
+        except KeyError:
+            raise RuntimeError("outer") from None
+
+    _stub_steps(monkeypatch)
+    monkeypatch.setattr(StudyChain, "cascade", fails)
+    chain = StudyChain(SMALL)
+    with pytest.raises(StepFailedError, match="RuntimeError: outer"):
+        chain.get("cascade")
+    gc.collect()
+    assert ref[0]() is None
+    assert chain.failures == {"cascade": "RuntimeError: outer"}
 
 
 def test_get_raises_the_steps_error_or_step_failed(monkeypatch: pytest.MonkeyPatch) -> None:

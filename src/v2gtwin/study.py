@@ -77,6 +77,7 @@ from v2gtwin.study_graph import (
     Step,
     check_steps,
     describe_error,
+    drop_tracebacks,
     is_bad_input,
     plan_steps,
     skip_reason,
@@ -267,10 +268,13 @@ class StudyChain:
         try:
             getattr(self, name)()
         except Exception as exc:
-            self.errors[name] = exc
+            # Every Exception, MemoryError included (a failed allocation in one step of a huge study leaves the
+            # process able to finish the others and write the report); KeyboardInterrupt and SystemExit stop it.
             self.failures[name] = describe_error(exc)
             logger.info("step %s failed: %s", name, self.failures[name])
             logger.debug("step %s traceback", name, exc_info=exc)
+            # Kept without its traceback: the frames hold the step's arrays (gigabytes in a 1,000,000-EV study).
+            self.errors[name] = drop_tracebacks(exc)
         else:
             self.done.add(name)
         finally:

@@ -23,6 +23,7 @@ __all__ = [
     "StudyGraphError",
     "check_steps",
     "describe_error",
+    "drop_tracebacks",
     "is_bad_input",
     "plan_steps",
     "skip_reason",
@@ -200,6 +201,18 @@ def describe_error(exc: BaseException) -> str:
     """A failed step's record: ``"ErrorType: first line of the message"`` (one line)."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def drop_tracebacks(exc: BaseException) -> BaseException:
+    """``exc`` with the tracebacks of it and of the errors it was raised from or during set to None (returned, for
+    keeping): a traceback holds the frames of the failed step and every array they refer to."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    return exc
 
 
 def is_bad_input(exc: BaseException) -> bool:
