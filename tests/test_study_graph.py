@@ -145,6 +145,27 @@ def test_failed_step_frees_what_its_frames_held(monkeypatch: pytest.MonkeyPatch)
     assert chain.failures == {"cascade": "RuntimeError: outer"}
 
 
+def test_get_returns_what_the_commands_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get(step)`` returns the product the CLI formats (hand-listed from the commands in cli/)."""
+    _stub_steps(monkeypatch)
+    for step in StudyChain.STEPS:  # each stub sets everything its step produces to a marker
+
+        def marked(self: StudyChain, step: str = step) -> None:
+            for attr in self.steps[step].produces:
+                setattr(self, attr, f"{step}.{attr}")
+
+        monkeypatch.setattr(StudyChain, step, marked)
+    chain = StudyChain(SMALL)
+    want = {
+        "network": "network.network_",  # network feeders: the network section
+        "feeder": "feeder.feeder_",  # feeder voltvar, network envelope, protection faults: the feeder
+        "losses": "losses.dispatch_",  # feeder losses: the dispatch comparison
+        "protection": "protection.protection_",  # protection coordination
+        "resilience": "resilience.resilience_",  # resilience
+    }
+    assert {step: chain.get(step) for step in want} == want
+
+
 def test_get_raises_the_steps_error_or_step_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     fail = {"feeder": DataError("feeder.bus: bad"), "cascade": ZeroDivisionError("x"), "agc": ConvergenceError("y")}
     _stub_steps(monkeypatch, fail)

@@ -45,7 +45,8 @@ class Step:
     ----------
     name : the step's name (also the :class:`~v2gtwin.study.StudyChain` method that performs it).
     needs : the steps whose products it reads.
-    produces : the chain attributes it sets (what later steps and the result read).
+    produces : the chain attributes it sets (what later steps and the result read); the first is what
+        :meth:`v2gtwin.study.StudyChain.get` returns.
     doc : one line for people (the table in docs/ARCHITECTURE.md).
     """
 
@@ -64,7 +65,7 @@ STUDY_STEPS: tuple[Step, ...] = (
     Step(
         "network",
         ("build_fleet", "uncontrolled"),
-        ("fleet", "network_", "envelopes_", "network_limits_", "network_battery_"),
+        ("network_", "envelopes_", "network_limits_", "network_battery_", "fleet"),
         "the fleet placed on its network of feeders, their power flows and operating envelopes (no-op "
         "without [network])",
     ),
