@@ -298,3 +298,19 @@ def test_command_whose_step_failed_gives_one_line(
     code, _, err = run_cli(capsys, "resilience", "-s", str(scen))
     assert code == 1  # the computation failed
     assert err == "error: step feeder failed: ZeroDivisionError: division by zero\n"
+
+
+def test_study_cli_target_runs_only_its_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(SMALL_TOML)
+    code, _, err = run_cli(capsys, "study", "-s", str(scen), "-o", str(tmp_path / "o"), "--target", "compliance")
+    assert code == 0, err
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    # compliance needs only build_fleet (hand-listed): the rest is "not asked for".
+    assert set(data["timings_s"]) == {"build_fleet", "compliance"}
+    assert data["skipped"] == {s: "not asked for" for s in StudyChain.STEPS if s not in {"build_fleet", "compliance"}}
+    assert data["ok"] is True and data["compliance"] is not None and data["fleet"] is None
+    code, _, err = run_cli(capsys, "study", "-s", str(scen), "-o", str(tmp_path / "new"), "-t", "nope")
+    assert_one_line_error(code, err)
+    assert "study target 'nope': not a step; one of build_fleet," in err
+    assert not (tmp_path / "new").exists()  # nothing written

@@ -21,14 +21,22 @@ def study(
     scenario: ScenarioOpt = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html and results.json.")] = Path("out"),
     json_out: JsonOpt = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", "-t", help="Run only the steps this step needs (repeatable; default: every step)."),
+    ] = None,
 ) -> None:
-    """Run the whole study on a scenario and write one HTML report and results.json (also when a step fails:
-    its sections say so, and the exit status is 1, or 2 when the step failed on bad input)."""
+    """Run the whole study on a scenario (or, with --target, the steps a result needs) and write one HTML report
+    and results.json (also when a step fails: its sections say so, and the exit status is 1, or 2 when the step
+    failed on bad input)."""
     from v2gtwin.report import prepare_out_dir, write_report
     from v2gtwin.scenario import load_scenario
     from v2gtwin.study import StudyChain
+    from v2gtwin.study_graph import plan_steps
 
     scen = load_scenario(scenario)
+    targets = target or None
+    n_steps = len(plan_steps({s.name: s for s in StudyChain.STEP_TABLE}, StudyChain.STEPS, targets))  # checks them
     prepare_out_dir(out)  # a bad --out fails now, not after the study
     show_progress = not json_out and sys.stderr.isatty()
     if show_progress:
@@ -37,18 +45,18 @@ def study(
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True
         ) as progress:
-            task = progress.add_task("study", total=len(StudyChain.STEPS) + 1)
+            task = progress.add_task("study", total=n_steps + 1)
 
             def on_step(name: str, i: int, n: int) -> None:
-                progress.update(task, completed=i, total=n + 1, description=name.replace("_", " "))
+                progress.update(task, completed=i, description=name.replace("_", " "))
 
             chain = StudyChain(scen, on_step=on_step)
-            result = chain.run()
-            progress.update(task, completed=len(StudyChain.STEPS), description="report")
+            result = chain.run(targets)
+            progress.update(task, completed=n_steps, description="report")
             paths = write_report(result, out)
     else:
         chain = StudyChain(scen)
-        result = chain.run()
+        result = chain.run(targets)
         paths = write_report(result, out)
     if json_out:
         # results.json without the per-step series, through the same serializer as results.json.
