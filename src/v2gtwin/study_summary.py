@@ -96,10 +96,10 @@ def _voltage(result: StudyResult) -> list[Kpi]:
         n_collapsed = sum(int(r["n_steps_collapsed"]) for r in rows)
         if n_collapsed:
             why = f"voltage collapse: no power-flow solution at {n_collapsed} steps"
-            v = _kpi("v_min_pu", label + " (every feeder)", None, "pu", "network", v_lim, "lower", why)
+            v = _kpi("v_min_pu", label + " (every feeder)", None, "pu", "feeder", v_lim, "lower", why)
             return [replace(v, passed=False)]
         v_min = min(float(r["v_min_uncontrolled_pu"]) for r in rows)
-        return [_kpi("v_min_pu", label + " (every feeder)", v_min, "pu", "network", v_lim, "lower")]
+        return [_kpi("v_min_pu", label + " (every feeder)", v_min, "pu", "feeder", v_lim, "lower")]
     if result.feeder is None:
         return [_kpi("v_min_pu", label, None, "pu", "feeder", sc.feeder.v_min_pu, "lower", _missing("feeder", result))]
     v_min = float(result.feeder.timeseries.v_min_fleet_pu.min())
@@ -114,12 +114,12 @@ def _thermal(result: StudyResult) -> list[Kpi]:
             if result.feeder is not None
             else _missing("network", result)
         )
-        return [_kpi("branch_loading_max_pct", label, None, "%", "network", 100.0, note=note)]
+        return [_kpi("branch_loading_max_pct", label, None, "%", "feeder", 100.0, note=note)]
     loads = [r["branch_loading_max_pu"] for r in result.network.summary()["feeders"]]
     rated = [float(x) for x in loads if x is not None]
     if not rated:
-        return [_kpi("branch_loading_max_pct", label, None, "%", "network", 100.0, note="no branch has a rating")]
-    return [_kpi("branch_loading_max_pct", label + " (every rated branch)", 100.0 * max(rated), "%", "network", 100.0)]
+        return [_kpi("branch_loading_max_pct", label, None, "%", "feeder", 100.0, note="no branch has a rating")]
+    return [_kpi("branch_loading_max_pct", label + " (every rated branch)", 100.0 * max(rated), "%", "feeder", 100.0)]
 
 
 def _hosting(result: StudyResult) -> list[Kpi]:
@@ -226,7 +226,9 @@ def _compliance(result: StudyResult) -> list[Kpi]:
     label = "IEEE 1547-2018 findings that fail"
     if result.compliance is None:
         return [_kpi("n_compliance_fail", label, None, "-", "compliance", 0.0, note=_missing("compliance", result))]
-    return [_kpi("n_compliance_fail", label, float(result.compliance.counts["fail"]), "-", "compliance", 0.0)]
+    n_fail = result.compliance.counts["fail"]
+    why = "the section's notes say why" if n_fail and result.compliance.notes else ""
+    return [_kpi("n_compliance_fail", label, float(n_fail), "-", "compliance", 0.0, note=why)]
 
 
 def _run(result: StudyResult) -> list[Kpi]:
