@@ -84,8 +84,13 @@ def _feeder(result: StudyResult) -> list[str]:
     out = [
         "Balanced single-phase (positive-sequence) equivalent of the feeder: no phase unbalance, no "
         "transformers, voltage regulators or capacitors.",
-        "The base load follows one daily shape (IEEE RTS-79 winter weekday) unless the scenario names data.",
     ]
+    if named := _file_field(sc.feeder, "load"):
+        out.append(f"Base load from {named}.")
+    elif sc.network is None:
+        out.append("The base load of every bus follows one daily shape, the IEEE RTS-79 winter weekday.")
+    else:
+        out.append("Each feeder's base load follows its own daily profile (the feeder table names it).")
     if sc.network is None and sc.feeder.ampacity_a is None:
         out.append("No branch rating is set ([feeder] ampacity_a): branch loading is not judged in this study.")
     return out
