@@ -67,10 +67,9 @@ def _kpi(
     tol: float = 0.0,
 ) -> Kpi:
     """A Kpi judged against ``limit`` (``tol``: absolute slack allowed beyond it, stated in ``note``)."""
-    if value is not None and not np.isfinite(value):
-        raise ValueError(f"key indicator {key}: non-finite value {value}")
+    # A non-finite value is not judged; the strict JSON writer then refuses it, naming where it came from.
     passed: bool | None = None
-    if value is not None and limit is not None:
+    if value is not None and limit is not None and np.isfinite(value):
         passed = bool(value <= limit + tol) if limit_kind == "upper" else bool(value >= limit - tol)
     return Kpi(key, label, None if value is None else float(value), unit, limit, passed, section, limit_kind, note)
 
