@@ -43,9 +43,7 @@ def _run_section(result: StudyResult) -> str:
 #: The report's sections in order (anchor, title, drawing function, the result sections and steps behind it).
 SECTIONS: tuple[Section, ...] = (
     Section("fleet", "Fleet", fleet_section, ("fleet",), ("build_fleet", "envelope", "uncontrolled")),
-    Section(
-        "feeder", "Feeder and network", feeder_section, ("feeder", "fleet"), ("network", "feeder", "hosting", "losses")
-    ),
+    Section("feeder", "Feeder", feeder_section, ("feeder", "fleet"), ("network", "feeder", "hosting", "losses")),
     Section("protection", "Protection", lambda r: protection_section(r.protection), ("protection",), ("protection",)),
     Section(
         "services",
@@ -62,7 +60,7 @@ SECTIONS: tuple[Section, ...] = (
         ("battery_cost", "markets", "schedule"),
     ),
     Section("battery", "Battery health", battery_health_section, ("battery",), ("battery_cost", "battery")),
-    Section("resilience", "Resilience", resilience_section, ("resilience",), ("resilience",)),
+    Section("resilience", "Resilience of a critical facility", resilience_section, ("resilience",), ("resilience",)),
     Section("cyber-path", "Command path", cyber_path_section, ("cyber_path",), ("cyber_path",)),
     Section(
         "ocpp",

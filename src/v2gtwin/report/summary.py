@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_CSS = """
 nav#toc ol{columns:2;margin:.3em 0}.pass{color:#0a6b1f;font-weight:600}.fail{color:#b00020;font-weight:600}
-.nolimit{color:#666}.missing{border:2px solid #8a6d00;background:#fff8e1;padding:.5em 1em;margin:1em 0}
-.drawfail{border:2px solid #b00020;background:#fdecea;padding:.5em 1em;margin:1em 0}
+.nolimit{color:#666}.skipped{border:2px solid #8a6d00;background:#fff8e1;padding:.5em 1em;margin:1em 0}
+.failed{border:2px solid #b00020;background:#fdecea;padding:.5em 1em;margin:1em 0}
 .assumptions,.method{background:#f7f7f9;border-left:3px solid #bbb;padding:.2em 1em;margin:1em 0;font-size:.92em}
 h4{margin:.5em 0 .2em}.why{border-left:3px solid #e0a800;padding-left:.8em}code.hash{font-size:.85em}
 header.meta,footer.meta{color:#555;font-size:.9em}footer.meta{border-top:1px solid #ccc;margin-top:3em}
@@ -115,10 +115,11 @@ def summary_html(result: StudyResult, kpis: Sequence[Kpi], drawing_failed: Seque
     if failures or skipped:
         items = [f"<li><b>{html.escape(s)}</b> failed: {html.escape(w)}</li>" for s, w in failures.items()]
         items += [f"<li>{html.escape(s)} did not run: {html.escape(w)}</li>" for s, w in skipped.items()]
-        steps = f'<div class="missing" id="summary-steps">Steps not completed:<ul>{"".join(items)}</ul></div>'
+        css = "failed" if failures else "skipped"
+        steps = f'<div class="{css}" id="study-failures">Steps not completed:<ul>{"".join(items)}</ul></div>'
     if drawing_failed:
         li = "".join(f"<li>{html.escape(s)}</li>" for s in drawing_failed)
-        steps += f'<div class="drawfail">Sections that could not be drawn:<ul>{li}</ul></div>'
+        steps += f'<div class="failed">Sections that could not be drawn:<ul>{li}</ul></div>'
     return (
         '<section id="summary"><h2>Summary</h2>'
         f"<p>{verdict}. Each indicator is judged against the scenario's limit; the last column links to the "
@@ -151,7 +152,7 @@ def _missing_box(section: Section, result: StudyResult) -> str:
     if not lines and section.absent is not None and (why := section.absent(result)):
         return f'<p class="muted">Not part of this study: {html.escape(why)}.</p>'
     body = "".join(f"<li>{html.escape(x)}</li>" for x in lines) or "<li>its steps did not produce a result</li>"
-    css = "drawfail" if any(s in failures for s in section.steps) else "missing"
+    css = "failed" if any("failed" in x for x in lines) else "skipped"
     return f'<div class="{css}">Not computed:<ul>{body}</ul></div>'
 
 
@@ -171,7 +172,7 @@ def render_section(section: Section, result: StudyResult, kpis: Sequence[Kpi], d
             msg = f"{section.title}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             drawing_failed.append(msg)
             body = (
-                f'<h2>{html.escape(section.title)}</h2><div class="drawfail">This section could not be drawn: '
+                f'<h2>{html.escape(section.title)}</h2><div class="failed">This section could not be drawn: '
                 f"{html.escape(msg)}</div>"
             )
         if not body.lstrip().startswith("<h2"):
