@@ -17,7 +17,7 @@ from v2gtwin.study_summary import calc_kpis, calc_scenario_hash, summary_json
 
 def _result(scenario_data: dict[str, Any], **sections: Any) -> Any:
     """A stand-in StudyResult: the scenario and the given sections, every other section None."""
-    names = ("fleet", "feeder", "services", "markets", "network", "cyber_path", "compliance")
+    names = ("fleet", "feeder", "services", "markets", "network", "cyber_path", "compliance", "resilience")
     base: dict[str, Any] = dict.fromkeys(names) | {"failures": {}, "skipped": {}}
     return SimpleNamespace(scenario=parse_scenario(scenario_data), **(base | sections))
 
@@ -94,3 +94,10 @@ def test_scenario_hash_is_sha256_of_the_canonical_json() -> None:
     assert calc_scenario_hash(a) == hashlib.sha256(text.encode()).hexdigest()
     assert calc_scenario_hash(a) == calc_scenario_hash(b)
     assert calc_scenario_hash(a) != calc_scenario_hash(c)
+
+
+def test_resilience_indicator_is_the_unserved_energy_with_v2g() -> None:
+    summary = {"with_v2g": {"energy_unserved_kwh": 0.9}, "without_v2g": {"energy_unserved_kwh": 120.0}}
+    res = _result({}, resilience=SimpleNamespace(summary=lambda: summary))
+    k = _by_key(res)["energy_unserved_v2g_kwh"]
+    assert (k.value, k.unit, k.limit, k.passed, k.section) == (0.9, "kWh", None, None, "resilience")

@@ -230,6 +230,21 @@ def _compliance(result: StudyResult) -> list[Kpi]:
     return [_kpi("n_compliance_fail", label, float(n_fail), "-", "compliance", 0.0, note=why)]
 
 
+def _resilience(result: StudyResult) -> list[Kpi]:
+    label = "critical energy unserved through the outage, with V2G"
+    if result.resilience is None:
+        return [_kpi("energy_unserved_v2g_kwh", label, None, "kWh", "resilience", note=_missing("resilience", result))]
+    return [
+        _kpi(
+            "energy_unserved_v2g_kwh",
+            label,
+            result.resilience.summary()["with_v2g"]["energy_unserved_kwh"],
+            "kWh",
+            "resilience",
+        )
+    ]
+
+
 def _run(result: StudyResult) -> list[Kpi]:
     fail = getattr(result, "failures", {}) or {}
     return [_kpi("n_steps_failed", "study steps that failed", float(len(fail)), "-", "run", 0.0)]
@@ -246,6 +261,7 @@ KPI_FUNCTIONS: tuple[Callable[[StudyResult], list[Kpi]], ...] = (
     _schedule,
     _services,
     _deadline,
+    _resilience,
     _compliance,
 )
 

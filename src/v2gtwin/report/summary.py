@@ -26,6 +26,7 @@ nav#toc ol{columns:2;margin:.3em 0}.pass{color:#0a6b1f;font-weight:600}.fail{col
 .assumptions,.method{background:#f7f7f9;border-left:3px solid #bbb;padding:.2em 1em;margin:1em 0;font-size:.92em}
 h4{margin:.5em 0 .2em}.why{border-left:3px solid #e0a800;padding-left:.8em}code.hash{font-size:.85em}
 header.meta,footer.meta{color:#555;font-size:.9em}footer.meta{border-top:1px solid #ccc;margin-top:3em}
+tr.kpi td:nth-child(3){white-space:nowrap}
 """
 
 
@@ -53,7 +54,7 @@ class Section:
 
 def _fmt(value: float, unit: str) -> str:
     """A key indicator's value for people, in its unit."""
-    spec = {"pu": ".4g", "%": ".1f", "kW": ",.0f", "Hz": ".3f"}.get(unit)
+    spec = {"pu": ".4g", "%": ".1f", "kW": ",.0f", "kWh": ",.1f", "Hz": ".3f"}.get(unit)
     if spec is not None:
         return format(value, spec)
     if unit == "-":
