@@ -17,7 +17,7 @@ from v2gtwin.study_summary import calc_kpis, calc_scenario_hash, summary_json
 
 def _result(scenario_data: dict[str, Any], **sections: Any) -> Any:
     """A stand-in StudyResult: the scenario and the given sections, every other section None."""
-    names = ("fleet", "feeder", "services", "markets", "network", "cyber_path", "compliance", "resilience")
+    names = ("fleet", "feeder", "services", "markets", "network", "cyber_path", "compliance", "resilience", "battery")
     base: dict[str, Any] = dict.fromkeys(names) | {"failures": {}, "skipped": {}}
     return SimpleNamespace(scenario=parse_scenario(scenario_data), **(base | sections))
 
@@ -101,3 +101,13 @@ def test_resilience_indicator_is_the_unserved_energy_with_v2g() -> None:
     res = _result({}, resilience=SimpleNamespace(summary=lambda: summary))
     k = _by_key(res)["energy_unserved_v2g_kwh"]
     assert (k.value, k.unit, k.limit, k.passed, k.section) == (0.9, "kWh", None, None, "resilience")
+
+
+def test_battery_fade_against_the_end_of_life() -> None:
+    # Mean fade 0.23 pu after 10 years against the end of life 0.2 pu: FAIL; against 0.25: PASS.
+    by_year = {"year_1": {"q_loss_mean_pu": 0.06}, "year_10": {"q_loss_mean_pu": 0.23}}
+    bh = SimpleNamespace(summary=lambda: {"fade_v2g": {"years": 10, "by_year": by_year}})
+    k = _by_key(_result({"battery": {"years": 10, "eol_fade_pu": 0.2}}, battery=bh))["q_loss_v2g_mean_pu"]
+    assert (k.value, k.limit, k.passed) == (0.23, 0.2, False)
+    k = _by_key(_result({"battery": {"years": 10, "eol_fade_pu": 0.25}}, battery=bh))["q_loss_v2g_mean_pu"]
+    assert k.passed is True

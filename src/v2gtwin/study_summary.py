@@ -245,6 +245,19 @@ def _resilience(result: StudyResult) -> list[Kpi]:
     ]
 
 
+def _battery(result: StudyResult) -> list[Kpi]:
+    b = result.scenario.battery
+    if result.battery is None:
+        label = f"mean capacity fade after {b.years} years under the V2G schedule"
+        why = _missing("battery", result)
+        return [_kpi("q_loss_v2g_mean_pu", label, None, "pu", "battery", b.eol_fade_pu, note=why)]
+    fade = result.battery.summary()["fade_v2g"]
+    label = f"mean capacity fade after {fade['years']} years under the V2G schedule"
+    q_loss = fade["by_year"][f"year_{fade['years']}"]["q_loss_mean_pu"]
+    note = "limit: the end of life, battery.eol_fade_pu"
+    return [_kpi("q_loss_v2g_mean_pu", label, q_loss, "pu", "battery", b.eol_fade_pu, note=note)]
+
+
 def _run(result: StudyResult) -> list[Kpi]:
     fail = getattr(result, "failures", {}) or {}
     return [_kpi("n_steps_failed", "study steps that failed", float(len(fail)), "-", "run", 0.0)]
@@ -261,6 +274,7 @@ KPI_FUNCTIONS: tuple[Callable[[StudyResult], list[Kpi]], ...] = (
     _schedule,
     _services,
     _deadline,
+    _battery,
     _resilience,
     _compliance,
 )
