@@ -107,7 +107,7 @@ def csms_serve(
             min=0,
             max=65535,
             help="Serve the HTTP API and dashboard on this port too (0: any free port; default: no API). Tokens: "
-            "'v2gtwin csms token create'.",
+            "'csms token create'.",
         ),
     ] = None,
     api_host: Annotated[str, typer.Option(help="Address the HTTP API listens on.")] = "127.0.0.1",
@@ -318,7 +318,7 @@ def csms_dispatch(
         ),
     ] = None,
     token_file: Annotated[
-        Path | None, typer.Option(help="File holding the API token ('v2gtwin csms token create'), with --server.")
+        Path | None, typer.Option(help="File holding the API token ('csms token create'), with --server.")
     ] = None,
     cafile: Annotated[Path | None, typer.Option(help="CA certificate of an https --server (the PKI's ca.pem).")] = None,
     json_out: JsonOpt = False,

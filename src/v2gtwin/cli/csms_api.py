@@ -79,7 +79,7 @@ def read_token_file(path: Path) -> str:
         raise V2GTwinError(f"--token-file {path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     token = (text.splitlines() or [""])[0].strip()
     if not token:
-        raise V2GTwinError(f"--token-file {path}: empty (put the token from 'v2gtwin csms token create' in it)")
+        raise V2GTwinError(f"--token-file {path}: empty (put the token from 'csms token create' in it)")
     return token
 
 
