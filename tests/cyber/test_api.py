@@ -329,3 +329,24 @@ def test_the_api_runs_https_with_the_servers_certificate_under_profile_2(tmp_pat
     assert stations == []
     assert "GET /api/v1/stations" in plain_error
     assert "CERTIFICATE_VERIFY_FAILED" in unverified_error
+
+
+def test_a_status_change_after_a_read_shows_in_the_next_read(tmp_path: Path) -> None:
+    """The API keeps what it read of the station tables until the central system commits a change to them: a
+    StatusNotification sent after a first read is in the second (and the EV's needs leave with it)."""
+    import datetime as dt
+
+    with LiveSystem(tmp_path, [SimEV()]) as sys_:
+        client = ApiClient(sys_.url, sys_.token)
+        first = client.stations()[0]["evses"][0]["status"]
+        needs_before = len(client.charging_needs())
+        station = sys_.registry["SIM-0"]
+        now = dt.datetime.now(dt.UTC).isoformat()
+        request = station.calls.StatusNotification(
+            timestamp=now, connector_status="Available", evse_id=1, connector_id=1
+        )
+        sys_.call(station.call(request))
+        second = client.stations()[0]["evses"][0]["status"]
+        needs_after = len(client.charging_needs())
+    assert (first, second) == ("Occupied", "Available")
+    assert (needs_before, needs_after) == (1, 0)

@@ -191,18 +191,35 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
     read = [Depends(need_read)]
     write = [Depends(need_write)]
 
+    cache: dict[str, Any] = {"version": None}
+
+    async def station_tables() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[Any, str]]:
+        """The stations, EVSEs and active transactions as stored: read again only when the central system
+        committed a change to them since the last read (``Csms.store_version``; meter values do not count)."""
+        version = csms.store_version
+        if cache["version"] != version:
+
+            def read() -> tuple[Any, Any, Any]:
+                rows, evses = station_rows(csms.store)
+                active = transaction_rows(csms.store, True, None)
+                return rows, evses, {(t["station_id"], t["evse_id"]): t["transaction_id"] for t in active}
+
+            cache["tables"] = await asyncio.to_thread(read)
+            cache["version"] = version
+        tables: tuple[Any, Any, Any] = cache["tables"]
+        return tables
+
     @app.get("/api/v1/stations", response_model=StationsOut, dependencies=read)
     async def stations() -> Response:
         """Every station the store knows, connected or not, with each EVSE's latest measured power and SoC,
         its transaction and its EV's declared power limits."""
-        rows, evses = await asyncio.to_thread(station_rows, csms.store)
-        active = await asyncio.to_thread(transaction_rows, csms.store, True, None)
-        tx = {(t["station_id"], t["evse_id"]): t["transaction_id"] for t in active}
+        rows, evses, tx = await station_tables()
+        out_rows = []
         for st in rows:
             sid = st["station_id"]
             handler = csms.stations.get(sid)
-            st["connected"] = handler is not None  # this process's view (the store's flag is written on change)
-            st["protocol"] = handler.version if handler is not None else None
+            connected = handler is not None  # this process's view (the store's flag is written on change)
+            st = {**st, "connected": connected, "protocol": handler.version if handler is not None else None}
             p_max, p_min = _limits_kw(csms, sid)
             out = []
             for ev in evses.get(sid, []):
@@ -220,8 +237,8 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
                         "v2x": ev["v2x"],
                     }
                 )
-            st["evses"] = out
-        return _json({"stations": rows})
+            out_rows.append({**st, "evses": out})
+        return _json({"stations": out_rows})
 
     @app.get("/api/v1/transactions", dependencies=read)
     async def transactions(
@@ -275,7 +292,7 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
         """What the EVs plugged into connected stations declared (NotifyEVChargingNeeds): departure time,
         energy requested, power limits, V2X; with the latest SoC. An EVSE whose last status is Available (no
         EV) is left out."""
-        rows, evses = await asyncio.to_thread(station_rows, csms.store)
+        rows, evses, _ = await station_tables()
         needs = []
         for st in rows:
             sid = st["station_id"]
