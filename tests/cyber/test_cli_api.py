@@ -82,7 +82,7 @@ def test_serve_with_api_port_answers_with_tokens(tmp_path: Path, capsys: pytest.
     _, out, _ = run_cli(capsys, "csms", "token", "create", "e2e", "--db", db)
     token = out.strip()
     cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "serve", "--port", "0", "--api-port", "0", "--db", db]
-    proc = subprocess.Popen([*cmd, "--status-every", "0"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, "--status-every", "0", "--alarm-stale-s", "5"], stderr=subprocess.PIPE, text=True)
     try:
         url = None
         deadline = time.monotonic() + 60
@@ -96,8 +96,11 @@ def test_serve_with_api_port_answers_with_tokens(tmp_path: Path, capsys: pytest.
         assert url is not None, "no API address printed"
         ok = http("GET", url + "/api/v1/stations", token)
         denied = http("GET", url + "/api/v1/stations")
+        dash = json.loads(http("GET", url + "/api/v1/dashboard", token)[1])
     finally:
         proc.terminate()
         proc.wait(30)
     assert ok == (200, b'{"stations":[]}')
     assert denied == (401, b"")
+    assert dash["alarm_settings"] == {"stale_after_s": 5.0, "settle_s": 30.0, "tolerance_kw": 0.5}
+    assert dash["stations_connected"] == 0 and dash["alarms"] == []
