@@ -164,13 +164,15 @@ def csms_serve(
 
     async def serve() -> None:
         async with csms, contextlib.AsyncExitStack() as stack:
+            api = None
+            if api_port is not None:  # bound before anything is printed: a busy port is the only line
+                alarms = (alarm_stale_s, alarm_settle_s, alarm_tolerance_kw)
+                api = await stack.enter_async_context(_api_server(csms, api_host, api_port, api_open_reads, alarms))
             sys.stderr.write(
                 f"csms: {scheme}://{host}:{csms.port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile "
                 f"{profile}), db {db}\n"
             )
-            if api_port is not None:
-                alarms = (alarm_stale_s, alarm_settle_s, alarm_tolerance_kw)
-                api = await stack.enter_async_context(_api_server(csms, api_host, api_port, api_open_reads, alarms))
+            if api is not None:
                 sys.stderr.write(
                     f"csms: HTTP API and dashboard at {api.url}/ (reads {'open' if api_open_reads else 'by token'})\n"
                 )
