@@ -350,3 +350,21 @@ def test_a_status_change_after_a_read_shows_in_the_next_read(tmp_path: Path) -> 
         needs_after = len(client.charging_needs())
     assert (first, second) == ("Occupied", "Available")
     assert (needs_before, needs_after) == (1, 0)
+
+
+def test_the_event_stream_sends_updates_and_ends_when_its_token_is_revoked(tmp_path: Path) -> None:
+    import urllib.request
+
+    with LiveSystem(tmp_path, [SimEV()]) as sys_:
+        req = urllib.request.Request(sys_.url + "/api/v1/events", headers={"Authorization": f"Bearer {sys_.token}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            event, data = resp.readline(), resp.readline()
+            sys_.tokens.revoke(sys_.tokens.list_tokens()[0]["id"])
+            rest = resp.read()  # returns once the server ends the stream
+        content_type = resp.headers["Content-Type"]
+    assert content_type.startswith("text/event-stream")
+    assert event == b"event: update\n" and data.startswith(b"data: ")
+    state = json.loads(data[6:])
+    # One simulated EV drawing its full 11 kW (SimEV default), one station connected.
+    assert state["stations_connected"] == 1 and state["now"]["p_kw"] == pytest.approx(11.0)
+    assert rest.count(b"event: update") <= 3  # the stream ended (within the token cache's 0.2 s and a tick)

@@ -403,12 +403,15 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
     @app.get("/api/v1/events", dependencies=read)
     async def events(request: Request) -> StreamingResponse:
         """Server-sent events: an ``update`` event (the dashboard's state, JSON) at once and then about every
-        second while something changed (at least every 15 s)."""
+        second while something changed (at least every 15 s). The stream ends when its token is revoked."""
+        token = _token(request)
 
         async def stream() -> AsyncIterator[bytes]:
             last_version, last_sent = -1, 0.0
             loop = asyncio.get_running_loop()
             while not app.state.stopping.is_set():
+                if not open_reads and (token is None or not tokens.check(token)):
+                    return
                 if live.version != last_version or loop.time() - last_sent >= 15.0:
                     last_version, last_sent = live.version, loop.time()
                     yield b"event: update\ndata: " + _dumps(_dashboard_state()) + b"\n\n"
