@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from v2gtwin.cyber.api_client import ApiClient
 from v2gtwin.cyber.csms.api_server import ApiServer
@@ -71,10 +72,23 @@ def received_set_points(sim_stdout: list[str]) -> dict[str, list[float]]:
     cut short (no such line) contributes nothing."""
     received: dict[str, list[float]] = {}
     for out in sim_stdout:
-        lines = out.strip().splitlines()
-        if lines and lines[-1].startswith("{"):
-            received |= json.loads(lines[-1])["received_w"]
+        line = _last_json(out)
+        if line is not None:
+            received |= line["received_w"]
     return received
+
+
+def _last_json(out: str) -> dict[str, Any] | None:
+    """The simulator's last output line as JSON; None when there is none or it was cut off (a process stopped
+    while writing it)."""
+    lines = out.strip().splitlines()
+    if not (lines and lines[-1].startswith("{")):
+        return None
+    try:
+        parsed: dict[str, Any] = json.loads(lines[-1])
+    except ValueError:
+        return None
+    return parsed
 
 
 def setpoint_checks(received: dict[str, list[float]], targets_w: dict[str, float]) -> dict[str, object]:
@@ -201,8 +215,8 @@ async def _run(
     outs = [await asyncio.to_thread(p.communicate, timeout=hold + 120) for p in sims]
     await csms.stop()
     stored = store.count_meter_values()
-    lines = [o.strip().splitlines()[-1] for o, _ in outs if o.strip()]
-    rss = [json.loads(line)["rss_kb"] / 1024 for line in lines if line.startswith("{")]
+    parsed = [_last_json(o) for o, _ in outs]
+    rss = [p["rss_kb"] / 1024 for p in parsed if p is not None]
     sim_rss = max(rss) if rss else None
     err = "".join(e for _, e in outs)
     received = received_set_points([o for o, _ in outs])

@@ -41,7 +41,7 @@ def test_setpoint_checks_by_hand() -> None:
     # Nothing received: not "distinct" (no evidence), none as targeted.
     assert bench.setpoint_checks({}, targets)["distinct_setpoints"] is False
     # The simulator's output line is read; a process cut short (no JSON line) contributes nothing.
-    lines = ['{"rss_kb": 1000, "received_w": {"A": [1400.0]}}\n', "", "partial output\n"]
+    lines = ['{"rss_kb": 1000, "received_w": {"A": [1400.0]}}\n', "", "partial output\n", '{"rss_kb": 1000, "rec']
     assert bench.received_set_points(lines) == {"A": [1400.0]}
 
 
