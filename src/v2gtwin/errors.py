@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "InfeasibleError",
     "ScenarioError",
+    "StepFailedError",
     "V2GTwinError",
 ]
 
@@ -38,3 +39,8 @@ class InfeasibleError(V2GTwinError, RuntimeError):
 
 class ClusterError(V2GTwinError, RuntimeError):
     """A compute cluster (a dask.distributed scheduler for a sweep) cannot be reached or used."""
+
+
+class StepFailedError(V2GTwinError, RuntimeError):
+    """A study step failed with an error that is not v2gtwin's own (the computation failed, not the input); the
+    message names the step and the error. The CLI prints it on one line and exits 1."""

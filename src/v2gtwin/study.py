@@ -1,19 +1,23 @@
-"""The study orchestrator: scenario -> StudyResult, a short fixed sequence of thin steps.
+"""The study orchestrator: scenario -> StudyResult, thin steps run as a graph.
 
-``StudyChain(scenario).run()`` reads like the study it performs. Each step calls one pure function and
-stores what it returns; later issues add their steps (feeder, frequency, markets, ...) to :attr:`STEPS`.
+``StudyChain(scenario).run()`` reads like the study it performs. Each step calls one pure function and stores
+what it returns; :attr:`StudyChain.STEP_TABLE` declares what each step needs and produces, and
+``run(targets)`` runs exactly the steps the targets need, each once. A step that fails is recorded in the
+result (``failures``) and the steps that need it are skipped (``skipped``); the others still run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from v2gtwin.cyber.path_analysis import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
+from v2gtwin.errors import StepFailedError, V2GTwinError
 from v2gtwin.fleet import (
     Envelope,
     Fleet,
@@ -67,6 +71,7 @@ from v2gtwin.markets.scheduling import (
 )
 from v2gtwin.optimize.network_battery import NetworkBattery, calc_network_battery
 from v2gtwin.scenario import Scenario
+from v2gtwin.study_graph import NOT_ASKED, Step, check_steps, describe_error, plan_steps, skip_reason
 from v2gtwin.study_network import run_bid_analysis_within
 from v2gtwin.study_result import (
     FeederSection,
@@ -84,6 +89,7 @@ __all__ = [
     "FleetSection",
     "MarketsSection",
     "ServicesSection",
+    "Step",
     "StudyChain",
     "StudyResult",
     "build_fleet",
@@ -140,32 +146,93 @@ class StudyChain:
     on_step : called as ``on_step(name, index, total)`` before each step (a progress bar hooks in here).
     """
 
-    STEPS: tuple[str, ...] = (
-        "build_fleet",
-        "envelope",
-        "uncontrolled",
-        "network",
-        "feeder",
-        "hosting",
-        "losses",
-        "protection",
-        "frequency",
-        "cyber_path",
-        "agc",
-        "reserve",
-        "cascade",
-        "battery_cost",
-        "markets",
-        "schedule",
-        "battery",
-        "resilience",
-        "cyber",
-        "compliance",
+    #: The steps: what each needs and produces (the order is derived from the needs; see docs/ARCHITECTURE.md).
+    STEP_TABLE: ClassVar[tuple[Step, ...]] = (
+        Step("build_fleet", (), ("fleet",), "the scenario's fleet (synthetic, ACN sessions)"),
+        Step("envelope", ("build_fleet",), ("envelope_",), "the fleet's power and energy envelope"),
+        Step("uncontrolled", ("build_fleet",), ("uncontrolled_",), "uncontrolled charging (SoC per EV)"),
+        Step(
+            "network",
+            ("build_fleet", "uncontrolled"),
+            ("fleet", "network_", "envelopes_", "network_limits_", "network_battery_"),
+            "the fleet placed on its network of feeders, their power flows and operating envelopes (no-op "
+            "without [network])",
+        ),
+        Step(
+            "feeder",
+            ("build_fleet", "uncontrolled", "network"),
+            ("feeder_", "feeder_notes", "base_load_", "p_ev_bus_kw", "feeder_fleet", "feeder_ts"),
+            "the detail feeder's day of power flows (base, with the fleet, with volt-var)",
+        ),
+        Step("hosting", ("feeder",), ("hosting_",), "hosting capacity per node and of the fleet"),
+        Step("losses", ("feeder",), ("dispatch_",), "loss-aware vs uniform vs random charging"),
+        Step("protection", ("feeder",), ("protection_",), "fault currents and relay coordination"),
+        Step("frequency", ("build_fleet", "uncontrolled"), ("frequency_",), "primary frequency response"),
+        Step("cyber_path", (), ("cyber_path_",), "the command path against the services' deadlines"),
+        Step(
+            "agc",
+            ("build_fleet", "uncontrolled", "network", "cyber_path"),
+            ("agc_",),
+            "AGC and regulation, delayed by the command path",
+        ),
+        Step("reserve", ("build_fleet", "uncontrolled", "network"), ("reserve_",), "reserve and demand response"),
+        Step("cascade", ("build_fleet", "uncontrolled"), ("cascade_",), "under-frequency cascade"),
+        Step("battery_cost", ("build_fleet", "uncontrolled"), ("battery_cost_",), "V2G degradation cost per EV"),
+        Step(
+            "markets",
+            ("build_fleet", "uncontrolled", "network", "battery_cost", "cyber_path"),
+            ("markets_",),
+            "TOU vs RTP, Stackelberg prices, regulation bid",
+        ),
+        Step(
+            "schedule",
+            ("build_fleet", "uncontrolled", "network", "feeder", "battery_cost"),
+            ("schedule_", "network_schedule_"),
+            "day-ahead and robust schedules (and on the network's feeders)",
+        ),
+        Step(
+            "battery",
+            ("build_fleet", "uncontrolled", "battery_cost", "markets", "schedule"),
+            ("battery_",),
+            "capacity fade uncontrolled vs scheduled",
+        ),
+        Step(
+            "resilience",
+            ("build_fleet", "uncontrolled", "feeder"),
+            ("resilience_",),
+            "a critical facility through an outage",
+        ),
+        Step("cyber", ("build_fleet",), ("cyber_",), "dispatch through the OCPP central system"),
+        Step("compliance", ("build_fleet",), ("compliance_",), "IEEE 1547-2018 audit of the study's inverters"),
+    )
+    #: Every step's name, in the order a whole study runs them (derived from the needs).
+    STEPS: ClassVar[tuple[str, ...]] = check_steps(STEP_TABLE)
+    #: Which steps each section of :class:`StudyResult` is built from (None when one of them did not run).
+    SECTION_STEPS: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+        {
+            "fleet": ("build_fleet", "envelope", "uncontrolled"),
+            "feeder": ("feeder", "hosting", "losses"),
+            "services": ("frequency", "agc", "reserve", "cascade"),
+            "markets": ("markets", "schedule"),
+            "network": ("network",),
+            "network_battery": ("network",),
+            "protection": ("protection",),
+            "resilience": ("resilience",),
+            "battery": ("battery",),
+            "cyber_path": ("cyber_path",),
+            "cyber": ("cyber",),
+            "compliance": ("compliance",),
+        }
     )
 
     def __init__(self, scenario: Scenario, on_step: Callable[[str, int, int], None] | None = None) -> None:
         self.scenario = scenario
         self.on_step = on_step
+        self.steps: dict[str, Step] = {s.name: s for s in self.STEP_TABLE}
+        self.done: set[str] = set()
+        self.failures: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
+        self.errors: dict[str, BaseException] = {}
         self.fleet: Fleet | None = None
         self.envelope_: Envelope | None = None
         self.uncontrolled_: SocResult | None = None
@@ -199,16 +266,70 @@ class StudyChain:
         self.compliance_: AuditResult | None = None
         self.timings_s: dict[str, float] = {}
 
-    def run(self) -> StudyResult:
-        """Run every step in order and return the result."""
-        for i, name in enumerate(self.STEPS):
+    def run(self, targets: Iterable[str] | None = None) -> StudyResult:
+        """Run the steps ``targets`` need (None: every step), each once, and return the result.
+
+        A step that raises is recorded in ``failures`` (its traceback is logged at DEBUG) and the steps that
+        need it are recorded in ``skipped``; the others still run. Steps that already ran (or failed) on this
+        chain are not run again. Every section of the result whose steps did not all run is None.
+
+        Raises
+        ------
+        StudyGraphError
+            A target is not a step.
+        """
+        plan = plan_steps(self.steps, self.STEPS, targets)
+        for i, name in enumerate(plan):
             if self.on_step is not None:
-                self.on_step(name, i, len(self.STEPS))
-            t0 = time.perf_counter()
+                self.on_step(name, i, len(plan))
+            self._run_step(name)
+        return self.result()
+
+    def get(self, step: str) -> Any:
+        """Run ``step`` and what it needs, and return its first product (e.g. ``get("losses")`` is the
+        dispatch comparison; ``None`` for a step with nothing to do, e.g. ``network`` without [network]).
+
+        Raises
+        ------
+        V2GTwinError
+            The step, or one it needs, failed with an error of v2gtwin's own (bad input: the CLI exits 2);
+            the original error is raised again.
+        StepFailedError
+            It failed with any other error (the computation failed: the CLI exits 1).
+        StudyGraphError
+            ``step`` is not a step.
+        """
+        for name in plan_steps(self.steps, self.STEPS, [step]):
+            self._run_step(name)
+            if name in self.errors:
+                exc = self.errors[name]
+                if isinstance(exc, V2GTwinError):
+                    raise exc
+                raise StepFailedError(f"step {name} failed: {self.failures[name]}") from exc
+        return getattr(self, self.steps[step].produces[0])
+
+    def _run_step(self, name: str) -> None:
+        if name in self.done or name in self.failures:
+            return
+        why = skip_reason(self.steps[name], self.failures, self.skipped)
+        if why is not None:
+            self.skipped[name] = why
+            logger.info("step %s skipped: %s", name, why)
+            return
+        self.skipped.pop(name, None)
+        t0 = time.perf_counter()
+        try:
             getattr(self, name)()
+        except Exception as exc:
+            self.errors[name] = exc
+            self.failures[name] = describe_error(exc)
+            logger.info("step %s failed: %s", name, self.failures[name])
+            logger.debug("step %s traceback", name, exc_info=exc)
+        else:
+            self.done.add(name)
+        finally:
             self.timings_s[name] = time.perf_counter() - t0
             logger.debug("step %s took %.3f s", name, self.timings_s[name])
-        return self.result()
 
     # --- steps -------------------------------------------------------------------------------------------
     def build_fleet(self) -> None:
@@ -481,17 +602,65 @@ class StudyChain:
             raise RuntimeError("build_fleet must run first")
         return self.fleet
 
+    def _ran(self, section: str) -> bool:
+        """Whether every step the result's ``section`` is built from ran."""
+        return all(n in self.done for n in self.SECTION_STEPS[section])
+
     def result(self) -> StudyResult:
-        """Assemble the :class:`StudyResult` from the finished steps."""
-        fleet = self._fleet()
-        env, unc = self.envelope_, self.uncontrolled_
-        if env is None or unc is None:
-            raise RuntimeError("envelope and uncontrolled must run first")
-        section = build_fleet_section(self.scenario, fleet, env, unc)
+        """Assemble the :class:`StudyResult` from the steps that ran; a section whose steps did not all run is
+        None, and every step that did not run is named in ``failures`` or ``skipped`` with why."""
+        fleet_section = feeder_section = services = markets = None
+        if self._ran("fleet"):
+            env, unc = self.envelope_, self.uncontrolled_
+            assert env is not None and unc is not None
+            fleet_section = build_fleet_section(self.scenario, self._fleet(), env, unc)
+        if self._ran("feeder"):
+            feeder_section = self._feeder_section()
+        if self._ran("services"):
+            reserve, dr = self._require(self.reserve_, "reserve")
+            services = ServicesSection(
+                frequency=self._require(self.frequency_, "frequency"),
+                agc=self._require(self.agc_, "agc"),
+                reserve=reserve,
+                dr=dr,
+                cascade=self._require(self.cascade_, "cascade"),
+                step_mw=self.scenario.frequency.step_mw,
+                path_verdicts={
+                    k: v
+                    for k, name in (("reserve", SERVICE_RESERVE), ("dr", SERVICE_DR))
+                    if (v := self._path_verdict(name))
+                },
+            )
+        if self._ran("markets"):
+            market, stackelberg, bid = self._require(self.markets_, "markets")
+            schedule, robust = self._require(self.schedule_, "schedule")
+            markets = MarketsSection(market, stackelberg, bid, schedule, robust, self.network_schedule_)
+        skipped = {n: NOT_ASKED for n in self.STEPS if n not in self.done and n not in self.failures}
+        skipped |= {n: why for n, why in self.skipped.items() if n not in self.done}
+        return StudyResult(
+            scenario=self.scenario,
+            fleet=fleet_section,
+            feeder=feeder_section,
+            services=services,
+            markets=markets,
+            cyber=self.cyber_,
+            network=self.network_,
+            timings_s=dict(self.timings_s),
+            protection=self.protection_,
+            resilience=self.resilience_,
+            network_battery=self.network_battery_,
+            battery=self.battery_,
+            cyber_path=self.cyber_path_,
+            compliance=self.compliance_,
+            failures=dict(self.failures),
+            skipped={n: skipped[n] for n in self.STEPS if n in skipped},
+        )
+
+    def _feeder_section(self) -> FeederSection:
         feeder = self._require(self.feeder_, "feeder")
         p_base, _ = self._require(self.base_load_, "feeder")
         plain, vv, fleet_host = self._require(self.hosting_, "hosting")
-        feeder_section = FeederSection(
+        return FeederSection(
             name=feeder.name,
             n_bus=feeder.n_bus,
             bus_labels=feeder.bus_labels,
@@ -505,36 +674,4 @@ class StudyChain:
             parent=feeder.parent,
             envelopes=self.envelopes_,
             notes=self.feeder_notes,
-        )
-        reserve, dr = self._require(self.reserve_, "reserve")
-        services = ServicesSection(
-            frequency=self._require(self.frequency_, "frequency"),
-            agc=self._require(self.agc_, "agc"),
-            reserve=reserve,
-            dr=dr,
-            cascade=self._require(self.cascade_, "cascade"),
-            step_mw=self.scenario.frequency.step_mw,
-            path_verdicts={
-                k: v
-                for k, name in (("reserve", SERVICE_RESERVE), ("dr", SERVICE_DR))
-                if (v := self._path_verdict(name))
-            },
-        )
-        market, stackelberg, bid = self._require(self.markets_, "markets")
-        schedule, robust = self._require(self.schedule_, "schedule")
-        return StudyResult(
-            scenario=self.scenario,
-            fleet=section,
-            feeder=feeder_section,
-            services=services,
-            markets=MarketsSection(market, stackelberg, bid, schedule, robust, self.network_schedule_),
-            cyber=self.cyber_,
-            network=self.network_,
-            timings_s=dict(self.timings_s),
-            protection=self.protection_,
-            resilience=self.resilience_,
-            network_battery=self.network_battery_,
-            battery=self.battery_,
-            cyber_path=self.cyber_path_,
-            compliance=self.compliance_,
         )

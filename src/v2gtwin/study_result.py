@@ -287,7 +287,7 @@ class StudyResult:
     Attributes
     ----------
     scenario : the scenario studied.
-    fleet : fleet section.
+    fleet : fleet section (None, like every section below, when one of its steps failed or was not asked for).
     feeder : feeder section.
     services : bulk-grid services section.
     markets : markets and scheduling section.
@@ -302,13 +302,16 @@ class StudyResult:
         V2G offer priced by the models and by the flat placeholder (None when not run).
     cyber_path : the command path's latency and reliability against the services' deadlines (None: not run).
     compliance : IEEE 1547-2018 audit of the study's own V2G inverters (None when not run).
+    failures : per failed step, ``"ErrorType: one-line message"``.
+    skipped : per step that did not run and did not fail, why (``"needs feeder, which failed"``,
+        ``"not asked for"``).
     """
 
     scenario: Scenario
-    fleet: FleetSection
-    feeder: FeederSection
-    services: ServicesSection
-    markets: MarketsSection
+    fleet: FleetSection | None = None
+    feeder: FeederSection | None = None
+    services: ServicesSection | None = None
+    markets: MarketsSection | None = None
     cyber: CyberRun | None = None
     network: NetworkSection | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -318,46 +321,37 @@ class StudyResult:
     battery: BatteryHealthAnalysis | None = None
     cyber_path: PathAnalysis | None = None
     compliance: AuditResult | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no step failed (steps not asked for do not count)."""
+        return not self.failures
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
-        """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in)."""
-        fleet = self.fleet.to_dict(series=series)
-        fd = self.feeder
-        feeder: dict[str, Any] = {
-            "summary": fd.summary(),
-            "hosting": fd.hosting.to_frame().to_dict(orient="list"),
-            "dispatch": fd.dispatch.to_dict(),
-        }
-        if fd.hosting_voltvar is not None:
-            feeder["hosting_voltvar"] = fd.hosting_voltvar.to_frame().to_dict(orient="list")
-        if series:
-            ts = fd.timeseries
-            feeder |= {
-                "p_base_total_kw": fd.p_base_total_kw.tolist(),
-                "p_ev_total_kw": fd.p_ev_total_kw.tolist(),
-                "v_min_base_pu": ts.v_min_base_pu.tolist(),
-                "v_min_fleet_pu": ts.v_min_fleet_pu.tolist(),
-                "v_min_voltvar_pu": ts.v_min_voltvar_pu.tolist(),
-                "losses_fleet_kw": ts.losses_fleet_kw.tolist(),
-            }
-        services: dict[str, Any] = {"summary": self.services.summary()}
-        if series:
-            services["reserve_kw"] = self.services.reserve.reserve_kw.tolist()
-            services["dr_p_kw"] = self.services.dr.p_dr_kw.tolist()
-        markets: dict[str, Any] = {"summary": self.markets.summary()}
+        """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in). A
+        section that was not computed is null; ``ok``, ``failures`` and ``skipped`` say why."""
+        services = None if self.services is None else self._services_dict(series)
+        markets = None if self.markets is None else self._markets_dict(series)
         # Each service unconstrained, network-secure and the difference (when the fleet sits on a network).
-        if rows := tabulate_secure_figures(services["summary"], markets["summary"]):
+        rows = (
+            []
+            if services is None or markets is None
+            else tabulate_secure_figures(services["summary"], markets["summary"])
+        )
+        if rows and services is not None:
             services["network_secure"] = rows
-            if series and self.services.reserve.reserve_secure_kw is not None:
-                services["reserve_secure_kw"] = self.services.reserve.reserve_secure_kw.tolist()
-        if series:
-            markets["price_per_mwh"] = self.markets.schedule.price_per_mwh.tolist()
-            markets["schedule_p_kw"] = self.markets.schedule.individual.p_total_kw.tolist()
+            if series and (sv := self.services) is not None and sv.reserve.reserve_secure_kw is not None:
+                services["reserve_secure_kw"] = sv.reserve.reserve_secure_kw.tolist()
         return {
             "currency": self.scenario.currency,
+            "ok": self.ok,
+            "failures": dict(self.failures),
+            "skipped": dict(self.skipped),
             "scenario": self.scenario.model_dump(mode="json"),
-            "fleet": fleet,
-            "feeder": feeder,
+            "fleet": None if self.fleet is None else self.fleet.to_dict(series=series),
+            "feeder": None if self.feeder is None else _feeder_dict(self.feeder, series),
             "services": services,
             "markets": markets,
             "cyber": None if self.cyber is None else self.cyber.summary(),
@@ -370,6 +364,46 @@ class StudyResult:
             "cyber_path": None if self.cyber_path is None else self.cyber_path.summary(),
             "compliance": None if self.compliance is None else self.compliance.to_dict(),
         }
+
+    def _services_dict(self, series: bool) -> dict[str, Any]:
+        sv = self.services
+        assert sv is not None
+        out: dict[str, Any] = {"summary": sv.summary()}
+        if series:
+            out["reserve_kw"] = sv.reserve.reserve_kw.tolist()
+            out["dr_p_kw"] = sv.dr.p_dr_kw.tolist()
+        return out
+
+    def _markets_dict(self, series: bool) -> dict[str, Any]:
+        mk = self.markets
+        assert mk is not None
+        out: dict[str, Any] = {"summary": mk.summary()}
+        if series:
+            out["price_per_mwh"] = mk.schedule.price_per_mwh.tolist()
+            out["schedule_p_kw"] = mk.schedule.individual.p_total_kw.tolist()
+        return out
+
+
+def _feeder_dict(fd: FeederSection, series: bool) -> dict[str, Any]:
+    """The feeder section of results.json."""
+    out: dict[str, Any] = {
+        "summary": fd.summary(),
+        "hosting": fd.hosting.to_frame().to_dict(orient="list"),
+        "dispatch": fd.dispatch.to_dict(),
+    }
+    if fd.hosting_voltvar is not None:
+        out["hosting_voltvar"] = fd.hosting_voltvar.to_frame().to_dict(orient="list")
+    if series:
+        ts = fd.timeseries
+        out |= {
+            "p_base_total_kw": fd.p_base_total_kw.tolist(),
+            "p_ev_total_kw": fd.p_ev_total_kw.tolist(),
+            "v_min_base_pu": ts.v_min_base_pu.tolist(),
+            "v_min_fleet_pu": ts.v_min_fleet_pu.tolist(),
+            "v_min_voltvar_pu": ts.v_min_voltvar_pu.tolist(),
+            "losses_fleet_kw": ts.losses_fleet_kw.tolist(),
+        }
+    return out
 
 
 def _battery_dict(nb: NetworkBattery, series: bool) -> dict[str, Any]:

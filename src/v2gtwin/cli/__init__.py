@@ -34,7 +34,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     sweep,
 )
 from v2gtwin.cli._common import app
-from v2gtwin.errors import V2GTwinError
+from v2gtwin.errors import StepFailedError, V2GTwinError
 
 __all__ = ["app", "main", "run"]
 
@@ -44,12 +44,18 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI on ``argv`` and return the exit code; errors become one line on stderr (exit code 2)."""
+    """Run the CLI on ``argv`` and return the exit code; errors become one line on stderr (exit code 2; 1 when a
+    study step's computation failed)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="v2gtwin", standalone_mode=False)
+    except StepFailedError as exc:  # the computation failed, not the input
+        if debug:
+            raise
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 1
     except V2GTwinError as exc:
         if debug:
             raise

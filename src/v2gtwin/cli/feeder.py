@@ -192,16 +192,13 @@ def feeder_losses(
 
     scen, feeder = _scenario_feeder(scenario)
     sens = calc_loss_sensitivity(feeder, feeder.p_load_kw * load_scale, feeder.q_load_kvar * load_scale)
-    chain = StudyChain(scen)
-    for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder", "losses"):
-        getattr(chain, step)()
-    assert chain.dispatch_ is not None
+    dispatch = StudyChain(scen).get("losses")  # the study's losses step (results.json's feeder.dispatch)
     out = {
         "feeder": feeder.name,
         "load_scale": load_scale,
         "p_loss_kw": sens.p_loss_kw,
         "sensitivity_kw_per_kw": {str(feeder.bus_labels[i]): float(sens.s_p[i]) for i in np.argsort(feeder.bus_index)},
-        "dispatch": chain.dispatch_.to_dict(),
+        "dispatch": dispatch.to_dict(),
         "notes": list(feeder.notes),
     }
     if json_out:
@@ -234,8 +231,7 @@ def feeder_voltvar(
     if scen.feeder.voltvar_curve == "none":
         raise V2GTwinError("[feeder] voltvar_curve: the scenario has 'none'; pass --curve A or --curve B")
     chain = StudyChain(scen)
-    for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder"):
-        getattr(chain, step)()
+    chain.get("feeder")  # the study's feeder step and what it needs
     ts = chain.feeder_ts
     assert ts is not None
     out = {
@@ -248,7 +244,7 @@ def feeder_voltvar(
         "n_steps_below_limit_with": int((ts.v_min_voltvar_pu < scen.feeder.v_min_pu).sum()),
         "q_injected_max_kvar": float(ts.q_voltvar_kvar.max()),
         "iterations": ts.voltvar_iterations,
-        "notes": list(chain.feeder_notes or (chain.feeder_.notes if chain.feeder_ is not None else ())),
+        "notes": list(chain.feeder_notes),
     }
     if json_out:
         _print_json(out)

@@ -152,24 +152,24 @@ def schedule(
     )
     out: dict[str, Any] = {"currency": scen.currency} | sc.summary()  # stated once, at the top
     network_sched = None
+    chain = None  # the study's steps, asked of its graph (each runs once, with what it needs) when used
     if scen.network is not None and scen.network.secure:
         # The schedule sold within the network, as the study's schedule step computes it (results.json's
         # markets.network_schedule); placing the EVs on feeders changes only their buses.
         from v2gtwin.study import StudyChain
 
-        net_chain = StudyChain(scen)
-        for step in ("build_fleet", "envelope", "uncontrolled", "network", "battery_cost"):
-            getattr(net_chain, step)()
-        network_sched = net_chain.run_network_schedule(sc)
+        chain = StudyChain(scen)
+        chain.get("network")
+        chain.get("battery_cost")
+        network_sched = chain.run_network_schedule(sc)
         if network_sched is not None:
             out["network_schedule"] = network_sched.summary()
     if robust or scen.markets.robust_violation_prob is not None:
         # The site is the feeder with the EVs charging on it, as in the study.
         from v2gtwin.study import StudyChain
 
-        chain = StudyChain(scen)
-        for step in ("build_fleet", "envelope", "uncontrolled", "network", "feeder"):
-            getattr(chain, step)()
+        chain = chain or StudyChain(scen)
+        chain.get("feeder")
         assert chain.feeder_fleet is not None and chain.base_load_ is not None
         site_load = chain.base_load_[0].sum(axis=1)
         rb = run_robust_analysis(chain.feeder_fleet, site_load, scen.markets, scen.time, scen.seed, scen.currency)

@@ -62,10 +62,8 @@ def _scenario_envelopes(scen, rule: str, v_min_pu: float, v_max_pu: float):  # t
         net = build_network(scen.network, whole, scen.time, scen.seed)
         return list(run_network_envelopes(net, net.place(whole), rule, v_min_pu, v_max_pu))
     chain = StudyChain(scen)
-    for step in ("build_fleet", "uncontrolled", "feeder"):
-        getattr(chain, step)()
-    feeder, fleet = chain.feeder_, chain.feeder_fleet
-    assert feeder is not None and fleet is not None and chain.base_load_ is not None
+    feeder, fleet = chain.get("feeder"), chain.feeder_fleet
+    assert fleet is not None and chain.base_load_ is not None
     p_base_kw, q_base_kvar = chain.base_load_
     weights = fleet.p_charge_max_kw if rule == "proportional_to_rating" else None
     weight_bus = np.bincount(fleet.bus, weights=weights, minlength=feeder.n_bus).astype(float)

@@ -42,11 +42,9 @@ def network_feeders(
             f"{scenario or '<default scenario>'}: no [network] section: the whole fleet sits on the one [feeder] "
             "(see 'v2gtwin feeder')"
         )
-    chain = StudyChain(scen)
-    for step in ("build_fleet", "envelope", "uncontrolled", "network"):
-        getattr(chain, step)()
-    assert chain.network_ is not None
-    out = chain.network_.summary()
+    section = StudyChain(scen).get("network")  # the study's network step (results.json's network.summary)
+    assert section is not None  # the scenario has a [network] section
+    out = section.summary()
     if json_out:
         _print_json(out)
         return

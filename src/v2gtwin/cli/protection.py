@@ -38,12 +38,10 @@ def _feeder_and_fleet(scen):  # type: ignore[no-untyped-def]
     from v2gtwin.study import StudyChain
 
     chain = StudyChain(scen)
-    for step in ("build_fleet", "uncontrolled", "network", "feeder"):
-        getattr(chain, step)()
-    assert chain.feeder_ is not None and chain.feeder_fleet is not None and chain.base_load_ is not None
-    assert chain.p_ev_bus_kw is not None
+    feeder = chain.get("feeder")  # the study's feeder step and what it needs
+    assert chain.feeder_fleet is not None and chain.base_load_ is not None and chain.p_ev_bus_kw is not None
     p, q = chain.base_load_
-    return chain.feeder_, chain.feeder_fleet, p + chain.p_ev_bus_kw, q
+    return feeder, chain.feeder_fleet, p + chain.p_ev_bus_kw, q
 
 
 @protection_app.command("faults")
@@ -150,15 +148,11 @@ def protection_coordination(
     """Coordination of the feeder's protective devices without and with V2G: CTI of every backup/primary pair,
     sympathetic tripping, blinding, settings that restore coordination (or why none exist), and the fleet
     size at which coordination first fails."""
-    from v2gtwin.grid.protection.analysis import run_protection_analysis
+    from v2gtwin.study import StudyChain
 
     changes = _changes(s_sc_mva=s_sc_mva, r_over_x=r_over_x, k=k, cti_margin_s=cti_margin)
     scen = load_scenario_with(scenario, changes)
-    feeder, fleet, p, q = _feeder_and_fleet(scen)
-    res = run_protection_analysis(
-        feeder, scen.protection, fleet.bus, fleet.p_discharge_max_kw, p, q, s_over_p=scen.feeder.s_over_p
-    )
-    out = res.to_dict()
+    out = StudyChain(scen).get("protection").to_dict()  # the study's protection step: results.json's protection
     if json_out:
         _print_json(out)
         return

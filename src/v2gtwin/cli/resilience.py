@@ -9,14 +9,11 @@ from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, _print_json, app, f
 
 
 def run_scenario_resilience(scen):  # type: ignore[no-untyped-def]
-    """The resilience analysis of a scenario: the study's own step after the steps it reads (so that the command
-    prints what the study reports)."""
+    """The resilience analysis of a scenario: the study's own step and the steps it needs, asked of the study's
+    graph (so that the command prints what the study reports)."""
     from v2gtwin.study import StudyChain
 
-    chain = StudyChain(scen)
-    for step in ("build_fleet", "uncontrolled", "network", "feeder", "resilience"):
-        getattr(chain, step)()
-    return chain.resilience_
+    return StudyChain(scen).get("resilience")
 
 
 def _row(cells: list[str], widths: list[int]) -> str:

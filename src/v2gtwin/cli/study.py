@@ -22,7 +22,8 @@ def study(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html and results.json.")] = Path("out"),
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the whole study on a scenario and write one HTML report and results.json."""
+    """Run the whole study on a scenario and write one HTML report and results.json (also when a step fails:
+    its sections say so, and the exit status is 1)."""
     from v2gtwin.report import prepare_out_dir, write_report
     from v2gtwin.scenario import load_scenario
     from v2gtwin.study import StudyChain
@@ -39,7 +40,7 @@ def study(
             task = progress.add_task("study", total=len(StudyChain.STEPS) + 1)
 
             def on_step(name: str, i: int, n: int) -> None:
-                progress.update(task, completed=i, description=name.replace("_", " "))
+                progress.update(task, completed=i, total=n + 1, description=name.replace("_", " "))
 
             result = StudyChain(scen, on_step=on_step).run()
             progress.update(task, completed=len(StudyChain.STEPS), description="report")
@@ -52,3 +53,9 @@ def study(
         _print_json(result.to_dict(series=False) | {"files": {k: str(v) for k, v in paths.items()}})
     else:
         sys.stdout.write(f"report: {paths['report'].resolve()}\nresults: {paths['results'].resolve()}\n")
+    if not result.ok:  # both files are written; the exit status says that something failed
+        for step, why in result.failures.items():
+            sys.stderr.write(f"error: step {step} failed: {why}\n")
+        if result.skipped:
+            sys.stderr.write(f"skipped (needs a failed step): {', '.join(result.skipped)}\n")
+        raise typer.Exit(1)

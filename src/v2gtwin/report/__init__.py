@@ -19,6 +19,7 @@ from v2gtwin.jsonout import dumps_strict
 from v2gtwin.report.battery_health import battery_health_section
 from v2gtwin.report.compliance import compliance_section
 from v2gtwin.report.cyber_path import cyber_path_section
+from v2gtwin.report.failures import FAILURE_CSS, failures_part, section_or_box
 from v2gtwin.report.figures import (
     fig_agc,
     fig_arrivals,
@@ -98,6 +99,7 @@ def _figure(fig_b64: str, caption: str) -> str:
 
 def _fleet_section(result: StudyResult) -> str:
     f = result.fleet
+    assert f is not None  # render_html calls it only then
     rows = "".join(
         f"<tr><td>{html.escape(label)}</td><td>{fmt.format(f.summary[key])}</td></tr>"
         for key, label, fmt in _SUMMARY_ROWS
@@ -132,6 +134,7 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
 
 def _feeder_section(result: StudyResult) -> str:
     fd, fl = result.feeder, result.fleet
+    assert fd is not None and fl is not None  # render_html calls it only then
     spec = result.scenario.feeder
     s = fd.summary()
     fh = fd.fleet_hosting
@@ -213,7 +216,7 @@ def _feeder_section(result: StudyResult) -> str:
 
 def _envelope_part(result: StudyResult) -> str:
     """The network's dynamic operating envelopes as a heat map (empty when the fleet is not on a network)."""
-    envs = result.feeder.envelopes
+    envs = () if result.feeder is None else result.feeder.envelopes
     if not envs:
         return ""
     tg = result.scenario.time
@@ -239,7 +242,7 @@ def _envelope_part(result: StudyResult) -> str:
 def _network_services_part(result: StudyResult, services: dict[str, Any]) -> str:
     """Each service unconstrained, network-secure and the difference (empty when the fleet is not on a
     network)."""
-    rows = tabulate_secure_figures(services, result.markets.summary())
+    rows = [] if result.markets is None else tabulate_secure_figures(services, result.markets.summary())
     if not rows:
         return ""
     cur = result.scenario.currency
@@ -291,7 +294,8 @@ def path_verdict_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, s
 
 
 def _services_section(result: StudyResult) -> str:
-    sv, spec = result.services, result.scenario.frequency
+    sv, spec, fl = result.services, result.scenario.frequency, result.fleet
+    assert sv is not None and fl is not None  # render_html calls it only then
     tg = result.scenario.time
     event_clock = tg.clock_label(tg.step_at(spec.event_hour, "frequency.event_hour"))
     s = sv.summary()
@@ -391,7 +395,7 @@ def _services_section(result: StudyResult) -> str:
         )
         + _figure(to_png_base64(fig_regulation(sv)), "Signal and response, first 20 minutes.")
         + _figure(
-            to_png_base64(fig_reserve_dr(result.fleet, sv)),
+            to_png_base64(fig_reserve_dr(fl, sv)),
             "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom)"
             + ("; black: network-secure." if sv.reserve.reserve_secure_kw is not None else "."),
         )
@@ -409,7 +413,8 @@ def _services_section(result: StudyResult) -> str:
 
 
 def _markets_section(result: StudyResult) -> str:
-    mk, spec = result.markets, result.scenario.markets
+    mk, spec, fl = result.markets, result.scenario.markets, result.fleet
+    assert mk is not None and fl is not None  # render_html calls it only then
     cur = result.scenario.currency
     s = mk.summary()
     m = s["market"]
@@ -494,7 +499,7 @@ def _markets_section(result: StudyResult) -> str:
         + network_schedule_note(s.get("network_schedule"))
         + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
-            to_png_base64(fig_schedule(result.fleet, mk, cur)),
+            to_png_base64(fig_schedule(fl, mk, cur)),
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']})"
             + ("; black: the network-secure schedule sold." if mk.network_schedule is not None else "."),
         )
@@ -561,16 +566,17 @@ def render_html(result: StudyResult) -> str:
     timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items())
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>v2gtwin study: {html.escape(s.name)}</title><style>{_CSS}</style></head><body>"
+        f"<title>v2gtwin study: {html.escape(s.name)}</title><style>{_CSS}{FAILURE_CSS}</style></head><body>"
         f"<h1>v2gtwin study: {html.escape(s.name)}</h1>"
         f'<p class="muted">v2gtwin {__version__} · seed {s.seed} · {t.n_steps} steps of {t.dt_s:g} s from '
         f"{t.start_hour:g} h local time · fleet source: {html.escape(s.fleet.source)} · "
         f"{html.escape(grid_label(result))}</p>"
-        + _fleet_section(result)
-        + _feeder_section(result)
+        + failures_part(result)
+        + section_or_box(result, "Fleet", _fleet_section, ("fleet",))
+        + section_or_box(result, "Feeder", _feeder_section, ("feeder", "fleet"))
         + protection_section(result.protection)
-        + _services_section(result)
-        + _markets_section(result)
+        + section_or_box(result, "Grid services", _services_section, ("services", "fleet"))
+        + section_or_box(result, "Markets and schedules", _markets_section, ("markets", "fleet"))
         + battery_health_section(result)
         + resilience_section(result)
         + cyber_path_section(result)

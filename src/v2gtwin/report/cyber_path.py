@@ -59,6 +59,8 @@ def _fmt(v: Any) -> str:
 
 
 def _scores(result: StudyResult) -> str:
+    if result.services is None:
+        return ""
     ag = result.services.agc
     if ag.regulation_without_delay is None:
         return ""

@@ -59,7 +59,7 @@ def base_load_text(result: StudyResult) -> str:
 
 def feeder_notes_part(result: StudyResult) -> str:
     """The feeder section's notes (which feeder of the network, how it was built, its ratings) as a list."""
-    notes = result.feeder.notes
+    notes = () if result.feeder is None else result.feeder.notes
     if not notes:
         return ""
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
@@ -127,7 +127,7 @@ def network_table_part(result: StudyResult) -> str:
 def ratings_text(result: StudyResult) -> str:
     """Where the branch ratings the envelopes respect come from, in one sentence."""
     if result.network is None:
-        notes = [n for n in result.feeder.notes if n.startswith("ampacity: ")]
+        notes = [n for n in (result.feeder.notes if result.feeder else ()) if n.startswith("ampacity: ")]
         return "Branch ratings: " + ("; ".join(n[len("ampacity: ") :] for n in notes) or "as in the data") + "."
     found = sorted({_ratings_of(r) for r in result.network.summary()["feeders"]})
     return "Branch ratings: " + " | ".join(found) + "."

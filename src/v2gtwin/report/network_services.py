@@ -72,7 +72,7 @@ def ignores_network_note(result: StudyResult) -> str:
 def network_battery_part(result: StudyResult) -> str:
     """The fleet's outer, inner and network-secure virtual batteries and their gaps (empty without them)."""
     nb = result.network_battery
-    if nb is None:
+    if nb is None or result.fleet is None:
         return ""
     s, tg = nb.summary(), result.scenario.time
     names = (
