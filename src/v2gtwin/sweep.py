@@ -18,7 +18,6 @@ died or the task was cancelled, rerun on resume), the wall time and the key indi
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -44,6 +43,7 @@ __all__ = [
     "SweepParam",
     "SweepPlan",
     "calc_scenario_id",
+    "check_target",
     "derive_scenario",
     "parse_param",
     "plan_sweep",
@@ -216,12 +216,13 @@ def _get_path(data: Any, path: Sequence[str]) -> Any:
 
 
 def derive_scenario(base: Scenario, changes: Mapping[str, Any], source: str) -> Scenario:
-    """``base`` with the dotted keys of ``changes`` set, validated like a scenario file.
+    """``base`` with the dotted keys of ``changes`` set, validated like a scenario file (through
+    :meth:`Scenario.replace <v2gtwin.scenario.Scenario.replace>`, the one way to derive a scenario).
 
     Parameters
     ----------
     base : the scenario the sweep starts from.
-    changes : values by dotted key (``{"fleet.n_evs": 1000}``).
+    changes : values by dotted key (``{"fleet.n_evs": 1000}``; ``{"network.feeders.0.count": 2}``).
     source : names the case in messages (``"scen.toml with fleet.n_evs=0"``).
 
     Raises
@@ -229,25 +230,50 @@ def derive_scenario(base: Scenario, changes: Mapping[str, Any], source: str) -> 
     ScenarioError
         One line naming ``source``, the field, the value and the allowed range (or the allowed keys).
     """
-    # TODO(h/data): derive through Scenario.replace once it lands (the contract's one way to derive a scenario);
-    # this validates the same way, through parse_scenario on the scenario's dict.
-    from v2gtwin.scenario import parse_scenario
-
-    data = base.model_dump(mode="json", exclude_none=True)
+    data = base.model_dump(mode="json")
+    sections: dict[str, Any] = {}
     for key, value in changes.items():
-        _set_path(data, tuple(key.split(".")), value, source)
-    return parse_scenario(data, source)
+        path = tuple(key.split("."))
+        _set_path(data, path, value, source)
+        sections[path[0]] = data[path[0]]
+    try:
+        return base.replace(**sections)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source}: {str(exc).removeprefix('Scenario.replace: ')}") from None
 
 
 def calc_scenario_id(scenario: Scenario) -> str:
-    """The scenario's id: the first :data:`SCENARIO_ID_HEX` hex digits of the SHA-256 of its canonical JSON
-    (every field, keys sorted), so that equal scenarios share an id whichever way they were written."""
-    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:SCENARIO_ID_HEX]
+    """The scenario's id in a sweep: the first :data:`SCENARIO_ID_HEX` hex digits of its hash
+    (:func:`v2gtwin.study_summary.calc_scenario_hash`, the report's: SHA-256 of its canonical JSON), so that
+    equal scenarios share an id whichever way they were written."""
+    from v2gtwin.study_summary import calc_scenario_hash
+
+    return calc_scenario_hash(scenario)[:SCENARIO_ID_HEX]
 
 
 def _describe(changes: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items())
+
+
+def check_target(target: str, targets_allowed: Iterable[str] | None = None) -> str:
+    """``--target``: one step name, or several joined by commas (``envelope,uncontrolled``: the fleet section),
+    returned in the order the study runs them, each once.
+
+    Raises
+    ------
+    ScenarioError
+        An empty name or one that is not a step, naming the allowed steps.
+    """
+    if targets_allowed is None:
+        from v2gtwin.study import StudyChain
+
+        targets_allowed = StudyChain.STEPS
+    allowed = tuple(targets_allowed)
+    names = [n.strip() for n in target.split(",")]
+    for n in names:
+        if n not in allowed:
+            raise ScenarioError(f"--target {target!r}: {n!r} is not a step of the study; allowed: {', '.join(allowed)}")
+    return ",".join(a for a in allowed if a in names)
 
 
 def plan_sweep(
@@ -266,9 +292,11 @@ def plan_sweep(
     Parameters
     ----------
     base : the base scenario. params : the swept keys (:func:`parse_param`); each key at most once.
-    target : the one result to compute (a step of ``StudyChain.STEPS``); None: the whole study.
+    target : the results to compute: a step of ``StudyChain.STEPS``, or several joined by commas
+        (:func:`check_target`); None: the whole study.
     source : names the base scenario in messages (its file).
-    targets_allowed : the names ``target`` may take (default: ``StudyChain.STEPS``).
+    targets_allowed : the step names ``target`` may hold, in the order a study runs them (default:
+        ``StudyChain.STEPS``).
 
     Raises
     ------
@@ -282,13 +310,7 @@ def plan_sweep(
         if keys.count(key) > 1:
             raise ScenarioError(f"--param {key}: given more than once; list all its values in one --param")
     if target is not None:
-        if targets_allowed is None:
-            from v2gtwin.study import StudyChain
-
-            targets_allowed = StudyChain.STEPS
-        allowed = tuple(targets_allowed)
-        if target not in allowed:
-            raise ScenarioError(f"--target {target!r}: not a result of the study; allowed: {', '.join(allowed)}")
+        target = check_target(target, targets_allowed)
     for p in params:  # each value alone: the message names the one bad value
         for v in p.values:
             derive_scenario(base, {p.key: v}, f"{source} with {p.key}={json.dumps(v)}")
@@ -314,27 +336,19 @@ def _one_line(text: object) -> str:
 
 
 def calc_row_indicators(result: StudyResult) -> dict[str, Any]:
-    """The key indicators of a result as row columns: ``{key: value}`` and ``{key + "_passed": passed}``.
+    """The key indicators of a result as row columns (:func:`v2gtwin.study_summary.calc_kpis`):
+    ``{key: value}``, then ``{key + "_passed": passed}`` (None: no value, or no limit)."""
+    from v2gtwin.study_summary import calc_kpis
 
-    TODO(h/report): the contract's ``v2gtwin.study_summary.calc_kpis``; until it lands, three indicators read
-    from the sections (None when the section was not computed).
-    """
-    fleet = getattr(result, "fleet", None)
-    feeder = getattr(result, "feeder", None)
-    out: dict[str, Any] = {
-        "p_peak_kw": None if fleet is None else float(fleet.summary["p_peak_kw"]),
-        "energy_unmet_kwh": None if fleet is None else float(fleet.summary["energy_unmet_kwh"]),
-        "v_min_pu": None if feeder is None else float(feeder.timeseries.v_min_fleet_pu.min()),
-    }
-    return out | {f"{k}_passed": None for k in out}
+    kpis = calc_kpis(result)
+    return {k.key: k.value for k in kpis} | {f"{k.key}_passed": k.passed for k in kpis}
 
 
 def _run_study(scenario: Scenario, target: str | None) -> StudyResult:
-    """The study on ``scenario``: the steps ``target`` needs, or every step."""
+    """The study on ``scenario``: the steps ``target`` (step names joined by commas) needs, or every step."""
     from v2gtwin.study import StudyChain
 
-    # TODO(h/graph): StudyChain(scenario).run(targets=[target]) once the graph lands; until then every step runs.
-    return StudyChain(scenario).run()
+    return StudyChain(scenario).run(targets=None if target is None else target.split(","))
 
 
 def run_case(scenario_data: dict[str, Any], target: str | None) -> dict[str, Any]:
@@ -348,7 +362,7 @@ def run_case(scenario_data: dict[str, Any], target: str | None) -> dict[str, Any
     Parameters
     ----------
     scenario_data : the derived scenario as JSON-ready dict (``model_dump(mode="json")``).
-    target : the one result to compute (a step name); None: the whole study.
+    target : the results to compute (step names joined by commas, :func:`check_target`); None: the whole study.
     """
     t0 = time.perf_counter()
     row: dict[str, Any] = {"status": STATUS_OK, "error": None, "steps_failed": ""}
@@ -357,7 +371,7 @@ def run_case(scenario_data: dict[str, Any], target: str | None) -> dict[str, Any
 
         scen = parse_scenario(scenario_data, "<sweep case>")
         result = _run_study(scen, target)
-        failures: dict[str, str] = dict(getattr(result, "failures", {}) or {})
+        failures = dict(result.failures)
         indicators = calc_row_indicators(result)
         bad = [k for k, v in indicators.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:

@@ -170,7 +170,7 @@ def open_client(
 
 # --- the row store -----------------------------------------------------------------------------------------
 def _row_path(out_dir: Path, scenario_id: str, target: str | None) -> Path:
-    return out_dir / ROWS_DIR / f"{scenario_id}-{target or 'study'}.json"
+    return out_dir / ROWS_DIR / f"{scenario_id}-{(target or 'study').replace(',', '+')}.json"
 
 
 def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
@@ -274,7 +274,7 @@ def run_sweep(
             run_case,
             c.scenario.model_dump(mode="json"),
             plan.target,
-            key=f"v2gtwin-sweep-{c.scenario_id}-{plan.target or 'study'}",
+            key=f"v2gtwin-sweep-{c.scenario_id}-{(plan.target or 'study').replace(',', '+')}",
             pure=False,
         ): c
         for c in todo

@@ -60,7 +60,12 @@ def sweep(
         ),
     ] = None,
     target: Annotated[
-        str | None, typer.Option("--target", help="Compute only this result (a study step) and what it needs.")
+        str | None,
+        typer.Option(
+            "--target",
+            help="Compute only this study step and what it needs (several: comma-separated, e.g. "
+            "envelope,uncontrolled for the fleet section); default: the whole study.",
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for rows/ and sweep.parquet.")] = Path("sweep"),
     scheduler: Annotated[
