@@ -180,6 +180,13 @@ def parse_param(text: str) -> SweepParam:
 
 
 # --- deriving scenarios ------------------------------------------------------------------------------------
+def _list_index(node: list[Any], seg: str, where: str, at: tuple[str, ...]) -> int:
+    """``seg`` as an index of the list at ``at``; else a :class:`ScenarioError` naming the entries it has."""
+    if not seg.isdigit() or int(seg) >= len(node):
+        raise ScenarioError(f"{where}: {'.'.join(at)}: no entry {seg} (the list has {len(node)}: 0 to {len(node) - 1})")
+    return int(seg)
+
+
 def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any, where: str) -> None:
     """Set ``data[path] = value`` in a scenario's dict (a missing section is created; pydantic names unknown
     keys); an integer segment indexes a list."""
@@ -187,9 +194,7 @@ def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any, where: st
     for depth, seg in enumerate(path[:-1]):
         here = ".".join(path[: depth + 1])
         if isinstance(node, list):
-            if not seg.isdigit() or int(seg) >= len(node):
-                raise ScenarioError(f"{where}: {here}: no entry {seg} (the list has {len(node)}: 0 to {len(node) - 1})")
-            node = node[int(seg)]
+            node = node[_list_index(node, seg, where, path[:depth])]
         elif isinstance(node, dict):
             if node.get(seg) is None:
                 if path[depth + 1].isdigit():
@@ -200,13 +205,10 @@ def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any, where: st
             raise ScenarioError(f"{where}: {'.'.join(path[:depth])} is a value, not a section with keys")
         if not isinstance(node, (dict, list)):
             raise ScenarioError(f"{where}: {here} is a value, not a section with keys")
-    last = path[-1]
     if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ScenarioError(f"{where}: {'.'.join(path)}: no such entry (the list has {len(node)})")
-        node[int(last)] = value
+        node[_list_index(node, path[-1], where, path[:-1])] = value
     else:
-        node[last] = value
+        node[path[-1]] = value
 
 
 def _get_path(data: Any, path: Sequence[str]) -> Any:

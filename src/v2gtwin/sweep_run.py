@@ -148,7 +148,7 @@ def open_client(
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never clashes with another cluster's 8787
         silence_logs=logging.ERROR,
         env=env,
     )
