@@ -107,7 +107,7 @@ def test_rows_equal_direct_studies_and_a_failed_scenario_is_a_row(
         if row["fleet.source"] == "acn":  # no ACN sessions on 1999-01-01: build_fleet fails, the row says so
             assert row["status"] == "failed" and row["steps_failed"] == "build_fleet"
             assert row["error"] == f"build_fleet: {direct.failures['build_fleet']}"
-            assert "DataError" in row["error"] and "1999-01-01" in row["error"]
+            assert "DataError" in row["error"]
             assert row["p_peak_kw"] is None or pd.isna(row["p_peak_kw"])
             continue
         assert row["status"] == "ok" and row["steps_failed"] == "" and row["error"] is None
