@@ -132,6 +132,7 @@ def test_resume_skips_stored_scenarios_and_reruns_only_missing_ones(
     before = pd.read_parquet(out / "sweep.parquet")
     _, again = _sweep(capsys, cluster, base_file, out)  # everything stored: nothing runs
     assert (again["tasks_run"], again["n_done_before"], again["n_run"]) == (0, 4, 0)
+    assert again["cluster"].startswith("none")  # nothing to run: the table is gathered without a cluster
     rows = sorted((out / "rows").glob("*.json"))
     assert len(rows) == 4
     ok_row = next(p for p in rows if json.loads(p.read_text())["status"] == "ok")

@@ -30,7 +30,7 @@ from v2gtwin.errors import ClusterError, ScenarioError
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.sweep import STATUS_FAILED, STATUS_LOST, STATUS_OK, SweepPlan, run_case
 
-__all__ = ["TABLE_NAME", "SweepOutcome", "open_client", "run_sweep"]
+__all__ = ["TABLE_NAME", "SweepOutcome", "check_sweep_dir", "open_client", "read_done_rows", "run_sweep"]
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +232,18 @@ def prepare_sweep_dir(out_dir: Path) -> Path:
 
 
 # --- the sweep ---------------------------------------------------------------------------------------------
+def read_done_rows(plan: SweepPlan, out_dir: Path, retry_failed: bool = False) -> dict[str, dict[str, Any]]:
+    """The rows of ``plan`` an earlier run stored in ``out_dir`` and a rerun skips, by scenario id: "ok" and
+    "failed" rows (not "failed" ones with ``retry_failed``) written by this v2gtwin version."""
+    rows: dict[str, dict[str, Any]] = {}
+    for sid in {c.scenario_id for c in plan.cases}:
+        row = _read_row(_row_path(out_dir, sid, plan.target))
+        if row is None or row.get("status") == STATUS_LOST or (retry_failed and row.get("status") == STATUS_FAILED):
+            continue
+        rows[sid] = row
+    return rows
+
+
 def run_sweep(
     plan: SweepPlan,
     out_dir: Path,
@@ -246,41 +258,39 @@ def run_sweep(
     Parameters
     ----------
     plan : the validated sweep (:func:`v2gtwin.sweep.plan_sweep`).
-    out_dir : the sweep's folder (``rows/`` and ``sweep.parquet``; made by :func:`prepare_sweep_dir`).
-    client : a ``distributed.Client`` (:func:`open_client`).
+    out_dir : the sweep's folder (``rows/`` and ``sweep.parquet``; made here).
+    client : a ``distributed.Client`` (:func:`open_client`); None when every scenario is stored already
+        (:func:`read_done_rows`): the table is then gathered without a cluster.
     cluster : the cluster in words, for the outcome.
     retry_failed : run the scenarios whose stored row failed again (they are skipped by default: a seeded
         study fails the same way twice).
     on_progress : called as ``on_progress(done, total, n_failed)`` after each finished scenario (a progress
         bar hooks in here), and once with ``done = 0`` before the first.
     """
-    from distributed import as_completed
-
     prepare_sweep_dir(out_dir)
-    unique = {c.scenario_id: c for c in plan.cases}
-    rows: dict[str, dict[str, Any]] = {}
-    for sid in unique:
-        row = _read_row(_row_path(out_dir, sid, plan.target))
-        if row is None or row.get("status") == STATUS_LOST or (retry_failed and row.get("status") == STATUS_FAILED):
-            continue
-        rows[sid] = row
+    rows = read_done_rows(plan, out_dir, retry_failed)
     n_done_before = len(rows)
-    todo = [c for sid, c in unique.items() if sid not in rows]
+    todo = list({c.scenario_id: c for c in plan.cases if c.scenario_id not in rows}.values())
+    if todo and client is None:
+        raise ValueError(f"{len(todo)} scenarios to run and no client")
     total, done, n_failed = len(todo), 0, 0
     if on_progress is not None:
         on_progress(0, total, 0)
-    futures = {
-        client.submit(
+    slug = (plan.target or "study").replace(",", "+")
+    futures: dict[Any, Any] = {}
+    if todo:
+        from distributed import as_completed
+
+        submitted = client.map(
             run_case,
-            c.scenario.model_dump(mode="json"),
-            plan.target,
-            key=f"v2gtwin-sweep-{c.scenario_id}-{(plan.target or 'study').replace(',', '+')}",
+            [c.scenario.model_dump(mode="json") for c in todo],
+            [plan.target] * len(todo),
+            key=[f"v2gtwin-sweep-{c.scenario_id}-{slug}" for c in todo],
             pure=False,
-        ): c
-        for c in todo
-    }
+        )
+        futures = dict(zip(submitted, todo, strict=True))
     try:
-        for fut in as_completed(list(futures), loop=client.loop):
+        for fut in as_completed(list(futures), loop=client.loop) if futures else ():
             case = futures.pop(fut)
             if fut.status == "finished":
                 row = fut.result()
@@ -314,7 +324,7 @@ def run_sweep(
         table_path=path,
         cluster=cluster,
         n_cases=len(plan.cases),
-        n_unique=len(unique),
+        n_unique=plan.n_unique,
         n_done_before=n_done_before,
         n_run=total,
         counts=counts,

@@ -13,6 +13,9 @@ import typer
 from v2gtwin.cli._common import JsonOpt, _emit, app
 from v2gtwin.errors import ScenarioError
 
+#: Failed scenarios listed in the text output (all are in the table and in --json).
+MAX_FAILURES_SHOWN = 20
+
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None]]:
@@ -96,20 +99,28 @@ def sweep(
     base = load_scenario(scenario)
     plan = plan_sweep(base, params, target=target, source=str(scenario))
 
-    from v2gtwin.sweep_run import check_sweep_dir, open_client, run_sweep
+    from v2gtwin.sweep_run import check_sweep_dir, open_client, read_done_rows, run_sweep
 
     check_sweep_dir(out)  # a bad --out fails before the cluster starts; nothing is written before it does
-    with open_client(scheduler, workers, connect_timeout_s) as (client, cluster):
-        if not json_out:
-            sys.stderr.write(f"sweep: {len(plan.cases)} scenarios on {cluster}\n")
-        with _progress(not json_out) as on_progress:
-            outcome = run_sweep(plan, out, client, cluster=cluster, retry_failed=retry_failed, on_progress=on_progress)
+    if len(read_done_rows(plan, out, retry_failed)) == plan.n_unique:  # all stored: no cluster needed
+        outcome = run_sweep(plan, out, None, cluster="none (every scenario was done)", retry_failed=retry_failed)
+    else:
+        with open_client(scheduler, workers, connect_timeout_s) as (client, cluster):
+            if not json_out:
+                sys.stderr.write(f"sweep: {len(plan.cases)} scenarios on {cluster}\n")
+            with _progress(not json_out) as on_progress:
+                outcome = run_sweep(
+                    plan, out, client, cluster=cluster, retry_failed=retry_failed, on_progress=on_progress
+                )
     summary = outcome.summary()
     if json_out:
         _emit(summary, True)
     else:
         _emit({k: v for k, v in summary.items() if k != "failures"}, False)
-        for f in summary["failures"]:
+        failures = summary["failures"]
+        for f in failures[:MAX_FAILURES_SHOWN]:
             sys.stdout.write(f"{f['status']} {f['scenario_id']}: {f['error']}\n")
+        if len(failures) > MAX_FAILURES_SHOWN:
+            sys.stdout.write(f"... and {len(failures) - MAX_FAILURES_SHOWN} more: see the table's error column\n")
     if not outcome.ok:
         raise typer.Exit(1)
