@@ -1,8 +1,8 @@
 """`v2gtwin sweep`: the grid of --param values, every scenario validated before any work, rows equal to direct
 studies of the same scenarios, a failed scenario as a row with its error, resuming, and one-line errors.
 
-The sweeps run on one 2-worker LocalCluster of processes, started the way the command starts its own, shared by
-this module and reached with --scheduler (so the command's connecting path runs too). The cheap target
+The sweeps run on one 2-worker LocalCluster of processes, started the way the command starts its own, and reached
+with --scheduler (so the command's connecting path runs too); one test uses it, so that it starts once. The cheap target
 ``envelope,uncontrolled`` (the fleet section) keeps each scenario under a second.
 """
 
@@ -86,14 +86,8 @@ def _hash16(scenario_dict: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@pytest.mark.slow
-def test_rows_equal_direct_studies_and_a_failed_scenario_is_a_row(
-    capsys: pytest.CaptureFixture[str], cluster: Any, base_file: Path, tmp_path: Path
-) -> None:
-    code, summary = _sweep(capsys, cluster, base_file, tmp_path / "out")
-    assert code == 1  # two scenarios failed: the exit status says so
-    assert (summary["n_cases"], summary["n_run"], summary["n_ok"], summary["n_failed"]) == (4, 4, 2, 2)
-    table = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
+def _check_rows_against_direct_studies(table: pd.DataFrame) -> None:
+    """Each row against a direct study of its scenario, written out here by hand."""
     # The grid in order, the first --param varying slowest.
     grid = [(20, "synthetic"), (20, "acn"), (30, "synthetic"), (30, "acn")]
     assert list(zip(table["fleet.n_evs"], table["fleet.source"], strict=True)) == grid
@@ -123,13 +117,19 @@ def test_rows_equal_direct_studies_and_a_failed_scenario_is_a_row(
             assert (None if passed is None or pd.isna(passed) else bool(passed)) == k.passed, k.key
 
 
-def test_resume_skips_stored_scenarios_and_reruns_only_missing_ones(
+@pytest.mark.slow
+def test_rows_equal_direct_studies_a_failed_scenario_is_a_row_and_a_rerun_resumes(
     capsys: pytest.CaptureFixture[str], cluster: Any, base_file: Path, tmp_path: Path
 ) -> None:
+    """One test, so that the cluster starts once even when pytest-xdist spreads this module's tests."""
     out = tmp_path / "out"
-    _, first = _sweep(capsys, cluster, base_file, out)
+    code, first = _sweep(capsys, cluster, base_file, out)
+    assert code == 1  # two scenarios failed: the exit status says so
+    assert (first["n_cases"], first["n_run"], first["n_ok"], first["n_failed"]) == (4, 4, 2, 2)
     assert first["tasks_run"] == 4
     before = pd.read_parquet(out / "sweep.parquet")
+    _check_rows_against_direct_studies(before)
+    # Resuming.
     _, again = _sweep(capsys, cluster, base_file, out)  # everything stored: nothing runs
     assert (again["tasks_run"], again["n_done_before"], again["n_run"]) == (0, 4, 0)
     assert again["cluster"].startswith("none")  # nothing to run: the table is gathered without a cluster
