@@ -239,3 +239,26 @@ def test_derive_reaches_into_lists_and_keeps_the_rest() -> None:
         derive_scenario(base, {"network.feeders.5.count": 3}, "t")
     with pytest.raises(ScenarioError, match="not set in the scenario"):
         derive_scenario(parse_scenario(BASE), {"network.feeders.0.count": 3}, "t")
+
+
+def test_a_rerun_skips_only_whole_rows_of_this_version(tmp_path: Path) -> None:
+    """Which stored rows a rerun skips: ok and failed rows of this version; not lost, other-version, torn ones."""
+    from v2gtwin import __version__
+    from v2gtwin.sweep_run import read_done_rows
+
+    plan = plan_sweep(parse_scenario(BASE), [parse_param("seed=1,2,3,4,5,6")], target=TARGET)
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    ids = [c.scenario_id for c in plan.cases]
+    stored = [
+        {"status": "ok", "v2gtwin_version": __version__},  # skipped
+        {"status": "failed", "v2gtwin_version": __version__},  # skipped (unless --retry-failed)
+        {"status": "lost", "v2gtwin_version": __version__},  # runs again
+        {"status": "ok", "v2gtwin_version": "0.0.0-other"},  # runs again: another version's figures
+    ]
+    for sid, row in zip(ids, stored, strict=False):
+        (rows / f"{sid}-envelope+uncontrolled.json").write_text(json.dumps(row))
+    (rows / f"{ids[4]}-envelope+uncontrolled.json").write_text('{"status": "o')  # torn: runs again
+    (rows / f"{ids[5]}-study.json").write_text(json.dumps(stored[0]))  # another target's row: runs again
+    assert set(read_done_rows(plan, tmp_path)) == {ids[0], ids[1]}
+    assert set(read_done_rows(plan, tmp_path, retry_failed=True)) == {ids[0]}
