@@ -262,3 +262,12 @@ def test_a_rerun_skips_only_whole_rows_of_this_version(tmp_path: Path) -> None:
     (rows / f"{ids[5]}-study.json").write_text(json.dumps(stored[0]))  # another target's row: runs again
     assert set(read_done_rows(plan, tmp_path)) == {ids[0], ids[1]}
     assert set(read_done_rows(plan, tmp_path, retry_failed=True)) == {ids[0]}
+
+
+def test_targets_in_study_order_each_once() -> None:
+    from v2gtwin.sweep import check_target
+
+    steps = ("build_fleet", "envelope", "uncontrolled", "feeder")  # a study's order, as StudyChain.STEPS gives it
+    assert check_target("uncontrolled,envelope,uncontrolled", steps) == "envelope,uncontrolled"
+    with pytest.raises(ScenarioError, match="'hosting' is not a step of the study; allowed: build_fleet, envelope"):
+        check_target("envelope,hosting", steps)

@@ -63,11 +63,12 @@ def sweep(
         ),
     ] = None,
     target: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--target",
-            help="Compute only this study step and what it needs (several: comma-separated, e.g. "
-            "envelope,uncontrolled for the fleet section); default: the whole study.",
+            "-t",
+            help="Compute only this study step and what it needs (repeatable, or comma-separated: "
+            "envelope,uncontrolled fills the fleet section); default: the whole study.",
         ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for rows/ and sweep.parquet.")] = Path("sweep"),
@@ -97,7 +98,7 @@ def sweep(
         raise ScenarioError("--workers: sets the local cluster's size; it cannot be used with --scheduler")
     params = [parse_param(p) for p in param or []]
     base = load_scenario(scenario)
-    plan = plan_sweep(base, params, target=target, source=str(scenario))
+    plan = plan_sweep(base, params, target=",".join(target) if target else None, source=str(scenario))
 
     from v2gtwin.sweep_run import check_sweep_dir, open_client, read_done_rows, run_sweep
 
