@@ -7,6 +7,7 @@ stderr and exit code 2.
 from __future__ import annotations
 
 __all__ = [
+    "ClusterError",
     "ConvergenceError",
     "DataError",
     "InfeasibleError",
@@ -34,6 +35,10 @@ class ConvergenceError(V2GTwinError, RuntimeError):
 
 class InfeasibleError(V2GTwinError, RuntimeError):
     """An optimisation or a requirement cannot be met; the message names the constraint family."""
+
+
+class ClusterError(V2GTwinError, RuntimeError):
+    """A compute cluster (a dask.distributed scheduler for a sweep) cannot be reached or used."""
 
 
 class StepFailedError(V2GTwinError, RuntimeError):

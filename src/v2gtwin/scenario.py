@@ -7,12 +7,14 @@ numeric field carries its unit in its name and its allowed range in its ``Field`
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import zoneinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from v2gtwin._scenario_base import _Model, read_toml_file
@@ -23,6 +25,9 @@ from v2gtwin.scenario_compliance import ComplianceSpec
 from v2gtwin.scenario_markets import MarketsSpec
 from v2gtwin.scenario_network import SYNTHETIC_FEEDER_DEFAULTS, NetworkFeederSpec, NetworkSpec
 from v2gtwin.scenario_protection import AggregatorSpec, DeviceSpec, ProtectionSpec, RelayCurve, ResilienceSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -63,6 +68,79 @@ class TimeGrid(_Model):
         description="Local clock time of the start of step 0 [h]. The default (noon) keeps overnight home "
         "charging sessions whole inside a 24 h horizon.",
     )
+    start_date: str = Field(
+        "2025-01-15",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Local calendar date (YYYY-MM-DD) of the start of step 0; it dates the results' time index "
+        "and the rows of CSV input files. The default is a winter weekday, the day type of the built-in base load "
+        "(IEEE RTS-79 winter weekday); the built-in synthetic profiles do not depend on it.",
+    )
+    time_zone: str = Field(
+        "UTC",
+        min_length=1,
+        max_length=64,
+        description="IANA time zone (e.g. 'America/Los_Angeles', 'Europe/Berlin') of start_date and start_hour, "
+        "and of the results' time index. Steps are of fixed length dt_s in absolute time: across a daylight-saving "
+        "change the index's local clock shifts by the hour while clock_label keeps counting from start_hour.",
+    )
+
+    @field_validator("start_date")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        try:
+            _dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not a calendar date (YYYY-MM-DD): {value!r}") from None
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown IANA time zone {value!r}; use a name such as 'UTC', 'America/New_York', 'Europe/Berlin'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _start_exists(self) -> TimeGrid:
+        # The local start must exist once: not in a daylight-saving gap, not in a repeated hour.
+        self.start_datetime()
+        return self
+
+    def start_datetime(self) -> _dt.datetime:
+        """The start of step 0: ``start_date`` at ``start_hour`` local time in ``time_zone`` (tz-aware).
+
+        Raises
+        ------
+        ValueError
+            The local time does not exist (skipped by a daylight-saving change) or exists twice (repeated).
+        """
+        zone = zoneinfo.ZoneInfo(self.time_zone)
+        naive = _dt.datetime.fromisoformat(self.start_date) + _dt.timedelta(hours=self.start_hour)
+        first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+        skipped = first.astimezone(_dt.UTC).astimezone(zone).replace(tzinfo=None) != naive
+        if skipped or first.utcoffset() != second.utcoffset():
+            raise ValueError(
+                f"start_date {self.start_date} at start_hour {self.start_hour:g} h "
+                f"{'does not exist' if skipped else 'exists twice'} in {self.time_zone} (daylight-saving change); "
+                "pick another start"
+            )
+        return first
+
+    def index(self) -> pd.DatetimeIndex:
+        """The start of every step as a tz-aware :class:`pandas.DatetimeIndex` named ``time`` (``n_steps``
+        entries ``dt_s`` apart in absolute time, in ``time_zone``, with its frequency set)."""
+        import pandas as pd
+
+        return pd.date_range(
+            start=pd.Timestamp(self.start_datetime()),
+            periods=self.n_steps,
+            freq=pd.Timedelta(seconds=self.dt_s),
+            name="time",
+        )
 
     @property
     def dt_h(self) -> float:
@@ -424,6 +502,36 @@ class Scenario(_Model):
                 f"({self.time.horizon_h:g} h)"
             )
         return self
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A new scenario with ``changes``, validated like a scenario file: the one way to derive a scenario in
+        Python.
+
+        A section given as a dict is merged key by key into the current section (``fleet={"n_evs": 10_000}``
+        changes ``n_evs`` and keeps the rest of ``[fleet]``); any other value replaces the key (``seed=7``,
+        ``network=None``). Relative file paths in ``changes`` are taken relative to the working directory.
+
+        Raises
+        ------
+        ScenarioError
+            An unknown key or a value out of range, on one line naming the field and the allowed range, e.g.
+            ``Scenario.replace: fleet.n_evs: Input should be greater than or equal to 1; got 0; allowed range:
+            >= 1``.
+
+        Examples
+        --------
+        >>> from v2gtwin.scenario import DEFAULT_SCENARIO
+        >>> DEFAULT_SCENARIO.replace(fleet={"n_evs": 10_000}).fleet.n_evs
+        10000
+        """
+        data = self.model_dump(mode="json")
+        for key, value in changes.items():
+            current = data.get(key)
+            if isinstance(value, dict) and isinstance(current, dict):
+                data[key] = current | value
+            else:
+                data[key] = value
+        return parse_scenario(data, source="Scenario.replace")
 
 
 #: Clock-time fields [h] that a run converts to a step of the horizon (``TimeGrid.step_at``).

@@ -51,7 +51,7 @@ from v2gtwin.markets.scheduling import (
     ScheduleAnalysis,
 )
 from v2gtwin.optimize.network_battery import NetworkBattery
-from v2gtwin.scenario import Scenario
+from v2gtwin.scenario import Scenario, TimeGrid
 
 __all__ = [
     "FeederSection",
@@ -91,6 +91,7 @@ class FleetSection:
     n_infeasible : EVs whose target is out of reach even at full power [-].
     soc_arrival_pu : SoC of each EV at arrival [pu].
     soc_departure_pu : SoC of each EV at departure, uncontrolled [pu].
+    fleet : the fleet itself, for the per-EV table (:meth:`to_frames`); None: only the SoC columns.
     """
 
     summary: dict[str, float | int]
@@ -108,6 +109,14 @@ class FleetSection:
     n_infeasible: int
     soc_arrival_pu: FloatArray
     soc_departure_pu: FloatArray
+    fleet: Fleet | None = None
+
+    def to_frames(self, time: TimeGrid) -> dict[str, pd.DataFrame]:
+        """``fleet_steps`` (per step, on ``time.index()``) and ``fleet_evs`` (per EV):
+        :func:`v2gtwin.tables.fleet.fleet_frames`."""
+        from v2gtwin.tables.fleet import fleet_frames
+
+        return fleet_frames(self, time)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """The fleet section of results.json, and of ``v2gtwin fleet summary --json`` (``series=False``).
@@ -175,6 +184,12 @@ class FeederSection:
     envelopes: tuple[Any, ...] = ()
     notes: tuple[str, ...] = ()
 
+    def to_frames(self, time: TimeGrid) -> dict[str, pd.DataFrame]:
+        """Per step, per bus, hosting, losses: :func:`v2gtwin.tables.grid.feeder_frames`."""
+        from v2gtwin.tables.grid import feeder_frames
+
+        return feeder_frames(self, time)
+
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
         ts = self.timeseries
@@ -223,6 +238,12 @@ class ServicesSection:
     step_mw: float
     path_verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def to_frames(self, time: TimeGrid) -> dict[str, pd.DataFrame]:
+        """Per step, per service, the cascade: :func:`v2gtwin.tables.grid.services_frames`."""
+        from v2gtwin.tables.grid import services_frames
+
+        return services_frames(self, time)
+
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready), one key per ``v2gtwin frequency`` command, each the dict that
         command prints with ``--json``."""
@@ -258,6 +279,13 @@ class MarketsSection:
     schedule: ScheduleAnalysis
     robust: RobustAnalysis
     network_schedule: NetworkScheduleAnalysis | None = None
+
+    def to_frames(self, time: TimeGrid, currency: str) -> dict[str, pd.DataFrame]:
+        """Market hours, schedule per step, robust, bid, headline figures:
+        :func:`v2gtwin.tables.markets.markets_frames`."""
+        from v2gtwin.tables.markets import markets_frames
+
+        return markets_frames(self, time, currency)
 
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
@@ -328,6 +356,15 @@ class StudyResult:
     def ok(self) -> bool:
         """True when no step failed (steps not asked for do not count)."""
         return not self.failures
+
+    def to_frames(self) -> dict[str, pd.DataFrame]:
+        """Every result as tidy pandas tables by stable name (``fleet_steps``, ``fleet_evs``, ``feeder_steps``,
+        ...: :data:`v2gtwin.tables.TABLE_NAMES`); per-step tables are indexed by the scenario's tz-aware time
+        index, column names carry their unit. A section that is None (its step failed or did not run) gives
+        no table; ``study_steps`` says which steps ran, failed or were skipped."""
+        from v2gtwin.tables import collect_frames
+
+        return collect_frames(self)
 
     def to_dict(self, *, series: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``series=False`` leaves out the per-step arrays (per-EV arrays never go in). A
@@ -440,4 +477,5 @@ def build_fleet_section(scenario: Scenario, fleet: Fleet, env: Envelope, unc: So
         n_infeasible=env.n_infeasible,
         soc_arrival_pu=np.asarray(fleet.soc0_pu, dtype=float),
         soc_departure_pu=np.asarray(unc.soc_pu[np.minimum(fleet.departure_step, t.n_steps), idx], dtype=float),
+        fleet=fleet,
     )

@@ -53,6 +53,13 @@ class BatteryHealthAnalysis:
     compare: dict[str, Any]
     eol_fade_pu: float = 0.2
 
+    def to_frames(self, currency: str) -> dict[str, Any]:
+        """``battery_evs`` (per EV) and ``battery`` (headline figures) as pandas DataFrames:
+        :func:`v2gtwin.tables.other.battery_frames`."""
+        from v2gtwin.tables.other import battery_frames
+
+        return battery_frames(self, currency)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready: the cost, the fade both ways by year, and the comparison with the placeholder."""
         model = self.cost if self.cost.source != "flat" else self.other

@@ -32,6 +32,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     resilience,
     scenario,
     study,
+    sweep,
 )
 from v2gtwin.cli._common import app
 from v2gtwin.errors import StepFailedError, V2GTwinError

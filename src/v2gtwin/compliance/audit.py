@@ -79,6 +79,12 @@ class AuditResult:
     families: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
 
+    def to_frames(self) -> dict[str, Any]:
+        """``compliance_findings`` as a pandas DataFrame: :func:`v2gtwin.tables.other.compliance_frames`."""
+        from v2gtwin.tables.other import compliance_frames
+
+        return compliance_frames(self)
+
     @property
     def counts(self) -> dict[str, int]:
         """Findings per status (fail, warning, not-assessed, pass)."""

@@ -61,6 +61,12 @@ class PathAnalysis:
             return None
         return float(np.sort(self.samples_s)[k])
 
+    def to_frames(self) -> dict[str, Any]:
+        """``cyber_path_services`` as a pandas DataFrame: :func:`v2gtwin.tables.other.cyber_path_frames`."""
+        from v2gtwin.tables.other import cyber_path_frames
+
+        return cyber_path_frames(self)
+
     def service_rows(self) -> list[dict[str, Any]]:
         """One row per service: deadline, miss probability (both methods) and the flag."""
         rows = []

@@ -137,6 +137,12 @@ class NetworkSection:
     time: TimeGrid
     detail_feeder: int = 0
 
+    def to_frames(self) -> dict[str, Any]:
+        """``network_feeders`` and ``network_steps`` (pandas DataFrames): :func:`v2gtwin.tables.grid.network_frames`."""
+        from v2gtwin.tables.grid import network_frames
+
+        return network_frames(self, self.time)
+
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready): the network's totals and one dict per feeder."""
         rows = self.network.summary(self.time.dt_h)

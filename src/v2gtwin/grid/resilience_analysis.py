@@ -211,6 +211,13 @@ class ResilienceAnalysis:
             "notes": list(self.notes),
         }
 
+    def to_frames(self, time: TimeGrid) -> dict[str, Any]:
+        """The outage over time and the headline figures as pandas DataFrames:
+        :func:`v2gtwin.tables.grid.resilience_frames`."""
+        from v2gtwin.tables.grid import resilience_frames
+
+        return resilience_frames(self, time)
+
     def series(self) -> dict[str, Any]:
         """Q(t) with and without V2G and the fleet's power, one value per simulation step (results.json)."""
         w, wo = self.with_v2g, self.without_v2g

@@ -168,6 +168,12 @@ class ProtectionAnalysis:
     notes: tuple[str, ...] = ()
     parent: npt.NDArray[np.int64] | None = None
 
+    def to_frames(self) -> dict[str, Any]:
+        """Faults, devices, pairs as pandas DataFrames: :func:`v2gtwin.tables.grid.protection_frames`."""
+        from v2gtwin.tables.grid import protection_frames
+
+        return protection_frames(self)
+
     def fault_table(self) -> list[dict[str, Any]]:
         """One row per bus: fault current without and with V2G [A]."""
         return [
