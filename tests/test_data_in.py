@@ -114,7 +114,7 @@ def test_sessions_fleet_has_the_files_times_and_energy(tmp_path: Path) -> None:
         (("12:15,2025-01-15T12:45", "12:15,2025-01-15T12:15"), "line 3: departure_time 2025-01-15T12:15 is not after"),
         (
             ("12:30,2025-01-15T13:00", "12:20,2025-01-15T13:00"),
-            "line 4: arrival_time = 2025-01-15T12:20:00+01:00 is not",
+            "line 4: arrival_time = 2025-01-15T12:20:00+01:00 is not a step start",
         ),
         (
             ("12:30,2025-01-15T13:00", "12:30,2025-01-15T13:15"),
