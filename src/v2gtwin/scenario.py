@@ -136,7 +136,7 @@ class TimeGrid(_Model):
         import pandas as pd
 
         return pd.date_range(
-            start=pd.Timestamp(self.start_datetime()),
+            start=pd.Timestamp(self.start_datetime()).tz_convert(self.time_zone),
             periods=self.n_steps,
             freq=pd.Timedelta(seconds=self.dt_s),
             name="time",

@@ -26,7 +26,7 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
     ``energy_need_kwh``, the grid-side energy it needs to reach its target within its stay [kWh]."""
     from v2gtwin.study_result import calc_ev_energy_need_kwh
 
-    start = pd.Timestamp(time.start_datetime())
+    start = time.index()[0]
     step = pd.Timedelta(seconds=time.dt_s)
     kind = np.asarray(fleet.kind)
     labels = np.array([KIND_NAMES.get(int(k), str(int(k))) for k in range(int(kind.max(initial=0)) + 1)])
