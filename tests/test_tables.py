@@ -157,31 +157,25 @@ def test_cli_refuses_an_unknown_export_format(capsys: pytest.CaptureFixture[str]
     assert "xlsx" in err and not (tmp_path / "o" / "results.json").exists()
 
 
-@pytest.mark.slow
-def test_study_on_own_csv_data_exports_every_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """One real end-to-end run: the example scenario of CSV files (40 sessions on the 33-bus feeder)."""
+def test_study_export_writes_every_table_beside_the_report(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: FleetSection
+) -> None:
+    """Wiring only (the numbers are the tables' own tests; docs/tables.md runs a real study): `v2gtwin study
+    --export csv` writes OUT/tables/NAME.csv for each table of the result and lists them in --json."""
+    import v2gtwin.report
+    import v2gtwin.study
+
+    frames = section.to_frames(TIME)
+    fake = SimpleNamespace(to_frames=lambda: frames, to_dict=lambda series=True: {"currency": "EUR"})
+
+    def write_report(result: object, out: Path) -> dict[str, Path]:
+        return {"report": out / "report.html", "results": out / "results.json"}
+
+    monkeypatch.setattr(v2gtwin.study.StudyChain, "run", lambda self: fake)
+    monkeypatch.setattr(v2gtwin.report, "write_report", write_report)
     out = tmp_path / "out"
-    # The example with its slowest analyses cut short (the shortest regulation run, synthetic net-load
-    # uncertainty, two radii, the fewest bid days): the CSV data and the tables are what this test is about.
-    text = (EXAMPLES / "own_data.toml").read_text().replace('"data/', f'"{EXAMPLES / "data"}/')
-    text = text.replace("bid_days = 10", 'bid_days = 5\nrobust_uncertainty = "synthetic"\nrobust_omegas = [0.0, 1.0]')
-    scenario = tmp_path / "own.toml"
-    scenario.write_text(text + "\n[frequency]\nreg_minutes = 10.0\n")
-    code, _, err = run_cli(capsys, "study", "--scenario", str(scenario), "--out", str(out), "--export", "parquet")
-    assert code in (0, 1), err  # 1: a step failed (recorded in study_steps), which the test then names
-    tables = {p.stem: pd.read_parquet(p) for p in (out / "tables").glob("*.parquet")}
-    failed = tables["study_steps"].query("status == 'failed'")
-    assert failed.empty, failed.to_dict("records")
-    assert (out / "results.json").exists()
-    # The fleet is the file's 40 sessions, on the file's clock (America/Los_Angeles).
-    sessions = pd.read_csv(EXAMPLES / "data" / "sessions.csv")
-    evs = tables["fleet_evs"]
-    assert len(evs) == len(sessions)
-    arrival = pd.to_datetime(sessions["arrival_time"]).dt.tz_localize("America/Los_Angeles")
-    assert (evs["arrival_time"].to_numpy() == arrival.to_numpy()).all()
-    # The schedule priced with the file's prices, the feeder loaded with the file's base load.
-    prices = pd.read_csv(EXAMPLES / "data" / "prices.csv")
-    np.testing.assert_allclose(tables["schedule_steps"]["price_per_mwh"], prices["price_per_mwh"])
-    base = pd.read_csv(EXAMPLES / "data" / "base_load.csv")
-    np.testing.assert_allclose(tables["feeder_steps"]["p_base_total_kw"], base["p_kw"], rtol=1e-9)
-    assert str(tables["feeder_steps"].index.tz) == "America/Los_Angeles"
+    code, stdout, err = run_cli(capsys, "study", "--out", str(out), "--export", "csv", "--json")
+    assert code == 0, err
+    files = json.loads(stdout)["files"]
+    assert sorted(p.name for p in (out / "tables").iterdir()) == ["fleet_evs.csv", "fleet_steps.csv"]
+    assert files["table_fleet_steps"] == str(out / "tables" / "fleet_steps.csv")
