@@ -83,7 +83,7 @@ def test_negative_base_load_is_an_error(tmp_path: Path) -> None:
 
 
 SESSIONS = (
-    "arrival_time,departure_time,energy_kwh,p_max_kw,capacity_kwh,v2g,bus\n"
+    "arrival_time,departure_time,e_session_kwh,p_charge_max_kw,capacity_kwh,v2g,bus\n"
     "2025-01-15T12:00,2025-01-15T13:00,12,4,40,1,3\n"
     "2025-01-15T12:15,2025-01-15T12:45,1.5,4,10,0,5\n"
     "2025-01-15T12:30,2025-01-15T13:00,3,8,20,1,7\n"
@@ -108,8 +108,8 @@ def test_sessions_fleet_has_the_files_times_and_energy(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (("energy_kwh", "energy"), "column 'energy' has another unit or no unit; expected 'energy_kwh'"),
-        (("p_max_kw", "p_max_w"), "column 'p_max_w' has another unit or no unit; expected 'p_max_kw'"),
+        (("e_session_kwh", "energy"), "column 'energy' has another unit or no unit; expected 'e_session_kwh'"),
+        (("p_charge_max_kw", "p_max_w"), "column 'p_max_w' has another unit or no unit; expected 'p_charge_max_kw'"),
         ((",bus\n", ",bus,colour\n"), "unknown column 'colour'"),
         (("12:15,2025-01-15T12:45", "12:15,2025-01-15T12:15"), "line 3: departure_time 2025-01-15T12:15 is not after"),
         (
@@ -120,11 +120,11 @@ def test_sessions_fleet_has_the_files_times_and_energy(tmp_path: Path) -> None:
             ("12:30,2025-01-15T13:00", "12:30,2025-01-15T13:15"),
             "line 4: departure_time = 2025-01-15T13:15:00+01:00 is outside the horizon",
         ),
-        ((",12,4,40,", ",-1,4,40,"), "line 2: energy_kwh = -1 must be > 0"),
-        ((",12,4,40,", ",35,4,40,"), "line 2: energy_kwh = 35 does not fit in the battery"),
+        ((",12,4,40,", ",-1,4,40,"), "line 2: e_session_kwh = -1 must be > 0"),
+        ((",12,4,40,", ",35,4,40,"), "line 2: e_session_kwh = 35 does not fit in the battery"),
         ((",1.5,4,10,0,5", ",1.5,4,10,2,5"), "line 3: v2g = '2' must be 0 or 1"),
         ((",1.5,4,10,0,5", ",1.5,4,10,0,33"), "line 3: bus = '33' must be an integer in 1..32"),
-        ((",1.5,4,10,0,5", ",1.5,four,10,0,5"), "line 3: p_max_kw = 'four' is not a finite number"),
+        ((",1.5,4,10,0,5", ",1.5,four,10,0,5"), "line 3: p_charge_max_kw = 'four' is not a finite number"),
     ],
 )
 def test_bad_sessions_file_is_one_line(tmp_path: Path, edit: tuple[str, str], needle: str) -> None:

@@ -26,7 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TIME = TimeGrid(dt_s=900.0, n_steps=4, start_hour=12.0, start_date="2025-01-15", time_zone="Europe/Berlin")
 
 SESSIONS = (
-    "arrival_time,departure_time,energy_kwh,p_max_kw,capacity_kwh,v2g,bus,kind\n"
+    "arrival_time,departure_time,e_session_kwh,p_charge_max_kw,capacity_kwh,v2g,bus,kind\n"
     "2025-01-15T12:00,2025-01-15T13:00,12,4,40,1,3,home\n"
     "2025-01-15T12:15,2025-01-15T12:45,1.5,4,10,0,5,work\n"
     "2025-01-15T12:30,2025-01-15T13:00,3,8,20,1,7,work\n"

@@ -37,13 +37,13 @@ __all__ = [
 SESSION_COLUMNS: dict[str, str] = {
     "arrival_time": "start of the first step the EV is plugged in (a step start of the horizon)",
     "departure_time": "start of the first step the EV is no longer plugged in (a step start, or the horizon end)",
-    "energy_kwh": "energy the battery takes in during the session, battery side [kWh]",
-    "p_max_kw": "charger power limit, grid side [kW]",
+    "e_session_kwh": "energy the battery takes in during the session, battery side [kWh]",
+    "p_charge_max_kw": "charger power limit, grid side [kW]",
     "capacity_kwh": "usable battery capacity [kWh]",
 }
 #: Optional columns of a sessions file (drawn with the scenario's seed when absent).
 SESSION_OPTIONAL_COLUMNS: dict[str, str] = {
-    "v2g": "1 when the charger can discharge (at p_max_kw), 0 when not (absent: drawn with fleet.v2g_share)",
+    "v2g": "1 when the charger can discharge (at p_charge_max_kw), 0 when not (absent: drawn with fleet.v2g_share)",
     "bus": "feeder bus the EV charges at, 1..n_bus-1 (absent: drawn uniformly)",
     "kind": "'home' or 'work' (absent: 'work', as for the ACN sessions)",
 }
@@ -52,8 +52,8 @@ SESSION_OPTIONAL_COLUMNS: dict[str, str] = {
 _UNIT_STEMS: dict[str, tuple[str, ...]] = {
     "p_kw": ("p_w", "p_mw", "p_gw", "p", "power", "power_kw", "load_kw", "p_kva"),
     "price_per_mwh": ("price", "price_per_kwh", "price_per_mw", "price_usd_per_mwh", "price_eur_per_mwh", "lmp"),
-    "energy_kwh": ("energy", "energy_wh", "energy_mwh", "e_kwh", "kwh", "e_wh"),
-    "p_max_kw": ("p_max_w", "p_max", "p_max_mw", "power_max_kw"),
+    "e_session_kwh": ("energy", "energy_kwh", "energy_wh", "energy_mwh", "e_kwh", "kwh", "e_wh"),
+    "p_charge_max_kw": ("p_max_kw", "p_max_w", "p_max", "p_max_mw", "power_max_kw", "p_charge_max_w"),
     "capacity_kwh": ("capacity", "capacity_wh", "capacity_mwh"),
 }
 
@@ -273,7 +273,7 @@ def read_sessions_csv(path: str | Path, spec: FleetSpec, time: TimeGrid, n_bus: 
 
     Arrival and departure must be step starts of the horizon (the departure may be the horizon's end): the
     file's times are used as they are, never rounded. Each EV arrives with
-    ``soc_target_pu - energy_kwh / capacity_kwh`` and wants ``fleet.soc_target_pu`` at departure; efficiencies
+    ``soc_target_pu - e_session_kwh / capacity_kwh`` and wants ``fleet.soc_target_pu`` at departure; efficiencies
     and SoC limits come from ``[fleet]``. ``v2g`` and ``bus``, when absent, are drawn from ``rng``.
 
     Raises
@@ -281,7 +281,7 @@ def read_sessions_csv(path: str | Path, spec: FleetSpec, time: TimeGrid, n_bus: 
     DataError
         One line naming the file, the line and the column (see the module docstring), and also: departure not
         after arrival, a non-positive energy, power or capacity, an energy the battery cannot take in
-        (``energy_kwh > capacity_kwh x (soc_target_pu - 0.05)``), ``v2g`` not 0/1, ``bus`` out of range.
+        (``e_session_kwh > capacity_kwh x (soc_target_pu - 0.05)``), ``v2g`` not 0/1, ``bus`` out of range.
     """
     from v2gtwin.fleet import KIND_HOME, KIND_WORK, SOC_ARRIVAL_FLOOR_PU, fleet_from_sessions
 
@@ -297,15 +297,15 @@ def read_sessions_csv(path: str | Path, spec: FleetSpec, time: TimeGrid, n_bus: 
             f"{path} line {i + 2}: departure_time {df['departure_time'].iloc[i]} is not after arrival_time "
             f"{df['arrival_time'].iloc[i]}"
         )
-    num = {c: _numbers(df[c], path, c) for c in ("energy_kwh", "p_max_kw", "capacity_kwh")}
+    num = {c: _numbers(df[c], path, c) for c in ("e_session_kwh", "p_charge_max_kw", "capacity_kwh")}
     for c, x in num.items():
         if (bad := np.flatnonzero(x <= 0)).size:
             raise DataError(f"{path} line {bad[0] + 2}: {c} = {x[bad[0]]:g} must be > 0")
     room = num["capacity_kwh"] * (spec.soc_target_pu - min(SOC_ARRIVAL_FLOOR_PU, spec.soc_target_pu))
-    if (bad := np.flatnonzero(num["energy_kwh"] > room + 1e-9)).size:
+    if (bad := np.flatnonzero(num["e_session_kwh"] > room + 1e-9)).size:
         i = bad[0]
         raise DataError(
-            f"{path} line {i + 2}: energy_kwh = {num['energy_kwh'][i]:g} does not fit in the battery: at most "
+            f"{path} line {i + 2}: e_session_kwh = {num['e_session_kwh'][i]:g} does not fit in the battery: at most "
             f"capacity_kwh x (fleet.soc_target_pu - {SOC_ARRIVAL_FLOOR_PU:g}) = {room[i]:g} kWh"
         )
     n = len(df)
@@ -337,9 +337,9 @@ def read_sessions_csv(path: str | Path, spec: FleetSpec, time: TimeGrid, n_bus: 
         time,
         arrival_step=arr,
         departure_step=dep,
-        need_kwh=num["energy_kwh"],
+        need_kwh=num["e_session_kwh"],
         capacity_kwh=num["capacity_kwh"],
-        p_charge_max_kw=num["p_max_kw"],
+        p_charge_max_kw=num["p_charge_max_kw"],
         v2g=v2g,
         bus=bus,
         kind=kind,
