@@ -27,13 +27,16 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
     from v2gtwin.study_result import calc_ev_energy_need_kwh
 
     start = time.index()[0]
-    step = pd.Timedelta(seconds=time.dt_s)
+
+    def at(steps: np.ndarray) -> pd.DatetimeIndex:  # vectorised: start + steps x dt_s
+        return start + pd.to_timedelta(np.asarray(steps, dtype=np.float64) * time.dt_s, unit="s")
+
     kind = np.asarray(fleet.kind)
-    labels = np.array([KIND_NAMES.get(int(k), str(int(k))) for k in range(int(kind.max(initial=0)) + 1)])
+    labels = [KIND_NAMES.get(k, str(k)) for k in range(int(kind.max(initial=0)) + 1)]
     return pd.DataFrame(
         {
-            "arrival_time": start + step * fleet.arrival_step,
-            "departure_time": start + step * fleet.departure_step,
+            "arrival_time": at(fleet.arrival_step),
+            "departure_time": at(fleet.departure_step),
             "arrival_step": fleet.arrival_step,
             "departure_step": fleet.departure_step,
             "capacity_kwh": fleet.capacity_kwh,
@@ -46,7 +49,7 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
             "eta_charge": fleet.eta_charge,
             "eta_discharge": fleet.eta_discharge,
             "bus": fleet.bus,
-            "kind": pd.Categorical(labels[kind], categories=list(dict.fromkeys(labels))),
+            "kind": pd.Categorical.from_codes(kind, categories=labels),
             "energy_need_kwh": calc_ev_energy_need_kwh(fleet),
         },
         index=pd.RangeIndex(fleet.n, name="ev"),
