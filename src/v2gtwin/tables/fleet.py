@@ -49,7 +49,7 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
             "eta_charge": fleet.eta_charge,
             "eta_discharge": fleet.eta_discharge,
             "bus": fleet.bus,
-            "kind": pd.Categorical.from_codes(kind, categories=labels),
+            "kind": pd.Categorical.from_codes(kind, categories=pd.Index(labels)),  # type: ignore[arg-type]  # stubs: codes
             "energy_need_kwh": calc_ev_energy_need_kwh(fleet),
         },
         index=pd.RangeIndex(fleet.n, name="ev"),
