@@ -49,7 +49,7 @@ def test_base_load_total_spreads_over_buses_and_sums_back(tmp_path: Path) -> Non
     assert p.sum(axis=1).tolist() == pytest.approx([40.0, 5.0, 120.0, 60.0])
 
 
-@pytest.mark.parametrize(
+PRICE_CASES = pytest.mark.parametrize(
     ("text", "needle"),
     [
         ("", "empty price file"),
@@ -68,6 +68,9 @@ def test_base_load_total_spreads_over_buses_and_sums_back(tmp_path: Path) -> Non
         (PRICES_OK.replace("T12:", "T13:"), "line 2: time = 2025-01-15T13:00:00+01:00 is outside the horizon"),
     ],
 )
+
+
+@PRICE_CASES
 def test_bad_price_file_is_one_line_naming_file_line_and_column(tmp_path: Path, text: str, needle: str) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(DataError) as exc:
@@ -105,7 +108,7 @@ def test_sessions_fleet_has_the_files_times_and_energy(tmp_path: Path) -> None:
     assert (p.sum(axis=0) * TIME.dt_h).tolist() == pytest.approx([4.0, 1.5, 3.0])
 
 
-@pytest.mark.parametrize(
+SESSION_CASES = pytest.mark.parametrize(
     ("edit", "needle"),
     [
         (("e_session_kwh", "energy"), "column 'energy' has another unit or no unit; expected 'e_session_kwh'"),
@@ -127,6 +130,9 @@ def test_sessions_fleet_has_the_files_times_and_energy(tmp_path: Path) -> None:
         ((",1.5,4,10,0,5", ",1.5,four,10,0,5"), "line 3: p_charge_max_kw = 'four' is not a finite number"),
     ],
 )
+
+
+@SESSION_CASES
 def test_bad_sessions_file_is_one_line(tmp_path: Path, edit: tuple[str, str], needle: str) -> None:
     text = SESSIONS.replace(*edit)
     assert text != SESSIONS
@@ -186,3 +192,58 @@ def test_missing_csv_and_base_load_with_network_are_scenario_errors(
     code, _, err = run_cli(capsys, "scenario", "validate", str(toml))
     assert_one_line_error(code, err)
     assert "feeder.base_load_csv: not used with [network]" in err
+
+
+#: A scenario on the tests' 4-step horizon (12:00-13:00 in Berlin): every clock time of the scenario moved into it.
+FOUR_STEPS = """
+[time]
+n_steps = 4
+start_date = "2025-01-15"
+time_zone = "Europe/Berlin"
+[frequency]
+event_hour = 12.0
+dr_notify_hour = 12.0
+dr_start_hour = 12.25
+dr_end_hour = 12.5
+[resilience]
+outage_start_hour = 12.0
+outage_duration_h = 0.5
+"""
+
+
+@PRICE_CASES
+def test_every_bad_price_file_through_the_cli_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
+) -> None:
+    _write(tmp_path, text, "prices.csv")
+    toml = tmp_path / "s.toml"
+    toml.write_text(FOUR_STEPS + '[markets]\nv2g_offer_hour = 12.0\nprice_csv = "prices.csv"\n')
+    code, _, err = run_cli(capsys, "scenario", "validate", str(toml))
+    assert_one_line_error(code, err)
+    assert needle in err and "prices.csv" in err, err
+
+
+@SESSION_CASES
+def test_every_bad_sessions_file_through_the_cli_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], needle: str
+) -> None:
+    _write(tmp_path, SESSIONS.replace(*edit), "sessions.csv")
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        FOUR_STEPS + '[markets]\nv2g_offer_hour = 12.0\n[fleet]\nsource = "csv"\nsessions_csv = "sessions.csv"\n'
+    )
+    code, _, err = run_cli(capsys, "scenario", "validate", str(toml))
+    assert_one_line_error(code, err)
+    assert needle in err and "sessions.csv" in err, err
+
+
+def test_a_good_file_on_the_four_step_horizon_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path, SESSIONS, "sessions.csv")
+    _write(tmp_path, PRICES_OK, "prices.csv")
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        FOUR_STEPS + '[markets]\nv2g_offer_hour = 12.0\nprice_csv = "prices.csv"\n'
+        '[fleet]\nsource = "csv"\nsessions_csv = "sessions.csv"\n'
+    )
+    code, out, err = run_cli(capsys, "scenario", "validate", str(toml))
+    assert code == 0 and "ok" in out, err  # the cases above fail for their fault alone
