@@ -146,6 +146,17 @@ def test_exported_files_read_back_equal_to_the_frames(section: FleetSection, tmp
     assert not list((tmp_path / "tables").glob(".*tmp"))  # no temporary file left behind
 
 
+def test_export_writes_nan_as_missing_and_refuses_infinity(tmp_path: Path) -> None:
+    frames = {"t": pd.DataFrame({"v_pu": [1.0, np.nan]})}
+    back = pd.read_parquet(write_tables(frames, tmp_path, "parquet")["t"])
+    assert back["v_pu"].isna().tolist() == [False, True] and back["v_pu"].dtype == "Float64"
+    assert (tmp_path / "t.csv").exists() is False
+    assert write_tables(frames, tmp_path, "csv")["t"].read_text().splitlines()[2] == "1,"  # empty field
+    with pytest.raises(DataError, match=r"table bad, column p_kw, row 1: value is inf"):
+        write_tables({"bad": pd.DataFrame({"p_kw": [1.0, np.inf]})}, tmp_path, "parquet")
+    assert not (tmp_path / "bad.parquet").exists()
+
+
 def test_unknown_export_format_is_an_error(section: FleetSection, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown format 'xlsx'; allowed: parquet, csv"):
         write_tables(section.to_frames(TIME), tmp_path, "xlsx")

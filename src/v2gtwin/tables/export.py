@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from v2gtwin.errors import DataError
@@ -49,12 +50,22 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def _for_file(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose object columns hold one type each (Parquet needs that): a column mixing numbers with text
-    becomes text; numbers with None stay numbers (None -> missing)."""
+def _for_file(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """A copy fit for a file: object columns hold one type each (Parquet needs that: a column mixing numbers with
+    text becomes text; numbers with None stay numbers, None -> missing), a float NaN is a missing value (null in
+    Parquet, empty in CSV), and an infinite value is an error naming the table and column (nothing non-finite
+    leaves the program, as in results.json)."""
     out = df.copy()
     for name in out.columns:
         col = out[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            values = col.to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(values).any():
+                row = int(np.flatnonzero(np.isinf(values))[0])
+                raise DataError(f"table {table}, column {name}, row {row}: value is {values[row]} (not finite)")
+            if np.isnan(values).any():
+                out[name] = col.astype("Float64")
+            continue
         if col.dtype != object:
             continue
         kinds = {type(v) for v in col if v is not None and not (isinstance(v, float) and v != v)}
@@ -73,15 +84,16 @@ def write_tables(frames: Mapping[str, pd.DataFrame], out_dir: Path, fmt: str) ->
     Raises
     ------
     DataError
-        ``fmt`` is not one of :data:`EXPORT_FORMATS`.
+        ``fmt`` is not one of :data:`EXPORT_FORMATS`, or a table holds an infinite value (checked for every table
+        before the first file is written).
     """
     if fmt not in EXPORT_FORMATS:
         raise DataError(f"--export: unknown format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
     suffix, writer = EXPORT_FORMATS[fmt]
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for name, df in frames.items():
-        table = _for_file(df)
+    ready = {name: _for_file(df, name) for name, df in frames.items()}  # every check before the first write
+    for name, table in ready.items():
 
         def write(tmp: Path, t: pd.DataFrame = table) -> None:
             writer(t, tmp)
