@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from v2gtwin.errors import ScenarioError
 
-__all__ = ["_Model", "read_toml_file"]
+__all__ = ["_Model", "read_toml_file", "resolve_input_file"]
 
 
 def read_toml_file(p: Path, kind: str) -> dict[str, Any]:
@@ -29,6 +29,21 @@ def read_toml_file(p: Path, kind: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+
+
+def resolve_input_file(value: str | None, base_dir: str | Path | None, what: str) -> str | None:
+    """A data file named in a scenario: relative to ``base_dir`` (the scenario file's folder; None: the working
+    directory), which must exist and be a file (ValueError otherwise, which validation turns into one line)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if path.is_dir():
+        raise ValueError(f"a directory, not a {what} file: {str(path)!r}")
+    if not path.is_file():
+        raise ValueError(f"no such {what} file: {str(path)!r}")
+    return str(path)
 
 
 class _Model(BaseModel):

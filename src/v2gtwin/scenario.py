@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from v2gtwin._scenario_base import _Model, read_toml_file
+from v2gtwin._scenario_base import _Model, read_toml_file, resolve_input_file
 from v2gtwin.errors import ScenarioError
 from v2gtwin.ieee1547 import read_ieee1547
 from v2gtwin.scenario_battery import BatterySpec
@@ -136,7 +136,7 @@ class TimeGrid(_Model):
         import pandas as pd
 
         return pd.date_range(
-            start=pd.Timestamp(self.start_datetime()),
+            start=pd.Timestamp(self.start_datetime()).tz_convert(self.time_zone),
             periods=self.n_steps,
             freq=pd.Timedelta(seconds=self.dt_s),
             name="time",
@@ -181,10 +181,16 @@ class TimeGrid(_Model):
 class FleetSpec(_Model):
     """The EV fleet: how it is synthesised (or read from real sessions) and its technical parameters."""
 
-    source: Literal["synthetic", "acn"] = Field(
+    source: Literal["synthetic", "acn", "csv"] = Field(
         "synthetic",
         description="'synthetic': seeded generator (residential + workplace); 'acn': real ACN-Data sessions "
-        "of one day (needs the optional extra v2gtwin[acn]).",
+        "of one day (needs the optional extra v2gtwin[acn]); 'csv': your own sessions from sessions_csv.",
+    )
+    sessions_csv: str | None = Field(
+        None,
+        min_length=1,
+        description="Charging sessions for source='csv': a CSV file, one row per session (docs/data_in.md); "
+        "relative to the scenario file.",
     )
     n_evs: int = Field(1000, ge=1, le=10_000_000, description="Number of EVs (synthetic source) [-].")
     residential_share: float = Field(
@@ -225,8 +231,15 @@ class FleetSpec(_Model):
         description="Day (YYYY-MM-DD, local time) of the ACN-Data sessions for source='acn'.",
     )
 
+    @field_validator("sessions_csv")
+    @classmethod
+    def _sessions_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return resolve_input_file(value, (info.context or {}).get("base_dir"), "sessions CSV")
+
     @model_validator(mode="after")
     def _check_consistency(self) -> FleetSpec:
+        if (self.source == "csv") != (self.sessions_csv is not None):
+            raise ValueError("source = 'csv' and sessions_csv go together: set both (or neither)")
         if len(self.battery_capacity_kwh) != len(self.battery_share):
             raise ValueError(
                 f"battery_share has {len(self.battery_share)} entries but battery_capacity_kwh has "
@@ -295,6 +308,18 @@ class FeederSpec(_Model):
     s_over_p: float = Field(
         1.2, ge=1.0, le=3.0, description="Inverter apparent-power rating per kW of charger power [kVA/kW]."
     )
+    base_load_csv: str | None = Field(
+        None,
+        min_length=1,
+        description="The feeder's total base load per step from a CSV file (columns time, p_kw; docs/data_in.md), "
+        "spread over the buses by their nominal loads; replaces the RTS-79 shape x peak_load_scale. Relative to "
+        "the scenario file; not with [network] (whose feeders have their own profiles).",
+    )
+
+    @field_validator("base_load_csv")
+    @classmethod
+    def _base_load_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return resolve_input_file(value, (info.context or {}).get("base_dir"), "base load CSV")
 
     @property
     def n_bus(self) -> int:
@@ -493,6 +518,7 @@ class Scenario(_Model):
                 f"order; got {f.dr_notify_hour:g} h, {f.dr_start_hour:g} h, {f.dr_end_hour:g} h = steps "
                 f"{notify}, {start}, {end} of a horizon starting {self.time.start_hour:g} h"
             )
+        self._check_input_files()
         rs = self.resilience
         end_h = (rs.outage_start_hour - self.time.start_hour) % 24.0 + rs.outage_duration_h
         if end_h > self.time.horizon_h + 1e-9:
@@ -502,6 +528,27 @@ class Scenario(_Model):
                 f"({self.time.horizon_h:g} h)"
             )
         return self
+
+    def _check_input_files(self) -> None:
+        """The CSV files the scenario names are read once here against its time grid, so a bad file is an error
+        when the scenario is loaded (one line naming file, line and column), not in the middle of a study."""
+        from v2gtwin import data_in
+
+        if self.feeder.base_load_csv is not None:
+            if self.network is not None:
+                raise ValueError(
+                    "feeder.base_load_csv: not used with [network] (each feeder of the network has its own "
+                    "profile); remove one of them"
+                )
+            data_in.read_base_load_csv(self.feeder.base_load_csv, self.time)
+        if self.markets.price_csv is not None:
+            data_in.read_price_csv(self.markets.price_csv, self.time)
+        if self.fleet.sessions_csv is not None:
+            import numpy as np
+
+            data_in.read_sessions_csv(
+                self.fleet.sessions_csv, self.fleet, self.time, self.feeder.n_bus, np.random.default_rng(0)
+            )
 
     def replace(self, **changes: Any) -> Scenario:
         """A new scenario with ``changes``, validated like a scenario file: the one way to derive a scenario in

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from v2gtwin._scenario_base import _Model
+from v2gtwin._scenario_base import _Model, resolve_input_file
 
 __all__ = ["MarketsSpec"]
 
@@ -18,6 +18,13 @@ class MarketsSpec(_Model):
 
     price_base_per_mwh: float = Field(40.0, ge=-500.0, le=10_000.0, description="Off-peak energy price [currency/MWh].")
     price_peak_per_mwh: float = Field(120.0, ge=-500.0, le=10_000.0, description="Peak energy price [currency/MWh].")
+    price_csv: str | None = Field(
+        None,
+        min_length=1,
+        description="Energy price per step from a CSV file (columns time, price_per_mwh in the scenario's currency; "
+        "docs/data_in.md); replaces the synthetic curve of price_base_per_mwh / price_peak_per_mwh. Relative to "
+        "the scenario file.",
+    )
     peak_demand_mw: float = Field(100.0, gt=0.0, le=1e6, description="Peak demand of the market's day [MW].")
     demand_kind: Literal["linear", "constant_elasticity"] = Field("linear", description="Demand curve form.")
     elasticity: float = Field(
@@ -149,6 +156,11 @@ class MarketsSpec(_Model):
     weather_pv_share: float = Field(
         0.3, ge=0.0, le=10.0, description="PV on the site: DC rating as a share of the site's peak load [-]."
     )
+
+    @field_validator("price_csv")
+    @classmethod
+    def _price_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return resolve_input_file(value, (info.context or {}).get("base_dir"), "price CSV")
 
     @model_validator(mode="after")
     def _check(self) -> MarketsSpec:

@@ -130,10 +130,20 @@ def _fleet_acn(scenario: Scenario, rng: np.random.Generator) -> Fleet:
     return fleet_from_acn(sessions, scenario.fleet.acn_date, scenario.fleet, scenario.time, scenario.feeder.n_bus, rng)
 
 
+def _fleet_csv(scenario: Scenario, rng: np.random.Generator) -> Fleet:
+    from v2gtwin.data_in import read_sessions_csv
+
+    path = scenario.fleet.sessions_csv
+    if path is None:  # the scenario's validation makes source = 'csv' name a file
+        raise RuntimeError("fleet.source = 'csv' needs fleet.sessions_csv")
+    return read_sessions_csv(path, scenario.fleet, scenario.time, scenario.feeder.n_bus, rng)
+
+
 #: How a scenario's fleet is built, by ``fleet.source``.
 FLEET_SOURCES: dict[str, Callable[[Scenario, np.random.Generator], Fleet]] = {
     "synthetic": _fleet_synthetic,
     "acn": _fleet_acn,
+    "csv": _fleet_csv,
 }
 
 
@@ -331,7 +341,18 @@ class StudyChain:
             return
         self.feeder_ = feeder = build_feeder(spec, self.scenario.seed)
         self.feeder_notes = feeder.notes  # where its ratings come from (none in the published 33-bus case)
-        self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
+        if spec.base_load_csv is None:
+            self.base_load_ = p, q = calc_base_load(feeder, spec, self.scenario.time)
+        else:  # the user's own total, spread over the buses by their nominal loads
+            from v2gtwin.data_in import read_base_load_csv, spread_base_load
+
+            total = read_base_load_csv(spec.base_load_csv, self.scenario.time)
+            self.base_load_ = p, q = spread_base_load(total, feeder.p_load_kw, feeder.q_load_kvar)
+            self.feeder_notes = (
+                *self.feeder_notes,
+                f"base load from {spec.base_load_csv} (feeder total spread over the buses by their nominal loads; "
+                "peak_load_scale not used)",
+            )
         p_ev = unc.p_kw
         if spec.fleet_share < 1.0:
             # A representative part of the fleet charges on this feeder: a seeded sample of its EVs.

@@ -258,7 +258,8 @@ def csms_simulate(
 
     _check_url(url)
     scen = load_scenario(scenario)
-    spec = scen.fleet.model_copy(update={"n_evs": stations, "source": "synthetic"})
+    # Derived through replace, validated like a file (model_copy would skip the checks).
+    spec = scen.replace(fleet={"n_evs": stations, "source": "synthetic", "sessions_csv": None}).fleet
     ev_fleet = synthesize_fleet(spec, scen.time, 33, np.random.default_rng([scen.seed, 71]))
     evs = fleet_to_sim_evs(ev_fleet)
     configure_ocpp_validation()  # this process runs simulated stations alone (the documented opt-in)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +16,16 @@ from v2gtwin.cli._common import (
     app,
 )
 
+if TYPE_CHECKING:
+    from v2gtwin.study_result import StudyResult
+
+
+class ExportFormat(StrEnum):
+    """File format of ``v2gtwin study --export`` (one file per table)."""
+
+    parquet = "parquet"
+    csv = "csv"
+
 
 @app.command()
 def study(
@@ -24,6 +35,13 @@ def study(
     target: Annotated[
         list[str] | None,
         typer.Option("--target", "-t", help="Run only the steps this step needs (repeatable; default: every step)."),
+    ] = None,
+    export: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--export",
+            help="Also write every result table to OUT/tables/NAME.parquet or .csv (docs/tables.md).",
+        ),
     ] = None,
 ) -> None:
     """Run the whole study on a scenario (or, with --target, the steps a result needs) and write one HTML report
@@ -53,16 +71,25 @@ def study(
             chain = StudyChain(scen, on_step=on_step)
             result = chain.run(targets)
             progress.update(task, completed=n_steps, description="report")
+            tables = _export(result, out, export)
             paths = write_report(result, out)
     else:
         chain = StudyChain(scen)
         result = chain.run(targets)
+        tables = _export(result, out, export)
         paths = write_report(result, out)
+    paths = dict(paths) | {f"table_{name}": p for name, p in tables.items()}
     if json_out:
+        from v2gtwin.study_summary import summary_json
+
         # results.json without the per-step series, through the same serializer as results.json.
-        _print_json(result.to_dict(series=False) | {"files": {k: str(v) for k, v in paths.items()}})
+        _print_json(
+            result.to_dict(series=False) | summary_json(result) | {"files": {k: str(v) for k, v in paths.items()}}
+        )
     else:
         sys.stdout.write(f"report: {paths['report'].resolve()}\nresults: {paths['results'].resolve()}\n")
+        if export is not None:
+            sys.stdout.write(f"tables: {(out / 'tables').resolve()} ({len(tables)} {export.value} files)\n")
     if not result.ok:  # both files are written; the exit status says that something failed
         raise typer.Exit(_report_failures(result.failures, result.skipped, chain.errors))
 
@@ -78,3 +105,13 @@ def _report_failures(failures: dict[str, str], skipped: dict[str, str], errors: 
         tail = f" (not run because of it: {', '.join(after)})" if after else ""
         sys.stderr.write(f"error: step {step} failed: {why}{tail}\n")
     return 2 if any(is_bad_input(e) for e in errors.values()) else 1
+
+
+def _export(result: StudyResult, out: Path, export: ExportFormat | None) -> dict[str, Path]:
+    """The result tables written to OUT/tables before the report and results.json, so that a failed export never
+    leaves a complete-looking results.json behind (every table is checked before the first file is written)."""
+    if export is None:
+        return {}
+    from v2gtwin.tables.export import write_tables
+
+    return write_tables(result.to_frames(), out / "tables", export.value)

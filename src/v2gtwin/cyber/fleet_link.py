@@ -58,6 +58,12 @@ class CyberRun:
     values_stored: int
     power_after_w: dict[str, float]
 
+    def to_frames(self) -> dict[str, Any]:
+        """``cyber_stations`` as a pandas DataFrame: :func:`v2gtwin.tables.other.cyber_frames`."""
+        from v2gtwin.tables.other import cyber_frames
+
+        return cyber_frames(self)
+
     def summary(self) -> dict[str, Any]:
         """Headline figures (JSON-ready)."""
         # The median over every station: one that did not accept ranks above every time (null past half).

@@ -47,8 +47,12 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def calc_price_curve(spec: MarketsSpec, time: TimeGrid) -> FloatArray:
-    """Energy price per step [currency/MWh]: base + (peak - base) x the squared normalised RTS-79 load shape
-    (a synthetic day-ahead curve; replace it with a real one through the API)."""
+    """Energy price per step [currency/MWh]: the scenario's own prices (``markets.price_csv``) when it names a
+    file, else base + (peak - base) x the squared normalised RTS-79 load shape (a synthetic day-ahead curve)."""
+    if spec.price_csv is not None:
+        from v2gtwin.data_in import read_price_csv
+
+        return np.asarray(read_price_csv(spec.price_csv, time), dtype=np.float64)
     shape = calc_daily_profile(time.n_steps, time.dt_s, time.start_hour)
     lo, hi = min(RTS79_WINTER_WEEKDAY_PCT) / 100, 1.0
     x = np.clip((shape - lo) / (hi - lo), 0.0, 1.0)

@@ -21,13 +21,16 @@ Trans. Smart Grid, 2021 (operating envelopes: import and export limits per conne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from v2gtwin.fleet import Fleet
 from v2gtwin.optimize.virtual_battery import VirtualBattery, calc_network_secure_battery, calc_virtual_battery
+
+if TYPE_CHECKING:
+    from v2gtwin.scenario import TimeGrid
 
 __all__ = ["BATTERY_KINDS", "NetworkBattery", "calc_network_battery"]
 
@@ -105,6 +108,12 @@ class NetworkBattery:
             "fleet": with_gaps(slice(None)),
             "feeders": {name: with_gaps(k) for k, name in enumerate(self.feeder_names)},
         }
+
+    def to_frames(self, time: TimeGrid) -> dict[str, Any]:
+        """``network_battery_steps`` as a pandas DataFrame: :func:`v2gtwin.tables.grid.network_battery_frames`."""
+        from v2gtwin.tables.grid import network_battery_frames
+
+        return network_battery_frames(self, time)
 
     def series(self) -> dict[str, Any]:
         """The fleet's power bands per kind over the day, (n_steps,) lists [kW] (JSON-ready)."""

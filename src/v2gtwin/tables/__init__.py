@@ -71,12 +71,12 @@ def collect_frames(result: StudyResult) -> dict[str, pd.DataFrame]:
         "services": lambda s: s.to_frames(time),
         "markets": lambda s: s.to_frames(time, currency),
         "network": lambda s: s.to_frames(),
-        "network_battery": lambda s: _network_battery(s, time),
+        "network_battery": lambda s: s.to_frames(time),
         "protection": lambda s: s.to_frames(),
         "resilience": lambda s: s.to_frames(time),
         "battery": lambda s: s.to_frames(currency),
         "cyber_path": lambda s: s.to_frames(),
-        "cyber": lambda s: _cyber(s),
+        "cyber": lambda s: s.to_frames(),
         "compliance": lambda s: s.to_frames(),
     }
     for name, make in sections.items():
@@ -84,15 +84,3 @@ def collect_frames(result: StudyResult) -> dict[str, pd.DataFrame]:
         if section is not None:
             out |= make(section)
     return out
-
-
-def _network_battery(nb: Any, time: Any) -> dict[str, pd.DataFrame]:
-    from v2gtwin.tables.grid import network_battery_frames
-
-    return network_battery_frames(nb, time)
-
-
-def _cyber(run: Any) -> dict[str, pd.DataFrame]:
-    from v2gtwin.tables.other import cyber_frames
-
-    return cyber_frames(run)

@@ -70,7 +70,7 @@ def summary_frame(summary: Mapping[str, Any], key: str = "quantity") -> pd.DataF
     _flatten("", summary, out)
     return pd.DataFrame(
         {
-            key: [r[0] for r in out],
+            key: pd.array([r[0] for r in out], dtype="string"),
             "value": pd.array([r[1] for r in out], dtype="Float64"),
             "text": pd.array([r[2] for r in out], dtype="string"),
         }

@@ -26,14 +26,17 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
     ``energy_need_kwh``, the grid-side energy it needs to reach its target within its stay [kWh]."""
     from v2gtwin.study_result import calc_ev_energy_need_kwh
 
-    start = pd.Timestamp(time.start_datetime())
-    step = pd.Timedelta(seconds=time.dt_s)
+    start = time.index()[0]
+
+    def at(steps: np.ndarray) -> pd.DatetimeIndex:  # vectorised: start + steps x dt_s
+        return start + pd.to_timedelta(np.asarray(steps, dtype=np.float64) * time.dt_s, unit="s")
+
     kind = np.asarray(fleet.kind)
-    labels = np.array([KIND_NAMES.get(int(k), str(int(k))) for k in range(int(kind.max(initial=0)) + 1)])
+    labels = [KIND_NAMES.get(k, str(k)) for k in range(int(kind.max(initial=0)) + 1)]
     return pd.DataFrame(
         {
-            "arrival_time": start + step * fleet.arrival_step,
-            "departure_time": start + step * fleet.departure_step,
+            "arrival_time": at(fleet.arrival_step),
+            "departure_time": at(fleet.departure_step),
             "arrival_step": fleet.arrival_step,
             "departure_step": fleet.departure_step,
             "capacity_kwh": fleet.capacity_kwh,
@@ -46,7 +49,7 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
             "eta_charge": fleet.eta_charge,
             "eta_discharge": fleet.eta_discharge,
             "bus": fleet.bus,
-            "kind": pd.Categorical(labels[kind], categories=list(dict.fromkeys(labels))),
+            "kind": pd.Categorical.from_codes(kind, categories=pd.Index(labels)),  # type: ignore[arg-type]  # stubs: codes
             "energy_need_kwh": calc_ev_energy_need_kwh(fleet),
         },
         index=pd.RangeIndex(fleet.n, name="ev"),

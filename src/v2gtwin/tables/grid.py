@@ -144,7 +144,7 @@ def resilience_frames(analysis: ResilienceAnalysis, time: TimeGrid) -> dict[str,
     """``resilience_t``: the critical facility through the outage with and without V2G, indexed by ``time``
     (the outage start + ``t_s``; the outage simulation's own step); ``resilience``: the headline figures (long)."""
     w, wo = analysis.with_v2g, analysis.without_v2g
-    start = pd.Timestamp(time.start_datetime()) + pd.Timedelta(seconds=analysis.outage_start_step * time.dt_s)
+    start = time.index()[0] + pd.Timedelta(seconds=analysis.outage_start_step * time.dt_s)
     t_s = w.t_s
     series = pd.DataFrame(
         {
