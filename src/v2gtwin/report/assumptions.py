@@ -68,6 +68,8 @@ def _fleet(result: StudyResult) -> list[str]:
         )
     elif src == "acn":
         first = f"EV sessions are real ACN-Data sessions (site {sc.fleet.acn_site}, {sc.fleet.acn_date})."
+    elif src == "csv":
+        first = f"EV sessions from the user's file fleet.sessions_csv = {sc.fleet.sessions_csv}."
     else:
         first = f"EV sessions from the fleet source '{src}'."
     return [
@@ -85,7 +87,7 @@ def _feeder(result: StudyResult) -> list[str]:
         "Balanced single-phase (positive-sequence) equivalent of the feeder: no phase unbalance, no "
         "transformers, voltage regulators or capacitors.",
     ]
-    if named := _file_field(sc.feeder, "load"):
+    if named := _file_field(sc.feeder, "base_load_csv"):
         out.append(f"Base load from {named}.")
     elif sc.network is None:
         out.append("The base load of every bus follows one daily shape, the IEEE RTS-79 winter weekday.")
@@ -105,18 +107,17 @@ def _services(result: StudyResult) -> list[str]:
     ]
 
 
-def _file_field(spec: Any, word: str) -> str | None:
-    """The first set field of ``spec`` whose name holds ``word`` and names a file (csv/path/file)."""
-    for name, value in dict(spec).items():
-        if word in name and any(k in name for k in ("csv", "path", "file")) and value:
-            return f"{name} = {value}"
-    return None
+def _file_field(spec: Any, name: str) -> str | None:
+    """``"name = value"`` when the scenario section ``spec`` names a data file in its field ``name`` (the user's
+    own CSV data, docs/data_in.md), else None."""
+    value = getattr(spec, name, None)
+    return f"{name} = {value}" if value else None
 
 
 def _markets(result: StudyResult) -> list[str]:
     sc = result.scenario
     m = sc.markets
-    named = _file_field(m, "price")
+    named = _file_field(m, "price_csv")
     out = [
         f"Energy prices from {named}."
         if named
