@@ -4,7 +4,8 @@
 :func:`v2gtwin.cyber.csms.pg_local.start_local_postgres` (initdb in a temporary folder as an unprivileged user,
 127.0.0.1 on a free port, fsync on), stopped and removed at the end; when PostgreSQL is not installed or does not
 start, the tests that need it skip with the reason (fail under CI=true: the Makefile installs it).
-``db_url`` gives each test a fresh empty database: an SQLite file, or a new database on that server.
+``db_url`` gives each test a fresh empty database: an SQLite file, or a new schema on that server (the store's
+tables are created in it, as in an empty database; a schema takes milliseconds where a database takes ~0.5 s).
 """
 
 from __future__ import annotations
@@ -36,4 +37,4 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'csms.sqlite'}"
     server: LocalPostgres = request.getfixturevalue("pg_server")
-    return server.create_database()
+    return server.create_schema()

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from v2gtwin.errors import V2GTwinError
@@ -57,7 +57,6 @@ class LocalPostgres:
     port: int
     os_user: str | None
     pg_ctl: str
-    _databases: list[str] = field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:
@@ -75,14 +74,25 @@ class LocalPostgres:
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres") as conn:
             conn.autocommit = True
             conn.execute(f'CREATE DATABASE "{name}"')
-        self._databases.append(name)
         return self.url(name)
 
+    def create_schema(self, prefix: str = "s") -> str:
+        """A new empty schema (a unique name starting with ``prefix``) in the ``postgres`` database; returns the
+        SQLAlchemy URL whose connections work in it (``search_path`` set to it) — milliseconds, where a new
+        database copies its template (about 0.5 s)."""
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname=postgres") as conn:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        return f"{self.url()}?options=-csearch_path%3D{name}"
+
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove its folder."""
+        """Stop the server and remove its folder (immediate shutdown: no final checkpoint, the data is
+        thrown away)."""
         try:
             if (self.data_dir / "postmaster.pid").exists():
-                _run_as(self.os_user, [self.pg_ctl, "stop", "-D", str(self.data_dir), "-m", "fast", "-w"], 60)
+                _run_as(self.os_user, [self.pg_ctl, "stop", "-D", str(self.data_dir), "-m", "immediate", "-w"], 60)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
