@@ -16,6 +16,7 @@ from v2gtwin.cyber.csms.pg_local import SUPERUSER, LocalPostgres
 from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.simulator import run_fleet
 from v2gtwin.cyber.csms.store import MeterValue, Store
+from v2gtwin.errors import DataError
 
 
 def _conninfo(server: LocalPostgres, url: str) -> str:
@@ -135,3 +136,31 @@ def test_every_postgresql_connection_commits_synchronously(pg_server: LocalPostg
     assert len(seen) > 5 and len({c for c, _ in seen}) >= 2
     assert {mode for _, mode in seen} == {"on"}
     store.engine.dispose()
+
+
+def test_a_server_running_without_fsync_is_refused(pg_server: LocalPostgres) -> None:
+    """With ``fsync = off`` (set for this server through ALTER SYSTEM and a reload, then reset) the store refuses
+    to open: a commit — and so an acknowledgement — would not survive a crash of the machine."""
+    import time
+
+    admin = f"host=127.0.0.1 port={pg_server.port} user={SUPERUSER} dbname=postgres"
+
+    def set_fsync(value: str) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER SYSTEM SET fsync = {value}")
+            conn.execute("SELECT pg_reload_conf()")
+        for _ in range(200):  # the postmaster rereads its configuration on its own time
+            with psycopg.connect(admin) as conn:
+                if conn.execute("SHOW fsync").fetchone() == (value,):
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"fsync did not become {value}")
+
+    url = pg_server.create_schema()
+    set_fsync("off")
+    try:
+        with pytest.raises(DataError, match="fsync off"):
+            Store(url)
+    finally:
+        set_fsync("on")
+    Store(url).engine.dispose()  # the same database opens once fsync is back on

@@ -138,13 +138,14 @@ def start_local_postgres(os_user: str = "nobody", timeout_s: float = 120.0) -> L
     if made.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise V2GTwinError(f"initdb failed: {(made.stderr or made.stdout).strip().splitlines()[-1:]}")
+    # The defaults, written out (in the configuration file, not on the command line, so that ALTER SYSTEM can
+    # still change them for a test).
+    with (data / "postgresql.conf").open("a") as conf:
+        conf.write("\nfsync = on\nsynchronous_commit = on\nfull_page_writes = on\nmax_connections = 200\n")
     server = LocalPostgres(root=root, port=0, os_user=user, pg_ctl=pg_ctl)
     for _ in range(3):  # a free port may be taken by another process before the server binds it
         server.port = _free_port()
-        opts = (
-            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on "
-            "-c full_page_writes=on -c max_connections=200"
-        )
+        opts = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1"
         started = _run_as(
             user,
             [pg_ctl, "start", "-D", str(data), "-w", "-t", str(int(timeout_s)), "-o", opts, "-l", str(root / "log")],
