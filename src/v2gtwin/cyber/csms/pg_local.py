@@ -97,8 +97,14 @@ class LocalPostgres:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _runuser() -> str | None:
+    """util-linux's runuser (on PATH, else in /usr/sbin or /sbin: root's PATH may lack them)."""
+    found = [p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()]
+    return shutil.which("runuser") or (found[0] if found else None)
+
+
 def _run_as(os_user: str | None, cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
-    full = ["runuser", "-u", os_user, "--", *cmd] if os_user else cmd
+    full = [_runuser() or "runuser", "-u", os_user, "--", *cmd] if os_user else cmd
     return subprocess.run(full, capture_output=True, text=True, timeout=timeout_s, check=False)
 
 
@@ -120,7 +126,7 @@ def start_local_postgres(os_user: str = "nobody", timeout_s: float = 120.0) -> L
         raise V2GTwinError("PostgreSQL's initdb/pg_ctl not found (Debian: apt-get install postgresql)")
     user: str | None = None
     if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
+        if _runuser() is None:
             raise V2GTwinError("running as root without runuser: cannot start PostgreSQL as an unprivileged user")
         user = os_user
     root = Path(tempfile.mkdtemp(prefix="v2gtwin-pg-"))
