@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.v2gtwin-installed
 OUT ?= out
 
-.PHONY: study test lint bench clean lock blast-reference iso15118-venv lock-iso15118 lock-blast browser
+.PHONY: study test lint bench clean lock blast-reference iso15118-venv lock-iso15118 lock-blast browser postgres
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ browser:
 	  echo "chromium not found: installing Debian's chromium and chromium-driver"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
 	@command -v chromium >/dev/null 2>&1 || echo "chromium not found: the report's browser test will be skipped (fails under CI=true)"
+# The store's PostgreSQL tests and `bench_csms.py --db postgresql` start a throwaway server (initdb + pg_ctl, run as an
+# unprivileged user). Without initdb, root installs Debian's postgresql; elsewhere those tests skip with a message
+# (under CI=true they fail instead).
+postgres:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "initdb not found: installing Debian's postgresql"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || echo "initdb not found: the PostgreSQL tests will be skipped (fail under CI=true)"
 
 # The real ISO 15118 segment's stack: iso15118 0.31.2 (the open EVCC/SECC of SwitchEV/EcoG) in its own venv, as it
 # pins pydantic 1.10 and cryptography 44 (v2gtwin's own pins differ; v2gtwin runs it as subprocesses and never
@@ -70,7 +80,7 @@ lock-iso15118:
 	$(ISO15118_VENV)/bin/python -m pip freeze >> requirements-iso15118.lock
 	@touch $(ISO15118)
 
-test: $(STAMP) $(INTEROP) $(ISO15118) browser
+test: $(STAMP) $(INTEROP) $(ISO15118) browser postgres
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

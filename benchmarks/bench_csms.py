@@ -3,8 +3,11 @@
 The simulator process connects every station (boot, status, charging needs); once all are in, every station
 sends ``--reports`` MeterValues (3 sampled values each), one round every ``--interval`` seconds; then the
 central system pushes one SetChargingProfile to every station at once, each station its own set-point (as a
-real dispatch does: one frame built per station). The database is an SQLite file in the working folder (a disk,
-unlike a temporary folder that may be in memory), removed afterwards.
+real dispatch does: one frame built per station). The database (``--db``): ``sqlite`` (default), an SQLite file in
+the working folder (a disk, unlike a temporary folder that may be in memory), removed afterwards; or
+``postgresql``, a throwaway PostgreSQL server on this machine (:mod:`v2gtwin.cyber.csms.pg_local`, the tests' own:
+initdb in a temporary folder, fsync and synchronous_commit on, reached over TCP on 127.0.0.1), removed
+afterwards.
 
 Prints one JSON line: ``stations`` (connected), ``connect_s`` (until all were connected and booted),
 ``accepted``, ``timeouts`` (stations that did not answer within the call timeout), from the set-points the
@@ -14,8 +17,9 @@ frames carried the same set-point, each station was sent its own value) and ``se
 station: time from the start of the fan-out to its acceptance, a station that timed out or refused ranking above
 every time — so ``fanout_p99_s`` is null when more than 1 % did not accept),
 ``fanout_server_cpu_s`` (CPU time of the server process during the fan-out),
-``meter_values_per_s`` (values committed — SQLite, WAL, synchronous=FULL — per second, from the first to the
-last committed value of the reporting phase), ``server_rss_mb`` (peak RSS of the server process, which also
+``db`` (sqlite or postgresql), ``meter_values_per_s`` (values committed — SQLite: WAL, synchronous=FULL;
+PostgreSQL: fsync and synchronous_commit on — per second, from the first to the last committed value of the
+reporting phase), ``server_rss_mb`` (peak RSS of the server process, which also
 runs this harness), ``simulator_rss_mb``, ``cut_short`` (why the run did not complete, or null). Exit code 1
 when the run was cut short (not every station connected, a simulator process ended early, the meter values did
 not all arrive before the deadline). Target (issue 6): 10,000 stations, fan-out p99 <= 2 s, >= 5,000 durable
@@ -48,6 +52,7 @@ from typing import Any
 from v2gtwin.cyber.api_client import ApiClient
 from v2gtwin.cyber.csms.api_server import ApiServer
 from v2gtwin.cyber.csms.outcomes import percentile_s
+from v2gtwin.cyber.csms.pg_local import start_local_postgres
 from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.store import Store
 
@@ -147,20 +152,26 @@ async def api_round(csms: Csms, station_ids: list[str], targets_w: dict[str, flo
 
 
 async def main_async(
-    n: int, reports: int, interval: float, hold: float, procs: int = 1, deadline_s: float = 600.0
+    n: int, reports: int, interval: float, hold: float, procs: int = 1, deadline_s: float = 600.0, db: str = "sqlite"
 ) -> dict[str, object]:
-    db = Path.cwd() / f"bench_csms_{os.getpid()}.sqlite"
+    if db == "postgresql":
+        server = start_local_postgres()
+        try:
+            return {"db": db, **await _run(server.url(), n, reports, interval, hold, procs, deadline_s)}
+        finally:
+            server.stop()
+    path = Path.cwd() / f"bench_csms_{os.getpid()}.sqlite"
     try:
-        return await _run(db, n, reports, interval, hold, procs, deadline_s)
+        return {"db": db, **await _run(f"sqlite:///{path}", n, reports, interval, hold, procs, deadline_s)}
     finally:
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 async def _run(
-    db: Path, n: int, reports: int, interval: float, hold: float, procs: int, deadline_s: float
+    db_url: str, n: int, reports: int, interval: float, hold: float, procs: int, deadline_s: float
 ) -> dict[str, object]:
-    store = Store(f"sqlite:///{db}")
+    store = Store(db_url)
     csms = Csms(store, port=0)
     await csms.start()
     url = f"ws://127.0.0.1:{csms.port}"
@@ -215,6 +226,7 @@ async def _run(
     outs = [await asyncio.to_thread(p.communicate, timeout=hold + 120) for p in sims]
     await csms.stop()
     stored = store.count_meter_values()
+    store.engine.dispose()
     parsed = [_last_json(o) for o, _ in outs]
     rss = [p["rss_kb"] / 1024 for p in parsed if p is not None]
     sim_rss = max(rss) if rss else None
@@ -253,8 +265,11 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=60.0, help="seconds the stations stay for the fan-out")
     parser.add_argument("--sim-procs", type=int, default=1, help="simulator processes sharing the stations")
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds for connecting and reporting")
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite", help="the store's database")
     args = parser.parse_args()
-    out = asyncio.run(main_async(args.stations, args.reports, args.interval, args.hold, args.sim_procs, args.deadline))
+    out = asyncio.run(
+        main_async(args.stations, args.reports, args.interval, args.hold, args.sim_procs, args.deadline, args.db)
+    )
     print(json.dumps(out, allow_nan=False))
     if out["cut_short"] is not None:
         sys.exit(1)

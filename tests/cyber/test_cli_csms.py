@@ -64,6 +64,18 @@ def test_unusable_database_is_one_line_in_every_command(
     assert f"--db {db}" in err
 
 
+def test_an_unreachable_postgresql_database_is_one_line_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing listens on the port: one line naming the URL, its password shown as *** (never printed)."""
+    port = free_port()
+    db = f"postgresql+psycopg://v2g:s3cret-pw@127.0.0.1:{port}/csms"
+    code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--db", db)
+    assert_one_line_error(code, err)
+    assert f"--db postgresql+psycopg://v2g:***@127.0.0.1:{port}/csms: cannot open the database" in err
+    assert "s3cret-pw" not in err
+
+
 def test_missing_or_bad_server_key_is_named_not_reported_as_a_port_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

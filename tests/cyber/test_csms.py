@@ -21,8 +21,8 @@ class Station(ChargePoint):  # type: ignore[misc]
     pass
 
 
-def test_boot_heartbeat_status_and_durable_meter_values(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+def test_boot_heartbeat_status_and_durable_meter_values(db_url: str) -> None:
+    store = Store(db_url)
 
     async def scenario():  # type: ignore[no-untyped-def]
         async with Csms(store, port=0) as csms:
@@ -65,8 +65,8 @@ def test_boot_heartbeat_status_and_durable_meter_values(tmp_path: Path) -> None:
     assert stored == 2
     st = store.station("CS-001")
     assert st is not None and st.vendor == "Acme" and st.status == "Occupied"
-    # A new store on the same file (as after a restart) still has them.
-    assert Store(f"sqlite:///{tmp_path / 'csms.sqlite'}").count_meter_values() == 2
+    # A new store on the same database (as after a restart) still has them.
+    assert Store(db_url).count_meter_values() == 2
 
 
 def test_refuses_missing_subprotocol_and_bad_station_id(tmp_path: Path) -> None:
@@ -139,10 +139,10 @@ def test_csms_does_not_import_the_numeric_stack() -> None:
     assert out == "[]"
 
 
-def test_dispatch_reaches_simulated_stations_and_they_obey(tmp_path: Path) -> None:
+def test_dispatch_reaches_simulated_stations_and_they_obey(db_url: str) -> None:
     from v2gtwin.cyber.csms.simulator import run_station
 
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store = Store(db_url)
 
     async def scenario():  # type: ignore[no-untyped-def]
         async with Csms(store, port=0) as csms:
@@ -246,16 +246,16 @@ def test_the_garbage_collector_pause_is_reentrant_and_restores_the_prior_state()
         gc.enable()
 
 
-def test_disconnection_and_last_seen_reach_the_store(tmp_path: Path) -> None:
+def test_disconnection_and_last_seen_reach_the_store(db_url: str) -> None:
     """Connect, boot, report, disconnect: the stations table says disconnected, with the time, and last_seen
     follows the traffic (written at most once per last_seen_every_s; 0 here: on every message). Reference: the
     wall clock read by the test around each step."""
     import datetime as dt
 
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store = Store(db_url)
 
-    def utc() -> dt.datetime:  # SQLite gives back naive UTC times
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    def utc() -> dt.datetime:  # the store gives back aware UTC times on both databases
+        return dt.datetime.now(dt.UTC)
 
     async def until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
         for _ in range(250):
@@ -298,10 +298,10 @@ def test_disconnection_and_last_seen_reach_the_store(tmp_path: Path) -> None:
     assert t_start <= boot_seen < row.last_seen <= t_end
 
 
-def test_last_seen_is_written_at_most_once_per_interval_and_a_restart_clears_connected(tmp_path: Path) -> None:
+def test_last_seen_is_written_at_most_once_per_interval_and_a_restart_clears_connected(db_url: str) -> None:
     """With last_seen_every_s=3600 three heartbeats leave last_seen at the connection's time; a central system
     that starts finds no station still marked connected by a predecessor that was killed."""
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store = Store(db_url)
 
     async def scenario():  # type: ignore[no-untyped-def]
         async with Csms(store, port=0, last_seen_every_s=3600.0) as csms:

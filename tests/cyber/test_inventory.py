@@ -61,10 +61,10 @@ def _wait_inventory(csms: Csms, ids: list[str]):  # type: ignore[no-untyped-def]
     return wait()
 
 
-def test_simulated_stations_report_their_settings_and_the_store_keeps_them(tmp_path: Path) -> None:
+def test_simulated_stations_report_their_settings_and_the_store_keeps_them(db_url: str) -> None:
     """A 2.1 V2X station with one non-default setting and a 2.0.1 station: boot data (firmware, serial number),
     the device model and the DER controls in the store are the stations' own settings."""
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store = Store(db_url)
     odd = dataclasses.replace(SimSettings(), uf2_hz=59.3, firmware="2.4.1", serial_number="SN-77", vv_q1_pct=30.0)
 
     async def scenario() -> dict[str, dict[str, str]]:

@@ -77,8 +77,8 @@ class Station21(v21.ChargePoint):  # type: ignore[misc]
         return v21.call_result.SetChargingProfile(status="Accepted")
 
 
-def test_authorize_and_a_transaction_with_meter_values(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+def test_authorize_and_a_transaction_with_meter_values(db_url: str) -> None:
+    store = Store(db_url)
 
     async def scenario():  # type: ignore[no-untyped-def]
         async with Csms(store, port=0, allowed_id_tokens={"RFID-OK"}) as csms:
@@ -182,11 +182,11 @@ def test_calls_to_an_absent_station_are_refused(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_meter_values_keep_their_units_with_ocpps_defaults(tmp_path: Path) -> None:
+def test_meter_values_keep_their_units_with_ocpps_defaults(db_url: str) -> None:
     """The unit a station sends is kept; when it sends none, OCPP's default for the measurand (OCPP 2.0.1 Part 2:
     "Wh" for Energy measurands — the schema's own default — W for power, Percent for SoC, A, V, Hz); the
     measurand defaults to Energy.Active.Import.Register; a multiplier (power of ten) is applied."""
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store = Store(db_url)
     sampled = [
         {"value": 12.5},  # no measurand, no unit: Energy.Active.Import.Register in Wh
         {"value": 7.2, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "kW"}},
@@ -221,11 +221,11 @@ def test_meter_values_keep_their_units_with_ocpps_defaults(tmp_path: Path) -> No
     ]
 
 
-def test_transaction_events_apply_in_seq_no_order_whatever_their_arrival(tmp_path: Path) -> None:
+def test_transaction_events_apply_in_seq_no_order_whatever_their_arrival(db_url: str) -> None:
     """Events arrive Started (0), Ended (2), a late Updated (1), and Ended again (a retransmission): the
     transaction stays Ended with the Ended event's time and reason, every event is recorded once, in seqNo
     order."""
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+    store = Store(db_url)
     tx = {"transaction_id": "TX-9", "charging_state": "Charging"}
 
     def event(kind: str, seq_no: int, minute: int, **extra: Any) -> Any:
@@ -331,8 +331,8 @@ def _needs(bidirectional: bool) -> dict[str, Any]:
     }
 
 
-def test_v2x_set_points_only_where_the_ev_declared_v2x(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+def test_v2x_set_points_only_where_the_ev_declared_v2x(db_url: str) -> None:
+    store = Store(db_url)
 
     async def scenario():  # type: ignore[no-untyped-def]
         async with Csms(store, port=0) as csms:

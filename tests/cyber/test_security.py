@@ -46,8 +46,8 @@ async def attempt(url: str, **kw) -> str:  # type: ignore[no-untyped-def]
         return f"tls {type(exc).__name__}"
 
 
-def test_profile_1_http_basic(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_profile_1_http_basic(db_url: str) -> None:
+    store = Store(db_url)
     store.set_password("CS-1", PASSWORD)
     with pytest.raises(ValueError, match="16 characters"):
         store.set_password("CS-2", "short")

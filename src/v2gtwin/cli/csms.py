@@ -31,14 +31,28 @@ def _open_store(db: str) -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
     from v2gtwin.cyber.csms.store import Store
+    from v2gtwin.errors import DataError
 
     try:
         return Store(db)
+    except DataError as exc:
+        raise V2GTwinError(f"--db {_shown_url(db)}: {exc}") from None
     except (SQLAlchemyError, ImportError) as exc:
         raise V2GTwinError(
-            f"--db {db}: cannot open the database ({exc.__class__.__name__}; expected an SQLAlchemy URL such as "
-            "sqlite:///csms.sqlite)"
+            f"--db {_shown_url(db)}: cannot open the database ({exc.__class__.__name__}; expected an SQLAlchemy URL "
+            "such as sqlite:///csms.sqlite or postgresql+psycopg://USER@HOST:PORT/DATABASE)"
         ) from None
+
+
+def _shown_url(db: str) -> str:
+    """A database URL as printed: its password, if any, as ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(db).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return db
 
 
 def _check_station_id(station_id: str, field: str) -> None:
@@ -170,7 +184,7 @@ def csms_serve(
                 api = await stack.enter_async_context(_api_server(csms, api_host, api_port, api_open_reads, alarms))
             sys.stderr.write(
                 f"csms: {scheme}://{host}:{csms.port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile "
-                f"{profile}), db {db}\n"
+                f"{profile}), db {_shown_url(db)}\n"
             )
             if api is not None:
                 sys.stderr.write(

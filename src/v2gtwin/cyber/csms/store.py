@@ -1,8 +1,14 @@
-"""Durable store of the central system: SQLAlchemy, SQLite in WAL mode by default, any SQLAlchemy URL.
+"""Durable store of the central system: SQLAlchemy, SQLite in WAL mode by default, or PostgreSQL.
 
 Changes are functions of a session (the ``op_*`` builders) applied in one transaction by :meth:`Store.apply`;
 the central system acknowledges a station's message only after the transaction holding its changes is
-committed (and, with SQLite, synced to the write-ahead log).
+committed: with SQLite, synced to the write-ahead log (``synchronous=FULL``); with PostgreSQL, the commit
+returned with ``synchronous_commit`` on (the server's default, checked at start: its WAL record flushed to
+disk).
+
+The same tables and operations on both dialects: times are stored with their zone and read back as aware UTC
+datetimes on both (SQLite keeps them without zone: :class:`UtcDateTime`); row ids are 64-bit on PostgreSQL;
+the time strings stations send are kept as sent, of any length (``Text``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -32,7 +39,11 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from v2gtwin.errors import DataError
 
 __all__ = [
     "DerControlRecord",
@@ -50,6 +61,31 @@ logger = logging.getLogger(__name__)
 
 Op = Callable[[Session], None]  # one change to apply inside a transaction
 ValueBatch = tuple[str, int, list[tuple[str, str, float, str]]]  # station id, EVSE id, (time, measurand, value, unit)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A time with zone (``TIMESTAMP WITH TIME ZONE`` on PostgreSQL), written as UTC and read back as an aware
+    UTC datetime on every dialect (SQLite stores it without zone: it is read as the UTC it was written in)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a time without zone cannot be stored: pass an aware datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# A row id: 64-bit on PostgreSQL (a 32-bit SERIAL ends after 2**31 rows, five days at 5,000 meter values per
+# second); SQLite's INTEGER PRIMARY KEY is its 64-bit rowid already (and only that spelling autoincrements).
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class _Base(DeclarativeBase):
@@ -71,9 +107,9 @@ class Station(_Base):
     vendor: Mapped[str] = mapped_column(String(64), default="")
     model: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(32), default="")
-    last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
-    disconnected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disconnected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     password_hash: Mapped[str] = mapped_column(String(200), default="")
     firmware: Mapped[str] = mapped_column(String(50), default="")
     serial_number: Mapped[str] = mapped_column(String(25), default="")
@@ -105,7 +141,7 @@ class ReportedVariable(_Base):
     data_type: Mapped[str] = mapped_column(String(20), default="")
     min_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class DerControlRecord(_Base):
@@ -123,17 +159,17 @@ class DerControlRecord(_Base):
     is_superseded: Mapped[bool] = mapped_column(Boolean, default=False)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     body_json: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class MeterValue(_Base):
     """One sampled value reported by a station."""
 
     __tablename__ = "meter_values"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), index=True)
     evse_id: Mapped[int] = mapped_column(Integer)
-    timestamp: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[str] = mapped_column(Text)
     measurand: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(20), default="")  # as sent, or OCPP's default for the measurand
@@ -148,9 +184,9 @@ class Evse(_Base):
     status: Mapped[str] = mapped_column(String(32), default="")
     v2x: Mapped[bool] = mapped_column(Boolean, default=False)
     energy_transfer: Mapped[str] = mapped_column(String(32), default="")
-    departure_time: Mapped[str] = mapped_column(String(40), default="")
+    departure_time: Mapped[str] = mapped_column(Text, default="")
     energy_amount_wh: Mapped[float | None] = mapped_column(Float, nullable=True)
-    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class Transaction(_Base):
@@ -162,8 +198,8 @@ class Transaction(_Base):
     evse_id: Mapped[int] = mapped_column(Integer, default=0)
     id_token: Mapped[str] = mapped_column(String(255), default="")
     state: Mapped[str] = mapped_column(String(16), default="")
-    started: Mapped[str] = mapped_column(String(40), default="")
-    ended: Mapped[str] = mapped_column(String(40), default="")
+    started: Mapped[str] = mapped_column(Text, default="")
+    ended: Mapped[str] = mapped_column(Text, default="")
     stopped_reason: Mapped[str] = mapped_column(String(32), default="")
     last_seq_no: Mapped[int] = mapped_column(Integer, default=-1)
 
@@ -176,7 +212,7 @@ class TransactionEventRecord(_Base):
     transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq_no: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_type: Mapped[str] = mapped_column(String(16))
-    timestamp: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[str] = mapped_column(Text)
     evse_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     id_token: Mapped[str] = mapped_column(String(255), default="")
     stopped_reason: Mapped[str] = mapped_column(String(32), default="")
@@ -186,12 +222,12 @@ class ProfileRecord(_Base):
     """A charging profile sent to a station, and how the station answered."""
 
     __tablename__ = "charging_profiles"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id"), index=True)
     profile_id: Mapped[int] = mapped_column(Integer)
     purpose: Mapped[str] = mapped_column(String(32))
     setpoint_w: Mapped[float] = mapped_column(Float)
-    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     status: Mapped[str] = mapped_column(String(32))
     latency_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -202,7 +238,13 @@ class Store:
 
     Parameters
     ----------
-    url : SQLAlchemy URL; default an SQLite file ``csms.sqlite`` (WAL journal, synchronous=FULL).
+    url : SQLAlchemy URL; default an SQLite file ``csms.sqlite`` (WAL journal, synchronous=FULL); PostgreSQL as
+        ``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE`` (driver psycopg 3).
+
+    Raises
+    ------
+    DataError : a PostgreSQL server running with ``fsync`` off (a commit would not survive a crash of the
+        machine, and the central system acknowledges what is committed).
     """
 
     def __init__(self, url: str = "sqlite:///csms.sqlite") -> None:
@@ -215,6 +257,26 @@ class Store:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.close()
+
+        elif self.engine.dialect.name == "postgresql":
+
+            @event.listens_for(self.engine, "connect")
+            def _durable(conn: Any, _record: Any) -> None:
+                # A commit returns only once its WAL record is flushed (a server or role may default to off).
+                cur = conn.cursor()
+                cur.execute("SHOW synchronous_commit")
+                if cur.fetchone()[0] == "off":
+                    cur.execute("SET synchronous_commit = on")
+                conn.commit()
+                cur.close()
+
+            with self.engine.connect() as conn:
+                if conn.execute(text("SHOW fsync")).scalar() != "on":
+                    self.engine.dispose()
+                    raise DataError(
+                        "the PostgreSQL server runs with fsync off: committed (acknowledged) data would not "
+                        "survive a crash; set fsync = on"
+                    )
 
         _Base.metadata.create_all(self.engine)
         self._add_connection_columns()
