@@ -33,6 +33,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     study,
 )
 from v2gtwin.cli._common import app
+from v2gtwin.cli._jit import announce_compilation
 from v2gtwin.errors import V2GTwinError
 
 __all__ = ["app", "main", "run"]
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code; errors become one line on stderr (exit code 2)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    announce_compilation()  # "compiling kernels (once...)" on stderr instead of a silent first-run pause
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="v2gtwin", standalone_mode=False)
