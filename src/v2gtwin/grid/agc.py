@@ -388,17 +388,20 @@ def _allocate_step(  # type: ignore[no-untyped-def]
         weight[i] = w
         p_out[i] = 0.0
     remaining = abs(target)
+    wsum = 0.0
+    for i in range(n):
+        if weight[i] > 0.0:
+            wsum += weight[i]
     for _ in range(50):
         if remaining <= 1e-12:
             break
-        wsum = 0.0
-        for i in range(n):
-            if weight[i] > 0.0:
-                wsum += weight[i]
         if wsum <= 0.0:
             break
         given = 0.0
         capped = 0
+        # One pass per round: the weights left for the next round are summed (in the same order) as this one
+        # hands out its shares.
+        wnext = 0.0
         for i in range(n):
             if weight[i] > 0.0:
                 share = remaining * weight[i] / wsum
@@ -407,9 +410,12 @@ def _allocate_step(  # type: ignore[no-untyped-def]
                     share = free
                     weight[i] = 0.0
                     capped += 1
+                else:
+                    wnext += weight[i]
                 p_out[i] += share
                 given += share
         remaining -= given
+        wsum = wnext
         if capped == 0:
             break
     if target < 0:
