@@ -311,8 +311,9 @@ def test_regulation_split_is_the_water_filling_closed_form(target_kw: float) -> 
     p0 = rng.uniform(0, 7, n)
     pch, pdis = np.full(n, 7.2), np.where(rng.random(n) < 0.8, 7.2, 0.0)
     eta = np.full(n, 0.95)
-    room, weight, p_out = np.empty(n), np.empty(n), np.empty(n)
-    _allocate_step(target_kw, soc, cap, soc_min, soc_max, p0, pch, pdis, eta, eta, dt_h, True, room, weight, p_out)
+    room, weight, p_out, active = np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
+    args = (soc, cap, soc_min, soc_max, p0, pch, pdis, eta, eta, dt_h, True, room, weight, p_out, active)
+    _allocate_step(target_kw, *args)
     if target_kw >= 0:
         r = np.maximum(p0 + np.minimum(pdis, np.maximum((soc - soc_min) * cap * eta / dt_h, 0)), 0)
         w = r * np.maximum(soc - soc_min, 0)
