@@ -302,3 +302,43 @@ def test_evs_without_room_take_their_own_chemistry_median_and_table_per_chemistr
         if np.any(~ok & (chem == k)):
             np.testing.assert_allclose(c.per_ev_per_mwh[~ok & (chem == k)], np.median(own), rtol=1e-12)
         assert row[(k, spec.temp_c)] == pytest.approx(np.sort(own)[own.size // 2], rel=1e-9, abs=1e-9)
+
+
+def test_cost_in_blocks_of_evs_equals_each_ev_costed_alone() -> None:
+    # Reference: each probed EV costed on its own (a one-EV fleet through calc_daily_duty_soc, add_v2g_probe and
+    # calc_marginal_cost_per_kwh), against the fleet costed 7 EVs at a time (blocks that split the fleet
+    # unevenly: 7, 7, 7, 7, 2) and in one block.
+    scen = Scenario(fleet={"n_evs": 30}, battery={"lfp_share": 0.5})
+    from v2gtwin.study import build_fleet
+
+    fleet = build_fleet(scen)
+    soc = run_uncontrolled(fleet).soc_pu
+    spec = scen.battery
+    blocks = degradation_cost_per_mwh(scen, fleet, soc, chunk_evs=7)
+    whole = degradation_cost_per_mwh(scen, fleet, soc, chunk_evs=10**6)
+    np.testing.assert_allclose(blocks.per_ev_per_mwh, whole.per_ev_per_mwh, rtol=1e-12)
+    assert blocks.n_probed == whole.n_probed > 0
+    n_alone = 0
+    for i in range(fleet.n):
+        one = fleet.subset([i])
+        duty = calc_daily_duty_soc(one, soc[:, i : i + 1])
+        probe, ok = add_v2g_probe(duty, one, spec.v2g_probe_kwh)
+        if not ok[0]:
+            continue
+        c_kwh = calc_marginal_cost_per_kwh(
+            duty,
+            fleet.dt_h,
+            spec.temp_c,
+            blocks.chemistry[i],
+            one.capacity_kwh,
+            probe,
+            spec.v2g_probe_kwh,
+            years=spec.years,
+            replacement_cost_per_kwh=spec.replacement_cost_per_kwh,
+            eol_fade_pu=spec.eol_fade_pu,
+        )
+        assert blocks.per_ev_per_mwh[i] == pytest.approx(max(0.0, 1000.0 * float(c_kwh[0])), rel=1e-12)
+        n_alone += 1
+    assert n_alone == blocks.n_probed
+    with pytest.raises(DataError, match="chunk_evs"):
+        degradation_cost_per_mwh(scen, fleet, soc, chunk_evs=0)

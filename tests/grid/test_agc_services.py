@@ -294,3 +294,37 @@ def test_agc_analysis_delays_the_fleet_in_the_loop_and_keeps_the_undelayed_run()
     for alloc, r in plain.regulation.items():
         assert delayed.regulation_without_delay[alloc].score.composite == r.score.composite
         assert delayed.regulation[alloc].score.composite != r.score.composite
+
+
+@pytest.mark.parametrize("target_kw", [350.0, -350.0, 1500.0])
+def test_regulation_split_is_the_water_filling_closed_form(target_kw: float) -> None:
+    # The split of one step's set-point is water-filling: p_i = min(room_i, lam w_i) with lam such that the
+    # shares sum to |target| (or every EV at its room when the fleet cannot give it all). Reference: lam by
+    # bisection on that sum, with room_i and w_i computed here from the allocation rule in the docstring.
+    from v2gtwin.grid.agc import _allocate_step
+
+    rng = np.random.default_rng(3)
+    n, dt_h = 300, 2.0 / 3600.0
+    cap = rng.uniform(40, 100, n)
+    soc = rng.uniform(0.2, 0.9, n)
+    soc_min, soc_max = np.full(n, 0.2), np.full(n, 0.9)
+    p0 = rng.uniform(0, 7, n)
+    pch, pdis = np.full(n, 7.2), np.where(rng.random(n) < 0.8, 7.2, 0.0)
+    eta = np.full(n, 0.95)
+    room, weight, p_out, active = np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
+    args = (soc, cap, soc_min, soc_max, p0, pch, pdis, eta, eta, dt_h, True, room, weight, p_out, active)
+    _allocate_step(target_kw, *args)
+    if target_kw >= 0:
+        r = np.maximum(p0 + np.minimum(pdis, np.maximum((soc - soc_min) * cap * eta / dt_h, 0)), 0)
+        w = r * np.maximum(soc - soc_min, 0)
+    else:
+        r = np.maximum(np.minimum(pch, np.maximum((soc_max - soc) * cap / (eta * dt_h), 0)) - p0, 0)
+        w = r * np.maximum(soc_max - soc, 0)
+    want = min(abs(target_kw), float(r[w > 0].sum()))
+    lo, hi = 0.0, 1e12
+    for _ in range(200):
+        lam = 0.5 * (lo + hi)
+        lo, hi = (lam, hi) if np.minimum(r, lam * w).sum() < want else (lo, lam)
+    ref = np.sign(target_kw) * np.minimum(r, hi * w)
+    np.testing.assert_allclose(p_out, ref, rtol=0, atol=1e-6)
+    assert abs(p_out.sum()) == pytest.approx(want, rel=1e-9)

@@ -175,6 +175,19 @@ def test_ieee33_buses_carry_baran_wu_numbers(f33) -> None:  # type: ignore[no-un
     assert summary["branch_loading_max_pu"] is None and summary["branch_loading_max"] is None
 
 
+def test_ieee33_table_equals_pandapower_case33bw(f33) -> None:  # type: ignore[no-untyped-def]
+    # The packaged table (read without pandapower) against pandapower's own case33bw through from_pandapower:
+    # the same buses in the same order, impedances, loads and branch labels; labels are pandapower's + 1.
+    ref = from_pandapower(pn.case33bw(), name="ieee33")
+    for name in ("parent", "r_ohm", "x_ohm", "p_load_kw", "q_load_kvar", "bus_index"):
+        np.testing.assert_allclose(getattr(f33, name), getattr(ref, name), rtol=0, atol=1e-12, err_msg=name)
+    assert f33.branch_label == ref.branch_label
+    assert f33.bus_labels.tolist() == [str(int(b) + 1) for b in ref.bus_labels]
+    assert (f33.v_base_kv, f33.v_source_pu) == (ref.v_base_kv, ref.v_source_pu)
+    assert np.isinf(f33.ampacity_a).all() and np.isinf(ieee33(300.0).ampacity_a[0])
+    assert (ieee33(300.0).ampacity_a[1:] == 300.0).all()
+
+
 def test_matpower_case_keeps_its_bus_numbers() -> None:
     # A MATPOWER case (buses numbered 101, 205, 7) converted by pandapower keeps those numbers as labels.
     ppc = {

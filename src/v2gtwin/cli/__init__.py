@@ -35,6 +35,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     sweep,
 )
 from v2gtwin.cli._common import app
+from v2gtwin.cli._jit import announce_compilation
 from v2gtwin.errors import StepFailedError, V2GTwinError
 
 __all__ = ["app", "main", "run"]
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     study step's computation failed)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    announce_compilation()  # "compiling kernels (once...)" on stderr instead of a silent first-run pause
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="v2gtwin", standalone_mode=False)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit, prange
+from numba import njit
 
 from v2gtwin.errors import DataError
 
@@ -361,19 +361,23 @@ def calc_pjm_score(
 
 
 # --- regulation following by the fleet ------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+# Serial: it runs once per signal step (1,800 times an hour at 2 s), and a parallel region per call cost more in
+# thread start-up and barriers than its two O(n) loops gain: one hour of regulation by the 61,126 EVs plugged in at
+# the event of examples/fleet_100k.toml took 15.7 s of CPU with it and 0.8 s without (same numbers, busy machine).
+@njit(cache=True)
 def _allocate_step(  # type: ignore[no-untyped-def]
-    target, soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, room, weight, p_out
+    target, soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, room, weight, p_out, active
 ):
     """Split a fleet set-point change ``target`` [kW, + injection] across EVs into ``p_out``.
 
     Each EV's headroom in the requested direction (power and, for this step, energy limits) caps its share;
     shares are proportional to a weight (the headroom itself for pro-rata; headroom times the energy the EV
     has to give, or room to take, for SoC-aware) and water-filled: what a capped EV cannot take is
-    re-split among the others.
+    re-split among the others. ``active`` (n ints) is scratch: the EVs still uncapped, so that each round
+    visits only them (the sums run over the same EVs in the same order as over all EVs).
     """
     n = soc.shape[0]
-    for i in prange(n):
+    for i in range(n):
         if target >= 0:
             e_avail = (soc[i] - soc_min[i]) * cap[i] * eta_d[i] / dt_h
             r = p0[i] + min(pdis[i], max(e_avail, 0.0))
@@ -388,32 +392,45 @@ def _allocate_step(  # type: ignore[no-untyped-def]
         weight[i] = w
         p_out[i] = 0.0
     remaining = abs(target)
+    wsum = 0.0
+    n_active = 0
+    for i in range(n):
+        if weight[i] > 0.0:
+            wsum += weight[i]
+            active[n_active] = i
+            n_active += 1
     for _ in range(50):
         if remaining <= 1e-12:
             break
-        wsum = 0.0
-        for i in range(n):
-            if weight[i] > 0.0:
-                wsum += weight[i]
         if wsum <= 0.0:
             break
         given = 0.0
         capped = 0
-        for i in range(n):
-            if weight[i] > 0.0:
-                share = remaining * weight[i] / wsum
-                free = room[i] - p_out[i]
-                if share >= free:
-                    share = free
-                    weight[i] = 0.0
-                    capped += 1
-                p_out[i] += share
-                given += share
+        # One pass per round over the EVs still uncapped: the weights left for the next round are summed (in
+        # the same order) and those EVs kept as this round hands out its shares.
+        wnext = 0.0
+        kept = 0
+        for j in range(n_active):
+            i = active[j]
+            share = remaining * weight[i] / wsum
+            free = room[i] - p_out[i]
+            if share >= free:
+                share = free
+                weight[i] = 0.0
+                capped += 1
+            else:
+                wnext += weight[i]
+                active[kept] = i
+                kept += 1
+            p_out[i] += share
+            given += share
         remaining -= given
+        wsum = wnext
+        n_active = kept
         if capped == 0:
             break
     if target < 0:
-        for i in prange(n):
+        for i in range(n):
             p_out[i] = -p_out[i]
 
 
@@ -426,10 +443,26 @@ def _run_regulation(  # type: ignore[no-untyped-def]
     dp = np.empty(n)
     room = np.empty(n)
     weight = np.empty(n)
+    active = np.empty(n, dtype=np.int64)
     throughput = 0.0
     for t in range(setpoint.shape[0]):
         _allocate_step(
-            setpoint[t], soc, cap, soc_min, soc_max, p0, pch, pdis, eta_c, eta_d, dt_h, soc_aware, room, weight, dp
+            setpoint[t],
+            soc,
+            cap,
+            soc_min,
+            soc_max,
+            p0,
+            pch,
+            pdis,
+            eta_c,
+            eta_d,
+            dt_h,
+            soc_aware,
+            room,
+            weight,
+            dp,
+            active,
         )
         total = 0.0
         for i in range(n):

@@ -396,25 +396,50 @@ def from_pandapower(net: Any, name: str = "pandapower") -> Feeder:
 
 
 def ieee33(ampacity_a: float | None = None) -> Feeder:
-    """Baran & Wu's 33-bus, 12.66 kV radial feeder (tie lines open), from pandapower's ``case33bw``.
+    """Baran & Wu's 33-bus, 12.66 kV radial feeder (tie lines open), from the packaged table
+    ``data/ieee33_baran_wu.csv`` (no pandapower import: the feeder commands start without it).
 
     The published case has no branch ratings; ``ampacity_a`` sets one rating for every branch (default: none).
     Buses are labelled 1-33 as Baran & Wu (and MATPOWER's ``case33bw``) number them: the source is bus 1 and
-    the lowest voltage of the base case is at bus 18 (pandapower's bus index + 1).
+    the lowest voltage of the base case is at bus 18. The buses are in the breadth-first order
+    :func:`from_pandapower` gives pandapower's ``case33bw`` (``bus_index``: pandapower's bus index, the label
+    - 1) and branch ``k`` of the paper is labelled "line k-1" (pandapower's line index), so the feeder equals
+    ``from_pandapower(pandapower.networks.case33bw())`` with those labels (tests/grid check it).
 
     References
     ----------
     M. E. Baran and F. F. Wu, "Network reconfiguration in distribution systems for loss reduction and load
     balancing", IEEE Trans. Power Delivery 4(2), 1989, doi:10.1109/61.25627.
     """
-    import pandapower.networks as pn
+    from importlib.resources import files
 
-    feeder = from_pandapower(pn.case33bw(), name="ieee33")
-    # case33bw carries pandapower's placeholder rating (99999 kA, MATPOWER's "no limit"): no rating unless given.
-    amp = np.full(feeder.n_bus, np.inf if ampacity_a is None else float(ampacity_a))
+    text = files("v2gtwin").joinpath("data", "ieee33_baran_wu.csv").read_text(encoding="utf-8")
+    rows = [line.split(",") for line in text.splitlines() if line and not line.startswith("#")][1:]
+    table = np.array([[float(v) for v in row] for row in rows])
+    branch, u, v = (table[:, c].astype(np.int64) for c in range(3))
+    n = int(v.max())
+    edges = [(int(a) - 1, int(b) - 1, int(e) - 1) for a, b, e in zip(u, v, branch, strict=True)]
+    names = [str(b + 1) for b in range(n)]
+    order, parent_pos, feed = _order_tree(n, 0, edges, names)
+    row_of = {int(e) - 1: i for i, e in enumerate(branch)}
+    rows_k = np.array([row_of[int(e)] for e in feed[1:]])
+    r, x, p, q = (np.concatenate([[0.0], table[rows_k, c]]) for c in (3, 4, 5, 6))
+    amp = np.full(n, np.inf if ampacity_a is None else float(ampacity_a))
     amp[0] = np.inf
-    labels = (feeder.bus_index + 1).astype(np.str_)
-    return Feeder(**{**feeder.__dict__, "bus_labels": labels, "ampacity_a": amp})
+    return Feeder(
+        name="ieee33",
+        parent=parent_pos,
+        r_ohm=r,
+        x_ohm=x,
+        v_base_kv=12.66,
+        p_load_kw=p,
+        q_load_kvar=q,
+        ampacity_a=amp,
+        v_source_pu=1.0,
+        bus_index=np.asarray(order, dtype=np.int64),
+        bus_labels=(np.asarray(order) + 1).astype(np.str_),
+        branch_label=("", *(f"line {int(e)}" for e in feed[1:])),
+    )
 
 
 def synthetic_feeder(
