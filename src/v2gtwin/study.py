@@ -505,6 +505,8 @@ class StudyChain:
             parent=feeder.parent,
             envelopes=self.envelopes_,
             notes=self.feeder_notes,
+            r_ohm=feeder.r_ohm,
+            x_ohm=feeder.x_ohm,
         )
         reserve, dr = self._require(self.reserve_, "reserve")
         services = ServicesSection(

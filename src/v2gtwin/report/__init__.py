@@ -20,6 +20,7 @@ from v2gtwin.report.battery_health import battery_health_section
 from v2gtwin.report.compliance import compliance_section
 from v2gtwin.report.cyber_path import cyber_path_section
 from v2gtwin.report.figures import (
+    Clock,
     fig_agc,
     fig_arrivals,
     fig_bid,
@@ -104,6 +105,7 @@ def _fleet_section(result: StudyResult) -> str:
         if key in f.summary
     )
     peak_clock = result.scenario.time.clock_label(int(f.summary.get("p_peak_step", 0))) if f.clock_h.size else "-"
+    clock = Clock.of(result.scenario.time)
     return (
         "<h2>Fleet</h2>"
         f"<table><tr><th>quantity</th><th>value</th></tr>{rows}</table>"
@@ -111,13 +113,13 @@ def _fleet_section(result: StudyResult) -> str:
         "sum of each plugged-in EV's power box and energy band (an outer approximation of the fleet's "
         "flexibility); the energy band's lower edge is the least stored energy from which every EV can still "
         "reach its target by departure.</p>"
-        + _figure(to_png_base64(fig_arrivals(f)), "Arrivals and departures per step, and EVs plugged in.")
+        + _figure(to_png_base64(fig_arrivals(f, clock)), "Arrivals and departures per step, and EVs plugged in.")
         + _figure(
-            to_png_base64(fig_power_envelope(f)),
+            to_png_base64(fig_power_envelope(f, clock)),
             "Uncontrolled aggregate charging against the feasible aggregate power range.",
         )
         + _figure(
-            to_png_base64(fig_energy_envelope(f)),
+            to_png_base64(fig_energy_envelope(f, clock)),
             "Stored energy of the plugged-in EVs, uncontrolled, against the virtual battery's energy band.",
         )
         + _figure(to_png_base64(fig_soc(f)), "SoC at arrival and at departure under uncontrolled charging.")
@@ -179,18 +181,18 @@ def _feeder_section(result: StudyResult) -> str:
         "iterations.</p>"
         + feeder_notes_part(result)
         + _figure(
-            to_png_base64(fig_feeder_vmin(fl, fd, spec.v_min_pu)),
+            to_png_base64(fig_feeder_vmin(fl, fd, spec.v_min_pu, Clock.of(result.scenario.time))),
             "Lowest bus voltage per step, with the aggregate EV charging shaded.",
         )
         + _figure(
             to_png_base64(fig_voltage_profile(fd, clock(fd.timeseries.worst_step))),
-            "Voltage of every bus at the step with the lowest voltage, against its distance in branches from "
-            "the substation: the main feeder and each lateral as its own line.",
+            "Voltage of every bus at the step with the lowest voltage along each path from the substation to a "
+            "feeder end, against the electrical distance from the substation (sum of the branch impedances).",
         )
         + _figure(
             to_png_base64(fig_hosting(fd)),
             "Largest EV charging power each bus can host alone (exact AC, bisection from a LinDistFlow "
-            "estimate), and what volt-var on that EV's inverter adds.",
+            "estimate) on a linear scale, and what volt-var on that EV's inverter adds (bottom).",
         )
         + "<h3>Loss-aware charging</h3>"
         + _table(
@@ -205,7 +207,10 @@ def _feeder_section(result: StudyResult) -> str:
         "serving the low-sensitivity buses first at full power leaves the far-end EVs to charge late and "
         "together (must-run), and losses grow with the square of that bunching (a linear sensitivity does "
         "not see it). loss_optimal weighs where and when together.</p>"
-        + _figure(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
+        + _figure(
+            to_png_base64(fig_dispatch(fl, fd, Clock.of(result.scenario.time))),
+            "Aggregate EV charging of the uniform policy, and each other policy's difference from it.",
+        )
         + network_table_part(result)
         + _envelope_part(result)
     )
@@ -293,7 +298,9 @@ def path_verdict_rows(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, s
 def _services_section(result: StudyResult) -> str:
     sv, spec = result.services, result.scenario.frequency
     tg = result.scenario.time
-    event_clock = tg.clock_label(tg.step_at(spec.event_hour, "frequency.event_hour"))
+    event_step = tg.step_at(spec.event_hour, "frequency.event_hour")
+    event_clock = tg.clock_label(event_step)
+    at_event = Clock.of(tg).after(event_step * tg.dt_h)
     s = sv.summary()
     pr, dy, ag, dr = s["droop"], s["dynamics"], s["agc"], s["dr"]
     rows = [
@@ -375,10 +382,10 @@ def _services_section(result: StudyResult) -> str:
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
         f"Hz, {spec.ev_droop_pu * 100:g} %), event in the step starting {event_clock}.</p>"
         + _figure(
-            to_png_base64(fig_frequency_event(sv, spec.step_mw)),
+            to_png_base64(fig_frequency_event(sv, spec.step_mw, at_event)),
             "Frequency after the load step (RK4, every EV modelled), and the fleet's response.",
         )
-        + _figure(to_png_base64(fig_agc(sv)), "Two-area AGC with and without the fleet as a participant.")
+        + _figure(to_png_base64(fig_agc(sv, at_event)), "Two-area AGC with and without the fleet as a participant.")
         + "<h3>Regulation (PJM performance score)</h3>"
         + _table(
             ("allocation", "capacity [kW]", "accuracy", "delay", "precision", "score", "throughput [kWh]"), reg_rows
@@ -389,9 +396,12 @@ def _services_section(result: StudyResult) -> str:
             else '<p class="muted">The scores are of the unconstrained capacity; the network carries the '
             "network-secure capacity (the one sold).</p>"
         )
-        + _figure(to_png_base64(fig_regulation(sv)), "Signal and response, first 20 minutes.")
         + _figure(
-            to_png_base64(fig_reserve_dr(result.fleet, sv)),
+            to_png_base64(fig_regulation(sv, at_event)),
+            "Signal and response, tracking error and the fleet's headroom, first 20 minutes.",
+        )
+        + _figure(
+            to_png_base64(fig_reserve_dr(result.fleet, sv, Clock.of(tg))),
             "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom)"
             + ("; black: network-secure." if sv.reserve.reserve_secure_kw is not None else "."),
         )
@@ -402,7 +412,7 @@ def _services_section(result: StudyResult) -> str:
         f"H = {spec.cascade_h_s:g} s; legacy DERs trip at 59.3 Hz / 0.16 s, IEEE 1547-2018 ones ride through to "
         f"58.5 Hz / 300 s; staggered ramp-down at {spec.ramp_pct_per_s:g} %/s; random delays up to "
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
-        + _figure(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
+        + _figure(to_png_base64(fig_cascade(sv, at_event)), "Frequency in the cascade event, by disconnection mode.")
         + _network_services_part(result, s)
         + network_battery_part(result)
     )
@@ -494,7 +504,7 @@ def _markets_section(result: StudyResult) -> str:
         + network_schedule_note(s.get("network_schedule"))
         + _figure(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + _figure(
-            to_png_base64(fig_schedule(result.fleet, mk, cur)),
+            to_png_base64(fig_schedule(result.fleet, mk, cur, Clock.of(result.scenario.time))),
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']})"
             + ("; black: the network-secure schedule sold." if mk.network_schedule is not None else "."),
         )

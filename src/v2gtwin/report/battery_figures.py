@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
+from v2gtwin.report.figure_layout import place_legend
+
 __all__ = ["fig_network_battery"]
 
 #: Colour and label of each kind of battery, widest first.
@@ -41,6 +43,6 @@ def fig_network_battery(
     ax.set_xticklabels(list(clock_labels)[::step], fontsize=8)
     ax.set_ylabel("fleet power [MW] (+ charging)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
     ax.set_title("Virtual battery power band: outer, inner and network-secure")
+    place_legend(ax, fontsize=7)
     return fig
