@@ -322,9 +322,10 @@ def fig_hosting(feeder: FeederSection) -> Figure:
     p = np.asarray(h.p_host_kw, dtype=float) / 1e3
     gain = None if vv is None else np.asarray(vv.p_host_kw, dtype=float) / 1e3 - p
     top = p if gain is None else p + np.maximum(gain, 0.0)
-    # A few buses near the substation host far more than the rest: cut the axis above the others.
-    cut = float(np.quantile(top, 0.8)) * 1.25 if top.size else 1.0
-    y_top = max(cut, float(np.max(top[top <= cut], initial=0.0)) * 1.1, 1e-6)
+    # A few buses near the substation host far more than the rest (tens of times the median): the axis stops
+    # above the largest value within 5 x the median, and the bars it cuts carry their value.
+    within = top[top <= 5.0 * float(np.median(top))] if top.size else top
+    y_top = max(float(np.max(within, initial=0.0)) * 1.15, 1e-6)
     ax.bar(x, p, color="tab:blue", label="hosting capacity without volt-var")
     if gain is not None:
         ax.bar(x, np.maximum(gain, 0.0), bottom=p, color="tab:green", alpha=0.7, label="... added by volt-var")

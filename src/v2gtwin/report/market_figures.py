@@ -143,6 +143,7 @@ def fig_schedule(
             alpha=0.12,
             lw=0,
             label="step above the cap" if k == 0 else None,
+            gid="above_cap",
         )
     ax.set_ylabel("fleet power [MW]")
     ax2 = ax.twinx()

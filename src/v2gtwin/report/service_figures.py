@@ -79,6 +79,7 @@ def fig_agc(services: ServicesSection, clock: Clock | None = None) -> Figure:
             what=_what(clock, "load step"),
         )
     ax1.set_xlabel("")
+    ax1.tick_params(labelbottom=False)
     ax1.set_title("AGC after a load step in area 1: frequency and interchange back to schedule")
     place_legend(ax1)
     return fig
@@ -170,6 +171,7 @@ def fig_reserve_dr(fleet: FleetSection, services: ServicesSection, clock: Clock 
             set_clock_axis(a, horizon, c.start_clock_h, start=c.start)
             a.grid(alpha=0.3)
         ax1.set_xlabel("")
+        ax1.tick_params(labelbottom=False)
     place_legend(ax1)
     place_legend(ax2, fontsize=7)
     return fig
