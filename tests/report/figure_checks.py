@@ -4,15 +4,17 @@ v2gtwin.report.figure_layout): what a reader sees, measured in display coordinat
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
+import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 #: A clock-time tick label: HH:MM or HH:MM:SS, optionally a second line with the day (+1d, or 16 Jan).
-CLOCK_LABEL = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?(\n(\+\d+d|\d{1,2} [A-Z][a-z]{2}))?$")
+CLOCK_LABEL = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?([\n ](\+\d+d|\d{1,2} [A-Z][a-z]{2}))?$")
 
 
 def _drawn_points(line: Line2D, per_segment: int = 25) -> np.ndarray:
@@ -72,3 +74,47 @@ def clock_axes(fig: Figure) -> list[Axes]:
 def tick_texts(ax: Axes) -> list[str]:
     """The x tick labels of ``ax`` as set (a drawn figure's labels)."""
     return [t.get_text() for t in ax.get_xticklabels()]
+
+
+#: x axes that measure a duration of an exchange, not a time of day (latencies of the command path and of the
+#: OCPP fan-out, the TLS handshake's parts): no clock applies.
+DURATION_AXES = (
+    "time after the central system sends the command [s]",
+    "time from the start of the fan-out [ms]",
+    "time [ms] (stacked; the sum is the serial handshake time)",
+)
+
+_MONEY_WORDS = re.compile(r"price|cost|profit|surplus|welfare|revenue|payment", re.IGNORECASE)
+
+
+def figure_problems(fig: Figure, currency: str) -> list[str]:
+    """What a report figure hides or leaves unsaid: data under a legend, a time axis without clock-time ticks,
+    a money axis without ``currency``."""
+    title = next((a.get_title() for a in fig.axes if a.get_title()), "?")
+    out = [f"{title}: {p}" for p in legend_covers(fig)]
+    for ax in fig.axes:
+        xlabel = ax.get_xlabel()
+        if "local time" in xlabel:
+            bad = [t for t in tick_texts(ax) if t and not CLOCK_LABEL.match(t)]
+            if bad:
+                out.append(f"{title}: tick labels {bad} of {xlabel!r} are not clock times")
+        elif re.search(r"\btime\b|\[s\]|\[min\]|\[h\]|\bhour\b", xlabel) and xlabel not in DURATION_AXES:
+            out.append(f"{title}: time axis {xlabel!r} without clock time")
+        for label in (xlabel, ax.get_ylabel()):
+            if _MONEY_WORDS.search(label) and currency not in label:
+                out.append(f"{title}: money axis {label!r} without {currency}")
+    return out
+
+
+def record_figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """From now on (for the test), every figure saved (encoded for the report) is also kept in the list
+    returned."""
+    kept: list[Figure] = []
+    save = Figure.savefig
+
+    def savefig(self: Figure, *args: Any, **kwargs: Any) -> None:
+        kept.append(self)
+        save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return kept

@@ -179,7 +179,7 @@ def fig_acn_comparison(real: dict[str, np.ndarray], synthetic: dict[str, np.ndar
     """Histograms of real (ACN-Data) and synthetic workplace sessions: arrival, duration, energy."""
     fig = Figure(figsize=(11.0, 3.2))
     panels = (
-        ("arrival_clock_h", "arrival clock time [h]", (5.0, 12.0)),
+        ("arrival_clock_h", "arrival, local time (hh:mm)", (5.0, 12.0)),
         ("duration_h", "time plugged in [h]", (0.0, 16.0)),
         ("energy_kwh", "energy [kWh]", (0.0, 60.0)),
     )
@@ -190,6 +190,10 @@ def fig_acn_comparison(real: dict[str, np.ndarray], synthetic: dict[str, np.ndar
         ax.hist(synthetic[key], bins=bins, density=True, alpha=0.55, color="tab:orange", label="synthetic")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
+        if key == "arrival_clock_h":
+            hours = np.arange(2 * np.ceil(lo / 2), hi + 1e-9, 2.0)  # every two hours: the labels fit
+            ax.set_xticks(hours)
+            ax.set_xticklabels([format_clock(h) for h in hours], fontsize=8)
         if k == 0:
             ax.set_ylabel("density")
     fig.suptitle("Workplace sessions: synthetic generator against ACN-Data morning sessions")
