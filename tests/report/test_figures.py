@@ -155,6 +155,21 @@ def test_regulation_shows_tracking_error_and_headroom() -> None:
     assert legend_covers(fig) == []
 
 
+def test_regulation_allocations_with_the_same_response_are_one_line() -> None:
+    sig = np.array([0.0, 0.5, 1.0, 0.5])
+    same = SimpleNamespace(
+        capacity_kw=1000.0, signal_pu=sig, response_pu=sig * 0.9, score=SimpleNamespace(composite=0.9)
+    )
+    other = SimpleNamespace(capacity_kw=1000.0, signal_pu=sig, response_pu=sig, score=SimpleNamespace(composite=1.0))
+    agc = SimpleNamespace(
+        regulation={"pro_rata": same, "soc_aware": same, "ideal": other}, dt_s=2.0, fleet_range_kw=2e3
+    )
+    fig = fig_regulation(SimpleNamespace(agc=agc), Clock(20.0), minutes=8 / 60)
+    labels = [ln.get_label() for ln in fig.axes[1].get_lines() if not ln.get_label().startswith("_")]
+    # Errors -0.1 x signal = 0, -0.05, -0.1, -0.05: RMS sqrt((0 + 0.0025 + 0.01 + 0.0025) / 4) = sqrt(0.00375) = 0.061.
+    assert labels == ["pro_rata = soc_aware: RMS 0.061 pu", "ideal: RMS 0.000 pu"]
+
+
 def _schedule_case(per_ev_kw: np.ndarray) -> tuple[Any, Any]:
     sc = SimpleNamespace(
         individual=SimpleNamespace(p_total_kw=per_ev_kw),

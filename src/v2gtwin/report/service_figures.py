@@ -107,13 +107,27 @@ def fig_regulation(services: ServicesSection, clock: Clock | None = None, minute
     t = np.arange(n) * ag.dt_s / 60
     ax.plot(t, first.signal_pu[:n], color="k", lw=1.2, label="regulation signal")
     colours = ("tab:red", "tab:green", "tab:blue", "tab:purple")
-    for (name, r), color in zip(ag.regulation.items(), colours, strict=False):
+    # Allocations whose responses coincide over the window are one line, named together (else one hides the other).
+    groups: list[list[str]] = []
+    for name, r in ag.regulation.items():
+        same = next(
+            (g for g in groups if np.allclose(ag.regulation[g[0]].response_pu[:n], r.response_pu[:n], atol=1e-9)),
+            None,
+        )
+        if same is None:
+            groups.append([name])
+        else:
+            same.append(name)
+    for g, color in zip(groups, colours, strict=False):
+        r = ag.regulation[g[0]]
+        who = " = ".join(g)
         err = r.response_pu[:n] - r.signal_pu[:n]
         rms = float(np.sqrt(np.mean(err**2))) if n else 0.0
-        ax.plot(t, r.response_pu[:n], color=color, lw=0.9, ls="--", label=f"{name}: score {r.score.composite:.3f}")
-        ax_err.plot(t, err, color=color, lw=0.9, label=f"{name}: RMS {rms:.3f} pu")
+        scores = ", ".join(f"{ag.regulation[k].score.composite:.3f}" for k in g)
+        ax.plot(t, r.response_pu[:n], color=color, lw=0.9, ls="--", label=f"{who}: score {scores}")
+        ax_err.plot(t, err, color=color, lw=0.9, label=f"{who}: RMS {rms:.3f} pu")
         head = regulation_headroom_pu(ag.fleet_range_kw, r.capacity_kw, r.response_pu[:n])
-        ax_head.plot(t, head, color=color, lw=0.9, label=f"{name}: least {float(head.min(initial=np.inf)):.2f} pu")
+        ax_head.plot(t, head, color=color, lw=0.9, label=f"{who}: least {float(head.min(initial=np.inf)):.2f} pu")
     ax_err.axhline(0.0, color="k", lw=0.6)
     ax_head.axhline(0.0, color="k", lw=0.6)
     ax.set_ylabel("pu of capacity")
