@@ -251,3 +251,17 @@ def test_event_clock_in_seconds() -> None:
     labels = tick_texts(ax)
     assert labels[0] == "19:59:50" and "20:00:00" in labels
     assert all(CLOCK_LABEL.match(t) for t in labels)
+
+
+def test_clock_of_a_dated_time_grid_and_an_event_later_that_night() -> None:
+    # A time grid that offers its start as a tz-aware datetime (start_date and time_zone): 15 Jan 2025 18:00 in
+    # New York (EST, UTC-5). An event 7.5 h later is 01:30 on 16 Jan; undated, the same offset is 25.5 h on the
+    # clock of the first day, which the labels show as 01:30 +1d.
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    grid = SimpleNamespace(start_hour=18.0, start_datetime=lambda: dt.datetime(2025, 1, 15, 18, 0, tzinfo=zone))
+    later = Clock.of(grid).after(7.5)
+    assert later.start == dt.datetime(2025, 1, 16, 1, 30, tzinfo=zone)
+    assert later.start_clock_h == pytest.approx(1.5)
+    assert clock_tick_labels([0.0], later.start_clock_h, later.start) == ["01:30\n16 Jan"]
+    plain = Clock.of(SimpleNamespace(start_hour=18.0)).after(7.5)
+    assert plain.start is None and clock_tick_labels([0.0], plain.start_clock_h) == ["01:30\n+1d"]

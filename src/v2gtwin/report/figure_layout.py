@@ -197,7 +197,8 @@ def place_legend(
     **kwargs: Any,
 ) -> Legend | None:
     """Add ``ax``'s legend where it covers no data of the figure (:data:`LEGEND_LOCATIONS` in turn), else
-    outside the axes: right of it when nothing is drawn to its right, else below it.
+    outside the axes: right of it when nothing is drawn to its right (and it is narrower than 40 % of the
+    figure, or something is drawn below the axes), else below it.
 
     ``handles``/``labels`` default to those of ``ax`` and its twins. Call it after everything else is drawn
     on the figure (it freezes a layout engine's positions so that the chosen place stays valid). Returns
@@ -224,6 +225,12 @@ def place_legend(
     (_, y0), (x1, _) = to_fig.transform(tight.get_points())
     pos = ax.get_position()
     right_free = not any(o not in group and o.get_position().x0 >= pos.x1 - 1e-6 for o in fig.axes)
+    below_free = not any(o not in group and o.get_position().y1 <= pos.y0 + 1e-6 for o in fig.axes)
+    if right_free and below_free:  # a wide legend (long labels) reads better below than widening the figure
+        probe = _legend(ax, handles, labels, loc="upper left", fontsize=fontsize, **kwargs)
+        wide = probe.get_window_extent(renderer).width > 0.4 * fig.bbox.width
+        probe.remove()
+        right_free = not wide
     if right_free:
         leg = _legend(
             ax,
@@ -244,7 +251,7 @@ def place_legend(
             bbox_to_anchor=((pos.x0 + pos.x1) / 2.0, y0 - 0.01),
             bbox_transform=fig.transFigure,
             fontsize=fontsize,
-            ncols=2,
+            ncols=1 if max(len(str(lab)) for lab in labels) > 45 else 2,
             **kwargs,
         )
     return leg

@@ -155,7 +155,15 @@ def fig_reserve_dr(fleet: FleetSection, services: ServicesSection, clock: Clock 
     ax1 = fig.add_subplot(2, 1, 1)
     ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
     r = services.reserve
-    ax1.step(fleet.time_h, r.reserve_kw / 1e3, where="post", color="tab:purple", label="reserve")
+    secure = r.reserve_secure_kw
+    carried = secure is not None and bool(np.allclose(secure, r.reserve_kw, rtol=1e-9, atol=1e-6))
+    ax1.step(
+        fleet.time_h,
+        r.reserve_kw / 1e3,
+        where="post",
+        color="tab:purple",
+        label="reserve (= network-secure: the network carries all of it)" if carried else "reserve",
+    )
     ax1.step(
         fleet.time_h,
         r.from_charging_kw / 1e3,
@@ -164,8 +172,8 @@ def fig_reserve_dr(fleet: FleetSection, services: ServicesSection, clock: Clock 
         ls=":",
         label="of which: stopping charging",
     )
-    if r.reserve_secure_kw is not None:  # what the network carries (sold within the operating envelopes)
-        ax1.step(fleet.time_h, r.reserve_secure_kw / 1e3, where="post", color="k", lw=1.2, label="network-secure")
+    if secure is not None and not carried:  # what the network carries (sold within the operating envelopes)
+        ax1.step(fleet.time_h, secure / 1e3, where="post", color="k", lw=1.2, label="network-secure")
     ax1.set_ylabel("reserve [MW]")
     ax1.set_title(f"Reserve deliverable in {r.lead_s / 60:g} min for {r.duration_s / 60:g} min, and a DR event")
     d = services.dr
