@@ -265,3 +265,13 @@ def test_clock_of_a_dated_time_grid_and_an_event_later_that_night() -> None:
     assert clock_tick_labels([0.0], later.start_clock_h, later.start) == ["01:30\n16 Jan"]
     plain = Clock.of(SimpleNamespace(start_hour=18.0)).after(7.5)
     assert plain.start is None and clock_tick_labels([0.0], plain.start_clock_h) == ["01:30\n+1d"]
+
+
+def test_envelope_heat_map_ticks_are_clock_times_with_the_day() -> None:
+    from v2gtwin.report.network_figures import fig_envelope_heatmap
+
+    # 8 hourly steps from 22:00, one feeder of 3 buses: a tick every 8 // 4 = 2 steps, at 22:00, 00:00 (next
+    # day), 02:00, 04:00.
+    lim = np.ones((8, 3))
+    fig = fig_envelope_heatmap(["f"], [["1", "2", "3"]], [lim], [lim], ["-"] * 8, Clock(22.0), 3600.0)
+    assert tick_texts(fig.axes[0]) == ["22:00", "00:00\n+1d", "02:00", "04:00"]

@@ -229,6 +229,8 @@ def _envelope_part(result: StudyResult) -> str:
         [e.p_import_max_kw for e in envs],
         [e.p_export_max_kw for e in envs],
         [tg.clock_label(k) for k in range(tg.n_steps)],
+        Clock.of(tg),
+        tg.dt_s,
     )
     return (
         "<h3>Dynamic operating envelopes</h3>"
