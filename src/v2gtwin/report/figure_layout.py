@@ -33,7 +33,6 @@ __all__ = [
     "LEGEND_LOCATIONS",
     "Clock",
     "clock_tick_labels",
-    "legend_is_clear",
     "money_label",
     "place_legend",
     "set_clock_axis",
@@ -167,12 +166,6 @@ def _hits(fig: Figure, box: Bbox, renderer: RendererBase, skip: object) -> bool:
 def _legends(fig: Figure) -> list[Legend]:
     found = [leg for ax in fig.axes if (leg := ax.get_legend()) is not None]
     return [*found, *fig.legends]
-
-
-def legend_is_clear(fig: Figure, legend: Legend) -> bool:
-    """Whether ``legend``'s box is free of every data artist (and other legend) of ``fig``."""
-    renderer = _renderer(fig)
-    return not _hits(fig, legend.get_window_extent(renderer), renderer, legend)
 
 
 def _group(ax: Axes) -> list[Axes]:
