@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.report.figure_checks import figure_problems, record_figures
 from v2gtwin.errors import V2GTwinError
 from v2gtwin.report import write_report
 from v2gtwin.scenario import parse_scenario
@@ -30,13 +31,17 @@ def test_chain_runs_steps_in_order_and_reports_progress() -> None:
     assert np.all(f.p_uncontrolled_kw <= f.p_max_kw + 1e-9)
 
 
-def test_report_is_self_contained_html_and_json(tmp_path: Path) -> None:
+def test_report_is_self_contained_html_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = StudyChain(SMALL).run()
+    figures = record_figures(monkeypatch)
     paths = write_report(result, tmp_path / "out")
     html = paths["report"].read_text()
     assert html.startswith("<!DOCTYPE html>")
     # 22 + the battery section's fade + the command path's CDF + the TLS handshake breakdown
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 25
+    # Every figure: no data under a legend, clock time on time axes, the currency on money axes.
+    assert len(figures) == 25
+    assert [p for fig in figures for p in figure_problems(fig, SMALL.currency)] == []
     assert "TLS handshake time on the path's links" in html
     assert "Command path: latency and reliability against service deadlines" in html
     assert "Control path: OCPP central system" in html

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.cli_helpers import run_cli
+from tests.report.figure_checks import figure_problems, record_figures
 from v2gtwin.grid.secure import build_network_limits
 from v2gtwin.report import write_report
 from v2gtwin.scenario import parse_scenario
@@ -81,8 +82,12 @@ def test_v2g_offer_within_the_export_envelope(result: StudyResult) -> None:
     assert m["v2g_offer_network_gap_kw"] == pytest.approx(m["v2g_offer_kw"] - m["v2g_offer_secure_kw"])
 
 
-def test_every_service_has_its_secure_figure_in_json_and_report(result: StudyResult, tmp_path: Path) -> None:
+def test_every_service_has_its_secure_figure_in_json_and_report(
+    result: StudyResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = record_figures(monkeypatch)
     paths = write_report(result, tmp_path / "out")
+    assert [p for fig in figures for p in figure_problems(fig, result.scenario.currency)] == []
     data = json.loads(paths["results"].read_text())
     rows = data["services"]["network_secure"]
     keys = {r["key"] for r in rows}
@@ -216,7 +221,7 @@ def test_report_names_the_network_its_feeders_base_load_and_ratings() -> None:
 
 
 def test_schedule_sold_within_the_network_and_the_battery_reported(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Wiring: the schedule the study sells is the network-secure one under the import cap (its peak at most the
     # cap); the fleet-wide schedule's exact-AC count is beside it; `schedule --json` prints the same figures as
@@ -224,9 +229,12 @@ def test_schedule_sold_within_the_network_and_the_battery_reported(
     # the secure value first with the unconstrained one beside it.
     scen = tmp_path / "net.toml"
     scen.write_text(NET_TOML)
+    figures = record_figures(monkeypatch)
     code, out, err = run_cli(capsys, "study", "-s", str(scen), "--out", str(tmp_path / "o"), "--json")
     assert code == 0, err
     data = json.loads(out)
+    # The network-secure battery's and schedule's figures too: no data under a legend, clock time, currency.
+    assert figures and [p for fig in figures for p in figure_problems(fig, data["scenario"]["currency"])] == []
     ns = data["markets"]["summary"]["network_schedule"]
     assert ns["p_peak_kw"] <= ns["import_cap_kw"] * (1 + 1e-6)
     assert ns["import_cap_kw"] == pytest.approx(data["markets"]["summary"]["schedule"]["import_cap_kw"])

@@ -646,4 +646,6 @@ class StudyChain:
             parent=feeder.parent,
             envelopes=self.envelopes_,
             notes=self.feeder_notes,
+            r_ohm=feeder.r_ohm,
+            x_ohm=feeder.x_ohm,
         )

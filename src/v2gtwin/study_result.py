@@ -165,6 +165,8 @@ class FeederSection:
     dispatch : loss-aware vs uniform vs random charging of the same EV energy.
     parent : upstream bus of each bus in feeder order (-1 for the source), for drawing the feeder's paths
         (None when not known) [-].
+    r_ohm, x_ohm : series resistance and reactance of the branch feeding each bus (0 for the source), for the
+        electrical distance along the feeder's paths (None when not known) [ohm].
     envelopes : the network's operating envelopes, one per feeder (``grid.envelopes.OperatingEnvelope``;
         empty when the fleet is not on a network).
     notes : what a reader must know about this feeder (which feeder of the network it is, how it was built).
@@ -183,6 +185,8 @@ class FeederSection:
     parent: np.ndarray | None = None
     envelopes: tuple[Any, ...] = ()
     notes: tuple[str, ...] = ()
+    r_ohm: np.ndarray | None = None
+    x_ohm: np.ndarray | None = None
 
     def to_frames(self, time: TimeGrid) -> dict[str, pd.DataFrame]:
         """Per step, per bus, hosting, losses: :func:`v2gtwin.tables.grid.feeder_frames`."""

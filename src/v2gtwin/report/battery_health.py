@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from v2gtwin.report.figure_layout import place_legend
 from v2gtwin.report.figures import to_png_base64
 
 if TYPE_CHECKING:
@@ -48,13 +49,13 @@ def fig_fade(bh: BatteryHealthAnalysis) -> Figure:
     ax.set_ylabel("capacity left [% of new]")
     ax.set_title("capacity left, mean (band: 5-95 % of EVs)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
     ax2.set_xlabel("years")
     ax2.set_ylabel("capacity lost [% of new] (mean)")
     ax2.set_title("calendar and cycle parts", fontsize=9)
     ax2.grid(alpha=0.3)
-    ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
+    place_legend(ax)
+    place_legend(ax2)
     return fig
 
 

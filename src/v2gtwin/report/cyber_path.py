@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from v2gtwin.report.cyber_segments import cyber_segments_html
+from v2gtwin.report.figure_layout import place_legend
 from v2gtwin.report.figures import to_png_base64
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def fig_path_cdf(res: PathAnalysis) -> Figure:
     ax.set_ylabel("P(command landed)")
     ax.set_title(f"Command path '{res.path.name}': landing time with retries", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    place_legend(ax, fontsize=7)
     return fig
 
 

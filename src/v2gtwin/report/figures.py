@@ -1,4 +1,10 @@
-"""Figures of the study report, drawn with matplotlib's object API (no pyplot state, no backend switch)."""
+"""Figures of the study report, drawn with matplotlib's object API (no pyplot state, no backend switch).
+
+Every figure function returns a :class:`~matplotlib.figure.Figure`; :func:`to_png_base64` encodes it for the
+HTML. Legends go where they hide no data (:func:`~v2gtwin.report.figure_layout.place_legend`), time axes carry
+local clock time, money axes the scenario's currency. The bulk-grid services' figures live in
+``service_figures``, the markets' in ``market_figures`` (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,17 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
-from v2gtwin.study import FeederSection, FleetSection, MarketsSection, ServicesSection
+from v2gtwin.report.figure_layout import Clock, place_legend, set_clock_axis
+from v2gtwin.report.market_figures import fig_bid, fig_market, fig_robust, fig_schedule
+from v2gtwin.report.service_figures import fig_agc, fig_cascade, fig_frequency_event, fig_regulation, fig_reserve_dr
+from v2gtwin.study import FeederSection, FleetSection
 
 if TYPE_CHECKING:
     from v2gtwin.cyber.fleet_link import CyberRun
 
 __all__ = [
-    "feeder_paths",
+    "Clock",
+    "electrical_distance_ohm",
     "fig_acn_comparison",
     "fig_agc",
     "fig_arrivals",
@@ -36,6 +46,7 @@ __all__ = [
     "fig_soc",
     "fig_voltage_profile",
     "format_clock",
+    "root_leaf_paths",
     "to_png_base64",
 ]
 
@@ -55,22 +66,18 @@ def format_clock(hours: float) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _clock_ticks(ax, fleet: FleetSection) -> None:  # type: ignore[no-untyped-def]
+def _fleet_axis(ax, fleet: FleetSection, clock: Clock | None) -> None:  # type: ignore[no-untyped-def]
+    """Local clock time on ``ax``'s x axis (hours after the horizon's start), dated when ``clock`` is."""
     t = fleet.time_h
     if t.size == 0:
         return
     horizon = float(t[-1] + (t[1] - t[0] if t.size > 1 else 1.0))
-    step = 3.0 if horizon <= 48 else 12.0
-    ticks = np.arange(0.0, horizon + 1e-9, step)
-    start = float(fleet.clock_h[0])
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([format_clock(start + x) for x in ticks])
-    ax.set_xlim(0, horizon)
-    ax.set_xlabel("local time (hh:mm)")
+    c = clock if clock is not None else Clock(float(fleet.clock_h[0]))
+    set_clock_axis(ax, horizon, c.start_clock_h, start=c.start)
     ax.grid(alpha=0.3)
 
 
-def fig_arrivals(fleet: FleetSection) -> Figure:
+def fig_arrivals(fleet: FleetSection, clock: Clock | None = None) -> Figure:
     """Arrivals and departures per step, and EVs plugged in."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
@@ -97,15 +104,13 @@ def fig_arrivals(fleet: FleetSection) -> Figure:
     ax2 = ax.twinx()
     ax2.step(fleet.time_h, fleet.n_plugged, where="post", color="k", lw=1.5, label="plugged in")
     ax2.set_ylabel("EVs plugged in")
-    _clock_ticks(ax, fleet)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    _fleet_axis(ax, fleet, clock)
     ax.set_title("Arrivals, departures and EVs plugged in")
+    place_legend(ax)
     return fig
 
 
-def fig_power_envelope(fleet: FleetSection) -> Figure:
+def fig_power_envelope(fleet: FleetSection, clock: Clock | None = None) -> Figure:
     """Uncontrolled aggregate power against the power envelope."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
@@ -129,13 +134,13 @@ def fig_power_envelope(fleet: FleetSection) -> Figure:
     )
     ax.axhline(0, color="k", lw=0.6)
     ax.set_ylabel("aggregate power [MW]\n(+ charge, − discharge)")
-    _clock_ticks(ax, fleet)
-    ax.legend(loc="lower left", fontsize=8)
+    _fleet_axis(ax, fleet, clock)
     ax.set_title("Uncontrolled load against the flexibility envelope (power)")
+    place_legend(ax)
     return fig
 
 
-def fig_energy_envelope(fleet: FleetSection) -> Figure:
+def fig_energy_envelope(fleet: FleetSection, clock: Clock | None = None) -> Figure:
     """Stored energy of the plugged-in EVs: uncontrolled against the energy band."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
@@ -149,9 +154,9 @@ def fig_energy_envelope(fleet: FleetSection) -> Figure:
     )
     ax.plot(fleet.time_h, fleet.e_uncontrolled_kwh / 1e3, color="tab:orange", lw=1.8, label="uncontrolled")
     ax.set_ylabel("stored energy of plugged EVs [MWh]")
-    _clock_ticks(ax, fleet)
-    ax.legend(loc="upper left", fontsize=8)
+    _fleet_axis(ax, fleet, clock)
     ax.set_title("Virtual battery: energy band")
+    place_legend(ax)
     return fig
 
 
@@ -164,9 +169,9 @@ def fig_soc(fleet: FleetSection) -> Figure:
     ax.hist(fleet.soc_departure_pu, bins=bins, alpha=0.6, label="at departure (uncontrolled)", color="tab:green")
     ax.set_xlabel("state of charge [pu]")
     ax.set_ylabel("EVs")
-    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     ax.set_title("State of charge")
+    place_legend(ax)
     return fig
 
 
@@ -174,7 +179,7 @@ def fig_acn_comparison(real: dict[str, np.ndarray], synthetic: dict[str, np.ndar
     """Histograms of real (ACN-Data) and synthetic workplace sessions: arrival, duration, energy."""
     fig = Figure(figsize=(11.0, 3.2))
     panels = (
-        ("arrival_clock_h", "arrival clock time [h]", (5.0, 12.0)),
+        ("arrival_clock_h", "arrival, local time (hh:mm)", (5.0, 12.0)),
         ("duration_h", "time plugged in [h]", (0.0, 16.0)),
         ("energy_kwh", "energy [kWh]", (0.0, 60.0)),
     )
@@ -185,14 +190,20 @@ def fig_acn_comparison(real: dict[str, np.ndarray], synthetic: dict[str, np.ndar
         ax.hist(synthetic[key], bins=bins, density=True, alpha=0.55, color="tab:orange", label="synthetic")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
+        if key == "arrival_clock_h":
+            hours = np.arange(2 * np.ceil(lo / 2), hi + 1e-9, 2.0)  # every two hours: the labels fit
+            ax.set_xticks(hours)
+            ax.set_xticklabels([format_clock(h) for h in hours], fontsize=8)
         if k == 0:
             ax.set_ylabel("density")
-            ax.legend(fontsize=8)
     fig.suptitle("Workplace sessions: synthetic generator against ACN-Data morning sessions")
+    place_legend(fig.axes[0])
     return fig
 
 
-def fig_feeder_vmin(fleet: FleetSection, feeder: FeederSection, v_min_limit_pu: float) -> Figure:
+def fig_feeder_vmin(
+    fleet: FleetSection, feeder: FeederSection, v_min_limit_pu: float, clock: Clock | None = None
+) -> Figure:
     """Lowest feeder voltage per step: base load, with the fleet, with the fleet and volt-var."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
@@ -207,18 +218,18 @@ def fig_feeder_vmin(fleet: FleetSection, feeder: FeederSection, v_min_limit_pu: 
     ax2 = ax.twinx()
     ax2.fill_between(t, 0, feeder.p_ev_total_kw / 1e3, step="post", color="tab:orange", alpha=0.15)
     ax2.set_ylabel("EV charging [MW] (shaded)")
-    _clock_ticks(ax, fleet)
-    ax.legend(loc="lower left", fontsize=8)
+    _fleet_axis(ax, fleet, clock)
     ax.set_title(f"Feeder {feeder.name}: lowest voltage over the day")
+    place_legend(ax)
     return fig
 
 
-def feeder_paths(parent: npt.ArrayLike) -> list[list[int]]:
-    """The feeder split into paths from the substation: the main feeder (the path to the deepest bus) first,
-    then each lateral from the bus it branches off to its end, in topological order (``parent[i] < i``).
+def root_leaf_paths(parent: npt.ArrayLike) -> list[list[int]]:
+    """Every path from the source (bus 0) to a leaf bus, source first, deepest leaf first (then by feeder
+    order); ``parent`` in topological order (``parent[i] < i``, -1 for the source).
 
-    Every bus other than the source lies on exactly one path after that path's first bus; a lateral's first
-    bus is the (already drawn) bus it leaves from, so its line joins the rest of the feeder.
+    Each path is what a reader walks along the feeder: the trunk the paths share is repeated in each, so a
+    lateral's voltage reads from the substation to its end without jumping back.
     """
     par = np.asarray(parent, dtype=np.int64)
     n = par.size
@@ -227,23 +238,31 @@ def feeder_paths(parent: npt.ArrayLike) -> list[list[int]]:
         depth[i] = depth[par[i]] + 1
     is_leaf = np.ones(n, dtype=bool)
     is_leaf[par[1:]] = False
-    drawn = np.zeros(n, dtype=bool)
-    drawn[0] = True
     paths: list[list[int]] = []
     for leaf in sorted(np.flatnonzero(is_leaf), key=lambda b: (-depth[b], b)):
         path = [int(leaf)]
-        while not drawn[path[-1]]:
-            drawn[path[-1]] = True
+        while path[-1] != 0:
             path.append(int(par[path[-1]]))
         paths.append(path[::-1])
     return paths
 
 
+def electrical_distance_ohm(parent: npt.ArrayLike, r_ohm: npt.ArrayLike, x_ohm: npt.ArrayLike) -> np.ndarray:
+    """Electrical distance of each bus from the source: the sum of ``|r + jx|`` of the branches on its path
+    [ohm] (``r_ohm``, ``x_ohm``: of the branch feeding each bus, 0 for the source)."""
+    par = np.asarray(parent, dtype=np.int64)
+    z = np.hypot(np.asarray(r_ohm, dtype=float), np.asarray(x_ohm, dtype=float))
+    out = np.zeros(par.size)
+    for i in range(1, par.size):
+        out[i] = out[par[i]] + z[i]
+    return out
+
+
 def fig_voltage_profile(feeder: FeederSection, worst_clock: str = "") -> Figure:
-    """Voltage of every bus at the worst step (``worst_clock``: its local clock time, for the title), against
-    the number of branches from the substation: the main feeder and each lateral drawn as its own line from
-    the bus it leaves (:func:`feeder_paths`), so laterals do not make a sawtooth; without the feeder's
-    topology, markers only in feeder order."""
+    """Voltage of every bus at the worst step (``worst_clock``: its local clock time, for the title) along each
+    path from the substation to a feeder end (:func:`root_leaf_paths`), against the electrical distance from
+    the substation (:func:`electrical_distance_ohm`; the number of branches when the section carries no branch
+    impedances); without the feeder's topology, markers only in feeder order."""
     fig = Figure(figsize=(_W, _H))
     ax = fig.add_subplot()
     ts = feeder.timeseries
@@ -260,331 +279,140 @@ def fig_voltage_profile(feeder: FeederSection, worst_clock: str = "") -> Figure:
         if feeder.n_bus <= 40:
             ax.set_xticks(x)
             ax.set_xticklabels([str(b) for b in feeder.bus_labels], fontsize=7)
-        ax.set_xlabel("bus (feeder order)")
+        ax.set_xlabel("bus (feeder order; the feeder's topology is not known)")
     else:
-        paths = feeder_paths(feeder.parent)
-        depth = np.zeros(feeder.n_bus, dtype=np.int64)
-        for i in range(1, feeder.n_bus):
-            depth[i] = depth[feeder.parent[i]] + 1
+        paths = root_leaf_paths(feeder.parent)
+        r, xr = getattr(feeder, "r_ohm", None), getattr(feeder, "x_ohm", None)
+        if r is not None and xr is not None:
+            dist = electrical_distance_ohm(feeder.parent, r, xr)
+            ax.set_xlabel("electrical distance from the substation, sum of |Z| along the path [ohm]")
+        else:
+            dist = electrical_distance_ohm(feeder.parent, np.ones(feeder.n_bus), np.zeros(feeder.n_bus))
+            ax.set_xlabel("branches from the substation along the path")
         for v, color, label in series:
             for k, path in enumerate(paths):
                 ax.plot(
-                    depth[path], v[path], ".-", color=color, lw=1.4 if k == 0 else 0.9, label=label if k == 0 else None
+                    dist[path], v[path], ".-", color=color, lw=1.4 if k == 0 else 0.9, label=label if k == 0 else None
                 )
         if feeder.n_bus <= 40:  # name each path's end bus
             for path in paths:
                 end = path[-1]
                 ax.annotate(
                     str(feeder.bus_labels[end]),
-                    (depth[end], ts.v_profile_fleet_pu[end]),
+                    (dist[end], ts.v_profile_fleet_pu[end]),
                     fontsize=7,
                     xytext=(3, -3),
                     textcoords="offset points",
                 )
-        ax.set_xlabel("branches from the substation (each lateral its own line, labelled by its end bus)")
     ax.set_ylabel("voltage [pu]")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     at = f"{worst_clock}, step {ts.worst_step}" if worst_clock else f"step {ts.worst_step}"
-    ax.set_title(f"Voltage along the feeder at the worst step ({at})")
+    ax.set_title(f"Voltage along each path from the substation at the worst step ({at})", fontsize=11)
+    place_legend(ax)
     return fig
 
 
 def fig_hosting(feeder: FeederSection) -> Figure:
-    """Hosting capacity per node, without and with volt-var."""
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
+    """Hosting capacity per node on a linear scale (top; bars cut at the axis's top carry their value), and
+    the gain volt-var on the EV's inverter adds at each node (bottom, when volt-var is on)."""
     h = feeder.hosting
+    vv = feeder.hosting_voltvar
+    fig = Figure(figsize=(_W, _H * (1.45 if vv is not None else 1.0)))
+    if vv is not None:
+        ax, ax_gain = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    else:
+        ax, ax_gain = fig.add_subplot(), None
     x = np.arange(h.bus_labels.size)
-    ax.bar(x, h.p_host_kw, color="tab:blue", label="hosting capacity")
-    if feeder.hosting_voltvar is not None:
-        gain = np.clip(feeder.hosting_voltvar.p_host_kw - h.p_host_kw, 0, None)
-        ax.bar(x, gain, bottom=h.p_host_kw, color="tab:green", alpha=0.7, label="gain with volt-var")
-    ax.set_yscale("log")
-    if x.size <= 40:
-        ax.set_xticks(x)
-        ax.set_xticklabels([str(b) for b in h.bus_labels], fontsize=7)
-    ax.set_xlabel("bus")
-    ax.set_ylabel("EV charging at that bus alone [kW]")
+    p = np.asarray(h.p_host_kw, dtype=float) / 1e3
+    gain = None if vv is None else np.asarray(vv.p_host_kw, dtype=float) / 1e3 - p
+    top = p if gain is None else p + np.maximum(gain, 0.0)
+    # A few buses near the substation host far more than the rest (tens of times the median): the axis stops
+    # above the largest value within 5 x the median, and the bars it cuts carry their value.
+    within = top[top <= 5.0 * float(np.median(top))] if top.size else top
+    y_top = max(float(np.max(within, initial=0.0)) * 1.15, 1e-6)
+    ax.bar(x, p, color="tab:blue", label="hosting capacity without volt-var")
+    if gain is not None:
+        ax.bar(x, np.maximum(gain, 0.0), bottom=p, color="tab:green", alpha=0.7, label="... added by volt-var")
+    for k in np.flatnonzero(top > y_top):
+        ax.annotate(
+            f"{top[k]:,.1f}↑",
+            (x[k], y_top),
+            xytext=(0, -2),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=6,
+            rotation=90,
+            color="w",
+        )
+    ax.set_ylim(0.0, y_top)
+    ax.set_ylabel("EV charging at that bus alone [MW]")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
     ax.set_title(f"EV hosting capacity per node (v >= {h.v_min_pu:g} pu, at the base-load peak)")
+    bottom_ax = ax
+    if ax_gain is not None and gain is not None:
+        ax_gain.bar(x, gain * 1e3, color="tab:green")
+        ax_gain.axhline(0.0, color="k", lw=0.6)
+        ax_gain.set_ylabel("volt-var gain [kW]")
+        ax_gain.grid(alpha=0.3, axis="y")
+        bottom_ax = ax_gain
+    if x.size <= 40:
+        bottom_ax.set_xticks(x)
+        bottom_ax.set_xticklabels([str(b) for b in h.bus_labels], fontsize=7)
+    bottom_ax.set_xlabel("bus (feeder order; values above the top of the axis written on the bar)")
+    place_legend(ax)
     return fig
 
 
-def fig_dispatch(fleet: FleetSection, feeder: FeederSection) -> Figure:
-    """Aggregate EV charging of each dispatch policy."""
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
+def _same_series(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.allclose(a, b, rtol=1e-9, atol=1e-6))
+
+
+def fig_dispatch(fleet: FleetSection, feeder: FeederSection, clock: Clock | None = None) -> Figure:
+    """Aggregate EV charging of the baseline policy (``uniform``: every EV at its flat rate; top) and every
+    other policy's difference from it (bottom), so that policies with the same aggregate do not hide each
+    other: those are one line, named together."""
     d = feeder.dispatch
-    colors = {
-        "uniform": "tab:gray",
-        "random": "tab:purple",
-        "loss_aware": "tab:blue",
-        "loss_optimal": "tab:green",
-    }
-    for name, series, losses in zip(d.policies, d.p_ev_total_kw, d.losses_kwh, strict=True):
-        ax.step(
-            fleet.time_h,
-            series / 1e3,
-            where="post",
-            color=colors.get(name),
-            lw=1.4,
-            label=f"{name}: EV losses {losses - d.losses_base_kwh:,.1f} kWh",
-        )
-    ax.set_ylabel("EV charging [MW]")
-    _clock_ticks(ax, fleet)
-    ax.legend(fontsize=8)
-    ax.set_title("Charging the same EV energy four ways (losses by exact AC power flow)")
-    return fig
-
-
-def fig_frequency_event(services: ServicesSection, step_mw: float) -> Figure:
-    """Frequency after the load step, with and without the fleet, and the fleet's response."""
-    fa = services.frequency
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
-    ax.plot(fa.dynamics_without.t_s, fa.dynamics_without.df_hz, color="tab:gray", label="without the fleet")
-    ax.plot(fa.dynamics.t_s, fa.dynamics.df_hz, color="tab:blue", label=f"with {fa.n_evs} EVs on droop")
-    ax.axhline(fa.steady.df_hz, color="tab:blue", ls=":", lw=0.8, label="closed-form settling (with fleet)")
-    ax.set_xlabel("time after the step [s]")
-    ax.set_ylabel("frequency deviation [Hz]")
-    ax.grid(alpha=0.3)
-    ax2 = ax.twinx()
-    ax2.plot(fa.dynamics.t_s, fa.dynamics.p_fleet_kw, color="tab:orange", lw=1.0)
-    ax2.set_ylabel("fleet response [kW] (orange)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Primary response to a {step_mw:g} MW load step")
-    return fig
-
-
-def fig_agc(services: ServicesSection) -> Figure:
-    """Two-area AGC: area-1 frequency and tie-line flow, with and without the fleet."""
-    ag = services.agc
-    fig = Figure(figsize=(_W, _H * 1.3))
-    ax1 = fig.add_subplot(2, 1, 1)
-    ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
-    for res, label, color in ((ag.agc_without, "without fleet", "tab:gray"), (ag.agc, "with fleet in AGC", "tab:blue")):
-        ax1.plot(res.t_s / 60, res.df_hz[:, 0], color=color, label=label)
-        ax2.plot(res.t_s / 60, res.p_tie_kw / 1e3, color=color, label=label)
-    ax1.set_ylabel("area-1 Δf [Hz]")
-    ax2.set_ylabel("tie flow 1→2 [MW]")
-    ax2.set_xlabel("time [min]")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    ax1.set_title("AGC after a load step in area 1: frequency and interchange back to schedule")
-    return fig
-
-
-def fig_regulation(services: ServicesSection) -> Figure:
-    """Regulation signal and the fleet's response (first 20 minutes), both allocations."""
-    ag = services.agc
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
-    first = next(iter(ag.regulation.values()))
-    n = min(first.signal_pu.size, int(20 * 60 / ag.dt_s))
-    t = np.arange(n) * ag.dt_s / 60
-    ax.plot(t, first.signal_pu[:n], color="k", lw=1.2, label="regulation signal")
-    for (name, r), color in zip(ag.regulation.items(), ("tab:red", "tab:green"), strict=False):
-        ax.plot(t, r.response_pu[:n], color=color, lw=0.9, ls="--", label=f"{name}: score {r.score.composite:.3f}")
-    ax.set_xlabel("time [min]")
-    ax.set_ylabel("pu of regulation capacity")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"Following a RegD-like signal with {first.capacity_kw / 1e3:.2f} MW of capacity")
-    return fig
-
-
-def fig_reserve_dr(fleet: FleetSection, services: ServicesSection) -> Figure:
-    """Contingency reserve over the day, and the demand-response event."""
-    fig = Figure(figsize=(_W, _H * 1.3))
-    ax1 = fig.add_subplot(2, 1, 1)
-    ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
-    r = services.reserve
-    ax1.step(fleet.time_h, r.reserve_kw / 1e3, where="post", color="tab:purple", label="reserve")
-    ax1.step(
-        fleet.time_h,
-        r.from_charging_kw / 1e3,
-        where="post",
-        color="tab:purple",
-        ls=":",
-        label="of which: stopping charging",
-    )
-    if r.reserve_secure_kw is not None:  # what the network carries (sold within the operating envelopes)
-        ax1.step(fleet.time_h, r.reserve_secure_kw / 1e3, where="post", color="k", lw=1.2, label="network-secure")
-    ax1.set_ylabel("reserve [MW]")
-    ax1.legend(fontsize=8)
-    ax1.set_title(f"Reserve deliverable in {r.lead_s / 60:g} min for {r.duration_s / 60:g} min, and a DR event")
-    d = services.dr
-    ax2.step(fleet.time_h, d.p_baseline_kw / 1e3, where="post", color="tab:gray", label="baseline (uncontrolled)")
-    ax2.step(fleet.time_h, d.p_dr_kw / 1e3, where="post", color="tab:green", label="with the DR event")
-    if d.p_dr_secure_kw is not None:
-        ax2.step(fleet.time_h, d.p_dr_secure_kw / 1e3, where="post", color="k", lw=1.0, label="... network-secure")
-    dt = fleet.time_h[1] - fleet.time_h[0] if fleet.time_h.size > 1 else 1.0
-    ax2.axvspan(d.start_step * dt, d.end_step * dt, color="tab:red", alpha=0.1, label="event")
-    ax2.axvline(d.notify_step * dt, color="tab:red", ls=":", lw=0.8, label="notification")
-    ax2.set_ylabel("fleet power [MW]")
-    ax2.legend(fontsize=7, loc="upper right")
-    _clock_ticks(ax2, fleet)
-    ax1.grid(alpha=0.3)
-    return fig
-
-
-def fig_cascade(services: ServicesSection) -> Figure:
-    """Frequency in the cascade event for every disconnection mode."""
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
-    colors = {"simultaneous": "tab:red", "fleet_ramp": "tab:orange", "ramp": "tab:green", "random_delay": "tab:blue"}
-    for mode, c in services.cascade.items():
-        shed = f", UFLS shed {c.load_shed_kw / 1e3:.1f} MW" if c.load_shed_kw else ", no UFLS"
-        ax.plot(c.t_s, c.f_hz, color=colors.get(mode), label=f"{mode}: nadir {c.nadir_hz:.3f} Hz{shed}")
-    ax.set_xlabel("time after the generation loss [s]")
-    ax.set_ylabel("frequency [Hz]")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Under-frequency cascade: trips at once, fleet ramping, all ramping, random delays")
-    return fig
-
-
-def fig_market(markets: MarketsSection, currency: str) -> Figure:
-    """Left: supply and demand in the peak period; right: RTP and TOU prices over the day with V2G dispatch;
-    money in ``currency``."""
-    m = markets.market
-    rtp, tou, demand, supply = m["rtp"], m["tou"], m["demand"], m["supply"]
-    fig = Figure(figsize=(11.0, 3.6))
-    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    t = int(np.argmax(rtp.q_kw))
-    caps = np.asarray(supply.capacity_kw, float) / 1e3
-    costs = np.asarray(supply.cost_per_mwh, float)
-    v2g = float(np.broadcast_to(supply.v2g_p_max_kw, (rtp.q_kw.size,))[t]) / 1e3
-    steps = sorted([*zip(costs, caps, strict=True), (supply.v2g_cost_per_mwh, v2g)])
-    x, y = [0.0], [steps[0][0]]
-    for c, k in steps:
-        x += [x[-1], x[-1] + k]
-        y += [c, c]
-    ax1.plot(x[1:], y[1:], color="tab:blue", label="supply (merit order, V2G at its degradation cost)")
-    q = np.linspace(0.01, max(x) * 1.1, 200)
-    d_t = type(demand)(
-        **{
-            **demand.__dict__,
-            **(
-                {"a_per_mwh": demand.a_per_mwh[t : t + 1], "b_per_mwh_per_kw": demand.b_per_mwh_per_kw[t : t + 1]}
-                if demand.kind == "linear"
-                else {"scale_kw": demand.scale_kw[t : t + 1]}
-            ),
-        }
-    )
-    ax1.plot(q, d_t.price_per_mwh(q * 1e3), color="tab:orange", label=f"demand, hour {t}")
-    ax1.plot(rtp.q_kw[t] / 1e3, rtp.price_per_mwh[t], "o", color="k", label="RTP")
-    ax1.plot(tou.q_kw[t] / 1e3, tou.price_per_mwh[t], "s", color="tab:red", label="TOU")
-    ax1.set_ylim(0, max(y) * 1.6)
-    ax1.set_xlabel("MW")
-    ax1.set_ylabel(f"price [{currency}/MWh]")
-    ax1.legend(fontsize=7)
-    ax1.grid(alpha=0.3)
-    ax1.set_title("Peak hour")
-    h = np.arange(rtp.q_kw.size)
-    ax2.step(h, rtp.price_per_mwh, where="post", color="k", label="RTP price")
-    ax2.step(h, tou.price_per_mwh, where="post", color="tab:red", label="TOU price")
-    ax2.set_xlabel("hour")
-    ax2.set_ylabel(f"price [{currency}/MWh]")
-    ax2b = ax2.twinx()
-    ax2b.bar(h, rtp.v2g_kw / 1e3, color="tab:green", alpha=0.3, align="edge", width=1.0)
-    ax2b.set_ylabel("V2G discharge under RTP [MW] (bars)")
-    ax2.legend(fontsize=7, loc="upper left")
-    ax2.grid(alpha=0.3)
-    ax2.set_title(f"Deadweight loss of TOU: {m['deadweight_loss']:,.0f} {currency}/day")
-    return fig
-
-
-def fig_bid(markets: MarketsSection, currency: str) -> Figure:
-    """Expected profit of regulation bids under the study's availability, exact and Monte Carlo."""
-    b = markets.bid
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
-    ax.plot(
-        b.bids_kw / 1e3,
-        b.profit_exact_per_h,
-        color="tab:blue",
-        label=f"expected profit (exact, {b.availability.kind} F)",
-    )
-    ax.plot(b.bids_kw / 1e3, b.profit_mc_per_h, color="tab:orange", ls="--", label="Monte Carlo estimate")
-    ax.axvline(b.bid.bid_kw / 1e3, color="k", ls=":", label=f"b* = F⁻¹(p/(p+λ)) = {b.bid.bid_kw / 1e3:.2f} MW")
-    if b.bid_secure is not None:  # the bid sold within the network's operating envelopes
-        secure = b.bid_secure.bid_kw
-        ax.axvline(secure / 1e3, color="tab:red", lw=1.2, label=f"network-secure b* = {secure / 1e3:.2f} MW")
-    ax.set_xlabel("bid [MW]")
-    ax.set_ylabel(f"expected profit [{currency}/h]")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"Newsvendor regulation bid ({b.source})")
-    return fig
-
-
-def fig_schedule(fleet: FleetSection, markets: MarketsSection, currency: str = "USD") -> Figure:
-    """Prices, uncontrolled charging and the cost-optimal schedules under the import cap."""
-    sc = markets.schedule
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
-    ax.step(fleet.time_h, fleet.p_uncontrolled_kw / 1e3, where="post", color="tab:gray", label="uncontrolled (all EVs)")
-    blind = "" if markets.network_schedule is None else " (network-blind)"
-    ax.step(fleet.time_h, sc.individual.p_total_kw / 1e3, where="post", color="tab:blue", label=f"per-EV LP{blind}")
+    fig = Figure(figsize=(_W, _H * 1.4))
+    ax, ax_d = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1))
+    colors = {"uniform": "tab:gray", "random": "tab:purple", "loss_aware": "tab:blue", "loss_optimal": "tab:green"}
+    series = {name: np.asarray(p, dtype=float) / 1e3 for name, p in zip(d.policies, d.p_ev_total_kw, strict=True)}
+    losses = {name: lo - d.losses_base_kwh for name, lo in zip(d.policies, d.losses_kwh, strict=True)}
+    base = "uniform" if "uniform" in series else d.policies[0]
+    t = fleet.time_h
     ax.step(
-        fleet.time_h,
-        sc.disaggregated_kw / 1e3,
+        t,
+        series[base],
         where="post",
-        color="tab:green",
-        ls="--",
-        label=f"inner virtual battery, disaggregated{blind}",
+        color=colors.get(base, "k"),
+        lw=1.4,
+        label=f"{base} (the baseline): EV losses {losses[base]:,.1f} kWh",
     )
-    ax.axhline(sc.import_cap_kw / 1e3, color="tab:red", ls=":", label="import cap")
-    ns = markets.network_schedule
-    if ns is not None:  # the schedule sold: per-bus batteries within the feeders' limits and the cap's split
-        ax.step(
-            fleet.time_h,
-            ns.secure.p_ev_kw.sum(axis=1) / 1e3,
-            where="post",
-            color="k",
-            lw=1.6,
-            label="network-secure (the schedule sold)",
-        )
-    ax.set_ylabel("fleet power [MW]")
-    ax2 = ax.twinx()
-    ax2.step(fleet.time_h, sc.price_per_mwh, where="post", color="tab:orange", lw=0.8)
-    ax2.set_ylabel(f"price [{currency}/MWh] (orange)")
-    _clock_ticks(ax, fleet)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("Day-ahead schedule against prices")
-    return fig
-
-
-def fig_robust(markets: MarketsSection) -> Figure:
-    """Cost of robustness and Monte Carlo violation rate against the ellipsoid radius."""
-    rb = markets.robust
-    fig = Figure(figsize=(_W, _H))
-    ax = fig.add_subplot()
-    ok = np.asarray(rb.feasible, dtype=bool)
-    om = np.asarray(rb.omegas, dtype=float)
-    cost = np.array([np.nan if r is None else r.cost_per_horizon for r in rb.results])
-    rate = np.array([np.nan if v is None else v for v in rb.violation_rate], dtype=float)
-    ax.plot(om[ok], cost[ok], "o-", color="tab:blue", label="expected cost")
-    for o in om[~ok]:  # an infeasible radius: no schedule holds for the whole set
-        ax.axvline(o, color="tab:gray", ls="--", lw=0.8)
-        ax.annotate("infeasible", (o, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, va="center")
-    ax.set_xlabel("radius Ω of the uncertainty ellipsoid")
-    ax.set_ylabel(f"expected cost over the horizon [{rb.currency}]")
-    ax2 = ax.twinx()
-    ax2.plot(om[ok], rate[ok] * 100, "s--", color="tab:red", label="violation rate, Monte Carlo")
-    ax2.plot(
-        om, np.asarray(rb.promised) * 100, ":", color="tab:red", label=f"promised, at most ({rb.radius_bound} bound)"
-    )
-    ax2.set_ylabel("violation [%]")
-    ax.grid(alpha=0.3)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
-    ax.set_title("Robust schedule: cost of robustness against violations")
+    ax.set_ylabel("EV charging [MW]")
+    ax.set_title(f"Charging the same EV energy four ways: {base} and the others' difference from it", fontsize=11)
+    groups: list[list[str]] = []
+    for name in d.policies:
+        if name == base:
+            continue
+        diff = series[name] - series[base]
+        same = next((g for g in groups if _same_series(series[g[0]] - series[base], diff)), None)
+        if same is None:
+            groups.append([name])
+        else:
+            same.append(name)
+    for g in groups:
+        diff = series[g[0]] - series[base]
+        label = ", ".join(f"{n} ({losses[n] - losses[base]:+,.1f} kWh of losses)" for n in g)
+        if np.allclose(diff, 0.0, atol=1e-6):
+            label += ": same aggregate, differs in which EV charges"
+        ax_d.step(t, diff, where="post", color=colors.get(g[0], "k"), lw=1.4, label=label)
+    ax_d.axhline(0.0, color="k", lw=0.6)
+    ax_d.set_ylabel(f"minus {base} [MW]")
+    _fleet_axis(ax, fleet, clock)
+    _fleet_axis(ax_d, fleet, clock)
+    ax.set_xlabel("")
+    place_legend(ax)
+    place_legend(ax_d)
     return fig
 
 

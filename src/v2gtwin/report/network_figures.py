@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
+from v2gtwin.report.figure_layout import Clock, clock_tick_labels
+
 __all__ = ["fig_envelope_heatmap"]
 
 
@@ -17,6 +19,8 @@ def fig_envelope_heatmap(
     p_import_max_kw: Sequence[npt.ArrayLike],
     p_export_max_kw: Sequence[npt.ArrayLike],
     clock_labels: Sequence[str],
+    clock: Clock | None = None,
+    dt_s: float | None = None,
 ) -> Figure:
     """Dynamic operating envelopes as heat maps, bus x time: import (charging) limit left, export (V2G) right.
 
@@ -24,7 +28,10 @@ def fig_envelope_heatmap(
     ----------
     feeder_names : name of each feeder; bus_labels : each feeder's bus labels (the source's).
     p_import_max_kw, p_export_max_kw : per feeder, (n_steps, n_bus) largest EV import / export at each bus [kW].
-    clock_labels : local clock time "HH:MM" of the start of each step.
+    clock_labels : local clock time "HH:MM" of the start of each step (the tick labels when ``clock`` is not
+        given).
+    clock, dt_s : the clock of step 0 and the step length [s]: tick labels from them, dated when the clock is
+        (:func:`~v2gtwin.report.figure_layout.clock_tick_labels`).
 
     Every bus of every feeder is drawn (feeders stacked, separated by lines); with few buses the rows carry the
     buses' labels, with several feeders the feeders' names.
@@ -52,7 +59,11 @@ def fig_envelope_heatmap(
         every = max(1, n_steps // 4)
         ticks = np.arange(0, n_steps, every)
         ax.set_xticks(ticks + 0.5)
-        ax.set_xticklabels([clock_labels[int(t)] for t in ticks], fontsize=8, rotation=30, ha="right")
+        if clock is not None and dt_s is not None:
+            texts = clock_tick_labels(ticks * dt_s, clock.start_clock_h, clock.start)
+        else:
+            texts = [clock_labels[int(t)] for t in ticks]
+        ax.set_xticklabels(texts, fontsize=8, rotation=30, ha="right")
         ax.set_xlabel("local time (hh:mm)")
     if len(sizes) == 1 and n_node <= 40:
         axes[0].set_yticks(np.arange(n_node) + 0.5)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from v2gtwin.report.battery_figures import fig_network_battery
+from v2gtwin.report.figure_layout import Clock
 from v2gtwin.report.figures import to_png_base64
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def network_battery_part(result: StudyResult) -> str:
         result.fleet.time_h,
         {kind: nb.fleet_band_kw(kind) for kind in ("outer", "inner", "network_secure")},
         [tg.clock_label(k) for k in range(tg.n_steps)],
+        clock=Clock.of(tg),
     )
     return (
         "<h3>The network-secure virtual battery</h3>"

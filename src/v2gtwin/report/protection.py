@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from v2gtwin.report.figure_layout import place_legend
+
 if TYPE_CHECKING:
     from v2gtwin.grid.protection.analysis import ProtectionAnalysis
 
@@ -58,8 +60,8 @@ def fig_fault_by_bus(an: ProtectionAnalysis) -> Figure:
     ax.set_xlabel("bus")
     ax.set_ylabel("fault current [kA]")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     ax.set_title(f"Three-phase fault current by bus ({an.options.combination} combination)")
+    place_legend(ax)
     return fig
 
 
@@ -89,8 +91,8 @@ def fig_time_current(an: ProtectionAnalysis, max_devices: int = 8) -> Figure:
     ax.set_ylabel("operating time [s]")
     ax.set_ylim(0.01, 100.0)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper right")
     ax.set_title("Time-current curves; pair fault currents without (--) / with (-) V2G, back-feed (:)")
+    place_legend(ax, fontsize=7)
     return fig
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from v2gtwin.report.figure_layout import Clock, place_legend, set_clock_axis
 from v2gtwin.report.figures import to_png_base64
 
 if TYPE_CHECKING:
@@ -20,9 +21,10 @@ __all__ = ["fig_resilience_q", "fig_resilience_sweep", "resilience_section"]
 _W, _H = 8.0, 3.4
 
 
-def fig_resilience_q(res: ResilienceAnalysis) -> Figure:
+def fig_resilience_q(res: ResilienceAnalysis, clock: Clock | None = None) -> Figure:
     """Q(t) with and without V2G over the outage (left: its first minutes; right: the whole outage), with T_r
-    marked and the area 1 - Q (M_D) shaded."""
+    marked and the area 1 - Q (M_D) shaded; ``clock``: when the outage starts (local time on both axes; without
+    it, the outage's start hour undated)."""
     fig = Figure(figsize=(_W, _H))
     axes = fig.subplots(1, 2, width_ratios=(1, 2))
     w, wo = res.with_v2g, res.without_v2g
@@ -30,8 +32,9 @@ def fig_resilience_q(res: ResilienceAnalysis) -> Figure:
     t_s = w.t_s
     edges = np.append(t_s, t_s[-1] + w.dt_s) if t_s.size else t_s
     first = min(edges[-1], max(120.0, 3 * max(mw.t_r_s if mw.recovered_by == "microgrid" else 0.0, 30.0)))
+    c = clock if clock is not None else Clock(res.spec.outage_start_hour)
     for ax, limit in ((axes[0], first), (axes[1], float(edges[-1]))):
-        scale, label = (1.0, "seconds after the outage start") if limit <= 600 else (60.0, "minutes after the start")
+        scale = 1.0 if limit <= 600 else 60.0
         x = edges / scale
         for series, m, colour, name in ((wo.q, mwo, "tab:red", "without V2G"), (w.q, mw, "tab:blue", "with V2G")):
             q = np.append(series, series[-1])
@@ -40,14 +43,13 @@ def fig_resilience_q(res: ResilienceAnalysis) -> Figure:
             if m.recovered_by == "microgrid" and m.t_r_s <= limit:
                 ax.axvline(m.t_r_s / scale, color=colour, ls=":", lw=1)
         ax.axhline(mw.level, color="k", ls="--", lw=0.8)
-        ax.set_xlim(0, limit / scale)
         ax.set_ylim(-0.02, 1.05)
-        ax.set_xlabel(label)
+        set_clock_axis(ax, limit / scale, c.start_clock_h, x_unit_s=scale, start=c.start, max_ticks=6)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Q = served / critical load")
     axes[0].set_title("first moments (T_r dotted)", fontsize=9)
     axes[1].set_title("whole outage (level dashed)", fontsize=9)
-    axes[1].legend(loc="lower right", fontsize=8)
+    place_legend(axes[1])
     return fig
 
 
@@ -63,10 +65,8 @@ def fig_resilience_sweep(res: ResilienceAnalysis) -> Figure:
     ax2 = ax.twinx()
     ax2.plot(n, [m.t_r_s / 60.0 for m in res.sweep], "s--", color="tab:orange", label="T_r")
     ax2.set_ylabel("T_r [min] (the grid's return when not reached)")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper right", fontsize=8)
     ax.set_title("Loss of resilience and recovery time against fleet size")
+    place_legend(ax)
     return fig
 
 
@@ -84,6 +84,8 @@ def resilience_section(result: StudyResult) -> str:
         return ""
     s = res.summary()
     w, wo = s["with_v2g"], s["without_v2g"]
+    tg = result.scenario.time
+    outage = Clock.of(tg).after((res.spec.outage_start_hour - tg.start_hour) % 24.0)
 
     def tr(c: dict[str, object]) -> str:
         return f"{c['t_r_s']:,.0f}" + (" (grid's return)" if c["recovered_by"] == "grid" else "")
@@ -123,6 +125,8 @@ def resilience_section(result: StudyResult) -> str:
             else f"Smallest swept fleet that reaches the level and holds it to the end: {n_min} EVs. "
         )
         + f"{notes}</p>"
-        + _figure(fig_resilience_q(res), "Performance Q(t) with and without V2G; T_r dotted, 1 - Q shaded (M_D).")
+        + _figure(
+            fig_resilience_q(res, outage), "Performance Q(t) with and without V2G; T_r dotted, 1 - Q shaded (M_D)."
+        )
         + _figure(fig_resilience_sweep(res), "M_D and T_r against the number of EVs near the facility.")
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 
-from v2gtwin.report.figures import fig_dispatch, fig_feeder_vmin, fig_hosting, fig_voltage_profile, to_png_base64
+from v2gtwin.report.figures import Clock, fig_dispatch, fig_feeder_vmin, fig_hosting, fig_voltage_profile, to_png_base64
 from v2gtwin.report.html_parts import figure_html, table_html
 from v2gtwin.report.network_figures import fig_envelope_heatmap
 from v2gtwin.report.network_section import base_load_text, feeder_notes_part, network_table_part, ratings_text
@@ -65,18 +65,18 @@ def feeder_section(result: StudyResult) -> str:
         "iterations.</p>"
         + feeder_notes_part(result)
         + figure_html(
-            to_png_base64(fig_feeder_vmin(fl, fd, spec.v_min_pu)),
+            to_png_base64(fig_feeder_vmin(fl, fd, spec.v_min_pu, Clock.of(result.scenario.time))),
             "Lowest bus voltage per step, with the aggregate EV charging shaded.",
         )
         + figure_html(
             to_png_base64(fig_voltage_profile(fd, clock(fd.timeseries.worst_step))),
-            "Voltage of every bus at the step with the lowest voltage, against its distance in branches from "
-            "the substation: the main feeder and each lateral as its own line.",
+            "Voltage of every bus at the step with the lowest voltage along each path from the substation to a "
+            "feeder end, against the electrical distance from the substation (sum of the branch impedances).",
         )
         + figure_html(
             to_png_base64(fig_hosting(fd)),
             "Largest EV charging power each bus can host alone (exact AC, bisection from a LinDistFlow "
-            "estimate), and what volt-var on that EV's inverter adds.",
+            "estimate) on a linear scale, and what volt-var on that EV's inverter adds (bottom).",
         )
         + "<h3>Loss-aware charging</h3>"
         + table_html(
@@ -88,7 +88,10 @@ def feeder_section(result: StudyResult) -> str:
         '(Frank-Wolfe on the marginal loss sensitivities, free to move charging in time). "Due to EVs" '
         f"subtracts the base load's own losses ({d.losses_base_kwh:,.1f} kWh).</p>"
         + why_html(loss_aware_vs_uniform(result))
-        + figure_html(to_png_base64(fig_dispatch(fl, fd)), "Aggregate EV charging of each policy.")
+        + figure_html(
+            to_png_base64(fig_dispatch(fl, fd, Clock.of(result.scenario.time))),
+            "Aggregate EV charging of the uniform policy, and each other policy's difference from it.",
+        )
         + network_table_part(result)
         + _envelope_part(result)
     )
@@ -107,6 +110,8 @@ def _envelope_part(result: StudyResult) -> str:
         [e.p_import_max_kw for e in envs],
         [e.p_export_max_kw for e in envs],
         [tg.clock_label(k) for k in range(tg.n_steps)],
+        Clock.of(tg),
+        tg.dt_s,
     )
     return (
         "<h3>Dynamic operating envelopes</h3>"

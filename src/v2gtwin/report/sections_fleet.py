@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from v2gtwin.report.figures import fig_arrivals, fig_energy_envelope, fig_power_envelope, fig_soc, to_png_base64
+from v2gtwin.report.figures import Clock, fig_arrivals, fig_energy_envelope, fig_power_envelope, fig_soc, to_png_base64
 from v2gtwin.report.html_parts import figure_html
 from v2gtwin.report.surprises import delivered_vs_needed, why_html
 from v2gtwin.study_result import StudyResult
@@ -30,6 +30,7 @@ _SUMMARY_ROWS = (
 
 def fleet_section(result: StudyResult) -> str:
     f = result.fleet
+    clock = Clock.of(result.scenario.time)
     assert f is not None  # render_html calls it only then
     rows = "".join(
         f"<tr><td>{html.escape(label)}</td><td>{fmt.format(f.summary[key])}</td></tr>"
@@ -44,13 +45,13 @@ def fleet_section(result: StudyResult) -> str:
         "sum of each plugged-in EV's power box and energy band (an outer approximation of the fleet's "
         "flexibility); the energy band's lower edge is the least stored energy from which every EV can still "
         "reach its target by departure.</p>"
-        + figure_html(to_png_base64(fig_arrivals(f)), "Arrivals and departures per step, and EVs plugged in.")
+        + figure_html(to_png_base64(fig_arrivals(f, clock)), "Arrivals and departures per step, and EVs plugged in.")
         + figure_html(
-            to_png_base64(fig_power_envelope(f)),
+            to_png_base64(fig_power_envelope(f, clock)),
             "Uncontrolled aggregate charging against the feasible aggregate power range.",
         )
         + figure_html(
-            to_png_base64(fig_energy_envelope(f)),
+            to_png_base64(fig_energy_envelope(f, clock)),
             "Stored energy of the plugged-in EVs, uncontrolled, against the virtual battery's energy band.",
         )
         + figure_html(to_png_base64(fig_soc(f)), "SoC at arrival and at departure under uncontrolled charging.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from v2gtwin.report.figures import fig_bid, fig_market, fig_robust, fig_schedule, to_png_base64
+from v2gtwin.report.figures import Clock, fig_bid, fig_market, fig_robust, fig_schedule, to_png_base64
 from v2gtwin.report.html_parts import figure_html, table_html
 from v2gtwin.report.network_services import (
     ignores_network_note,
@@ -107,7 +107,7 @@ def markets_section(result: StudyResult) -> str:
         + network_schedule_note(s.get("network_schedule"))
         + figure_html(to_png_base64(fig_bid(mk, cur)), "Expected profit of regulation bids; the critical-fractile bid.")
         + figure_html(
-            to_png_base64(fig_schedule(fl, mk, cur)),
+            to_png_base64(fig_schedule(fl, mk, cur, Clock.of(result.scenario.time))),
             f"Cost-optimal day-ahead schedules (LP, solver: {sc['solver']})"
             + ("; black: the network-secure schedule sold." if mk.network_schedule is not None else "."),
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from v2gtwin.grid.secure import SECURE_RULE, tabulate_secure_figures
 from v2gtwin.report.figures import (
+    Clock,
     fig_agc,
     fig_cascade,
     fig_frequency_event,
@@ -85,7 +86,9 @@ def services_section(result: StudyResult) -> str:
     sv, spec, fl = result.services, result.scenario.frequency, result.fleet
     assert sv is not None and fl is not None  # render_html calls it only then
     tg = result.scenario.time
-    event_clock = tg.clock_label(tg.step_at(spec.event_hour, "frequency.event_hour"))
+    event_step = tg.step_at(spec.event_hour, "frequency.event_hour")
+    event_clock = tg.clock_label(event_step)
+    at_event = Clock.of(tg).after(event_step * tg.dt_h)
     s = sv.summary()
     pr, dy, ag, dr = s["droop"], s["dynamics"], s["agc"], s["dr"]
     rows = [
@@ -167,10 +170,10 @@ def services_section(result: StudyResult) -> str:
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
         f"Hz, {spec.ev_droop_pu * 100:g} %), event in the step starting {event_clock}.</p>"
         + figure_html(
-            to_png_base64(fig_frequency_event(sv, spec.step_mw)),
+            to_png_base64(fig_frequency_event(sv, spec.step_mw, at_event)),
             "Frequency after the load step (RK4, every EV modelled), and the fleet's response.",
         )
-        + figure_html(to_png_base64(fig_agc(sv)), "Two-area AGC with and without the fleet as a participant.")
+        + figure_html(to_png_base64(fig_agc(sv, at_event)), "Two-area AGC with and without the fleet as a participant.")
         + "<h3>Regulation (PJM performance score)</h3>"
         + table_html(
             ("allocation", "capacity [kW]", "accuracy", "delay", "precision", "score", "throughput [kWh]"), reg_rows
@@ -181,9 +184,12 @@ def services_section(result: StudyResult) -> str:
             else '<p class="muted">The scores are of the unconstrained capacity; the network carries the '
             "network-secure capacity (the one sold).</p>"
         )
-        + figure_html(to_png_base64(fig_regulation(sv)), "Signal and response, first 20 minutes.")
         + figure_html(
-            to_png_base64(fig_reserve_dr(fl, sv)),
+            to_png_base64(fig_regulation(sv, at_event)),
+            "Signal and response, tracking error and the fleet's headroom, first 20 minutes.",
+        )
+        + figure_html(
+            to_png_base64(fig_reserve_dr(fl, sv, Clock.of(tg))),
             "Contingency reserve over the day (top) and the demand-response event with its rebound (bottom)"
             + ("; black: network-secure." if sv.reserve.reserve_secure_kw is not None else "."),
         )
@@ -194,7 +200,9 @@ def services_section(result: StudyResult) -> str:
         f"H = {spec.cascade_h_s:g} s; legacy DERs trip at 59.3 Hz / 0.16 s, IEEE 1547-2018 ones ride through to "
         f"58.5 Hz / 300 s; staggered ramp-down at {spec.ramp_pct_per_s:g} %/s; random delays up to "
         f"{spec.random_delay_max_s:g} s. UFLS stages (illustrative): 59.0, 58.7, 58.4 Hz.</p>"
-        + figure_html(to_png_base64(fig_cascade(sv)), "Frequency in the cascade event, by disconnection mode.")
+        + figure_html(
+            to_png_base64(fig_cascade(sv, at_event)), "Frequency in the cascade event, by disconnection mode."
+        )
         + _network_services_part(result, s)
         + network_battery_part(result)
     )
