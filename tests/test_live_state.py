@@ -1,0 +1,182 @@
+"""The live state -> fleet arrays, against hand-computed values; the plan's set-points against the EVs' limits and
+targets; the run folder's records and their errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from v2gtwin.errors import DataError, V2GTwinError
+from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_run
+from v2gtwin.live_plan import NetworkSlots, clip_to_station_limits, plan_cycle
+from v2gtwin.live_state import build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
+from v2gtwin.scenario import FleetSpec, Scenario
+
+NOW = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.UTC)
+
+
+def _iso(hours: float) -> str:
+    return (NOW + dt.timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+def _evse(soc: float | None, p_max: float, p_min: float) -> dict[str, Any]:
+    return {"evse_id": 1, "status": "Occupied", "p_kw": 0.0, "soc_pu": soc, "p_max_kw": p_max, "p_min_kw": p_min}
+
+
+STATIONS = {
+    "stations": [
+        {"station_id": "A", "connected": True, "evses": [_evse(0.5, 11.0, -11.0)]},
+        {"station_id": "B", "connected": True, "evses": [_evse(None, 7.2, 0.0)]},
+        {"station_id": "C", "connected": True, "evses": [_evse(0.2, 11.0, 0.0)]},
+        {"station_id": "D", "connected": False, "evses": [_evse(0.4, 11.0, 0.0)]},
+    ]
+}
+NEEDS = {
+    "needs": [
+        {"station_id": "A", "evse_id": 1, "departure_time": _iso(3), "e_request_kwh": 10.0, "soc_pu": None,
+         "p_max_kw": 7.4, "p_min_kw": -7.4, "v2x": True, "capacity_kwh": 50.0},
+        {"station_id": "B", "evse_id": 1, "departure_time": _iso(50), "e_request_kwh": 19.95, "soc_pu": None,
+         "p_max_kw": None, "p_min_kw": None, "v2x": False},
+        {"station_id": "C", "evse_id": 1, "departure_time": _iso(-1 / 6), "e_request_kwh": 30.0, "soc_pu": None,
+         "p_max_kw": 11.0, "p_min_kw": 0.0, "v2x": False, "capacity_kwh": 60.0},
+        {"station_id": "D", "evse_id": 1, "departure_time": _iso(5), "e_request_kwh": 5.0, "soc_pu": None,
+         "p_max_kw": 11.0, "p_min_kw": 0.0, "v2x": False},
+    ]
+}  # fmt: skip
+
+
+def test_state_to_fleet_by_hand() -> None:
+    state = read_live_state(STATIONS, NEEDS, NOW)
+    assert state.station_id == ("A", "B", "C") and state.n_needs_unmatched == 1  # D is not connected
+    book = update_need_book({}, state)
+    spec = FleetSpec()  # classes 40/60/75/100 kWh at 0.2/0.35/0.3/0.15: mean 8 + 21 + 22.5 + 15 = 66.5 kWh
+    grid = calc_live_time_grid(state.t_utc, state.departure_s, 900.0, 96)
+    assert grid.n_steps == 96  # B leaves in 50 h = 200 steps, cut at the 96-step horizon
+    fleet, notes = build_live_fleet(state, book, spec, grid)
+    # A: limits min(11, 7.4) = 7.4 kW and discharge min(11, 7.4) = 7.4 kW; leaves in 3 h = step 12; target
+    # 0.5 + 10 / 50 = 0.7 (reach 0.5 + 7.4 * 0.95 * 0.25 * 12 / 50 = 0.9218: not cut).
+    # B: no SoC, no capacity: 66.5 kWh, arrives at 0.8 - 19.95 / 66.5 = 0.5, target 0.8; beyond the horizon: keeps
+    # 96 * 900 / 180000 = 0.48 of its 0.3: target 0.5 + 0.144 = 0.644; no discharge (no V2X).
+    # C: 10 min past its departure: one step; target 0.2 + 30 / 60 = 0.7 cut to 0.2 + 11 * 0.95 * 0.25 / 60.
+    c_reach = 0.2 + 11 * 0.95 * 0.25 / 60
+    np.testing.assert_allclose(fleet.capacity_kwh, [50.0, 66.5, 60.0])
+    np.testing.assert_allclose(fleet.soc0_pu, [0.5, 0.5, 0.2])
+    np.testing.assert_allclose(fleet.soc_target_pu, [0.7, 0.644, c_reach], rtol=1e-12)
+    np.testing.assert_allclose(fleet.p_charge_max_kw, [7.4, 7.2, 11.0])
+    np.testing.assert_allclose(fleet.p_discharge_max_kw, [7.4, 0.0, 0.0])
+    np.testing.assert_array_equal(fleet.departure_step, [12, 96, 1])
+    np.testing.assert_array_equal(fleet.arrival_step, [0, 0, 0])
+    assert notes.n_capacity_assumed == 1 and notes.capacity_assumed_kwh == pytest.approx(66.5)
+    assert (notes.n_soc_assumed, notes.n_past_departure, notes.n_departure_beyond_horizon) == (1, 1, 1)
+    assert notes.n_target_cut == 1
+    assert notes.e_target_cut_kwh == pytest.approx((0.7 - c_reach) * 60)
+    # Remaining: 0.2 * 50 + 0.144 * 66.5 + (c_reach - 0.2) * 60 = 10 + 9.576 + 2.6125
+    assert notes.e_request_remaining_kwh == pytest.approx(22.1885)
+
+
+def test_need_book_keeps_the_first_soc() -> None:
+    state = read_live_state(STATIONS, NEEDS, NOW)
+    book = update_need_book({}, state)
+    later = json.loads(json.dumps(STATIONS))
+    later["stations"][0]["evses"][0]["soc_pu"] = 0.6  # A charged 0.1 pu = 5 kWh of its 10
+    s2 = read_live_state(later, NEEDS, NOW + dt.timedelta(minutes=15))
+    b2 = update_need_book(book, s2)
+    assert b2[s2.key[0]] == 0.5
+    grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96)
+    fleet, _ = build_live_fleet(s2, b2, FleetSpec(), grid)
+    assert fleet.soc0_pu[0] == 0.6 and fleet.soc_target_pu[0] == pytest.approx(0.7)  # still 0.5 + 10 / 50
+    assert fleet.departure_step[0] == 11  # 2 h 45 min left = 11 steps
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [("e_request_kwh", -1.0, "e_request_kwh"), ("departure_time", "tomorrow", "departure_time"),
+     ("e_request_kwh", "nan", "e_request_kwh")],
+)  # fmt: skip
+def test_bad_needs_name_the_field(field: str, value: Any, match: str) -> None:
+    needs = json.loads(json.dumps(NEEDS))
+    needs["needs"][0][field] = value
+    with pytest.raises(DataError, match=match):
+        read_live_state(STATIONS, needs, NOW)
+
+
+def test_plan_meets_targets_within_limits() -> None:
+    state = read_live_state(STATIONS, NEEDS, NOW)
+    plan = plan_cycle(Scenario(), state, update_need_book({}, state))
+    assert plan.schedule is not None
+    p = plan.schedule.p_kw
+    f = plan.fleet
+    # Limits: -p_discharge <= p <= p_charge, nothing after departure.
+    assert (p <= f.p_charge_max_kw + 1e-6).all() and (p >= -f.p_discharge_max_kw - 1e-6).all()
+    for i in range(f.n):
+        assert np.abs(p[f.departure_step[i] :, i]).max(initial=0.0) < 1e-6
+    # Energy stored by departure reaches the target: sum(eta_c p+ + p- / eta_d) dt_h >= (target - soc0) C.
+    stored = (np.where(p > 0, 0.95 * p, p / 0.95) * 0.25).sum(axis=0)
+    need = (f.soc_target_pu - f.soc0_pu) * f.capacity_kwh
+    assert (stored >= need - 1e-4).all()
+    # C can only charge flat out in its one step: 11 kW.
+    assert plan.setpoint_kw[2] == pytest.approx(11.0, abs=1e-4)
+    np.testing.assert_allclose(plan.setpoint_kw, p[0], atol=1e-9)  # no clip without a network
+
+
+def test_station_clip_counted() -> None:
+    state = read_live_state(STATIONS, NEEDS, NOW)
+    out, n = clip_to_station_limits(np.array([8.0, -1.0, 5.0]), state)
+    np.testing.assert_allclose(out, [7.4, 0.0, 5.0])  # A above 7.4 kW, B cannot discharge
+    assert n == 2
+
+
+def test_network_slots_stable_hash() -> None:
+    slots = NetworkSlots(np.array([0, 1, 1, 2]), np.array([5, 6, 7, 8]))
+    f, b = slots.place(("CS-1", "CS-2"))
+    k = [zlib.crc32(b"CS-1") % 4, zlib.crc32(b"CS-2") % 4]
+    np.testing.assert_array_equal(f, slots.ev_feeder[k])
+    np.testing.assert_array_equal(b, slots.ev_bus[k])
+
+
+class _FlakyClient:
+    """Answers reads; the first POST fails as an unreachable server would."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+
+    def stations(self) -> list[dict[str, Any]]:
+        return list(STATIONS["stations"])
+
+    def charging_needs(self) -> list[dict[str, Any]]:
+        return list(NEEDS["needs"])
+
+    def post_setpoints(self, setpoints: list[Any], timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        self.posts += 1
+        if self.posts == 1:
+            raise V2GTwinError("POST /api/v1/setpoints: no answer")
+        ok = {"status": "Accepted", "latency_s": 0.01, "error": None}
+        return [{"station_id": s["station_id"]} | ok for s in setpoints]
+
+
+def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
+    times = iter([NOW, NOW, NOW + dt.timedelta(minutes=15)])
+    recs = run_loop(
+        _FlakyClient(), Scenario(), interval_s=900, cycles=2, record_dir=tmp_path / "run",
+        clock=lambda: next(times), wait=lambda s: None,
+    )  # fmt: skip
+    assert recs[0]["error"] == "POST /api/v1/setpoints: no answer" and recs[0]["stage"] == "send"
+    assert recs[1]["error"] is None and len(recs[1]["results"]) == 3
+    meta, on_disk = read_run(tmp_path / "run")
+    assert [r["cycle"] for r in on_disk] == [0, 1] and meta["interval_s"] == 900
+    s = summarize_run(on_disk, 900)
+    # Cycle 0's set-points against cycle 1's reported power (0 kW at every station) over 0.25 h.
+    planned = sum(x["p_kw"] for x in on_disk[0]["setpoints"]) * 0.25
+    assert s["cycles"][0]["e_deviation_kwh"] == pytest.approx(0.0 - planned)
+    with (tmp_path / "run" / CYCLES_FILE).open("a") as fh:
+        fh.write('{"cycle": 2, "t_u')  # a torn last line
+    with pytest.raises(DataError, match="line 3"):
+        read_run(tmp_path / "run")
+    with pytest.raises(DataError, match="already holds a run"):
+        run_loop(_FlakyClient(), Scenario(), cycles=1, record_dir=tmp_path / "run", wait=lambda s: None)
