@@ -9,6 +9,7 @@ What OCPP does not say, and what is assumed instead (each counted, never silent)
 
 * Battery capacity: NotifyEVChargingNeeds carries it only for DC (``evEnergyCapacity``); without it the EV gets
   the scenario's share-weighted mean class capacity (``n_capacity_assumed``).
+* A need without an energy request is left out (``n_needs_incomplete`` of the state): nothing to schedule.
 * The SoC target: the EV asks for ``e_request_kwh`` (``energyAmount``) when it plugs in; its target is the SoC it
   had when the loop first saw that need plus the request over its capacity (``soc_first_pu`` kept by the loop in a
   :data:`NeedBook`), at most ``soc_max_pu``. Without any SoC reading the EV is taken to arrive at
@@ -17,7 +18,8 @@ What OCPP does not say, and what is assumed instead (each counted, never silent)
 * Departure: step ``floor((departure - now) / dt_s)``, at least 1 (an EV past its departure time that is still
   plugged in gets this one step: ``n_past_departure``), at most the horizon (the part of the request beyond it is
   scaled by the share of the stay inside the horizon, as :func:`v2gtwin.fleet.place_sessions` does:
-  ``n_departure_beyond_horizon``).
+  ``n_departure_beyond_horizon``). An EV that gave no departure time is taken to stay to the horizon's end
+  (``n_departure_assumed``).
 * A target out of reach at full power is cut to what full power reaches (``n_target_cut``): the schedule then
   charges that EV flat out instead of dropping it.
 """
@@ -80,7 +82,7 @@ class LiveState:
     key : :func:`need_key` of each EV's need [-].
     soc_pu : latest reported state of charge (NaN when none was reported) [pu].
     e_request_kwh : energy the EV asked for when it plugged in [kWh].
-    departure_s : time from ``t_utc`` to the EV's departure (negative: past due) [s].
+    departure_s : time from ``t_utc`` to the EV's departure (negative: past due; NaN: the EV gave none) [s].
     p_max_kw : largest charging power, the smaller of the station's and the EV's [kW].
     p_min_kw : most negative power (discharge) both allow; 0 without V2X [kW].
     v2x : the EV declared a bidirectional transfer [-].
@@ -88,6 +90,7 @@ class LiveState:
     p_now_kw : the EVSE's present power (NaN when none was reported) [kW].
     n_stations, n_connected : stations known and connected [-].
     n_needs_unmatched : needs of stations not connected (left out) [-].
+    n_needs_incomplete : needs without an energy request (left out: nothing to schedule) [-].
     """
 
     t_utc: dt.datetime
@@ -105,6 +108,7 @@ class LiveState:
     n_stations: int = 0
     n_connected: int = 0
     n_needs_unmatched: int = 0
+    n_needs_incomplete: int = 0
 
     @property
     def n(self) -> int:
@@ -162,7 +166,7 @@ def read_live_state(stations: Mapping[str, Any], needs: Mapping[str, Any], t_utc
             evses[(sid, int(e.get("evse_id", 0)))] = e
     cols: dict[str, list[Any]] = {k: [] for k in ("sid", "evse", "key", "soc", "e", "dep", "pmax", "pmin", "v2x")}
     cols |= {"cap": [], "pnow": []}
-    unmatched = 0
+    unmatched = incomplete = 0
     need_rows = needs.get("needs")
     if not isinstance(need_rows, list):
         raise DataError("charging needs: expected {'needs': [...]}")
@@ -174,8 +178,9 @@ def read_live_state(stations: Mapping[str, Any], needs: Mapping[str, Any], t_utc
             continue
         ev = evses.get((sid, evse_id), {})
         dep_text = nd.get("departure_time")
-        if dep_text is None:
-            raise DataError(f"needs[{k}].departure_time: missing (station {sid})")
+        if nd.get("e_request_kwh") is None:  # the EV did not say how much it wants: nothing to schedule
+            incomplete += 1
+            continue
         e_req = _num(nd.get("e_request_kwh"), f"needs[{k}].e_request_kwh")
         if not e_req >= 0:
             raise DataError(f"needs[{k}].e_request_kwh = {nd.get('e_request_kwh')!r}: must be a number >= 0")
@@ -201,7 +206,8 @@ def read_live_state(stations: Mapping[str, Any], needs: Mapping[str, Any], t_utc
         cols["key"].append(need_key(sid, evse_id, str(dep_text), e_req))
         cols["soc"].append(soc)
         cols["e"].append(e_req)
-        cols["dep"].append((parse_utc(dep_text, f"needs[{k}].departure_time") - t_utc).total_seconds())
+        dep = math.nan if dep_text is None else (parse_utc(dep_text, f"needs[{k}].departure_time") - t_utc)
+        cols["dep"].append(dep if isinstance(dep, float) else dep.total_seconds())
         cols["pmax"].append(p_max)
         cols["pmin"].append(p_min)
         cols["v2x"].append(v2x)
@@ -224,6 +230,7 @@ def read_live_state(stations: Mapping[str, Any], needs: Mapping[str, Any], t_utc
         n_stations=len(rows),
         n_connected=len(connected),
         n_needs_unmatched=unmatched,
+        n_needs_incomplete=incomplete,
     )
 
 
@@ -239,9 +246,11 @@ def update_need_book(book: NeedBook, state: LiveState) -> dict[str, float]:
 
 def calc_live_time_grid(t_utc: dt.datetime, departure_s: FloatArray, dt_s: float, n_steps_max: int) -> TimeGrid:
     """The time grid of one cycle: step ``dt_s`` from ``t_utc`` (its local clock hour: the scenario's clock is local
-    time) to the latest departure, at least one step and at most ``n_steps_max``."""
-    latest = float(departure_s.max()) if departure_s.size else dt_s
-    n = min(max(1, math.ceil(latest / dt_s - 1e-9)), n_steps_max)
+    time) to the latest departure, at least one step and at most ``n_steps_max`` (all of them when an EV gave no
+    departure time)."""
+    known = departure_s[np.isfinite(departure_s)]
+    latest = float(known.max()) if known.size and known.size == departure_s.size else math.inf
+    n = n_steps_max if not math.isfinite(latest) else min(max(1, math.ceil(latest / dt_s - 1e-9)), n_steps_max)
     local = t_utc.astimezone()
     hour = local.hour + local.minute / 60.0 + local.second / 3600.0
     return TimeGrid(dt_s=dt_s, n_steps=n, start_hour=hour % 24.0)
@@ -249,13 +258,15 @@ def calc_live_time_grid(t_utc: dt.datetime, departure_s: FloatArray, dt_s: float
 
 @dataclass(frozen=True)
 class LiveFleetNotes:
-    """What :func:`build_live_fleet` assumed or cut, counted (JSON-ready through :meth:`to_dict`)."""
+    """What :func:`build_live_fleet` assumed or cut, counted (JSON-ready through :meth:`to_dict`); ``extra``: the
+    state's counts of stations, connected stations and needs left out."""
 
     n_evs: int
     n_capacity_assumed: int
     capacity_assumed_kwh: float
     n_soc_assumed: int
     n_past_departure: int
+    n_departure_assumed: int
     n_departure_beyond_horizon: int
     n_target_cut: int
     e_target_cut_kwh: float
@@ -270,6 +281,7 @@ class LiveFleetNotes:
             "capacity_assumed_kwh": self.capacity_assumed_kwh,
             "n_soc_assumed": self.n_soc_assumed,
             "n_past_departure": self.n_past_departure,
+            "n_departure_assumed": self.n_departure_assumed,
             "n_departure_beyond_horizon": self.n_departure_beyond_horizon,
             "n_target_cut": self.n_target_cut,
             "e_target_cut_kwh": self.e_target_cut_kwh,
@@ -314,7 +326,8 @@ def build_live_fleet(state: LiveState, book: NeedBook, spec: FleetSpec, time: Ti
     soc_max = np.maximum(spec.soc_max_pu, soc)
     target = np.minimum(first + state.e_request_kwh / cap, soc_max)
     target = np.maximum(target, 0.0)
-    dep_raw = np.floor(state.departure_s / time.dt_s + 1e-9)
+    no_dep = np.isnan(state.departure_s)
+    dep_raw = np.where(no_dep, time.n_steps, np.floor(np.nan_to_num(state.departure_s) / time.dt_s + 1e-9))
     past = dep_raw < 1
     beyond = dep_raw > time.n_steps
     dep = np.clip(dep_raw, 1, time.n_steps).astype(np.int64)
@@ -349,9 +362,16 @@ def build_live_fleet(state: LiveState, book: NeedBook, spec: FleetSpec, time: Ti
         capacity_assumed_kwh=cap_assumed,
         n_soc_assumed=int(no_soc.sum()),
         n_past_departure=int(past.sum()),
+        n_departure_assumed=int(no_dep.sum()),
         n_departure_beyond_horizon=int(beyond.sum()),
         n_target_cut=int(cut.sum()),
         e_target_cut_kwh=e_cut,
         e_request_remaining_kwh=float((np.clip(target - soc, 0.0, None) * cap).sum()),
+        extra={
+            "n_stations": state.n_stations,
+            "n_connected": state.n_connected,
+            "n_needs_unmatched": state.n_needs_unmatched,
+            "n_needs_incomplete": state.n_needs_incomplete,
+        },
     )
     return fleet, notes
