@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.v2gtwin-installed
 OUT ?= out
 
-.PHONY: study test lint bench clean lock blast-reference iso15118-venv lock-iso15118 lock-blast
+.PHONY: study test lint bench clean lock blast-reference iso15118-venv lock-iso15118 lock-blast browser
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ $(INTEROP): tests/interop/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --prefix tests/interop --no-audit --no-fund --silent && touch $(INTEROP); \
 	else echo "npm not found: the OCPP interop test will be skipped (fails under CI=true)"; fi
+
+# The report's browser test (tests/test_report_browser.py) opens the report in headless Chromium over its DevTools
+# protocol. Without chromium, root installs Debian's chromium and chromium-driver (the driver for tests that use
+# WebDriver); elsewhere the test skips with a message (under CI=true it fails instead).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium not found: installing Debian's chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+	@command -v chromium >/dev/null 2>&1 || echo "chromium not found: the report's browser test will be skipped (fails under CI=true)"
 
 # The real ISO 15118 segment's stack: iso15118 0.31.2 (the open EVCC/SECC of SwitchEV/EcoG) in its own venv, as it
 # pins pydantic 1.10 and cryptography 44 (v2gtwin's own pins differ; v2gtwin runs it as subprocesses and never
@@ -61,7 +70,7 @@ lock-iso15118:
 	$(ISO15118_VENV)/bin/python -m pip freeze >> requirements-iso15118.lock
 	@touch $(ISO15118)
 
-test: $(STAMP) $(INTEROP) $(ISO15118)
+test: $(STAMP) $(INTEROP) $(ISO15118) browser
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

@@ -179,7 +179,7 @@ def test_help_names_only_commands_that_exist(capsys: pytest.CaptureFixture[str])
     code, top, _ = run_cli(capsys, "csms", "--help")
     assert code == 0 and "work in progress" not in top.lower()
     commands = set(re.findall(r"^\s{2}(\w+)\s{2,}", top.split("Commands:")[1], flags=re.M))
-    assert commands == {"serve", "simulate", "dispatch", "pki", "password"}
+    assert commands == {"serve", "simulate", "dispatch", "pki", "password", "token"}
     mentioned: set[str] = set()
     for command in sorted(commands):
         code, text, _ = run_cli(capsys, "csms", command, "--help")

@@ -16,6 +16,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     battery_fade,
     comply,
     csms,
+    csms_api,
     cyber,
     cyber_iso15118,
     cyber_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,6 +101,19 @@ def csms_serve(
             "controls (GetDERControl), and store them (read by 'v2gtwin comply --from-csms')."
         ),
     ] = True,
+    api_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve the HTTP API and dashboard on this port too (0: any free port; default: no API). Tokens: "
+            "'csms token create'.",
+        ),
+    ] = None,
+    api_host: Annotated[str, typer.Option(help="Address the HTTP API listens on.")] = "127.0.0.1",
+    api_open_reads: Annotated[
+        bool, typer.Option(help="Let the API's GET routes answer without a token (writes always need one).")
+    ] = False,
 ) -> None:
     """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
     ws[s]://HOST:PORT/<station_id>). Prints the address it listens on (the actual port with --port 0), then a
@@ -135,13 +149,20 @@ def csms_serve(
     except DataError as exc:
         raise V2GTwinError(f"--pki {pki}: {exc}") from None
     scheme = "wss" if profile >= 2 else "ws"
+    if api_port is not None:
+        _check_host(api_host, api_port)
 
     async def serve() -> None:
-        async with csms:
+        async with csms, contextlib.AsyncExitStack() as stack:
             sys.stderr.write(
                 f"csms: {scheme}://{host}:{csms.port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile "
                 f"{profile}), db {db}\n"
             )
+            if api_port is not None:
+                api = await stack.enter_async_context(_api_server(csms, api_host, api_port, api_open_reads))
+                sys.stderr.write(
+                    f"csms: HTTP API and dashboard at {api.url}/ (reads {'open' if api_open_reads else 'by token'})\n"
+                )
             sys.stderr.flush()
             if status_every <= 0:
                 await asyncio.Future()
@@ -160,8 +181,31 @@ def csms_serve(
 
     try:
         asyncio.run(serve())
+    except _ApiListenError as exc:
+        raise V2GTwinError(f"--api-port {api_port}: cannot listen on {api_host} ({exc})") from None
     except OSError as exc:
         raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
+
+
+class _ApiListenError(Exception):
+    """The API's port could not be bound (told apart from the OCPP port's error)."""
+
+
+@contextlib.asynccontextmanager
+async def _api_server(csms: Any, host: str, port: int, open_reads: bool) -> Any:
+    """The HTTP API beside a started central system, with its TLS context (profiles 2 and 3: the server's own
+    certificate, no client certificate)."""
+    from v2gtwin.cyber.csms.api_server import ApiServer
+
+    api = ApiServer(csms, host=host, port=port, ssl_context=csms.api_ssl_context(), open_reads=open_reads)
+    try:
+        await api.start()
+    except OSError as exc:
+        raise _ApiListenError(exc.strerror or str(exc)) from None
+    try:
+        yield api
+    finally:
+        await api.stop()
 
 
 @csms_app.command("simulate")
@@ -266,19 +310,34 @@ def csms_dispatch(
     db: Annotated[str, typer.Option(help="SQLAlchemy database URL.")] = "sqlite:///csms.sqlite",
     wait: Annotated[float, typer.Option(min=0.0, max=3600.0, help="Seconds to wait for the stations.")] = 30.0,
     timeout: Annotated[float, typer.Option(min=0.1, max=600.0, help="Per-call timeout [s].")] = 10.0,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Send through the HTTP API of a running 'csms serve --api-port' (http[s]://HOST:PORT) instead of "
+            "serving here (--port, --host, --db, --wait then unused)."
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="File holding the API token ('csms token create'), with --server.")
+    ] = None,
+    cafile: Annotated[Path | None, typer.Option(help="CA certificate of an https --server (the PKI's ca.pem).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Serve, wait until the CSV's stations are connected and their BootNotification accepted (or --wait passes),
     push their set-points as charging profiles concurrently, and report each station's outcome and the latency
-    distribution. A station is sent nothing before its boot is accepted. Exit code 1 when no station accepted."""
+    distribution. A station is sent nothing before its boot is accepted. Exit code 1 when no station accepted.
+    With --server, the set-points go through a running server's API instead (same dispatch, same records)."""
     import asyncio
-    from collections import Counter
 
-    from v2gtwin.cyber.csms.outcomes import percentile_s
+    from v2gtwin.cli.csms_api import dispatch_remote, outcome_summary
     from v2gtwin.cyber.csms.server import Csms
 
-    _check_host(host, port)
     limits = _read_set_points(csv_file)
+    if server is not None:
+        result = dispatch_remote(limits, server, token_file, timeout, cafile)
+        _report_dispatch(result, json_out, outcome_summary)
+        return
+    _check_host(host, port)
     store = _open_store(db)
 
     async def go() -> dict[str, dict[str, Any]]:
@@ -293,20 +352,17 @@ def csms_dispatch(
         result = asyncio.run(go())
     except OSError as exc:
         raise V2GTwinError(f"--port {port}: cannot listen on {host} ({exc.strerror})") from None
-    # Percentiles over every station of the CSV: one that did not accept counts above every latency.
-    lat = [r["latency_s"] if r["status"] == "Accepted" else None for r in result.values()]
-    accepted = sum(r["status"] == "Accepted" for r in result.values())
-    out: dict[str, Any] = {
-        "stations": len(result),
-        "accepted": accepted,
-        "outcomes": dict(Counter(r["status"] for r in result.values())),
-        "latency_p50_s": percentile_s(lat, 0.5),
-        "latency_p99_s": percentile_s(lat, 0.99),
-    }
+    _report_dispatch(result, json_out, outcome_summary)
+
+
+def _report_dispatch(result: dict[str, dict[str, Any]], json_out: bool, summary: Any) -> None:
+    """Print a dispatch's outcome (percentiles over every station of the CSV: one that did not accept counts
+    above every latency); exit code 1 when no station accepted."""
+    out: dict[str, Any] = summary(result)
     if json_out:
         out["per_station"] = result
     _emit(out, json_out)
-    if accepted == 0:
+    if out["accepted"] == 0:
         sys.stderr.write(f"error: no station accepted its set-point ({out['outcomes']})\n")
         raise typer.Exit(1)
 

@@ -60,6 +60,7 @@ from v2gtwin.report.network_services import (
 from v2gtwin.report.protection import protection_section
 from v2gtwin.report.resilience import resilience_section
 from v2gtwin.study import StudyResult
+from v2gtwin.study_summary import summary_json
 
 __all__ = ["prepare_out_dir", "render_html", "write_report"]
 
@@ -612,7 +613,7 @@ def write_report(result: StudyResult, out_dir: str | Path) -> dict[str, Path]:
     """
     out = prepare_out_dir(out_dir)
     html_text = render_html(result)
-    json_text = dumps_strict(result.to_dict())
+    json_text = dumps_strict(result.to_dict() | summary_json(result))
     paths = {"report": out / "report.html", "results": out / "results.json"}
     try:
         _atomic_write(paths["results"], json_text)

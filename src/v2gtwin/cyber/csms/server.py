@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -41,6 +41,7 @@ from websockets.typing import Subprotocol
 
 from v2gtwin.cyber.csms.gcpause import gc_paused
 from v2gtwin.cyber.csms.inventory import DerControlHandlers, InventoryHandlers, InventoryRequests, request_inventory
+from v2gtwin.cyber.csms.live_state import ev_power_limits_w
 from v2gtwin.cyber.csms.payloads import build_set_point_request, meter_rows, set_point_frame
 from v2gtwin.cyber.csms.store import Op, Store, ValueBatch
 from v2gtwin.cyber.csms.tls import server_ssl_context
@@ -80,6 +81,7 @@ class _Handlers:
         self.store = store
         self.csms = csms
         self.v2x = False  # the EV declared a bidirectional transfer (NotifyEVChargingNeeds)
+        self.p_limits_w: tuple[float | None, float] = (None, 0.0)  # the EV's declared (max, min) power [W]
 
     async def _commit(self, ops: Sequence[Op] = (), values: Sequence[ValueBatch] = ()) -> None:
         """Commit before returning: through the central system's group-commit writer when there is one."""
@@ -183,6 +185,7 @@ class _Handlers:
         params = charging_needs.get("ac_charging_parameters") or charging_needs.get("dc_charging_parameters") or {}
         energy = params.get("energy_amount")
         self.v2x = v2x
+        self.p_limits_w = ev_power_limits_w(charging_needs, v2x)
         op = Store.op_upsert_evse(
             self.id,
             int(evse_id),
@@ -310,6 +313,7 @@ class Csms:
         self.security_profile = security_profile
         # Now: a missing or bad key or certificate is an error here, not at listening time.
         self._ssl = server_ssl_context(security_profile, certfile, keyfile, cafile)
+        self._server_cert = (certfile, keyfile)
         self.store = store
         self.host = host
         self.port = port
@@ -333,6 +337,15 @@ class Csms:
         self.inventory_on_boot = inventory_on_boot
         self.inventory = InventoryRequests()  # the report requests sent and the reports awaited
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Called with each message's meter values once they are committed (the HTTP API's live state).
+        self.value_listeners: list[Callable[[Sequence[ValueBatch]], None]] = []
+
+    def api_ssl_context(self) -> Any:
+        """The HTTP API's TLS context: the server's own certificate when the OCPP side runs security profile 2
+        or 3 (no client certificate: the API authenticates by token); None (plain HTTP) below."""
+        if self.security_profile < 2:
+            return None
+        return server_ssl_context(2, *self._server_cert, None)
 
     def spawn(self, coro: Any) -> None:
         """Run a coroutine in a task the central system keeps (and cancels when it stops); its failure is logged
@@ -380,6 +393,9 @@ class Csms:
         if self._wake is not None:
             self._wake.set()
         await fut
+        if values:
+            for listener in self.value_listeners:
+                listener(values)
 
     async def _write_loop(self) -> None:
         """Commit whatever has queued up in one transaction (group commit: one fsync for every message that

@@ -1,0 +1,96 @@
+"""Key indicators: pass/fail against hand-set limits on hand-built results, sections that are None, and the
+scenario hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from v2gtwin.scenario import parse_scenario
+from v2gtwin.study_summary import calc_kpis, calc_scenario_hash, summary_json
+
+
+def _result(scenario_data: dict[str, Any], **sections: Any) -> Any:
+    """A stand-in StudyResult: the scenario and the given sections, every other section None."""
+    names = ("fleet", "feeder", "services", "markets", "network", "cyber_path", "compliance")
+    base: dict[str, Any] = dict.fromkeys(names) | {"failures": {}, "skipped": {}}
+    return SimpleNamespace(scenario=parse_scenario(scenario_data), **(base | sections))
+
+
+def _feeder(v_min: list[float], scale: float = 1.2) -> SimpleNamespace:
+    return SimpleNamespace(
+        timeseries=SimpleNamespace(v_min_fleet_pu=np.array(v_min)), fleet_hosting=SimpleNamespace(scale=scale)
+    )
+
+
+def _by_key(result: Any) -> dict[str, Any]:
+    return {k.key: k for k in calc_kpis(result)}
+
+
+def test_voltage_fails_when_the_limit_is_above_the_minimum() -> None:
+    # The day's lowest voltage is 0.951 pu (the minimum of the hand-set series 0.97, 0.951, 0.96).
+    fd = _feeder([0.97, 0.951, 0.96])
+    ok = _by_key(_result({"feeder": {"v_min_pu": 0.95}}, feeder=fd))["v_min_pu"]
+    bad = _by_key(_result({"feeder": {"v_min_pu": 0.96}}, feeder=fd))["v_min_pu"]
+    assert ok.value == pytest.approx(0.951) and ok.limit == 0.95 and ok.passed is True
+    assert bad.value == pytest.approx(0.951) and bad.limit == 0.96 and bad.passed is False
+
+
+def test_hosting_scale_is_a_lower_limit() -> None:
+    # The feeder carries 0.8 x the fleet's uncontrolled charging: below 1, so it fails; 1.5 passes.
+    assert _by_key(_result({}, feeder=_feeder([0.97], 0.8)))["fleet_hosting_scale"].passed is False
+    assert _by_key(_result({}, feeder=_feeder([0.97], 1.5)))["fleet_hosting_scale"].passed is True
+
+
+def test_schedule_peak_against_the_import_cap() -> None:
+    def markets(p_total: list[float], cap: float) -> SimpleNamespace:
+        ind = SimpleNamespace(p_total_kw=np.array(p_total), cost_per_horizon=12.5)
+        return SimpleNamespace(schedule=SimpleNamespace(import_cap_kw=cap, individual=ind))
+
+    # Peak 100 kW against a cap of 100 kW: on the cap, within. 100.5 kW is 0.5 % above: fails.
+    on = _by_key(_result({}, markets=markets([20.0, 100.0, -5.0], 100.0)))["p_schedule_import_max_kw"]
+    above = _by_key(_result({}, markets=markets([20.0, 100.5], 100.0)))["p_schedule_import_max_kw"]
+    assert (on.value, on.passed) == (100.0, True)
+    assert (above.value, above.passed) == (100.5, False)
+
+
+def test_deadline_and_compliance_against_the_scenario() -> None:
+    rows = [
+        {"needs_path": False, "p_miss": None},
+        {"needs_path": True, "p_miss": 0.004},
+        {"needs_path": True, "p_miss": 0.02},
+    ]
+    path = SimpleNamespace(service_rows=lambda: rows)
+    audit = SimpleNamespace(counts={"fail": 0, "warning": 3, "not-assessed": 1, "pass": 9})
+    k = _by_key(_result({"cyber": {"deadline_miss_max": 0.05}}, cyber_path=path, compliance=audit))
+    # Worst P(miss) 0.02 against 0.05: passes; no failed findings against 0: passes.
+    assert (k["deadline_miss_max_pu"].value, k["deadline_miss_max_pu"].passed) == (0.02, True)
+    assert (k["n_compliance_fail"].value, k["n_compliance_fail"].passed) == (0.0, True)
+    k = _by_key(_result({"cyber": {"deadline_miss_max": 0.01}}, cyber_path=path))
+    assert k["deadline_miss_max_pu"].passed is False
+
+
+def test_every_section_none_gives_none_values_and_says_why() -> None:
+    res = _result({}, failures={"feeder": "ConvergenceError: no solution"}, skipped={"schedule": "not asked for"})
+    k = _by_key(res)
+    assert k["n_steps_failed"].value == 1.0 and k["n_steps_failed"].passed is False
+    assert k["v_min_pu"].value is None and k["v_min_pu"].passed is None
+    assert "ConvergenceError" in k["v_min_pu"].note
+    assert "not asked for" in k["p_schedule_import_max_kw"].note
+    # Strict JSON: nothing non-finite, every indicator serialisable.
+    json.dumps(summary_json(res), allow_nan=False)
+
+
+def test_scenario_hash_is_sha256_of_the_canonical_json() -> None:
+    a = parse_scenario({"fleet": {"n_evs": 300}})
+    b = parse_scenario({"fleet": {"n_evs": 300}})
+    c = parse_scenario({"fleet": {"n_evs": 301}})
+    text = json.dumps(a.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert calc_scenario_hash(a) == hashlib.sha256(text.encode()).hexdigest()
+    assert calc_scenario_hash(a) == calc_scenario_hash(b)
+    assert calc_scenario_hash(a) != calc_scenario_hash(c)
