@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from v2gtwin.errors import DataError, V2GTwinError
+from v2gtwin.fleet import Fleet
 from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_run
-from v2gtwin.live_plan import NetworkSlots, clip_to_station_limits, plan_cycle
+from v2gtwin.live_plan import NetworkSlots, calc_must_charge_peak_kw, clip_to_station_limits, plan_cycle
 from v2gtwin.live_state import build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
 from v2gtwin.scenario import FleetSpec, Scenario
 
@@ -123,6 +124,23 @@ def test_plan_meets_targets_within_limits() -> None:
     # C can only charge flat out in its one step: 11 kW.
     assert plan.setpoint_kw[2] == pytest.approx(11.0, abs=1e-4)
     np.testing.assert_allclose(plan.setpoint_kw, p[0], atol=1e-9)  # no clip without a network
+
+
+def test_must_charge_peak_by_hand() -> None:
+    # EV 1: e0 10, target 20 kWh, 4 kW, eta 0.8, 1 h steps, leaves at step 5: 3.2 kWh stored per step; as late as
+    # possible e(k) = max(10, 20 - 3.2 (5 - k)) = 10, 10, 10.4, 13.6, 16.8, 20 for k = 0..5 -> grid power in steps
+    # 0..4: 0, 0.4 / 0.8 = 0.5, 4, 4, 4 kW. EV 2: e0 0, target 2, 10 kW (8 kWh stored per step), leaves at step 2:
+    # e = 0, 0, 2 -> 2 / 0.8 = 2.5 kW in step 1, beside EV 1's 0.5 kW: 3.0 kW. The peak is EV 1's 4 kW.
+    f = Fleet(
+        capacity_kwh=np.array([100.0, 100.0]), soc0_pu=np.array([0.1, 0.0]), soc_target_pu=np.array([0.2, 0.02]),
+        soc_min_pu=np.zeros(2), soc_max_pu=np.ones(2), p_charge_max_kw=np.array([4.0, 10.0]),
+        p_discharge_max_kw=np.zeros(2), eta_charge=np.full(2, 0.8), eta_discharge=np.full(2, 0.8),
+        arrival_step=np.zeros(2, dtype=int), departure_step=np.array([5, 2]), bus=np.zeros(2, dtype=int),
+        kind=np.zeros(2, dtype=int), dt_s=3600.0, n_steps=6,
+    )  # fmt: skip
+    assert calc_must_charge_peak_kw(f) == pytest.approx(4.0)
+    # EV 2 leaving one step later (step 3) puts its 2.5 kW in step 2, on EV 1's 4 kW: peak 6.5 kW.
+    assert calc_must_charge_peak_kw(f.replace(departure_step=np.array([5, 3]))) == pytest.approx(6.5)
 
 
 def test_station_clip_counted() -> None:

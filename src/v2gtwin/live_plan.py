@@ -5,7 +5,8 @@ next set-point of every station.
 Pure functions of their inputs (no I/O, no clock): a recorded cycle replays to the same plan. The schedule is the
 package's per-EV LP (:func:`v2gtwin.optimize.schedule.solve_fleet_schedule`) against the scenario's price curve on
 the cycle's clock and the scenario's import cap rule (``markets.import_cap_share`` of the live fleet's uncontrolled
-peak, as :func:`v2gtwin.markets.scheduling.run_schedule_analysis`). Model predictive control: only the first step
+peak, as :func:`v2gtwin.markets.scheduling.run_schedule_analysis`, raised where the EVs' must-charge energy does not
+fit under it: :func:`calc_must_charge_peak_kw`, named in the plan). Model predictive control: only the first step
 is sent; the next cycle solves again from what the stations then report.
 """
 
@@ -28,7 +29,14 @@ from v2gtwin.markets.analysis import calc_price_curve
 from v2gtwin.optimize.schedule import ScheduleResult, solve_fleet_schedule
 from v2gtwin.scenario import Scenario, TimeGrid
 
-__all__ = ["CyclePlan", "NetworkSlots", "calc_network_slots", "clip_to_station_limits", "plan_cycle"]
+__all__ = [
+    "CyclePlan",
+    "NetworkSlots",
+    "calc_must_charge_peak_kw",
+    "calc_network_slots",
+    "clip_to_station_limits",
+    "plan_cycle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +88,8 @@ class CyclePlan:
     schedule : the re-solved schedule (None when there is no EV).
     price_per_mwh : the prices it was solved against [currency/MWh].
     import_cap_kw : the cap it was solved under (inf when dropped or absent) [kW].
-    import_cap_note : "" or why the cap was dropped (the schedule was infeasible under it).
+    import_cap_note : "" or why the cap was raised (to :func:`calc_must_charge_peak_kw`) or dropped (the schedule was
+    infeasible under it).
     setpoint_kw : (N,) the set-point sent to each EV's station [kW], after the network's and the stations' clips.
     p_planned_kw : (N,) the schedule's first step, before any clip [kW].
     n_clipped_station, n_clipped_network : set-points changed by the station limits / the operating envelope [-].
@@ -129,6 +138,20 @@ class CyclePlan:
             "n_bus_binding": self.n_bus_binding,
             "solve_s": self.solve_s,
         } | {"assumed": self.notes.to_dict()}
+
+
+def calc_must_charge_peak_kw(fleet: Fleet) -> float:
+    """Peak aggregate power [kW] of charging every EV as late as its target allows, without discharge: each EV's
+    stored energy ``e(k) = max(e0, e_T - P_c eta_c dt_h (d - k))`` for ``k <= d`` (the first term of the energy
+    band's lower edge, :func:`v2gtwin.fleet.calc_envelope`). A schedule exists under any import cap at or above
+    it (this one), so the loop never asks the LP for a cap the fleet's must-charge energy cannot fit under."""
+    k = np.arange(fleet.n_steps + 1)[:, None]
+    e0 = fleet.soc0_pu * fleet.capacity_kwh
+    e_t = fleet.soc_target_pu * fleet.capacity_kwh
+    rate = fleet.p_charge_max_kw * fleet.eta_charge * fleet.dt_h
+    e = np.maximum(e0, e_t - rate * np.clip(fleet.departure_step - k, 0, None))
+    p = np.diff(e, axis=0) / (fleet.eta_charge * fleet.dt_h)
+    return float(p.sum(axis=1).max()) if fleet.n else 0.0
 
 
 def clip_to_station_limits(p_kw: FloatArray, state: LiveState) -> tuple[FloatArray, int]:
@@ -186,6 +209,13 @@ def plan_cycle(scenario: Scenario, state: LiveState, book: NeedBook, slots: Netw
     if fleet.n:
         peak = float(run_uncontrolled(fleet).p_kw.sum(axis=1).max())
         cap = scenario.markets.import_cap_share * peak if peak > 0 else float("inf")
+        must = calc_must_charge_peak_kw(fleet)
+        if must > cap:
+            cap_note = (
+                f"import cap raised from {cap:.1f} kW ({scenario.markets.import_cap_share:g} x the uncontrolled peak) "
+                f"to {must:.1f} kW, the peak of charging each EV as late as its target allows"
+            )
+            cap = must
         kw: dict[str, Any] = dict(
             degradation_per_mwh=scenario.markets.degradation_per_mwh, method=scenario.markets.schedule_solver
         )
