@@ -198,3 +198,48 @@ def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path) -> No
         read_run(tmp_path / "run")
     with pytest.raises(DataError, match="already holds a run"):
         run_loop(_FlakyClient(), Scenario(), cycles=1, record_dir=tmp_path / "run", wait=lambda s: None)
+
+
+def _two_evs() -> Fleet:
+    return Fleet(
+        capacity_kwh=np.array([60.0, 60.0]), soc0_pu=np.array([0.5, 0.5]), soc_target_pu=np.array([0.6, 0.6]),
+        soc_min_pu=np.full(2, 0.2), soc_max_pu=np.ones(2), p_charge_max_kw=np.array([7.0, 7.0]),
+        p_discharge_max_kw=np.array([7.0, 0.0]), eta_charge=np.full(2, 0.95), eta_discharge=np.full(2, 0.95),
+        arrival_step=np.zeros(2, dtype=int), departure_step=np.array([4, 4]), bus=np.zeros(2, dtype=int),
+        kind=np.zeros(2, dtype=int), dt_s=900.0, n_steps=4,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("allocation", ["pro_rata", "soc_aware"])
+def test_regulation_tick_by_hand(allocation: str) -> None:
+    from v2gtwin.live_regulation import calc_regulation_capacity_kw, calc_regulation_setpoints
+
+    f = _two_evs()
+    p0 = np.array([2.0, 5.0])
+    # Band: up (more injection) (2 + 7) + (5 + 0) = 14 kW, down (7 - 2) + (7 - 5) = 7 kW: 7 kW.
+    cap = calc_regulation_capacity_kw(f, p0)
+    assert cap == pytest.approx(7.0)
+    # +0.5: inject 3.5 kW, shared by the room to inject, 9 and 5 kW (equal SoC: SoC-aware weights alike):
+    # 3.5 x 9 / 14 = 2.25 and 1.25 -> set-points -0.25 and 3.75 kW.
+    t = calc_regulation_setpoints(f, p0, 0.5, cap, allocation)
+    np.testing.assert_allclose(t.setpoint_kw, [-0.25, 3.75], atol=1e-9)
+    assert t.target_kw == pytest.approx(3.5) and t.allocated_kw == pytest.approx(3.5)
+    # -1: absorb 7 kW, exactly the room to charge more (5 and 2 kW): both to 7 kW.
+    t = calc_regulation_setpoints(f, p0, -1.0, cap, allocation)
+    np.testing.assert_allclose(t.setpoint_kw, [7.0, 7.0], atol=1e-9)
+    with pytest.raises(DataError, match="signal_pu"):
+        calc_regulation_setpoints(f, p0, float("nan"), cap)
+
+
+def test_loop_with_regulation_sends_ticks(tmp_path: Path) -> None:
+    client = _FlakyClient()
+    client.posts = 1  # every POST answers
+    run_loop(
+        client, Scenario(), interval_s=10, cycles=2, record_dir=tmp_path / "run", clock=lambda: NOW,
+        wait=lambda s: None, regulation=True,
+    )  # fmt: skip
+    ticks = [json.loads(x) for x in (tmp_path / "run" / "regulation.jsonl").read_text().splitlines()]
+    # 10 s interval: ticks at 2, 4, 6, 8 s (the last 2 s belong to the next cycle); none after the last cycle.
+    assert [t["tick"] for t in ticks] == [0, 1, 2, 3] and {t["cycle"] for t in ticks} == {0}
+    assert all(t["error"] is None and t["n_acknowledged"] == 3 for t in ticks)
+    assert client.posts == 1 + 2 + 4  # the first answer was used up by the setting above; 2 cycles; 4 ticks

@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,10 +33,12 @@ from v2gtwin.scenario import Scenario, parse_scenario, scenario_to_toml
 
 __all__ = [
     "CYCLES_FILE",
+    "REGULATION_FILE",
     "RUN_FILE",
     "LiveClient",
     "ReplayResult",
     "read_run",
+    "regulate",
     "replay_run",
     "run_cycle",
     "run_loop",
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 CYCLES_FILE = "cycles.jsonl"
+REGULATION_FILE = "regulation.jsonl"
 
 
 class LiveClient(Protocol):
@@ -137,6 +140,7 @@ def run_loop(
     clock: Callable[[], dt.datetime] = _utc_now,
     wait: Callable[[float], None] = time.sleep,
     on_cycle: Callable[[dict[str, Any]], None] | None = None,
+    regulation: bool = False,
 ) -> list[dict[str, Any]]:
     """Run the loop for ``cycles`` cycles (None: until interrupted), one every ``interval_s`` of ``clock``.
 
@@ -144,6 +148,9 @@ def run_loop(
     and ``time.sleep`` by default; a test passes a simulated clock and a ``wait`` that advances its simulation:
     the time scaling). ``record_dir``: the run folder (created; ``run.json`` written once, one line per cycle
     appended to ``cycles.jsonl``). Returns the records (without their bulky inputs when recording to disk).
+
+    ``regulation``: between cycles, every 2 s, a regulation signal allocated across the live fleet around the
+    cycle's set-points and sent (:func:`regulate`; one line per tick in ``regulation.jsonl``).
     """
     if not (math.isfinite(interval_s) and interval_s > 0):
         raise DataError(f"interval_s = {interval_s}: must be a finite number of seconds > 0")
@@ -171,7 +178,7 @@ def run_loop(
     k = 0
     while cycles is None or k < cycles:
         t_start = time.perf_counter()
-        rec, book, _ = run_cycle(client, scenario, book, cycle=k, t_utc=clock(), slots=slots, timeout_s=timeout_s)
+        rec, book, plan = run_cycle(client, scenario, book, cycle=k, t_utc=clock(), slots=slots, timeout_s=timeout_s)
         if path is not None:
             append_record(path, rec)
             rec = {key: v for key, v in rec.items() if key != "inputs"}
@@ -180,8 +187,66 @@ def run_loop(
             on_cycle(rec)
         k += 1
         if cycles is None or k < cycles:
+            if regulation and plan is not None and plan.fleet.n and rec["error"] is None:
+                reg_path = None if path is None else path.with_name(REGULATION_FILE)
+                for tick in regulate(client, scenario, plan, rec, interval_s, t_start, wait, timeout_s):
+                    if reg_path is not None:
+                        append_record(reg_path, tick)
             wait(max(0.0, interval_s - (time.perf_counter() - t_start)))
     return out
+
+
+def regulate(
+    client: LiveClient,
+    scenario: Scenario,
+    plan: CyclePlan,
+    rec: Mapping[str, Any],
+    interval_s: float,
+    t_start: float,
+    wait: Callable[[float], None],
+    timeout_s: float = 10.0,
+) -> Iterator[dict[str, Any]]:
+    """The regulation ticks of one cycle (:mod:`v2gtwin.live_regulation`): every 2 s after the cycle started
+    (``t_start``, a ``time.perf_counter`` value), until the interval's last 2 s, the signal's share of the fleet's
+    capacity allocated around the cycle's set-points, clipped to the stations' limits (counted) and sent. Yields one
+    record per tick (an error inside a tick is recorded; the ticks go on)."""
+    from v2gtwin.live_regulation import (
+        TICK_S,
+        calc_regulation_capacity_kw,
+        calc_regulation_setpoints,
+        live_signal,
+    )
+
+    n_ticks = max(int(interval_s // TICK_S) - 1, 0)
+    signal = live_signal(scenario.seed, int(rec["cycle"]), n_ticks)
+    cap = calc_regulation_capacity_kw(plan.fleet, plan.setpoint_kw)
+    lo, hi = -plan.fleet.p_discharge_max_kw, plan.fleet.p_charge_max_kw
+    for j in range(n_ticks):
+        wait(max(0.0, t_start + (j + 1) * TICK_S - time.perf_counter()))
+        tick = calc_regulation_setpoints(plan.fleet, plan.setpoint_kw, float(signal[j]), cap)
+        p = np.clip(tick.setpoint_kw, lo, hi)
+        row: dict[str, Any] = {
+            "cycle": rec["cycle"],
+            "tick": j,
+            "signal_pu": float(signal[j]),
+            "capacity_kw": cap,
+            "target_kw": tick.target_kw,
+            "allocated_kw": tick.allocated_kw,
+            "n_clipped_station": int((np.abs(p - tick.setpoint_kw) > 1e-9).sum()),
+            "error": None,
+        }
+        sps: list[Mapping[str, Any]] = [
+            {"station_id": sp["station_id"], "evse_id": sp["evse_id"], "p_kw": round(float(x), 3)}
+            for sp, x in zip(rec["setpoints"], p, strict=True)
+        ]
+        try:
+            res = client.post_setpoints(sps, timeout_s=timeout_s)
+            acc = [r for r in res if r.get("status") == "Accepted"]
+            lat = [float(r["latency_s"]) for r in acc if r.get("latency_s") is not None]
+            row |= {"n_acknowledged": len(acc), "latency_max_s": max(lat) if lat else None}
+        except V2GTwinError as exc:
+            row["error"] = str(exc)
+        yield row
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -55,6 +55,13 @@ def live(
     cafile: Annotated[
         Path | None, typer.Option("--cafile", help="CA certificate of an https server (the central system's PKI).")
     ] = None,
+    regulation: Annotated[
+        bool,
+        typer.Option(
+            "--regulation",
+            help="Between cycles, every 2 s, allocate a regulation signal across the live fleet and send it.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Every --interval-s: read who is plugged in (SoC, needs, departures) through the API, re-solve the
@@ -98,6 +105,7 @@ def live(
         server=server,
         timeout_s=timeout_s,
         on_cycle=show,
+        regulation=regulation,
     )
 
 
