@@ -20,6 +20,16 @@ runs this harness), ``simulator_rss_mb``, ``cut_short`` (why the run did not com
 when the run was cut short (not every station connected, a simulator process ended early, the meter values did
 not all arrive before the deadline). Target (issue 6): 10,000 stations, fan-out p99 <= 2 s, >= 5,000 durable
 meter values per second.
+
+Then the same through the HTTP API (:mod:`v2gtwin.cyber.csms.api`, served in this process's event loop as
+``csms serve --api-port`` does; the client, blocking urllib as a user's, in a worker thread):
+``api_read_s`` (median of 3 ``GET /api/v1/stations`` of every station, from the request to the last byte parsed
+as JSON; ``api_read_10k_s`` the same with exactly 10,000 stations, else null), ``api_read_stations`` (stations in
+the answer), and one ``POST /api/v1/setpoints`` of every station, each its own set-point (3 kW + 0.1 W per
+station): ``api_accepted``, ``api_setpoints_as_targeted`` (from what the stations received, as above),
+``api_dispatch_p50_s`` / ``api_dispatch_p99_s`` (the same fan-out figures as ``fanout_*``, from the per-station
+``settled_s`` of the answer) and ``api_dispatch_wall_s`` (the POST from request to parsed answer). Target (issue
+18): read of 10,000 stations <= 0.2 s.
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 
+from v2gtwin.cyber.api_client import ApiClient
+from v2gtwin.cyber.csms.api_server import ApiServer
 from v2gtwin.cyber.csms.outcomes import percentile_s
 from v2gtwin.cyber.csms.server import Csms
 from v2gtwin.cyber.csms.store import Store
@@ -83,9 +95,41 @@ def _pct(values: list[float | None], q: float) -> float | None:
     return round(p, 4) if p is not None else None
 
 
-def set_points_w(station_ids: list[str]) -> dict[str, float]:
-    """Each station its own set-point: 1.4 kW + 0.1 W per station, in the order given [W]."""
-    return {sid: 1400.0 + 0.1 * k for k, sid in enumerate(station_ids)}
+def set_points_w(station_ids: list[str], base_w: float = 1400.0) -> dict[str, float]:
+    """Each station its own set-point: ``base_w`` (1.4 kW) + 0.1 W per station, in the order given [W]."""
+    return {sid: base_w + 0.1 * k for k, sid in enumerate(station_ids)}
+
+
+async def api_round(csms: Csms, station_ids: list[str], targets_w: dict[str, float]) -> dict[str, object]:
+    """Read every station and dispatch ``targets_w`` through the HTTP API (see the module docstring)."""
+    api = ApiServer(csms, port=0)
+    token = api.tokens.create("bench")
+    await api.start()
+    try:
+        client = ApiClient(api.url, token, timeout_s=120.0)
+        reads = []
+        n_read = 0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            n_read = len(await asyncio.to_thread(client.stations))
+            reads.append(time.perf_counter() - t0)
+        body = [{"station_id": sid, "evse_id": 1, "p_kw": w / 1000.0} for sid, w in targets_w.items()]
+        t0 = time.perf_counter()
+        results = await asyncio.to_thread(client.post_setpoints, body, 30.0)
+        wall = time.perf_counter() - t0
+    finally:
+        await api.stop()
+    settled = [r["settled_s"] if r["status"] == "Accepted" else None for r in results]
+    read_s = sorted(reads)[1]
+    return {
+        "api_read_s": round(read_s, 4),
+        "api_read_10k_s": round(read_s, 4) if len(station_ids) == 10_000 else None,
+        "api_read_stations": n_read,
+        "api_accepted": sum(t is not None for t in settled),
+        "api_dispatch_p50_s": _pct(settled, 0.5),
+        "api_dispatch_p99_s": _pct(settled, 0.99),
+        "api_dispatch_wall_s": round(wall, 3),
+    }
 
 
 async def main_async(
@@ -148,6 +192,8 @@ async def _run(
     result = await csms.dispatch(targets, timeout_s=30.0, retries=0)
     fanout_cpu = time.process_time() - cpu0
     settled = [r["settled_s"] if r["status"] == "Accepted" else None for r in result.values()]
+    api_targets = set_points_w(ids, base_w=3000.0)
+    api_out = await api_round(csms, ids, api_targets) if cut_short is None else {}
     if cut_short is not None:  # no use waiting for the simulators to finish their script
         for p in sims:
             p.terminate()
@@ -159,13 +205,16 @@ async def _run(
     rss = [json.loads(line)["rss_kb"] / 1024 for line in lines if line.startswith("{")]
     sim_rss = max(rss) if rss else None
     err = "".join(e for _, e in outs)
+    received = received_set_points([o for o, _ in outs])
+    first = {sid: vs[:1] for sid, vs in received.items()}  # the direct dispatch's profile
+    second = {sid: vs[1:2] for sid, vs in received.items()}  # the API's
     rate = committed / (t_last - t_first) if t_first and t_last and t_last > t_first else None
     return {
         "stations": connected,
         "connect_s": round(t_connected - t0, 2) if t_connected else None,
         "accepted": sum(t is not None for t in settled),
         "timeouts": sum(r["status"] == "timeout" for r in result.values()),
-        **setpoint_checks(received_set_points([o for o, _ in outs]), targets),
+        **setpoint_checks(first, targets),
         "fanout_p50_s": _pct(settled, 0.5),
         "fanout_p99_s": _pct(settled, 0.99),
         "fanout_server_cpu_s": round(fanout_cpu, 3),
@@ -176,6 +225,8 @@ async def _run(
         "simulator_rss_mb": round(sim_rss, 1) if sim_rss else None,
         "simulator_processes": procs,
         "simulator_errors": err.count("failed"),
+        **api_out,
+        "api_setpoints_as_targeted": setpoint_checks(second, api_targets)["setpoints_as_targeted"] if api_out else None,
         "cut_short": cut_short,
     }
 

@@ -22,7 +22,7 @@ from v2gtwin.cyber.csms.tokens import TokenStore
 class LiveSystem:
     """``Csms`` + ``ApiServer`` on free loopback ports and one simulated station per EV of ``evs`` (ids
     ``SIM-0``, ``SIM-1``, ...; each sends ``reports`` MeterValues, then ``report_every_s`` > 0 keeps it
-    reporting), in a thread of their own. ``token`` is an active API token."""
+    reporting, except the stations in ``quiet``), in a thread of their own. ``token`` is an active API token."""
 
     def __init__(
         self,
@@ -34,6 +34,7 @@ class LiveSystem:
         open_reads: bool = False,
         alarms: AlarmSettings | None = None,
         sample_every_s: float = 10.0,
+        quiet: frozenset[str] = frozenset(),
     ) -> None:
         self.store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
         self.tokens = TokenStore(self.store.engine)
@@ -44,6 +45,7 @@ class LiveSystem:
         self.open_reads = open_reads
         self.alarms = alarms
         self.sample_every_s = sample_every_s
+        self.quiet = quiet  # stations left out of the regular reports
         self.registry: dict[str, SimStation | SimStation21] = {}
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -114,7 +116,8 @@ class LiveSystem:
     async def _keep_reporting(self) -> None:
         while True:
             await asyncio.sleep(self.report_every_s)
-            await asyncio.gather(*(st.report(1.0) for st in self.registry.values()), return_exceptions=True)
+            stations = [st for sid, st in self.registry.items() if sid not in self.quiet]
+            await asyncio.gather(*(st.report(1.0) for st in stations), return_exceptions=True)
 
     def call(self, coro: Any, timeout_s: float = 30.0) -> Any:
         """Run a coroutine in the system's loop and return its result."""

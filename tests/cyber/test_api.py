@@ -287,3 +287,45 @@ def test_the_api_and_its_client_do_not_import_the_numeric_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_api_runs_https_with_the_servers_certificate_under_profile_2(tmp_path: Path) -> None:
+    """Security profile 2 on the OCPP side: the API answers over TLS with the server's certificate, which a
+    client verifies against the PKI's CA; a plain-HTTP request gets no answer."""
+    import asyncio
+
+    from v2gtwin.cyber.csms.api_server import ApiServer
+    from v2gtwin.cyber.csms.pki import init_pki
+    from v2gtwin.cyber.csms.server import Csms
+
+    pki = init_pki(tmp_path / "pki", [])
+    store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
+
+    async def scenario() -> tuple[list[dict[str, object]], str, str]:
+        csms = Csms(
+            store,
+            port=0,
+            security_profile=2,
+            certfile=str(pki / "server.pem"),
+            keyfile=str(pki / "server.key"),
+        )
+        async with csms, ApiServer(csms, port=0, ssl_context=csms.api_ssl_context()) as api:
+            token = api.tokens.create("tls")
+            stations = await asyncio.to_thread(ApiClient(api.url, token, cafile=str(pki / "ca.pem")).stations)
+            plain = api.url.replace("https://", "http://")
+            try:
+                await asyncio.to_thread(ApiClient(plain, token, timeout_s=5).stations)
+                plain_error = ""
+            except ApiError as exc:
+                plain_error = str(exc)
+            try:
+                await asyncio.to_thread(ApiClient(api.url, token, timeout_s=5).stations)  # system CAs only
+                unverified_error = ""
+            except ApiError as exc:
+                unverified_error = str(exc)
+            return stations, plain_error, unverified_error
+
+    stations, plain_error, unverified_error = asyncio.run(scenario())
+    assert stations == []
+    assert "GET /api/v1/stations" in plain_error
+    assert "CERTIFICATE_VERIFY_FAILED" in unverified_error

@@ -53,3 +53,6 @@ def test_a_small_benchmark_run_reports_the_set_points_received(tmp_path: Path, m
     assert out["cut_short"] is None and out["accepted"] == 6
     assert out["profiles_received"] == 6 and out["distinct_setpoints"] is True
     assert out["setpoints_as_targeted"] == 6
+    # The same through the HTTP API: six stations read, each targeted 3 kW + 0.1 W x k and receiving it.
+    assert out["api_read_stations"] == 6 and out["api_accepted"] == 6 and out["api_setpoints_as_targeted"] == 6
+    assert out["api_read_10k_s"] is None  # not 10,000 stations

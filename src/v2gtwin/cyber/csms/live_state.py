@@ -116,10 +116,11 @@ class LiveState:
     limits_w: dict[str, tuple[float | None, float]] = field(default_factory=dict)
     set_points: dict[str, _SetPoint] = field(default_factory=dict)
     last_dispatch: dict[str, Any] | None = None
-    _started: float = field(default_factory=time.monotonic)
+    _started: float = field(init=False, default=0.0)  # when this state began watching (monotonic)
     version: int = 0  # bumped on every change (the event stream sends when it moved)
 
     def __post_init__(self) -> None:
+        self._started = time.monotonic()
         n = max(1, int(self.history_h * 3600.0 / max(self.sample_every_s, 1e-3)))
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=n)
 
