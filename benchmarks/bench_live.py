@@ -97,7 +97,7 @@ def main() -> None:
             {
                 "setpoints": [
                     {"station_id": s, "evse_id": int(e), "p_kw": round(float(p), 3)}
-                    for s, e, p in zip(state.station_id, state.evse_id, plan.setpoint_kw, strict=True)
+                    for s, e, p in zip(state.station_id, state.evse_id, plan.p_set_kw, strict=True)
                 ],
                 "timeout_s": 10,
             }

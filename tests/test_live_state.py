@@ -122,8 +122,8 @@ def test_plan_meets_targets_within_limits() -> None:
     need = (f.soc_target_pu - f.soc0_pu) * f.capacity_kwh
     assert (stored >= need - 1e-4).all()
     # C can only charge flat out in its one step: 11 kW.
-    assert plan.setpoint_kw[2] == pytest.approx(11.0, abs=1e-4)
-    np.testing.assert_allclose(plan.setpoint_kw, p[0], atol=1e-9)  # no clip without a network
+    assert plan.p_set_kw[2] == pytest.approx(11.0, abs=1e-4)
+    np.testing.assert_allclose(plan.p_set_kw, p[0], atol=1e-9)  # no clip without a network
 
 
 def test_must_charge_peak_by_hand() -> None:
@@ -222,11 +222,11 @@ def test_regulation_tick_by_hand(allocation: str) -> None:
     # +0.5: inject 3.5 kW, shared by the room to inject, 9 and 5 kW (equal SoC: SoC-aware weights alike):
     # 3.5 x 9 / 14 = 2.25 and 1.25 -> set-points -0.25 and 3.75 kW.
     t = calc_regulation_setpoints(f, p0, 0.5, cap, allocation)
-    np.testing.assert_allclose(t.setpoint_kw, [-0.25, 3.75], atol=1e-9)
+    np.testing.assert_allclose(t.p_set_kw, [-0.25, 3.75], atol=1e-9)
     assert t.target_kw == pytest.approx(3.5) and t.allocated_kw == pytest.approx(3.5)
     # -1: absorb 7 kW, exactly the room to charge more (5 and 2 kW): both to 7 kW.
     t = calc_regulation_setpoints(f, p0, -1.0, cap, allocation)
-    np.testing.assert_allclose(t.setpoint_kw, [7.0, 7.0], atol=1e-9)
+    np.testing.assert_allclose(t.p_set_kw, [7.0, 7.0], atol=1e-9)
     with pytest.raises(DataError, match="signal_pu"):
         calc_regulation_setpoints(f, p0, float("nan"), cap)
 

@@ -111,7 +111,7 @@ def run_cycle(
         rec["plan"] = plan.summary()
         setpoints: list[Mapping[str, Any]] = [
             {"station_id": sid, "evse_id": int(e), "p_kw": round(float(p), 3)}
-            for sid, e, p in zip(state.station_id, state.evse_id, plan.setpoint_kw, strict=True)
+            for sid, e, p in zip(state.station_id, state.evse_id, plan.p_set_kw, strict=True)
         ]
         rec["setpoints"] = setpoints
         rec["p_planned_kw"] = [round(float(p), 3) for p in plan.p_planned_kw]
@@ -219,12 +219,12 @@ def regulate(
 
     n_ticks = max(int(interval_s // TICK_S) - 1, 0)
     signal = live_signal(scenario.seed, int(rec["cycle"]), n_ticks)
-    cap = calc_regulation_capacity_kw(plan.fleet, plan.setpoint_kw)
+    cap = calc_regulation_capacity_kw(plan.fleet, plan.p_set_kw)
     lo, hi = -plan.fleet.p_discharge_max_kw, plan.fleet.p_charge_max_kw
     for j in range(n_ticks):
         wait(max(0.0, t_start + (j + 1) * TICK_S - time.perf_counter()))
-        tick = calc_regulation_setpoints(plan.fleet, plan.setpoint_kw, float(signal[j]), cap)
-        p = np.clip(tick.setpoint_kw, lo, hi)
+        tick = calc_regulation_setpoints(plan.fleet, plan.p_set_kw, float(signal[j]), cap)
+        p = np.clip(tick.p_set_kw, lo, hi)
         row: dict[str, Any] = {
             "cycle": rec["cycle"],
             "tick": j,
@@ -232,7 +232,7 @@ def regulate(
             "capacity_kw": cap,
             "target_kw": tick.target_kw,
             "allocated_kw": tick.allocated_kw,
-            "n_clipped_station": int((np.abs(p - tick.setpoint_kw) > 1e-9).sum()),
+            "n_clipped_station": int((np.abs(p - tick.p_set_kw) > 1e-9).sum()),
             "error": None,
         }
         sps: list[Mapping[str, Any]] = [
@@ -322,7 +322,7 @@ def replay_run(run_dir: str | Path) -> ReplayResult:
         sent = rec.get("setpoints")
         if sent:
             p = np.asarray([s["p_kw"] for s in sent], dtype=float)
-            diff = max(diff, float(np.max(np.abs(np.round(plan.setpoint_kw, 3) - p))))
+            diff = max(diff, float(np.max(np.abs(np.round(plan.p_set_kw, 3) - p))))
     return ReplayResult(scenario=scenario, records=records, plans=plans, max_setpoint_diff_kw=diff)
 
 
@@ -347,7 +347,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
             "cycle": rec.get("cycle", k),
             "t_utc": rec.get("t_utc"),
             "n_evs": (rec.get("plan") or {}).get("n_evs", 0),
-            "p_setpoint_total_kw": sum(sent.values()),
+            "p_set_total_kw": sum(sent.values()),
             "e_planned_kwh": sum(sent.values()) * h,
             "e_delivered_kwh": None,
             "e_deviation_kwh": None,

@@ -90,7 +90,7 @@ class CyclePlan:
     import_cap_kw : the cap it was solved under (inf when dropped or absent) [kW].
     import_cap_note : "" or why the cap was raised (to :func:`calc_must_charge_peak_kw`) or dropped (the schedule was
     infeasible under it).
-    setpoint_kw : (N,) the set-point sent to each EV's station [kW], after the network's and the stations' clips.
+    p_set_kw : (N,) the set-point sent to each EV's station [kW], after the network's and the stations' clips.
     p_planned_kw : (N,) the schedule's first step, before any clip [kW].
     n_clipped_station, n_clipped_network : set-points changed by the station limits / the operating envelope [-].
     network_cut_kw : total change the operating envelope made to the set-points (+ less charging) [kW].
@@ -106,7 +106,7 @@ class CyclePlan:
     price_per_mwh: FloatArray
     import_cap_kw: float
     import_cap_note: str
-    setpoint_kw: FloatArray
+    p_set_kw: FloatArray
     p_planned_kw: FloatArray
     n_clipped_station: int
     n_clipped_network: int
@@ -124,7 +124,7 @@ class CyclePlan:
             "start_clock": self.time.clock_label(0),
             "p_envelope_max_kw": float(self.envelope.p_max_kw[0]) if self.fleet.n else 0.0,
             "p_envelope_min_kw": float(self.envelope.p_min_kw[0]) if self.fleet.n else 0.0,
-            "p_setpoint_total_kw": float(self.setpoint_kw.sum()),
+            "p_set_total_kw": float(self.p_set_kw.sum()),
             "p_planned_total_kw": [float(x) for x in (s.p_total_kw if s is not None else [])],
             "cost_per_horizon": None if s is None else s.cost_per_horizon,
             "solver": None if s is None else s.solver,
@@ -241,7 +241,7 @@ def plan_cycle(scenario: Scenario, state: LiveState, book: NeedBook, slots: Netw
         price_per_mwh=price,
         import_cap_kw=cap,
         import_cap_note=cap_note,
-        setpoint_kw=p_set,
+        p_set_kw=p_set,
         p_planned_kw=p_plan,
         n_clipped_station=n_station,
         n_clipped_network=n_net,

@@ -40,10 +40,10 @@ def calc_regulation_capacity_kw(fleet: Fleet, p0_kw: FloatArray, share: float = 
 
 @dataclass(frozen=True)
 class RegulationTick:
-    """One regulation step. setpoint_kw : (N,) each EV's set-point [kW]. target_kw : the fleet's requested
+    """One regulation step. p_set_kw : (N,) each EV's set-point [kW]. target_kw : the fleet's requested
     injection [kW]. allocated_kw : the injection the allocation found room for [kW]."""
 
-    setpoint_kw: FloatArray
+    p_set_kw: FloatArray
     target_kw: float
     allocated_kw: float
 

@@ -87,7 +87,7 @@ def live(
             "cycle": rec["cycle"],
             "t_utc": rec["t_utc"],
             "n_evs": plan.get("n_evs"),
-            "p_setpoint_total_kw": plan.get("p_setpoint_total_kw"),
+            "p_set_total_kw": plan.get("p_set_total_kw"),
             "n_acknowledged": sum(1 for a in acks if a.get("status") == "Accepted"),
             "solve_s": plan.get("solve_s"),
             "cycle_s": rec.get("cycle_s"),
@@ -127,7 +127,7 @@ def replay(run: RunArg, json_out: JsonOpt = False) -> None:
     }
     if not json_out:
         out["cycles"] = [
-            {k: c[k] for k in ("cycle", "n_evs", "p_setpoint_total_kw", "cost_per_horizon", "solve_s")}
+            {k: c[k] for k in ("cycle", "n_evs", "p_set_total_kw", "cost_per_horizon", "solve_s")}
             for c in out["cycles"]
         ]
     _emit(out, json_out)

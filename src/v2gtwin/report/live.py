@@ -75,7 +75,7 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
             str(r["cycle"]),
             str(r["t_utc"]),
             str(r["n_evs"]),
-            _num(r["p_setpoint_total_kw"]),
+            _num(r["p_set_total_kw"]),
             _num(r["e_planned_kwh"]),
             _num(r["e_delivered_kwh"]),
             _num(r["e_deviation_kwh"]),
