@@ -37,7 +37,7 @@ CAP_KWH = 66.5  # the scenario's share-weighted class capacity: the loop's assum
 EVS = [
     (0.55, 7000.0, True, 3.0),
     (0.50, 11100.0, True, 3.0),
-    (0.45, 7000.0, False, 4.0),
+    (0.55, 7000.0, False, 3.0),
     (0.45, 11100.0, False, 2.5),
     (0.50, 7000.0, False, 1.0),
 ]
@@ -47,7 +47,7 @@ def _declared_kw(p_w: float) -> float:
     return math.sqrt(3.0) * 400.0 * round(p_w / 690.0) / 1000.0
 
 
-N_CYCLES = 16  # 4 h: every EV's departure
+N_CYCLES = 12  # 3 h: every EV's departure
 
 
 def _sim_evs() -> list[SimEV]:

@@ -243,3 +243,43 @@ def test_loop_with_regulation_sends_ticks(tmp_path: Path) -> None:
     assert [t["tick"] for t in ticks] == [0, 1, 2, 3] and {t["cycle"] for t in ticks} == {0}
     assert all(t["error"] is None and t["n_acknowledged"] == 3 for t in ticks)
     assert client.posts == 1 + 2 + 4  # the first answer was used up by the setting above; 2 cycles; 4 ticks
+
+
+@pytest.mark.slow
+def test_network_clip_keeps_the_feeder_within_limits() -> None:
+    """40 EVs charging flat out (targets out of reach) on one weak 12-bus feeder: the set-points cut by the operating
+    envelope keep every voltage >= 0.95 pu in the exact power flow; the uncut ones would not."""
+    from v2gtwin.grid.feeder import run_powerflow
+    from v2gtwin.grid.network import build_network
+    from v2gtwin.live_plan import calc_network_slots
+    from v2gtwin.scenario import TimeGrid
+    from v2gtwin.scenario_network import NetworkFeederSpec, NetworkSpec
+
+    feeder = NetworkFeederSpec(source="synthetic", n_bus=12, total_load_kw=400.0, v_min_base_pu=0.955)
+    scen = Scenario(fleet={"n_evs": 40}, network=NetworkSpec(feeders=(feeder,)))  # type: ignore[arg-type]
+    ids = [f"N{i}" for i in range(40)]
+    stations = {"stations": [{"station_id": s, "connected": True, "evses": [_evse(0.1, 11.0, 0.0)]} for s in ids]}
+    needs = {
+        "needs": [
+            {"station_id": s, "evse_id": 1, "departure_time": _iso(1), "e_request_kwh": 50.0, "v2x": False} for s in ids
+        ]
+    }
+    state = read_live_state(stations, needs, NOW)
+    slots = calc_network_slots(scen)
+    assert slots is not None
+    plan = plan_cycle(scen, state, update_need_book({}, state), slots)
+    assert plan.notes.n_target_cut == 40 and plan.p_planned_kw == pytest.approx(np.full(40, 11.0), abs=1e-3)
+    assert plan.n_clipped_network > 0 and plan.network_cut_kw > 0 and plan.n_bus_binding > 0
+    # The exact power flow at the cycle's step, the EVs at their buses, with and without the cut.
+    now = TimeGrid(dt_s=900.0, n_steps=1, start_hour=plan.time.start_hour)
+    one_step = plan.fleet.replace(n_steps=1, departure_step=np.ones(40, dtype=int))
+    net = build_network(scen.network, one_step, now, scen.seed)  # type: ignore[arg-type]
+    _, bus = slots.place(state.station_id)
+    f0 = net.feeders[0]
+
+    def v_min(p_ev: np.ndarray) -> float:
+        p = net.p_base_kw[0] + np.bincount(bus, weights=p_ev, minlength=f0.n_bus)[None, :]
+        return float(run_powerflow(f0, p, net.q_base_kvar[0], on_nonconvergence="nan").v_pu.min())
+
+    assert v_min(plan.p_set_kw) >= 0.95 - 1e-6
+    assert not v_min(plan.p_planned_kw) >= 0.95  # uncut: below the limit (or no solution at all)
