@@ -145,3 +145,8 @@ def test_cli_bad_server_and_token(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "--token-file" in capsys.readouterr().err
     assert main(["live", "replay", str(tmp_path)]) == 2
     assert "not a recorded live run" in capsys.readouterr().err
+    for argv in (["--interval-s", "0"], ["--cycles", "0"], ["--timeout-s", "nan"], []):
+        code = main(["live", *(["--server", "http://127.0.0.1:9"] if argv else []), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), (argv, err)
+        assert (argv[0] if argv else "--server") in err

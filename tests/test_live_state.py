@@ -178,7 +178,7 @@ class _FlakyClient:
         return [{"station_id": s["station_id"]} | ok for s in setpoints]
 
 
-def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
+def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     times = iter([NOW, NOW, NOW + dt.timedelta(minutes=15)])
     recs = run_loop(
         _FlakyClient(), Scenario(), interval_s=900, cycles=2, record_dir=tmp_path / "run",
@@ -192,6 +192,12 @@ def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path) -> No
     # Cycle 0's set-points against cycle 1's reported power (0 kW at every station) over 0.25 h.
     planned = sum(x["p_kw"] for x in on_disk[0]["setpoints"]) * 0.25
     assert s["cycles"][0]["e_deviation_kwh"] == pytest.approx(0.0 - planned)
+    # The CLI's replay of the run: both cycles planned again from their inputs, the same set-points.
+    from v2gtwin.cli import main
+
+    assert main(["live", "replay", str(tmp_path / "run"), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["n_replayed"] == 2 and replayed["max_setpoint_diff_kw"] <= 1e-3
     with (tmp_path / "run" / CYCLES_FILE).open("a") as fh:
         fh.write('{"cycle": 2, "t_u')  # a torn last line
     with pytest.raises(DataError, match="line 3"):
