@@ -249,6 +249,12 @@ def test_loop_with_regulation_sends_ticks(tmp_path: Path) -> None:
     assert [t["tick"] for t in ticks] == [0, 1, 2, 3] and {t["cycle"] for t in ticks} == {0}
     assert all(t["error"] is None and t["n_acknowledged"] == 3 for t in ticks)
     assert client.posts == 1 + 2 + 4  # the first answer was used up by the setting above; 2 cycles; 4 ticks
+    from v2gtwin.cli import main
+
+    assert main(["live", "report", str(tmp_path / "run"), "--json"]) == 0
+    reg = json.loads((tmp_path / "run" / "report" / "results.json").read_text())["regulation"]
+    assert reg["n_ticks"] == 4 and reg["n_ticks_failed"] == 0
+    assert "Regulation" in (tmp_path / "run" / "report" / "report.html").read_text()
 
 
 @pytest.mark.slow

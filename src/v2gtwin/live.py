@@ -37,11 +37,14 @@ __all__ = [
     "RUN_FILE",
     "LiveClient",
     "ReplayResult",
+    "read_regulation",
     "read_run",
     "regulate",
     "replay_run",
     "run_cycle",
     "run_loop",
+    "summarize_regulation",
+    "summarize_run",
 ]
 
 logger = logging.getLogger(__name__)
@@ -324,6 +327,39 @@ def replay_run(run_dir: str | Path) -> ReplayResult:
             p = np.asarray([s["p_kw"] for s in sent], dtype=float)
             diff = max(diff, float(np.max(np.abs(np.round(plan.p_set_kw, 3) - p))))
     return ReplayResult(scenario=scenario, records=records, plans=plans, max_setpoint_diff_kw=diff)
+
+
+def read_regulation(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The run's regulation ticks (``regulation.jsonl``; empty when the run had none), in order."""
+    path = Path(run_dir) / REGULATION_FILE
+    if not path.is_file():
+        return []
+    out: list[dict[str, Any]] = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                raise DataError(f"{path} line {n}: not a whole JSON record (a torn write?)") from None
+    return out
+
+
+def summarize_regulation(ticks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The regulation ticks in figures (JSON-ready): ticks sent and failed, the band's range [kW], the share of the
+    requested injection the allocation found room for (sum |allocated| / sum |target|), the slowest acknowledgement
+    [s]."""
+    ok = [t for t in ticks if t.get("error") is None]
+    target = sum(abs(float(t["target_kw"])) for t in ticks)
+    lat = [float(t["latency_max_s"]) for t in ok if t.get("latency_max_s") is not None]
+    caps = [float(t["capacity_kw"]) for t in ticks]
+    return {
+        "n_ticks": len(ticks),
+        "n_ticks_failed": len(ticks) - len(ok),
+        "capacity_min_kw": min(caps) if caps else None,
+        "capacity_max_kw": max(caps) if caps else None,
+        "allocated_share": sum(abs(float(t["allocated_kw"])) for t in ticks) / target if target > 0 else None,
+        "latency_max_s": max(lat) if lat else None,
+    }
 
 
 def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> dict[str, Any]:

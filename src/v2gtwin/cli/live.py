@@ -140,11 +140,11 @@ def report(
     json_out: JsonOpt = False,
 ) -> None:
     """The run as an HTML report (planned vs delivered, deviations, latencies) and results.json."""
-    from v2gtwin.live import read_run
+    from v2gtwin.live import read_regulation, read_run
     from v2gtwin.report.live import write_live_report
 
     meta, records = read_run(run)
     if not records:
         raise DataError(f"run folder {run}: no cycle recorded")
-    paths = write_live_report(meta, records, out if out is not None else run / "report")
+    paths = write_live_report(meta, records, out if out is not None else run / "report", read_regulation(run))
     _emit({k: str(v) for k, v in paths.items()}, json_out)

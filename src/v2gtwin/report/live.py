@@ -60,7 +60,7 @@ def fig_live_latency(records: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
-    """The run's HTML page."""
+    """The run's HTML page (with a regulation section when ``summary`` has ``regulation`` ticks)."""
     head = [
         ("server", str(meta.get("server", ""))),
         ("started (UTC)", str(meta.get("started_utc", ""))),
@@ -110,6 +110,7 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
         )
         + "<h2>Latencies</h2>"
         + _figure(to_png_base64(fig_live_latency(records)), "Set-point latency (send to acknowledgement) per cycle.")
+        + _regulation_part(summary.get("regulation"))
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -118,15 +119,36 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
     )
 
 
+def _regulation_part(reg: Mapping[str, Any] | None) -> str:
+    if not reg or not reg.get("n_ticks"):
+        return ""
+    rows = [
+        ("ticks sent (failed)", f"{reg['n_ticks']} ({reg['n_ticks_failed']})"),
+        ("band, smallest / largest [kW]", f"{_num(reg['capacity_min_kw'])} / {_num(reg['capacity_max_kw'])}"),
+        ("share of the requested injection allocated", _num(reg["allocated_share"], ".3f")),
+        ("slowest acknowledgement [s]", _num(reg["latency_max_s"], ".3f")),
+    ]
+    return (
+        "<h2>Regulation</h2>"
+        '<p class="muted">Every 2 s between cycles: the signal times the fleet\'s symmetric band around the '
+        "cycle's set-points, allocated across the EVs and sent.</p>" + _table(("quantity", "value"), rows)
+    )
+
+
 def write_live_report(
-    meta: Mapping[str, Any], records: Sequence[Mapping[str, Any]], out_dir: str | Path
+    meta: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    out_dir: str | Path,
+    ticks: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Path]:
     """Write ``report.html`` and ``results.json`` (the run's summary, :func:`v2gtwin.live.summarize_run`) into
     ``out_dir``, each written to a temporary name and renamed."""
-    from v2gtwin.live import summarize_run
+    from v2gtwin.live import summarize_regulation, summarize_run
 
     out = prepare_out_dir(out_dir)
     summary = summarize_run(records, float(meta.get("interval_s", 300.0)))
+    if ticks:
+        summary["regulation"] = summarize_regulation(ticks)
     paths = {"report": out / "report.html", "results": out / "results.json"}
     try:
         _atomic_write(paths["results"], dumps_strict(summary))
