@@ -13,7 +13,15 @@ Prints one JSON line: ``n_evs``, ``n_steps`` (the cycle's horizon), ``parse_s`` 
 ``plan_s`` (plan_cycle, of which ``schedule_solve_s`` the LP), ``plan_cpu_s`` (its CPU time over all threads: above
 ``plan_s`` when the numba kernels ran in parallel, below when other processes held the cores), ``encode_s``
 (set-points -> JSON body), ``model_s`` (parse + plan + encode), ``solver``, ``warm`` (the timed cycle is the
-second one: the first compiled the numba kernels). Target (issue 18): a whole cycle for 10,000 EVs <= 10 s.
+second one: the first compiled the numba kernels). ``--threads`` (default 1, as ``live --threads``): the numba threads of the model side. Target (issue 18): a whole
+cycle for 10,000 EVs <= 10 s.
+
+``--through-api``: a whole cycle instead — a central system with its HTTP API in this process (as ``csms serve
+--api-port``), ``--n`` simulated stations carrying the scenario fleet's EVs in another process, and the loop's own
+:func:`v2gtwin.live.run_cycle` through the API (two cycles, the second timed). Prints ``n_stations``,
+``connect_s`` (until every station's charging needs were in), ``cycle_s`` (the whole cycle), ``read_s`` (the two
+GETs), ``plan_s`` (the model side), ``send_s`` (the set-point POST until every station answered), ``accepted``,
+``latency_p99_s`` (of the stations' acknowledgements) and ``error``.
 """
 
 from __future__ import annotations
@@ -77,11 +85,123 @@ def api_json(n: int, now: dt.datetime, seed: int) -> tuple[str, str]:
     return json.dumps({"stations": stations}), json.dumps({"needs": needs})
 
 
+SIM = """
+import asyncio, sys
+from v2gtwin.cyber.csms.simulator import run_fleet
+from v2gtwin.cyber.csms.validation import configure_ocpp_validation
+from v2gtwin.cyber.fleet_link import fleet_to_sim_evs
+from v2gtwin.scenario import Scenario
+from v2gtwin.study import build_fleet
+configure_ocpp_validation()
+url, n, seed, hold_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+evs = fleet_to_sim_evs(build_fleet(Scenario(seed=seed, fleet={"n_evs": n})))
+asyncio.run(run_fleet(url, n, evs=evs, reports=1, hold_s=hold_s, connect_batch=500, prefix="LIVE", freeze_gc=True))
+"""
+
+
+def through_api(n: int, seed: int) -> dict[str, object]:
+    """Two whole cycles (the second timed) of the loop against a central system with its API (this process, its
+    own event loop in a thread) and ``n`` simulated stations (another process) carrying the scenario fleet's EVs."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from v2gtwin.cyber.api_client import ApiClient
+    from v2gtwin.cyber.csms.api_server import ApiServer
+    from v2gtwin.cyber.csms.server import Csms
+    from v2gtwin.cyber.csms.store import Store
+    from v2gtwin.live import run_cycle
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: dict[str, object] = {}
+    tmp = tempfile.mkdtemp(dir=Path.cwd())
+    store = Store(f"sqlite:///{Path(tmp) / 'live.sqlite'}")
+
+    async def serve() -> None:
+        csms = Csms(store, port=0)
+        await csms.start()
+        api = ApiServer(csms, port=0)
+        box.update(csms=csms, api=api, token=api.tokens.create("bench"), stop=asyncio.Event())
+        await api.start()
+        ready.set()
+        await box["stop"].wait()  # type: ignore[attr-defined]
+        await api.stop()
+        await csms.stop()
+
+    th = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    th.start()
+    ready.wait(60)
+    csms, api = box["csms"], box["api"]
+    env = dict(os.environ)
+    sim = subprocess.Popen(
+        [sys.executable, "-c", SIM, f"ws://127.0.0.1:{csms.port}", str(n), str(seed), "3600"],  # type: ignore[attr-defined]
+        env=env,
+    )
+    try:
+        client = ApiClient(api.url, str(box["token"]), timeout_s=120.0)  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        while len(client.charging_needs()) < n:
+            if sim.poll() is not None or time.perf_counter() - t0 > 900:
+                raise SystemExit(f"the simulator did not bring {n} stations in")
+            time.sleep(2.0)
+        connect_s = time.perf_counter() - t0
+        scen = Scenario(seed=seed)
+        book: dict[str, float] = {}
+        now = dt.datetime.now(dt.UTC)
+        rec: dict[str, object] = {}
+        for k in range(2):
+            rec, book, _ = run_cycle(client, scen, book, cycle=k, t_utc=now, timeout_s=30.0)
+        res = rec.get("results") or []
+        acc = [r for r in res if r.get("status") == "Accepted"]  # type: ignore[union-attr]
+        lat = sorted(float(r["latency_s"]) for r in acc if r.get("latency_s") is not None)  # type: ignore[index]
+        plan = rec.get("plan") or {}
+        return {
+            "n_stations": n,
+            "connect_s": round(connect_s, 1),
+            "cycle_s": round(float(rec["cycle_s"]), 3),  # type: ignore[arg-type]
+            "read_s": round(float(rec.get("read_s", 0.0)), 3),  # type: ignore[arg-type]
+            "plan_s": round(float(plan.get("solve_s", 0.0)), 3),  # type: ignore[union-attr]
+            "send_s": round(float(rec.get("send_s", 0.0)), 3),  # type: ignore[arg-type]
+            "accepted": len(acc),
+            "latency_p99_s": round(lat[max(0, int(0.99 * len(lat)) - 1)], 3) if lat else None,
+            "solver": plan.get("solver"),  # type: ignore[union-attr]
+            "schedule_solve_s": plan.get("schedule_solve_s"),  # type: ignore[union-attr]
+            "n_steps": plan.get("n_steps"),  # type: ignore[union-attr]
+            "import_cap_note": plan.get("import_cap_note"),  # type: ignore[union-attr]
+            "error": rec.get("error"),
+        }
+    finally:
+        sim.terminate()
+        sim.wait(60)
+        loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
+        th.join(60)
+        for f in Path(tmp).iterdir():
+            f.unlink()
+        Path(tmp).rmdir()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument(
+        "--through-api",
+        action="store_true",
+        help="a whole cycle against a central system, its API and N simulated stations (another process)",
+    )
+    ap.add_argument("--threads", type=int, default=1, help="numba threads of the model side (as live --threads)")
     a = ap.parse_args()
+    import numba
+
+    numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
+    if a.through_api:
+        print(json.dumps(through_api(a.n, a.seed)))
+        return
     now = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.UTC)
     st_text, nd_text = api_json(a.n, now, a.seed)
     scen = Scenario(seed=a.seed)

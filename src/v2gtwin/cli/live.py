@@ -62,6 +62,16 @@ def live(
             help="Between cycles, every 2 s, allocate a regulation signal across the live fleet and send it.",
         ),
     ] = False,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=1024,
+            help="Threads of the model side's numba kernels (default 1: on 2 shared cores one thread solved the "
+            "schedule faster than two; capped at the machine's).",
+        ),
+    ] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """Every --interval-s: read who is plugged in (SoC, needs, departures) through the API, re-solve the
@@ -71,10 +81,13 @@ def live(
         return
     if server is None:
         raise V2GTwinError("--server: required (the central system's API, e.g. http://127.0.0.1:8080)")
+    import numba
+
     from v2gtwin.cli._common import load_scenario_with
     from v2gtwin.cyber.api_client import ApiClient
     from v2gtwin.live import run_loop
 
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     scen = load_scenario_with(scenario, {})
     token = _read_token(token_file) if token_file is not None else None
     client = ApiClient(server, token, timeout_s=max(10.0, timeout_s), cafile=str(cafile) if cafile else None)
