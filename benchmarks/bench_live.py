@@ -13,8 +13,8 @@ Prints one JSON line: ``n_evs``, ``n_steps`` (the cycle's horizon), ``parse_s`` 
 ``plan_s`` (plan_cycle, of which ``schedule_solve_s`` the LP), ``plan_cpu_s`` (its CPU time over all threads: above
 ``plan_s`` when the numba kernels ran in parallel, below when other processes held the cores), ``encode_s``
 (set-points -> JSON body), ``model_s`` (parse + plan + encode), ``solver``, ``warm`` (the timed cycle is the
-second one: the first compiled the numba kernels). ``--threads`` (default 1, as ``live --threads``): the numba threads of the model side. Target (issue 18): a whole
-cycle for 10,000 EVs <= 10 s.
+second one: the first compiled the numba kernels). ``--threads`` (default 1, as ``live --threads``): the numba
+threads of the model side. Target (issue 18): a whole cycle for 10,000 EVs <= 10 s.
 
 ``--through-api``: a whole cycle instead — a central system with its HTTP API in this process (as ``csms serve
 --api-port``), ``--n`` simulated stations carrying the scenario fleet's EVs in another process, and the loop's own
