@@ -178,6 +178,17 @@ class _FlakyClient:
         return [{"station_id": s["station_id"]} | ok for s in setpoints]
 
 
+def test_malformed_answer_is_recorded() -> None:
+    from v2gtwin.live import run_cycle
+
+    class Odd(_FlakyClient):
+        def stations(self) -> list[dict[str, Any]]:
+            return [{"station_id": "A", "connected": True, "evses": [{"evse_id": "one"}]}]  # not a number
+
+    rec, book, plan = run_cycle(Odd(), Scenario(), {"k": 0.5}, cycle=3, t_utc=NOW)
+    assert rec["stage"] == "plan" and rec["error"].startswith("ValueError") and plan is None and book == {"k": 0.5}
+
+
 def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     times = iter([NOW, NOW, NOW + dt.timedelta(minutes=15)])
     recs = run_loop(

@@ -96,8 +96,9 @@ def run_cycle(
 ) -> tuple[dict[str, Any], NeedBook, CyclePlan | None]:
     """One cycle: read, plan, send. Returns (the cycle's record, the need book after it, the plan or None).
 
-    An error inside the cycle (the API, the data, the solver) is recorded in ``error`` and the book is kept, so
-    the loop goes on; the record says how far the cycle got (``stage``).
+    An error inside the cycle (the API, the data, the solver, or a malformed answer: a missing key, a value of the
+    wrong type) is recorded in ``error`` and the book is kept, so the loop goes on; the record says how far the
+    cycle got (``stage``).
     """
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"cycle": cycle, "t_utc": _iso(t_utc), "stage": "read", "error": None}
@@ -127,6 +128,9 @@ def run_cycle(
     except V2GTwinError as exc:
         rec["error"] = str(exc)
         logger.warning("live cycle %d (%s): %s", cycle, rec["stage"], exc)
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # a malformed answer, said as what it was
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+        logger.exception("live cycle %d (%s)", cycle, rec["stage"])
     rec["cycle_s"] = time.perf_counter() - t0
     return rec, book, plan
 
