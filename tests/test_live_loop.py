@@ -131,16 +131,24 @@ def test_closed_loop_follows_schedule_and_meets_targets(tmp_path: Path) -> None:
     assert "Planned against delivered" in (tmp_path / "run" / "report" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_cli_bad_server_and_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     token = tmp_path / "token"
     token.write_text("wrong-token\n")
     assert main(["live", "--server", "http://127.0.0.1:9", "--token-file", str(token), "--cycles", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no answer" in err
-    with LiveSystem(tmp_path, []) as system:
+    with LiveSystem(tmp_path, _sim_evs()[:2]) as system:
         assert main(["live", "--server", system.url, "--token-file", str(token), "--cycles", "1"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "401" in err
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "401" in err
+        # The right token: two cycles 1 s apart (real time), one JSON line each, both stations acknowledged.
+        token.write_text(system.token + "\n")
+        argv = ["live", "--server", system.url, "--token-file", str(token), "--cycles", "2", "--interval-s", "1"]
+        assert main([*argv, "--record", str(tmp_path / "cli-run"), "--json"]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert [x["cycle"] for x in lines] == [0, 1] and all(x["n_acknowledged"] == 2 for x in lines)
+        assert lines[1]["error"] is None and (tmp_path / "cli-run" / "cycles.jsonl").is_file()
     assert main(["live", "--server", "http://127.0.0.1:9", "--token-file", str(tmp_path / "none")]) == 2
     assert "--token-file" in capsys.readouterr().err
     assert main(["live", "replay", str(tmp_path)]) == 2

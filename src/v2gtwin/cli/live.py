@@ -11,6 +11,7 @@ import typer
 
 from v2gtwin.cli._common import JsonOpt, ScenarioOpt, _emit, app
 from v2gtwin.errors import DataError, V2GTwinError
+from v2gtwin.jsonout import dumps_strict
 
 live_app = typer.Typer(
     help="The closed loop on live telemetry: run it against a central system's API, replay and report a run.",
@@ -75,8 +76,8 @@ def live(
     json_out: JsonOpt = False,
 ) -> None:
     """Every --interval-s: read who is plugged in (SoC, needs, departures) through the API, re-solve the
-    scenario's schedule from now and send each station its next set-point; each cycle is printed, and recorded
-    with --record."""
+    scenario's schedule from now and send each station its next set-point; each cycle is printed (--json: one JSON
+    line per cycle), and recorded with --record."""
     if ctx.invoked_subcommand is not None:
         return
     if server is None:
@@ -106,7 +107,10 @@ def live(
             "cycle_s": rec.get("cycle_s"),
             "error": rec.get("error"),
         }
-        _emit(line, json_out)
+        if json_out:  # one line per cycle (JSON lines): a stream a script can read as it comes
+            sys.stdout.write(dumps_strict(line, indent=None) + "\n")
+        else:
+            _emit(line, False)
         sys.stdout.flush()
 
     run_loop(
