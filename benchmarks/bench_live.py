@@ -104,6 +104,7 @@ def through_api(n: int, seed: int) -> dict[str, object]:
     own event loop in a thread) and ``n`` simulated stations (another process) carrying the scenario fleet's EVs."""
     import asyncio
     import os
+    import shutil
     import subprocess
     import sys
     import tempfile
@@ -135,7 +136,9 @@ def through_api(n: int, seed: int) -> dict[str, object]:
 
     th = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
     th.start()
-    ready.wait(60)
+    if not ready.wait(60):
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit("the central system did not start within 60 s")
     csms, api = box["csms"], box["api"]
     env = dict(os.environ)
     sim = subprocess.Popen(
@@ -180,9 +183,7 @@ def through_api(n: int, seed: int) -> dict[str, object]:
         sim.wait(60)
         loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
         th.join(60)
-        for f in Path(tmp).iterdir():
-            f.unlink()
-        Path(tmp).rmdir()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
