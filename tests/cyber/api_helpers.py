@@ -37,7 +37,7 @@ class LiveSystem:
         quiet: frozenset[str] = frozenset(),
     ) -> None:
         self.store = Store(f"sqlite:///{tmp_path / 'csms.sqlite'}")
-        self.tokens = TokenStore(self.store.engine)
+        self.tokens = TokenStore(self.store.engine, refresh_s=0.2)
         self.token = self.tokens.create("tests")
         self.evs = evs or []
         self.reports = reports

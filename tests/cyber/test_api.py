@@ -329,3 +329,42 @@ def test_the_api_runs_https_with_the_servers_certificate_under_profile_2(tmp_pat
     assert stations == []
     assert "GET /api/v1/stations" in plain_error
     assert "CERTIFICATE_VERIFY_FAILED" in unverified_error
+
+
+def test_a_status_change_after_a_read_shows_in_the_next_read(tmp_path: Path) -> None:
+    """The API keeps what it read of the station tables until the central system commits a change to them: a
+    StatusNotification sent after a first read is in the second (and the EV's needs leave with it)."""
+    import datetime as dt
+
+    with LiveSystem(tmp_path, [SimEV()]) as sys_:
+        client = ApiClient(sys_.url, sys_.token)
+        first = client.stations()[0]["evses"][0]["status"]
+        needs_before = len(client.charging_needs())
+        station = sys_.registry["SIM-0"]
+        now = dt.datetime.now(dt.UTC).isoformat()
+        request = station.calls.StatusNotification(
+            timestamp=now, connector_status="Available", evse_id=1, connector_id=1
+        )
+        sys_.call(station.call(request))
+        second = client.stations()[0]["evses"][0]["status"]
+        needs_after = len(client.charging_needs())
+    assert (first, second) == ("Occupied", "Available")
+    assert (needs_before, needs_after) == (1, 0)
+
+
+def test_the_event_stream_sends_updates_and_ends_when_its_token_is_revoked(tmp_path: Path) -> None:
+    import urllib.request
+
+    with LiveSystem(tmp_path, [SimEV()]) as sys_:
+        req = urllib.request.Request(sys_.url + "/api/v1/events", headers={"Authorization": f"Bearer {sys_.token}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            event, data = resp.readline(), resp.readline()
+            sys_.tokens.revoke(sys_.tokens.list_tokens()[0]["id"])
+            rest = resp.read()  # returns once the server ends the stream
+        content_type = resp.headers["Content-Type"]
+    assert content_type.startswith("text/event-stream")
+    assert event == b"event: update\n" and data.startswith(b"data: ")
+    state = json.loads(data[6:])
+    # One simulated EV drawing its full 11 kW (SimEV default), one station connected.
+    assert state["stations_connected"] == 1 and state["now"]["p_kw"] == pytest.approx(11.0)
+    assert rest.count(b"event: update") <= 3  # the stream ended (within the token cache's 0.2 s and a tick)

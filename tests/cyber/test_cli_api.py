@@ -82,7 +82,7 @@ def test_serve_with_api_port_answers_with_tokens(tmp_path: Path, capsys: pytest.
     _, out, _ = run_cli(capsys, "csms", "token", "create", "e2e", "--db", db)
     token = out.strip()
     cmd = [sys.executable, "-m", "v2gtwin.cli", "csms", "serve", "--port", "0", "--api-port", "0", "--db", db]
-    proc = subprocess.Popen([*cmd, "--status-every", "0"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, "--status-every", "0", "--alarm-stale-s", "5"], stderr=subprocess.PIPE, text=True)
     try:
         url = None
         deadline = time.monotonic() + 60
@@ -96,8 +96,24 @@ def test_serve_with_api_port_answers_with_tokens(tmp_path: Path, capsys: pytest.
         assert url is not None, "no API address printed"
         ok = http("GET", url + "/api/v1/stations", token)
         denied = http("GET", url + "/api/v1/stations")
+        dash = json.loads(http("GET", url + "/api/v1/dashboard", token)[1])
     finally:
         proc.terminate()
         proc.wait(30)
     assert ok == (200, b'{"stations":[]}')
     assert denied == (401, b"")
+    assert dash["alarm_settings"] == {"stale_after_s": 5.0, "settle_s": 30.0, "tolerance_kw": 0.5}
+    assert dash["stations_connected"] == 0 and dash["alarms"] == []
+
+
+def test_serve_with_a_busy_api_port_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        db = f"sqlite:///{tmp_path / 'csms.sqlite'}"
+        code, _, err = run_cli(capsys, "csms", "serve", "--port", "0", "--api-port", str(port), "--db", db)
+    assert_one_line_error(code, err)
+    assert f"--api-port {port}: cannot listen on 127.0.0.1" in err

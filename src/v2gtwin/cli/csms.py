@@ -114,6 +114,16 @@ def csms_serve(
     api_open_reads: Annotated[
         bool, typer.Option(help="Let the API's GET routes answer without a token (writes always need one).")
     ] = False,
+    alarm_stale_s: Annotated[
+        float,
+        typer.Option(min=1.0, max=86_400.0, help="Dashboard: a station silent this long [s] has stopped reporting."),
+    ] = 180.0,
+    alarm_settle_s: Annotated[
+        float, typer.Option(min=0.0, max=3600.0, help="Dashboard: time to follow a set-point before it is checked [s].")
+    ] = 30.0,
+    alarm_tolerance_kw: Annotated[
+        float, typer.Option(min=0.0, max=1000.0, help="Dashboard: allowed gap between power and set-point [kW].")
+    ] = 0.5,
 ) -> None:
     """Run the OCPP 2.0.1 / 2.1 central system until interrupted (stations connect at
     ws[s]://HOST:PORT/<station_id>). Prints the address it listens on (the actual port with --port 0), then a
@@ -154,12 +164,15 @@ def csms_serve(
 
     async def serve() -> None:
         async with csms, contextlib.AsyncExitStack() as stack:
+            api = None
+            if api_port is not None:  # bound before anything is printed: a busy port is the only line
+                alarms = (alarm_stale_s, alarm_settle_s, alarm_tolerance_kw)
+                api = await stack.enter_async_context(_api_server(csms, api_host, api_port, api_open_reads, alarms))
             sys.stderr.write(
                 f"csms: {scheme}://{host}:{csms.port}/<station_id> (ocpp2.1 / ocpp2.0.1, security profile "
                 f"{profile}), db {db}\n"
             )
-            if api_port is not None:
-                api = await stack.enter_async_context(_api_server(csms, api_host, api_port, api_open_reads))
+            if api is not None:
                 sys.stderr.write(
                     f"csms: HTTP API and dashboard at {api.url}/ (reads {'open' if api_open_reads else 'by token'})\n"
                 )
@@ -192,12 +205,21 @@ class _ApiListenError(Exception):
 
 
 @contextlib.asynccontextmanager
-async def _api_server(csms: Any, host: str, port: int, open_reads: bool) -> Any:
+async def _api_server(csms: Any, host: str, port: int, open_reads: bool, alarms: tuple[float, float, float]) -> Any:
     """The HTTP API beside a started central system, with its TLS context (profiles 2 and 3: the server's own
-    certificate, no client certificate)."""
+    certificate, no client certificate) and the dashboard's alarm settings (stale_after_s, settle_s,
+    tolerance_kw)."""
     from v2gtwin.cyber.csms.api_server import ApiServer
+    from v2gtwin.cyber.csms.live_state import AlarmSettings
 
-    api = ApiServer(csms, host=host, port=port, ssl_context=csms.api_ssl_context(), open_reads=open_reads)
+    api = ApiServer(
+        csms,
+        host=host,
+        port=port,
+        ssl_context=csms.api_ssl_context(),
+        open_reads=open_reads,
+        alarms=AlarmSettings(*alarms),
+    )
     try:
         await api.start()
     except OSError as exc:

@@ -191,18 +191,35 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
     read = [Depends(need_read)]
     write = [Depends(need_write)]
 
+    cache: dict[str, Any] = {"version": None}
+
+    async def station_tables() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[Any, str]]:
+        """The stations, EVSEs and active transactions as stored: read again only when the central system
+        committed a change to them since the last read (``Csms.store_version``; meter values do not count)."""
+        version = csms.store_version
+        if cache["version"] != version:
+
+            def read() -> tuple[Any, Any, Any]:
+                rows, evses = station_rows(csms.store)
+                active = transaction_rows(csms.store, True, None)
+                return rows, evses, {(t["station_id"], t["evse_id"]): t["transaction_id"] for t in active}
+
+            cache["tables"] = await asyncio.to_thread(read)
+            cache["version"] = version
+        tables: tuple[Any, Any, Any] = cache["tables"]
+        return tables
+
     @app.get("/api/v1/stations", response_model=StationsOut, dependencies=read)
     async def stations() -> Response:
         """Every station the store knows, connected or not, with each EVSE's latest measured power and SoC,
         its transaction and its EV's declared power limits."""
-        rows, evses = await asyncio.to_thread(station_rows, csms.store)
-        active = await asyncio.to_thread(transaction_rows, csms.store, True, None)
-        tx = {(t["station_id"], t["evse_id"]): t["transaction_id"] for t in active}
+        rows, evses, tx = await station_tables()
+        out_rows = []
         for st in rows:
             sid = st["station_id"]
             handler = csms.stations.get(sid)
-            st["connected"] = handler is not None  # this process's view (the store's flag is written on change)
-            st["protocol"] = handler.version if handler is not None else None
+            connected = handler is not None  # this process's view (the store's flag is written on change)
+            st = {**st, "connected": connected, "protocol": handler.version if handler is not None else None}
             p_max, p_min = _limits_kw(csms, sid)
             out = []
             for ev in evses.get(sid, []):
@@ -220,8 +237,8 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
                         "v2x": ev["v2x"],
                     }
                 )
-            st["evses"] = out
-        return _json({"stations": rows})
+            out_rows.append({**st, "evses": out})
+        return _json({"stations": out_rows})
 
     @app.get("/api/v1/transactions", dependencies=read)
     async def transactions(
@@ -275,7 +292,7 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
         """What the EVs plugged into connected stations declared (NotifyEVChargingNeeds): departure time,
         energy requested, power limits, V2X; with the latest SoC. An EVSE whose last status is Available (no
         EV) is left out."""
-        rows, evses = await asyncio.to_thread(station_rows, csms.store)
+        rows, evses, _ = await station_tables()
         needs = []
         for st in rows:
             sid = st["station_id"]
@@ -386,12 +403,15 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
     @app.get("/api/v1/events", dependencies=read)
     async def events(request: Request) -> StreamingResponse:
         """Server-sent events: an ``update`` event (the dashboard's state, JSON) at once and then about every
-        second while something changed (at least every 15 s)."""
+        second while something changed (at least every 15 s). The stream ends when its token is revoked."""
+        token = _token(request)
 
         async def stream() -> AsyncIterator[bytes]:
             last_version, last_sent = -1, 0.0
             loop = asyncio.get_running_loop()
             while not app.state.stopping.is_set():
+                if not open_reads and (token is None or not tokens.check(token)):
+                    return
                 if live.version != last_version or loop.time() - last_sent >= 15.0:
                     last_version, last_sent = live.version, loop.time()
                     yield b"event: update\ndata: " + _dumps(_dashboard_state()) + b"\n\n"

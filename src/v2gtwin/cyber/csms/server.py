@@ -325,6 +325,9 @@ class Csms:
         self._pending: list[tuple[Sequence[Op], Sequence[ValueBatch], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.committed_values = 0  # meter values committed by this process (for monitoring and benchmarks)
+        # Bumped after every commit that changed more than meter values (stations, EVSEs, transactions,
+        # last_seen): readers may keep what they read of those tables while it stays the same (the HTTP API).
+        self.store_version = 0
         # Stations whose BootNotification was accepted (by this process, or recorded in the store by an earlier
         # run: a station boots once per power-up, not per connection): the only ones sent requests.
         self.booted: set[str] = set()
@@ -428,8 +431,11 @@ class Csms:
                             self.committed_values += sum(len(rows) for _, _, rows in vs)
                             if not fut.done():
                                 fut.set_result(None)
+                    self.store_version += 1
                     continue
                 self.committed_values += sum(len(rows) for _, _, rows in values)
+                if ops or seen:
+                    self.store_version += 1
                 for *_, fut in batch:
                     if not fut.done():
                         fut.set_result(None)
