@@ -25,6 +25,7 @@ from v2gtwin.cli import (  # noqa: F401  (register commands)
     feeder,
     fleet,
     frequency,
+    live,
     market,
     network,
     network_feeders,

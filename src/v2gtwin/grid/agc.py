@@ -24,6 +24,7 @@ __all__ = [
     "RegulationResult",
     "calc_lag_weights",
     "calc_pjm_score",
+    "calc_regulation_allocation",
     "generate_regd_signal",
     "read_regulation_signal",
     "run_regulation",
@@ -478,6 +479,52 @@ def _run_regulation(  # type: ignore[no-untyped-def]
     for i in range(n):
         soc_end[i] = soc[i]
     return throughput
+
+
+def calc_regulation_allocation(
+    target_kw: float,
+    soc_pu: npt.ArrayLike,
+    capacity_kwh: npt.ArrayLike,
+    soc_min_pu: npt.ArrayLike,
+    soc_max_pu: npt.ArrayLike,
+    p0_kw: npt.ArrayLike,
+    p_charge_max_kw: npt.ArrayLike,
+    p_discharge_max_kw: npt.ArrayLike,
+    eta_charge: npt.ArrayLike,
+    eta_discharge: npt.ArrayLike,
+    dt_s: float,
+    allocation: Literal["pro_rata", "soc_aware"] = "soc_aware",
+) -> FloatArray:
+    """One step of :func:`run_regulation`'s allocation: the fleet's change ``target_kw`` [kW, + injection, i.e.
+    less charging or more discharge] split across the EVs around their base power ``p0_kw`` [kW] for a step of
+    ``dt_s`` [s]. Returns each EV's injection [kW] (its power becomes ``p0_kw - injection``); what the EVs'
+    power and, over the step, energy limits cannot take is not allocated (the sum falls short of the target)."""
+    if not math.isfinite(target_kw):
+        raise DataError(f"target_kw: must be finite, got {target_kw}")
+    if allocation not in ("pro_rata", "soc_aware"):
+        raise DataError(f"allocation: must be pro_rata or soc_aware, got {allocation!r}")
+    arrays = [
+        np.ascontiguousarray(np.asarray(a, dtype=float))
+        for a in (
+            soc_pu,
+            capacity_kwh,
+            soc_min_pu,
+            soc_max_pu,
+            p0_kw,
+            p_charge_max_kw,
+            p_discharge_max_kw,
+            eta_charge,
+            eta_discharge,
+        )
+    ]
+    n = arrays[0].size
+    if any(a.shape != (n,) for a in arrays):
+        raise DataError("EV arrays must all have one entry per EV")
+    out = np.empty(n)
+    _allocate_step(  # type: ignore[call-arg]
+        float(target_kw), *arrays, dt_s / 3600.0, allocation == "soc_aware", np.empty(n), np.empty(n), out
+    )
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""The report of a recorded closed-loop run (``v2gtwin live report RUN``): the study report's format (one
+self-contained HTML file, figures embedded, and ``results.json``), built from the run's records only."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from v2gtwin import __version__
+from v2gtwin.errors import V2GTwinError
+from v2gtwin.jsonout import dumps_strict
+from v2gtwin.report import _CSS, _atomic_write, _figure, _table, prepare_out_dir
+from v2gtwin.report.figures import to_png_base64
+
+__all__ = ["fig_live_energy", "fig_live_latency", "render_live_html", "write_live_report"]
+
+
+_QUANTILES = ("p50", "p99", "max")
+
+
+def _num(v: Any, fmt: str = ",.2f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def fig_live_energy(summary: Mapping[str, Any]) -> Figure:
+    """Planned and delivered energy per cycle [kWh], and their difference."""
+    rows = summary["cycles"]
+    k = [r["cycle"] for r in rows]
+    fig = Figure(figsize=(8.0, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(k, [r["e_planned_kwh"] for r in rows], "o-", label="planned (set-points x interval)")
+    ax.plot(
+        k,
+        [float("nan") if r["e_delivered_kwh"] is None else r["e_delivered_kwh"] for r in rows],
+        "s--",
+        label="delivered (stations' reported power)",
+    )
+    ax.set_xlabel("cycle [-]")
+    ax.set_ylabel("energy per interval [kWh]")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def fig_live_latency(records: Sequence[Mapping[str, Any]]) -> Figure:
+    """Each acknowledged set-point's latency per cycle [s]."""
+    fig = Figure(figsize=(8.0, 3.0))
+    ax = fig.add_subplot(1, 1, 1)
+    for rec in records:
+        lat = [r["latency_s"] for r in rec.get("results") or [] if r.get("latency_s") is not None]
+        ax.plot([rec["cycle"]] * len(lat), lat, ".", color="C0", alpha=0.5)
+    ax.set_xlabel("cycle [-]")
+    ax.set_ylabel("set-point latency [s]")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
+    """The run's HTML page (with a regulation section when ``summary`` has ``regulation`` ticks)."""
+    head = [
+        ("server", str(meta.get("server", ""))),
+        ("started (UTC)", str(meta.get("started_utc", ""))),
+        ("interval [s]", _num(summary["interval_s"], ",.0f")),
+        ("cycles (failed)", f"{summary['n_cycles']} ({summary['n_cycles_failed']})"),
+        ("set-points acknowledged / not", f"{summary['n_acknowledged']} / {summary['n_not_acknowledged']}"),
+        ("latency p50 / p99 / max [s]", " / ".join(_num(summary[f"latency_{q}_s"], ".3f") for q in _QUANTILES)),
+        ("largest |delivered - planned| per interval [kWh]", _num(summary["e_deviation_max_kwh"], ",.3f")),
+    ]
+    rows = [
+        (
+            str(r["cycle"]),
+            str(r["t_utc"]),
+            str(r["n_evs"]),
+            _num(r["p_set_total_kw"]),
+            _num(r["e_planned_kwh"]),
+            _num(r["e_delivered_kwh"]),
+            _num(r["e_deviation_kwh"]),
+            str(r["n_acknowledged"]),
+            _num(r["solve_s"], ".3f"),
+            r["error"] or "",
+        )
+        for r in summary["cycles"]
+    ]
+    body = (
+        "<h2>Run</h2>"
+        + _table(("quantity", "value"), head)
+        + "<h2>Planned against delivered</h2>"
+        + '<p class="muted">Planned: the set-points sent in a cycle held for the interval. Delivered: the power '
+        "the same stations report at the next cycle (their meters' latest reading) held for the interval. The last "
+        "cycle has no next reading.</p>"
+        + _figure(to_png_base64(fig_live_energy(summary)), "Energy per interval, planned and delivered.")
+        + _table(
+            (
+                "cycle",
+                "time (UTC)",
+                "EVs",
+                "set-points [kW]",
+                "planned [kWh]",
+                "delivered [kWh]",
+                "deviation [kWh]",
+                "acknowledged",
+                "model [s]",
+                "error",
+            ),
+            rows,
+        )
+        + "<h2>Latencies</h2>"
+        + _figure(to_png_base64(fig_live_latency(records)), "Set-point latency (send to acknowledgement) per cycle.")
+        + _regulation_part(summary.get("regulation"))
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>v2gtwin live run</title><style>{_CSS}</style></head><body>"
+        f'<h1>Closed-loop run</h1><p class="muted">v2gtwin {html.escape(__version__)}</p>' + body + "</body></html>"
+    )
+
+
+def _regulation_part(reg: Mapping[str, Any] | None) -> str:
+    if not reg or not reg.get("n_ticks"):
+        return ""
+    rows = [
+        ("ticks sent (failed)", f"{reg['n_ticks']} ({reg['n_ticks_failed']})"),
+        ("band, smallest / largest [kW]", f"{_num(reg['capacity_min_kw'])} / {_num(reg['capacity_max_kw'])}"),
+        ("share of the requested injection allocated", _num(reg["allocated_share"], ".3f")),
+        ("slowest acknowledgement [s]", _num(reg["latency_max_s"], ".3f")),
+    ]
+    return (
+        "<h2>Regulation</h2>"
+        '<p class="muted">Every 2 s between cycles: the signal times the fleet\'s symmetric band around the '
+        "cycle's set-points, allocated across the EVs and sent.</p>" + _table(("quantity", "value"), rows)
+    )
+
+
+def write_live_report(
+    meta: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    out_dir: str | Path,
+    ticks: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Path]:
+    """Write ``report.html`` and ``results.json`` (the run's summary, :func:`v2gtwin.live.summarize_run`) into
+    ``out_dir``, each written to a temporary name and renamed."""
+    from v2gtwin.live import summarize_regulation, summarize_run
+
+    out = prepare_out_dir(out_dir)
+    summary = summarize_run(records, float(meta.get("interval_s", 300.0)))
+    if ticks:
+        summary["regulation"] = summarize_regulation(ticks)
+    paths = {"report": out / "report.html", "results": out / "results.json"}
+    try:
+        _atomic_write(paths["results"], dumps_strict(summary))
+        _atomic_write(paths["report"], render_live_html(meta, records, summary))
+    except OSError as exc:
+        raise V2GTwinError(f"--out {out}: cannot write the report ({exc.strerror})") from None
+    return paths
