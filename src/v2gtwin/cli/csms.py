@@ -64,16 +64,16 @@ def _check_station_id(station_id: str, field: str) -> None:
         raise V2GTwinError(f"{field} {station_id!r}: 1 to 48 of A-Z a-z 0-9 . _ : -")
 
 
-def _check_host(host: str, port: int) -> None:
-    """A one-line error naming --host when it is neither an address nor a name this machine resolves (checked
-    before anything is read, opened or served)."""
+def _check_host(host: str, port: int, option: str = "--host") -> None:
+    """A one-line error naming ``option`` when ``host`` is neither an address nor a name this machine resolves
+    (checked before anything is read, opened or served)."""
     import socket
 
     try:
         socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (OSError, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        raise V2GTwinError(f"--host {host!r}: not an address or a name this machine resolves ({reason})") from None
+        raise V2GTwinError(f"{option} {host!r}: not an address or a name this machine resolves ({reason})") from None
 
 
 def _check_url(url: str) -> None:
@@ -173,8 +173,7 @@ def csms_serve(
     except DataError as exc:
         raise V2GTwinError(f"--pki {pki}: {exc}") from None
     scheme = "wss" if profile >= 2 else "ws"
-    if api_port is not None:
-        _check_host(api_host, api_port)
+    _check_host(api_host, api_port or 0, "--api-host")  # checked even without --api-port: a typo is never ignored
 
     async def serve() -> None:
         async with csms, contextlib.AsyncExitStack() as stack:
@@ -369,12 +368,13 @@ def csms_dispatch(
     from v2gtwin.cli.csms_api import dispatch_remote, outcome_summary
     from v2gtwin.cyber.csms.server import Csms
 
+    if server is None:
+        _check_host(host, port)  # every option is checked before the file is read
     limits = _read_set_points(csv_file)
     if server is not None:
         result = dispatch_remote(limits, server, token_file, timeout, cafile)
         _report_dispatch(result, json_out, outcome_summary)
         return
-    _check_host(host, port)
     store = _open_store(db)
 
     async def go() -> dict[str, dict[str, Any]]:

@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 from v2gtwin import __version__
 from v2gtwin.errors import V2GTwinError
 from v2gtwin.jsonout import dumps_strict
-from v2gtwin.report import _CSS, _atomic_write, _figure, _table, prepare_out_dir
+from v2gtwin.report import _atomic_write, prepare_out_dir
 from v2gtwin.report.figures import to_png_base64
+from v2gtwin.report.html_parts import CSS, figure_html, table_html
 
 __all__ = ["fig_live_energy", "fig_live_latency", "render_live_html", "write_live_report"]
 
@@ -87,13 +88,13 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
     ]
     body = (
         "<h2>Run</h2>"
-        + _table(("quantity", "value"), head)
+        + table_html(("quantity", "value"), head)
         + "<h2>Planned against delivered</h2>"
         + '<p class="muted">Planned: the set-points sent in a cycle held for the interval. Delivered: the power '
         "the same stations report at the next cycle (their meters' latest reading) held for the interval. The last "
         "cycle has no next reading.</p>"
-        + _figure(to_png_base64(fig_live_energy(summary)), "Energy per interval, planned and delivered.")
-        + _table(
+        + figure_html(to_png_base64(fig_live_energy(summary)), "Energy per interval, planned and delivered.")
+        + table_html(
             (
                 "cycle",
                 "time (UTC)",
@@ -109,12 +110,14 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
             rows,
         )
         + "<h2>Latencies</h2>"
-        + _figure(to_png_base64(fig_live_latency(records)), "Set-point latency (send to acknowledgement) per cycle.")
+        + figure_html(
+            to_png_base64(fig_live_latency(records)), "Set-point latency (send to acknowledgement) per cycle."
+        )
         + _regulation_part(summary.get("regulation"))
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>v2gtwin live run</title><style>{_CSS}</style></head><body>"
+        f"<title>v2gtwin live run</title><style>{CSS}</style></head><body>"
         f'<h1>Closed-loop run</h1><p class="muted">v2gtwin {html.escape(__version__)}</p>' + body + "</body></html>"
     )
 
@@ -131,7 +134,7 @@ def _regulation_part(reg: Mapping[str, Any] | None) -> str:
     return (
         "<h2>Regulation</h2>"
         '<p class="muted">Every 2 s between cycles: the signal times the fleet\'s symmetric band around the '
-        "cycle's set-points, allocated across the EVs and sent.</p>" + _table(("quantity", "value"), rows)
+        "cycle's set-points, allocated across the EVs and sent.</p>" + table_html(("quantity", "value"), rows)
     )
 
 
