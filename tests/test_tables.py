@@ -175,15 +175,19 @@ def test_study_export_writes_every_table_beside_the_report(
     --export csv` writes OUT/tables/NAME.csv for each table of the result and lists them in --json."""
     import v2gtwin.report
     import v2gtwin.study
+    import v2gtwin.study_summary
 
     frames = section.to_frames(TIME)
-    fake = SimpleNamespace(to_frames=lambda: frames, to_dict=lambda series=True: {"currency": "EUR"})
+    fake = SimpleNamespace(
+        to_frames=lambda: frames, to_dict=lambda series=True: {"currency": "EUR"}, ok=True, failures={}, skipped={}
+    )
 
     def write_report(result: object, out: Path) -> dict[str, Path]:
         return {"report": out / "report.html", "results": out / "results.json"}
 
-    monkeypatch.setattr(v2gtwin.study.StudyChain, "run", lambda self: fake)
+    monkeypatch.setattr(v2gtwin.study.StudyChain, "run", lambda self, targets=None: fake)
     monkeypatch.setattr(v2gtwin.report, "write_report", write_report)
+    monkeypatch.setattr(v2gtwin.study_summary, "summary_json", lambda result: {})
     out = tmp_path / "out"
     code, stdout, err = run_cli(capsys, "study", "--out", str(out), "--export", "csv", "--json")
     assert code == 0, err

@@ -522,7 +522,14 @@ def calc_regulation_allocation(
         raise DataError("EV arrays must all have one entry per EV")
     out = np.empty(n)
     _allocate_step(  # type: ignore[call-arg]
-        float(target_kw), *arrays, dt_s / 3600.0, allocation == "soc_aware", np.empty(n), np.empty(n), out
+        float(target_kw),
+        *arrays,
+        dt_s / 3600.0,
+        allocation == "soc_aware",
+        np.empty(n),
+        np.empty(n),
+        out,
+        np.empty(n, dtype=np.int64),  # scratch: the EVs still uncapped
     )
     return out
 
