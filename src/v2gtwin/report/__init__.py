@@ -139,8 +139,9 @@ def write_report(result: StudyResult, out_dir: str | Path) -> dict[str, Path]:
     complete new one.
     """
     out = prepare_out_dir(out_dir)
-    html_text = render_html(result)
+    # results.json first: a non-finite value is an error before the figures are drawn (seconds of work).
     json_text = dumps_strict(result.to_dict() | summary_json(result))
+    html_text = render_html(result)
     paths = {"report": out / "report.html", "results": out / "results.json"}
     try:
         _atomic_write(paths["results"], json_text)
