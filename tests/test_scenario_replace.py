@@ -81,3 +81,12 @@ def test_replace_validates_like_a_file(changes: dict[str, object], needle: str) 
     with pytest.raises(ScenarioError) as exc:
         DEFAULT_SCENARIO.replace(**changes)
     assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_model_copy_with_update_is_validated_like_replace() -> None:
+    # pydantic's own model_copy(update=...) would leave fleet the dict {"n_evs": 10} and fail later.
+    s = DEFAULT_SCENARIO.model_copy(update={"fleet": {"n_evs": 10}})
+    assert s.fleet.n_evs == 10 and s.fleet.soc_target_pu == DEFAULT_SCENARIO.fleet.soc_target_pu
+    with pytest.raises(ScenarioError, match=r"Scenario\.replace: fleet\.n_evs"):
+        DEFAULT_SCENARIO.model_copy(update={"fleet": {"n_evs": 0}})
+    assert DEFAULT_SCENARIO.model_copy() == DEFAULT_SCENARIO

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -579,6 +580,13 @@ class Scenario(_Model):
             else:
                 data[key] = value
         return parse_scenario(data, source="Scenario.replace")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Scenario:
+        """A copy; with ``update``, derived and validated through :meth:`replace` (pydantic's own
+        ``model_copy(update=...)`` skips validation and would leave e.g. ``fleet`` a dict)."""
+        if update:
+            return self.replace(**dict(update))
+        return super().model_copy(deep=deep)
 
 
 #: Clock-time fields [h] that a run converts to a step of the horizon (``TimeGrid.step_at``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import BaseModel
 from scipy import stats
 
 from v2gtwin.errors import ScenarioError
@@ -186,7 +187,12 @@ def test_bid_on_simulated_days_uses_the_event_hour() -> None:
     np.testing.assert_allclose(b.samples_kw, expected, rtol=1e-12)
     s = summarize_bid(b)
     assert s["event_hour"] == 19.0 and s["n_days"] == 5 and s["availability_kind"] == "empirical"
-    short = scen.model_copy(update={"time": TimeGrid(dt_s=3600.0, n_steps=6, start_hour=12.0)})
+    short_grid = {"time": TimeGrid(dt_s=3600.0, n_steps=6, start_hour=12.0)}
+    # Deriving the scenario already refuses the clock field outside the horizon ...
+    with pytest.raises(ScenarioError, match=r"frequency\.event_hour = 19 h lies outside the horizon"):
+        scen.model_copy(update=short_grid)
+    # ... and the run checks again when handed an unvalidated copy (pydantic's model_copy, no validation).
+    short = BaseModel.model_copy(scen, update=short_grid)
     with pytest.raises(ScenarioError, match=r"frequency\.event_hour = 19 h lies outside the horizon"):
         run_bid_analysis(short)
 
