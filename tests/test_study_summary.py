@@ -41,6 +41,48 @@ def test_voltage_fails_when_the_limit_is_above_the_minimum() -> None:
     assert bad.value == pytest.approx(0.951) and bad.limit == 0.96 and bad.passed is False
 
 
+def test_voltage_exactly_on_the_limit_passes() -> None:
+    # The lowest voltage 0.95 pu equals the limit 0.95 pu: a lower limit is met on the limit (>=, not >).
+    k = _by_key(_result({"feeder": {"v_min_pu": 0.95}}, feeder=_feeder([0.95])))["v_min_pu"]
+    assert (k.value, k.limit, k.passed) == (0.95, 0.95, True)
+
+
+def _network(rows: list[dict[str, Any]]) -> SimpleNamespace:
+    return SimpleNamespace(summary=lambda: {"feeders": rows})
+
+
+def test_network_voltage_and_thermal_over_every_feeder() -> None:
+    rows = [
+        {"n_steps_collapsed": 0, "v_min_uncontrolled_pu": 0.96, "branch_loading_max_pu": 0.7},
+        {"n_steps_collapsed": 0, "v_min_uncontrolled_pu": 0.93, "branch_loading_max_pu": 1.2},
+        {"n_steps_collapsed": 0, "v_min_uncontrolled_pu": 0.97, "branch_loading_max_pu": None},  # no rating
+    ]
+    k = _by_key(_result({}, network=_network(rows)))
+    # Lowest voltage: min(0.96, 0.93, 0.97) = 0.93 pu, below the feeder limit 0.95 pu: FAIL.
+    assert (k["v_min_pu"].value, k["v_min_pu"].limit, k["v_min_pu"].passed) == (0.93, 0.95, False)
+    # Highest loading: 100 x max(0.7, 1.2) = 120 % against 100 %: FAIL (the unrated feeder is left out).
+    t = k["branch_loading_max_pct"]
+    assert (t.value, t.limit, t.passed) == (pytest.approx(120.0), 100.0, False)
+    # Both feeders within: 0.96 pu >= 0.95 and 100 x 0.7 = 70 % <= 100 %: PASS.
+    k = _by_key(_result({}, network=_network(rows[:1])))
+    assert (k["v_min_pu"].passed, k["branch_loading_max_pct"].value, k["branch_loading_max_pct"].passed) == (
+        True,
+        pytest.approx(70.0),
+        True,
+    )
+
+
+def test_network_voltage_collapse_fails_without_a_value() -> None:
+    # 3 + 2 = 5 steps without a power-flow solution: no voltage to report, and the indicator fails.
+    rows = [
+        {"n_steps_collapsed": 3, "v_min_uncontrolled_pu": 0.99, "branch_loading_max_pu": 0.5},
+        {"n_steps_collapsed": 2, "v_min_uncontrolled_pu": 0.99, "branch_loading_max_pu": 0.5},
+    ]
+    k = _by_key(_result({}, network=_network(rows)))["v_min_pu"]
+    assert (k.value, k.passed) == (None, False)
+    assert "5 steps" in k.note
+
+
 def test_hosting_scale_is_a_lower_limit() -> None:
     # The feeder carries 0.8 x the fleet's uncontrolled charging: below 1, so it fails; 1.5 passes.
     assert _by_key(_result({}, feeder=_feeder([0.97], 0.8)))["fleet_hosting_scale"].passed is False
@@ -61,7 +103,8 @@ def test_schedule_peak_against_the_import_cap() -> None:
 
 def test_deadline_and_compliance_against_the_scenario() -> None:
     rows = [
-        {"needs_path": False, "p_miss": None},
+        # A service that needs no path is not judged: its 0.5 would fail both limits below if it were.
+        {"needs_path": False, "p_miss": 0.5},
         {"needs_path": True, "p_miss": 0.004},
         {"needs_path": True, "p_miss": 0.02},
     ]
