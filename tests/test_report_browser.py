@@ -14,6 +14,7 @@ import pytest
 from tests.browser import open_page, require_browser
 from v2gtwin import __version__
 from v2gtwin.report import SECTIONS, write_report
+from v2gtwin.report.assumptions import DOCS
 from v2gtwin.report.summary import header_html
 from v2gtwin.scenario import parse_scenario
 from v2gtwin.study import StudyChain
@@ -53,6 +54,19 @@ SMALL = {"fleet": {"n_evs": 200}, "time": {"n_steps": 24, "dt_s": 3600}, "cyber"
 RUN_DATE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
+def _computed(result: Any) -> list[Any]:
+    """The report's sections whose result sections are all present (the study computed them); not "Run"."""
+    return [s for s in SECTIONS if s.reads and all(getattr(result, n, None) is not None for n in s.reads)]
+
+
+def test_every_method_page_exists() -> None:
+    # Each section names its documentation pages by their path in the source tree; each must be there.
+    root = Path(__file__).resolve().parents[1]
+    paths = [path for pages in DOCS.values() for path, _ in pages]
+    assert len(paths) >= 10
+    assert [p for p in paths if not (root / p).is_file()] == []
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, str]:
     result = StudyChain(parse_scenario(SMALL)).run()
@@ -64,15 +78,21 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, str]:
 @pytest.mark.slow
 def test_report_opens_in_chromium_without_errors(report: tuple[Any, Path, str]) -> None:
     require_browser()
-    _, out, page = report
+    result, out, page = report
     anchors = [f"#{s.anchor}" for s in SECTIONS]
     shot = out / "report.png"
-    r = open_page(out / "report.html", selectors=("#summary", "#toc", *anchors), screenshot=shot)
+    # Every computed section (all its result sections present) states its assumptions and its method note.
+    computed = [s.anchor for s in _computed(result)]
+    notes = [f"#{a} .method" for a in computed] + [f"#{a} .assumptions li" for a in computed]
+    r = open_page(out / "report.html", selectors=("#summary", "#toc", *anchors, *notes), screenshot=shot)
     print(f"screenshot of the report: {shot}")
     assert r.console_errors == []
     assert r.title.startswith("v2gtwin study")
     for sel, seen in r.elements.items():
-        assert seen == {"count": 1, "visible": 1}, sel
+        if sel.endswith(" li"):  # one or more assumptions, every one shown
+            assert seen["count"] >= 1 and seen["visible"] == seen["count"], sel
+        else:
+            assert seen == {"count": 1, "visible": 1}, sel
     n_img = page.count("<img ")
     assert n_img >= 10 and len(r.images) == n_img
     for img in r.images:  # every figure decoded (an image that fails to load has natural size 0) and shown
@@ -91,6 +111,14 @@ def test_every_toc_anchor_resolves_and_every_section_is_listed(report: tuple[Any
     assert targets == ["summary", *(s.anchor for s in SECTIONS)]
     assert set(re.findall(r'href="#([^"]+)"', page)) <= set(ids)  # every in-page link, the summary's too
     assert "could not be drawn" not in page
+    # Without a browser too: each computed section carries its assumptions list and its method note.
+    result = report[0]
+    for sec in _computed(result):
+        body = re.search(rf'<section id="{re.escape(sec.anchor)}"(.*?)</section>', page, re.S)
+        assert body is not None, sec.anchor
+        assert '<div class="assumptions"><h4>Assumptions and limitations</h4><ul><li>' in body.group(1), sec.anchor
+        assert '<div class="method"><h4>Method</h4>' in body.group(1), sec.anchor
+    assert len(_computed(result)) >= 6
 
 
 @pytest.mark.slow
