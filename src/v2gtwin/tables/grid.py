@@ -149,8 +149,8 @@ def resilience_frames(analysis: ResilienceAnalysis, time: TimeGrid) -> dict[str,
     series = pd.DataFrame(
         {
             "t_s": t_s,
-            "q_with_v2g": w.q,
-            "q_without_v2g": wo.q,
+            "q_with_v2g_pu": w.q,  # performance Q: served / critical load [pu of the load]
+            "q_without_v2g_pu": wo.q,
             "p_load_kw": w.p_load_kw,
             "p_served_with_v2g_kw": w.p_served_kw,
             "p_served_without_v2g_kw": wo.p_served_kw,

@@ -21,13 +21,16 @@ IMPORT_CAP_TOL_KW = 1e-6
 
 
 def markets_frames(section: MarketsSection, time: TimeGrid, currency: str) -> dict[str, pd.DataFrame]:
-    """``market_hours`` (the market's 24 clock hours: consumer price and consumption under RTP and TOU),
-    ``schedule_steps`` (per step: price, the per-EV schedule's total, the aggregate and disaggregated plans, the
-    import cap and whether a step exceeds it), ``robust`` (one row per radius), ``bid_curve`` (expected
+    """``market_hours`` (the market's 24 clock hours, indexed by ``clock`` "HH:00": consumer price and
+    consumption under RTP and TOU), ``schedule_steps`` (per step: price, the per-EV schedule's total, the
+    aggregate and disaggregated plans, the import cap and whether a step exceeds it), ``robust`` (one row per
+    radius), ``bid_curve`` (expected
     profit of each regulation bid) and ``markets`` (every headline figure, long: ``part``, ``quantity``,
     ``value``, ``text``). Money columns are in ``currency``, a column of every table that holds money."""
     m = section.market
-    hours = pd.DataFrame({"hour": np.arange(len(m["rtp"].price_per_mwh))})
+    # The market's day is the 24 clock hours from midnight: indexed by clock time "HH:00" (``clock``).
+    n_hours = len(m["rtp"].price_per_mwh)
+    hours = pd.DataFrame(index=pd.Index([f"{h:02d}:00" for h in range(n_hours)], name="clock"))
     for scheme in ("rtp", "tou"):
         r = m[scheme]
         hours[f"price_{scheme}_per_mwh"] = r.price_per_mwh
