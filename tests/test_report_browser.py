@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.browser import open_page, require_browser
@@ -145,3 +146,31 @@ def test_header_and_results_json_carry_date_version_and_hash(report: tuple[Any, 
     v = kpis["v_min_pu"]
     assert v["value"] == pytest.approx(float(result.feeder.timeseries.v_min_fleet_pu.min()))
     assert v["limit"] == result.scenario.feeder.v_min_pu and v["passed"] == (v["value"] >= v["limit"])
+
+
+#: Numeric columns of the study's tables that carry no unit: counts, indices, probabilities, efficiencies, time
+#: dial settings, the long tables' ``value`` (its unit is in ``quantity``) and study_steps' ``seconds``.
+UNITLESS_COLUMNS = {
+    "value", "n_ufls_stages", "units", "p_miss", "p_miss_mc", "arrival_step", "departure_step", "bus",
+    "eta_charge", "eta_discharge", "arrivals", "departures", "n_plugged", "n_reserve_available", "tds",
+    "proposed_tds", "omega", "cap_violation_rate_mc_day", "violation_prob_promised_at_most", "violation_rate_mc",
+    "violation_rate_mc_any_day", "violation_rate_mc_max_constraint", "violation_rate_observed", "seconds",
+}  # fmt: skip
+UNIT_SUFFIX = re.compile(r"_(kw|kwh|kvar|kva|pu|pct|s|h|hz|a|per_mwh|per_h|per_horizon|per_day)$")
+
+
+@pytest.mark.slow
+def test_every_numeric_table_column_names_its_unit(report: tuple[Any, Path, str]) -> None:
+    # Every table of the real study: a numeric column (not a flag) ends in its unit or is a listed unitless one.
+    frames = report[0].to_frames()
+    assert len(frames) >= 20
+    bad = [
+        f"{name}.{col}"
+        for name, df in frames.items()
+        for col in df.columns
+        if pd.api.types.is_numeric_dtype(df[col])
+        and not pd.api.types.is_bool_dtype(df[col])
+        and col not in UNITLESS_COLUMNS
+        and not UNIT_SUFFIX.search(str(col))
+    ]
+    assert bad == []
