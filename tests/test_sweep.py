@@ -271,3 +271,51 @@ def test_targets_in_study_order_each_once() -> None:
     assert check_target("uncontrolled,envelope,uncontrolled", steps) == "envelope,uncontrolled"
     with pytest.raises(ScenarioError, match="'hosting' is not a step of the study; allowed: build_fleet, envelope"):
         check_target("envelope,hosting", steps)
+
+
+def test_a_dead_worker_is_lost_a_raising_task_is_failed_and_the_table_is_still_written(
+    capsys: pytest.CaptureFixture[str], cluster: Any, base_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task itself (not the study) dies or raises: the scenario whose worker process exits (os._exit) is
+    "lost" (KilledWorker: a rerun runs it again), the one whose task raises is "failed" with that error (a rerun
+    skips it); exit 1, the table written with both rows, and the progress lines count both (on_progress)."""
+    from v2gtwin.sweep_run import TABLE_NAME, read_done_rows
+
+    def task(scenario_data: dict[str, Any], target: str | None) -> dict[str, Any]:
+        if scenario_data["fleet"]["n_evs"] == 21:
+            os._exit(3)  # the worker process dies mid-task
+        raise RuntimeError("raised by the task, outside the study")
+
+    monkeypatch.setattr("v2gtwin.sweep_run.run_case", task)
+    # One death kills the task (the scheduler's default retries it on 3 more workers first).
+    allowed_before = cluster.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+    cluster.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
+    out = tmp_path / "out"
+    try:
+        code, _, err = run_cli(
+            capsys,
+            "sweep",
+            str(base_file),
+            "--param",
+            "fleet.n_evs=21,22",
+            "--target",
+            TARGET,
+            "--scheduler",
+            cluster.scheduler.address,
+            "--out",
+            str(out),
+        )
+    finally:
+        cluster.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", allowed_before))
+        cluster.wait_for_workers(2, timeout=60)  # the nanny restarts the dead worker for the other tests
+    assert code == 1, err
+    table = pd.read_parquet(out / TABLE_NAME).set_index("fleet.n_evs")
+    assert table.loc[21, "status"] == "lost" and table.loc[21, "error"].startswith("KilledWorker")
+    assert table.loc[22, "status"] == "failed"
+    assert table.loc[22, "error"] == "RuntimeError: raised by the task, outside the study"
+    # Progress lines (stderr is not a terminal): after each of the 2 scenarios, both of them not ok.
+    assert "sweep: 1/2 scenarios done, 1 failed" in err and "sweep: 2/2 scenarios done, 2 failed" in err
+    # A rerun would skip the failed scenario and run the lost one again.
+    plan = plan_sweep(parse_scenario(BASE), [parse_param("fleet.n_evs=21,22")], target=TARGET)
+    done = read_done_rows(plan, out)
+    assert [r["status"] for r in done.values()] == ["failed"]

@@ -5,7 +5,8 @@
 - One task per distinct scenario (:func:`v2gtwin.sweep.run_case`); the task returns a small row dict, and the
   client stores it at once in ``OUT/rows/<scenario_id>-<target>.json`` (written to a temporary name and renamed,
   so a row file is always whole). A rerun skips the scenarios whose row is stored ("ok" or "failed", written by
-  this v2gtwin version) and says how many; "lost" rows (worker died, task cancelled) run again.
+  this v2gtwin version) and says how many; "lost" rows (worker died, task cancelled) run again. A task that
+  raised is "failed" with its error, like a scenario whose study failed.
 - The table ``OUT/sweep.parquet`` (pyarrow): one row per grid point, gathered from the row files, written to a
   temporary name and renamed, so an earlier table is only ever replaced by a complete one.
 """
@@ -292,17 +293,7 @@ def run_sweep(
     try:
         for fut in as_completed(list(futures), loop=client.loop) if futures else ():
             case = futures.pop(fut)
-            if fut.status == "finished":
-                row = fut.result()
-            else:  # the worker died (KilledWorker), the task was cancelled or could not be sent
-                exc = fut.exception() if fut.status == "error" else None
-                row = {
-                    "status": STATUS_LOST,
-                    "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}" if exc else f"task {fut.status}",
-                    "steps_failed": "",
-                    "time_s": None,
-                    "worker": None,
-                }
+            row = fut.result() if fut.status == "finished" else _unfinished_row(fut)
             fut.release()
             row = {"scenario_id": case.scenario_id, "target": plan.target or "study"} | row
             row["v2gtwin_version"] = __version__
@@ -329,6 +320,23 @@ def run_sweep(
         n_run=total,
         counts=counts,
     )
+
+
+def _unfinished_row(fut: Any) -> dict[str, Any]:
+    """The row of a task that did not return one: "lost" when its worker died (``KilledWorker``) or the task
+    was cancelled (a rerun runs it again); "failed" when the task itself raised (an error outside the study
+    that :func:`v2gtwin.sweep.run_case` did not catch: it would fail the same way again)."""
+    from distributed.scheduler import KilledWorker
+
+    exc = fut.exception() if fut.status == "error" else None
+    status = STATUS_FAILED if exc is not None and not isinstance(exc, KilledWorker) else STATUS_LOST
+    return {
+        "status": status,
+        "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}" if exc else f"task {fut.status}",
+        "steps_failed": "",
+        "time_s": None,
+        "worker": None,
+    }
 
 
 #: The table's leading columns (then the swept keys, then the key indicators).
