@@ -16,7 +16,7 @@ from v2gtwin.errors import DataError, V2GTwinError
 from v2gtwin.fleet import Fleet
 from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_run
 from v2gtwin.live_plan import NetworkSlots, calc_must_charge_peak_kw, clip_to_station_limits, plan_cycle
-from v2gtwin.live_state import build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
+from v2gtwin.live_state import NeedEntry, build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
 from v2gtwin.scenario import FleetSpec, Scenario
 
 NOW = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.UTC)
@@ -81,18 +81,28 @@ def test_state_to_fleet_by_hand() -> None:
     assert notes.e_request_remaining_kwh == pytest.approx(22.1885)
 
 
-def test_need_book_keeps_the_first_soc() -> None:
+def test_need_book_tracks_the_request_in_energy() -> None:
     state = read_live_state(STATIONS, NEEDS, NOW)
-    book = update_need_book({}, state)
+    book = update_need_book({}, state, 0.95, 0.95)
     later = json.loads(json.dumps(STATIONS))
-    later["stations"][0]["evses"][0]["soc_pu"] = 0.6  # A charged 0.1 pu = 5 kWh of its 10
+    later["stations"][0]["evses"][0] |= {"soc_pu": 0.576, "p_kw": 4.0}  # A held 4 kW for 15 min
+    later["stations"][1]["evses"][0]["p_kw"] = 7.2  # B (no SoC, capacity assumed 66.5 kWh) held 7.2 kW
     s2 = read_live_state(later, NEEDS, NOW + dt.timedelta(minutes=15))
-    b2 = update_need_book(book, s2)
-    assert b2[s2.key[0]] == 0.5
+    b2 = update_need_book(book, s2, 0.95, 0.95)
+    # A: stored 4 x 0.25 h x 0.95 = 0.95 kWh of its 10; first SoC kept.
+    assert b2[s2.key[0]].soc_first_pu == 0.5 and b2[s2.key[0]].e_stored_kwh == pytest.approx(0.95)
     grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96)
-    fleet, _ = build_live_fleet(s2, b2, FleetSpec(), grid)
-    assert fleet.soc0_pu[0] == 0.6 and fleet.soc_target_pu[0] == pytest.approx(0.7)  # still 0.5 + 10 / 50
+    fleet, notes = build_live_fleet(s2, b2, FleetSpec(), grid)
+    # Target = SoC now + what is left of the request: 0.576 + (10 - 0.95) / 50 = 0.757 (energy, not SoC, tracked)
+    assert fleet.soc0_pu[0] == 0.576 and fleet.soc_target_pu[0] == pytest.approx(0.757)
     assert fleet.departure_step[0] == 11  # 2 h 45 min left = 11 steps
+    # B: stored 7.2 x 0.25 x 0.95 = 1.71 kWh; assumed arrival SoC 0.5 (19.95 / 66.5 below 0.8), now 0.5 + 1.71 /
+    # 66.5; the energy left in the horizon is (19.95 - 1.71) x (96 x 900 / (50 h - 15 min) = 179100 s) = 8.799 kWh
+    # whatever capacity is assumed.
+    b_left = (fleet.soc_target_pu[1] - fleet.soc0_pu[1]) * fleet.capacity_kwh[1]
+    assert fleet.soc0_pu[1] == pytest.approx(0.5 + 1.71 / 66.5)
+    assert b_left == pytest.approx((19.95 - 1.71) * 96 * 900 / 179100)
+    assert notes.n_soc_assumed == 1
 
 
 @pytest.mark.parametrize(
@@ -185,8 +195,9 @@ def test_malformed_answer_is_recorded() -> None:
         def stations(self) -> list[dict[str, Any]]:
             return [{"station_id": "A", "connected": True, "evses": [{"evse_id": "one"}]}]  # not a number
 
-    rec, book, plan = run_cycle(Odd(), Scenario(), {"k": 0.5}, cycle=3, t_utc=NOW)
-    assert rec["stage"] == "plan" and rec["error"].startswith("ValueError") and plan is None and book == {"k": 0.5}
+    kept = {"k": NeedEntry(0.5, 0.0, 0.0)}
+    rec, book, plan = run_cycle(Odd(), Scenario(), kept, cycle=3, t_utc=NOW)
+    assert rec["stage"] == "plan" and rec["error"].startswith("ValueError") and plan is None and book == kept
 
 
 def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

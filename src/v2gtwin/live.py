@@ -110,7 +110,7 @@ def run_cycle(
         rec["inputs"] = {"stations": stations, "needs": needs}
         rec["stage"] = "plan"
         state = read_live_state({"stations": stations}, {"needs": needs}, t_utc)
-        book = update_need_book(book, state)
+        book = update_need_book(book, state, scenario.fleet.eta_charge, scenario.fleet.eta_discharge)
         plan = plan_cycle(scenario, state, book, slots)
         rec["plan"] = plan.summary()
         setpoints: list[Mapping[str, Any]] = [
@@ -319,7 +319,7 @@ def replay_run(run_dir: str | Path) -> ReplayResult:
         state = read_live_state(
             {"stations": inputs["stations"]}, {"needs": inputs["needs"]}, parse_utc(rec["t_utc"], "t_utc")
         )
-        book = update_need_book(book, state)
+        book = update_need_book(book, state, scenario.fleet.eta_charge, scenario.fleet.eta_discharge)
         try:
             plan = plan_cycle(scenario, state, book, slots)
         except V2GTwinError:
