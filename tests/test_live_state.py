@@ -14,7 +14,7 @@ import pytest
 
 from v2gtwin.errors import DataError, V2GTwinError
 from v2gtwin.fleet import Fleet
-from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_run
+from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_regulation, summarize_run
 from v2gtwin.live_plan import NetworkSlots, calc_must_charge_peak_kw, clip_to_station_limits, plan_cycle
 from v2gtwin.live_state import NeedEntry, build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
 from v2gtwin.scenario import FleetSpec, Scenario
@@ -277,6 +277,34 @@ def test_loop_with_regulation_sends_ticks(tmp_path: Path) -> None:
     reg = json.loads((tmp_path / "run" / "report" / "results.json").read_text())["regulation"]
     assert reg["n_ticks"] == 4 and reg["n_ticks_failed"] == 0
     assert "Regulation" in (tmp_path / "run" / "report" / "report.html").read_text()
+
+
+def test_regulation_tick_error_is_recorded_and_ticks_go_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import v2gtwin.live_regulation as reg_mod
+
+    real = reg_mod.calc_regulation_setpoints
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise DataError("signal_pu = nan: must be finite")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reg_mod, "calc_regulation_setpoints", flaky)
+    client = _FlakyClient()
+    client.posts = 1
+    recs = run_loop(
+        client, Scenario(), interval_s=10, cycles=2, record_dir=tmp_path / "run", clock=lambda: NOW,
+        wait=lambda s: None, regulation=True,
+    )  # fmt: skip
+    ticks = [json.loads(x) for x in (tmp_path / "run" / "regulation.jsonl").read_text().splitlines()]
+    # Tick 1 failed (recorded, nothing sent for it); ticks 0, 2, 3 were sent; the second cycle ran.
+    assert [t["tick"] for t in ticks] == [0, 1, 2, 3] and len(recs) == 2
+    assert ticks[1]["error"] == "signal_pu = nan: must be finite" and ticks[1]["target_kw"] is None
+    assert [t["error"] is None for t in ticks] == [True, False, True, True]
+    assert client.posts == 1 + 2 + 3
+    assert summarize_regulation(ticks)["n_ticks_failed"] == 1
 
 
 @pytest.mark.slow

@@ -216,7 +216,8 @@ def regulate(
     """The regulation ticks of one cycle (:mod:`v2gtwin.live_regulation`): every 2 s after the cycle started
     (``t_start``, a ``time.perf_counter`` value), until the interval's last 2 s, the signal's share of the fleet's
     capacity allocated around the cycle's set-points, clipped to the stations' limits (counted) and sent. Yields one
-    record per tick (an error inside a tick is recorded; the ticks go on)."""
+    record per tick; an error inside a tick (the API, the allocation, a malformed answer) is recorded in its
+    ``error`` and the ticks go on; an error before the first tick is one record with ``tick`` None."""
     from v2gtwin.live_regulation import (
         TICK_S,
         calc_regulation_capacity_kw,
@@ -225,35 +226,55 @@ def regulate(
     )
 
     n_ticks = max(int(interval_s // TICK_S) - 1, 0)
-    signal = live_signal(scenario.seed, int(rec["cycle"]), n_ticks)
-    cap = calc_regulation_capacity_kw(plan.fleet, plan.p_set_kw)
-    lo, hi = -plan.fleet.p_discharge_max_kw, plan.fleet.p_charge_max_kw
+    cycle = int(rec["cycle"])
+    try:
+        signal = live_signal(scenario.seed, cycle, n_ticks)
+        cap = calc_regulation_capacity_kw(plan.fleet, plan.p_set_kw)
+        lo, hi = -plan.fleet.p_discharge_max_kw, plan.fleet.p_charge_max_kw
+    except _TICK_ERRORS as exc:  # nothing to allocate this cycle: one record says why
+        yield _failed_tick(cycle, None, exc)
+        return
     for j in range(n_ticks):
         wait(max(0.0, t_start + (j + 1) * TICK_S - time.perf_counter()))
-        tick = calc_regulation_setpoints(plan.fleet, plan.p_set_kw, float(signal[j]), cap)
-        p = np.clip(tick.p_set_kw, lo, hi)
-        row: dict[str, Any] = {
-            "cycle": rec["cycle"],
-            "tick": j,
-            "signal_pu": float(signal[j]),
-            "capacity_kw": cap,
-            "target_kw": tick.target_kw,
-            "allocated_kw": tick.allocated_kw,
-            "n_clipped_station": int((np.abs(p - tick.p_set_kw) > 1e-9).sum()),
-            "error": None,
-        }
-        sps: list[Mapping[str, Any]] = [
-            {"station_id": sp["station_id"], "evse_id": sp["evse_id"], "p_kw": round(float(x), 3)}
-            for sp, x in zip(rec["setpoints"], p, strict=True)
-        ]
         try:
+            tick = calc_regulation_setpoints(plan.fleet, plan.p_set_kw, float(signal[j]), cap)
+            p = np.clip(tick.p_set_kw, lo, hi)
+            row: dict[str, Any] = {
+                "cycle": cycle,
+                "tick": j,
+                "signal_pu": float(signal[j]),
+                "capacity_kw": cap,
+                "target_kw": tick.target_kw,
+                "allocated_kw": tick.allocated_kw,
+                "n_clipped_station": int((np.abs(p - tick.p_set_kw) > 1e-9).sum()),
+                "error": None,
+            }
+            sps: list[Mapping[str, Any]] = [
+                {"station_id": sp["station_id"], "evse_id": sp["evse_id"], "p_kw": round(float(x), 3)}
+                for sp, x in zip(rec["setpoints"], p, strict=True)
+            ]
             res = client.post_setpoints(sps, timeout_s=timeout_s)
             acc = [r for r in res if r.get("status") == "Accepted"]
             lat = [float(r["latency_s"]) for r in acc if r.get("latency_s") is not None]
             row |= {"n_acknowledged": len(acc), "latency_max_s": max(lat) if lat else None}
-        except V2GTwinError as exc:
-            row["error"] = str(exc)
+        except _TICK_ERRORS as exc:
+            row = _failed_tick(cycle, j, exc)
         yield row
+
+
+#: What a regulation tick records and goes on after (the API, the data, the allocation, a malformed answer).
+_TICK_ERRORS = (V2GTwinError, ArithmeticError, LookupError, TypeError, ValueError)
+
+
+def _failed_tick(cycle: int, tick: int | None, exc: Exception) -> dict[str, Any]:
+    """The record of a tick that failed (``tick`` None: the cycle's regulation failed before its first tick)."""
+    msg = str(exc) if isinstance(exc, V2GTwinError) else f"{type(exc).__name__}: {exc}"
+    logger.warning("live regulation, cycle %d tick %s: %s", cycle, tick, msg)
+    return {"cycle": cycle, "tick": tick, "signal_pu": None, "capacity_kw": None, "target_kw": None} | {
+        "allocated_kw": None,
+        "n_clipped_station": 0,
+        "error": msg,
+    }
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -353,15 +374,16 @@ def summarize_regulation(ticks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     requested injection the allocation found room for (sum |allocated| / sum |target|), the slowest acknowledgement
     [s]."""
     ok = [t for t in ticks if t.get("error") is None]
-    target = sum(abs(float(t["target_kw"])) for t in ticks)
+    alloc = [t for t in ticks if t.get("target_kw") is not None and t.get("allocated_kw") is not None]
+    target = sum(abs(float(t["target_kw"])) for t in alloc)
     lat = [float(t["latency_max_s"]) for t in ok if t.get("latency_max_s") is not None]
-    caps = [float(t["capacity_kw"]) for t in ticks]
+    caps = [float(t["capacity_kw"]) for t in ticks if t.get("capacity_kw") is not None]
     return {
         "n_ticks": len(ticks),
         "n_ticks_failed": len(ticks) - len(ok),
         "capacity_min_kw": min(caps) if caps else None,
         "capacity_max_kw": max(caps) if caps else None,
-        "allocated_share": sum(abs(float(t["allocated_kw"])) for t in ticks) / target if target > 0 else None,
+        "allocated_share": sum(abs(float(t["allocated_kw"])) for t in alloc) / target if target > 0 else None,
         "latency_max_s": max(lat) if lat else None,
     }
 
