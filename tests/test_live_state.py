@@ -345,3 +345,43 @@ def test_network_clip_keeps_the_feeder_within_limits() -> None:
 
     assert v_min(plan.p_set_kw) >= 0.95 - 1e-6
     assert not v_min(plan.p_planned_kw) >= 0.95  # uncut: below the limit (or no solution at all)
+
+
+def test_bad_files_and_options_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from v2gtwin.cli import main
+    from v2gtwin.cyber.api_client import ApiClient, ApiError
+
+    # --record naming an existing file, not a folder.
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match=r"--record .*afile: a file, not a folder"):
+        run_loop(_FlakyClient(), Scenario(), cycles=1, record_dir=tmp_path / "afile", wait=lambda s: None)
+    # A run folder whose cycles.jsonl is binary: live report and replay say so in one line (exit 2).
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"interval_s": 900, "scenario_toml": ""}))
+    (run / "cycles.jsonl").write_bytes(b"\xff\xfe\x00binary")
+    for cmd in ("report", "replay"):
+        assert main(["live", cmd, str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cycles.jsonl: not text" in err, err
+    # --cafile missing or not a PEM certificate, for the client and the CLI.
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    for name, msg in (("none.pem", "no such file"), ("junk.pem", "not a readable PEM CA certificate")):
+        with pytest.raises(ApiError, match=f"--cafile .*{name}: {msg}"):
+            ApiClient("https://127.0.0.1:9", None, cafile=str(tmp_path / name))
+        assert main(["live", "--server", "https://127.0.0.1:9", "--cafile", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--cafile" in err and msg in err, err
+
+
+def test_cli_exits_1_when_a_cycle_failed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import v2gtwin.cyber.api_client as api_client
+    from v2gtwin.cli import main
+
+    # The first POST fails (no answer): cycle 0 has an error, cycle 1 is acknowledged; the run goes on, exit 1.
+    monkeypatch.setattr(api_client, "ApiClient", lambda *a, **k: _FlakyClient())
+    assert main(["live", "--server", "http://127.0.0.1:9", "--cycles", "2", "--interval-s", "1", "--json"]) == 1
+    out = capsys.readouterr()
+    lines = [json.loads(x) for x in out.out.splitlines()]
+    assert [x["error"] is None for x in lines] == [False, True]
+    assert "1 of 2 cycles failed" in out.err

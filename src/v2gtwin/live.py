@@ -167,7 +167,14 @@ def run_loop(
     path: Path | None = None
     if record_dir is not None:
         run = Path(record_dir)
-        run.mkdir(parents=True, exist_ok=True)
+        if run.exists() and not run.is_dir():
+            raise DataError(f"--record {run}: a file, not a folder; choose a new folder")
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"--record {run}: cannot create the folder ({exc.strerror or type(exc).__name__})"
+            ) from None
         path = run / CYCLES_FILE
         if path.exists() and path.stat().st_size:
             raise DataError(f"--record {run}: already holds a run ({CYCLES_FILE}); choose a new folder")
@@ -292,17 +299,31 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
             raise DataError(f"run folder {run}: {p.name} missing (not a recorded live run)")
     try:
         meta = json.loads(meta_path.read_text())
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError is one
         raise DataError(f"{meta_path}: not JSON") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("scenario_toml"), str):
+        raise DataError(f"{meta_path}: not a live run's run.json (no scenario_toml)")
     records: list[dict[str, Any]] = []
-    for n, line in enumerate(cyc_path.read_text().splitlines(), start=1):
+    for n, line in enumerate(_read_lines(cyc_path), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except ValueError:
             raise DataError(f"{cyc_path} line {n}: not a whole JSON record (a torn write?)") from None
+        if not isinstance(records[-1], dict):
+            raise DataError(f"{cyc_path} line {n}: not a JSON object (not a cycle record)")
     return meta, records
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a JSON-lines file; bytes that are not UTF-8 (not a record file) are one line naming it."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not text (UTF-8 JSON lines expected)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)
@@ -327,7 +348,11 @@ def replay_run(run_dir: str | Path) -> ReplayResult:
     meta, records = read_run(run_dir)
     import tomllib
 
-    scenario = parse_scenario(tomllib.loads(meta["scenario_toml"]), f"{run_dir}/{RUN_FILE}")
+    try:
+        doc = tomllib.loads(meta["scenario_toml"])
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{run_dir}/{RUN_FILE}: scenario_toml is not TOML ({exc})") from None
+    scenario = parse_scenario(doc, f"{run_dir}/{RUN_FILE}")
     slots = calc_network_slots(scenario)
     book: NeedBook = {}
     plans: list[CyclePlan | None] = []
@@ -360,7 +385,7 @@ def read_regulation(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     out: list[dict[str, Any]] = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(_read_lines(path), start=1):
         if line.strip():
             try:
                 out.append(json.loads(line))

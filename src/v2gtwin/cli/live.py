@@ -77,7 +77,8 @@ def live(
 ) -> None:
     """Every --interval-s: read who is plugged in (SoC, needs, departures) through the API, re-solve the
     scenario's schedule from now and send each station its next set-point; each cycle is printed (--json: one JSON
-    line per cycle), and recorded with --record."""
+    line per cycle), and recorded with --record. Exit code 1 when any cycle failed (its ``error`` is in its line
+    and record), 2 for bad input."""
     if ctx.invoked_subcommand is not None:
         return
     if server is None:
@@ -113,7 +114,7 @@ def live(
             _emit(line, False)
         sys.stdout.flush()
 
-    run_loop(
+    records = run_loop(
         client,
         scen,
         interval_s=interval_s,
@@ -124,6 +125,10 @@ def live(
         on_cycle=show,
         regulation=regulation,
     )
+    failed = [r["cycle"] for r in records if r.get("error")]
+    if failed:  # like `study`: the run finished, but not every cycle did its work
+        sys.stderr.write(f"live: {len(failed)} of {len(records)} cycles failed (cycles {failed[:10]}); exit 1\n")
+        raise typer.Exit(1)
 
 
 RunArg = Annotated[Path, typer.Argument(help="A run folder recorded with 'v2gtwin live --record'.")]
