@@ -385,3 +385,35 @@ def test_cli_exits_1_when_a_cycle_failed(monkeypatch: pytest.MonkeyPatch, capsys
     lines = [json.loads(x) for x in out.out.splitlines()]
     assert [x["error"] is None for x in lines] == [False, True]
     assert "1 of 2 cycles failed" in out.err
+
+
+def test_resume_keeps_each_need_s_energy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from v2gtwin.cli import main
+    from v2gtwin.live import rebuild_need_book, replay_run
+
+    client = _FlakyClient()
+    client.posts = 1
+    run_loop(client, Scenario(), cycles=1, record_dir=tmp_path / "r1", clock=lambda: NOW, wait=lambda s: None)
+    # The loop restarts 15 min later; A has held 4 kW: 4 x 0.25 h x 0.95 = 0.95 kWh stored, SoC read 0.576.
+    later = json.loads(json.dumps(STATIONS))
+    later["stations"][0]["evses"][0] |= {"soc_pu": 0.576, "p_kw": 4.0}
+
+    class Later(_FlakyClient):
+        def stations(self) -> list[dict[str, Any]]:
+            return list(later["stations"])
+
+    t1 = NOW + dt.timedelta(minutes=15)
+    book0 = rebuild_need_book(read_run(tmp_path / "r1")[1], Scenario())
+    key_a = next(k for k in book0 if k.startswith("A|"))
+    assert book0[key_a] == NeedEntry(0.5, 0.0, NOW.timestamp())
+    c2 = Later()
+    c2.posts = 1
+    run_loop(c2, Scenario(), cycles=1, record_dir=tmp_path / "r2", clock=lambda: t1, wait=lambda s: None,
+             resume=tmp_path / "r1")  # fmt: skip
+    # The resumed run plans A for 10 - 0.95 = 9.05 kWh more: target 0.576 + 9.05 / 50 = 0.757 (a fresh book: 0.776).
+    plan = replay_run(tmp_path / "r2").plans[0]
+    assert plan is not None and plan.fleet.soc_target_pu[0] == pytest.approx(0.757)
+    assert json.loads((tmp_path / "r2" / "run.json").read_text())["resumed_from"] == str((tmp_path / "r1").resolve())
+    assert main(["live", "--server", "http://127.0.0.1:9", "--resume", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume" in err, err

@@ -28,7 +28,7 @@ import numpy as np
 from v2gtwin.errors import DataError, V2GTwinError
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.live_plan import CyclePlan, NetworkSlots, calc_network_slots, plan_cycle
-from v2gtwin.live_state import NeedBook, parse_utc, read_live_state, update_need_book
+from v2gtwin.live_state import NeedBook, NeedEntry, parse_utc, read_live_state, update_need_book
 from v2gtwin.scenario import Scenario, parse_scenario, scenario_to_toml
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ReplayResult",
     "read_regulation",
     "read_run",
+    "rebuild_need_book",
     "regulate",
     "replay_run",
     "run_cycle",
@@ -148,6 +149,7 @@ def run_loop(
     wait: Callable[[float], None] = time.sleep,
     on_cycle: Callable[[dict[str, Any]], None] | None = None,
     regulation: bool = False,
+    resume: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run the loop for ``cycles`` cycles (None: until interrupted), one every ``interval_s`` of ``clock``.
 
@@ -158,12 +160,23 @@ def run_loop(
 
     ``regulation``: between cycles, every 2 s, a regulation signal allocated across the live fleet around the
     cycle's set-points and sent (:func:`regulate`; one line per tick in ``regulation.jsonl``).
+
+    ``resume``: a run folder recorded before (the same EVs, a loop restarted): the need book is rebuilt from its
+    cycles (:func:`rebuild_need_book`), so each need keeps its first SoC and the energy stored since, and the
+    target does not move; its path is kept in ``run.json`` (``resumed_from``). Without it the loop starts with an
+    empty book: every need present is taken as new, its full request still to deliver from the SoC now.
     """
     if not (math.isfinite(interval_s) and interval_s > 0):
         raise DataError(f"interval_s = {interval_s}: must be a finite number of seconds > 0")
     if cycles is not None and cycles < 1:
         raise DataError(f"cycles = {cycles}: must be >= 1")
     slots = calc_network_slots(scenario)
+    book: NeedBook = {}
+    if resume is not None:
+        try:
+            book = rebuild_need_book(read_run(resume)[1], scenario)
+        except DataError as exc:
+            raise DataError(f"--resume: {exc}") from None
     path: Path | None = None
     if record_dir is not None:
         run = Path(record_dir)
@@ -183,11 +196,11 @@ def run_loop(
             "interval_s": interval_s,
             "started_utc": _iso(clock()),
             "scenario_toml": scenario_to_toml(scenario),
+            "resumed_from": None if resume is None else str(Path(resume).resolve()),
         }
         tmp = run / (RUN_FILE + ".tmp")
         tmp.write_text(dumps_strict(meta) + "\n")
         tmp.replace(run / RUN_FILE)
-    book: NeedBook = {}
     out: list[dict[str, Any]] = []
     k = 0
     while cycles is None or k < cycles:
@@ -326,6 +339,24 @@ def _read_lines(path: Path) -> list[str]:
         raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
+def rebuild_need_book(records: Sequence[Mapping[str, Any]], scenario: Scenario) -> dict[str, NeedEntry]:
+    """The need book at the end of a recorded run: :func:`~v2gtwin.live_state.update_need_book` over the recorded
+    inputs of its cycles, in order (cycles without inputs skipped; a cycle whose inputs no longer read is an
+    error naming it)."""
+    book: dict[str, NeedEntry] = {}
+    for rec in records:
+        inputs = rec.get("inputs")
+        if not inputs:
+            continue
+        try:
+            t = parse_utc(rec["t_utc"], "t_utc")
+            state = read_live_state({"stations": inputs["stations"]}, {"needs": inputs["needs"]}, t)
+        except (V2GTwinError, LookupError, TypeError) as exc:
+            raise DataError(f"recorded cycle {rec.get('cycle')}: its inputs do not read ({exc})") from None
+        book = update_need_book(book, state, scenario.fleet.eta_charge, scenario.fleet.eta_discharge)
+    return book
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     """A recorded run planned again from its recorded inputs.
@@ -344,7 +375,8 @@ class ReplayResult:
 
 
 def replay_run(run_dir: str | Path) -> ReplayResult:
-    """Plan every recorded cycle again from its recorded inputs (the need book rebuilt in order), as a study."""
+    """Plan every recorded cycle again from its recorded inputs (the need book rebuilt in order, starting from the
+    run it resumed, ``resumed_from``, when it did), as a study."""
     meta, records = read_run(run_dir)
     import tomllib
 
@@ -354,7 +386,8 @@ def replay_run(run_dir: str | Path) -> ReplayResult:
         raise DataError(f"{run_dir}/{RUN_FILE}: scenario_toml is not TOML ({exc})") from None
     scenario = parse_scenario(doc, f"{run_dir}/{RUN_FILE}")
     slots = calc_network_slots(scenario)
-    book: NeedBook = {}
+    prior = meta.get("resumed_from")
+    book: NeedBook = rebuild_need_book(read_run(prior)[1], scenario) if prior else {}
     plans: list[CyclePlan | None] = []
     diff = 0.0
     for rec in records:

@@ -56,6 +56,14 @@ def live(
     cafile: Annotated[
         Path | None, typer.Option("--cafile", help="CA certificate of an https server (the central system's PKI).")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="A run folder recorded before: rebuild each need's first SoC and the energy stored since from it "
+            "(a restarted loop keeps its targets).",
+        ),
+    ] = None,
     regulation: Annotated[
         bool,
         typer.Option(
@@ -93,6 +101,13 @@ def live(
     scen = load_scenario_with(scenario, {})
     token = _read_token(token_file) if token_file is not None else None
     client = ApiClient(server, token, timeout_s=max(10.0, timeout_s), cafile=str(cafile) if cafile else None)
+    if resume is not None:  # a bad --resume folder: one line before anything is sent
+        from v2gtwin.live import read_run
+
+        try:
+            read_run(resume)
+        except DataError as exc:
+            raise DataError(f"--resume: {exc}") from None
     client.stations()  # unreachable server or bad token: one line, exit 2, before anything starts
 
     def show(rec: dict[str, Any]) -> None:
@@ -124,6 +139,7 @@ def live(
         timeout_s=timeout_s,
         on_cycle=show,
         regulation=regulation,
+        resume=resume,
     )
     failed = [r["cycle"] for r in records if r.get("error")]
     if failed:  # like `study`: the run finished, but not every cycle did its work
