@@ -211,9 +211,8 @@ def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path, capsy
     meta, on_disk = read_run(tmp_path / "run")
     assert [r["cycle"] for r in on_disk] == [0, 1] and meta["interval_s"] == 900
     s = summarize_run(on_disk, 900)
-    # Cycle 0's set-points against cycle 1's reported power (0 kW at every station) over 0.25 h.
-    planned = sum(x["p_kw"] for x in on_disk[0]["setpoints"]) * 0.25
-    assert s["cycles"][0]["e_deviation_kwh"] == pytest.approx(0.0 - planned)
+    # Cycle 0's POST failed: no acknowledgement, nothing counted as delivered, said in its note.
+    assert s["cycles"][0]["e_delivered_kwh"] is None and "no acknowledgement" in s["cycles"][0]["delivered_note"]
     # The CLI's replay of the run: both cycles planned again from their inputs, the same set-points.
     from v2gtwin.cli import main
 
@@ -345,6 +344,44 @@ def test_network_clip_keeps_the_feeder_within_limits() -> None:
 
     assert v_min(plan.p_set_kw) >= 0.95 - 1e-6
     assert not v_min(plan.p_planned_kw) >= 0.95  # uncut: below the limit (or no solution at all)
+
+
+def test_delivered_counts_only_readings_after_the_acknowledgement() -> None:
+    def stations(at_a: str | None, at_b: str) -> list[dict[str, Any]]:
+        return [
+            {"station_id": "A", "evses": [{"evse_id": 1, "p_kw": 7.0, "measured_at": at_a}]},
+            {"station_id": "B", "evses": [{"evse_id": 1, "p_kw": 3.0, "measured_at": at_b}]},
+        ]
+
+    sp = [{"station_id": "A", "evse_id": 1, "p_kw": 6.0}, {"station_id": "B", "evse_id": 1, "p_kw": 4.0}]
+    rec0 = {
+        "cycle": 0,
+        "t_utc": "2026-11-27T18:00:00Z",
+        "acked_utc": "2026-11-27T18:00:36.400Z",
+        "cycle_s": 36.4,
+        "setpoints": sp,
+        "results": [],
+        "error": None,
+    }
+    # A's reading (18:00:20) is from before the acknowledgement (18:00:36.4, less 1 s): left out; B's (18:00:37)
+    # counts: planned 4 kW x 0.25 h = 1.0 kWh, delivered 3 x 0.25 = 0.75 kWh, deviation -0.25 kWh.
+    rec1 = {
+        "cycle": 1,
+        "t_utc": "2026-11-27T18:15:00Z",
+        "cycle_s": 1.0,
+        "inputs": {"stations": stations("2026-11-27T18:00:20Z", "2026-11-27T18:00:37Z"), "needs": []},
+    }
+    s = summarize_run([rec0, rec1], 15.0 * 60)
+    row = s["cycles"][0]
+    assert (row["e_planned_kwh"], row["e_delivered_kwh"]) == (pytest.approx(1.0), pytest.approx(0.75))
+    assert (
+        row["e_deviation_kwh"] == pytest.approx(-0.25) and "1 station(s) had no reading after" in row["delivered_note"]
+    )
+    assert not row["overran"] and s["n_cycles_overran"] == 0
+    # On a 15 s interval the 36.4 s cycle overran; with 30 s settling B's reading is early too: nothing counted.
+    s = summarize_run([rec0, rec1], 15.0, settle_s=30.0)
+    assert s["cycles"][0]["overran"] and s["n_cycles_overran"] == 1 and s["cycles"][0]["e_delivered_kwh"] is None
+    assert "2 station(s)" in s["cycles"][0]["delivered_note"]
 
 
 def test_bad_files_and_options_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

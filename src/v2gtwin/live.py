@@ -124,6 +124,7 @@ def run_cycle(
         t_send = time.perf_counter()
         results = client.post_setpoints(setpoints, timeout_s=timeout_s) if setpoints else []
         rec["send_s"] = time.perf_counter() - t_send
+        rec["acked_utc"] = _iso(_utc_now())  # the wall clock when every answer was in (readings after it count)
         rec["results"] = results
         rec["stage"] = "done"
     except V2GTwinError as exc:
@@ -446,12 +447,51 @@ def summarize_regulation(ticks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> dict[str, Any]:
+#: Time granted to a reading's timestamp before the acknowledgement: OCPP timestamps are often whole seconds [s].
+TIMESTAMP_RESOLUTION_S = 1.0
+
+
+def _delivered_after_ack(
+    sent: Mapping[str, float], rec: Mapping[str, Any], nxt: Mapping[str, Any], settle_s: float
+) -> tuple[list[str], dict[str, float], str | None]:
+    """The stations of ``sent`` whose reading in ``nxt`` was taken after ``rec``'s acknowledgement + ``settle_s``
+    (with their power [kW]), and a note when some or all were not."""
+    acked = rec.get("acked_utc")
+    if acked is None:
+        return [], {}, "no acknowledgement time recorded: delivered not counted"
+    t_ok = parse_utc(acked, "acked_utc") + dt.timedelta(seconds=settle_s - TIMESTAMP_RESOLUTION_S)
+    p_now: dict[str, float] = {}
+    n_early = 0
+    for st in nxt["inputs"]["stations"]:
+        sid = st.get("station_id")
+        for e in st.get("evses") or []:
+            if sid not in sent or e.get("p_kw") is None:
+                continue
+            at = e.get("measured_at")
+            if at is None or parse_utc(at, "measured_at") < t_ok:
+                n_early += 1
+                continue
+            p_now[sid] = float(e["p_kw"])
+    common = [sid for sid in sent if sid in p_now]
+    note = None
+    if n_early:
+        note = (
+            f"{n_early} station(s) had no reading after the set-point was acknowledged (+{settle_s:g} s): not counted"
+        )
+    return common, p_now, note
+
+
+def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float, settle_s: float = 0.0) -> dict[str, Any]:
     """Planned against delivered, cycle by cycle, and the acknowledgements' latencies (JSON-ready).
 
     Planned: the set-points sent in cycle ``k`` held for ``interval_s`` [kWh]. Delivered: the stations' reported
     power at cycle ``k + 1`` (``p_kw`` of their EVSEs, the meter's latest reading) over the same time [kWh], for
-    the stations that had a set-point in cycle ``k``. Deviation: delivered - planned [kWh].
+    the stations that had a set-point in cycle ``k`` and whose reading was taken (``measured_at``) after the
+    set-points were acknowledged (``acked_utc``) plus ``settle_s`` [s] (less :data:`TIMESTAMP_RESOLUTION_S` for
+    timestamps in whole seconds): a reading from before is the power before the set-point, not the station's
+    answer to it, and is left out, said in the cycle's ``delivered_note`` (``e_delivered_kwh`` None when no
+    station counts). Deviation: delivered - planned [kWh]. ``overran``: the cycle took longer than the interval
+    (``cycle_s > interval_s``; the next cycle then starts late).
     """
     h = interval_s / 3600.0
     rows: list[dict[str, Any]] = []
@@ -463,6 +503,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
         acc = [r for r in res if r.get("status") == "Accepted"]
         lat += [float(r["latency_s"]) for r in acc if r.get("latency_s") is not None]
         n_failed += len(res) - len(acc)
+        cycle_s = rec.get("cycle_s")
         row: dict[str, Any] = {
             "cycle": rec.get("cycle", k),
             "t_utc": rec.get("t_utc"),
@@ -471,27 +512,27 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
             "e_planned_kwh": sum(sent.values()) * h,
             "e_delivered_kwh": None,
             "e_deviation_kwh": None,
+            "delivered_note": None,
             "n_acknowledged": len(acc),
             "solve_s": (rec.get("plan") or {}).get("solve_s"),
-            "cycle_s": rec.get("cycle_s"),
+            "cycle_s": cycle_s,
+            "overran": cycle_s is not None and float(cycle_s) > interval_s,
             "error": rec.get("error"),
         }
         nxt = records[k + 1] if k + 1 < len(records) else None
         if sent and nxt is not None and nxt.get("inputs"):
-            p_now = {
-                s["station_id"]: float(e["p_kw"])
-                for s in nxt["inputs"]["stations"]
-                for e in s.get("evses") or []
-                if e.get("p_kw") is not None
-            }
-            common = [sid for sid in sent if sid in p_now]
-            planned = sum(sent[s] for s in common) * h
-            delivered = sum(p_now[s] for s in common) * h
-            row |= {
-                "e_planned_kwh": planned,
-                "e_delivered_kwh": delivered,
-                "e_deviation_kwh": delivered - planned,
-            }
+            common, p_now, note = _delivered_after_ack(sent, rec, nxt, settle_s)
+            row["delivered_note"] = note
+            if common:
+                planned = sum(sent[s] for s in common) * h
+                delivered = sum(p_now[s] for s in common) * h
+                row |= {
+                    "e_planned_kwh": planned,
+                    "e_delivered_kwh": delivered,
+                    "e_deviation_kwh": delivered - planned,
+                }
+        elif sent and nxt is None:
+            row["delivered_note"] = "last cycle: no later reading"
         rows.append(row)
     lat_a = np.sort(np.asarray(lat, dtype=float))
 
@@ -502,6 +543,8 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
     return {
         "n_cycles": len(records),
         "n_cycles_failed": sum(1 for r in records if r.get("error")),
+        "n_cycles_overran": sum(1 for r in rows if r["overran"]),
+        "settle_s": settle_s,
         "interval_s": interval_s,
         "latency_p50_s": pct(0.5),
         "latency_p99_s": pct(0.99),

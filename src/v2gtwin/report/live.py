@@ -67,6 +67,7 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
         ("started (UTC)", str(meta.get("started_utc", ""))),
         ("interval [s]", _num(summary["interval_s"], ",.0f")),
         ("cycles (failed)", f"{summary['n_cycles']} ({summary['n_cycles_failed']})"),
+        ("cycles longer than the interval", str(summary.get("n_cycles_overran", 0))),
         ("set-points acknowledged / not", f"{summary['n_acknowledged']} / {summary['n_not_acknowledged']}"),
         ("latency p50 / p99 / max [s]", " / ".join(_num(summary[f"latency_{q}_s"], ".3f") for q in _QUANTILES)),
         ("largest |delivered - planned| per interval [kWh]", _num(summary["e_deviation_max_kwh"], ",.3f")),
@@ -82,7 +83,8 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
             _num(r["e_deviation_kwh"]),
             str(r["n_acknowledged"]),
             _num(r["solve_s"], ".3f"),
-            r["error"] or "",
+            _num(r.get("cycle_s"), ".3f") + (" (over the interval)" if r.get("overran") else ""),
+            "; ".join(x for x in (r.get("delivered_note"), r["error"]) if x),
         )
         for r in summary["cycles"]
     ]
@@ -91,8 +93,9 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
         + table_html(("quantity", "value"), head)
         + "<h2>Planned against delivered</h2>"
         + '<p class="muted">Planned: the set-points sent in a cycle held for the interval. Delivered: the power '
-        "the same stations report at the next cycle (their meters' latest reading) held for the interval. The last "
-        "cycle has no next reading.</p>"
+        "the same stations report at the next cycle (their meters' latest reading) held for the interval, counted "
+        "only for readings taken after the set-points were acknowledged (a reading from before is the power before "
+        "the set-point: left out, with a note). The last cycle has no next reading.</p>"
         + figure_html(to_png_base64(fig_live_energy(summary)), "Energy per interval, planned and delivered.")
         + table_html(
             (
@@ -105,7 +108,8 @@ def render_live_html(meta: Mapping[str, Any], records: Sequence[Mapping[str, Any
                 "deviation [kWh]",
                 "acknowledged",
                 "model [s]",
-                "error",
+                "cycle [s]",
+                "note / error",
             ),
             rows,
         )
