@@ -275,7 +275,18 @@ def test_loop_with_regulation_sends_ticks(tmp_path: Path) -> None:
     assert main(["live", "report", str(tmp_path / "run"), "--json"]) == 0
     reg = json.loads((tmp_path / "run" / "report" / "results.json").read_text())["regulation"]
     assert reg["n_ticks"] == 4 and reg["n_ticks_failed"] == 0
-    assert "Regulation" in (tmp_path / "run" / "report" / "report.html").read_text()
+    page = (tmp_path / "run" / "report" / "report.html").read_text()
+    assert "Regulation" in page
+    # The study report's format: header and footer line with the scenario's sha256 (the scenario recorded as TOML
+    # reads back to the same scenario, so the same hash as the study's), currency, the plans' assumptions (B
+    # reports no capacity: 1 EV with 66.5 kWh assumed in both cycles), the method note and its page.
+    from v2gtwin.study_summary import calc_scenario_hash
+
+    results = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
+    h = calc_scenario_hash(Scenario())
+    assert results["scenario_hash"] == h and page.count(h) == 2 and results["currency"] == Scenario().currency
+    assert "1 (in 2 of 2 cycles)" in page and "capacity assumed [kWh]</td><td>66.5" in page
+    assert "docs/operation.md" in page and f"currency {Scenario().currency}" in page
 
 
 def test_regulation_tick_error_is_recorded_and_ticks_go_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
