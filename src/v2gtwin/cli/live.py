@@ -101,6 +101,8 @@ def live(
     scen = load_scenario_with(scenario, {})
     token = _read_token(token_file) if token_file is not None else None
     client = ApiClient(server, token, timeout_s=max(10.0, timeout_s), cafile=str(cafile) if cafile else None)
+    if record is not None and record.exists() and not record.is_dir():
+        raise DataError(f"--record {record}: a file, not a folder; choose a new folder")
     if resume is not None:  # a bad --resume folder: one line before anything is sent
         from v2gtwin.live import read_run
 
