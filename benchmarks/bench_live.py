@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from v2gtwin.live_plan import plan_cycle
-from v2gtwin.live_state import read_live_state, update_need_book
+from v2gtwin.live_state import NeedBook, read_live_state, update_need_book
 from v2gtwin.scenario import Scenario
 from v2gtwin.study import build_fleet
 
@@ -154,7 +154,7 @@ def through_api(n: int, seed: int) -> dict[str, object]:
             time.sleep(2.0)
         connect_s = time.perf_counter() - t0
         scen = Scenario(seed=seed)
-        book: dict[str, float] = {}
+        book: NeedBook = {}
         now = dt.datetime.now(dt.UTC)
         rec: dict[str, object] = {}
         for k in range(2):
@@ -210,7 +210,7 @@ def main() -> None:
     for _warm in (False, True):  # the first cycle compiles the kernels; the second is timed
         t0 = time.perf_counter()
         state = read_live_state(json.loads(st_text), json.loads(nd_text), now)
-        book = update_need_book({}, state)
+        book = update_need_book({}, state, scen.fleet.eta_charge, scen.fleet.eta_discharge)
         t1, c1 = time.perf_counter(), time.process_time()
         plan = plan_cycle(scen, state, book)
         t2, c2 = time.perf_counter(), time.process_time()

@@ -14,9 +14,9 @@ import pytest
 
 from v2gtwin.errors import DataError, V2GTwinError
 from v2gtwin.fleet import Fleet
-from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_run
+from v2gtwin.live import CYCLES_FILE, read_run, run_loop, summarize_regulation, summarize_run
 from v2gtwin.live_plan import NetworkSlots, calc_must_charge_peak_kw, clip_to_station_limits, plan_cycle
-from v2gtwin.live_state import build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
+from v2gtwin.live_state import NeedEntry, build_live_fleet, calc_live_time_grid, read_live_state, update_need_book
 from v2gtwin.scenario import FleetSpec, Scenario
 
 NOW = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.UTC)
@@ -81,18 +81,28 @@ def test_state_to_fleet_by_hand() -> None:
     assert notes.e_request_remaining_kwh == pytest.approx(22.1885)
 
 
-def test_need_book_keeps_the_first_soc() -> None:
+def test_need_book_tracks_the_request_in_energy() -> None:
     state = read_live_state(STATIONS, NEEDS, NOW)
-    book = update_need_book({}, state)
+    book = update_need_book({}, state, 0.95, 0.95)
     later = json.loads(json.dumps(STATIONS))
-    later["stations"][0]["evses"][0]["soc_pu"] = 0.6  # A charged 0.1 pu = 5 kWh of its 10
+    later["stations"][0]["evses"][0] |= {"soc_pu": 0.576, "p_kw": 4.0}  # A held 4 kW for 15 min
+    later["stations"][1]["evses"][0]["p_kw"] = 7.2  # B (no SoC, capacity assumed 66.5 kWh) held 7.2 kW
     s2 = read_live_state(later, NEEDS, NOW + dt.timedelta(minutes=15))
-    b2 = update_need_book(book, s2)
-    assert b2[s2.key[0]] == 0.5
+    b2 = update_need_book(book, s2, 0.95, 0.95)
+    # A: stored 4 x 0.25 h x 0.95 = 0.95 kWh of its 10; first SoC kept.
+    assert b2[s2.key[0]].soc_first_pu == 0.5 and b2[s2.key[0]].e_stored_kwh == pytest.approx(0.95)
     grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96)
-    fleet, _ = build_live_fleet(s2, b2, FleetSpec(), grid)
-    assert fleet.soc0_pu[0] == 0.6 and fleet.soc_target_pu[0] == pytest.approx(0.7)  # still 0.5 + 10 / 50
+    fleet, notes = build_live_fleet(s2, b2, FleetSpec(), grid)
+    # Target = SoC now + what is left of the request: 0.576 + (10 - 0.95) / 50 = 0.757 (energy, not SoC, tracked)
+    assert fleet.soc0_pu[0] == 0.576 and fleet.soc_target_pu[0] == pytest.approx(0.757)
     assert fleet.departure_step[0] == 11  # 2 h 45 min left = 11 steps
+    # B: stored 7.2 x 0.25 x 0.95 = 1.71 kWh; assumed arrival SoC 0.5 (19.95 / 66.5 below 0.8), now 0.5 + 1.71 /
+    # 66.5; the energy left in the horizon is (19.95 - 1.71) x (96 x 900 / (50 h - 15 min) = 179100 s) = 8.799 kWh
+    # whatever capacity is assumed.
+    b_left = (fleet.soc_target_pu[1] - fleet.soc0_pu[1]) * fleet.capacity_kwh[1]
+    assert fleet.soc0_pu[1] == pytest.approx(0.5 + 1.71 / 66.5)
+    assert b_left == pytest.approx((19.95 - 1.71) * 96 * 900 / 179100)
+    assert notes.n_soc_assumed == 1
 
 
 @pytest.mark.parametrize(
@@ -185,8 +195,9 @@ def test_malformed_answer_is_recorded() -> None:
         def stations(self) -> list[dict[str, Any]]:
             return [{"station_id": "A", "connected": True, "evses": [{"evse_id": "one"}]}]  # not a number
 
-    rec, book, plan = run_cycle(Odd(), Scenario(), {"k": 0.5}, cycle=3, t_utc=NOW)
-    assert rec["stage"] == "plan" and rec["error"].startswith("ValueError") and plan is None and book == {"k": 0.5}
+    kept = {"k": NeedEntry(0.5, 0.0, 0.0)}
+    rec, book, plan = run_cycle(Odd(), Scenario(), kept, cycle=3, t_utc=NOW)
+    assert rec["stage"] == "plan" and rec["error"].startswith("ValueError") and plan is None and book == kept
 
 
 def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,9 +211,8 @@ def test_error_in_a_cycle_is_recorded_and_the_loop_goes_on(tmp_path: Path, capsy
     meta, on_disk = read_run(tmp_path / "run")
     assert [r["cycle"] for r in on_disk] == [0, 1] and meta["interval_s"] == 900
     s = summarize_run(on_disk, 900)
-    # Cycle 0's set-points against cycle 1's reported power (0 kW at every station) over 0.25 h.
-    planned = sum(x["p_kw"] for x in on_disk[0]["setpoints"]) * 0.25
-    assert s["cycles"][0]["e_deviation_kwh"] == pytest.approx(0.0 - planned)
+    # Cycle 0's POST failed: no acknowledgement, nothing counted as delivered, said in its note.
+    assert s["cycles"][0]["e_delivered_kwh"] is None and "no acknowledgement" in s["cycles"][0]["delivered_note"]
     # The CLI's replay of the run: both cycles planned again from their inputs, the same set-points.
     from v2gtwin.cli import main
 
@@ -265,7 +275,46 @@ def test_loop_with_regulation_sends_ticks(tmp_path: Path) -> None:
     assert main(["live", "report", str(tmp_path / "run"), "--json"]) == 0
     reg = json.loads((tmp_path / "run" / "report" / "results.json").read_text())["regulation"]
     assert reg["n_ticks"] == 4 and reg["n_ticks_failed"] == 0
-    assert "Regulation" in (tmp_path / "run" / "report" / "report.html").read_text()
+    page = (tmp_path / "run" / "report" / "report.html").read_text()
+    assert "Regulation" in page
+    # The study report's format: header and footer line with the scenario's sha256 (the scenario recorded as TOML
+    # reads back to the same scenario, so the same hash as the study's), currency, the plans' assumptions (B
+    # reports no capacity: 1 EV with 66.5 kWh assumed in both cycles), the method note and its page.
+    from v2gtwin.study_summary import calc_scenario_hash
+
+    results = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
+    h = calc_scenario_hash(Scenario())
+    assert results["scenario_hash"] == h and page.count(h) == 2 and results["currency"] == Scenario().currency
+    assert "1 (in 2 of 2 cycles)" in page and "capacity assumed [kWh]</td><td>66.5" in page
+    assert "docs/operation.md" in page and f"currency {Scenario().currency}" in page
+
+
+def test_regulation_tick_error_is_recorded_and_ticks_go_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import v2gtwin.live_regulation as reg_mod
+
+    real = reg_mod.calc_regulation_setpoints
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise DataError("signal_pu = nan: must be finite")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reg_mod, "calc_regulation_setpoints", flaky)
+    client = _FlakyClient()
+    client.posts = 1
+    recs = run_loop(
+        client, Scenario(), interval_s=10, cycles=2, record_dir=tmp_path / "run", clock=lambda: NOW,
+        wait=lambda s: None, regulation=True,
+    )  # fmt: skip
+    ticks = [json.loads(x) for x in (tmp_path / "run" / "regulation.jsonl").read_text().splitlines()]
+    # Tick 1 failed (recorded, nothing sent for it); ticks 0, 2, 3 were sent; the second cycle ran.
+    assert [t["tick"] for t in ticks] == [0, 1, 2, 3] and len(recs) == 2
+    assert ticks[1]["error"] == "signal_pu = nan: must be finite" and ticks[1]["target_kw"] is None
+    assert [t["error"] is None for t in ticks] == [True, False, True, True]
+    assert client.posts == 1 + 2 + 3
+    assert summarize_regulation(ticks)["n_ticks_failed"] == 1
 
 
 @pytest.mark.slow
@@ -306,3 +355,113 @@ def test_network_clip_keeps_the_feeder_within_limits() -> None:
 
     assert v_min(plan.p_set_kw) >= 0.95 - 1e-6
     assert not v_min(plan.p_planned_kw) >= 0.95  # uncut: below the limit (or no solution at all)
+
+
+def test_delivered_counts_only_readings_after_the_acknowledgement() -> None:
+    def stations(at_a: str | None, at_b: str) -> list[dict[str, Any]]:
+        return [
+            {"station_id": "A", "evses": [{"evse_id": 1, "p_kw": 7.0, "measured_at": at_a}]},
+            {"station_id": "B", "evses": [{"evse_id": 1, "p_kw": 3.0, "measured_at": at_b}]},
+        ]
+
+    sp = [{"station_id": "A", "evse_id": 1, "p_kw": 6.0}, {"station_id": "B", "evse_id": 1, "p_kw": 4.0}]
+    rec0 = {
+        "cycle": 0,
+        "t_utc": "2026-11-27T18:00:00Z",
+        "acked_utc": "2026-11-27T18:00:36.400Z",
+        "cycle_s": 36.4,
+        "setpoints": sp,
+        "results": [],
+        "error": None,
+    }
+    # A's reading (18:00:20) is from before the acknowledgement (18:00:36.4, less 1 s): left out; B's (18:00:37)
+    # counts: planned 4 kW x 0.25 h = 1.0 kWh, delivered 3 x 0.25 = 0.75 kWh, deviation -0.25 kWh.
+    rec1 = {
+        "cycle": 1,
+        "t_utc": "2026-11-27T18:15:00Z",
+        "cycle_s": 1.0,
+        "inputs": {"stations": stations("2026-11-27T18:00:20Z", "2026-11-27T18:00:37Z"), "needs": []},
+    }
+    s = summarize_run([rec0, rec1], 15.0 * 60)
+    row = s["cycles"][0]
+    assert (row["e_planned_kwh"], row["e_delivered_kwh"]) == (pytest.approx(1.0), pytest.approx(0.75))
+    assert (
+        row["e_deviation_kwh"] == pytest.approx(-0.25) and "1 station(s) had no reading after" in row["delivered_note"]
+    )
+    assert not row["overran"] and s["n_cycles_overran"] == 0
+    # On a 15 s interval the 36.4 s cycle overran; with 30 s settling B's reading is early too: nothing counted.
+    s = summarize_run([rec0, rec1], 15.0, settle_s=30.0)
+    assert s["cycles"][0]["overran"] and s["n_cycles_overran"] == 1 and s["cycles"][0]["e_delivered_kwh"] is None
+    assert "2 station(s)" in s["cycles"][0]["delivered_note"]
+
+
+def test_bad_files_and_options_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from v2gtwin.cli import main
+    from v2gtwin.cyber.api_client import ApiClient, ApiError
+
+    # --record naming an existing file, not a folder.
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match=r"--record .*afile: a file, not a folder"):
+        run_loop(_FlakyClient(), Scenario(), cycles=1, record_dir=tmp_path / "afile", wait=lambda s: None)
+    # A run folder whose cycles.jsonl is binary: live report and replay say so in one line (exit 2).
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"interval_s": 900, "scenario_toml": ""}))
+    (run / "cycles.jsonl").write_bytes(b"\xff\xfe\x00binary")
+    for cmd in ("report", "replay"):
+        assert main(["live", cmd, str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cycles.jsonl: not text" in err, err
+    # --cafile missing or not a PEM certificate, for the client and the CLI.
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    for name, msg in (("none.pem", "no such file"), ("junk.pem", "not a readable PEM CA certificate")):
+        with pytest.raises(ApiError, match=f"--cafile .*{name}: {msg}"):
+            ApiClient("https://127.0.0.1:9", None, cafile=str(tmp_path / name))
+        assert main(["live", "--server", "https://127.0.0.1:9", "--cafile", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--cafile" in err and msg in err, err
+
+
+def test_cli_exits_1_when_a_cycle_failed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import v2gtwin.cyber.api_client as api_client
+    from v2gtwin.cli import main
+
+    # The first POST fails (no answer): cycle 0 has an error, cycle 1 is acknowledged; the run goes on, exit 1.
+    monkeypatch.setattr(api_client, "ApiClient", lambda *a, **k: _FlakyClient())
+    assert main(["live", "--server", "http://127.0.0.1:9", "--cycles", "2", "--interval-s", "1", "--json"]) == 1
+    out = capsys.readouterr()
+    lines = [json.loads(x) for x in out.out.splitlines()]
+    assert [x["error"] is None for x in lines] == [False, True]
+    assert "1 of 2 cycles failed" in out.err
+
+
+def test_resume_keeps_each_need_s_energy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from v2gtwin.cli import main
+    from v2gtwin.live import rebuild_need_book, replay_run
+
+    client = _FlakyClient()
+    client.posts = 1
+    run_loop(client, Scenario(), cycles=1, record_dir=tmp_path / "r1", clock=lambda: NOW, wait=lambda s: None)
+    # The loop restarts 15 min later; A has held 4 kW: 4 x 0.25 h x 0.95 = 0.95 kWh stored, SoC read 0.576.
+    later = json.loads(json.dumps(STATIONS))
+    later["stations"][0]["evses"][0] |= {"soc_pu": 0.576, "p_kw": 4.0}
+
+    class Later(_FlakyClient):
+        def stations(self) -> list[dict[str, Any]]:
+            return list(later["stations"])
+
+    t1 = NOW + dt.timedelta(minutes=15)
+    book0 = rebuild_need_book(read_run(tmp_path / "r1")[1], Scenario())
+    key_a = next(k for k in book0 if k.startswith("A|"))
+    assert book0[key_a] == NeedEntry(0.5, 0.0, NOW.timestamp())
+    c2 = Later()
+    c2.posts = 1
+    run_loop(c2, Scenario(), cycles=1, record_dir=tmp_path / "r2", clock=lambda: t1, wait=lambda s: None,
+             resume=tmp_path / "r1")  # fmt: skip
+    # The resumed run plans A for 10 - 0.95 = 9.05 kWh more: target 0.576 + 9.05 / 50 = 0.757 (a fresh book: 0.776).
+    plan = replay_run(tmp_path / "r2").plans[0]
+    assert plan is not None and plan.fleet.soc_target_pu[0] == pytest.approx(0.757)
+    assert json.loads((tmp_path / "r2" / "run.json").read_text())["resumed_from"] == str((tmp_path / "r1").resolve())
+    assert main(["live", "--server", "http://127.0.0.1:9", "--resume", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume" in err, err

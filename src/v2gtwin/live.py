@@ -28,7 +28,7 @@ import numpy as np
 from v2gtwin.errors import DataError, V2GTwinError
 from v2gtwin.jsonout import dumps_strict
 from v2gtwin.live_plan import CyclePlan, NetworkSlots, calc_network_slots, plan_cycle
-from v2gtwin.live_state import NeedBook, parse_utc, read_live_state, update_need_book
+from v2gtwin.live_state import NeedBook, NeedEntry, parse_utc, read_live_state, update_need_book
 from v2gtwin.scenario import Scenario, parse_scenario, scenario_to_toml
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ReplayResult",
     "read_regulation",
     "read_run",
+    "rebuild_need_book",
     "regulate",
     "replay_run",
     "run_cycle",
@@ -110,7 +111,7 @@ def run_cycle(
         rec["inputs"] = {"stations": stations, "needs": needs}
         rec["stage"] = "plan"
         state = read_live_state({"stations": stations}, {"needs": needs}, t_utc)
-        book = update_need_book(book, state)
+        book = update_need_book(book, state, scenario.fleet.eta_charge, scenario.fleet.eta_discharge)
         plan = plan_cycle(scenario, state, book, slots)
         rec["plan"] = plan.summary()
         setpoints: list[Mapping[str, Any]] = [
@@ -123,6 +124,7 @@ def run_cycle(
         t_send = time.perf_counter()
         results = client.post_setpoints(setpoints, timeout_s=timeout_s) if setpoints else []
         rec["send_s"] = time.perf_counter() - t_send
+        rec["acked_utc"] = _iso(_utc_now())  # the wall clock when every answer was in (readings after it count)
         rec["results"] = results
         rec["stage"] = "done"
     except V2GTwinError as exc:
@@ -148,6 +150,7 @@ def run_loop(
     wait: Callable[[float], None] = time.sleep,
     on_cycle: Callable[[dict[str, Any]], None] | None = None,
     regulation: bool = False,
+    resume: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run the loop for ``cycles`` cycles (None: until interrupted), one every ``interval_s`` of ``clock``.
 
@@ -158,16 +161,34 @@ def run_loop(
 
     ``regulation``: between cycles, every 2 s, a regulation signal allocated across the live fleet around the
     cycle's set-points and sent (:func:`regulate`; one line per tick in ``regulation.jsonl``).
+
+    ``resume``: a run folder recorded before (the same EVs, a loop restarted): the need book is rebuilt from its
+    cycles (:func:`rebuild_need_book`), so each need keeps its first SoC and the energy stored since, and the
+    target does not move; its path is kept in ``run.json`` (``resumed_from``). Without it the loop starts with an
+    empty book: every need present is taken as new, its full request still to deliver from the SoC now.
     """
     if not (math.isfinite(interval_s) and interval_s > 0):
         raise DataError(f"interval_s = {interval_s}: must be a finite number of seconds > 0")
     if cycles is not None and cycles < 1:
         raise DataError(f"cycles = {cycles}: must be >= 1")
     slots = calc_network_slots(scenario)
+    book: NeedBook = {}
+    if resume is not None:
+        try:
+            book = rebuild_need_book(read_run(resume)[1], scenario)
+        except DataError as exc:
+            raise DataError(f"--resume: {exc}") from None
     path: Path | None = None
     if record_dir is not None:
         run = Path(record_dir)
-        run.mkdir(parents=True, exist_ok=True)
+        if run.exists() and not run.is_dir():
+            raise DataError(f"--record {run}: a file, not a folder; choose a new folder")
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"--record {run}: cannot create the folder ({exc.strerror or type(exc).__name__})"
+            ) from None
         path = run / CYCLES_FILE
         if path.exists() and path.stat().st_size:
             raise DataError(f"--record {run}: already holds a run ({CYCLES_FILE}); choose a new folder")
@@ -176,11 +197,11 @@ def run_loop(
             "interval_s": interval_s,
             "started_utc": _iso(clock()),
             "scenario_toml": scenario_to_toml(scenario),
+            "resumed_from": None if resume is None else str(Path(resume).resolve()),
         }
         tmp = run / (RUN_FILE + ".tmp")
         tmp.write_text(dumps_strict(meta) + "\n")
         tmp.replace(run / RUN_FILE)
-    book: NeedBook = {}
     out: list[dict[str, Any]] = []
     k = 0
     while cycles is None or k < cycles:
@@ -216,7 +237,8 @@ def regulate(
     """The regulation ticks of one cycle (:mod:`v2gtwin.live_regulation`): every 2 s after the cycle started
     (``t_start``, a ``time.perf_counter`` value), until the interval's last 2 s, the signal's share of the fleet's
     capacity allocated around the cycle's set-points, clipped to the stations' limits (counted) and sent. Yields one
-    record per tick (an error inside a tick is recorded; the ticks go on)."""
+    record per tick; an error inside a tick (the API, the allocation, a malformed answer) is recorded in its
+    ``error`` and the ticks go on; an error before the first tick is one record with ``tick`` None."""
     from v2gtwin.live_regulation import (
         TICK_S,
         calc_regulation_capacity_kw,
@@ -225,35 +247,55 @@ def regulate(
     )
 
     n_ticks = max(int(interval_s // TICK_S) - 1, 0)
-    signal = live_signal(scenario.seed, int(rec["cycle"]), n_ticks)
-    cap = calc_regulation_capacity_kw(plan.fleet, plan.p_set_kw)
-    lo, hi = -plan.fleet.p_discharge_max_kw, plan.fleet.p_charge_max_kw
+    cycle = int(rec["cycle"])
+    try:
+        signal = live_signal(scenario.seed, cycle, n_ticks)
+        cap = calc_regulation_capacity_kw(plan.fleet, plan.p_set_kw)
+        lo, hi = -plan.fleet.p_discharge_max_kw, plan.fleet.p_charge_max_kw
+    except _TICK_ERRORS as exc:  # nothing to allocate this cycle: one record says why
+        yield _failed_tick(cycle, None, exc)
+        return
     for j in range(n_ticks):
         wait(max(0.0, t_start + (j + 1) * TICK_S - time.perf_counter()))
-        tick = calc_regulation_setpoints(plan.fleet, plan.p_set_kw, float(signal[j]), cap)
-        p = np.clip(tick.p_set_kw, lo, hi)
-        row: dict[str, Any] = {
-            "cycle": rec["cycle"],
-            "tick": j,
-            "signal_pu": float(signal[j]),
-            "capacity_kw": cap,
-            "target_kw": tick.target_kw,
-            "allocated_kw": tick.allocated_kw,
-            "n_clipped_station": int((np.abs(p - tick.p_set_kw) > 1e-9).sum()),
-            "error": None,
-        }
-        sps: list[Mapping[str, Any]] = [
-            {"station_id": sp["station_id"], "evse_id": sp["evse_id"], "p_kw": round(float(x), 3)}
-            for sp, x in zip(rec["setpoints"], p, strict=True)
-        ]
         try:
+            tick = calc_regulation_setpoints(plan.fleet, plan.p_set_kw, float(signal[j]), cap)
+            p = np.clip(tick.p_set_kw, lo, hi)
+            row: dict[str, Any] = {
+                "cycle": cycle,
+                "tick": j,
+                "signal_pu": float(signal[j]),
+                "capacity_kw": cap,
+                "target_kw": tick.target_kw,
+                "allocated_kw": tick.allocated_kw,
+                "n_clipped_station": int((np.abs(p - tick.p_set_kw) > 1e-9).sum()),
+                "error": None,
+            }
+            sps: list[Mapping[str, Any]] = [
+                {"station_id": sp["station_id"], "evse_id": sp["evse_id"], "p_kw": round(float(x), 3)}
+                for sp, x in zip(rec["setpoints"], p, strict=True)
+            ]
             res = client.post_setpoints(sps, timeout_s=timeout_s)
             acc = [r for r in res if r.get("status") == "Accepted"]
             lat = [float(r["latency_s"]) for r in acc if r.get("latency_s") is not None]
             row |= {"n_acknowledged": len(acc), "latency_max_s": max(lat) if lat else None}
-        except V2GTwinError as exc:
-            row["error"] = str(exc)
+        except _TICK_ERRORS as exc:
+            row = _failed_tick(cycle, j, exc)
         yield row
+
+
+#: What a regulation tick records and goes on after (the API, the data, the allocation, a malformed answer).
+_TICK_ERRORS = (V2GTwinError, ArithmeticError, LookupError, TypeError, ValueError)
+
+
+def _failed_tick(cycle: int, tick: int | None, exc: Exception) -> dict[str, Any]:
+    """The record of a tick that failed (``tick`` None: the cycle's regulation failed before its first tick)."""
+    msg = str(exc) if isinstance(exc, V2GTwinError) else f"{type(exc).__name__}: {exc}"
+    logger.warning("live regulation, cycle %d tick %s: %s", cycle, tick, msg)
+    return {"cycle": cycle, "tick": tick, "signal_pu": None, "capacity_kw": None, "target_kw": None} | {
+        "allocated_kw": None,
+        "n_clipped_station": 0,
+        "error": msg,
+    }
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -271,17 +313,49 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
             raise DataError(f"run folder {run}: {p.name} missing (not a recorded live run)")
     try:
         meta = json.loads(meta_path.read_text())
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError is one
         raise DataError(f"{meta_path}: not JSON") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("scenario_toml"), str):
+        raise DataError(f"{meta_path}: not a live run's run.json (no scenario_toml)")
     records: list[dict[str, Any]] = []
-    for n, line in enumerate(cyc_path.read_text().splitlines(), start=1):
+    for n, line in enumerate(_read_lines(cyc_path), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except ValueError:
             raise DataError(f"{cyc_path} line {n}: not a whole JSON record (a torn write?)") from None
+        if not isinstance(records[-1], dict):
+            raise DataError(f"{cyc_path} line {n}: not a JSON object (not a cycle record)")
     return meta, records
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a JSON-lines file; bytes that are not UTF-8 (not a record file) are one line naming it."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not text (UTF-8 JSON lines expected)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+
+
+def rebuild_need_book(records: Sequence[Mapping[str, Any]], scenario: Scenario) -> dict[str, NeedEntry]:
+    """The need book at the end of a recorded run: :func:`~v2gtwin.live_state.update_need_book` over the recorded
+    inputs of its cycles, in order (cycles without inputs skipped; a cycle whose inputs no longer read is an
+    error naming it)."""
+    book: dict[str, NeedEntry] = {}
+    for rec in records:
+        inputs = rec.get("inputs")
+        if not inputs:
+            continue
+        try:
+            t = parse_utc(rec["t_utc"], "t_utc")
+            state = read_live_state({"stations": inputs["stations"]}, {"needs": inputs["needs"]}, t)
+        except (V2GTwinError, LookupError, TypeError) as exc:
+            raise DataError(f"recorded cycle {rec.get('cycle')}: its inputs do not read ({exc})") from None
+        book = update_need_book(book, state, scenario.fleet.eta_charge, scenario.fleet.eta_discharge)
+    return book
 
 
 @dataclass(frozen=True)
@@ -302,13 +376,19 @@ class ReplayResult:
 
 
 def replay_run(run_dir: str | Path) -> ReplayResult:
-    """Plan every recorded cycle again from its recorded inputs (the need book rebuilt in order), as a study."""
+    """Plan every recorded cycle again from its recorded inputs (the need book rebuilt in order, starting from the
+    run it resumed, ``resumed_from``, when it did), as a study."""
     meta, records = read_run(run_dir)
     import tomllib
 
-    scenario = parse_scenario(tomllib.loads(meta["scenario_toml"]), f"{run_dir}/{RUN_FILE}")
+    try:
+        doc = tomllib.loads(meta["scenario_toml"])
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{run_dir}/{RUN_FILE}: scenario_toml is not TOML ({exc})") from None
+    scenario = parse_scenario(doc, f"{run_dir}/{RUN_FILE}")
     slots = calc_network_slots(scenario)
-    book: NeedBook = {}
+    prior = meta.get("resumed_from")
+    book: NeedBook = rebuild_need_book(read_run(prior)[1], scenario) if prior else {}
     plans: list[CyclePlan | None] = []
     diff = 0.0
     for rec in records:
@@ -319,7 +399,7 @@ def replay_run(run_dir: str | Path) -> ReplayResult:
         state = read_live_state(
             {"stations": inputs["stations"]}, {"needs": inputs["needs"]}, parse_utc(rec["t_utc"], "t_utc")
         )
-        book = update_need_book(book, state)
+        book = update_need_book(book, state, scenario.fleet.eta_charge, scenario.fleet.eta_discharge)
         try:
             plan = plan_cycle(scenario, state, book, slots)
         except V2GTwinError:
@@ -339,7 +419,7 @@ def read_regulation(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     out: list[dict[str, Any]] = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(_read_lines(path), start=1):
         if line.strip():
             try:
                 out.append(json.loads(line))
@@ -353,25 +433,65 @@ def summarize_regulation(ticks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     requested injection the allocation found room for (sum |allocated| / sum |target|), the slowest acknowledgement
     [s]."""
     ok = [t for t in ticks if t.get("error") is None]
-    target = sum(abs(float(t["target_kw"])) for t in ticks)
+    alloc = [t for t in ticks if t.get("target_kw") is not None and t.get("allocated_kw") is not None]
+    target = sum(abs(float(t["target_kw"])) for t in alloc)
     lat = [float(t["latency_max_s"]) for t in ok if t.get("latency_max_s") is not None]
-    caps = [float(t["capacity_kw"]) for t in ticks]
+    caps = [float(t["capacity_kw"]) for t in ticks if t.get("capacity_kw") is not None]
     return {
         "n_ticks": len(ticks),
         "n_ticks_failed": len(ticks) - len(ok),
         "capacity_min_kw": min(caps) if caps else None,
         "capacity_max_kw": max(caps) if caps else None,
-        "allocated_share": sum(abs(float(t["allocated_kw"])) for t in ticks) / target if target > 0 else None,
+        "allocated_share": sum(abs(float(t["allocated_kw"])) for t in alloc) / target if target > 0 else None,
         "latency_max_s": max(lat) if lat else None,
     }
 
 
-def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> dict[str, Any]:
+#: Time granted to a reading's timestamp before the acknowledgement: OCPP timestamps are often whole seconds [s].
+TIMESTAMP_RESOLUTION_S = 1.0
+
+
+def _delivered_after_ack(
+    sent: Mapping[str, float], rec: Mapping[str, Any], nxt: Mapping[str, Any], settle_s: float
+) -> tuple[list[str], dict[str, float], str | None]:
+    """The stations of ``sent`` whose reading in ``nxt`` was taken after ``rec``'s acknowledgement + ``settle_s``
+    (with their power [kW]), and a note when some or all were not."""
+    acked = rec.get("acked_utc")
+    if acked is None:
+        return [], {}, "no acknowledgement time recorded: delivered not counted"
+    t_ok = parse_utc(acked, "acked_utc") + dt.timedelta(seconds=settle_s - TIMESTAMP_RESOLUTION_S)
+    p_now: dict[str, float] = {}
+    n_early = 0
+    for st in nxt["inputs"]["stations"]:
+        sid = st.get("station_id")
+        for e in st.get("evses") or []:
+            if sid not in sent or e.get("p_kw") is None:
+                continue
+            at = e.get("measured_at")
+            if at is None or parse_utc(at, "measured_at") < t_ok:
+                n_early += 1
+                continue
+            p_now[sid] = float(e["p_kw"])
+    common = [sid for sid in sent if sid in p_now]
+    note = None
+    if n_early:
+        note = (
+            f"{n_early} station(s) had no reading after the set-point was acknowledged (+{settle_s:g} s): not counted"
+        )
+    return common, p_now, note
+
+
+def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float, settle_s: float = 0.0) -> dict[str, Any]:
     """Planned against delivered, cycle by cycle, and the acknowledgements' latencies (JSON-ready).
 
     Planned: the set-points sent in cycle ``k`` held for ``interval_s`` [kWh]. Delivered: the stations' reported
     power at cycle ``k + 1`` (``p_kw`` of their EVSEs, the meter's latest reading) over the same time [kWh], for
-    the stations that had a set-point in cycle ``k``. Deviation: delivered - planned [kWh].
+    the stations that had a set-point in cycle ``k`` and whose reading was taken (``measured_at``) after the
+    set-points were acknowledged (``acked_utc``) plus ``settle_s`` [s] (less :data:`TIMESTAMP_RESOLUTION_S` for
+    timestamps in whole seconds): a reading from before is the power before the set-point, not the station's
+    answer to it, and is left out, said in the cycle's ``delivered_note`` (``e_delivered_kwh`` None when no
+    station counts). Deviation: delivered - planned [kWh]. ``overran``: the cycle took longer than the interval
+    (``cycle_s > interval_s``; the next cycle then starts late).
     """
     h = interval_s / 3600.0
     rows: list[dict[str, Any]] = []
@@ -383,6 +503,7 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
         acc = [r for r in res if r.get("status") == "Accepted"]
         lat += [float(r["latency_s"]) for r in acc if r.get("latency_s") is not None]
         n_failed += len(res) - len(acc)
+        cycle_s = rec.get("cycle_s")
         row: dict[str, Any] = {
             "cycle": rec.get("cycle", k),
             "t_utc": rec.get("t_utc"),
@@ -391,27 +512,27 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
             "e_planned_kwh": sum(sent.values()) * h,
             "e_delivered_kwh": None,
             "e_deviation_kwh": None,
+            "delivered_note": None,
             "n_acknowledged": len(acc),
             "solve_s": (rec.get("plan") or {}).get("solve_s"),
-            "cycle_s": rec.get("cycle_s"),
+            "cycle_s": cycle_s,
+            "overran": cycle_s is not None and float(cycle_s) > interval_s,
             "error": rec.get("error"),
         }
         nxt = records[k + 1] if k + 1 < len(records) else None
         if sent and nxt is not None and nxt.get("inputs"):
-            p_now = {
-                s["station_id"]: float(e["p_kw"])
-                for s in nxt["inputs"]["stations"]
-                for e in s.get("evses") or []
-                if e.get("p_kw") is not None
-            }
-            common = [sid for sid in sent if sid in p_now]
-            planned = sum(sent[s] for s in common) * h
-            delivered = sum(p_now[s] for s in common) * h
-            row |= {
-                "e_planned_kwh": planned,
-                "e_delivered_kwh": delivered,
-                "e_deviation_kwh": delivered - planned,
-            }
+            common, p_now, note = _delivered_after_ack(sent, rec, nxt, settle_s)
+            row["delivered_note"] = note
+            if common:
+                planned = sum(sent[s] for s in common) * h
+                delivered = sum(p_now[s] for s in common) * h
+                row |= {
+                    "e_planned_kwh": planned,
+                    "e_delivered_kwh": delivered,
+                    "e_deviation_kwh": delivered - planned,
+                }
+        elif sent and nxt is None:
+            row["delivered_note"] = "last cycle: no later reading"
         rows.append(row)
     lat_a = np.sort(np.asarray(lat, dtype=float))
 
@@ -422,6 +543,8 @@ def summarize_run(records: Sequence[Mapping[str, Any]], interval_s: float) -> di
     return {
         "n_cycles": len(records),
         "n_cycles_failed": sum(1 for r in records if r.get("error")),
+        "n_cycles_overran": sum(1 for r in rows if r["overran"]),
+        "settle_s": settle_s,
         "interval_s": interval_s,
         "latency_p50_s": pct(0.5),
         "latency_p99_s": pct(0.99),

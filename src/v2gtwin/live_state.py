@@ -10,10 +10,13 @@ What OCPP does not say, and what is assumed instead (each counted, never silent)
 * Battery capacity: NotifyEVChargingNeeds carries it only for DC (``evEnergyCapacity``); without it the EV gets
   the scenario's share-weighted mean class capacity (``n_capacity_assumed``).
 * A need without an energy request is left out (``n_needs_incomplete`` of the state): nothing to schedule.
-* The SoC target: the EV asks for ``e_request_kwh`` (``energyAmount``) when it plugs in; its target is the SoC it
-  had when the loop first saw that need plus the request over its capacity (``soc_first_pu`` kept by the loop in a
-  :data:`NeedBook`), at most ``soc_max_pu``. Without any SoC reading the EV is taken to arrive at
-  ``soc_target_pu - e_request / capacity`` of the scenario's fleet (the rule of
+* The SoC target: the EV asks for ``e_request_kwh`` (``energyAmount``, energy into the battery) when it plugs in.
+  The loop tracks the request in energy, not in SoC (so an assumed capacity does not move the target): in a
+  :data:`NeedBook` it keeps, per need, the energy stored since it first saw the need, the EVSE's reported power
+  (``p_kw``, taken as held since the previous cycle) times the time between cycles, times ``eta_charge`` (charging)
+  or over ``eta_discharge`` (discharging). The target is the SoC now plus what is left of the request over the
+  capacity, ``soc + max(E - e_stored, 0) / C``, at most ``soc_max_pu``. Without any SoC reading the EV is taken to
+  arrive at ``soc_target_pu - e_request / capacity`` of the scenario's fleet (the rule of
   :func:`v2gtwin.fleet.fleet_from_sessions`; ``n_soc_assumed``).
 * Departure: step ``floor((departure - now) / dt_s)``, at least 1 (an EV past its departure time that is still
   plugged in gets this one step: ``n_past_departure``), at most the horizon (the part of the request beyond it is
@@ -30,7 +33,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +46,7 @@ __all__ = [
     "LiveFleetNotes",
     "LiveState",
     "NeedBook",
+    "NeedEntry",
     "build_live_fleet",
     "calc_live_time_grid",
     "need_key",
@@ -53,8 +57,19 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-#: The loop's memory of each need: need key -> SoC when the loop first saw the need [pu] (NaN: no reading yet).
-NeedBook = Mapping[str, float]
+
+class NeedEntry(NamedTuple):
+    """The loop's memory of one need: ``soc_first_pu`` the SoC when the loop first saw it (NaN: no reading yet)
+    [pu]; ``e_stored_kwh`` the energy stored into the battery since then [kWh]; ``t_utc_s`` the time of the last
+    reading, POSIX seconds [s]."""
+
+    soc_first_pu: float
+    e_stored_kwh: float
+    t_utc_s: float
+
+
+#: The loop's memory of each need: need key -> :class:`NeedEntry`.
+NeedBook = Mapping[str, NeedEntry]
 
 
 def parse_utc(text: str, name: str) -> dt.datetime:
@@ -234,13 +249,31 @@ def read_live_state(stations: Mapping[str, Any], needs: Mapping[str, Any], t_utc
     )
 
 
-def update_need_book(book: NeedBook, state: LiveState) -> dict[str, float]:
+def update_need_book(
+    book: NeedBook, state: LiveState, eta_charge: float = 0.95, eta_discharge: float = 0.95
+) -> dict[str, NeedEntry]:
     """The loop's memory after seeing ``state``: each need present now, with the SoC at its first reading (a need
-    first seen without a reading takes its first later one). Needs no longer present are forgotten."""
-    out: dict[str, float] = {}
-    for k, soc in zip(state.key, state.soc_pu.tolist(), strict=True):
-        old = book.get(k, math.nan)
-        out[k] = old if not math.isnan(old) else soc
+    first seen without a reading takes its first later one) and the energy stored since the loop first saw it.
+
+    Notes
+    -----
+    For a need already in the book, with the EVSE's reported power ``p`` [kW] (taken as held since the last
+    reading; none reported: 0) over the ``dt`` [h] since then, the stored energy grows by ``p eta_c dt`` when
+    charging and ``p dt / eta_d`` when discharging (the efficiencies of the scenario's fleet). Needs no longer
+    present are forgotten.
+    """
+    out: dict[str, NeedEntry] = {}
+    t_s = state.t_utc.timestamp()
+    for k, soc, p in zip(state.key, state.soc_pu.tolist(), state.p_now_kw.tolist(), strict=True):
+        old = book.get(k)
+        if old is None:
+            out[k] = NeedEntry(soc, 0.0, t_s)
+            continue
+        p_kw = 0.0 if math.isnan(p) else p
+        dt_h = max(t_s - old.t_utc_s, 0.0) / 3600.0
+        stored = p_kw * dt_h * (eta_charge if p_kw >= 0 else 1.0 / eta_discharge)
+        first = old.soc_first_pu if not math.isnan(old.soc_first_pu) else soc
+        out[k] = NeedEntry(first, old.e_stored_kwh + stored, t_s)
     return out
 
 
@@ -295,7 +328,8 @@ def build_live_fleet(state: LiveState, book: NeedBook, spec: FleetSpec, time: Ti
     Parameters
     ----------
     state : the live state.
-    book : need key -> SoC at the need's first reading (:func:`update_need_book` of this state) [pu].
+    book : need key -> SoC at the need's first reading and energy stored since (:func:`update_need_book` of this
+        state).
     spec : the scenario's fleet section (capacity classes, SoC limits, efficiencies).
     time : the cycle's time grid (:func:`calc_live_time_grid`).
 
@@ -305,8 +339,10 @@ def build_live_fleet(state: LiveState, book: NeedBook, spec: FleetSpec, time: Ti
 
     Notes
     -----
-    With capacity ``C``, request ``E``, SoC at first sight ``s1`` and now ``s``: target
-    ``min(s1 + E / C, soc_max)``; departure step ``d = clip(floor(departure_s / dt_s), 1, n_steps)``; an EV
+    With capacity ``C``, request ``E``, energy stored since the loop first saw the need ``E_s``, SoC at first
+    sight ``s1`` and now ``s`` (no reading now: ``s1 + E_s / C``): target ``min(s + max(E - E_s, 0) / C, soc_max)``
+    (the request tracked in energy: a wrong ``C`` changes the SoC numbers, not the energy scheduled); departure
+    step ``d = clip(floor(departure_s / dt_s), 1, n_steps)``; an EV
     leaving after the horizon keeps the share ``n_steps dt_s / departure_s`` of its remaining energy
     ``(target - s) C`` as its target within the horizon; a target above ``s + P_c eta_c dt_h d / C`` is cut
     to it. Assumptions are listed in the module docstring.
@@ -316,15 +352,17 @@ def build_live_fleet(state: LiveState, book: NeedBook, spec: FleetSpec, time: Ti
     cap_assumed = float((caps * np.asarray(spec.battery_share, dtype=float)).sum())
     has_cap = np.isfinite(state.capacity_kwh) & (state.capacity_kwh > 0)
     cap = np.where(has_cap, state.capacity_kwh, cap_assumed)
-    first = np.asarray([book.get(k, math.nan) for k in state.key], dtype=float).reshape(n)
+    entries = [book.get(k) for k in state.key]
+    first = np.asarray([math.nan if e is None else e.soc_first_pu for e in entries], dtype=float).reshape(n)
+    e_stored = np.asarray([0.0 if e is None else e.e_stored_kwh for e in entries], dtype=float).reshape(n)
     first = np.where(np.isnan(first), state.soc_pu, first)
     no_soc = np.isnan(state.soc_pu) & np.isnan(first)
     floor_pu = min(SOC_ARRIVAL_FLOOR_PU, spec.soc_target_pu)
     guess = np.clip(spec.soc_target_pu - state.e_request_kwh / cap, floor_pu, spec.soc_target_pu)
     first = np.where(np.isnan(first), guess, first)
-    soc = np.where(np.isnan(state.soc_pu), first, state.soc_pu)
+    soc = np.where(np.isnan(state.soc_pu), np.clip(first + e_stored / cap, 0.0, 1.0), state.soc_pu)
     soc_max = np.maximum(spec.soc_max_pu, soc)
-    target = np.minimum(first + state.e_request_kwh / cap, soc_max)
+    target = np.minimum(soc + np.clip(state.e_request_kwh - e_stored, 0.0, None) / cap, soc_max)
     target = np.maximum(target, 0.0)
     no_dep = np.isnan(state.departure_s)
     dep_raw = np.where(no_dep, time.n_steps, np.floor(np.nan_to_num(state.departure_s) / time.dt_s + 1e-9))

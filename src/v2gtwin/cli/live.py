@@ -56,6 +56,14 @@ def live(
     cafile: Annotated[
         Path | None, typer.Option("--cafile", help="CA certificate of an https server (the central system's PKI).")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="A run folder recorded before: rebuild each need's first SoC and the energy stored since from it "
+            "(a restarted loop keeps its targets).",
+        ),
+    ] = None,
     regulation: Annotated[
         bool,
         typer.Option(
@@ -77,7 +85,8 @@ def live(
 ) -> None:
     """Every --interval-s: read who is plugged in (SoC, needs, departures) through the API, re-solve the
     scenario's schedule from now and send each station its next set-point; each cycle is printed (--json: one JSON
-    line per cycle), and recorded with --record."""
+    line per cycle), and recorded with --record. Exit code 1 when any cycle failed (its ``error`` is in its line
+    and record), 2 for bad input."""
     if ctx.invoked_subcommand is not None:
         return
     if server is None:
@@ -92,6 +101,15 @@ def live(
     scen = load_scenario_with(scenario, {})
     token = _read_token(token_file) if token_file is not None else None
     client = ApiClient(server, token, timeout_s=max(10.0, timeout_s), cafile=str(cafile) if cafile else None)
+    if record is not None and record.exists() and not record.is_dir():
+        raise DataError(f"--record {record}: a file, not a folder; choose a new folder")
+    if resume is not None:  # a bad --resume folder: one line before anything is sent
+        from v2gtwin.live import read_run
+
+        try:
+            read_run(resume)
+        except DataError as exc:
+            raise DataError(f"--resume: {exc}") from None
     client.stations()  # unreachable server or bad token: one line, exit 2, before anything starts
 
     def show(rec: dict[str, Any]) -> None:
@@ -113,7 +131,7 @@ def live(
             _emit(line, False)
         sys.stdout.flush()
 
-    run_loop(
+    records = run_loop(
         client,
         scen,
         interval_s=interval_s,
@@ -123,7 +141,12 @@ def live(
         timeout_s=timeout_s,
         on_cycle=show,
         regulation=regulation,
+        resume=resume,
     )
+    failed = [r["cycle"] for r in records if r.get("error")]
+    if failed:  # like `study`: the run finished, but not every cycle did its work
+        sys.stderr.write(f"live: {len(failed)} of {len(records)} cycles failed (cycles {failed[:10]}); exit 1\n")
+        raise typer.Exit(1)
 
 
 RunArg = Annotated[Path, typer.Argument(help="A run folder recorded with 'v2gtwin live --record'.")]

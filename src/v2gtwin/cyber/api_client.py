@@ -32,6 +32,18 @@ class ApiError(V2GTwinError):
         self.detail = detail
 
 
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    """The TLS context that verifies the server with ``cafile`` (None: the system's trust store); a missing,
+    unreadable or non-PEM file is one line naming ``--cafile``."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except FileNotFoundError:
+        raise ApiError(f"--cafile {cafile}: no such file") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+        raise ApiError(f"--cafile {cafile}: not a readable PEM CA certificate ({reason})") from None
+
+
 class ApiClient:
     """The API of a running central system at ``base_url`` (``http[s]://HOST:PORT``), with bearer ``token``.
 
@@ -49,7 +61,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
-        self._ssl = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+        self._ssl = _ssl_context(cafile) if parts.scheme == "https" else None
 
     def _request(self, method: str, path: str, body: Any = None, timeout_s: float | None = None) -> Any:
         data = None
