@@ -27,6 +27,7 @@ import datetime as dt
 import gc
 import json
 import logging
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,17 @@ _FINAL_CLOSE_CODES = (1000, 1001)
 
 class CentralSystemLostError(ConnectionError):
     """Every simulated station had connected, and every one failed afterwards: the central system went away."""
+
+
+def ev_max_current_a(p_max_w: float, v_line_v: float = 400.0) -> int:
+    """Per-phase current (A) an EV declares in AC needs so the declared three-phase power covers ``p_max_w``.
+
+    Rounded **up** (and at least 6 A, the IEC 61851-1 minimum): the declared power sqrt(3)·V·I is then never
+    below what the simulated EV draws, so a set-point the station shows is one the API accepts (rounding
+    7200 W / 692.8 V = 10.39 A down to 10 A declared 6.93 kW for an EV drawing 7.2 kW).
+    """
+    per_amp_w = math.sqrt(3.0) * v_line_v
+    return max(6, math.ceil(p_max_w / per_amp_w - 1e-9))
 
 
 @dataclass(frozen=True)
@@ -194,7 +206,7 @@ class _SimBehaviour:
             "ac_charging_parameters": {
                 "energy_amount": max(0, round((self.ev.target_soc_pu - self.soc_pu) * self.ev.capacity_kwh * 1000)),
                 "ev_min_current": 6,
-                "ev_max_current": max(6, round(self.ev.p_max_w / 690)),  # three phases at 230 V
+                "ev_max_current": ev_max_current_a(self.ev.p_max_w),
                 "ev_max_voltage": 400,
             },
         }
