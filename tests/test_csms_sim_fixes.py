@@ -23,3 +23,17 @@ def test_declared_ac_power_covers_the_draw(p_max_w: float, amps: int) -> None:
     assert p_decl is not None
     assert p_decl >= p_max_w - 1e-6
     assert p_decl == pytest.approx(math.sqrt(3.0) * 400.0 * amps)
+
+
+def test_cafile_missing_or_junk_is_one_line_naming_the_option(tmp_path) -> None:
+    from v2gtwin.cyber.api_client import ApiClient, ApiError
+
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(ApiError, match=r"^--cafile .*nope\.pem: no such file$"):
+        ApiClient("https://127.0.0.1:1", "t", cafile=str(missing))
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"\x00\x01 not a certificate\n")
+    with pytest.raises(ApiError, match=r"^--cafile .*junk\.pem: not a readable PEM CA certificate"):
+        ApiClient("https://127.0.0.1:1", "t", cafile=str(junk))
+    with pytest.raises(ApiError, match=r"--cafile .*only used with an https"):
+        ApiClient("http://127.0.0.1:1", "t", cafile=str(junk))

@@ -32,6 +32,18 @@ class ApiError(V2GTwinError):
         self.detail = detail
 
 
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    """A TLS client context trusting ``cafile`` (PEM) or, without it, the system's store; a missing, unreadable
+    or non-PEM file is an :class:`ApiError` naming ``--cafile`` (never a traceback)."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except FileNotFoundError:
+        raise ApiError(f"--cafile {cafile}: no such file") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(f"--cafile {cafile}: not a readable PEM CA certificate ({first})") from None
+
+
 class ApiClient:
     """The API of a running central system at ``base_url`` (``http[s]://HOST:PORT``), with bearer ``token``.
 
@@ -49,7 +61,9 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
-        self._ssl = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+        if cafile is not None and parts.scheme != "https":
+            raise ApiError(f"--cafile {cafile}: only used with an https:// server; got {base_url!r}")
+        self._ssl = _ssl_context(cafile) if parts.scheme == "https" else None
 
     def _request(self, method: str, path: str, body: Any = None, timeout_s: float | None = None) -> Any:
         data = None
