@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -37,3 +38,41 @@ def test_cafile_missing_or_junk_is_one_line_naming_the_option(tmp_path) -> None:
         ApiClient("https://127.0.0.1:1", "t", cafile=str(junk))
     with pytest.raises(ApiError, match=r"--cafile .*only used with an https"):
         ApiClient("http://127.0.0.1:1", "t", cafile=str(junk))
+
+
+def test_null_latency_comes_with_its_reason() -> None:
+    from v2gtwin.cli.csms_api import outcome_summary
+
+    # 4 stations, D timed out: nearest rank p50 = rank ceil(0.5*4) = 2 -> 0.02 s; p99 = rank ceil(3.96) = 4 -> D,
+    # which did not accept -> null, and the reason says so
+    res = {
+        "A": {"status": "Accepted", "latency_s": 0.01},
+        "B": {"status": "Accepted", "latency_s": 0.02},
+        "C": {"status": "Accepted", "latency_s": 0.03},
+        "D": {"status": "timeout", "latency_s": None},
+    }
+    out = outcome_summary(res)
+    assert out["latency_p50_s"] == pytest.approx(0.02) and out["latency_p99_s"] is None
+    assert out["latency_note"].startswith("latency p99 null: 1 of 4 stations did not accept (timeout 1)")
+    res["D"] = {"status": "Accepted", "latency_s": 0.04}
+    assert "latency_note" not in outcome_summary(res)
+
+
+def test_dashboard_renders_null_latency_as_dash_not_zero() -> None:
+    """The dashboard's own formatting functions, run in node: null -> '–', 0.0123 s -> '12.3 ms'."""
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from tests.conftest import require_part
+
+    node = shutil.which("node")
+    require_part(node is not None, "node (to run the dashboard's script)")
+    html = (Path(__file__).parents[1] / "src/v2gtwin/cyber/csms/dashboard.html").read_text()
+    fmt = re.search(r"const fmt = .*?;\n", html, re.S)
+    ms = re.search(r"const ms = .*?;\n", html, re.S)
+    assert fmt and ms, "the dashboard defines fmt and ms"
+    js = fmt.group(0) + ms.group(0) + "console.log(JSON.stringify([ms(null), ms(undefined), ms(0.0123), ms(0)]));"
+    out = subprocess.run([str(node), "-e", js], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert json.loads(out) == ["–", "–", "12.3 ms", "0.0 ms"]

@@ -112,13 +112,18 @@ def dispatch_remote(
 def outcome_summary(result: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Stations, accepted, outcome counts and latency percentiles over every station (one that did not accept
     ranks above every latency)."""
-    from v2gtwin.cyber.csms.outcomes import percentile_s
+    from v2gtwin.cyber.csms.outcomes import latency_note, percentile_s
 
     lat = [r["latency_s"] if r["status"] == "Accepted" else None for r in result.values()]
-    return {
+    outcomes = dict(Counter(r["status"] for r in result.values()))
+    out: dict[str, Any] = {
         "stations": len(result),
         "accepted": sum(r["status"] == "Accepted" for r in result.values()),
-        "outcomes": dict(Counter(r["status"] for r in result.values())),
+        "outcomes": outcomes,
         "latency_p50_s": percentile_s(lat, 0.5),
         "latency_p99_s": percentile_s(lat, 0.99),
     }
+    note = latency_note(lat, outcomes, (("p50", 0.5), ("p99", 0.99)))
+    if note is not None:  # a null percentile always comes with its reason
+        out["latency_note"] = note
+    return out
