@@ -76,3 +76,57 @@ def test_dashboard_renders_null_latency_as_dash_not_zero() -> None:
     js = fmt.group(0) + ms.group(0) + "console.log(JSON.stringify([ms(null), ms(undefined), ms(0.0123), ms(0)]));"
     out = subprocess.run([str(node), "-e", js], capture_output=True, text=True, timeout=30, check=True).stdout
     assert json.loads(out) == ["–", "–", "12.3 ms", "0.0 ms"]
+
+
+def test_unparseable_bodies_and_string_numbers_get_422_and_openapi_names_bearer(tmp_path) -> None:
+    from tests.cyber.api_helpers import LiveSystem, http, loc_of
+    from v2gtwin.cyber.csms.simulator import SimEV
+
+    deep = b'{"setpoints": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    bodies = [b"\xff\xfe\x00binary", deep, b'{"setpoints": [{"station_id": "SIM-0", "p_kw": "3"}]}']
+    with LiveSystem(tmp_path, [SimEV()]) as sys_:
+        answers = [http("POST", sys_.url + "/api/v1/setpoints", sys_.token, b) for b in bodies]
+        received = [len(s.profiles) for s in sys_.registry.values()]
+        status_doc, doc = http("GET", sys_.url + "/openapi.json")
+        status_404, _ = http("GET", sys_.url + "/api/v1/nope", sys_.token)
+    for status, body in answers:
+        assert status == 422, body
+    assert ["body"] in loc_of(answers[0][1]) and ["body"] in loc_of(answers[1][1])
+    assert ["body", "setpoints", 0, "p_kw"] in loc_of(answers[2][1])  # "3" (a string) is not taken for 3 kW
+    assert received == [0]
+    assert status_404 == 404
+    spec = json.loads(doc)
+    assert status_doc == 200
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from 'csms token create'.",
+    }
+    assert spec["paths"]["/api/v1/setpoints"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_token_names_are_printable_and_create_revoke_speak_json(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    run = [sys.executable, "-m", "v2gtwin.cli", "csms", "token"]
+    bad = subprocess.run([*run, "create", "a\nb", "--db", db], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "printable" in bad.stderr, bad.stderr
+    made = subprocess.run([*run, "create", "ops", "--db", db, "--json"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    out = json.loads(made.stdout)
+    assert out["name"] == "ops" and len(out["token"]) >= 32
+    gone = subprocess.run([*run, "revoke", "1", "--db", db, "--json"], capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 0 and json.loads(gone.stdout) == {"id": 1, "revoked": True}
+
+
+def test_db_error_names_the_drivers_reason_without_the_password() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from v2gtwin.cli.csms import _driver_reason
+
+    orig = Exception('connection failed: FATAL:  password authentication failed for user "u" (pw s3cret)\nmore')
+    exc = OperationalError("SELECT 1", {}, orig)
+    why = _driver_reason(exc, "postgresql+psycopg://u:s3cret@localhost:5432/x")
+    assert why == 'OperationalError: connection failed: FATAL:  password authentication failed for user "u" (pw ***)'

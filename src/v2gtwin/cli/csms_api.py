@@ -33,6 +33,7 @@ def _tokens(db: str) -> Any:
 def token_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the token (1 to 64 characters).")],
     db: DbOpt = "sqlite:///csms.sqlite",
+    json_out: JsonOpt = False,
 ) -> None:
     """Create a token and print it (once: the database keeps only its SHA-256 hash)."""
     from v2gtwin.errors import DataError
@@ -41,6 +42,9 @@ def token_create(
         token = _tokens(db).create(name)
     except DataError as exc:
         raise V2GTwinError(f"NAME: {exc}") from None
+    if json_out:
+        _emit({"name": name, "token": token}, True)
+        return
     sys.stdout.write(token + "\n")
 
 
@@ -60,6 +64,7 @@ def token_list(db: DbOpt = "sqlite:///csms.sqlite", json_out: JsonOpt = False) -
 def token_revoke(
     token_id: Annotated[int, typer.Argument(min=1, help="The token's id (see 'token list').")],
     db: DbOpt = "sqlite:///csms.sqlite",
+    json_out: JsonOpt = False,
 ) -> None:
     """Revoke a token (a running server stops accepting it within 2 s)."""
     from v2gtwin.errors import DataError
@@ -68,6 +73,9 @@ def token_revoke(
         _tokens(db).revoke(token_id)
     except DataError as exc:
         raise V2GTwinError(f"ID: {exc}") from None
+    if json_out:
+        _emit({"id": token_id, "revoked": True}, True)
+        return
     sys.stdout.write(f"token {token_id} revoked\n")
 
 
