@@ -130,3 +130,25 @@ def test_db_error_names_the_drivers_reason_without_the_password() -> None:
     exc = OperationalError("SELECT 1", {}, orig)
     why = _driver_reason(exc, "postgresql+psycopg://u:s3cret@localhost:5432/x")
     assert why == 'OperationalError: connection failed: FATAL:  password authentication failed for user "u" (pw ***)'
+
+
+def test_a_timed_set_point_falls_back_to_the_default_when_it_expires(tmp_path) -> None:
+    """A V2X EV told to discharge 5 kW for 1 s through the API: the profile on the wire carries duration 1, and
+    once it has passed the simulated station charges at its default (the EV's 7.4 kW) instead of discharging on."""
+    import time
+
+    from tests.cyber.api_helpers import LiveSystem, http
+    from v2gtwin.cyber.csms.simulator import SimEV
+
+    body = b'{"setpoints": [{"station_id": "SIM-0", "p_kw": -5.0}], "duration_s": 1}'
+    with LiveSystem(tmp_path, [SimEV(v2x=True, p_max_w=7400.0, soc0_pu=0.5)]) as sys_:
+        status, answer = http("POST", sys_.url + "/api/v1/setpoints", sys_.token, body)
+        station = sys_.registry["SIM-0"]
+        during = station.power_w()
+        schedule = station.profiles[-1]["chargingSchedule"][0]
+        time.sleep(1.1)
+        after = station.power_w()
+    assert status == 200, answer
+    assert json.loads(answer)["results"][0]["status"] == "Accepted"
+    assert schedule["duration"] == 1 and schedule["startSchedule"].endswith("Z")
+    assert during == -5000.0 and after == 7400.0

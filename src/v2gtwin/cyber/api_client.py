@@ -151,11 +151,16 @@ class ApiClient:
         """``GET /api/v1/dashboard``: the dashboard's state and fleet history."""
         return dict(self._request("GET", "/api/v1/dashboard"))
 
-    def post_setpoints(self, setpoints: list[Mapping[str, Any]], timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def post_setpoints(
+        self, setpoints: list[Mapping[str, Any]], timeout_s: float = 10.0, duration_s: int | None = None
+    ) -> list[dict[str, Any]]:
         """``POST /api/v1/setpoints``: set-points ``{"station_id", "evse_id" (1), "p_kw"}``; returns each
         station's ``{"station_id", "status", "latency_s", "error", ...}``. A non-finite ``p_kw`` is refused
-        here (strict JSON) and by the server (422)."""
-        body = {"setpoints": [dict(sp) for sp in setpoints], "timeout_s": timeout_s}
+        here (strict JSON) and by the server (422). ``duration_s``: the set-points hold that long, then each
+        station falls back to its default (a loop that stops leaves no EV discharging); None: until replaced."""
+        body: dict[str, Any] = {"setpoints": [dict(sp) for sp in setpoints], "timeout_s": timeout_s}
+        if duration_s is not None:
+            body["duration_s"] = int(duration_s)
         try:
             json.dumps(body, allow_nan=False)
         except ValueError:

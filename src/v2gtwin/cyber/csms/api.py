@@ -65,6 +65,13 @@ class SetpointsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     setpoints: list[SetpointIn] = Field(min_length=1, max_length=100_000)
     timeout_s: float = Field(default=10.0, ge=0.1, le=600.0, allow_inf_nan=False, description="Per-call time-out [s].")
+    duration_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=86_400,
+        description="How long the set-points hold [s] (the profile's schedule duration from now); after it each "
+        "station falls back to its default. Omitted: held until replaced.",
+    )
 
 
 class SetpointResult(BaseModel):
@@ -365,7 +372,7 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
             return _validation_422(errors)
         set_points_w = {sp.station_id: sp.p_kw * 1000.0 for sp in body.setpoints}
         v2x = {sid: bool(h.v2x and h.version == SUBPROTOCOL_21) for sid, h in csms.stations.items()}
-        results = await csms.dispatch(set_points_w, timeout_s=body.timeout_s)
+        results = await csms.dispatch(set_points_w, timeout_s=body.timeout_s, duration_s=body.duration_s)
         live.on_dispatch(set_points_w, results, v2x)
         out = []
         for sid, r in results.items():

@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,7 @@ class _SimBehaviour:
         self._tasks = set()
         self.soc_pu = ev.soc0_pu
         self.limit_w = ev.p_max_w
+        self.expires_at: float | None = None
         self.energy_wh = 0.0
         self.profiles = []
 
@@ -128,6 +130,9 @@ class _SimBehaviour:
             target = float(period.get("limit", self.ev.p_max_w))
         low = -self.ev.p_max_w if self.ev.v2x else 0.0
         self.limit_w = max(low, min(target, self.ev.p_max_w))
+        duration = charging_profile["chargingSchedule"][0].get("duration")
+        # The schedule's duration counts from receipt (the simulator's clock, not startSchedule: no clock skew here)
+        self.expires_at = None if duration is None else time.monotonic() + float(duration)
         self.profiles.append(charging_profile)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
@@ -147,7 +152,10 @@ class _SimBehaviour:
         await super().route_message(raw_msg)  # type: ignore[misc]
 
     def power_w(self) -> float:
-        """Grid-side power now: the profile's set-point, within what the battery can still take or give."""
+        """Grid-side power now: the profile's set-point, within what the battery can still take or give; once a
+        profile's schedule ``duration`` has passed, the default again (the EV's maximum charging power)."""
+        if self.expires_at is not None and time.monotonic() >= self.expires_at:
+            self.limit_w, self.expires_at = self.ev.p_max_w, None
         if self.limit_w > 0 and self.soc_pu >= 1.0:
             return 0.0
         if self.limit_w < 0 and self.soc_pu <= 0.0:
@@ -363,7 +371,7 @@ async def run_station(
                     prev, station = station, cls(station_id, ws, ev, settings=settings)
                     if prev is not None:  # a reconnection keeps the EV's state
                         station.soc_pu, station.energy_wh, station.limit_w = prev.soc_pu, prev.energy_wh, prev.limit_w
-                        station.profiles = prev.profiles
+                        station.profiles, station.expires_at = prev.profiles, prev.expires_at
                     if registry is not None:
                         registry[station_id] = station
                     listener = asyncio.create_task(station.start())
