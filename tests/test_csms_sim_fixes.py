@@ -11,19 +11,23 @@ from v2gtwin.cyber.csms.live_state import ev_power_limits_w
 from v2gtwin.cyber.csms.simulator import ev_max_current_a
 
 
-@pytest.mark.parametrize(("p_max_w", "amps"), [(7200.0, 11), (11000.0, 16), (3700.0, 6), (6928.2, 10)])
-def test_declared_ac_power_covers_the_draw(p_max_w: float, amps: int) -> None:
-    # sqrt(3)*400 V = 692.82 W per amp: 7200/692.82 = 10.39 -> 11 A (7621 W); 11000/692.82 = 15.88 -> 16 A;
-    # 3700 W -> 5.34 A, raised to the 6 A minimum; 6928.2 W is 10.0000 A -> exactly 10 A, not 11
+@pytest.mark.parametrize(("p_max_w", "amps"), [(7200.0, 10), (11000.0, 16), (3700.0, 6), (7000.0, 10)])
+def test_the_simulated_ev_draws_exactly_what_it_declares(p_max_w: float, amps: int) -> None:
+    # sqrt(3)*400 V = 692.82 W per amp: 7200/692.82 = 10.39 -> 10 A (6928.2 W); 11000/692.82 = 15.88 -> 16 A
+    # (11085.1 W); 3700 W -> 5.34 A, raised to the 6 A minimum; 7000 W -> 10.10 -> 10 A
+    from v2gtwin.cyber.csms.simulator import SimEV, SimStation
+
     assert ev_max_current_a(p_max_w) == amps
     needs = {
         "requested_energy_transfer": "AC_three_phase",
         "ac_charging_parameters": {"ev_max_current": amps, "ev_max_voltage": 400},
     }
-    p_decl, _ = ev_power_limits_w(needs, v2x=False)
-    assert p_decl is not None
-    assert p_decl >= p_max_w - 1e-6
+    p_decl, _ = ev_power_limits_w(needs, v2x=False)  # what the central system reads from the needs
     assert p_decl == pytest.approx(math.sqrt(3.0) * 400.0 * amps)
+    station = SimStation("S", None, SimEV(p_max_w=p_max_w))
+    assert station.power_w() == pytest.approx(p_decl)  # default draw: the declared maximum, not p_max_w
+    station._apply_profile({"chargingSchedule": [{"chargingSchedulePeriod": [{"startPeriod": 0, "limit": 1e6}]}]})
+    assert station.power_w() == pytest.approx(p_decl)  # a higher limit is capped at the declared power
 
 
 def test_cafile_missing_or_junk_is_one_line_naming_the_option(tmp_path) -> None:
@@ -134,7 +138,8 @@ def test_db_error_names_the_drivers_reason_without_the_password() -> None:
 
 def test_a_timed_set_point_falls_back_to_the_default_when_it_expires(tmp_path) -> None:
     """A V2X EV told to discharge 5 kW for 1 s through the API: the profile on the wire carries duration 1, and
-    once it has passed the simulated station charges at its default (the EV's 7.4 kW) instead of discharging on."""
+    once it has passed the simulated station charges at its default (7.4 kW nominal -> 11 A declared ->
+    sqrt(3) * 400 * 11 = 7621.0 W) instead of discharging on."""
     import time
 
     from tests.cyber.api_helpers import LiveSystem, http
@@ -151,4 +156,21 @@ def test_a_timed_set_point_falls_back_to_the_default_when_it_expires(tmp_path) -
     assert status == 200, answer
     assert json.loads(answer)["results"][0]["status"] == "Accepted"
     assert schedule["duration"] == 1 and schedule["startSchedule"].endswith("Z")
-    assert during == -5000.0 and after == 7400.0
+    assert during == -5000.0 and after == pytest.approx(math.sqrt(3.0) * 400.0 * 11)
+
+
+def test_a_simulated_session_is_a_transaction_started_at_plug_in_and_ended_at_departure(tmp_path) -> None:
+    from tests.cyber.api_helpers import LiveSystem
+    from v2gtwin.cyber.api_client import ApiClient
+    from v2gtwin.cyber.csms.api_queries import transaction_rows
+    from v2gtwin.cyber.csms.simulator import SimEV
+
+    with LiveSystem(tmp_path, [SimEV()]) as sys_:
+        during = ApiClient(sys_.url, sys_.token).transactions(active=True)
+        store = sys_.store
+    after = transaction_rows(store, None, None)  # the stations stop (EV departs) before the central system
+    assert [(t["transaction_id"], t["state"]) for t in during] == [("SIM-0-tx", "Started")]
+    assert [(t["transaction_id"], t["state"], t["stopped_reason"]) for t in after] == [
+        ("SIM-0-tx", "Ended", "EVDisconnected")
+    ]
+    assert after[0]["ended"] is not None
