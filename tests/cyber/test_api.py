@@ -43,12 +43,14 @@ def test_read_routes_and_a_set_point_post_reach_the_simulated_stations(tmp_path:
     ev0, ev1 = stations["SIM-0"]["evses"][0], stations["SIM-1"]["evses"][0]
     assert stations["SIM-0"]["connected"] and stations["SIM-0"]["protocol"] == "ocpp2.0.1"
     assert stations["SIM-1"]["protocol"] == "ocpp2.1"
-    # Before any set-point the simulated EVs draw their full power: 11 kW and 7.4 kW (SimEV.p_max_w).
-    assert ev0["p_kw"] == pytest.approx(11.0) and ev1["p_kw"] == pytest.approx(7.4)
+    # Before any set-point the simulated EVs draw their declared power (below): 11,085.1 W and 7,621.0 W.
+    assert ev0["p_kw"] == pytest.approx(math.sqrt(3) * 400 * 16 / 1000, abs=1e-4)
+    assert ev1["p_kw"] == pytest.approx(math.sqrt(3) * 400 * 11 / 1000, abs=1e-4)
     # SoC: the last value the simulator sent (Percent, 0.1 resolution) as per unit.
     assert ev0["soc_pu"] == pytest.approx(sim_soc_pct["SIM-0"] / 100) and ev0["status"] == "Occupied"
-    # Declared limit: ev_max_current = round(11000 / 690) = 16 A per phase at 400 V line-to-line, three phases:
-    # sqrt(3) * 400 * 16 = 11,085.1 W. SIM-1: round(7400 / 690) = 11 A -> sqrt(3) * 400 * 11 = 7,621.0 W, and V2X:
+    # Declared limit: ev_max_current = round(11000 / (sqrt(3) * 400)) = round(15.88) = 16 A per phase at 400 V
+    # line-to-line, three phases: sqrt(3) * 400 * 16 = 11,085.1 W. SIM-1: round(7400 / 692.8) = round(10.68) = 11 A
+    # -> sqrt(3) * 400 * 11 = 7,621.0 W, and V2X:
     # the same as discharge limit.
     assert ev0["p_max_kw"] == pytest.approx(math.sqrt(3) * 400 * 16 / 1000) and ev0["p_min_kw"] == 0.0
     assert ev1["p_min_kw"] == pytest.approx(-math.sqrt(3) * 400 * 11 / 1000) and ev1["v2x"] is True
@@ -56,7 +58,11 @@ def test_read_routes_and_a_set_point_post_reach_the_simulated_stations(tmp_path:
     assert needs["SIM-0"]["e_request_kwh"] == pytest.approx(24.0)
     assert needs["SIM-1"]["e_request_kwh"] == pytest.approx(18.0) and needs["SIM-1"]["v2x"] is True
     assert needs["SIM-0"]["departure_time"].endswith("Z")
-    assert active == []  # the simulator starts no transaction
+    # The simulator starts one transaction per plugged-in EV (TransactionEvent Started, id STATION-tx).
+    assert sorted((t["station_id"], t["transaction_id"]) for t in active) == [
+        ("SIM-0", "SIM-0-tx"),
+        ("SIM-1", "SIM-1-tx"),
+    ]
     # The set-points reached the stations (the simulator's own state) and were recorded as `csms dispatch` does.
     assert {r["station_id"]: r["status"] for r in results} == {"SIM-0": "Accepted", "SIM-1": "Accepted"}
     assert all(r["latency_s"] > 0 and r["error"] is None for r in results)
@@ -365,6 +371,6 @@ def test_the_event_stream_sends_updates_and_ends_when_its_token_is_revoked(tmp_p
     assert content_type.startswith("text/event-stream")
     assert event == b"event: update\n" and data.startswith(b"data: ")
     state = json.loads(data[6:])
-    # One simulated EV drawing its full 11 kW (SimEV default), one station connected.
-    assert state["stations_connected"] == 1 and state["now"]["p_kw"] == pytest.approx(11.0)
+    # One simulated EV drawing its declared power (11 kW nominal -> 16 A -> sqrt(3) * 400 * 16 = 11,085.1 W).
+    assert state["stations_connected"] == 1 and state["now"]["p_kw"] == pytest.approx(11.0851, abs=1e-4)
     assert rest.count(b"event: update") <= 3  # the stream ended (within the token cache's 0.2 s and a tick)

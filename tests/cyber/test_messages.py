@@ -382,8 +382,9 @@ def test_v2x_set_points_only_where_the_ev_declared_v2x(db_url: str) -> None:
 @given(
     set_point=st.floats(-1e6, 1e6, allow_nan=False),
     profile_id=st.integers(1, 2**31 - 1),
+    duration_s=st.none() | st.integers(1, 86_400),
 )
-def test_set_point_profiles_are_valid_ocpp(set_point: float, profile_id: int) -> None:
+def test_set_point_profiles_are_valid_ocpp(set_point: float, profile_id: int, duration_s: int | None) -> None:
     """Dispatch builds its requests with build_set_point_request and sends them without validating each frame;
     every shape it can return is valid against the OCPP JSON schemas (the `ocpp` package's copies) of the
     versions it is sent on."""
@@ -394,10 +395,14 @@ def test_set_point_profiles_are_valid_ocpp(set_point: float, profile_id: int) ->
             with pytest.raises(ValueError, match="V2X"):
                 set_point_frame(set_point, v2x, profile_id)
             continue
-        request = build_set_point_request(set_point, v2x, profile_id)
+        start = None if duration_s is None else "2026-11-27T19:55:00Z"
+        request = build_set_point_request(set_point, v2x, profile_id, 1, duration_s, start)
         get_validator(2, "SetChargingProfile", version).validate(request)
+        schedule = request["chargingProfile"]["chargingSchedule"][0]
+        assert schedule.get("duration") == duration_s and schedule.get("startSchedule") == start
         # The template dispatch sends writes exactly the JSON text of the validated request.
-        assert set_point_frame(set_point, v2x, profile_id) == json.dumps(request, separators=(",", ":"))
+        frame = set_point_frame(set_point, v2x, profile_id, 1, duration_s, start)
+        assert frame == json.dumps(request, separators=(",", ":"))
 
 
 def test_an_answer_that_breaks_the_schema_is_caught_although_the_request_skipped_validation(tmp_path: Path) -> None:

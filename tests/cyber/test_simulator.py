@@ -144,7 +144,8 @@ def test_a_profile_the_short_path_cannot_read_is_validated_and_refused(tmp_path:
                 stop.set()
 
     before, answer, station = run(scenario(), 60)
-    assert before == (7400.0, 0)
+    # 7.4 kW nominal declares round(7400 / 692.82) = 11 A and draws sqrt(3) * 400 * 11 = 7,621.0 W
+    assert before[0] == pytest.approx(3**0.5 * 400 * 11) and before[1] == 0
     assert answer.status == "Accepted"
     assert station.limit_w == 2500.0 and len(station.profiles) == 1
     assert station.profiles[0]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 2500.0
@@ -234,9 +235,10 @@ def test_the_meter_values_frame_a_simulated_station_sends_states_each_unit() -> 
     sampled = [v for mv in payload["meterValue"] for v in mv["sampledValue"]]
     units = {v["measurand"]: v["unitOfMeasure"]["unit"] for v in sampled if "unitOfMeasure" in v}
     assert len(sampled) == 3 and units == {"Energy.Active.Net": "Wh", "Power.Active.Import": "W", "SoC": "Percent"}
-    # The values in those units, by hand: one hour at 7.4 kW is 7,400 Wh; 0.5 + 7.4 / 50 = 0.648 -> 64.8 %.
+    # The values in those units, by hand: 7.4 kW nominal declares 11 A and draws sqrt(3) * 400 * 11 = 7,621.0 W;
+    # one hour of it is 7,621.0 Wh; 0.5 + 7.621 / 50 = 0.6524 -> 65.2 %.
     values = {v["measurand"]: v["value"] for v in sampled}
-    assert values == {"Energy.Active.Net": 7400.0, "Power.Active.Import": 7400.0, "SoC": 64.8}
+    assert values == {"Energy.Active.Net": 7621.0, "Power.Active.Import": 7621.0, "SoC": 65.2}
 
 
 def test_a_closed_station_is_shown_disconnected(tmp_path: Path) -> None:

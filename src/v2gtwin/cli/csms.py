@@ -39,9 +39,28 @@ def _open_store(db: str) -> Any:
         raise V2GTwinError(f"--db {_shown_url(db)}: {exc}") from None
     except (SQLAlchemyError, ImportError) as exc:
         raise V2GTwinError(
-            f"--db {_shown_url(db)}: cannot open the database ({exc.__class__.__name__}; expected an SQLAlchemy URL "
+            f"--db {_shown_url(db)}: cannot open the database ({_driver_reason(exc, db)}; expected an SQLAlchemy URL "
             "such as sqlite:///csms.sqlite or postgresql+psycopg://USER@HOST:PORT/DATABASE)"
         ) from None
+
+
+def _driver_reason(exc: BaseException, db: str) -> str:
+    """The error's class and the driver's first line (e.g. 'connection refused', 'password authentication
+    failed'), with the URL's password, if any, replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    orig = getattr(exc, "orig", None) or exc
+    lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    try:
+        password = make_url(db).password
+    except (ArgumentError, ValueError):
+        password = None
+    if password:
+        first = first.replace(str(password), "***")
+    first = first[:200]
+    return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__
 
 
 def _shown_url(db: str) -> str:

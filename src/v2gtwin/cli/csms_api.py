@@ -33,6 +33,7 @@ def _tokens(db: str) -> Any:
 def token_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the token (1 to 64 characters).")],
     db: DbOpt = "sqlite:///csms.sqlite",
+    json_out: JsonOpt = False,
 ) -> None:
     """Create a token and print it (once: the database keeps only its SHA-256 hash)."""
     from v2gtwin.errors import DataError
@@ -41,6 +42,9 @@ def token_create(
         token = _tokens(db).create(name)
     except DataError as exc:
         raise V2GTwinError(f"NAME: {exc}") from None
+    if json_out:
+        _emit({"name": name, "token": token}, True)
+        return
     sys.stdout.write(token + "\n")
 
 
@@ -60,6 +64,7 @@ def token_list(db: DbOpt = "sqlite:///csms.sqlite", json_out: JsonOpt = False) -
 def token_revoke(
     token_id: Annotated[int, typer.Argument(min=1, help="The token's id (see 'token list').")],
     db: DbOpt = "sqlite:///csms.sqlite",
+    json_out: JsonOpt = False,
 ) -> None:
     """Revoke a token (a running server stops accepting it within 2 s)."""
     from v2gtwin.errors import DataError
@@ -68,6 +73,9 @@ def token_revoke(
         _tokens(db).revoke(token_id)
     except DataError as exc:
         raise V2GTwinError(f"ID: {exc}") from None
+    if json_out:
+        _emit({"id": token_id, "revoked": True}, True)
+        return
     sys.stdout.write(f"token {token_id} revoked\n")
 
 
@@ -112,13 +120,18 @@ def dispatch_remote(
 def outcome_summary(result: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Stations, accepted, outcome counts and latency percentiles over every station (one that did not accept
     ranks above every latency)."""
-    from v2gtwin.cyber.csms.outcomes import percentile_s
+    from v2gtwin.cyber.csms.outcomes import latency_note, percentile_s
 
     lat = [r["latency_s"] if r["status"] == "Accepted" else None for r in result.values()]
-    return {
+    outcomes = dict(Counter(r["status"] for r in result.values()))
+    out: dict[str, Any] = {
         "stations": len(result),
         "accepted": sum(r["status"] == "Accepted" for r in result.values()),
-        "outcomes": dict(Counter(r["status"] for r in result.values())),
+        "outcomes": outcomes,
         "latency_p50_s": percentile_s(lat, 0.5),
         "latency_p99_s": percentile_s(lat, 0.99),
     }
+    note = latency_note(lat, outcomes, (("p50", 0.5), ("p99", 0.99)))
+    if note is not None:  # a null percentile always comes with its reason
+        out["latency_note"] = note
+    return out

@@ -33,15 +33,15 @@ class ApiError(V2GTwinError):
 
 
 def _ssl_context(cafile: str | None) -> ssl.SSLContext:
-    """The TLS context that verifies the server with ``cafile`` (None: the system's trust store); a missing,
-    unreadable or non-PEM file is one line naming ``--cafile``."""
+    """A TLS client context trusting ``cafile`` (PEM) or, without it, the system's store; a missing, unreadable
+    or non-PEM file is an :class:`ApiError` naming ``--cafile`` (never a traceback)."""
     try:
         return ssl.create_default_context(cafile=cafile)
     except FileNotFoundError:
         raise ApiError(f"--cafile {cafile}: no such file") from None
     except (ssl.SSLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
-        raise ApiError(f"--cafile {cafile}: not a readable PEM CA certificate ({reason})") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(f"--cafile {cafile}: not a readable PEM CA certificate ({first})") from None
 
 
 class ApiClient:
@@ -61,6 +61,8 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+        if cafile is not None and parts.scheme != "https":
+            raise ApiError(f"--cafile {cafile}: only used with an https:// server; got {base_url!r}")
         self._ssl = _ssl_context(cafile) if parts.scheme == "https" else None
 
     def _request(self, method: str, path: str, body: Any = None, timeout_s: float | None = None) -> Any:
@@ -149,11 +151,16 @@ class ApiClient:
         """``GET /api/v1/dashboard``: the dashboard's state and fleet history."""
         return dict(self._request("GET", "/api/v1/dashboard"))
 
-    def post_setpoints(self, setpoints: list[Mapping[str, Any]], timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def post_setpoints(
+        self, setpoints: list[Mapping[str, Any]], timeout_s: float = 10.0, duration_s: int | None = None
+    ) -> list[dict[str, Any]]:
         """``POST /api/v1/setpoints``: set-points ``{"station_id", "evse_id" (1), "p_kw"}``; returns each
         station's ``{"station_id", "status", "latency_s", "error", ...}``. A non-finite ``p_kw`` is refused
-        here (strict JSON) and by the server (422)."""
-        body = {"setpoints": [dict(sp) for sp in setpoints], "timeout_s": timeout_s}
+        here (strict JSON) and by the server (422). ``duration_s``: the set-points hold that long, then each
+        station falls back to its default (a loop that stops leaves no EV discharging); None: until replaced."""
+        body: dict[str, Any] = {"setpoints": [dict(sp) for sp in setpoints], "timeout_s": timeout_s}
+        if duration_s is not None:
+            body["duration_s"] = int(duration_s)
         try:
             json.dumps(body, allow_nan=False)
         except ValueError:

@@ -4,11 +4,13 @@ loop by :class:`~v2gtwin.cyber.csms.api_server.ApiServer`.
 Routes under ``/api/v1`` (JSON), every one behind a bearer token (:mod:`v2gtwin.cyber.csms.tokens`; reads may be
 opened with ``open_reads``): stations and their state, transactions, meter values (paged, time-filtered),
 the EVs' charging needs, set-points (the same :meth:`Csms.dispatch` as ``v2gtwin csms dispatch``, with its
-records in the store), the dashboard's data and its event stream. ``/openapi.json`` is the OpenAPI document and
-``/`` the dashboard page (static HTML and a small script, no external URL).
+records in the store), the dashboard's data and its event stream. ``/openapi.json`` is the OpenAPI document
+(with the bearer security scheme; served without a token: it holds no data) and ``/`` the dashboard page
+(static HTML and a small script, no external URL).
 
-A missing or wrong token gets 401 with an empty body. A set-point that is not a finite number, or beyond the
-declared limits of its station's EV, gets 422 naming the field (``loc``), and nothing of that request is sent.
+A missing or wrong token gets 401 with an empty body. A body that is not parseable JSON, a set-point that is not
+a finite number (a string is not taken for a number), or one beyond the declared limits of its station's EV,
+gets 422 naming the field (``loc``), and nothing of that request is sent.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from v2gtwin.cyber.csms.api_queries import meter_value_page, parse_time, station_rows, transaction_rows
 from v2gtwin.cyber.csms.live_state import LiveState
@@ -46,9 +51,9 @@ class _UnauthorizedError(Exception):
 
 class SetpointIn(BaseModel):
     """One set-point: hold EVSE ``evse_id`` of station ``station_id`` at ``p_kw`` [kW] (negative: discharge, for
-    an EV that declared V2X on OCPP 2.1)."""
+    an EV that declared V2X on OCPP 2.1). Strict types: ``"p_kw": "3"`` (a string) is a 422, not 3 kW."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     station_id: str = Field(pattern=_STATION_PATTERN, description="Station id (1 to 48 of A-Z a-z 0-9 . _ : -).")
     evse_id: int = Field(default=1, ge=1, le=1, description="EVSE id: 1 (the dispatch path sets EVSE 1).")
     p_kw: float = Field(allow_inf_nan=False, ge=-1e6, le=1e6, description="Set-point [kW], finite.")
@@ -57,9 +62,16 @@ class SetpointIn(BaseModel):
 class SetpointsIn(BaseModel):
     """A dispatch: set-points (one per station) and the per-call time-out [s]."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     setpoints: list[SetpointIn] = Field(min_length=1, max_length=100_000)
     timeout_s: float = Field(default=10.0, ge=0.1, le=600.0, allow_inf_nan=False, description="Per-call time-out [s].")
+    duration_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=86_400,
+        description="How long the set-points hold [s] (the profile's schedule duration from now); after it each "
+        "station falls back to its default. Omitted: held until replaced.",
+    )
 
 
 class SetpointResult(BaseModel):
@@ -178,6 +190,14 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
     @app.exception_handler(_UnauthorizedError)
     async def _unauthorized(_request: Request, _exc: _UnauthorizedError) -> Response:
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot parse (not JSON, nested too deep) with 400: the API says 422 for every
+        # malformed body, naming the field ("body").
+        if exc.status_code == 400:
+            return _validation_422([{"loc": ["body"], "msg": "not parseable JSON", "type": "json_invalid"}])
+        return await http_exception_handler(_request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
@@ -352,7 +372,7 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
             return _validation_422(errors)
         set_points_w = {sp.station_id: sp.p_kw * 1000.0 for sp in body.setpoints}
         v2x = {sid: bool(h.v2x and h.version == SUBPROTOCOL_21) for sid, h in csms.stations.items()}
-        results = await csms.dispatch(set_points_w, timeout_s=body.timeout_s)
+        results = await csms.dispatch(set_points_w, timeout_s=body.timeout_s, duration_s=body.duration_s)
         live.on_dispatch(set_points_w, results, v2x)
         out = []
         for sid, r in results.items():
@@ -428,6 +448,23 @@ def build_app(csms: Csms, tokens: TokenStore, live: LiveState, *, open_reads: bo
         the token given in the address's fragment, ``/#token=...``)."""
         html = resources.files("v2gtwin.cyber.csms").joinpath("dashboard.html").read_text(encoding="utf-8")
         return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, with the bearer scheme every ``/api/v1`` route requires (the document itself is
+        served without a token: it describes the routes and holds no data)."""
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from 'csms token create'."}
+            }
+            for path, ops in doc.get("paths", {}).items():
+                if path.startswith("/api/v1"):
+                    for op in ops.values():
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from v2gtwin.cyber.csms.outcomes import percentile_s
+from v2gtwin.cyber.csms.outcomes import latency_note, percentile_s
 
 __all__ = ["AlarmSettings", "LiveState", "ev_power_limits_w"]
 
@@ -173,6 +173,7 @@ class LiveState:
             "latency_p50_s": percentile_s(lat, 0.5),
             "latency_p99_s": percentile_s(lat, 0.99),
             "latency_max_s": percentile_s(lat, 1.0),
+            "latency_note": latency_note(lat, dict(counts)),
         }
         self.version += 1
 

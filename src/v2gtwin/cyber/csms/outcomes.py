@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["percentile_s"]
+__all__ = ["latency_note", "percentile_s"]
 
 
 def percentile_s(times_s: Sequence[float | None], q: float) -> float | None:
@@ -32,3 +32,25 @@ def percentile_s(times_s: Sequence[float | None], q: float) -> float | None:
     settled = sorted(t for t in times_s if t is not None)
     rank = max(1, math.ceil(q * n - 1e-9))  # 1e-9: q * n in binary may land a hair above an integer
     return settled[rank - 1] if rank <= len(settled) else None
+
+
+_QUANTILES = (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
+
+
+def latency_note(
+    times_s: Sequence[float | None], outcomes: dict[str, int], quantiles: Sequence[tuple[str, float]] = _QUANTILES
+) -> str | None:
+    """Why a latency percentile is null, in one line (``None`` when every one of ``quantiles`` is a number):
+    which percentiles fall on stations that did not accept, and the outcome counts. ``times_s`` as for
+    :func:`percentile_s` (``None``: the station did not accept)."""
+    missing = [name for name, q in quantiles if percentile_s(times_s, q) is None]
+    if not missing:
+        return None
+    if not times_s:
+        return "no stations dispatched"
+    n_no = sum(t is None for t in times_s)
+    others = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()) if k != "Accepted")
+    return (
+        f"latency {'/'.join(missing)} null: {n_no} of {len(times_s)} stations did not accept ({others}); "
+        "a station that did not accept ranks above every latency"
+    )

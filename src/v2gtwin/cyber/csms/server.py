@@ -486,7 +486,13 @@ class Csms:
             logger.warning("station %s: disconnection not recorded: %r", station_id, exc)
 
     async def dispatch(
-        self, set_points_w: dict[str, float], *, timeout_s: float = 10.0, retries: int = 1, profile_id: int = 1
+        self,
+        set_points_w: dict[str, float],
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 1,
+        profile_id: int = 1,
+        duration_s: int | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Send each station a TxDefaultProfile holding it at ``set_points_w[station]`` [W], all at once
         (negative: discharge, for V2X stations on OCPP 2.1; see :func:`build_set_point_request`).
@@ -501,9 +507,13 @@ class Csms:
         The cyclic garbage collector is paused until the last answer is in
         (:func:`~v2gtwin.cyber.csms.gcpause.gc_paused`).
 
+        ``duration_s``: the profiles' schedule lasts that long from now (``startSchedule`` + ``duration``), after
+        which each station falls back to its default; None: held until replaced.
+
         Raises :class:`~v2gtwin.errors.DataError`, before anything is sent, when a set-point is not finite.
         """
         sent_at = dt.datetime.now(dt.UTC)
+        start_iso = sent_at.isoformat(timespec="seconds").replace("+00:00", "Z") if duration_s is not None else None
         loop = asyncio.get_running_loop()
         t_start = loop.time()
 
@@ -526,7 +536,7 @@ class Csms:
             v2x = handler.v2x and handler.version == SUBPROTOCOL_21
             if round(set_point_w, 1) < 0 and not v2x:
                 return station_id, {"status": "not V2X", "latency_s": None, "attempts": 0}
-            frame = set_point_frame(set_point_w, v2x, profile_id)  # each station its own frame
+            frame = set_point_frame(set_point_w, v2x, profile_id, 1, duration_s, start_iso)  # its own frame
             return station_id, await self._prebuilt_with_retries(
                 handler, "SetChargingProfile", frame, timeout_s, retries
             )

@@ -27,7 +27,9 @@ import datetime as dt
 import gc
 import json
 import logging
+import math
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,13 +65,32 @@ class CentralSystemLostError(ConnectionError):
     """Every simulated station had connected, and every one failed afterwards: the central system went away."""
 
 
+def ev_max_current_a(p_max_w: float, v_line_v: float = 400.0) -> int:
+    """Per-phase current (A) an EV with a ``p_max_w`` charger declares in AC needs: the nearest whole ampere of
+    ``p_max_w / (sqrt(3)·V)`` (three phases, ``v_line_v`` line to line), at least 6 A (the IEC 61851-1 minimum).
+
+    The simulated EV then draws exactly what it declares (:func:`declared_power_w`), so a set-point the station
+    shows is one the API accepts and the EV follows (before, 7200 W / 690 declared 10 A = 6.93 kW for an EV
+    drawing 7.2 kW, and the API refused the 7.2 kW that /stations showed).
+    """
+    return max(6, round(p_max_w / (math.sqrt(3.0) * v_line_v)))
+
+
+def declared_power_w(p_max_w: float, v_line_v: float = 400.0) -> float:
+    """The three-phase power sqrt(3)·V·I [W] of the current :func:`ev_max_current_a` declares: the simulated
+    EV's power limit, both ways (computed as the central system does from the needs)."""
+    return math.sqrt(3.0) * v_line_v * float(ev_max_current_a(p_max_w, v_line_v))
+
+
 @dataclass(frozen=True)
 class SimEV:
     """The EV plugged into a simulated station.
 
-    capacity_kwh : usable battery [kWh]. soc0_pu : state of charge on arrival [-]. p_max_w : charging (and,
-    with ``v2x``, discharging) power limit [W]. target_soc_pu : what the driver wants at departure [-].
-    departure_h : hours until departure [h]. efficiency : one-way charge/discharge efficiency [-].
+    capacity_kwh : usable battery [kWh]. soc0_pu : state of charge on arrival [-]. p_max_w : nominal
+    charging (and, with ``v2x``, discharging) power [W]; the EV declares, and draws at most, the three-phase
+    power of the nearest whole ampere (:func:`declared_power_w`: 11 kW -> 16 A -> 11.085 kW).
+    target_soc_pu : what the driver wants at departure [-]. departure_h : hours until departure [h].
+    efficiency : one-way charge/discharge efficiency [-].
     """
 
     capacity_kwh: float = 60.0
@@ -102,7 +123,11 @@ class _SimBehaviour:
         self.settings = settings or SimSettings()
         self._tasks = set()
         self.soc_pu = ev.soc0_pu
-        self.limit_w = ev.p_max_w
+        self.p_max_w = declared_power_w(ev.p_max_w)  # what it declares is what it draws at most, both ways
+        self.limit_w = self.p_max_w
+        self.expires_at: float | None = None
+        self.tx_id = f"{self.id}-tx"
+        self.tx_seq = -1  # no transaction started yet
         self.energy_wh = 0.0
         self.profiles = []
 
@@ -113,9 +138,12 @@ class _SimBehaviour:
         if "setpoint" in period and self.ev.v2x:
             target = float(period["setpoint"])
         else:
-            target = float(period.get("limit", self.ev.p_max_w))
-        low = -self.ev.p_max_w if self.ev.v2x else 0.0
-        self.limit_w = max(low, min(target, self.ev.p_max_w))
+            target = float(period.get("limit", self.p_max_w))
+        low = -self.p_max_w if self.ev.v2x else 0.0
+        self.limit_w = max(low, min(target, self.p_max_w))
+        duration = charging_profile["chargingSchedule"][0].get("duration")
+        # The schedule's duration counts from receipt (the simulator's clock, not startSchedule: no clock skew here)
+        self.expires_at = None if duration is None else time.monotonic() + float(duration)
         self.profiles.append(charging_profile)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
@@ -135,7 +163,10 @@ class _SimBehaviour:
         await super().route_message(raw_msg)  # type: ignore[misc]
 
     def power_w(self) -> float:
-        """Grid-side power now: the profile's set-point, within what the battery can still take or give."""
+        """Grid-side power now: the profile's set-point, within what the battery can still take or give; once a
+        profile's schedule ``duration`` has passed, the default again (the EV's declared maximum charging power)."""
+        if self.expires_at is not None and time.monotonic() >= self.expires_at:
+            self.limit_w, self.expires_at = self.p_max_w, None
         if self.limit_w > 0 and self.soc_pu >= 1.0:
             return 0.0
         if self.limit_w < 0 and self.soc_pu <= 0.0:
@@ -194,14 +225,52 @@ class _SimBehaviour:
             "ac_charging_parameters": {
                 "energy_amount": max(0, round((self.ev.target_soc_pu - self.soc_pu) * self.ev.capacity_kwh * 1000)),
                 "ev_min_current": 6,
-                "ev_max_current": max(6, round(self.ev.p_max_w / 690)),  # three phases at 230 V
+                "ev_max_current": ev_max_current_a(self.ev.p_max_w),
                 "ev_max_voltage": 400,
             },
         }
         if self.ev.v2x:
             needs["available_energy_transfer"] = [mode]
         await self.call(self.calls.NotifyEVChargingNeeds(evse_id=1, charging_needs=needs))
+        # The session as a transaction (OCPP 2.0.1 Part 2, E01/E06: Started when the cable is plugged in, Ended
+        # when the EV leaves), so /api/v1/transactions lists it; seq_no counts this transaction's events.
+        if self.tx_seq < 0:  # a reconnection continues the transaction it started
+            self.tx_seq = 0
+            await self.call(
+                self.calls.TransactionEvent(
+                    event_type="Started",
+                    timestamp=now,
+                    trigger_reason="CablePluggedIn",
+                    seq_no=self.tx_seq,
+                    transaction_info={"transaction_id": self.tx_id, "charging_state": "EVConnected"},
+                    evse={"id": 1, "connector_id": 1},
+                )
+            )
         return ans
+
+    async def end_session(self, timeout_s: float = 5.0) -> bool:
+        """TransactionEvent Ended (the EV departed), best effort within ``timeout_s``: True when answered."""
+        if self.tx_seq < 0:
+            return False
+        self.tx_seq += 1
+        try:
+            await asyncio.wait_for(
+                self.call(
+                    self.calls.TransactionEvent(
+                        event_type="Ended",
+                        timestamp=_now(),
+                        trigger_reason="EVDeparted",
+                        seq_no=self.tx_seq,
+                        transaction_info={"transaction_id": self.tx_id, "stopped_reason": "EVDisconnected"},
+                        evse={"id": 1, "connector_id": 1},
+                    )
+                ),
+                timeout_s,
+            )
+        except Exception as exc:  # the server went first: said at info level
+            logger.info("station %s: TransactionEvent Ended not answered (%r)", self.id, exc)
+            return False
+        return True
 
     async def report(self, dt_s: float) -> None:
         """Advance the EV by ``dt_s`` at the present set-point and send MeterValues (energy, power, SoC)."""
@@ -351,7 +420,8 @@ async def run_station(
                     prev, station = station, cls(station_id, ws, ev, settings=settings)
                     if prev is not None:  # a reconnection keeps the EV's state
                         station.soc_pu, station.energy_wh, station.limit_w = prev.soc_pu, prev.energy_wh, prev.limit_w
-                        station.profiles = prev.profiles
+                        station.profiles, station.expires_at = prev.profiles, prev.expires_at
+                        station.tx_seq = prev.tx_seq
                     if registry is not None:
                         registry[station_id] = station
                     listener = asyncio.create_task(station.start())
@@ -368,6 +438,7 @@ async def run_station(
                             ready.set()
                         if stop is not None:
                             await stop.wait()
+                            await st.end_session()
 
                     work = asyncio.create_task(body())
                     # Whichever ends first: the station's work, or its connection (the listener ends with it;

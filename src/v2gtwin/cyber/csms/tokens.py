@@ -61,9 +61,11 @@ class TokenStore:
         self._read_at = -float("inf")
 
     def create(self, name: str) -> str:
-        """A new token named ``name`` (1 to 64 characters); returns the token itself (stored only hashed)."""
+        """A new token named ``name`` (1 to 64 printable characters); returns the token itself (stored only hashed)."""
         if not 1 <= len(name) <= 64:
             raise DataError(f"name: 1 to 64 characters; got {len(name)}")
+        if not name.isprintable():  # a newline or control character would break 'token list' lines
+            raise DataError(f"name: printable characters only (no newline, tab or control character); got {name!r}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with Session(self.engine) as s, s.begin():
             s.execute(
