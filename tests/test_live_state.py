@@ -180,7 +180,9 @@ class _FlakyClient:
     def charging_needs(self) -> list[dict[str, Any]]:
         return list(NEEDS["needs"])
 
-    def post_setpoints(self, setpoints: list[Any], timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def post_setpoints(
+        self, setpoints: list[Any], timeout_s: float = 10.0, duration_s: int | None = None
+    ) -> list[dict[str, Any]]:
         self.posts += 1
         if self.posts == 1:
             raise V2GTwinError("POST /api/v1/setpoints: no answer")

@@ -62,7 +62,9 @@ class LiveClient(Protocol):
 
     def charging_needs(self) -> list[dict[str, Any]]: ...
 
-    def post_setpoints(self, setpoints: list[Mapping[str, Any]], timeout_s: float = 10.0) -> list[dict[str, Any]]: ...
+    def post_setpoints(
+        self, setpoints: list[Mapping[str, Any]], timeout_s: float = 10.0, duration_s: int | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
 def _utc_now() -> dt.datetime:
@@ -94,6 +96,7 @@ def run_cycle(
     t_utc: dt.datetime,
     slots: NetworkSlots | None = None,
     timeout_s: float = 10.0,
+    duration_s: int | None = None,
 ) -> tuple[dict[str, Any], NeedBook, CyclePlan | None]:
     """One cycle: read, plan, send. Returns (the cycle's record, the need book after it, the plan or None).
 
@@ -122,7 +125,7 @@ def run_cycle(
         rec["p_planned_kw"] = [round(float(p), 3) for p in plan.p_planned_kw]
         rec["stage"] = "send"
         t_send = time.perf_counter()
-        results = client.post_setpoints(setpoints, timeout_s=timeout_s) if setpoints else []
+        results = client.post_setpoints(setpoints, timeout_s=timeout_s, duration_s=duration_s) if setpoints else []
         rec["send_s"] = time.perf_counter() - t_send
         rec["acked_utc"] = _iso(_utc_now())  # the wall clock when every answer was in (readings after it count)
         rec["results"] = results
@@ -206,7 +209,18 @@ def run_loop(
     k = 0
     while cycles is None or k < cycles:
         t_start = time.perf_counter()
-        rec, book, plan = run_cycle(client, scenario, book, cycle=k, t_utc=clock(), slots=slots, timeout_s=timeout_s)
+        # Each set-point holds for two intervals, then the station falls back to its default: a loop that stops
+        # (or loses the server) leaves no EV discharging on the last set-point.
+        rec, book, plan = run_cycle(
+            client,
+            scenario,
+            book,
+            cycle=k,
+            t_utc=clock(),
+            slots=slots,
+            timeout_s=timeout_s,
+            duration_s=max(1, round(2.0 * interval_s)),
+        )
         if path is not None:
             append_record(path, rec)
             rec = {key: v for key, v in rec.items() if key != "inputs"}
