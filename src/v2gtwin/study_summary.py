@@ -75,14 +75,28 @@ def _kpi(
 
 
 def _missing(step: str, result: StudyResult) -> str:
-    """Why a section is None: its step's failure, its skip reason, or 'not run'."""
+    """Why a section is None: the failure, skip reason or absence of ``step`` or, when ``step`` itself ran, of the
+    other steps of the result section(s) it belongs to (:data:`~v2gtwin.study_graph.SECTION_STEPS`)."""
+    from v2gtwin.study_graph import SECTION_STEPS
+
     fail = getattr(result, "failures", {}) or {}
     skip = getattr(result, "skipped", {}) or {}
     if step in fail:
         return f"step {step} failed: {fail[step]}"
     if step in skip:
         return f"step {step} skipped: {skip[step]}"
-    return f"step {step} not run"
+    ran = set(getattr(result, "timings_s", {}) or {}) - set(fail)
+    if step not in ran:
+        return f"step {step} not run"
+    why = []  # the step ran: name its section's steps that did not
+    for name in dict.fromkeys(n for names in SECTION_STEPS.values() if step in names for n in names):
+        if name in fail:
+            why.append(f"step {name} failed: {fail[name]}")
+        elif name in skip:
+            why.append(f"step {name} skipped: {skip[name]}")
+        elif name not in ran:
+            why.append(f"step {name} not run")
+    return "; ".join(why) if why else f"step {step} not run"
 
 
 def _voltage(result: StudyResult) -> list[Kpi]:
