@@ -46,7 +46,7 @@ class Kpi:
 
     key: str
     label: str
-    value: float | None
+    value: float | int | None
     unit: str
     limit: float | None
     passed: bool | None
@@ -58,7 +58,7 @@ class Kpi:
 def _kpi(
     key: str,
     label: str,
-    value: float | None,
+    value: float | int | None,
     unit: str,
     section: str,
     limit: float | None = None,
@@ -71,7 +71,9 @@ def _kpi(
     passed: bool | None = None
     if value is not None and limit is not None and np.isfinite(value):
         passed = bool(value <= limit + tol) if limit_kind == "upper" else bool(value >= limit - tol)
-    return Kpi(key, label, None if value is None else float(value), unit, limit, passed, section, limit_kind, note)
+    # A count (``n_*``) stays an integer (a JSON integer); every other value is a float.
+    val = None if value is None else int(value) if key.startswith("n_") else float(value)
+    return Kpi(key, label, val, unit, limit, passed, section, limit_kind, note)
 
 
 def _missing(step: str, result: StudyResult) -> str:
@@ -241,7 +243,7 @@ def _compliance(result: StudyResult) -> list[Kpi]:
         return [_kpi("n_compliance_fail", label, None, "-", "compliance", 0.0, note=_missing("compliance", result))]
     n_fail = result.compliance.counts["fail"]
     why = "the section's notes say why" if n_fail and result.compliance.notes else ""
-    return [_kpi("n_compliance_fail", label, float(n_fail), "-", "compliance", 0.0, note=why)]
+    return [_kpi("n_compliance_fail", label, n_fail, "-", "compliance", 0.0, note=why)]
 
 
 def _resilience(result: StudyResult) -> list[Kpi]:
@@ -274,7 +276,7 @@ def _battery(result: StudyResult) -> list[Kpi]:
 
 def _run(result: StudyResult) -> list[Kpi]:
     fail = getattr(result, "failures", {}) or {}
-    return [_kpi("n_steps_failed", "study steps that failed", float(len(fail)), "-", "run", 0.0)]
+    return [_kpi("n_steps_failed", "study steps that failed", len(fail), "-", "run", 0.0)]
 
 
 #: The indicators, in the order of the report's summary (one function per topic; each reads sections that may
