@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from v2gtwin.cyber.path_analysis import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
+from v2gtwin.cyber.service_names import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
 from v2gtwin.errors import StepFailedError
 from v2gtwin.fleet import (
     Envelope,
