@@ -247,3 +247,13 @@ def test_a_good_file_on_the_four_step_horizon_validates(tmp_path: Path, capsys: 
     )
     code, out, err = run_cli(capsys, "scenario", "validate", str(toml))
     assert code == 0 and "ok" in out, err  # the cases above fail for their fault alone
+
+
+def test_validate_reports_the_files_session_count(capsys: pytest.CaptureFixture[str]) -> None:
+    # examples/data/sessions.csv: a header and 40 rows (wc -l gives 41); the old line said "1000 EVs" (fleet.n_evs,
+    # not used when fleet.source = "csv").
+    path = EXAMPLES / "own_data.toml"
+    n_rows = len((EXAMPLES / "data" / "sessions.csv").read_text().strip().splitlines()) - 1
+    code, out, err = run_cli(capsys, "scenario", "validate", str(path))
+    assert code == 0, err
+    assert f"ok ({n_rows} sessions from " in out and n_rows == 40 and "1000 EVs" not in out
