@@ -64,6 +64,17 @@ def test_feeder_is_built_without_pandapower() -> None:
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"n_bus": 33, "pandapower": False}
 
 
+def test_study_module_does_not_import_the_path_analysis() -> None:
+    # The reference: sys.modules of a fresh interpreter. The study needs only the service names of the command
+    # path (cyber.service_names); the path analysis (scipy.signal, about 0.7 s) loads when its step runs.
+    proc = _run(
+        "import json, sys; import v2gtwin.study; print(json.dumps(sorted(m for m in "
+        "('scipy.signal', 'v2gtwin.cyber.path_analysis') if m in sys.modules)))"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
 _COMPILE = """
 import numpy as np
 from v2gtwin.cli._jit import announce_compilation

@@ -247,3 +247,34 @@ def test_a_good_file_on_the_four_step_horizon_validates(tmp_path: Path, capsys: 
     )
     code, out, err = run_cli(capsys, "scenario", "validate", str(toml))
     assert code == 0 and "ok" in out, err  # the cases above fail for their fault alone
+
+
+def test_validate_reports_the_files_session_count(capsys: pytest.CaptureFixture[str]) -> None:
+    # examples/data/sessions.csv: a header and 40 rows (wc -l gives 41); the old line said "1000 EVs" (fleet.n_evs,
+    # not used when fleet.source = "csv").
+    path = EXAMPLES / "own_data.toml"
+    n_rows = len((EXAMPLES / "data" / "sessions.csv").read_text().strip().splitlines()) - 1
+    code, out, err = run_cli(capsys, "scenario", "validate", str(path))
+    assert code == 0, err
+    assert f"ok ({n_rows} sessions from " in out and n_rows == 40 and "1000 EVs" not in out
+
+
+def test_binary_price_file_is_not_a_text_csv(tmp_path: Path) -> None:
+    # A gzip header and NUL bytes (what a spreadsheet or archive looks like): the old message was "header but no rows".
+    path = tmp_path / "prices.csv"
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03time,price\x00\x00\x01\x02")
+    with pytest.raises(DataError) as exc:
+        read_price_csv(path, TIME)
+    assert str(exc.value) == f"{path}: not a text CSV file (binary content); expected a UTF-8 price CSV file"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_scenario_value_is_not_a_finite_number(value: str) -> None:
+    # The old message for nan was "Input should be less than or equal to 3; got nan" (pydantic compares nan).
+    from v2gtwin.errors import ScenarioError
+    from v2gtwin.scenario import DEFAULT_SCENARIO
+
+    with pytest.raises(ScenarioError) as exc:
+        DEFAULT_SCENARIO.replace(feeder={"peak_load_scale": float(value)})
+    msg = str(exc.value)
+    assert "feeder.peak_load_scale" in msg and "finite number" in msg and "less than" not in msg, msg

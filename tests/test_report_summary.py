@@ -112,3 +112,23 @@ def test_robust_sentence_splits_the_site_cost() -> None:
     assert "(3,100.0 USD) is not comparable with the per-EV LP's (80.0 USD)" in s
     assert "3,000.0 USD of it the forecast net load" in s and "100.0 USD the feeder's EVs" in s
     assert "negative" not in s
+
+
+def test_regulation_bid_above_offered_capacity_is_explained() -> None:
+    """The finding: "capacity offered 1,706 kW" beside "bid (newsvendor) 4,327 kW" with no word on why."""
+    from v2gtwin.report.surprises import regulation_bid_vs_offered
+
+    agc = SimpleNamespace(capacity_kw=1706.0, fleet_range_kw=3412.0)  # 0.5 (the default share) x 3412 = 1706
+    bid = SimpleNamespace(
+        bid=SimpleNamespace(bid_kw=4327.0, fractile=0.6),
+        samples_kw=np.array([4000.0, 4500.0, 5000.0]),  # mean 4500
+        event_clock="18:00",
+        source="simulated fleet days",
+    )
+    s = regulation_bid_vs_offered(_result(services=SimpleNamespace(agc=agc), markets=SimpleNamespace(bid=bid)))
+    assert "regulation bid exceeds the capacity offered" in s
+    assert "(1,706 kW) is reg_capacity_share = 0.5 of" in s and "(3,412 kW)" in s
+    assert "(4,327 kW) is the 0.600 fractile" in s and "on 3 seeded fleet days at 18:00 (mean 4,500 kW)" in s
+    # A bid at or below the offered capacity needs no explanation.
+    low = SimpleNamespace(**{**vars(bid), "bid": SimpleNamespace(bid_kw=1000.0, fractile=0.6)})
+    assert regulation_bid_vs_offered(_result(services=SimpleNamespace(agc=agc), markets=SimpleNamespace(bid=low))) == ""

@@ -314,3 +314,16 @@ def test_study_cli_target_runs_only_its_needs(tmp_path: Path, capsys: pytest.Cap
     assert_one_line_error(code, err)
     assert "study target 'nope': not a step; one of build_fleet," in err
     assert not (tmp_path / "new").exists()  # nothing written
+
+
+def test_asking_for_one_step_of_a_section_returns_that_section() -> None:
+    """Asking for hosting (or envelope) fills the section it belongs to: the old code ran hosting and then
+    returned feeder=None because losses, the section's other step, was not asked for."""
+    res = StudyChain(SMALL).run(["hosting"])
+    # hosting is in the feeder section (feeder, hosting, losses): all three run, hand-listed from SECTION_STEPS.
+    assert {"feeder", "hosting", "losses"} <= set(res.timings_s) and res.ok
+    assert res.feeder is not None and res.feeder.hosting is not None
+    assert res.services is None and res.markets is None  # not asked for
+    res = StudyChain(SMALL).run("envelope")
+    assert set(res.timings_s) == {"build_fleet", "envelope", "uncontrolled"}
+    assert res.fleet is not None and res.fleet.summary["n_evs"] == 60

@@ -154,3 +154,22 @@ def test_battery_fade_against_the_end_of_life() -> None:
     assert (k.value, k.limit, k.passed) == (0.23, 0.2, False)
     k = _by_key(_result({"battery": {"years": 10, "eol_fade_pu": 0.25}}, battery=bh))["q_loss_v2g_mean_pu"]
     assert k.passed is True
+
+
+def test_missing_names_the_sections_steps_that_did_not_run() -> None:
+    """hosting ran but losses (the feeder section's other step) failed: the note names losses, not hosting
+    (the old note said "step hosting not run")."""
+    res = _result(
+        {},
+        failures={"losses": "RuntimeError: boom"},
+        timings_s={
+            "build_fleet": 0.1,
+            "uncontrolled": 0.1,
+            "network": 0.1,
+            "feeder": 0.1,
+            "hosting": 0.1,
+            "losses": 0.1,
+        },
+    )
+    note = _by_key(res)["fleet_hosting_scale"].note
+    assert note == "step losses failed: RuntimeError: boom"

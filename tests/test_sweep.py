@@ -319,3 +319,28 @@ def test_a_dead_worker_is_lost_a_raising_task_is_failed_and_the_table_is_still_w
     plan = plan_sweep(parse_scenario(BASE), [parse_param("fleet.n_evs=21,22")], target=TARGET)
     done = read_done_rows(plan, out)
     assert [r["status"] for r in done.values()] == ["failed"]
+
+
+def test_counts_are_integer_columns_a_failed_row_is_missing() -> None:
+    """n_* indicators are counts: an integer column (nullable for a failed scenario), not reals (was float64)."""
+    from v2gtwin.sweep_run import build_table
+
+    plan = plan_sweep(parse_scenario(BASE), [parse_param("fleet.n_evs=10,20")])
+    a, b = (c.scenario_id for c in plan.cases)
+    rows = {
+        a: {"status": "ok", "n_steps_failed": 0, "n_compliance_fail": 2, "v_min_pu": 0.95},
+        b: {"status": "failed", "n_steps_failed": None, "n_compliance_fail": None, "v_min_pu": None},
+    }
+    table = build_table(plan, rows)
+    assert str(table["n_compliance_fail"].dtype) == "Int64" and table["n_compliance_fail"].tolist()[0] == 2
+    assert table["n_steps_failed"].isna().tolist() == [False, True]
+    assert table["v_min_pu"].dtype == float and str(table["fleet.n_evs"].dtype) == "int64"
+    # The summary's counts are Python ints (JSON integers); a stand-in result with no sections and two failures.
+    from types import SimpleNamespace
+
+    names = ("fleet", "feeder", "services", "markets", "network", "cyber_path", "compliance", "resilience", "battery")
+    res = SimpleNamespace(
+        scenario=parse_scenario(BASE), **dict.fromkeys(names), failures={"a": "x", "b": "y"}, skipped={}
+    )
+    (n_failed,) = [k.value for k in calc_kpis(res) if k.key == "n_steps_failed"]  # type: ignore[arg-type]
+    assert n_failed == 2 and type(n_failed) is int

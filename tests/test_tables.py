@@ -73,7 +73,7 @@ def test_fleet_evs_one_row_per_session_of_the_file(section: FleetSection) -> Non
     assert evs["capacity_kwh"].tolist() == [40.0, 10.0, 20.0]
     assert list(evs["kind"]) == ["home", "work", "work"]
     # Grid-side need within the stay (eta 1): min(12, 4 kW x 1 h), min(1.5, 4 x 0.5), min(3, 8 x 0.5).
-    assert evs["energy_need_kwh"].tolist() == pytest.approx([4.0, 1.5, 3.0])
+    assert evs["energy_need_grid_kwh"].tolist() == pytest.approx([4.0, 1.5, 3.0])
     # Uncontrolled: EV0 leaves at 0.6 (24 of 40 kWh), EV1 and EV2 reach the 0.8 target.
     assert evs["soc_departure_pu"].tolist() == pytest.approx([0.6, 0.8, 0.8])
 

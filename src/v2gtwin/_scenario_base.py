@@ -47,4 +47,5 @@ def resolve_input_file(value: str | None, base_dir: str | Path | None, what: str
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    # allow_inf_nan=False: a non-finite float (nan, inf) is "not a finite number", not "should be <= 3; got nan".
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)

@@ -63,6 +63,15 @@ def _read_csv(path: str | Path, what: str) -> pd.DataFrame:
 
     p = Path(path)
     try:
+        with p.open("rb") as fh:
+            head = fh.read(65536)
+    except (FileNotFoundError, IsADirectoryError):
+        head = b""  # named below, as pandas reports it
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read {what} CSV ({exc.__class__.__name__}: {exc})") from None
+    if b"\x00" in head:  # a NUL byte: not text (pandas would read it as a header with no rows)
+        raise DataError(f"{p}: not a text CSV file (binary content); expected a UTF-8 {what} CSV file")
+    try:
         df = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise DataError(f"{p}: no such {what} file") from None

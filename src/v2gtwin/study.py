@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from v2gtwin.cyber.path_analysis import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
+from v2gtwin.cyber.service_names import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
 from v2gtwin.errors import StepFailedError
 from v2gtwin.fleet import (
     Envelope,
@@ -228,14 +228,19 @@ class StudyChain:
 
         A step that raises is recorded in ``failures`` (its traceback is logged at DEBUG) and the steps that
         need it are recorded in ``skipped``; the others still run. Steps that already ran (or failed) on this
-        chain are not run again. Every section of the result whose steps did not all run is None.
+        chain are not run again. A target that is one step of a result section (e.g. ``hosting`` of the feeder
+        section) runs every step of that section (:data:`SECTION_STEPS`), so the section it was asked for is in
+        the result; every section whose steps did not all run is None.
 
         Raises
         ------
         StudyGraphError
             A target is not a step.
         """
-        plan = plan_steps(self.steps, self.STEPS, [targets] if isinstance(targets, str) else targets)
+        asked = [targets] if isinstance(targets, str) else targets
+        if asked is not None:  # a section is filled only from all its steps: asking for one asks for its section
+            asked = list(dict.fromkeys(n for t in asked for n in _section_of(t, self.SECTION_STEPS)))
+        plan = plan_steps(self.steps, self.STEPS, asked)
         for i, name in enumerate(plan):
             if self.on_step is not None:
                 self.on_step(name, i, len(plan))
@@ -649,3 +654,12 @@ class StudyChain:
             r_ohm=feeder.r_ohm,
             x_ohm=feeder.x_ohm,
         )
+
+
+def _section_of(step: str, sections: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """``step`` and the other steps of every result section it belongs to (``step`` alone when in none)."""
+    out = [step]
+    for names in sections.values():
+        if step in names:
+            out.extend(names)
+    return tuple(dict.fromkeys(out))

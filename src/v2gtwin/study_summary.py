@@ -46,7 +46,7 @@ class Kpi:
 
     key: str
     label: str
-    value: float | None
+    value: float | int | None
     unit: str
     limit: float | None
     passed: bool | None
@@ -58,7 +58,7 @@ class Kpi:
 def _kpi(
     key: str,
     label: str,
-    value: float | None,
+    value: float | int | None,
     unit: str,
     section: str,
     limit: float | None = None,
@@ -71,18 +71,34 @@ def _kpi(
     passed: bool | None = None
     if value is not None and limit is not None and np.isfinite(value):
         passed = bool(value <= limit + tol) if limit_kind == "upper" else bool(value >= limit - tol)
-    return Kpi(key, label, None if value is None else float(value), unit, limit, passed, section, limit_kind, note)
+    # A count (``n_*``) stays an integer (a JSON integer); every other value is a float.
+    val = None if value is None else int(value) if key.startswith("n_") else float(value)
+    return Kpi(key, label, val, unit, limit, passed, section, limit_kind, note)
 
 
 def _missing(step: str, result: StudyResult) -> str:
-    """Why a section is None: its step's failure, its skip reason, or 'not run'."""
+    """Why a section is None: the failure, skip reason or absence of ``step`` or, when ``step`` itself ran, of the
+    other steps of the result section(s) it belongs to (:data:`~v2gtwin.study_graph.SECTION_STEPS`)."""
+    from v2gtwin.study_graph import SECTION_STEPS
+
     fail = getattr(result, "failures", {}) or {}
     skip = getattr(result, "skipped", {}) or {}
     if step in fail:
         return f"step {step} failed: {fail[step]}"
     if step in skip:
         return f"step {step} skipped: {skip[step]}"
-    return f"step {step} not run"
+    ran = set(getattr(result, "timings_s", {}) or {}) - set(fail)
+    if step not in ran:
+        return f"step {step} not run"
+    why = []  # the step ran: name its section's steps that did not
+    for name in dict.fromkeys(n for names in SECTION_STEPS.values() if step in names for n in names):
+        if name in fail:
+            why.append(f"step {name} failed: {fail[name]}")
+        elif name in skip:
+            why.append(f"step {name} skipped: {skip[name]}")
+        elif name not in ran:
+            why.append(f"step {name} not run")
+    return "; ".join(why) if why else f"step {step} not run"
 
 
 def _voltage(result: StudyResult) -> list[Kpi]:
@@ -227,7 +243,7 @@ def _compliance(result: StudyResult) -> list[Kpi]:
         return [_kpi("n_compliance_fail", label, None, "-", "compliance", 0.0, note=_missing("compliance", result))]
     n_fail = result.compliance.counts["fail"]
     why = "the section's notes say why" if n_fail and result.compliance.notes else ""
-    return [_kpi("n_compliance_fail", label, float(n_fail), "-", "compliance", 0.0, note=why)]
+    return [_kpi("n_compliance_fail", label, n_fail, "-", "compliance", 0.0, note=why)]
 
 
 def _resilience(result: StudyResult) -> list[Kpi]:
@@ -260,7 +276,7 @@ def _battery(result: StudyResult) -> list[Kpi]:
 
 def _run(result: StudyResult) -> list[Kpi]:
     fail = getattr(result, "failures", {}) or {}
-    return [_kpi("n_steps_failed", "study steps that failed", float(len(fail)), "-", "run", 0.0)]
+    return [_kpi("n_steps_failed", "study steps that failed", len(fail), "-", "run", 0.0)]
 
 
 #: The indicators, in the order of the report's summary (one function per topic; each reads sections that may

@@ -355,4 +355,7 @@ def build_table(plan: SweepPlan, rows: dict[str, dict[str, Any]]) -> pd.DataFram
         rec |= {k: v for k, v in row.items() if k not in rec}
         records.append(rec)
     table = pd.DataFrame.from_records(records)
+    for col in table.columns:  # a count stays an integer column (nullable: a failed scenario has none)
+        if str(col).startswith("n_") and not str(col).endswith("_passed") and pd.api.types.is_numeric_dtype(table[col]):
+            table[col] = table[col].astype("Int64")
     return table

@@ -42,7 +42,20 @@ def scenario_validate(
     if json_out:
         _print_json({"file": str(file), "valid": True, "name": scen.name})
     else:
-        sys.stdout.write(f"{file}: ok ({scen.fleet.n_evs} EVs, {scen.time.n_steps} steps)\n")
+        if scen.fleet.source == "csv" and scen.fleet.sessions_csv is not None:  # fleet.n_evs is not used
+            import numpy as np
+
+            from v2gtwin.data_in import read_sessions_csv
+
+            fleet = read_sessions_csv(
+                scen.fleet.sessions_csv, scen.fleet, scen.time, scen.feeder.n_bus, np.random.default_rng(0)
+            )
+            evs = f"{fleet.n} sessions from {scen.fleet.sessions_csv}"
+        elif scen.fleet.source == "acn":
+            evs = f"ACN-Data sessions ({scen.fleet.acn_site}, {scen.fleet.acn_date})"
+        else:
+            evs = f"{scen.fleet.n_evs} EVs"
+        sys.stdout.write(f"{file}: ok ({evs}, {scen.time.n_steps} steps)\n")
 
 
 @scenario_app.command("schema")

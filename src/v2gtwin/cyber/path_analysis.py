@@ -11,14 +11,11 @@ import numpy.typing as npt
 
 from v2gtwin.cyber.path import LatencyGrid, Path, RetryPolicy, calc_landing_grid, sample_landing_s
 from v2gtwin.cyber.path_defaults import Service
+from v2gtwin.cyber.service_names import SERVICE_DR, SERVICE_REGULATION, SERVICE_RESERVE
 from v2gtwin.errors import DataError
 
 __all__ = ["SERVICE_DR", "SERVICE_REGULATION", "SERVICE_RESERVE", "PathAnalysis", "run_path_analysis"]
 
-#: The names of the services the study sells over the path (rows of the services table it gates).
-SERVICE_REGULATION = "AGC / regulation"
-SERVICE_RESERVE = "contingency reserve"
-SERVICE_DR = "demand response"
 
 FloatArray = npt.NDArray[np.float64]
 

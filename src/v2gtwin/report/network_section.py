@@ -42,10 +42,15 @@ def grid_label(result: StudyResult) -> str:
 
 def base_load_text(result: StudyResult) -> str:
     """How the detail feeder's base load was made: from its own network entry (profile, seeded peak scale and
-    shift), or from the one [feeder] (RTS-79 shape x peak_load_scale)."""
+    shift), from the one [feeder] (RTS-79 shape x peak_load_scale), or from its base_load_csv file."""
     row = _detail_row(result)
     if row is None:
         spec = result.scenario.feeder
+        if spec.base_load_csv is not None:  # the user's own total (the feeder step's spread_base_load)
+            return (
+                f"Base load: the feeder total from {html.escape(str(spec.base_load_csv))}, spread over the buses "
+                "by their nominal loads (peak_load_scale and the RTS-79 shape not used)."
+            )
         return (
             f"Base load: the feeder's nominal loads x {spec.peak_load_scale:g} x the IEEE RTS-79 winter-weekday "
             "daily shape."

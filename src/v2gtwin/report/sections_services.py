@@ -23,6 +23,7 @@ from v2gtwin.report.network_services import (
     secure_first,
     secure_label,
 )
+from v2gtwin.report.surprises import regulation_bid_vs_offered, why_html
 from v2gtwin.study_result import StudyResult
 
 __all__ = ["path_verdict_rows", "services_section"]
@@ -166,6 +167,7 @@ def services_section(result: StudyResult) -> str:
         "<h2>Bulk-grid services</h2>"
         + ignores_network_note(result)
         + table_html(("quantity", "value"), rows)
+        + why_html(regulation_bid_vs_offered(result))
         + f'<p class="muted">System: {spec.system_mw:g} MW, H = {spec.h_s:g} s, R = {spec.r_pu:g}, load damping '
         f"{spec.load_damping_pu:g} %/%; EVs on the IEEE 1547-2018 default droop (deadband {spec.ev_deadband_hz:g} "
         f"Hz, {spec.ev_droop_pu * 100:g} %), event in the step starting {event_clock}.</p>"

@@ -9,7 +9,7 @@ import numpy as np
 
 from v2gtwin.study_result import StudyResult
 
-__all__ = ["delivered_vs_needed", "loss_aware_vs_uniform", "robust_vs_per_ev", "why_html"]
+__all__ = ["delivered_vs_needed", "loss_aware_vs_uniform", "regulation_bid_vs_offered", "robust_vs_per_ev", "why_html"]
 
 
 def why_html(sentence: str) -> str:
@@ -92,4 +92,40 @@ def robust_vs_per_ev(result: StudyResult) -> str:
         f"without the fleet and {fleet:,.1f} {cur} the feeder's EVs as one lossless virtual battery{sign}; the "
         f"per-EV LP prices only the charging of the {sc.n_evs:,} scheduled EVs of the whole fleet, "
         "with each EV's charging loss and degradation cost."
+    )
+
+
+def regulation_bid_vs_offered(result: StudyResult) -> str:
+    """Why the newsvendor regulation bid (markets) can exceed the regulation capacity offered (services): the
+    two are measured on different bases (:func:`v2gtwin.grid.bulk.run_agc_analysis`, whose range is the
+    droop fleet's of :func:`v2gtwin.grid.bulk.build_droop_fleet`, and
+    :func:`v2gtwin.markets.analysis.run_bid_analysis` with
+    :func:`~v2gtwin.markets.analysis.calc_regulation_headroom_kw`)."""
+    if result.services is None or result.markets is None:
+        return ""
+    ag, b = result.services.agc, result.markets.bid
+    offered, bid = float(ag.capacity_kw), float(b.bid.bid_kw)
+    if bid <= offered or offered <= 0.0:
+        return ""
+    share = result.scenario.frequency.reg_capacity_share
+    offered_basis = (
+        f"The regulation capacity offered ({offered:,.0f} kW) is reg_capacity_share = {share:g} of the fleet's "
+        f"symmetric range on the study's day ({float(ag.fleet_range_kw):,.0f} kW): each EV plugged in at the event "
+        "sums the smaller of its room up (its uncontrolled charging power plus its discharge limit, none at the SoC "
+        "floor) and down (its charge limit minus that power, none when full)."
+    )
+    if b.samples_kw.size:
+        bid_basis = (
+            f"The bid ({bid:,.0f} kW) is the {b.bid.fractile:.3f} fractile (price / (price + penalty)) of the "
+            f"availability on {b.samples_kw.size} seeded fleet days at {b.event_clock} (mean "
+            f"{float(b.samples_kw.mean()):,.0f} kW), where each plugged EV counts as idle with the smaller of its "
+            "charge and discharge limits, with no share held back."
+        )
+    else:
+        bid_basis = (
+            f"The bid ({bid:,.0f} kW) is the {b.bid.fractile:.3f} fractile (price / (price + penalty)) of the "
+            f"availability given ({b.source}), not of this fleet's range."
+        )
+    return (
+        f"The regulation bid exceeds the capacity offered: they stand on different bases. {offered_basis} {bid_basis}"
     )

@@ -23,7 +23,9 @@ KIND_NAMES: dict[int, str] = {0: "home", 1: "work"}
 def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
     """One row per EV (index ``ev``, its position in the fleet): when it is plugged in (``arrival_time``,
     ``departure_time`` on the scenario's calendar, and the steps), its battery, charger, SoC limits, bus and
-    ``energy_need_kwh``, the grid-side energy it needs to reach its target within its stay [kWh]."""
+    ``energy_need_grid_kwh``, the grid-side energy it needs to reach its target (battery-side need / eta_charge),
+    capped at what its stay allows at full power (p_charge_max_kw x stay) [kWh] — unlike the fleet summary's
+    ``energy_need_total_kwh``, which is battery side and uncapped."""
     from v2gtwin.study_result import calc_ev_energy_need_kwh
 
     start = time.index()[0]
@@ -50,7 +52,7 @@ def ev_frame(fleet: Fleet, time: TimeGrid) -> pd.DataFrame:
             "eta_discharge": fleet.eta_discharge,
             "bus": fleet.bus,
             "kind": pd.Categorical.from_codes(kind, categories=pd.Index(labels)),  # type: ignore[arg-type]  # stubs: codes
-            "energy_need_kwh": calc_ev_energy_need_kwh(fleet),
+            "energy_need_grid_kwh": calc_ev_energy_need_kwh(fleet),
         },
         index=pd.RangeIndex(fleet.n, name="ev"),
     )
