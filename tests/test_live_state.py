@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def test_state_to_fleet_by_hand() -> None:
     assert state.station_id == ("A", "B", "C") and state.n_needs_unmatched == 1  # D is not connected
     book = update_need_book({}, state)
     spec = FleetSpec()  # classes 40/60/75/100 kWh at 0.2/0.35/0.3/0.15: mean 8 + 21 + 22.5 + 15 = 66.5 kWh
-    grid = calc_live_time_grid(state.t_utc, state.departure_s, 900.0, 96)
+    grid = calc_live_time_grid(state.t_utc, state.departure_s, 900.0, 96, "UTC")
     assert grid.n_steps == 96  # B leaves in 50 h = 200 steps, cut at the 96-step horizon
     fleet, notes = build_live_fleet(state, book, spec, grid)
     # A: limits min(11, 7.4) = 7.4 kW and discharge min(11, 7.4) = 7.4 kW; leaves in 3 h = step 12; target
@@ -81,6 +82,30 @@ def test_state_to_fleet_by_hand() -> None:
     assert notes.e_request_remaining_kwh == pytest.approx(22.1885)
 
 
+@pytest.mark.parametrize(
+    ("t_utc", "zone", "date", "hour"),
+    [
+        # 18:00 UTC in Berlin in November (CET, UTC+1): 19:00 the same day.
+        (NOW, "Europe/Berlin", "2026-11-27", 19.0),
+        # 23:30 UTC in Tokyo (JST, UTC+9, no daylight saving): 08:30 the next day.
+        (dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC), "Asia/Tokyo", "2026-11-28", 8.5),
+    ],
+)
+def test_live_time_grid_uses_the_scenario_zone_not_the_machine(
+    monkeypatch: pytest.MonkeyPatch, t_utc: dt.datetime, zone: str, date: str, hour: float
+) -> None:
+    # The process runs in a third zone (Los Angeles, UTC-8 in November): its clock must not leak into the grid.
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        grid = calc_live_time_grid(t_utc, np.array([3600.0]), 900.0, 96, zone)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert (grid.start_date, grid.start_hour, grid.time_zone) == (date, hour, zone)
+    assert grid.start_datetime() == t_utc and grid.n_steps == 4  # 1 h of 15 min steps
+
+
 def test_need_book_keeps_the_first_soc() -> None:
     state = read_live_state(STATIONS, NEEDS, NOW)
     book = update_need_book({}, state)
@@ -89,7 +114,7 @@ def test_need_book_keeps_the_first_soc() -> None:
     s2 = read_live_state(later, NEEDS, NOW + dt.timedelta(minutes=15))
     b2 = update_need_book(book, s2)
     assert b2[s2.key[0]] == 0.5
-    grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96)
+    grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96, "UTC")
     fleet, _ = build_live_fleet(s2, b2, FleetSpec(), grid)
     assert fleet.soc0_pu[0] == 0.6 and fleet.soc_target_pu[0] == pytest.approx(0.7)  # still 0.5 + 10 / 50
     assert fleet.departure_step[0] == 11  # 2 h 45 min left = 11 steps
