@@ -124,6 +124,27 @@ def test_bad_set_points_get_422_naming_the_field_and_nothing_is_sent(tmp_path: P
     assert received == [0, 0] and records == []
 
 
+def test_a_2_0_1_station_declaring_v2x_still_gets_no_discharge_set_point(tmp_path: Path) -> None:
+    """OCPP 2.0.1 has no discharging profile: a 2.0.1 station whose EV names a bidirectional transfer mode
+    (AC_BPT) gets p_min 0 and a negative set-point is refused (422 on p_kw), nothing sent."""
+    with LiveSystem(tmp_path, EVS) as sys_:
+        handler = sys_.csms.stations["SIM-0"]
+        assert handler.version == "ocpp2.0.1"
+        needs = {
+            "requested_energy_transfer": "AC_BPT",
+            "ac_charging_parameters": {"energy_amount": 20000, "ev_min_current": 0, "ev_max_current": 16,
+                                       "ev_max_voltage": 400},
+        }  # fmt: skip
+        sys_.call(handler.on_charging_needs(charging_needs=needs, evse_id=1))
+        assert handler.v2x  # the EV declared V2X: only the protocol version stands between it and a discharge
+        status, body = http("POST", sys_.url + "/api/v1/setpoints", sys_.token, b'{"setpoints":[{"station_id":'
+                            b'"SIM-0","p_kw":-0.5}]}')  # fmt: skip
+        received = len(sys_.registry["SIM-0"].profiles)
+        records = sys_.store.profile_records()
+    assert status == 422 and ["body", "setpoints", 0, "p_kw"] in loc_of(body)
+    assert received == 0 and records == []
+
+
 def test_malformed_json_gets_422(tmp_path: Path) -> None:
     with LiveSystem(tmp_path) as sys_:
         status, body = http("POST", sys_.url + "/api/v1/setpoints", sys_.token, b'{"setpoints": [')
