@@ -56,3 +56,16 @@ def test_a_small_benchmark_run_reports_the_set_points_received(tmp_path: Path, m
     # The same through the HTTP API: six stations read, each targeted 3 kW + 0.1 W x k and receiving it.
     assert out["api_read_stations"] == 6 and out["api_accepted"] == 6 and out["api_setpoints_as_targeted"] == 6
     assert out["api_read_10k_s"] is None  # not 10,000 stations
+    assert set(bench.API_KEYS) <= set(out)  # the names a cut-short run fills with null are the ones a run gives
+
+
+def test_a_run_cut_short_keeps_the_api_keys_as_null(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadline of 0 s: no station is in when the wait ends, the run is cut short before the API round; its keys
+    are still in the line, null (a reader's column never goes missing)."""
+    bench = _bench()
+    monkeypatch.chdir(tmp_path)
+    out = asyncio.run(bench.main_async(2, 1, 0.0, 5.0, deadline_s=0.0))
+    assert out["cut_short"] is not None and out["stations"] < 2
+    for key in (*bench.API_KEYS, "api_setpoints_as_targeted"):
+        assert key in out and out[key] is None, key
+    assert {"api_read_s", "api_read_10k_s", "api_dispatch_p99_s"} <= set(bench.API_KEYS)
