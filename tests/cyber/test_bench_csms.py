@@ -56,6 +56,7 @@ def test_a_small_benchmark_run_reports_the_set_points_received(tmp_path: Path, m
     # The same through the HTTP API: six stations read, each targeted 3 kW + 0.1 W x k and receiving it.
     assert out["api_read_stations"] == 6 and out["api_accepted"] == 6 and out["api_setpoints_as_targeted"] == 6
     assert out["api_read_10k_s"] is None  # not 10,000 stations
+    assert isinstance(out["api_read_cold_s"], float) and out["api_read_cold_s"] > 0  # the first, uncached read
     assert set(bench.API_KEYS) <= set(out)  # the names a cut-short run fills with null are the ones a run gives
 
 
