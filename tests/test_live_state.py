@@ -166,6 +166,14 @@ def test_must_charge_peak_by_hand() -> None:
     assert calc_must_charge_peak_kw(f) == pytest.approx(4.0)
     # EV 2 leaving one step later (step 3) puts its 2.5 kW in step 2, on EV 1's 4 kW: peak 6.5 kW.
     assert calc_must_charge_peak_kw(f.replace(departure_step=np.array([5, 3]))) == pytest.approx(6.5)
+    # EVs due from step 0: A (4 kW, 3.2 kWh stored per step) needs 16.4 - 10 = 6.4 kWh by step 2: e = max(10,
+    # 16.4 - 3.2 (2 - k)) = 10, 13.2, 16.4 -> 4 kW in steps 0 and 1; C (10 kW) needs 2 kWh by step 1: e = 0, 2 ->
+    # 2.5 kW in step 0, beside A: peak 4 + 2.5 = 6.5 kW in step 0. (Counting one step less to departure would move
+    # both one step earlier, before step 0: A would charge in step 0 only and C not at all, a peak of 4 kW.)
+    due = f.replace(
+        soc0_pu=np.array([0.1, 0.0]), soc_target_pu=np.array([0.164, 0.02]), departure_step=np.array([2, 1]), n_steps=3
+    )
+    assert calc_must_charge_peak_kw(due) == pytest.approx(6.5)
 
 
 def test_station_clip_counted() -> None:
