@@ -106,6 +106,22 @@ def test_live_time_grid_uses_the_scenario_zone_not_the_machine(
     assert grid.start_datetime() == t_utc and grid.n_steps == 4  # 1 h of 15 min steps
 
 
+def test_live_time_grid_in_a_repeated_hour_takes_the_fixed_offset_zone() -> None:
+    # New York, 2026-11-01: clocks go back from 02:00 EDT (UTC-4) to 01:00 EST (UTC-5), so 01:30 happens twice:
+    # 05:30 UTC is the first (EDT, IANA Etc/GMT+4: POSIX sign), 06:30 UTC the second (EST, Etc/GMT+5).
+    for t_utc, zone in [
+        (dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC), "Etc/GMT+4"),
+        (dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC), "Etc/GMT+5"),
+    ]:
+        grid = calc_live_time_grid(t_utc, np.array([3600.0]), 900.0, 96, "America/New_York")
+        assert (grid.start_date, grid.start_hour, grid.time_zone) == ("2026-11-01", 1.5, zone)
+        assert grid.start_datetime() == t_utc
+    # An hour later (07:30 UTC = 02:30 EST) the clock is unambiguous again: the scenario's own zone.
+    later = calc_live_time_grid(dt.datetime(2026, 11, 1, 7, 30, tzinfo=dt.UTC), np.array([3600.0]), 900.0, 96,
+                                "America/New_York")  # fmt: skip
+    assert (later.start_hour, later.time_zone) == (2.5, "America/New_York")
+
+
 def test_need_book_keeps_the_first_soc() -> None:
     state = read_live_state(STATIONS, NEEDS, NOW)
     book = update_need_book({}, state)
