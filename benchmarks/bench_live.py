@@ -14,14 +14,16 @@ Prints one JSON line: ``n_evs``, ``n_steps`` (the cycle's horizon), ``parse_s`` 
 ``plan_s`` when the numba kernels ran in parallel, below when other processes held the cores), ``encode_s``
 (set-points -> JSON body), ``model_s`` (parse + plan + encode), ``solver``, ``warm`` (the timed cycle is the
 second one: the first compiled the numba kernels). ``--threads`` (default 1, as ``live --threads``): the numba
-threads of the model side. Target (issue 18): a whole cycle for 10,000 EVs <= 10 s.
+threads of the model side (key ``threads``). Target (issue 18): a whole cycle for 10,000 EVs <= 10 s.
 
 ``--through-api``: a whole cycle instead — a central system with its HTTP API in this process (as ``csms serve
 --api-port``), ``--n`` simulated stations carrying the scenario fleet's EVs in another process, and the loop's own
 :func:`v2gtwin.live.run_cycle` through the API (two cycles, the second timed). Prints ``n_stations``,
 ``connect_s`` (until every station's charging needs were in), ``cycle_s`` (the whole cycle), ``read_s`` (the two
 GETs), ``plan_s`` (the model side), ``send_s`` (the set-point POST until every station answered), ``accepted``,
-``latency_p99_s`` (of the stations' acknowledgements) and ``error``.
+``latency_p99_s`` (nearest rank over every station, as ``bench_csms.py``'s ``fanout_p99_s``: a station not
+accepted or not sent a set-point ranks above every acknowledgement time, so null when more than 1 % did not
+accept), ``threads`` (``--threads``) and ``error``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import time
 
 import numpy as np
 
+from v2gtwin.cyber.csms.outcomes import percentile_s
 from v2gtwin.live_plan import plan_cycle
 from v2gtwin.live_state import NeedBook, read_live_state, update_need_book
 from v2gtwin.scenario import Scenario
@@ -99,7 +102,7 @@ asyncio.run(run_fleet(url, n, evs=evs, reports=1, hold_s=hold_s, connect_batch=5
 """
 
 
-def through_api(n: int, seed: int) -> dict[str, object]:
+def through_api(n: int, seed: int, threads: int = 1) -> dict[str, object]:
     """Two whole cycles (the second timed) of the loop against a central system with its API (this process, its
     own event loop in a thread) and ``n`` simulated stations (another process) carrying the scenario fleet's EVs."""
     import asyncio
@@ -161,7 +164,14 @@ def through_api(n: int, seed: int) -> dict[str, object]:
             rec, book, _ = run_cycle(client, scen, book, cycle=k, t_utc=now, timeout_s=30.0)
         res = rec.get("results") or []
         acc = [r for r in res if r.get("status") == "Accepted"]  # type: ignore[union-attr]
-        lat = sorted(float(r["latency_s"]) for r in acc if r.get("latency_s") is not None)  # type: ignore[index]
+        # Over every station (as bench_csms's fanout_p99_s): one not accepted, or not sent a set-point, ranks above
+        # every time, so the p99 is null when more than 1 % did not accept.
+        lat: list[float | None] = [
+            float(r["latency_s"]) if r.get("status") == "Accepted" and r.get("latency_s") is not None else None  # type: ignore[index,union-attr]
+            for r in res
+        ]
+        lat += [None] * max(0, n - len(lat))
+        p99 = percentile_s(lat, 0.99)
         plan = rec.get("plan") or {}
         return {
             "n_stations": n,
@@ -171,7 +181,8 @@ def through_api(n: int, seed: int) -> dict[str, object]:
             "plan_s": round(float(plan.get("solve_s", 0.0)), 3),  # type: ignore[union-attr]
             "send_s": round(float(rec.get("send_s", 0.0)), 3),  # type: ignore[arg-type]
             "accepted": len(acc),
-            "latency_p99_s": round(lat[max(0, int(0.99 * len(lat)) - 1)], 3) if lat else None,
+            "latency_p99_s": round(p99, 3) if p99 is not None else None,
+            "threads": threads,
             "solver": plan.get("solver"),  # type: ignore[union-attr]
             "schedule_solve_s": plan.get("schedule_solve_s"),  # type: ignore[union-attr]
             "n_steps": plan.get("n_steps"),  # type: ignore[union-attr]
@@ -201,7 +212,7 @@ def main() -> None:
 
     numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
     if a.through_api:
-        print(json.dumps(through_api(a.n, a.seed)))
+        print(json.dumps(through_api(a.n, a.seed, a.threads)))
         return
     now = dt.datetime(2026, 11, 27, 18, 0, tzinfo=dt.UTC)
     st_text, nd_text = api_json(a.n, now, a.seed)
@@ -237,6 +248,7 @@ def main() -> None:
             "solver": None if plan.schedule is None else plan.schedule.solver,
             "import_cap_note": plan.import_cap_note,
             "warm": _warm,
+            "threads": a.threads,
         }
     print(json.dumps(out))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def test_state_to_fleet_by_hand() -> None:
     assert state.station_id == ("A", "B", "C") and state.n_needs_unmatched == 1  # D is not connected
     book = update_need_book({}, state)
     spec = FleetSpec()  # classes 40/60/75/100 kWh at 0.2/0.35/0.3/0.15: mean 8 + 21 + 22.5 + 15 = 66.5 kWh
-    grid = calc_live_time_grid(state.t_utc, state.departure_s, 900.0, 96)
+    grid = calc_live_time_grid(state.t_utc, state.departure_s, 900.0, 96, "UTC")
     assert grid.n_steps == 96  # B leaves in 50 h = 200 steps, cut at the 96-step horizon
     fleet, notes = build_live_fleet(state, book, spec, grid)
     # A: limits min(11, 7.4) = 7.4 kW and discharge min(11, 7.4) = 7.4 kW; leaves in 3 h = step 12; target
@@ -81,6 +82,46 @@ def test_state_to_fleet_by_hand() -> None:
     assert notes.e_request_remaining_kwh == pytest.approx(22.1885)
 
 
+@pytest.mark.parametrize(
+    ("t_utc", "zone", "date", "hour"),
+    [
+        # 18:00 UTC in Berlin in November (CET, UTC+1): 19:00 the same day.
+        (NOW, "Europe/Berlin", "2026-11-27", 19.0),
+        # 23:30 UTC in Tokyo (JST, UTC+9, no daylight saving): 08:30 the next day.
+        (dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC), "Asia/Tokyo", "2026-11-28", 8.5),
+    ],
+)
+def test_live_time_grid_uses_the_scenario_zone_not_the_machine(
+    monkeypatch: pytest.MonkeyPatch, t_utc: dt.datetime, zone: str, date: str, hour: float
+) -> None:
+    # The process runs in a third zone (Los Angeles, UTC-8 in November): its clock must not leak into the grid.
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        grid = calc_live_time_grid(t_utc, np.array([3600.0]), 900.0, 96, zone)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert (grid.start_date, grid.start_hour, grid.time_zone) == (date, hour, zone)
+    assert grid.start_datetime() == t_utc and grid.n_steps == 4  # 1 h of 15 min steps
+
+
+def test_live_time_grid_in_a_repeated_hour_takes_the_fixed_offset_zone() -> None:
+    # New York, 2026-11-01: clocks go back from 02:00 EDT (UTC-4) to 01:00 EST (UTC-5), so 01:30 happens twice:
+    # 05:30 UTC is the first (EDT, IANA Etc/GMT+4: POSIX sign), 06:30 UTC the second (EST, Etc/GMT+5).
+    for t_utc, zone in [
+        (dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC), "Etc/GMT+4"),
+        (dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC), "Etc/GMT+5"),
+    ]:
+        grid = calc_live_time_grid(t_utc, np.array([3600.0]), 900.0, 96, "America/New_York")
+        assert (grid.start_date, grid.start_hour, grid.time_zone) == ("2026-11-01", 1.5, zone)
+        assert grid.start_datetime() == t_utc
+    # An hour later (07:30 UTC = 02:30 EST) the clock is unambiguous again: the scenario's own zone.
+    later = calc_live_time_grid(dt.datetime(2026, 11, 1, 7, 30, tzinfo=dt.UTC), np.array([3600.0]), 900.0, 96,
+                                "America/New_York")  # fmt: skip
+    assert (later.start_hour, later.time_zone) == (2.5, "America/New_York")
+
+
 def test_need_book_tracks_the_request_in_energy() -> None:
     state = read_live_state(STATIONS, NEEDS, NOW)
     book = update_need_book({}, state, 0.95, 0.95)
@@ -91,7 +132,7 @@ def test_need_book_tracks_the_request_in_energy() -> None:
     b2 = update_need_book(book, s2, 0.95, 0.95)
     # A: stored 4 x 0.25 h x 0.95 = 0.95 kWh of its 10; first SoC kept.
     assert b2[s2.key[0]].soc_first_pu == 0.5 and b2[s2.key[0]].e_stored_kwh == pytest.approx(0.95)
-    grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96)
+    grid = calc_live_time_grid(s2.t_utc, s2.departure_s, 900.0, 96, "UTC")
     fleet, notes = build_live_fleet(s2, b2, FleetSpec(), grid)
     # Target = SoC now + what is left of the request: 0.576 + (10 - 0.95) / 50 = 0.757 (energy, not SoC, tracked)
     assert fleet.soc0_pu[0] == 0.576 and fleet.soc_target_pu[0] == pytest.approx(0.757)
@@ -151,6 +192,14 @@ def test_must_charge_peak_by_hand() -> None:
     assert calc_must_charge_peak_kw(f) == pytest.approx(4.0)
     # EV 2 leaving one step later (step 3) puts its 2.5 kW in step 2, on EV 1's 4 kW: peak 6.5 kW.
     assert calc_must_charge_peak_kw(f.replace(departure_step=np.array([5, 3]))) == pytest.approx(6.5)
+    # EVs due from step 0: A (4 kW, 3.2 kWh stored per step) needs 16.4 - 10 = 6.4 kWh by step 2: e = max(10,
+    # 16.4 - 3.2 (2 - k)) = 10, 13.2, 16.4 -> 4 kW in steps 0 and 1; C (10 kW) needs 2 kWh by step 1: e = 0, 2 ->
+    # 2.5 kW in step 0, beside A: peak 4 + 2.5 = 6.5 kW in step 0. (Counting one step less to departure would move
+    # both one step earlier, before step 0: A would charge in step 0 only and C not at all, a peak of 4 kW.)
+    due = f.replace(
+        soc0_pu=np.array([0.1, 0.0]), soc_target_pu=np.array([0.164, 0.02]), departure_step=np.array([2, 1]), n_steps=3
+    )
+    assert calc_must_charge_peak_kw(due) == pytest.approx(6.5)
 
 
 def test_station_clip_counted() -> None:

@@ -199,7 +199,9 @@ def plan_cycle(scenario: Scenario, state: LiveState, book: NeedBook, slots: Netw
         by the station's limits, each cut counted.
     """
     t0 = time.perf_counter()
-    grid = calc_live_time_grid(state.t_utc, state.departure_s, scenario.time.dt_s, scenario.time.n_steps)
+    grid = calc_live_time_grid(
+        state.t_utc, state.departure_s, scenario.time.dt_s, scenario.time.n_steps, scenario.time.time_zone
+    )
     fleet, notes = build_live_fleet(state, book, scenario.fleet, grid)
     env = calc_envelope(fleet)
     price = calc_price_curve(scenario.markets, grid)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -277,16 +278,41 @@ def update_need_book(
     return out
 
 
-def calc_live_time_grid(t_utc: dt.datetime, departure_s: FloatArray, dt_s: float, n_steps_max: int) -> TimeGrid:
-    """The time grid of one cycle: step ``dt_s`` from ``t_utc`` (its local clock hour: the scenario's clock is local
-    time) to the latest departure, at least one step and at most ``n_steps_max`` (all of them when an EV gave no
-    departure time)."""
+def calc_live_time_grid(
+    t_utc: dt.datetime, departure_s: FloatArray, dt_s: float, n_steps_max: int, time_zone: str
+) -> TimeGrid:
+    """The time grid of one cycle: step ``dt_s`` from ``t_utc`` to the latest departure, at least one step and at
+    most ``n_steps_max`` (all of them when an EV gave no departure time). Its ``start_date`` and ``start_hour`` are
+    ``t_utc``'s local date and clock hour in ``time_zone`` (the scenario's IANA zone, never the machine's), so
+    prices and profiles are read at the scenario's clock on any machine.
+
+    In the hour a daylight-saving change repeats, the local clock time is ambiguous and a :class:`TimeGrid` in
+    ``time_zone`` cannot hold it: the grid then takes the fixed-offset IANA zone of that instant (e.g.
+    ``Etc/GMT+4`` for UTC-4, the same clock and date), named in its ``time_zone``; an offset that is not a whole
+    hour has no such zone and is an error.
+
+    Raises
+    ------
+    DataError
+        ``t_utc`` falls in a repeated hour of ``time_zone`` whose offset is not a whole number of hours.
+    """
     known = departure_s[np.isfinite(departure_s)]
     latest = float(known.max()) if known.size and known.size == departure_s.size else math.inf
     n = n_steps_max if not math.isfinite(latest) else min(max(1, math.ceil(latest / dt_s - 1e-9)), n_steps_max)
-    local = t_utc.astimezone()
+    local = t_utc.astimezone(zoneinfo.ZoneInfo(time_zone))
+    offset = local.utcoffset()
+    if offset is not None and local.replace(fold=1 - local.fold).utcoffset() != offset:  # a repeated hour
+        hours = offset.total_seconds() / 3600.0
+        if hours != int(hours):
+            raise DataError(
+                f"time.time_zone: {time_zone} repeats {local:%Y-%m-%d %H:%M} (daylight-saving change) at a UTC "
+                f"offset of {hours:g} h, which no fixed-offset zone names; the cycle's grid cannot start there"
+            )
+        time_zone = "UTC" if hours == 0 else f"Etc/GMT{'-' if hours > 0 else '+'}{abs(int(hours))}"
     hour = local.hour + local.minute / 60.0 + local.second / 3600.0
-    return TimeGrid(dt_s=dt_s, n_steps=n, start_hour=hour % 24.0)
+    return TimeGrid(
+        dt_s=dt_s, n_steps=n, start_hour=hour % 24.0, start_date=local.date().isoformat(), time_zone=time_zone
+    )
 
 
 @dataclass(frozen=True)

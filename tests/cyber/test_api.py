@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.cyber.api_helpers import LiveSystem, http, loc_of
@@ -128,6 +128,27 @@ def test_bad_set_points_get_422_naming_the_field_and_nothing_is_sent(tmp_path: P
         assert status == 422, setpoints
         assert loc in loc_of(body), (setpoints, body)
     assert received == [0, 0] and records == []
+
+
+def test_a_2_0_1_station_declaring_v2x_still_gets_no_discharge_set_point(tmp_path: Path) -> None:
+    """OCPP 2.0.1 has no discharging profile: a 2.0.1 station whose EV names a bidirectional transfer mode
+    (AC_BPT) gets p_min 0 and a negative set-point is refused (422 on p_kw), nothing sent."""
+    with LiveSystem(tmp_path, EVS) as sys_:
+        handler = sys_.csms.stations["SIM-0"]
+        assert handler.version == "ocpp2.0.1"
+        needs = {
+            "requested_energy_transfer": "AC_BPT",
+            "ac_charging_parameters": {"energy_amount": 20000, "ev_min_current": 0, "ev_max_current": 16,
+                                       "ev_max_voltage": 400},
+        }  # fmt: skip
+        sys_.call(handler.on_charging_needs(charging_needs=needs, evse_id=1))
+        assert handler.v2x  # the EV declared V2X: only the protocol version stands between it and a discharge
+        status, body = http("POST", sys_.url + "/api/v1/setpoints", sys_.token, b'{"setpoints":[{"station_id":'
+                            b'"SIM-0","p_kw":-0.5}]}')  # fmt: skip
+        received = len(sys_.registry["SIM-0"].profiles)
+        records = sys_.store.profile_records()
+    assert status == 422 and ["body", "setpoints", 0, "p_kw"] in loc_of(body)
+    assert received == 0 and records == []
 
 
 def test_malformed_json_gets_422(tmp_path: Path) -> None:
@@ -284,6 +305,50 @@ def test_fuzzed_requests_never_get_a_500(tmp_path: Path) -> None:
         post()
         get()
     assert 422 in statuses
+
+
+_live_setpoint = st.fixed_dictionaries(
+    {"station_id": st.sampled_from(["SIM-0", "SIM-1"])},
+    optional={
+        "evse_id": st.sampled_from([1, 1, 2, 0]) | _json_values,
+        "p_kw": st.floats(-12.0, 12.0) | st.floats() | _json_values,
+    },
+)
+
+
+def test_fuzzed_set_points_to_connected_stations_never_get_a_500(tmp_path: Path) -> None:
+    """Hypothesis (30 bodies): set-points of every shape to the two connected stations (ids drawn from them), so
+    that the dispatch path itself runs. Every answer is 200 or 422, never a 500; each set-point a 200 answer
+    reports Accepted reached its station (the simulator's count of profiles), and nothing it received lies
+    outside the EV's declared limits (SIM-0: 0 to sqrt(3) x 400 V x 16 A = 11.085 kW, no discharge: OCPP 2.0.1;
+    SIM-1: +-sqrt(3) x 400 V x 11 A = 7.621 kW, OCPP 2.1 V2X; 11 A = 7.4 kW / 690 W/A rounded, as it declares)."""
+    limits_w = {"SIM-0": (0.0, math.sqrt(3) * 400 * 16), "SIM-1": (-math.sqrt(3) * 400 * 11, math.sqrt(3) * 400 * 11)}
+    with LiveSystem(tmp_path, EVS) as sys_:
+        statuses: set[int] = set()
+        accepted = {"SIM-0": 0, "SIM-1": 0}
+
+        @settings(max_examples=30, suppress_health_check=list(HealthCheck), deadline=None)
+        @given(setpoints=st.lists(_live_setpoint, max_size=3), timeout_s=st.sampled_from([2, 5]))
+        @example(setpoints=[{"station_id": "SIM-1", "evse_id": 1, "p_kw": -1.0}], timeout_s=5)
+        def post(setpoints: list[dict[str, object]], timeout_s: int) -> None:
+            raw = json.dumps({"setpoints": setpoints, "timeout_s": timeout_s}, allow_nan=True).encode()
+            status, answer = http("POST", sys_.url + "/api/v1/setpoints", sys_.token, raw, timeout_s=60)
+            statuses.add(status)
+            assert status in (200, 422), (status, answer)
+            results = json.loads(answer).get("results", [])
+            for r in results:
+                accepted[r["station_id"]] += r["status"] == "Accepted"
+
+        post()
+        received = {sid: list(sys_.registry[sid].profiles) for sid in accepted}
+    assert 200 in statuses and 422 in statuses
+    for sid, profiles in received.items():
+        assert len(profiles) == accepted[sid], sid
+        low, high = limits_w[sid]
+        for prof in profiles:
+            period = prof["chargingSchedule"][0]["chargingSchedulePeriod"][0]
+            value = float(period.get("setpoint", period.get("limit")))
+            assert low - 0.1 <= value <= high + 0.1, (sid, value)
 
 
 def test_the_api_and_its_client_do_not_import_the_numeric_stack() -> None:

@@ -10,6 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from v2gtwin.cyber.csms.pg_local import LocalPostgres
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_csms.py"
 
 
@@ -56,3 +58,48 @@ def test_a_small_benchmark_run_reports_the_set_points_received(tmp_path: Path, m
     # The same through the HTTP API: six stations read, each targeted 3 kW + 0.1 W x k and receiving it.
     assert out["api_read_stations"] == 6 and out["api_accepted"] == 6 and out["api_setpoints_as_targeted"] == 6
     assert out["api_read_10k_s"] is None  # not 10,000 stations
+    assert isinstance(out["api_read_cold_s"], float) and out["api_read_cold_s"] > 0  # the first, uncached read
+    assert set(bench.API_KEYS) <= set(out)  # the names a cut-short run fills with null are the ones a run gives
+
+
+def test_a_run_cut_short_keeps_the_api_keys_as_null(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadline of 0 s: no station is in when the wait ends, the run is cut short before the API round; its keys
+    are still in the line, null (a reader's column never goes missing)."""
+    bench = _bench()
+    monkeypatch.chdir(tmp_path)
+    out = asyncio.run(bench.main_async(2, 1, 0.0, 5.0, deadline_s=0.0))
+    assert out["cut_short"] is not None and out["stations"] < 2
+    for key in (*bench.API_KEYS, "api_setpoints_as_targeted"):
+        assert key in out and out[key] is None, key
+    assert {"api_read_s", "api_read_10k_s", "api_dispatch_p99_s"} <= set(bench.API_KEYS)
+
+
+class _SharedServer:
+    """The session's PostgreSQL server as the benchmark's throwaway one: a fresh schema, and a ``stop`` that leaves
+    the server to the session fixture."""
+
+    def __init__(self, server: LocalPostgres) -> None:
+        self._url = server.create_schema()
+
+    def url(self) -> str:
+        return self._url
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.slow  # about 7 s: the simulators hold their connections 5 s
+def test_a_small_benchmark_run_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_server: LocalPostgres
+) -> None:
+    """``--db postgresql`` end to end on a real PostgreSQL server (the session's, a fresh schema): six stations,
+    one MeterValues report of 3 sampled values each: 6 x 1 x 3 = 18 values committed and stored; both dispatches
+    reach every station with its own set-point."""
+    bench = _bench()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "start_local_postgres", lambda: _SharedServer(pg_server))
+    out = asyncio.run(bench.main_async(6, 1, 0.0, 5.0, deadline_s=120.0, db="postgresql"))
+    assert out["db"] == "postgresql" and out["cut_short"] is None
+    assert out["meter_values_committed"] == 18 and out["meter_values_stored"] == 18
+    assert out["accepted"] == 6 and out["setpoints_as_targeted"] == 6
+    assert out["api_accepted"] == 6 and out["api_setpoints_as_targeted"] == 6

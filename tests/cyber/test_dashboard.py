@@ -105,11 +105,22 @@ def test_dashboard_in_headless_chromium_shows_numbers_that_update(tmp_path: Path
         toggler = threading.Thread(target=toggle, daemon=True)
         toggler.start()
         try:
+            # Until the number moved, an alarm and a dispatch show, and the number shown equals the API's fleet
+            # power (GET /api/v1/dashboard, fetched by the page itself) to 0.1 kW: the page shows the server's
+            # figure, not a transformed one. Fetched again on each poll until it matches (SIM-0 moves every 1 s).
             changed = (
                 "(() => { const t = document.getElementById('p_kw').textContent;"
                 " if (t === '\u2013') return false; window.__first = window.__first || t;"
-                " return t !== window.__first && document.getElementById('n_alarms').textContent !== '(0)'"
-                " && document.querySelectorAll('#dispatch tr').length > 1; })()"
+                " if (!(t !== window.__first && document.getElementById('n_alarms').textContent !== '(0)'"
+                " && document.querySelectorAll('#dispatch tr').length > 1)) return false;"
+                " if (!window.__pending) { window.__pending = true;"
+                " fetch('/api/v1/dashboard', {headers: {Authorization: 'Bearer " + sys_.token + "'}})"
+                ".then(r => r.json()).then(d => { const shown = parseFloat("
+                "document.getElementById('p_kw').textContent.replace(/,/g, ''));"
+                " window.__api = d.now.p_kw; window.__shown = shown;"
+                " window.__match = Math.abs(shown - d.now.p_kw) <= 0.1; window.__pending = false; })"
+                ".catch(() => { window.__pending = false; }); }"
+                " return window.__match === true; })()"
             )
             shot = tmp_path / "dashboard.png"
             # localhost, not 127.0.0.1: the browser helper resolves no host but localhost (no network).
@@ -118,6 +129,7 @@ def test_dashboard_in_headless_chromium_shows_numbers_that_update(tmp_path: Path
                 selectors=("#p_kw", "#chart_p", "#dispatch tr", "#alarms tr"),
                 wait_for=changed,
                 expression="JSON.stringify({first: window.__first, now: document.getElementById('p_kw').textContent,"
+                " api_p_kw: window.__api, shown_p_kw: window.__shown,"
                 " conn: document.getElementById('conn').textContent, alarms: document.getElementById('alarms')"
                 ".textContent, dispatch: document.getElementById('dispatch').textContent, hash: location.hash})",
                 screenshot=shot,
@@ -133,6 +145,7 @@ def test_dashboard_in_headless_chromium_shows_numbers_that_update(tmp_path: Path
     assert page.console_errors == []
     # SIM-0 at 3 or 6 kW, SIM-1 at 7.4, SIM-2 at 11 (its first report): the total is a number that moved.
     assert seen["first"] != seen["now"] and float(seen["now"].replace(",", "")) > 0
+    assert seen["api_p_kw"] > 0 and abs(seen["shown_p_kw"] - seen["api_p_kw"]) <= 0.1  # the API's figure, shown
     assert seen["conn"] == "live" and seen["hash"] == ""  # the token left the address bar
     assert "SIM-2" in seen["alarms"] and "stopped reporting" in seen["alarms"]
     assert "latency p50" in seen["dispatch"] and "ms" in seen["dispatch"]
