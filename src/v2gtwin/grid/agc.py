@@ -481,6 +481,19 @@ def _run_regulation(  # type: ignore[no-untyped-def]
     return throughput
 
 
+def _allocation_arrays(allocation: str, *ev_arrays: npt.ArrayLike) -> list[FloatArray]:
+    """The regulation allocation's checks, shared by :func:`calc_regulation_allocation` and
+    :func:`run_regulation`: ``allocation`` is pro_rata or soc_aware, and the EV arrays (SoC, capacity, SoC
+    limits, base power, power limits, efficiencies) one contiguous float entry per EV each."""
+    if allocation not in ("pro_rata", "soc_aware"):
+        raise DataError(f"allocation: must be pro_rata or soc_aware, got {allocation!r}")
+    arrays = [np.ascontiguousarray(np.asarray(a, dtype=float)) for a in ev_arrays]
+    n = arrays[0].size
+    if any(a.shape != (n,) for a in arrays):
+        raise DataError("EV arrays must all have one entry per EV")
+    return arrays
+
+
 def calc_regulation_allocation(
     target_kw: float,
     soc_pu: npt.ArrayLike,
@@ -501,25 +514,19 @@ def calc_regulation_allocation(
     power and, over the step, energy limits cannot take is not allocated (the sum falls short of the target)."""
     if not math.isfinite(target_kw):
         raise DataError(f"target_kw: must be finite, got {target_kw}")
-    if allocation not in ("pro_rata", "soc_aware"):
-        raise DataError(f"allocation: must be pro_rata or soc_aware, got {allocation!r}")
-    arrays = [
-        np.ascontiguousarray(np.asarray(a, dtype=float))
-        for a in (
-            soc_pu,
-            capacity_kwh,
-            soc_min_pu,
-            soc_max_pu,
-            p0_kw,
-            p_charge_max_kw,
-            p_discharge_max_kw,
-            eta_charge,
-            eta_discharge,
-        )
-    ]
+    arrays = _allocation_arrays(
+        allocation,
+        soc_pu,
+        capacity_kwh,
+        soc_min_pu,
+        soc_max_pu,
+        p0_kw,
+        p_charge_max_kw,
+        p_discharge_max_kw,
+        eta_charge,
+        eta_discharge,
+    )
     n = arrays[0].size
-    if any(a.shape != (n,) for a in arrays):
-        raise DataError("EV arrays must all have one entry per EV")
     out = np.empty(n)
     _allocate_step(  # type: ignore[call-arg]
         float(target_kw),
@@ -586,25 +593,19 @@ def run_regulation(
     received = _delay_signal(sig, calc_lag_weights(delay_s, dt_s))
     if not (capacity_kw >= 0 and math.isfinite(capacity_kw)):
         raise DataError(f"capacity_kw: must be >= 0, got {capacity_kw}")
-    if allocation not in ("pro_rata", "soc_aware"):
-        raise DataError(f"allocation: must be pro_rata or soc_aware, got {allocation!r}")
-    arrays = [
-        np.ascontiguousarray(np.asarray(a, dtype=float))
-        for a in (
-            soc0_pu,
-            capacity_kwh,
-            soc_min_pu,
-            soc_max_pu,
-            p0_kw,
-            p_charge_max_kw,
-            p_discharge_max_kw,
-            eta_charge,
-            eta_discharge,
-        )
-    ]
+    arrays = _allocation_arrays(
+        allocation,
+        soc0_pu,
+        capacity_kwh,
+        soc_min_pu,
+        soc_max_pu,
+        p0_kw,
+        p_charge_max_kw,
+        p_discharge_max_kw,
+        eta_charge,
+        eta_discharge,
+    )
     n = arrays[0].size
-    if any(a.shape != (n,) for a in arrays):
-        raise DataError("EV arrays must all have one entry per EV")
     resp = np.empty(sig.size)
     soc_end = np.empty(n)
     throughput = _run_regulation(  # type: ignore[call-arg]
